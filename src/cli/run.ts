@@ -1,0 +1,40 @@
+/** Shared plumbing for every command: error reporting, exit codes, and where output goes. */
+import { isUserError, messageOf } from '../errors.js';
+
+export interface GlobalOptions {
+  json?: boolean;
+  quiet?: boolean;
+  verbose?: boolean;
+}
+
+/**
+ * Runs a command body. User errors become one line `error: <file>: <cause>` on stderr and exit 2;
+ * anything else is a bug: one line too, with the stack only under --verbose.
+ */
+export function action<A extends unknown[]>(body: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    const verbose = process.argv.includes('--verbose');
+    try {
+      await body(...args);
+    } catch (e) {
+      if (isUserError(e)) {
+        process.stderr.write(`error: ${e.message}\n`);
+        if (verbose && e.stack) process.stderr.write(e.stack + '\n');
+        process.exitCode = e.exitCode;
+      } else {
+        process.stderr.write(`error: ${messageOf(e)}\n`);
+        if (verbose && e instanceof Error && e.stack) process.stderr.write(e.stack + '\n');
+        process.exitCode = 1;
+      }
+    }
+  };
+}
+
+/** Human output goes to stderr so that stdout carries nothing but JSON under --json. */
+export function say(opts: GlobalOptions, line: string): void {
+  if (!opts.quiet) process.stderr.write(line + '\n');
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+}

@@ -1,0 +1,55 @@
+/**
+ * One Runtime interface for every execution provider. A session never knows which backend it got:
+ * callers pass plain typed arrays in and get plain typed arrays back.
+ */
+
+export const EP_NAMES = ['cpu', 'cuda', 'webgpu', 'wasm', 'browser-webgpu', 'browser-wasm'] as const;
+export type EpName = (typeof EP_NAMES)[number];
+
+export type TensorType = 'float32' | 'float64' | 'float16' | 'int8' | 'uint8' | 'int16' | 'uint16' | 'int32' | 'uint32' | 'int64' | 'uint64' | 'bool';
+
+export type TypedArray =
+  | Float32Array | Float64Array | Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array
+  | BigInt64Array | BigUint64Array;
+
+/** A tensor as plain data (float16 travels as its raw Uint16Array bits). */
+export interface HostTensor {
+  type: TensorType;
+  data: TypedArray;
+  dims: number[];
+}
+
+export interface IoMeta {
+  name: string;
+  type: TensorType | 'unknown';
+  /** fixed dims as numbers, symbolic dims as strings */
+  shape: (number | string)[];
+}
+
+export interface Session {
+  readonly inputs: IoMeta[];
+  readonly outputs: IoMeta[];
+  run(feeds: Record<string, HostTensor>): Promise<Record<string, HostTensor>>;
+  release(): Promise<void>;
+}
+
+export interface SessionOptions {
+  /** graph optimization level, default 'all' */
+  optimization?: 'disabled' | 'basic' | 'extended' | 'all';
+}
+
+export interface Runtime {
+  readonly ep: EpName;
+  /** `model`: a path to an .onnx file (external data resolved beside it) or the model's bytes */
+  load(model: string | Uint8Array, options?: SessionOptions): Promise<Session>;
+  close(): Promise<void>;
+}
+
+export interface EpStatus {
+  ep: EpName;
+  usable: boolean;
+  /** why not, in a sentence a user can act on */
+  reason?: string;
+  fix?: string;
+  detail?: string;
+}

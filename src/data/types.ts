@@ -12,6 +12,16 @@ export interface Dataset {
   /** class names in label order, for classification */
   classes?: string[];
   count: number;
+  /** which part of the full set this is; 'all' when unsplit */
+  split?: Split;
+  /** for each row, its position in the full (unsplit) set, so results can be traced back to a sample */
+  indices?: Int32Array;
+  /** names of the features along the last sample axis, for tabular data */
+  featureNames?: string[];
+  /** values per sample in `y` for regression (product of y's trailing dims); 1 for classification */
+  targetSize?: number;
+  /** where it came from: a built-in name or the path that was given, for messages */
+  source?: string;
 }
 
 /** An ONNX `test_data_set_N` folder: model inputs and the reference outputs to compare against. */
@@ -22,3 +32,5 @@ export interface ReferenceCase {
 }
 
 export type Split = 'train' | 'val' | 'test' | 'all';
+
+export const SPLITS: readonly Split[] = ['train', 'val', 'test', 'all'];

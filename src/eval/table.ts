@@ -1,0 +1,53 @@
+/** Plain-text tables for the terminal: columns padded to their widest cell, numbers right-aligned. */
+import { basename } from 'node:path';
+
+export type Align = 'left' | 'right';
+
+/** Cells that read as numbers (or a placeholder for one), which line up on the right by default. */
+const NUMERIC = /^(?:[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[-+]?\d+)?%?|-|inf|-inf|)$/i;
+
+/** Aligned columns separated by two spaces, with a dashed rule under the header. */
+export function formatTable(headers: string[], rows: string[][], align?: Align[]): string {
+  const widths = headers.map((h, c) => Math.max(h.length, ...rows.map((r) => (r[c] ?? '').length)));
+  const al = headers.map((_, c) => align?.[c] ?? (rows.length && rows.every((r) => NUMERIC.test(r[c] ?? '')) ? 'right' : 'left'));
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, c) => (al[c] === 'right' ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!)))
+      .join('  ')
+      .trimEnd();
+  return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map((r) => line(headers.map((_, c) => r[c] ?? '')))].join('\n');
+}
+
+/** Fixed decimals, or '-' for a missing value, so columns keep their width. */
+export function fmt(v: number | null | undefined, digits = 4): string {
+  if (v === null || v === undefined || Number.isNaN(v)) return '-';
+  if (!Number.isFinite(v)) return v > 0 ? 'inf' : '-inf';
+  return v.toFixed(digits);
+}
+
+export function pct(v: number | null | undefined, digits = 2): string {
+  return v === null || v === undefined || Number.isNaN(v) ? '-' : `${(v * 100).toFixed(digits)}%`;
+}
+
+/** Errors span many magnitudes (1e-9 .. 1e2); scientific notation keeps them comparable at a glance. */
+export function sci(v: number | null | undefined): string {
+  if (v === null || v === undefined || Number.isNaN(v)) return '-';
+  if (v === 0) return '0';
+  if (!Number.isFinite(v)) return 'inf';
+  return v.toExponential(2);
+}
+
+/**
+ * Short display names for model paths: the file name, or more of the path where file names collide
+ * (an original and its converted copy are often both `model.onnx` in different folders).
+ */
+export function shortNames(paths: string[]): Map<string, string> {
+  const parts = paths.map((p) => p.split(/[\\/]+/).filter(Boolean));
+  for (let depth = 1; ; depth++) {
+    const names = parts.map((ps) => ps.slice(-depth).join('/'));
+    const unique = new Set(names).size === new Set(paths).size;
+    if (unique || parts.every((ps) => ps.length <= depth)) {
+      return new Map(paths.map((p, i) => [p, names[i] || basename(p)]));
+    }
+  }
+}

@@ -1,0 +1,129 @@
+/** The shape of an evaluation: what goes in, and the report (also the --json output) that comes out. */
+import type { EpName } from '../runtime/types.js';
+import type { Split } from '../data/types.js';
+import type { EpAgreement, ModelComparison } from './compare.js';
+import type { LatencyStats } from './latency.js';
+import type { ClassificationMetrics, RegressionMetrics } from './metrics.js';
+
+export interface PreprocessOptions {
+  /** multiply every value by this first (e.g. 255 for models trained on raw pixels) */
+  scale?: number;
+  /** per-channel (or single) mean subtracted after scaling */
+  mean?: number[];
+  /** per-channel (or single) standard deviation divided by after subtracting the mean */
+  std?: number[];
+  /** memory layout the model expects for image data */
+  layout?: 'nchw' | 'nhwc';
+}
+
+export interface EvalProgress {
+  model: string;
+  ep: EpName;
+  /** samples done for this model x provider */
+  done: number;
+  total: number;
+}
+
+export interface EvaluateOptions {
+  models: string[];
+  /** a built-in data set name, a data file, or a folder of test_data_set_N references */
+  data: string;
+  eps: EpName[];
+  /** samples per run where the model's batch dimension allows it; default 32 */
+  batchSize?: number;
+  preprocess?: PreprocessOptions;
+  /** model input that receives the data; default: the only input, or the one whose shape fits */
+  input?: string;
+  /** model output that is scored; default: the first output whose size fits the task */
+  output?: string;
+  /** evaluate only the first N samples (or reference cases) of the split */
+  maxSamples?: number;
+  split?: Split;
+  seed?: number;
+  /** untimed runs before timing starts; default 2 */
+  warmup?: number;
+  /** absolute and relative tolerance for reference data; default 1e-4 */
+  tolerance?: number;
+  onProgress?: (p: EvalProgress) => void;
+}
+
+/** How the data was fed: which input, in what shape, how many samples per run. */
+export interface FeedInfo {
+  input: string;
+  /** the input's declared shape (strings are symbolic dimensions) */
+  declaredShape: (number | string)[];
+  /** shape of a full run's tensor */
+  feedShape: number[];
+  output: string;
+  /** dynamic: batch dimension symbolic; fixed: fixed batch > 1 (last run zero-padded); single: one sample per run */
+  batching: 'dynamic' | 'fixed' | 'single';
+  batchSize: number;
+}
+
+export interface ReferenceOutputResult {
+  case: string;
+  output: string;
+  maxAbs: number;
+  maxRel: number;
+  withinTolerance: boolean;
+  shape: number[];
+}
+
+export interface ReferenceMetrics {
+  cases: number;
+  outputs: ReferenceOutputResult[];
+  maxAbs: number;
+  maxRel: number;
+  tolerance: number;
+  /** every output of every case within tolerance */
+  pass: boolean;
+}
+
+export type RunMetrics =
+  | ({ task: 'classification' } & ClassificationMetrics)
+  | ({ task: 'regression' } & RegressionMetrics)
+  | ({ task: 'reference' } & ReferenceMetrics);
+
+export interface RunOk {
+  model: string;
+  ep: EpName;
+  ok: true;
+  feed: FeedInfo;
+  metrics: RunMetrics;
+  latency: LatencyStats;
+}
+
+export interface RunFailed {
+  model: string;
+  ep: EpName;
+  ok: false;
+  /** where it broke: getting the provider, loading the model, or running it */
+  stage: 'open' | 'load' | 'run';
+  error: string;
+}
+
+export type RunResult = RunOk | RunFailed;
+
+export interface DataInfo {
+  spec: string;
+  name: string;
+  task: 'classification' | 'regression' | 'reference';
+  split: Split;
+  /** samples (or reference cases) evaluated */
+  count: number;
+  classes?: string[];
+  preprocess: PreprocessOptions;
+}
+
+export interface EvalReport {
+  createdAt: string;
+  data: DataInfo;
+  requestedBatchSize: number;
+  models: string[];
+  eps: EpName[];
+  results: RunResult[];
+  /** per model: each provider's outputs against the first provider that succeeded */
+  agreement: EpAgreement[];
+  /** per provider: each further model against the first (original vs converted) */
+  comparison: ModelComparison[];
+}

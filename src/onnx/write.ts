@@ -47,34 +47,15 @@ export async function writeModel(model: ModelProto, out: string, opts: WriteOpti
   const tensors = allTensors(model);
   let mode = opts.externalData ?? 'keep';
   const type = messageType('ModelProto');
-  // Restore every tensor we edit, so the caller's model is unchanged after writing.
-  const saved: { t: TensorProto; fields: Partial<TensorProto> }[] = [];
-  const edit = (t: TensorProto) => {
-    const own = (k: keyof TensorProto) => (Object.prototype.hasOwnProperty.call(t, k) ? t[k] : undefined);
-    saved.push({ t, fields: { rawData: own('rawData'), dataLocation: own('dataLocation'), externalData: own('externalData') } as Partial<TensorProto> });
-  };
-  const restore = () => {
-    for (const { t, fields } of saved.reverse()) {
-      for (const [k, v] of Object.entries(fields)) {
-        if (v === undefined) delete (t as Record<string, unknown>)[k];
-        else (t as Record<string, unknown>)[k] = v;
-      }
-    }
-  };
+  const edits = new TensorEdits();
+  const edit = (t: TensorProto) => edits.save(t);
+  const restore = () => edits.restore();
 
   try {
-    if (mode === 'inline') {
-      for (const t of tensors) if (isExternal(t)) {
-        edit(t);
-        t.rawData = readExternalBytes(sourceDir, t);
-        delete t.dataLocation;
-        delete t.externalData;
-      }
-    }
+    if (mode === 'inline') inlineExternal(tensors, sourceDir, edits);
     let writer = type.encode(model as unknown as protobuf.Message);
     if (writer.len > PROTOBUF_LIMIT && mode !== 'all') {
       restore();
-      saved.length = 0;
       warnings.push(`the model is ${(writer.len / 2 ** 30).toFixed(2)} GiB inline, over protobuf's 2 GiB limit: weights written as external data`);
       mode = 'all';
     }
@@ -173,4 +154,43 @@ async function checkWritable(out: string, path: string, force: boolean): Promise
   const existing = await fs.stat(path).catch(() => undefined);
   if (existing?.isDirectory()) throw new UserError(out, 'is a directory');
   if (existing && !force) throw new UserError(out, 'already exists (use --force to overwrite)');
+}
+
+/** Remembers tensors' data fields before an edit, so the caller's model is unchanged after writing. */
+class TensorEdits {
+  private saved: { t: TensorProto; fields: Partial<TensorProto> }[] = [];
+  save(t: TensorProto): void {
+    const own = (k: keyof TensorProto) => (Object.prototype.hasOwnProperty.call(t, k) ? t[k] : undefined);
+    this.saved.push({ t, fields: { rawData: own('rawData'), dataLocation: own('dataLocation'), externalData: own('externalData') } as Partial<TensorProto> });
+  }
+  restore(): void {
+    for (const { t, fields } of this.saved.reverse()) {
+      for (const [k, v] of Object.entries(fields)) {
+        if (v === undefined) delete (t as Record<string, unknown>)[k];
+        else (t as Record<string, unknown>)[k] = v;
+      }
+    }
+    this.saved = [];
+  }
+}
+
+function inlineExternal(tensors: TensorProto[], sourceDir: string, edits: TensorEdits): void {
+  for (const t of tensors) {
+    if (!isExternal(t)) continue;
+    edits.save(t);
+    t.rawData = readExternalBytes(sourceDir, t);
+    delete t.dataLocation;
+    delete t.externalData;
+  }
+}
+
+/** The model as one self-contained protobuf (external data read in), for an in-memory session. */
+export function encodeInline(model: ModelProto, sourceDir: string): Uint8Array {
+  const edits = new TensorEdits();
+  try {
+    inlineExternal(allTensors(model), sourceDir, edits);
+    return messageType('ModelProto').encode(model as unknown as protobuf.Message).finish();
+  } finally {
+    edits.restore();
+  }
 }

@@ -1,0 +1,19 @@
+#!/usr/bin/env node
+/** alrelu-convert: convert ONNX models to ALReLU, inspect, evaluate and fine-tune them. */
+import { Command } from 'commander';
+import { VERSION } from '../version.js';
+import * as convertCmd from './convert.js';
+import * as inspectCmd from './inspect.js';
+
+const program = new Command('alrelu-convert')
+  .version(VERSION)
+  .description('Rewrite ReLU/LeakyReLU in ONNX models as ALReLU (|LeakyReLU(x, a)|), then evaluate and fine-tune them on onnxruntime.')
+  .configureOutput({ outputError: (s, write) => write(s.startsWith('error:') ? s : `error: ${s}`) })
+  .exitOverride((err) => {
+    // commander's own usage errors (unknown option, missing argument) are bad input too: exit 2.
+    process.exit(err.exitCode === 0 ? 0 : 2);
+  });
+
+for (const cmd of [convertCmd, inspectCmd]) cmd.register(program);
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,268 @@
+/**
+ * The ALReLU rewrite over a whole model: every default-domain Relu/LeakyRelu in the main graph, in
+ * If/Loop/Scan bodies at any depth and in model-local functions becomes ALReLU in the chosen form.
+ * Edits the model in place and returns a report of what it did and did not touch.
+ */
+import { attrFloat } from '../onnx/attrs.js';
+import { DataType, dtypeName, isFloatType } from '../onnx/dtype.js';
+import { scopeTypes, type ValueType } from '../onnx/infer.js';
+import { opsetVersion } from '../onnx/read.js';
+import { int, type ModelProto, type NodeProto, type TensorProto, type ValueInfo } from '../onnx/types.js';
+import { allNames, nameFactory, nodeLabel, scopeNodes, scopes, subgraphsOf, type Scope } from '../onnx/walk.js';
+import { UserError } from '../errors.js';
+import { VERSION } from '../version.js';
+import { alreluFunction, FORMS, FUNCTION_DOMAIN, FUNCTION_NAME, type EmittedForm, type Form } from './forms.js';
+import { lookalike } from './lookalikes.js';
+import { selection } from './select.js';
+
+export const DEFAULT_ALPHA = 0.01;
+export type TargetOp = 'relu' | 'leakyrelu';
+
+export interface ConvertOptions {
+  /** slope a for Relu nodes (LeakyRelu nodes keep their own alpha) */
+  alpha?: number;
+  form?: Form;
+  ops?: TargetOp[];
+  include?: string[];
+  exclude?: string[];
+  /** also rewrite Relus that look like shape arithmetic or act on scalars */
+  allRelus?: boolean;
+  /** names errors after this file */
+  file?: string;
+}
+
+export interface NodeRecord {
+  scope: string;
+  node: string;
+  op: string;
+}
+
+export interface ConvertReport {
+  alpha: number;
+  form: Form;
+  replaced: number;
+  byOp: Record<string, number>;
+  byScope: Record<string, number>;
+  nodes: (NodeRecord & { alpha: number; form: EmittedForm })[];
+  alreadyAlrelu: (NodeRecord & { form: string })[];
+  skipped: (NodeRecord & { reason: string })[];
+  lookalikes: (NodeRecord & { domain: string; what: string })[];
+  warnings: string[];
+  opset: number;
+  irVersion: { from: number; to: number };
+}
+
+const TARGETS: Record<string, TargetOp> = { Relu: 'relu', LeakyRelu: 'leakyrelu' };
+const SHAPE_SOURCES = new Set(['Shape', 'Size']);
+const isDefaultDomain = (n: NodeProto) => (n.domain ?? '') === '' || n.domain === 'ai.onnx';
+
+/** LeakyRelu takes bfloat16 only from opset 16; float16/float/double since opset 6. */
+function leakyReluTakes(elemType: number | undefined, opset: number): boolean {
+  return elemType !== DataType.BFLOAT16 || opset >= 16;
+}
+
+export function convert(model: ModelProto, opts: ConvertOptions = {}): ConvertReport {
+  const file = opts.file ?? '';
+  const alpha = opts.alpha ?? DEFAULT_ALPHA;
+  const form = opts.form ?? 'subgraph';
+  if (!Number.isFinite(alpha)) throw new UserError(file, `alpha must be a finite number, got ${alpha}`);
+  const ops = new Set(opts.ops ?? ['relu', 'leakyrelu']);
+  const selected = selection(opts.include, opts.exclude);
+  const opset = opsetVersion(model);
+  if (opset < 6) {
+    throw new UserError(file, `opset ${opset} is older than LeakyRelu (opset 6): convert the model to opset 6 or newer first`);
+  }
+  const irFrom = int(model.irVersion);
+  const report: ConvertReport = {
+    alpha, form, replaced: 0, byOp: {}, byScope: {}, nodes: [], alreadyAlrelu: [], skipped: [], lookalikes: [],
+    warnings: [], opset, irVersion: { from: irFrom, to: irFrom },
+  };
+  const taken = allNames(model);
+  const freshValue = nameFactory(taken);
+  const fresh = {
+    value: freshValue,
+    node: (base: string | undefined, suffix: string) => (base === undefined ? undefined : freshValue(`${base}/${suffix}`)),
+  };
+  const typesOf = new Map<Scope, Map<string, ValueType>>();
+  const functionScopesUsingForm: Scope[] = [];
+
+  for (const scope of scopes(model)) {
+    const parentTypes = scope.kind === 'graph' && scope.parent ? typesOf.get(scope.parent) : undefined;
+    const types = scopeTypes(scope, parentTypes);
+    typesOf.set(scope, types);
+    const scopeOpset = scope.kind === 'function' ? opsetOf(scope.fn.opsetImport, opset) : opset;
+    const nodes = scopeNodes(scope);
+    const uses = useCounts(scope);
+    const producer = new Map<string, NodeProto>();
+    for (const n of nodes) for (const o of n.output ?? []) if (o) producer.set(o, n);
+    const constant = constantLookup(scope, producer);
+    const out: NodeProto[] = [];
+
+    nodes.forEach((n, i) => {
+      const label = nodeLabel(n, i);
+      const record = { scope: scope.path, node: label, op: n.opType ?? '' };
+      const target = isDefaultDomain(n) ? TARGETS[n.opType ?? ''] : undefined;
+      if (!target) {
+        if (n.domain === FUNCTION_DOMAIN && n.opType === FUNCTION_NAME) report.alreadyAlrelu.push({ ...record, form: 'function' });
+        const what = lookalike(n, constant);
+        if (what) report.lookalikes.push({ ...record, domain: n.domain ?? '', what });
+        out.push(n);
+        return;
+      }
+      const x = n.input?.[0] ?? '';
+      const y = n.output?.[0] ?? '';
+      const skip = (reason: string) => {
+        report.skipped.push({ ...record, reason });
+        out.push(n);
+      };
+      const already = alreadyAlrelu(n, nodes, uses);
+      if (already) {
+        report.alreadyAlrelu.push({ ...record, form: already });
+        out.push(n);
+        return;
+      }
+      if (!ops.has(target)) return skip(`${n.opType} not selected (--ops)`);
+      if (!selected([n.name ?? '', y, label])) return skip('not selected (--include/--exclude)');
+      if (!x || !y) return skip('node has no input or output');
+      const t = types.get(x);
+      if (t && !isFloatType(t.elemType)) return skip(`input is ${dtypeName(t.elemType)}: integer arithmetic, not an activation`);
+      if (!opts.allRelus) {
+        if (t?.shape && t.shape.length === 0) return skip('scalar (rank-0) input: not an activation (use --all-relus to rewrite)');
+        if (computesOnShapes(x, producer, constant)) return skip('input is computed from a Shape/Size: shape arithmetic, not an activation (use --all-relus to rewrite)');
+      }
+      const a = target === 'relu' ? alpha : attrFloat(n, 'alpha', DEFAULT_ALPHA);
+      let emitted: EmittedForm = form;
+      if (!leakyReluTakes(t?.elemType, scopeOpset)) {
+        emitted = 'max';
+        warnOnce(report, `LeakyRelu takes bfloat16 only from opset 16 (model: ${scopeOpset}): bfloat16 activations written as Max(x, -a*x), the same function`);
+      }
+      const { nodes: repl, intermediates } = FORMS[emitted]({ x, y, alpha: a, elemType: t?.elemType, name: n.name || undefined }, fresh);
+      if (n.docString) repl[repl.length - 1]!.docString = n.docString;
+      out.push(...repl);
+      if (scope.kind === 'graph') addValueInfo(scope.graph.valueInfo ??= [], scope.graph, y, intermediates);
+      if (emitted === 'function') functionScopesUsingForm.push(scope);
+      report.replaced++;
+      report.byOp[n.opType!] = (report.byOp[n.opType!] ?? 0) + 1;
+      report.byScope[scope.path] = (report.byScope[scope.path] ?? 0) + 1;
+      report.nodes.push({ ...record, alpha: a, form: emitted });
+    });
+    if (scope.kind === 'graph') scope.graph.node = out;
+    else scope.fn.node = out;
+  }
+
+  if (functionScopesUsingForm.length) installFunction(model, opset, functionScopesUsingForm, report);
+  if (report.replaced > 0) recordProvenance(model, report);
+  report.irVersion.to = int(model.irVersion);
+  return report;
+}
+
+function opsetOf(imports: { domain?: string; version?: number | { toNumber(): number } }[] | undefined, dflt: number): number {
+  const o = (imports ?? []).find((i) => (i.domain ?? '') === '' || i.domain === 'ai.onnx');
+  return o ? int(o.version as number) : dflt;
+}
+
+function warnOnce(report: ConvertReport, w: string): void {
+  if (!report.warnings.includes(w)) report.warnings.push(w);
+}
+
+/** How many readers each value has: nodes of the scope, captures in nested subgraphs, graph outputs. */
+function useCounts(scope: Scope): Map<string, number> {
+  const uses = new Map<string, number>();
+  const bump = (x: string) => x && uses.set(x, (uses.get(x) ?? 0) + 1);
+  const visit = (nodes: NodeProto[]) => {
+    for (const n of nodes) {
+      for (const x of n.input ?? []) bump(x);
+      for (const { graph } of subgraphsOf(n)) {
+        visit(graph.node ?? []);
+        for (const o of graph.output ?? []) bump(o.name ?? '');
+      }
+    }
+  };
+  visit(scopeNodes(scope));
+  const outputs = scope.kind === 'graph' ? (scope.graph.output ?? []).map((o) => o.name ?? '') : (scope.fn.output ?? []);
+  for (const o of outputs) bump(o);
+  return uses;
+}
+
+/** A Relu-family node that already computes ALReLU: LeakyRelu with alpha < 0, or LeakyRelu read only by Abs. */
+function alreadyAlrelu(n: NodeProto, nodes: NodeProto[], uses: Map<string, number>): string | undefined {
+  if (n.opType !== 'LeakyRelu') return undefined;
+  if (attrFloat(n, 'alpha', DEFAULT_ALPHA) < 0) return 'fused';
+  const y = n.output?.[0] ?? '';
+  if (uses.get(y) !== 1) return undefined;
+  const reader = nodes.find((m) => (m.input ?? []).includes(y));
+  return reader && isDefaultDomain(reader) && reader.opType === 'Abs' ? 'subgraph' : undefined;
+}
+
+/** Follows producers back from x: true when a Shape/Size feeds it and no graph input does (constants are neutral). */
+function computesOnShapes(x: string, producer: Map<string, NodeProto>, constant: (name: string) => TensorProto | undefined): boolean {
+  let sawShape = false;
+  const seen = new Set<string>();
+  const stack = [x];
+  while (stack.length) {
+    const v = stack.pop()!;
+    if (seen.has(v)) continue;
+    seen.add(v);
+    const p = producer.get(v);
+    if (!p) {
+      if (constant(v)) continue;
+      return false; // a graph input or an outer-scope value: real data
+    }
+    if (SHAPE_SOURCES.has(p.opType ?? '')) {
+      sawShape = true;
+      continue;
+    }
+    if (p.opType === 'Constant') continue;
+    for (const i of p.input ?? []) if (i) stack.push(i);
+    if (seen.size > 64) return false;
+  }
+  return sawShape;
+}
+
+function constantLookup(scope: Scope, producer: Map<string, NodeProto>): (name: string) => TensorProto | undefined {
+  const inits = new Map<string, TensorProto>();
+  for (let s: Scope | undefined = scope; s; s = s.parent) {
+    if (s.kind === 'graph') for (const t of s.graph.initializer ?? []) if (t.name && !inits.has(t.name)) inits.set(t.name, t);
+  }
+  return (name) => {
+    const c = producer.get(name);
+    if (c?.opType === 'Constant') return c.attribute?.find((a) => a.name === 'value')?.t;
+    return inits.get(name);
+  };
+}
+
+/** Declares new intermediates with the type of the value they stand beside, when that type is known. */
+function addValueInfo(valueInfo: ValueInfo[], graph: { input?: ValueInfo[]; output?: ValueInfo[] }, y: string, intermediates: string[]): void {
+  const known = [...valueInfo, ...(graph.output ?? [])].find((v) => v.name === y);
+  if (!known?.type) return;
+  for (const t of intermediates) valueInfo.push({ name: t, type: known.type });
+}
+
+function installFunction(model: ModelProto, opset: number, users: Scope[], report: ConvertReport): void {
+  const fns = (model.functions ??= []);
+  if (!fns.some((f) => f.domain === FUNCTION_DOMAIN && f.name === FUNCTION_NAME)) fns.push(alreluFunction(opset));
+  const importDomain = (imports: { domain?: string; version?: number | object }[]) => {
+    if (!imports.some((o) => o.domain === FUNCTION_DOMAIN)) imports.push({ domain: FUNCTION_DOMAIN, version: 1 });
+  };
+  importDomain((model.opsetImport ??= []));
+  for (const s of users) if (s.kind === 'function') importDomain((s.fn.opsetImport ??= []));
+  // Model-local functions exist from IR version 8.
+  if (int(model.irVersion) < 8) {
+    report.warnings.push(`IR version raised from ${int(model.irVersion)} to 8: model-local functions need it`);
+    model.irVersion = 8;
+  }
+}
+
+function recordProvenance(model: ModelProto, report: ConvertReport): void {
+  const props = (model.metadataProps ??= []);
+  const set = (key: string, value: string) => {
+    const e = props.find((p) => p.key === key);
+    if (e) e.value = value;
+    else props.push({ key, value });
+  };
+  const previous = Number(props.find((p) => p.key === 'alrelu.count')?.value ?? 0);
+  set('alrelu.alpha', String(report.alpha));
+  set('alrelu.form', report.form);
+  set('alrelu.count', String(previous + report.replaced));
+  set('alrelu.version', VERSION);
+}

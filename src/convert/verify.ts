@@ -1,0 +1,149 @@
+/**
+ * --verify: runs the original and converted models on onnxruntime-node CPU with seeded random inputs.
+ * (a) Converted with alpha = 0, every rewritten Relu is Relu again, so outputs must match bit for bit;
+ * (b) the real conversion must load and run.
+ */
+import * as ort from 'onnxruntime-node';
+import { DataType, dtypeName } from '../onnx/dtype.js';
+import { valueTypeOf } from '../onnx/infer.js';
+import type { ModelProto } from '../onnx/types.js';
+import { UserError } from '../errors.js';
+
+export interface VerifyResult {
+  ok: boolean;
+  /** how many Relu nodes the alpha = 0 check covered */
+  checkedRelus: number;
+  equivalence: 'identical' | 'different' | 'not-run';
+  runs: boolean;
+  detail: string;
+  inputs: Record<string, number[]>;
+}
+
+/** mulberry32: small, seeded, and the same in every runtime. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Random feeds that honour each input's declared element type and shape; symbolic dims from `dims` (default 1). */
+export function randomFeeds(model: ModelProto, dims: Record<string, number>, seed: number, file: string): Record<string, ort.Tensor> {
+  const rand = prng(seed);
+  const inits = new Set((model.graph?.initializer ?? []).map((t) => t.name));
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const input of model.graph?.input ?? []) {
+    if (!input.name || inits.has(input.name)) continue;
+    const vt = valueTypeOf(input.type);
+    if (!vt) throw new UserError(file, `input '${input.name}' is not a tensor: --verify cannot make data for it`);
+    const shape = (vt.shape ?? []).map((d) => {
+      if (typeof d === 'number') return d;
+      if (typeof d === 'string' && d in dims) return dims[d]!;
+      return 1;
+    });
+    const n = shape.reduce((a, b) => a * b, 1);
+    const normal = () => (rand() + rand() + rand() - 1.5) * 2;
+    switch (vt.elemType) {
+      case DataType.FLOAT: feeds[input.name] = new ort.Tensor('float32', Float32Array.from({ length: n }, normal), shape); break;
+      case DataType.DOUBLE: feeds[input.name] = new ort.Tensor('float64', Float64Array.from({ length: n }, normal), shape); break;
+      case DataType.FLOAT16: {
+        const f = Float32Array.from({ length: n }, normal);
+        feeds[input.name] = new ort.Tensor('float16', Uint16Array.from(f, (v) => f16bits(v)), shape);
+        break;
+      }
+      case DataType.INT64: feeds[input.name] = new ort.Tensor('int64', BigInt64Array.from({ length: n }, () => BigInt(Math.floor(rand() * 2))), shape); break;
+      case DataType.INT32: feeds[input.name] = new ort.Tensor('int32', Int32Array.from({ length: n }, () => Math.floor(rand() * 2)), shape); break;
+      case DataType.BOOL: feeds[input.name] = new ort.Tensor('bool', Uint8Array.from({ length: n }, () => (rand() < 0.5 ? 1 : 0)), shape); break;
+      case DataType.UINT8: feeds[input.name] = new ort.Tensor('uint8', Uint8Array.from({ length: n }, () => Math.floor(rand() * 256)), shape); break;
+      default: throw new UserError(file, `input '${input.name}' has element type ${dtypeName(vt.elemType)}: --verify cannot make data for it`);
+    }
+  }
+  return feeds;
+}
+
+function f16bits(v: number): number {
+  // Inputs are small normals: a plain round-to-nearest through Float32 bits is enough here.
+  const x = new Uint32Array(new Float32Array([v]).buffer)[0]!;
+  const sign = (x >>> 16) & 0x8000;
+  const e = ((x >>> 23) & 0xff) - 112;
+  if (e <= 0) return sign;
+  return sign | (e << 10) | ((x >>> 13) & 0x3ff);
+}
+
+const SESSION: ort.InferenceSession.SessionOptions = { logSeverityLevel: 3, graphOptimizationLevel: 'disabled' };
+
+export async function runModel(bytes: Uint8Array, feeds: Record<string, ort.Tensor>, options = SESSION): Promise<Record<string, ort.Tensor>> {
+  const session = await ort.InferenceSession.create(bytes, options);
+  try {
+    return await session.run(feeds);
+  } finally {
+    await session.release();
+  }
+}
+
+export function bitsEqual(a: ort.Tensor, b: ort.Tensor): boolean {
+  if (a.type !== b.type || a.dims.join() !== b.dims.join()) return false;
+  const x = a.data as ArrayLike<unknown> & { buffer?: ArrayBuffer; byteOffset?: number; byteLength?: number };
+  const y = b.data as typeof x;
+  if (x.buffer && y.buffer) {
+    const bx = new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
+    const by = new Uint8Array(y.buffer, y.byteOffset, y.byteLength);
+    return bx.length === by.length && bx.every((v, i) => v === by[i]);
+  }
+  return Array.from(x).every((v, i) => v === y[i]);
+}
+
+export interface VerifyInputs {
+  original: Uint8Array;
+  /** converted with alpha = 0, Relu nodes only */
+  zeroAlpha: Uint8Array;
+  zeroAlphaRelus: number;
+  converted: Uint8Array;
+  model: ModelProto;
+  dims: Record<string, number>;
+  seed: number;
+  file: string;
+}
+
+export async function verify(v: VerifyInputs): Promise<VerifyResult> {
+  const feeds = randomFeeds(v.model, v.dims, v.seed, v.file);
+  const result: VerifyResult = {
+    ok: false, checkedRelus: v.zeroAlphaRelus, equivalence: 'not-run', runs: false, detail: '',
+    inputs: Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, [...t.dims]])),
+  };
+  let reference: Record<string, ort.Tensor>;
+  try {
+    reference = await runModel(v.original, feeds);
+  } catch (e) {
+    throw new UserError(v.file, `the original model does not run on onnxruntime-node CPU: ${firstLine(e)}`);
+  }
+  if (v.zeroAlphaRelus > 0) {
+    const zero = await runModel(v.zeroAlpha, feeds).catch((e: unknown) => {
+      result.detail = `alpha=0 model failed to run: ${firstLine(e)}`;
+      return undefined;
+    });
+    if (zero) {
+      const differing = Object.keys(reference).filter((k) => !zero[k] || !bitsEqual(reference[k]!, zero[k]!));
+      result.equivalence = differing.length ? 'different' : 'identical';
+      if (differing.length) result.detail = `alpha=0 outputs differ from the original: ${differing.join(', ')}`;
+    } else {
+      result.equivalence = 'different';
+    }
+  }
+  try {
+    await runModel(v.converted, feeds, { logSeverityLevel: 3 });
+    result.runs = true;
+  } catch (e) {
+    result.detail ||= `converted model fails on onnxruntime-node CPU: ${firstLine(e)}`;
+  }
+  result.ok = result.runs && result.equivalence !== 'different';
+  return result;
+}
+
+function firstLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
+}

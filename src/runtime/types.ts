@@ -26,16 +26,47 @@ export interface IoMeta {
   shape: (number | string)[];
 }
 
+/**
+ * A tensor left in device memory (a WebGPU or CUDA buffer) by `Session.runOnDevice`, so a training loop
+ * can feed it to the next run without a round trip through JS. Opaque on purpose: the only ways out
+ * are `download()` (a copy to host) and `dispose()` (frees the buffer; the owner must call it).
+ */
+export interface DeviceTensor {
+  readonly kind: 'device';
+  readonly type: TensorType;
+  readonly dims: readonly number[];
+  download(): Promise<HostTensor>;
+  dispose(): void;
+}
+
+export interface DeviceRunResult {
+  /** outputs not named in keepOnDevice */
+  host: Record<string, HostTensor>;
+  /** outputs named in keepOnDevice; the caller owns them and must dispose() them */
+  device: Record<string, DeviceTensor>;
+}
+
 export interface Session {
   readonly inputs: IoMeta[];
   readonly outputs: IoMeta[];
+  /** Every output comes back on the host, including those named in keepOnDevice (copied down). */
   run(feeds: Record<string, HostTensor>): Promise<Record<string, HostTensor>>;
+  /**
+   * Only on sessions loaded with `keepOnDevice` (node `webgpu` and `cuda`): feeds may be DeviceTensors
+   * from an earlier run of any session of the same runtime, and the keepOnDevice outputs stay on device.
+   */
+  runOnDevice?(feeds: Record<string, HostTensor | DeviceTensor>): Promise<DeviceRunResult>;
   release(): Promise<void>;
 }
 
 export interface SessionOptions {
   /** graph optimization level, default 'all' */
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
+  /**
+   * Output names to leave in device memory (ORT `preferredOutputLocation: 'gpu-buffer'`), node `webgpu`
+   * and `cuda` only; any other EP rejects it with a UserError rather than silently copying.
+   */
+  keepOnDevice?: string[];
 }
 
 export interface Runtime {

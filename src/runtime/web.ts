@@ -1,0 +1,62 @@
+/**
+ * `wasm`: onnxruntime-web's WebAssembly backend inside Node. Its env is process-global and read when
+ * the first session initialises the wasm module, so the first WebRuntime's thread count wins.
+ * The .wasm/.mjs files come from node_modules/onnxruntime-web/dist (the package's own default in Node).
+ */
+import { availableParallelism } from 'node:os';
+import * as ortWeb from 'onnxruntime-web';
+import { UserError, messageOf } from '../errors.js';
+import { wrapHostSession, ortOptimization, type TensorCtor } from './ort.js';
+import { modelSource } from './source.js';
+import type { Runtime, Session, SessionOptions } from './types.js';
+
+export interface WebRuntimeOptions {
+  /** wasm threads; default min(4, cores). 1 avoids worker threads entirely. */
+  threads?: number;
+}
+
+/** More than 4 threads rarely helps the wasm kernels and costs memory per worker. */
+export function defaultThreads(): number {
+  return Math.max(1, Math.min(4, availableParallelism()));
+}
+
+// The ESM build exports namespace members; some bundlings put them under default.
+const ort = ((ortWeb as unknown as { default?: typeof ortWeb }).default ?? ortWeb);
+
+export class WebRuntime implements Runtime {
+  readonly ep = 'wasm' as const;
+  private sessions = new Set<{ release(): Promise<void> }>();
+
+  private constructor() {}
+
+  static async open(opts: WebRuntimeOptions = {}): Promise<WebRuntime> {
+    const threads = opts.threads ?? defaultThreads();
+    if (!Number.isInteger(threads) || threads < 1) throw new UserError('--threads', `must be a positive integer, got ${threads}`);
+    ort.env.wasm.numThreads = threads;
+    return new WebRuntime();
+  }
+
+  async load(model: string | Uint8Array, options: SessionOptions = {}): Promise<Session> {
+    if (options.keepOnDevice?.length) throw new UserError('keepOnDevice', 'the wasm EP has no device memory; outputs are already on the host');
+    const src = await modelSource(model);
+    let s: Awaited<ReturnType<typeof ort.InferenceSession.create>>;
+    try {
+      s = await ort.InferenceSession.create(src.bytes, {
+        executionProviders: ['wasm'],
+        graphOptimizationLevel: ortOptimization(options.optimization),
+        ...(src.external.length ? { externalData: src.external } : {}),
+      });
+    } catch (e) {
+      throw new UserError(src.label, `onnxruntime-web (wasm) cannot load the model: ${messageOf(e)}`);
+    }
+    this.sessions.add(s);
+    const wrapped = wrapHostSession(s, ort.Tensor as unknown as TensorCtor);
+    return { ...wrapped, release: async () => { this.sessions.delete(s); await s.release(); } };
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.sessions];
+    this.sessions.clear();
+    await Promise.allSettled(all.map((s) => s.release()));
+  }
+}

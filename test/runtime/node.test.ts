@@ -1,0 +1,63 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { openRuntime } from '../../src/runtime/index.js';
+import { SWIFTSHADER_ICD } from '../../src/runtime/node.js';
+import type { Runtime } from '../../src/runtime/types.js';
+import { CASES, checkCases, maxDiff } from './fixtures.js';
+
+const opened: Runtime[] = [];
+afterAll(async () => { for (const rt of opened) await rt.close(); });
+
+async function open(ep: 'cpu' | 'wasm' | 'webgpu'): Promise<Runtime> {
+  // SwiftShader unless the environment already names a Vulkan driver (set before the first webgpu session).
+  const rt = await openRuntime(ep, ep === 'webgpu' ? { vulkanIcd: process.env.VK_ICD_FILENAMES ?? SWIFTSHADER_ICD } : {});
+  opened.push(rt);
+  return rt;
+}
+
+describe.each(['cpu', 'wasm', 'webgpu'] as const)('%s', (ep) => {
+  it('matches the reference outputs of relu and mnist within 1e-4 (path and bytes)', async () => {
+    const rt = await open(ep);
+    expect(rt.ep).toBe(ep);
+    const diffs = { ...(await checkCases(rt)), ...Object.fromEntries(Object.entries(await checkCases(rt, true)).map(([k, v]) => [`${k}(bytes)`, v])) };
+    console.log(`${ep} max |diff|/max(1,|ref|):`, diffs);
+  });
+});
+
+describe('session checks', () => {
+  it('reports io metadata and rejects wrong feeds with a UserError', async () => {
+    const rt = await open('cpu');
+    const mnist = CASES[1]!;
+    const s = await rt.load(mnist.model);
+    expect(s.inputs).toEqual([{ name: 'Input3', type: 'float32', shape: [1, 1, 28, 28] }]);
+    expect(s.outputs).toEqual([{ name: 'Plus214_Output_0', type: 'float32', shape: [1, 10] }]);
+    await expect(s.run({ wrong: mnist.input })).rejects.toMatchObject({ name: 'UserError', message: expect.stringContaining('missing input') });
+    await expect(s.run({ Input3: { ...mnist.input, dims: [1, 784] } })).rejects.toThrow(/input shape is \[1, 1, 28, 28\], got \[1, 784\]/);
+    await s.release();
+  });
+
+  it('keepOnDevice on webgpu: device outputs feed the next run and download correctly', async () => {
+    const rt = await open('webgpu');
+    const relu = CASES[0]!;
+    const s = await rt.load(relu.model, { keepOnDevice: ['y'] });
+    const first = await s.runOnDevice!({ x: relu.input });
+    expect(first.host).toEqual({});
+    const y = first.device.y!;
+    expect(y.kind).toBe('device');
+    expect(y.dims).toEqual(relu.expected.dims);
+    // Relu is idempotent: feeding y back must give y again, without y ever visiting JS.
+    const second = await s.runOnDevice!({ x: y });
+    const y2 = await second.device.y!.download();
+    expect(maxDiff(y2, relu.expected)).toBeLessThan(1e-6);
+    y.dispose();
+    second.device.y!.dispose();
+    // run() on a keepOnDevice session still returns host tensors
+    const plain = await s.run({ x: relu.input });
+    expect(maxDiff(plain.y!, relu.expected)).toBeLessThan(1e-6);
+    await s.release();
+  });
+
+  it('keepOnDevice is refused on cpu', async () => {
+    const rt = await open('cpu');
+    await expect(rt.load(CASES[0]!.model, { keepOnDevice: ['y'] })).rejects.toThrow(/needs a device EP/);
+  });
+});

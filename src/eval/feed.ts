@@ -1,0 +1,159 @@
+/**
+ * Fitting a data set to a model's input: which input gets the samples, in what shape, and how many
+ * samples per run the batch dimension allows. Pure, so every mismatch message can be tested alone.
+ */
+import { UserError } from '../errors.js';
+import type { IoMeta, TensorType, TypedArray } from '../runtime/types.js';
+import { product, shapeText } from './tensor.js';
+
+/**
+ * A data set that does not fit the model (or the other way round). Thrown, never recorded per
+ * provider: it is the same on every provider and the user has to change the command.
+ */
+export class DataMismatchError extends UserError {}
+
+export interface FeedPlan {
+  input: string;
+  declaredShape: (number | string)[];
+  /** dims of one sample as fed (the data's sample shape, or the model's when only a reshape differs) */
+  sampleDims: number[];
+  /** whether the model input has a leading batch dimension at all */
+  hasBatchDim: boolean;
+  batching: 'dynamic' | 'fixed' | 'single';
+  /** samples per run */
+  batchSize: number;
+  type: TensorType;
+}
+
+const isFixed = (d: number | string): d is number => typeof d === 'number' && d > 0;
+
+function describeInputs(inputs: IoMeta[]): string {
+  return inputs.map((i) => `${i.name} ${shapeText(i.shape)}`).join(', ');
+}
+
+/** Picks the input that receives the data: the named one, the only one, or the only one whose shape fits. */
+export function pickInput(inputs: IoMeta[], sampleShape: number[], name: string | undefined, model: string): IoMeta {
+  if (inputs.length === 0) throw new DataMismatchError(model, 'the model has no inputs to feed data to');
+  if (name !== undefined) {
+    const found = inputs.find((i) => i.name === name);
+    if (!found) throw new DataMismatchError(`--input ${name}`, `no such input in ${model}; expected one of: ${describeInputs(inputs)}`);
+    return found;
+  }
+  if (inputs.length === 1) return inputs[0]!;
+  const fitting = inputs.filter((i) => fitSample(i.shape, sampleShape) !== null);
+  if (fitting.length === 1) return fitting[0]!;
+  throw new DataMismatchError(
+    model,
+    `the model has ${inputs.length} inputs (${describeInputs(inputs)}) and ${fitting.length ? 'several' : 'none'} fit samples of shape ${shapeText(sampleShape)}; choose one with --input NAME`,
+  );
+}
+
+/**
+ * How one sample of `sampleShape` goes into an input declared as `declared`, or null if it cannot.
+ * Tried in order: the input is exactly one sample (no batch axis); the input is a batch of samples of
+ * the same rank (symbolic dims take the data's size); the input is a batch of a fixed shape with the
+ * same number of elements (e.g. [N,784] fed from 28x28 images: a reshape, not a transpose).
+ */
+export function fitSample(declared: (number | string)[], sampleShape: number[]): { sampleDims: number[]; hasBatchDim: boolean } | null {
+  if (declared.length === sampleShape.length && declared.every((d, i) => d === sampleShape[i])) {
+    return { sampleDims: [...sampleShape], hasBatchDim: false };
+  }
+  if (declared.length === 0) return null;
+  const rest = declared.slice(1);
+  if (rest.length === sampleShape.length && rest.every((d, i) => !isFixed(d) || d === sampleShape[i])) {
+    return { sampleDims: [...sampleShape], hasBatchDim: true };
+  }
+  if (rest.every(isFixed) && product(rest as number[]) === product(sampleShape)) {
+    return { sampleDims: rest as number[], hasBatchDim: true };
+  }
+  return null;
+}
+
+const FEEDABLE: TensorType[] = ['float32', 'float64', 'float16', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32'];
+
+/** The complete plan for feeding `sampleShape` samples to `input`, or a DataMismatchError saying why not. */
+export function planFeed(input: IoMeta, sampleShape: number[], requestedBatch: number, model: string): FeedPlan {
+  const fit = fitSample(input.shape, sampleShape);
+  if (!fit) {
+    const rest = input.shape.slice(1);
+    // The commonest mismatch: channels-last model fed channels-first images (or the reverse).
+    let hint = '';
+    if (sampleShape.length === 3 && rest.length === 3 && rest.every(isFixed)) {
+      const [s0, s1, s2] = sampleShape as [number, number, number];
+      if (rest[0] === s1 && rest[1] === s2 && rest[2] === s0) hint = '; the model wants channels last: try --layout nhwc';
+      if (rest[0] === s2 && rest[1] === s0 && rest[2] === s1) hint = '; the model wants channels first: try --layout nchw';
+    }
+    throw new DataMismatchError(
+      `input ${input.name}`,
+      `expected samples of shape ${shapeText(input.shape.slice(1))} (input ${shapeText(input.shape)}), found ${shapeText(sampleShape)}${hint}`,
+    );
+  }
+  if (input.type !== 'unknown' && !FEEDABLE.includes(input.type)) {
+    throw new DataMismatchError(`input ${input.name}`, `expected numeric data, but the model input is ${input.type}`);
+  }
+  const type: TensorType = input.type === 'unknown' ? 'float32' : input.type;
+  if (!fit.hasBatchDim) return { input: input.name, declaredShape: input.shape, sampleDims: fit.sampleDims, hasBatchDim: false, batching: 'single', batchSize: 1, type };
+  const d0 = input.shape[0]!;
+  if (!isFixed(d0)) return { input: input.name, declaredShape: input.shape, sampleDims: fit.sampleDims, hasBatchDim: true, batching: 'dynamic', batchSize: requestedBatch, type };
+  return { input: input.name, declaredShape: input.shape, sampleDims: fit.sampleDims, hasBatchDim: true, batching: d0 === 1 ? 'single' : 'fixed', batchSize: d0, type };
+}
+
+/** The data's model inputs other than the fed one must not be required. */
+export function checkOtherInputs(inputs: IoMeta[], fed: string, model: string): void {
+  const others = inputs.filter((i) => i.name !== fed);
+  if (others.length) {
+    throw new DataMismatchError(model, `the model also requires input(s) ${describeInputs(others)}, which the data does not provide (it feeds only ${fed})`);
+  }
+}
+
+/** number -> IEEE 754 half bits, round to nearest even (float16 inputs travel as Uint16Array bits). */
+export function numberToHalf(v: number): number {
+  const f = new Float32Array([v]);
+  const x = new Uint32Array(f.buffer)[0]!;
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    let h = mant >>> shift;
+    const rem = mant & ((1 << shift) - 1);
+    const half = 1 << (shift - 1);
+    if (rem > half || (rem === half && h & 1)) h++;
+    return sign | h;
+  }
+  let h = (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++;
+  return sign | h;
+}
+
+/** Float32 samples as the typed array the input's element type needs (integers rounded). */
+export function castSamples(x: Float32Array, type: TensorType): TypedArray {
+  switch (type) {
+    case 'float32':
+      return x;
+    case 'float64':
+      return Float64Array.from(x);
+    case 'float16':
+      return Uint16Array.from(x, numberToHalf);
+    case 'int8':
+      return Int8Array.from(x, Math.round);
+    case 'uint8':
+      return Uint8Array.from(x, Math.round);
+    case 'int16':
+      return Int16Array.from(x, Math.round);
+    case 'uint16':
+      return Uint16Array.from(x, Math.round);
+    case 'int32':
+      return Int32Array.from(x, Math.round);
+    case 'uint32':
+      return Uint32Array.from(x, Math.round);
+    default:
+      throw new DataMismatchError(`${type} input`, 'cannot feed float data to this element type');
+  }
+}

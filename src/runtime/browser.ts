@@ -1,0 +1,181 @@
+/**
+ * `browser-webgpu` and `browser-wasm`: onnxruntime-web inside headless Debian Chromium, driven by
+ * playwright-core (never a downloaded browser). Sessions live in the page; tensors cross as binary
+ * bundles over the loopback server (GET feeds, POST outputs), not as JSON through the DevTools pipe.
+ * One browser and one page per runtime; every session of the runtime shares them.
+ */
+import { existsSync } from 'node:fs';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { UserError, messageOf } from '../errors.js';
+import { Loopback } from './http.js';
+import { checkFeeds } from './ort.js';
+import { AUTOMATION_HTML, RUNNER_JS } from './page.js';
+import { modelSource } from './source.js';
+import { packTensors, unpackTensors } from './tensor.js';
+import type { HostTensor, IoMeta, Runtime, Session, SessionOptions } from './types.js';
+
+export type BrowserEp = 'browser-webgpu' | 'browser-wasm';
+
+export const CHROMIUM = '/usr/bin/chromium';
+export const CHROMIUM_FIX = 'apt-get install -y chromium';
+
+export interface BrowserRuntimeOptions {
+  /** Chromium executable, default /usr/bin/chromium */
+  chromium?: string;
+  /** browser-webgpu: 'swiftshader' (default, CPU Vulkan that works everywhere) or 'gpu' (Chromium's own adapter choice) */
+  webgpuAdapter?: 'swiftshader' | 'gpu';
+  /** wasm threads in the page, default min(4, cores) */
+  threads?: number;
+  /** launch and page start-up timeout, ms (default 60000) */
+  timeoutMs?: number;
+}
+
+export interface PageInfo {
+  crossOriginIsolated: boolean;
+  threads: number;
+  gpu: boolean;
+  /** WebGPU adapter as vendor/architecture/description, null when none */
+  adapter: string | null;
+}
+
+/** The runner's API as the page exposes it on window.__alrelu. */
+interface PageApi {
+  init(threads: number): Promise<PageInfo>;
+  load(modelUrl: string, external: { path: string; url: string }[], ep: string, optimization: string): Promise<{ id: number; inputs: IoMeta[]; outputs: IoMeta[] }>;
+  run(id: number, feedsUrl: string, resultUrl: string): Promise<void>;
+  release(id: number): Promise<void>;
+}
+type PageWindow = { __alrelu: PageApi };
+
+export function chromiumArgs(ep: BrowserEp | 'serve', adapter: 'swiftshader' | 'gpu' = 'swiftshader'): string[] {
+  const args = ['--headless=new', '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+  if (ep !== 'browser-wasm') args.push('--enable-unsafe-webgpu');
+  if (ep !== 'browser-wasm' && adapter === 'swiftshader') args.push('--use-webgpu-adapter=swiftshader');
+  return args;
+}
+
+/** Launches Debian's Chromium; a missing binary is a UserError with the apt command. */
+export async function launchChromium(ep: BrowserEp | 'serve', opts: BrowserRuntimeOptions = {}): Promise<Browser> {
+  const exe = opts.chromium ?? CHROMIUM;
+  if (!existsSync(exe)) throw new UserError(ep, `Chromium not found at ${exe}; fix: ${CHROMIUM_FIX}`);
+  try {
+    return await chromium.launch({ executablePath: exe, headless: true, args: chromiumArgs(ep, opts.webgpuAdapter), timeout: opts.timeoutMs ?? 60_000 });
+  } catch (e) {
+    throw new UserError(ep, `Chromium at ${exe} failed to start: ${firstLine(messageOf(e))}`);
+  }
+}
+
+/** Playwright prefixes page errors with "page.evaluate: Error: " and appends call logs. */
+function firstLine(s: string): string {
+  return (s.split('\n')[0] ?? s).replace(/^[\w.]+: (Error: )?/, '');
+}
+
+// Callbacks given to page.evaluate are serialized into the page: they reach Node values only through their argument.
+export class BrowserRuntime implements Runtime {
+  private sessionIds = new Set<number>();
+  private seq = 0;
+  private pageErrors: string[] = [];
+
+  private constructor(
+    readonly ep: BrowserEp,
+    private readonly browser: Browser,
+    private readonly page: Page,
+    private readonly server: Loopback,
+    /** what the page found: threads, isolation, WebGPU adapter */
+    readonly info: PageInfo,
+  ) {}
+
+  static async open(ep: BrowserEp, opts: BrowserRuntimeOptions = {}): Promise<BrowserRuntime> {
+    const server = await Loopback.start();
+    let browser: Browser | undefined;
+    try {
+      server.set('index.html', { body: AUTOMATION_HTML, type: 'text/html; charset=utf-8' });
+      server.set('runner.mjs', { body: RUNNER_JS, type: 'text/javascript' });
+      browser = await launchChromium(ep, opts);
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+      await page.goto(server.base + 'index.html', { timeout: opts.timeoutMs ?? 60_000 });
+      await page.waitForFunction(() => (window as unknown as Partial<PageWindow>).__alrelu !== undefined, undefined, { timeout: opts.timeoutMs ?? 60_000 })
+        .catch(() => { throw new UserError(ep, `the runner page did not start: ${errors.join('; ') || 'no error reported'}`); });
+      const info = await page.evaluate((t) => (window as unknown as PageWindow).__alrelu.init(t), opts.threads ?? 0);
+      if (ep === 'browser-webgpu' && !info.adapter) {
+        throw new UserError(ep, info.gpu
+          ? 'Chromium exposes WebGPU but found no adapter; fix: run with the default webgpuAdapter (swiftshader), and check that libvulkan1 is installed (apt-get install -y libvulkan1)'
+          : 'Chromium has no navigator.gpu; fix: a Chromium with WebGPU (113+) started with --enable-unsafe-webgpu');
+      }
+      const rt = new BrowserRuntime(ep, browser, page, server, info);
+      rt.pageErrors = errors;
+      return rt;
+    } catch (e) {
+      await browser?.close().catch(() => undefined);
+      await server.close();
+      if (e instanceof UserError) throw e;
+      throw new UserError(ep, firstLine(messageOf(e)));
+    }
+  }
+
+  async load(model: string | Uint8Array, options: SessionOptions = {}): Promise<Session> {
+    if (options.keepOnDevice?.length) throw new UserError('keepOnDevice', `${this.ep} keeps tensors in the page; it has no device handles for Node`);
+    const src = await modelSource(model);
+    const id = ++this.seq;
+    const modelPath = `model/${id}/model.onnx`;
+    const modelUrl = this.server.set(modelPath, { body: src.bytes, type: 'application/octet-stream' });
+    const external = src.external.map((e) => ({ path: e.path, url: this.server.set(`model/${id}/${e.path}`, { body: e.data, type: 'application/octet-stream' }) }));
+    const webEp = this.ep === 'browser-webgpu' ? 'webgpu' : 'wasm';
+    let loaded: { id: number; inputs: IoMeta[]; outputs: IoMeta[] };
+    try {
+      loaded = await this.page.evaluate((a) => (window as unknown as PageWindow).__alrelu.load(a.modelUrl, a.external, a.webEp, a.opt), { modelUrl, external, webEp, opt: options.optimization ?? 'all' });
+    } catch (e) {
+      throw new UserError(src.label, `onnxruntime-web (${this.ep}) cannot load the model: ${this.explain(e)}`);
+    } finally {
+      // The page holds the session now; the server need not keep the bytes.
+      this.server.unset(modelPath);
+      for (const e of src.external) this.server.unset(`model/${id}/${e.path}`);
+    }
+    this.sessionIds.add(loaded.id);
+    const { inputs, outputs } = loaded;
+    return {
+      inputs,
+      outputs,
+      run: (feeds) => this.run(loaded.id, inputs, feeds),
+      release: async () => {
+        if (!this.sessionIds.delete(loaded.id)) return;
+        await this.page.evaluate((i) => (window as unknown as PageWindow).__alrelu.release(i), loaded.id);
+      },
+    };
+  }
+
+  private async run(sid: number, inputs: IoMeta[], feeds: Record<string, HostTensor>): Promise<Record<string, HostTensor>> {
+    if (!this.sessionIds.has(sid)) throw new Error('session was released');
+    checkFeeds(inputs, feeds);
+    const n = ++this.seq;
+    const feedsPath = `feeds/${n}`;
+    const resultPath = `result/${n}`;
+    let result: Uint8Array | undefined;
+    const feedsUrl = this.server.set(feedsPath, { body: packTensors(feeds), type: 'application/octet-stream' });
+    const resultUrl = this.server.onPost(resultPath, (body) => { result = body; });
+    try {
+      await this.page.evaluate((a) => (window as unknown as PageWindow).__alrelu.run(a.sid, a.feedsUrl, a.resultUrl), { sid, feedsUrl, resultUrl });
+    } catch (e) {
+      throw new UserError(this.ep, `run failed: ${this.explain(e)}`);
+    } finally {
+      this.server.unset(feedsPath);
+      this.server.offPost(resultPath);
+    }
+    if (!result) throw new Error('the page finished the run without posting outputs');
+    return unpackTensors(result);
+  }
+
+  private explain(e: unknown): string {
+    const extra = this.pageErrors.splice(0).filter((m) => !m.includes('favicon'));
+    return firstLine(messageOf(e)) + (extra.length ? ` (page: ${extra.slice(-3).join('; ')})` : '');
+  }
+
+  async close(): Promise<void> {
+    this.sessionIds.clear();
+    await this.browser.close().catch(() => undefined);
+    await this.server.close();
+  }
+}

@@ -1,20 +1,13 @@
 /** The shape of an evaluation: what goes in, and the report (also the --json output) that comes out. */
 import type { EpName } from '../runtime/types.js';
+import type { LoadDataOptions } from '../data/index.js';
+import type { PreprocessOptions } from '../data/preprocess.js';
 import type { Split } from '../data/types.js';
 import type { EpAgreement, ModelComparison } from './compare.js';
 import type { LatencyStats } from './latency.js';
 import type { ClassificationMetrics, RegressionMetrics } from './metrics.js';
 
-export interface PreprocessOptions {
-  /** multiply every value by this first (e.g. 255 for models trained on raw pixels) */
-  scale?: number;
-  /** per-channel (or single) mean subtracted after scaling */
-  mean?: number[];
-  /** per-channel (or single) standard deviation divided by after subtracting the mean */
-  std?: number[];
-  /** memory layout the model expects for image data */
-  layout?: 'nchw' | 'nhwc';
-}
+export type { PreprocessOptions };
 
 export interface EvalProgress {
   model: string;
@@ -36,10 +29,12 @@ export interface EvaluateOptions {
   input?: string;
   /** model output that is scored; default: the first output whose size fits the task */
   output?: string;
-  /** evaluate only the first N samples (or reference cases) of the split */
+  /** evaluate N samples spread evenly over the split (or the first N reference cases) */
   maxSamples?: number;
   split?: Split;
   seed?: number;
+  /** how user files are read: CSV label column, image size, task, ... */
+  dataOptions?: Omit<LoadDataOptions, 'split' | 'seed'>;
   /** untimed runs before timing starts; default 2 */
   warmup?: number;
   /** absolute and relative tolerance for reference data; default 1e-4 */
@@ -97,8 +92,11 @@ export interface RunFailed {
   model: string;
   ep: EpName;
   ok: false;
-  /** where it broke: getting the provider, loading the model, or running it */
-  stage: 'open' | 'load' | 'run';
+  /**
+   * where it broke: getting the provider, loading the model, fitting the data to the model (the same
+   * on every provider, so the model's other providers are skipped), or running it
+   */
+  stage: 'open' | 'load' | 'data' | 'run';
   error: string;
 }
 

@@ -1,0 +1,387 @@
+/**
+ * Evaluation driver: every model on every execution provider over the same data, with metrics,
+ * latency and cross-provider agreement. One provider failing (not installed, an op it lacks) is
+ * recorded and the rest still run; data that does not fit the model stops everything with a
+ * DataMismatchError, because no provider could do better.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { hasPreprocessing, isReference, loadData, preprocess } from '../data/index.js';
+import type { Dataset, ReferenceCase, Split } from '../data/types.js';
+import { messageOf, UserError } from '../errors.js';
+import { openRuntime } from '../runtime/index.js';
+import type { EpName, HostTensor, IoMeta, Runtime, Session } from '../runtime/types.js';
+import { compareModels, epAgreement, type CollectedOutput, type CollectedOutputs, type Score } from './compare.js';
+import { castSamples, checkOtherInputs, DataMismatchError, pickInput, planFeed, type FeedPlan } from './feed.js';
+import { LatencyRecorder, timed } from './latency.js';
+import { classificationMetrics, errorStats, regressionMetrics } from './metrics.js';
+import { product, shapeText, toFloat64 } from './tensor.js';
+import type { EvalReport, EvaluateOptions, FeedInfo, PreprocessOptions, ReferenceMetrics, ReferenceOutputResult, RunMetrics, RunResult } from './types.js';
+
+export const DEFAULT_BATCH_SIZE = 32;
+export const DEFAULT_WARMUP = 2;
+export const DEFAULT_TOLERANCE = 1e-4;
+
+type Loaded = { kind: 'dataset'; ds: Dataset } | { kind: 'reference'; cases: ReferenceCase[] };
+
+function checkPositiveInt(flag: string, v: number | undefined): void {
+  if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw new UserError(flag, `expected a positive integer, found ${v}`);
+}
+
+/** `n` rows spread evenly over the set: the built-in sets are ordered by class, so "the first n" would be one class. */
+export function evenSubset(ds: Dataset, n: number): Dataset {
+  if (n >= ds.count) return ds;
+  const size = product(ds.sampleShape);
+  const ySize = ds.task === 'regression' ? (ds.targetSize ?? ds.y.length / Math.max(ds.count, 1)) : 1;
+  const x = new Float32Array(n * size);
+  const y = ds.y instanceof Int32Array ? new Int32Array(n * ySize) : new Float32Array(n * ySize);
+  const indices = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const r = Math.floor((i * ds.count) / n);
+    x.set(ds.x.subarray(r * size, (r + 1) * size), i * size);
+    y.set(ds.y.subarray(r * ySize, (r + 1) * ySize), i * ySize);
+    indices[i] = ds.indices ? ds.indices[r]! : r;
+  }
+  return { ...ds, x, y, indices, count: n };
+}
+
+async function load(opts: EvaluateOptions): Promise<Loaded> {
+  const loaded = await loadData(opts.data, { ...opts.dataOptions, split: opts.split, seed: opts.seed });
+  if (isReference(loaded)) {
+    if (hasPreprocessing(opts.preprocess ?? {})) {
+      throw new UserError('--scale/--mean/--std/--layout', 'do not apply to test_data_set reference data, which is fed to the model exactly as stored');
+    }
+    const cases = opts.maxSamples !== undefined ? loaded.slice(0, opts.maxSamples) : loaded;
+    if (cases.length === 0) throw new DataMismatchError(opts.data, 'expected at least one test_data_set_N reference case, found none');
+    return { kind: 'reference', cases };
+  }
+  let ds = loaded;
+  ds = preprocess(ds, opts.preprocess ?? {});
+  if (opts.maxSamples !== undefined) ds = evenSubset(ds, opts.maxSamples);
+  if (ds.count === 0) throw new DataMismatchError(opts.data, `expected at least one sample, found 0 rows${opts.split ? ` in split '${opts.split}'` : ''}`);
+  if (ds.task === 'classification') {
+    for (let i = 0; i < ds.count; i++) {
+      const v = ds.y[i]!;
+      if (!Number.isInteger(v) || v < 0) throw new DataMismatchError(opts.data, `expected class indices >= 0, found label ${v} at row ${i}`);
+    }
+  }
+  return { kind: 'dataset', ds };
+}
+
+/** A run's output tensors, split per sample and appended to the collected outputs. */
+function collect(into: Map<string, { rowSize: number; parts: Float64Array[]; rows: number }>, outputs: Record<string, HostTensor>, samples: number, keep: number): void {
+  for (const [name, t] of Object.entries(outputs)) {
+    const values = toFloat64(t);
+    if (values.length % samples !== 0) {
+      throw new DataMismatchError(`output ${name}`, `expected a multiple of ${samples} values (one row per sample), found shape ${shapeText(t.dims)}`);
+    }
+    const rowSize = values.length / samples;
+    let c = into.get(name);
+    if (!c) into.set(name, (c = { rowSize, parts: [], rows: 0 }));
+    if (c.rowSize !== rowSize) throw new DataMismatchError(`output ${name}`, `row size changed from ${c.rowSize} to ${rowSize} between runs`);
+    c.parts.push(keep === samples ? values : values.subarray(0, keep * rowSize));
+    c.rows += keep;
+  }
+}
+
+function finish(into: Map<string, { rowSize: number; parts: Float64Array[]; rows: number }>): CollectedOutputs {
+  const out: CollectedOutputs = {};
+  for (const [name, c] of into) {
+    const data = new Float64Array(c.rows * c.rowSize);
+    let o = 0;
+    for (const p of c.parts) {
+      data.set(p, o);
+      o += p.length;
+    }
+    out[name] = { rowSize: c.rowSize, data } satisfies CollectedOutput;
+  }
+  return out;
+}
+
+/** The output that is scored: the named one, or the first whose per-sample size fits the task. */
+function pickOutput(outputs: CollectedOutputs, ds: Dataset, wanted: string | undefined, order: string[], model: string): string {
+  const names = order.filter((n) => outputs[n]);
+  const list = names.map((n) => `${n} (${outputs[n]!.rowSize} per sample)`).join(', ');
+  if (wanted !== undefined) {
+    if (!outputs[wanted]) throw new DataMismatchError(`--output ${wanted}`, `no such output in ${model}; expected one of: ${list}`);
+    return wanted;
+  }
+  if (ds.task === 'regression') {
+    const size = ds.targetSize ?? ds.y.length / ds.count;
+    const fit = names.find((n) => outputs[n]!.rowSize === size);
+    if (!fit) throw new DataMismatchError(model, `expected an output with ${size} value(s) per sample for the regression targets, found ${list}`);
+    return fit;
+  }
+  const classes = ds.classes?.length;
+  const fit = names.find((n) => outputs[n]!.rowSize === classes) ?? names.find((n) => outputs[n]!.rowSize > 1) ?? names[0];
+  if (!fit) throw new DataMismatchError(model, 'the model produced no outputs');
+  return fit;
+}
+
+/** Classification scores as rows x classes; a single sigmoid/logit column becomes two classes. */
+function classScores(out: CollectedOutput, ds: Dataset, outputName: string, labelMax: number): { scores: Float64Array; classes: number } {
+  if (out.rowSize === 1) {
+    if (labelMax > 1) throw new DataMismatchError(`output ${outputName}`, `expected one score per class (labels go up to ${labelMax}), found 1 value per sample`);
+    const rows = out.data.length;
+    const probs = out.data.every((v) => v >= 0 && v <= 1);
+    const scores = new Float64Array(rows * 2);
+    for (let r = 0; r < rows; r++) {
+      const v = out.data[r]!;
+      // Probability p -> [1-p, p]; logit z -> [0, z] (softmax of which is [1-sigmoid(z), sigmoid(z)]).
+      scores[2 * r] = probs ? 1 - v : 0;
+      scores[2 * r + 1] = v;
+    }
+    return { scores, classes: 2 };
+  }
+  if (labelMax >= out.rowSize) {
+    throw new DataMismatchError(
+      `output ${outputName}`,
+      `expected at least ${labelMax + 1} classes (the data's labels go up to ${labelMax}${ds.classes ? `, ${ds.classes.length} classes` : ''}), found ${out.rowSize} values per sample`,
+    );
+  }
+  return { scores: out.data, classes: out.rowSize };
+}
+
+interface ModelEpRun {
+  feed: FeedInfo;
+  metrics: RunMetrics;
+  latency: ReturnType<LatencyRecorder['summary']>;
+  outputs: CollectedOutputs;
+  score: Score;
+}
+
+/** Labels' largest class index (classification only). */
+function labelMax(ds: Dataset): number {
+  let m = 0;
+  for (let i = 0; i < ds.count; i++) m = Math.max(m, ds.y[i]!);
+  return m;
+}
+
+async function runDataset(session: Session, ds: Dataset, opts: EvaluateOptions, model: string, ep: EpName, plan: FeedPlan): Promise<ModelEpRun> {
+  const size = product(ds.sampleShape);
+  const B = plan.batchSize;
+  const lat = new LatencyRecorder(B, opts.warmup ?? DEFAULT_WARMUP);
+  const collected = new Map<string, { rowSize: number; parts: Float64Array[]; rows: number }>();
+  const feedDims = (n: number) => (plan.hasBatchDim ? [n, ...plan.sampleDims] : [...plan.sampleDims]);
+  const tensorFor = (start: number, n: number): HostTensor => {
+    // Fixed batch > 1: the last run is zero-padded up to the model's batch, and the padding's outputs dropped.
+    const rows = plan.batching === 'fixed' ? B : n;
+    let x = ds.x.subarray(start * size, (start + n) * size);
+    if (rows !== n) {
+      const padded = new Float32Array(rows * size);
+      padded.set(x);
+      x = padded;
+    }
+    return { type: plan.type, data: castSamples(x, plan.type), dims: feedDims(rows) };
+  };
+  const runOnce = async (start: number, n: number) => {
+    const t = tensorFor(start, n);
+    return timed(() => session.run({ [plan.input]: t }));
+  };
+  // Warm-up on the first batch: untimed, outputs discarded.
+  while (lat.warming) {
+    await runOnce(0, Math.min(B, ds.count));
+    lat.warm();
+  }
+  let done = 0;
+  opts.onProgress?.({ model, ep, done, total: ds.count });
+  for (let start = 0; start < ds.count; start += B) {
+    const n = Math.min(B, ds.count - start);
+    const { value, ms } = await runOnce(start, n);
+    lat.record(ms, n);
+    collect(collected, value, plan.batching === 'fixed' ? B : n, n);
+    done += n;
+    opts.onProgress?.({ model, ep, done, total: ds.count });
+  }
+  const outputs = finish(collected);
+  const outputName = pickOutput(outputs, ds, opts.output, session.outputs.map((o) => o.name), model);
+  const out = outputs[outputName]!;
+  const feed: FeedInfo = { input: plan.input, declaredShape: plan.declaredShape, feedShape: feedDims(B), output: outputName, batching: plan.batching, batchSize: B };
+  if (ds.task === 'regression') {
+    const m = regressionMetrics(out.data, ds.y, ds.count);
+    return { feed, metrics: { task: 'regression', ...m }, latency: lat.summary(), outputs, score: { metric: 'mse', value: m.mse, higherIsBetter: false } };
+  }
+  const { scores, classes } = classScores(out, ds, outputName, labelMax(ds));
+  const m = classificationMetrics(scores, ds.y.subarray(0, ds.count), classes);
+  return { feed, metrics: { task: 'classification', ...m }, latency: lat.summary(), outputs, score: { metric: 'top1', value: m.top1, higherIsBetter: true, loss: m.loss } };
+}
+
+/** Case tensors matched to model inputs: by name when they carry the model's names, else by position. */
+function matchByNameOrPosition(given: Record<string, HostTensor>, wanted: IoMeta[], what: string, caseName: string): Record<string, HostTensor> {
+  const keys = Object.keys(given);
+  if (wanted.every((w) => keys.includes(w.name))) return Object.fromEntries(wanted.map((w) => [w.name, given[w.name]!]));
+  if (keys.length !== wanted.length) {
+    throw new DataMismatchError(caseName, `expected ${wanted.length} ${what} (${wanted.map((w) => w.name).join(', ')}), found ${keys.length} (${keys.join(', ')})`);
+  }
+  return Object.fromEntries(wanted.map((w, i) => [w.name, given[keys[i]!]!]));
+}
+
+async function runReference(session: Session, cases: ReferenceCase[], opts: EvaluateOptions, model: string, ep: EpName): Promise<ModelEpRun> {
+  const tol = opts.tolerance ?? DEFAULT_TOLERANCE;
+  const feeds = cases.map((c) => matchByNameOrPosition(c.inputs, session.inputs, 'inputs', c.name));
+  const lat = new LatencyRecorder(1, Math.min(opts.warmup ?? DEFAULT_WARMUP, 1));
+  while (lat.warming) {
+    await session.run(feeds[0]!);
+    lat.warm();
+  }
+  const results: ReferenceOutputResult[] = [];
+  const collected = new Map<string, { rowSize: number; parts: Float64Array[]; rows: number }>();
+  opts.onProgress?.({ model, ep, done: 0, total: cases.length });
+  for (let i = 0; i < cases.length; i++) {
+    const c = cases[i]!;
+    const { value, ms } = await timed(() => session.run(feeds[i]!));
+    lat.record(ms, 1);
+    const order = session.outputs.filter((o) => value[o.name]);
+    const expected = matchByNameOrPosition(c.outputs, order.slice(0, Object.keys(c.outputs).length), 'outputs', c.name);
+    for (const [name, exp] of Object.entries(expected)) {
+      const got = value[name]!;
+      // Same element count in another shape ([10] vs [1,10]) is compared; a different count cannot be.
+      if (got.data.length !== exp.data.length) {
+        throw new DataMismatchError(`${c.name} output ${name}`, `expected shape ${shapeText(exp.dims)}, found ${shapeText(got.dims)}`);
+      }
+      const e = errorStats(toFloat64(got), toFloat64(exp), tol, tol);
+      results.push({ case: c.name, output: name, maxAbs: e.maxAbs, maxRel: e.maxRel, withinTolerance: e.withinTolerance, shape: got.dims });
+    }
+    // Outputs of every case, concatenated, so providers can be compared on reference data too.
+    try {
+      collect(collected, value, 1, 1);
+    } catch {
+      // Cases of different shapes cannot be concatenated; agreement is then simply not reported.
+    }
+    opts.onProgress?.({ model, ep, done: i + 1, total: cases.length });
+  }
+  const maxAbs = Math.max(0, ...results.map((r) => r.maxAbs));
+  const metrics: ReferenceMetrics = {
+    cases: cases.length,
+    outputs: results,
+    maxAbs,
+    maxRel: Math.max(0, ...results.map((r) => r.maxRel)),
+    tolerance: tol,
+    pass: results.every((r) => r.withinTolerance),
+  };
+  const firstOut = results[0]?.output ?? '';
+  const feed: FeedInfo = {
+    input: session.inputs.map((i) => i.name).join(','),
+    declaredShape: session.inputs[0]?.shape ?? [],
+    feedShape: feeds[0]?.[session.inputs[0]?.name ?? '']?.dims ?? [],
+    output: firstOut,
+    batching: 'single',
+    batchSize: 1,
+  };
+  return { feed, metrics: { task: 'reference', ...metrics }, latency: lat.summary(), outputs: finish(collected), score: { metric: 'maxAbs', value: maxAbs, higherIsBetter: false } };
+}
+
+/** First line of an error, so one failure is one table row and one `error:` line. */
+function oneLine(e: unknown): string {
+  return messageOf(e).split('\n').map((s) => s.trim()).filter(Boolean)[0] ?? 'unknown error';
+}
+
+function checkModels(models: string[]): void {
+  if (models.length === 0) throw new UserError('eval', 'expected at least one model file');
+  for (const m of models) {
+    if (!existsSync(m)) throw new UserError(m, 'model file not found');
+    if (!statSync(m).isFile()) throw new UserError(m, 'expected an .onnx file, found a directory');
+  }
+}
+
+/** Runs every model on every provider and gathers metrics, latency and agreement into one report. */
+export async function evaluate(opts: EvaluateOptions): Promise<EvalReport> {
+  checkModels(opts.models);
+  if (opts.eps.length === 0) throw new UserError('--ep', 'expected at least one execution provider');
+  checkPositiveInt('--batch-size', opts.batchSize);
+  checkPositiveInt('--limit', opts.maxSamples);
+  const requestedBatch = opts.batchSize ?? DEFAULT_BATCH_SIZE;
+  const data = await load(opts);
+
+  const runtimes = new Map<EpName, Promise<Runtime>>();
+  const runtimeFor = (ep: EpName) => {
+    let p = runtimes.get(ep);
+    if (!p) {
+      p = openRuntime(ep);
+      p.catch(() => undefined); // awaited below; keeps an early failure from being "unhandled"
+      runtimes.set(ep, p);
+    }
+    return p;
+  };
+
+  const results: RunResult[] = [];
+  const done: { model: string; ep: EpName; outputs: CollectedOutputs; score: Score }[] = [];
+  try {
+    for (const model of opts.models) {
+      let mismatched = false;
+      for (const ep of opts.eps) {
+        if (mismatched) break;
+        let rt: Runtime;
+        try {
+          rt = await runtimeFor(ep);
+        } catch (e) {
+          results.push({ model, ep, ok: false, stage: 'open', error: oneLine(e) });
+          continue;
+        }
+        let session: Session;
+        try {
+          session = await rt.load(model);
+        } catch (e) {
+          results.push({ model, ep, ok: false, stage: 'load', error: oneLine(e) });
+          continue;
+        }
+        try {
+          let run: ModelEpRun;
+          if (data.kind === 'dataset') {
+            const input = pickInput(session.inputs, data.ds.sampleShape, opts.input, model);
+            checkOtherInputs(session.inputs, input.name, model);
+            const plan = planFeed(input, data.ds.sampleShape, requestedBatch, model);
+            run = await runDataset(session, data.ds, opts, model, ep, plan);
+          } else {
+            run = await runReference(session, data.cases, opts, model, ep);
+          }
+          results.push({ model, ep, ok: true, feed: run.feed, metrics: run.metrics, latency: run.latency });
+          done.push({ model, ep, outputs: run.outputs, score: run.score });
+        } catch (e) {
+          if (e instanceof DataMismatchError) {
+            // The data does not fit this model: every provider would say the same, so say it once per
+            // provider and go on to the next model.
+            for (const other of opts.eps.slice(opts.eps.indexOf(ep))) results.push({ model, ep: other, ok: false, stage: 'data', error: oneLine(e) });
+            mismatched = true;
+          } else {
+            results.push({ model, ep, ok: false, stage: 'run', error: oneLine(e) });
+          }
+        } finally {
+          await session.release().catch(() => undefined);
+        }
+      }
+    }
+  } finally {
+    for (const p of runtimes.values()) {
+      const rt = await p.catch(() => undefined);
+      await rt?.close().catch(() => undefined);
+    }
+  }
+
+  const agreement = opts.models.flatMap((m) => epAgreement(m, done.filter((d) => d.model === m)));
+  const comparison = compareModels(done, opts.models);
+  const ds = data.kind === 'dataset' ? data.ds : undefined;
+  const split: Split = ds?.split ?? opts.split ?? 'all';
+  return {
+    createdAt: new Date().toISOString(),
+    data: {
+      spec: opts.data,
+      name: ds?.name ?? opts.data,
+      task: ds ? ds.task : 'reference',
+      split,
+      count: ds ? ds.count : data.kind === 'reference' ? data.cases.length : 0,
+      ...(ds?.classes ? { classes: ds.classes } : {}),
+      preprocess: opts.preprocess ?? {},
+    },
+    requestedBatchSize: requestedBatch,
+    models: opts.models,
+    eps: opts.eps,
+    results,
+    agreement,
+    comparison,
+  };
+}
+
+/** Failed runs of a report, for the caller's exit status. */
+export function failuresOf(report: EvalReport): Extract<RunResult, { ok: false }>[] {
+  return report.results.filter((r): r is Extract<RunResult, { ok: false }> => !r.ok);
+}

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import type { ModelProto, TensorProto } from './types.js';
+import { allTensors } from './walk.js';
 
 /** proto/ sits at the package root; this module runs from src/ (tests) or dist/src/ (built). */
 function findProto(): string {
@@ -29,7 +30,44 @@ export function decodeModel(bytes: Uint8Array): ModelProto {
 }
 
 export function encodeModel(model: ModelProto): Uint8Array {
-  return messageType('ModelProto').encode(model as unknown as protobuf.Message).finish();
+  return encodeModelWriter(model).finish(true);
+}
+
+/** Tensors whose raw_data is at least this big are sized by hand rather than encoded twice. */
+const SIZED_RAW = 4096;
+/** Per sized tensor: its tag and length varint, and growth of the length prefixes around it. */
+const SLACK_PER_TENSOR = 32;
+const NO_BYTES = new Uint8Array(0);
+
+/**
+ * The model encoded into a Writer whose buffer was allocated at (about) its final size up front;
+ * `finish(true)` then returns the bytes without another copy. Why: protobufjs 8's Writer grows by
+ * doubling (each growth copies everything written so far) and a plain finish() copies once more, so
+ * a 100 MB model held about 3x its size while being encoded, on top of the weights themselves.
+ * The size comes from encoding the model with its big raw_data fields set aside (cheap) plus their
+ * lengths and a little slack; a low guess would only cost a regrowth, never correctness.
+ */
+export function encodeModelWriter(model: ModelProto): protobuf.Writer {
+  const type = messageType('ModelProto');
+  const big = allTensors(model).filter((t) => (t.rawData?.length ?? 0) >= SIZED_RAW);
+  let raw = 0;
+  const saved = big.map((t) => {
+    const data = t.rawData!;
+    raw += data.length + SLACK_PER_TENSOR;
+    t.rawData = NO_BYTES; // assigned, not deleted: the object keeps its key order
+    return data;
+  });
+  let skeleton: number;
+  try {
+    skeleton = type.encode(model as unknown as protobuf.Message).len;
+  } finally {
+    big.forEach((t, i) => { t.rawData = saved[i]!; });
+  }
+  const writer = protobuf.Writer.create();
+  if (big.length) {
+    writer.buf = Buffer.allocUnsafe(skeleton + raw + 1024);
+  }
+  return type.encode(model as unknown as protobuf.Message, writer);
 }
 
 export function decodeTensor(bytes: Uint8Array): TensorProto {

@@ -4,11 +4,10 @@
  */
 import { constants, promises as fs } from 'node:fs';
 import { basename, dirname, relative, resolve } from 'node:path';
-import protobuf from 'protobufjs';
 import { commitFiles } from '../atomic.js';
 import { UserError } from '../errors.js';
 import { externalRef, isExternal, readExternalBytes, resolveLocation, setExternal } from './external.js';
-import { messageType } from './schema.js';
+import { encodeModelWriter } from './schema.js';
 import type { ModelProto, TensorProto } from './types.js';
 import { allTensors } from './walk.js';
 
@@ -46,14 +45,13 @@ export async function writeModel(model: ModelProto, out: string, opts: WriteOpti
 
   const tensors = allTensors(model);
   let mode = opts.externalData ?? 'keep';
-  const type = messageType('ModelProto');
   const edits = new TensorEdits();
   const edit = (t: TensorProto) => edits.save(t);
   const restore = () => edits.restore();
 
   try {
     if (mode === 'inline') inlineExternal(tensors, sourceDir, edits);
-    let writer = type.encode(model as unknown as protobuf.Message);
+    let writer = encodeModelWriter(model);
     if (writer.len > PROTOBUF_LIMIT && mode !== 'all') {
       restore();
       warnings.push(`the model is ${(writer.len / 2 ** 30).toFixed(2)} GiB inline, over protobuf's 2 GiB limit: weights written as external data`);
@@ -87,7 +85,7 @@ export async function writeModel(model: ModelProto, out: string, opts: WriteOpti
         offset += length;
       }
       if (moved.length) targets.push(resolveLocation(outDir, location));
-      writer = type.encode(model as unknown as protobuf.Message);
+      writer = encodeModelWriter(model);
     }
     for (const c of copies) {
       if (!opts.force && (await exists(c.to))) {
@@ -101,7 +99,8 @@ export async function writeModel(model: ModelProto, out: string, opts: WriteOpti
       }
     }
     if (writer.len > PROTOBUF_LIMIT) throw new UserError(out, 'the model is over 2 GiB even with its weights stored externally');
-    const bytes = writer.finish();
+    // shared: the writer's buffer was sized for the model, so no second copy of it
+    const bytes = writer.finish(true);
 
     await commitFiles(targets, async (temps) => {
       await fs.writeFile(temps[0]!, bytes);
@@ -189,7 +188,7 @@ export function encodeInline(model: ModelProto, sourceDir: string): Uint8Array {
   const edits = new TensorEdits();
   try {
     inlineExternal(allTensors(model), sourceDir, edits);
-    return messageType('ModelProto').encode(model as unknown as protobuf.Message).finish();
+    return encodeModelWriter(model).finish(true);
   } finally {
     edits.restore();
   }

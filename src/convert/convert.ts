@@ -87,6 +87,8 @@ export function convert(model: ModelProto, opts: ConvertOptions = {}): ConvertRe
   const functionScopesUsingForm: Scope[] = [];
 
   for (const scope of scopes(model)) {
+    // The ALReLU function's own body is the definition, not a model activation.
+    if (scope.kind === 'function' && scope.fn.domain === FUNCTION_DOMAIN && scope.fn.name === FUNCTION_NAME) continue;
     const parentTypes = scope.kind === 'graph' && scope.parent ? typesOf.get(scope.parent) : undefined;
     const types = scopeTypes(scope, parentTypes);
     typesOf.set(scope, types);

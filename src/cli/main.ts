@@ -3,6 +3,8 @@
 import { Command } from 'commander';
 import { VERSION } from '../version.js';
 import * as convertCmd from './convert.js';
+import * as doctorCmd from './doctor.js';
+import * as evalCmd from './eval.js';
 import * as inspectCmd from './inspect.js';
 
 const program = new Command('alrelu-convert')
@@ -14,6 +16,6 @@ const program = new Command('alrelu-convert')
     process.exit(err.exitCode === 0 ? 0 : 2);
   });
 
-for (const cmd of [convertCmd, inspectCmd]) cmd.register(program);
+for (const cmd of [convertCmd, inspectCmd, evalCmd, doctorCmd]) cmd.register(program);
 
 await program.parseAsync(process.argv);

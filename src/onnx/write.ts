@@ -24,6 +24,8 @@ export interface WriteOptions {
   sizeThreshold?: number;
   /** overwrite existing output and data files */
   force?: boolean;
+  /** @internal protobuf's size limit; tests lower it to exercise the >2 GiB path without 2 GiB of weights */
+  protobufLimit?: number;
 }
 
 export interface WriteResult {
@@ -52,7 +54,8 @@ export async function writeModel(model: ModelProto, out: string, opts: WriteOpti
   try {
     if (mode === 'inline') inlineExternal(tensors, sourceDir, edits);
     let writer = encodeModelWriter(model);
-    if (writer.len > PROTOBUF_LIMIT && mode !== 'all') {
+    const limit = opts.protobufLimit ?? PROTOBUF_LIMIT;
+    if (writer.len > limit && mode !== 'all') {
       restore();
       warnings.push(`the model is ${(writer.len / 2 ** 30).toFixed(2)} GiB inline, over protobuf's 2 GiB limit: weights written as external data`);
       mode = 'all';
@@ -98,7 +101,7 @@ export async function writeModel(model: ModelProto, out: string, opts: WriteOpti
         throw new UserError(out, `external data file '${relative(outDir, t)}' already exists (use --force to overwrite)`);
       }
     }
-    if (writer.len > PROTOBUF_LIMIT) throw new UserError(out, 'the model is over 2 GiB even with its weights stored externally');
+    if (writer.len > limit) throw new UserError(out, 'the model is over 2 GiB even with its weights stored externally');
     // shared: the writer's buffer was sized for the model, so no second copy of it
     const bytes = writer.finish(true);
 

@@ -76,7 +76,7 @@ export function prepareWebGpuEnv(vulkanIcd?: string): void {
 }
 
 /** Turns ORT's provider failures into the sentence doctor would print. */
-export function explainNodeFailure(ep: NodeEp, message: string): { reason: string; fix?: string } {
+export function explainNodeFailure(ep: NodeEp, message: string, env: NodeJS.ProcessEnv = process.env): { reason: string; fix?: string } {
   if (ep === 'cuda') {
     const driver = nvidiaDriver();
     if (/providers_(shared|cuda)|Failed to load shared library/.test(message)) {
@@ -88,7 +88,7 @@ export function explainNodeFailure(ep: NodeEp, message: string): { reason: strin
     return { reason: firstLine(message) };
   }
   if (ep === 'webgpu' && /adapter/i.test(message)) {
-    const icd = process.env.VK_ICD_FILENAMES;
+    const icd = env.VK_ICD_FILENAMES;
     const swift = existsSync(SWIFTSHADER_ICD);
     const fix = icd
       ? `VK_ICD_FILENAMES=${icd} gave no usable adapter; check that file, or unset it to use the system's Vulkan drivers`

@@ -1,0 +1,230 @@
+/**
+ * Availability detection ("doctor"): for every execution provider, whether it works here, and if not,
+ * why and what to run. Each EP is proven by the same Relu self-test `openRuntime` uses, never guessed
+ * from files alone.
+ *
+ * The onnxruntime-node EPs are probed in a child process: a failed Dawn adapter request is permanent
+ * for the process that made it, and a broken CUDA install can abort the process outright. A child
+ * also lets doctor try webgpu a second time with SwiftShader's ICD, to tell the user whether that
+ * export would make it work here, without committing this process to it.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { arch, platform } from 'node:os';
+import { pathToFileURL } from 'node:url';
+import { isUserError, messageOf } from '../errors.js';
+import { openRuntime } from './index.js';
+import { PROBE_EXPECTED, PROBE_INPUT, probeModel } from './models.js';
+import { CUDA_FIX, SWIFTSHADER_ICD, cudaProviderMissing, explainNodeFailure, type NodeEp } from './node.js';
+import { CHROMIUM, CHROMIUM_FIX, type BrowserRuntime } from './browser.js';
+import { EP_NAMES, type EpName, type EpStatus } from './types.js';
+
+export interface DoctorOptions {
+  /** which EPs to check, default all of them */
+  eps?: readonly EpName[];
+  /** Chromium executable for the browser EPs, default /usr/bin/chromium */
+  chromium?: string;
+  /** environment for the onnxruntime-node probes, default process.env (tests use it to vary VK_ICD_FILENAMES) */
+  env?: NodeJS.ProcessEnv;
+  /** per-probe limit, ms (default 60000) */
+  timeoutMs?: number;
+}
+
+/** What one child probe saw. */
+interface ProbeResult {
+  ok: boolean;
+  error?: string;
+  version?: string;
+  /** the native library's own warnings (Dawn explains rejected Vulkan drivers there) */
+  stderr: string;
+}
+
+// Plain JavaScript so it runs under bare `node` whether alrelu runs from dist/ or from sources under tsx.
+const PROBE_JS = String.raw`
+import { readFileSync } from 'node:fs';
+const a = JSON.parse(readFileSync(0, 'utf8'));
+const mod = await import(a.ort);
+const ort = mod.default ?? mod;
+const out = { ok: false, version: ort.env?.versions?.node ?? ort.env?.versions?.common };
+try {
+  const ep = a.ep === 'cuda' ? { name: 'cuda', deviceId: 0 } : a.ep;
+  const s = await ort.InferenceSession.create(Buffer.from(a.model, 'base64'), { executionProviders: [ep], logSeverityLevel: 3 });
+  const r = await s.run({ x: new ort.Tensor('float32', Float32Array.from(a.input), a.dims) });
+  const y = Array.from(r.y.data);
+  out.ok = y.length === a.expected.length && y.every((v, i) => Math.abs(v - a.expected[i]) < 1e-6);
+  if (!out.ok) out.error = 'a Relu self-test gave wrong results (' + y.join(', ') + ')';
+  await s.release();
+} catch (e) {
+  out.error = String(e && e.message ? e.message : e);
+}
+process.stdout.write(JSON.stringify(out));
+`;
+
+function ortNodeUrl(): string {
+  return pathToFileURL(createRequire(import.meta.url).resolve('onnxruntime-node')).href;
+}
+
+/** Runs the Relu self-test on one onnxruntime-node EP in a child process. */
+export function probeNodeEp(ep: NodeEp, env: NodeJS.ProcessEnv = process.env, timeoutMs = 60_000): Promise<ProbeResult> {
+  const args = JSON.stringify({
+    ort: ortNodeUrl(),
+    ep,
+    model: Buffer.from(probeModel()).toString('base64'),
+    input: Array.from(PROBE_INPUT.data as Float32Array),
+    dims: PROBE_INPUT.dims,
+    expected: Array.from(PROBE_EXPECTED),
+  });
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', PROBE_JS], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.on('error', (e) => { clearTimeout(timer); resolve({ ok: false, error: messageOf(e), stderr }); });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      try {
+        resolve({ ...(JSON.parse(stdout) as Omit<ProbeResult, 'stderr'>), stderr });
+      } catch {
+        const why = signal === 'SIGKILL' ? `the probe did not finish within ${timeoutMs / 1000} s` : `the probe crashed (${signal ?? `exit code ${code}`})`;
+        resolve({ ok: false, error: `${why}${stderr.trim() ? `: ${lastLines(stderr, 1)}` : ''}`, stderr });
+      }
+    });
+    child.stdin.end(args);
+  });
+}
+
+/** The native library's warnings worth showing: Dawn's reasons for rejecting a Vulkan driver. */
+function nativeWarnings(stderr: string): string | undefined {
+  const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('Warning:') && !/npm warn/i.test(l));
+  const unique = [...new Set(lines.map((l) => l.replace(/^Warning:\s*/, '')))];
+  return unique.length ? unique.slice(0, 2).join('; ') : undefined;
+}
+
+function lastLines(s: string, n: number): string {
+  return s.split('\n').map((l) => l.trim()).filter(Boolean).slice(-n).join(' ');
+}
+
+/** "reason; fix: command" (how openRuntime's UserErrors read) as its two halves. */
+export function splitFix(message: string): { reason: string; fix?: string } {
+  const i = message.indexOf('; fix: ');
+  return i < 0 ? { reason: message } : { reason: message.slice(0, i), fix: message.slice(i + '; fix: '.length) };
+}
+
+/** A UserError's cause without its "subject: " prefix (the subject is the EP, already in the row). */
+function causeOf(e: unknown, ep: string): string {
+  const m = messageOf(e);
+  return isUserError(e) && m.startsWith(`${ep}: `) ? m.slice(ep.length + 2) : m;
+}
+
+async function checkCpu(opts: DoctorOptions): Promise<EpStatus> {
+  const r = await probeNodeEp('cpu', opts.env, opts.timeoutMs);
+  if (r.ok) return { ep: 'cpu', usable: true, detail: `onnxruntime-node ${r.version ?? '?'} (${platform()} ${arch()})` };
+  return { ep: 'cpu', usable: false, reason: `onnxruntime-node does not run here: ${r.error}`, fix: 'npm rebuild onnxruntime-node (or reinstall it for this platform)' };
+}
+
+async function checkCuda(opts: DoctorOptions): Promise<EpStatus> {
+  const missing = cudaProviderMissing();
+  if (missing) {
+    const { reason, fix } = explainNodeFailure('cuda', `Failed to load shared library ${missing}`);
+    return { ep: 'cuda', usable: false, reason, fix: fix ?? CUDA_FIX, detail: `missing ${missing}` };
+  }
+  const r = await probeNodeEp('cuda', opts.env, opts.timeoutMs);
+  if (r.ok) return { ep: 'cuda', usable: true, detail: `onnxruntime-node ${r.version ?? '?'}, device 0` };
+  const { reason, fix } = explainNodeFailure('cuda', r.error ?? '');
+  return { ep: 'cuda', usable: false, reason, ...(fix ? { fix } : {}), ...(nativeWarnings(r.stderr) ? { detail: nativeWarnings(r.stderr) } : {}) };
+}
+
+/**
+ * Node WebGPU (Dawn over Vulkan). alrelu never sets VK_ICD_FILENAMES on its own: picking SwiftShader
+ * behind the user's back would make `webgpu` silently a CPU backend. So doctor tests the environment
+ * as it is and, when that has no adapter, tests SwiftShader too and says whether exporting it works.
+ */
+async function checkWebGpu(opts: DoctorOptions): Promise<EpStatus> {
+  const env = opts.env ?? process.env;
+  const icd = env.VK_ICD_FILENAMES;
+  const r = await probeNodeEp('webgpu', env, opts.timeoutMs);
+  const swiftIcd = icd === SWIFTSHADER_ICD;
+  if (r.ok) {
+    const where = icd ? `VK_ICD_FILENAMES=${icd}` : "the system's Vulkan drivers";
+    return { ep: 'webgpu', usable: true, detail: `Dawn on ${where}${swiftIcd ? ' (SwiftShader: a CPU Vulkan driver, correct but slow; not GPU speed)' : ''}` };
+  }
+  const warnings = nativeWarnings(r.stderr);
+  if (!/adapter/i.test(r.error ?? '')) {
+    const { reason, fix } = explainNodeFailure('webgpu', r.error ?? '', env);
+    return { ep: 'webgpu', usable: false, reason, ...(fix ? { fix } : {}), ...(warnings ? { detail: warnings } : {}) };
+  }
+  const seen = warnings ? ` (Vulkan: ${warnings})` : '';
+  if (!icd && existsSync(SWIFTSHADER_ICD)) {
+    const withSwift = await probeNodeEp('webgpu', { ...env, VK_ICD_FILENAMES: SWIFTSHADER_ICD }, opts.timeoutMs);
+    if (withSwift.ok) {
+      return {
+        ep: 'webgpu',
+        usable: false,
+        reason: `no WebGPU (Vulkan) adapter with the system's Vulkan drivers${seen}`,
+        fix: `export VK_ICD_FILENAMES=${SWIFTSHADER_ICD} (tested here: works; SwiftShader runs on the CPU, for correctness not speed), or install your GPU's Vulkan driver`,
+        detail: 'alrelu does not set VK_ICD_FILENAMES itself (library callers may pass vulkanIcd)',
+      };
+    }
+  }
+  const { reason, fix } = explainNodeFailure('webgpu', r.error ?? 'no adapter', env);
+  return { ep: 'webgpu', usable: false, reason: reason + seen, ...(fix ? { fix } : {}) };
+}
+
+async function checkWasm(): Promise<EpStatus> {
+  try {
+    const rt = await openRuntime('wasm');
+    await rt.close();
+    const { defaultThreads } = await import('./web.js');
+    return { ep: 'wasm', usable: true, detail: `onnxruntime-web in Node, ${defaultThreads()} thread(s)` };
+  } catch (e) {
+    return { ep: 'wasm', usable: false, ...splitFix(causeOf(e, 'wasm')) };
+  }
+}
+
+async function checkBrowser(ep: 'browser-wasm' | 'browser-webgpu', opts: DoctorOptions): Promise<EpStatus> {
+  const exe = opts.chromium ?? CHROMIUM;
+  if (!existsSync(exe)) return { ep, usable: false, reason: `Chromium not found at ${exe}`, fix: CHROMIUM_FIX };
+  try {
+    const rt = await openRuntime(ep, { chromium: exe, ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}) });
+    const info = (rt as BrowserRuntime).info;
+    await rt.close();
+    const detail = ep === 'browser-webgpu'
+      ? `adapter: ${info.adapter ?? 'none'} (Chromium is told to use SwiftShader; for your real GPU run \`alrelu-convert serve\` and open the URL in your own browser)`
+      : `${info.threads} thread(s), ${info.crossOriginIsolated ? 'cross-origin isolated' : 'not cross-origin isolated (single-threaded)'}`;
+    return { ep, usable: true, detail: `${exe}; ${detail}` };
+  } catch (e) {
+    return { ep, usable: false, ...splitFix(causeOf(e, ep)) };
+  }
+}
+
+const CHECKS: Record<EpName, (opts: DoctorOptions) => Promise<EpStatus>> = {
+  cpu: checkCpu,
+  cuda: checkCuda,
+  webgpu: checkWebGpu,
+  wasm: () => checkWasm(),
+  'browser-wasm': (o) => checkBrowser('browser-wasm', o),
+  'browser-webgpu': (o) => checkBrowser('browser-webgpu', o),
+};
+
+/**
+ * Every requested EP's status, in EP_NAMES order. Never throws for an unusable EP: that is the answer.
+ * The native probes run side by side; the browsers one after the other (each is a Chromium).
+ */
+export async function checkEps(opts: DoctorOptions = {}): Promise<EpStatus[]> {
+  const wanted = EP_NAMES.filter((e) => !opts.eps || opts.eps.includes(e));
+  const guard = async (ep: EpName): Promise<EpStatus> => {
+    try {
+      return await CHECKS[ep](opts);
+    } catch (e) {
+      return { ep, usable: false, reason: `the check itself failed: ${messageOf(e)}` };
+    }
+  };
+  const native = Promise.all(wanted.filter((e) => e === 'cpu' || e === 'cuda' || e === 'webgpu').map(guard));
+  const rest: EpStatus[] = [];
+  for (const ep of wanted.filter((e) => e !== 'cpu' && e !== 'cuda' && e !== 'webgpu')) rest.push(await guard(ep));
+  const all = [...(await native), ...rest];
+  return wanted.map((ep) => all.find((s) => s.ep === ep)!);
+}

@@ -296,7 +296,8 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalReport> {
   const runtimeFor = (ep: EpName) => {
     let p = runtimes.get(ep);
     if (!p) {
-      p = openRuntime(ep);
+      const given = opts.runtimes?.[ep];
+      p = given ? Promise.resolve(given) : openRuntime(ep);
       p.catch(() => undefined); // awaited below; keeps an early failure from being "unhandled"
       runtimes.set(ep, p);
     }
@@ -351,7 +352,8 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalReport> {
       }
     }
   } finally {
-    for (const p of runtimes.values()) {
+    for (const [ep, p] of runtimes) {
+      if (opts.runtimes?.[ep]) continue; // the caller's, and the caller closes it
       const rt = await p.catch(() => undefined);
       await rt?.close().catch(() => undefined);
     }

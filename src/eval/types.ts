@@ -1,5 +1,5 @@
 /** The shape of an evaluation: what goes in, and the report (also the --json output) that comes out. */
-import type { EpName } from '../runtime/types.js';
+import type { EpName, Runtime } from '../runtime/types.js';
 import type { LoadDataOptions } from '../data/index.js';
 import type { PreprocessOptions } from '../data/preprocess.js';
 import type { Split } from '../data/types.js';
@@ -40,6 +40,11 @@ export interface EvaluateOptions {
   /** absolute and relative tolerance for reference data; default 1e-4 */
   tolerance?: number;
   onProgress?: (p: EvalProgress) => void;
+  /**
+   * Runtimes already open, by EP, used instead of opening new ones (and left open): lets a caller
+   * evaluate many models or data sets without relaunching a browser each time.
+   */
+  runtimes?: Partial<Record<EpName, Runtime>>;
 }
 
 /** How the data was fed: which input, in what shape, how many samples per run. */

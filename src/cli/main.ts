@@ -4,7 +4,6 @@ import { Command } from 'commander';
 import { VERSION } from '../version.js';
 import * as convertCmd from './convert.js';
 import * as doctorCmd from './doctor.js';
-import * as doctorCmd from './doctor.js';
 import * as evalCmd from './eval.js';
 import * as inspectCmd from './inspect.js';
 

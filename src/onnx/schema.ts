@@ -4,7 +4,6 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import type { ModelProto, TensorProto } from './types.js';
-import { allTensors } from './walk.js';
 
 /** proto/ sits at the package root; this module runs from src/ (tests) or dist/src/ (built). */
 function findProto(): string {
@@ -29,45 +28,139 @@ export function decodeModel(bytes: Uint8Array): ModelProto {
   return messageType('ModelProto').decode(bytes) as unknown as ModelProto;
 }
 
+/** The whole model as one buffer, allocated once at its exact size (see encodeModelParts). */
 export function encodeModel(model: ModelProto): Uint8Array {
-  return encodeModelWriter(model).finish(true);
+  const { parts, length } = encodeModelParts(model);
+  if (parts.length === 1) return parts[0]!;
+  const out = Buffer.allocUnsafe(length);
+  let pos = 0;
+  for (const p of parts) {
+    out.set(p, pos);
+    pos += p.length;
+  }
+  return out;
 }
 
-/** Tensors whose raw_data is at least this big are sized by hand rather than encoded twice. */
-const SIZED_RAW = 4096;
-/** Per sized tensor: its tag and length varint, and growth of the length prefixes around it. */
-const SLACK_PER_TENSOR = 32;
-const NO_BYTES = new Uint8Array(0);
+export interface EncodedModel {
+  /** consecutive pieces of the protobuf; big raw_data pieces are the model's own arrays, not copies */
+  parts: Uint8Array[];
+  /** total bytes */
+  length: number;
+}
+
+/** Initializers whose raw_data is at least this big are passed through by reference. */
+const BIG_RAW = 4096;
+// Field numbers (official onnx.proto) the encoder splits around.
+const MODEL_GRAPH = 7;
+const GRAPH_INITIALIZER = 5;
+const TENSOR_RAW_DATA = 9;
+const LEN = 2; // wire type of length-delimited fields
 
 /**
- * The model encoded into a Writer whose buffer was allocated at (about) its final size up front;
- * `finish(true)` then returns the bytes without another copy. Why: protobufjs 8's Writer grows by
- * doubling (each growth copies everything written so far) and a plain finish() copies once more, so
- * a 100 MB model held about 3x its size while being encoded, on top of the weights themselves.
- * The size comes from encoding the model with its big raw_data fields set aside (cheap) plus their
- * lengths and a little slack; a low guess would only cost a regrowth, never correctness.
+ * The model's protobuf as a list of pieces whose concatenation is byte for byte what protobufjs
+ * encodes (fields in field-number order), but in which each big initializer's raw_data is the
+ * model's own Uint8Array (usually a view into the file that was read) rather than a copy.
+ * Why: protobufjs 8's Writer grows by doubling, copying everything at each growth, and finish()
+ * copies once more, so writing a 100 MB model held about 3x its size on top of the weights and
+ * took longer than reading it. Pieces let writeModel hand the weights to the kernel as they are.
+ * Only main-graph initializers are split out (where weights live in practice); big tensors elsewhere
+ * (Constant attributes, subgraphs) are encoded normally, which is correct, just not copy-free.
  */
-export function encodeModelWriter(model: ModelProto): protobuf.Writer {
-  const type = messageType('ModelProto');
-  const big = allTensors(model).filter((t) => (t.rawData?.length ?? 0) >= SIZED_RAW);
-  let raw = 0;
-  const saved = big.map((t) => {
-    const data = t.rawData!;
-    raw += data.length + SLACK_PER_TENSOR;
-    t.rawData = NO_BYTES; // assigned, not deleted: the object keeps its key order
-    return data;
-  });
-  let skeleton: number;
-  try {
-    skeleton = type.encode(model as unknown as protobuf.Message).len;
-  } finally {
-    big.forEach((t, i) => { t.rawData = saved[i]!; });
+export function encodeModelParts(model: ModelProto): EncodedModel {
+  const out = new Parts();
+  const graph = model.graph;
+  if (!graph || !(graph.initializer ?? []).some(isBig)) {
+    out.push(encode('ModelProto', model));
+    return out.done();
   }
-  const writer = protobuf.Writer.create();
-  if (big.length) {
-    writer.buf = Buffer.allocUnsafe(skeleton + raw + 1024);
+  const [before, after] = splitAt('ModelProto', model, MODEL_GRAPH);
+  out.push(encode('ModelProto', before));
+  const g = graphParts(graph);
+  out.push(fieldHeader(MODEL_GRAPH, g.length));
+  out.append(g);
+  out.push(encode('ModelProto', after));
+  return out.done();
+}
+
+function graphParts(graph: NonNullable<ModelProto['graph']>): EncodedModel {
+  const out = new Parts();
+  const [before, after] = splitAt('GraphProto', graph, GRAPH_INITIALIZER);
+  out.push(encode('GraphProto', before));
+  // Runs of small initializers are encoded together (a GraphProto holding only them is exactly
+  // their field-5 entries); big ones are framed by hand around their raw_data.
+  let small: TensorProto[] = [];
+  const flush = () => {
+    if (small.length) out.push(encode('GraphProto', { initializer: small }));
+    small = [];
+  };
+  for (const t of graph.initializer ?? []) {
+    if (!isBig(t)) {
+      small.push(t);
+      continue;
+    }
+    flush();
+    const [tb, ta] = splitAt('TensorProto', t, TENSOR_RAW_DATA);
+    const head = encode('TensorProto', tb);
+    const rawHeader = fieldHeader(TENSOR_RAW_DATA, t.rawData!.length);
+    const tail = encode('TensorProto', ta);
+    out.push(fieldHeader(GRAPH_INITIALIZER, head.length + rawHeader.length + t.rawData!.length + tail.length));
+    out.push(head);
+    out.push(rawHeader);
+    out.push(t.rawData!);
+    out.push(tail);
   }
-  return type.encode(model as unknown as protobuf.Message, writer);
+  flush();
+  out.push(encode('GraphProto', after));
+  return out.done();
+}
+
+const isBig = (t: TensorProto) => (t.rawData?.length ?? 0) >= BIG_RAW;
+
+class Parts {
+  private parts: Uint8Array[] = [];
+  private length = 0;
+  push(b: Uint8Array): void {
+    if (b.length === 0) return;
+    this.parts.push(b);
+    this.length += b.length;
+  }
+  append(p: EncodedModel): void {
+    for (const b of p.parts) this.push(b);
+  }
+  done(): EncodedModel {
+    return { parts: this.parts, length: this.length };
+  }
+}
+
+function encode(type: string, message: object): Uint8Array {
+  return messageType(type).encode(message as protobuf.Message).finish();
+}
+
+/** Two shallow copies of a message: its set fields numbered below `field`, and those above it. */
+function splitAt(type: string, message: object, field: number): [Record<string, unknown>, Record<string, unknown>] {
+  const fields = messageType(type).fields;
+  const below: Record<string, unknown> = {};
+  const above: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(message)) {
+    const f = fields[k];
+    if (!f || f.id === field) continue;
+    (f.id < field ? below : above)[k] = v;
+  }
+  return [below, above];
+}
+
+/** Tag and length of a length-delimited field. */
+function fieldHeader(field: number, length: number): Uint8Array {
+  const bytes: number[] = [];
+  for (let v = field * 8 + LEN; ; v = Math.floor(v / 128)) {
+    if (v < 128) { bytes.push(v); break; }
+    bytes.push((v % 128) | 128);
+  }
+  for (let v = length; ; v = Math.floor(v / 128)) {
+    if (v < 128) { bytes.push(v); break; }
+    bytes.push((v % 128) | 128);
+  }
+  return Uint8Array.from(bytes);
 }
 
 export function decodeTensor(bytes: Uint8Array): TensorProto {

@@ -7,7 +7,7 @@ import { basename, dirname, relative, resolve } from 'node:path';
 import { commitFiles } from '../atomic.js';
 import { UserError } from '../errors.js';
 import { externalRef, isExternal, readExternalBytes, resolveLocation, setExternal } from './external.js';
-import { encodeModelWriter } from './schema.js';
+import { encodeModel, encodeModelParts, type EncodedModel } from './schema.js';
 import type { ModelProto, TensorProto } from './types.js';
 import { allTensors } from './walk.js';
 
@@ -53,11 +53,11 @@ export async function writeModel(model: ModelProto, out: string, opts: WriteOpti
 
   try {
     if (mode === 'inline') inlineExternal(tensors, sourceDir, edits);
-    let writer = encodeModelWriter(model);
+    let encoded = encodeModelParts(model);
     const limit = opts.protobufLimit ?? PROTOBUF_LIMIT;
-    if (writer.len > limit && mode !== 'all') {
+    if (encoded.length > limit && mode !== 'all') {
       restore();
-      warnings.push(`the model is ${(writer.len / 2 ** 30).toFixed(2)} GiB inline, over protobuf's 2 GiB limit: weights written as external data`);
+      warnings.push(`the model is ${(encoded.length / 2 ** 30).toFixed(2)} GiB inline, over protobuf's 2 GiB limit: weights written as external data`);
       mode = 'all';
     }
     const dataFiles: string[] = [];
@@ -88,7 +88,7 @@ export async function writeModel(model: ModelProto, out: string, opts: WriteOpti
         offset += length;
       }
       if (moved.length) targets.push(resolveLocation(outDir, location));
-      writer = encodeModelWriter(model);
+      encoded = encodeModelParts(model);
     }
     for (const c of copies) {
       if (!opts.force && (await exists(c.to))) {
@@ -101,12 +101,10 @@ export async function writeModel(model: ModelProto, out: string, opts: WriteOpti
         throw new UserError(out, `external data file '${relative(outDir, t)}' already exists (use --force to overwrite)`);
       }
     }
-    if (writer.len > limit) throw new UserError(out, 'the model is over 2 GiB even with its weights stored externally');
-    // shared: the writer's buffer was sized for the model, so no second copy of it
-    const bytes = writer.finish(true);
+    if (encoded.length > limit) throw new UserError(out, 'the model is over 2 GiB even with its weights stored externally');
 
     await commitFiles(targets, async (temps) => {
-      await fs.writeFile(temps[0]!, bytes);
+      await writeParts(temps[0]!, encoded);
       let next = 1;
       if (moved.length) {
         const fh = await fs.open(temps[next++]!, 'w');
@@ -126,7 +124,7 @@ export async function writeModel(model: ModelProto, out: string, opts: WriteOpti
       }
     });
     dataFiles.push(...targets.slice(1));
-    return { path, bytes: bytes.length, dataFiles, warnings };
+    return { path, bytes: encoded.length, dataFiles, warnings };
   } catch (e) {
     if (e instanceof UserError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
@@ -136,6 +134,22 @@ export async function writeModel(model: ModelProto, out: string, opts: WriteOpti
     throw e;
   } finally {
     restore();
+  }
+}
+
+/** Writes the pieces in order; the weights go from the model's own arrays to the kernel, uncopied. */
+async function writeParts(file: string, encoded: EncodedModel): Promise<void> {
+  const fh = await fs.open(file, 'w');
+  try {
+    // writev takes at most IOV_MAX (1024 on Linux) buffers per call.
+    for (let i = 0; i < encoded.parts.length; i += 512) {
+      const batch = encoded.parts.slice(i, i + 512);
+      const want = batch.reduce((n, b) => n + b.length, 0);
+      const { bytesWritten } = await fh.writev(batch);
+      if (bytesWritten !== want) throw new Error(`short write (${bytesWritten} of ${want} bytes)`);
+    }
+  } finally {
+    await fh.close();
   }
 }
 
@@ -191,7 +205,7 @@ export function encodeInline(model: ModelProto, sourceDir: string): Uint8Array {
   const edits = new TensorEdits();
   try {
     inlineExternal(allTensors(model), sourceDir, edits);
-    return encodeModelWriter(model).finish(true);
+    return encodeModel(model);
   } finally {
     edits.restore();
   }

@@ -98,7 +98,7 @@ describe('.npy parser', () => {
     shifted.set(bytes);
     const a = parseNpy(shifted, 't.npy');
     expect(a.shape).toEqual([3, 2, 2]);
-    expect(Array.from(a.data)).toEqual(Array.from(X));
+    expect(Array.from(a.data as Float32Array)).toEqual(Array.from(X));
   });
 
   it('rejects bad files with the cause', () => {

@@ -38,14 +38,27 @@ export interface PageInfo {
   adapter: string | null;
 }
 
-/** The runner's API as the page exposes it on window.__alrelu. */
-interface PageApi {
+/** The runner's API as the page exposes it on window.__alrelu (see page.ts). */
+export interface PageApi {
   init(threads: number): Promise<PageInfo>;
   load(modelUrl: string, external: { path: string; url: string }[], ep: string, optimization: string): Promise<{ id: number; inputs: IoMeta[]; outputs: IoMeta[] }>;
-  run(id: number, feedsUrl: string, resultUrl: string): Promise<void>;
+  /** resolves to the milliseconds session.run took inside the page (no HTTP transfer) */
+  run(id: number, feedsUrl: string, resultUrl: string): Promise<number>;
   release(id: number): Promise<void>;
 }
 type PageWindow = { __alrelu: PageApi };
+
+/**
+ * How Node reaches a page's API: through playwright's page.evaluate for a Chromium we launched, or
+ * through an HTTP command channel for a page the user opened themselves (remote.ts).
+ */
+export type PageCall = <K extends keyof PageApi>(op: K, args: Parameters<PageApi[K]>) => Promise<Awaited<ReturnType<PageApi[K]>>>;
+
+/** One run inside the page: which model (as given to load) and how long session.run took there. */
+export interface PageTiming {
+  model: string;
+  ms: number;
+}
 
 export function chromiumArgs(ep: BrowserEp | 'serve', adapter: 'swiftshader' | 'gpu' = 'swiftshader'): string[] {
   const args = ['--headless=new', '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -70,20 +83,35 @@ function firstLine(s: string): string {
   return (s.split('\n')[0] ?? s).replace(/^[\w.]+: (Error: )?/, '');
 }
 
-// Callbacks given to page.evaluate are serialized into the page: they reach Node values only through their argument.
+/** page.evaluate as a PageCall; the callback is serialized into the page and reaches Node values only through its argument. */
+function playwrightCall(page: Page): PageCall {
+  return ((op: keyof PageApi, args: unknown[]) =>
+    page.evaluate((a) => ((window as unknown as PageWindow).__alrelu[a.op] as (...x: unknown[]) => Promise<unknown>)(...a.args), { op, args })) as PageCall;
+}
+
 export class BrowserRuntime implements Runtime {
   private sessionIds = new Set<number>();
   private seq = 0;
   private pageErrors: string[] = [];
+  /** every timed-or-not run in order, as measured inside the page */
+  private timings: PageTiming[] = [];
 
   private constructor(
     readonly ep: BrowserEp,
-    private readonly browser: Browser,
-    private readonly page: Page,
+    private readonly call: PageCall,
     private readonly server: Loopback,
     /** what the page found: threads, isolation, WebGPU adapter */
     readonly info: PageInfo,
+    private readonly shutdown: () => Promise<void>,
   ) {}
+
+  /**
+   * A runtime over a page someone else started (the user's own browser, for `serve`): the caller owns
+   * the server and the page; close() only forgets the sessions.
+   */
+  static attach(ep: BrowserEp, server: Loopback, call: PageCall, info: PageInfo): BrowserRuntime {
+    return new BrowserRuntime(ep, call, server, info, async () => undefined);
+  }
 
   static async open(ep: BrowserEp, opts: BrowserRuntimeOptions = {}): Promise<BrowserRuntime> {
     const server = await Loopback.start();
@@ -99,13 +127,18 @@ export class BrowserRuntime implements Runtime {
       await page.goto(server.base + 'index.html', { timeout: opts.timeoutMs ?? 60_000 });
       await page.waitForFunction(() => (window as unknown as Partial<PageWindow>).__alrelu !== undefined, undefined, { timeout: opts.timeoutMs ?? 60_000 })
         .catch(() => { throw new UserError(ep, `the runner page did not start: ${errors.join('; ') || 'no error reported'}`); });
-      const info = await page.evaluate((t) => (window as unknown as PageWindow).__alrelu.init(t), opts.threads ?? 0);
+      const call = playwrightCall(page);
+      const info = await call('init', [opts.threads ?? 0]);
       if (ep === 'browser-webgpu' && !info.adapter) {
         throw new UserError(ep, info.gpu
           ? 'Chromium exposes WebGPU but found no adapter; fix: run with the default webgpuAdapter (swiftshader), and check that libvulkan1 is installed (apt-get install -y libvulkan1)'
           : 'Chromium has no navigator.gpu; fix: a Chromium with WebGPU (113+) started with --enable-unsafe-webgpu');
       }
-      const rt = new BrowserRuntime(ep, browser, page, server, info);
+      const b = browser;
+      const rt = new BrowserRuntime(ep, call, server, info, async () => {
+        await b.close().catch(() => undefined);
+        await server.close();
+      });
       rt.pageErrors = errors;
       return rt;
     } catch (e) {
@@ -114,6 +147,11 @@ export class BrowserRuntime implements Runtime {
       if (e instanceof UserError) throw e;
       throw new UserError(ep, firstLine(messageOf(e)));
     }
+  }
+
+  /** Runs so far with the time session.run took inside the page, oldest first. */
+  pageTimings(): readonly PageTiming[] {
+    return this.timings;
   }
 
   async load(model: string | Uint8Array, options: SessionOptions = {}): Promise<Session> {
@@ -126,7 +164,7 @@ export class BrowserRuntime implements Runtime {
     const webEp = this.ep === 'browser-webgpu' ? 'webgpu' : 'wasm';
     let loaded: { id: number; inputs: IoMeta[]; outputs: IoMeta[] };
     try {
-      loaded = await this.page.evaluate((a) => (window as unknown as PageWindow).__alrelu.load(a.modelUrl, a.external, a.webEp, a.opt), { modelUrl, external, webEp, opt: options.optimization ?? 'all' });
+      loaded = await this.call('load', [modelUrl, external, webEp, options.optimization ?? 'all']);
     } catch (e) {
       throw new UserError(src.label, `onnxruntime-web (${this.ep}) cannot load the model: ${this.explain(e)}`);
     } finally {
@@ -139,15 +177,15 @@ export class BrowserRuntime implements Runtime {
     return {
       inputs,
       outputs,
-      run: (feeds) => this.run(loaded.id, inputs, feeds),
+      run: (feeds) => this.run(loaded.id, src.label, inputs, feeds),
       release: async () => {
         if (!this.sessionIds.delete(loaded.id)) return;
-        await this.page.evaluate((i) => (window as unknown as PageWindow).__alrelu.release(i), loaded.id);
+        await this.call('release', [loaded.id]);
       },
     };
   }
 
-  private async run(sid: number, inputs: IoMeta[], feeds: Record<string, HostTensor>): Promise<Record<string, HostTensor>> {
+  private async run(sid: number, label: string, inputs: IoMeta[], feeds: Record<string, HostTensor>): Promise<Record<string, HostTensor>> {
     if (!this.sessionIds.has(sid)) throw new Error('session was released');
     checkFeeds(inputs, feeds);
     const n = ++this.seq;
@@ -157,7 +195,8 @@ export class BrowserRuntime implements Runtime {
     const feedsUrl = this.server.set(feedsPath, { body: packTensors(feeds), type: 'application/octet-stream' });
     const resultUrl = this.server.onPost(resultPath, (body) => { result = body; });
     try {
-      await this.page.evaluate((a) => (window as unknown as PageWindow).__alrelu.run(a.sid, a.feedsUrl, a.resultUrl), { sid, feedsUrl, resultUrl });
+      const ms = await this.call('run', [sid, feedsUrl, resultUrl]);
+      this.timings.push({ model: label, ms });
     } catch (e) {
       throw new UserError(this.ep, `run failed: ${this.explain(e)}`);
     } finally {
@@ -175,7 +214,6 @@ export class BrowserRuntime implements Runtime {
 
   async close(): Promise<void> {
     this.sessionIds.clear();
-    await this.browser.close().catch(() => undefined);
-    await this.server.close();
+    await this.shutdown();
   }
 }

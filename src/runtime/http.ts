@@ -26,17 +26,25 @@ export interface Served {
   type: string;
 }
 
+/**
+ * Answers a GET when it likes (a long poll); `gone` aborts when the client disconnects first. A
+ * rejection with an Error answers 409 with its message, which the page shows to the user.
+ */
+export type GetHandler = (gone: AbortSignal) => Promise<Served>;
+
 export class Loopback {
   /** e.g. http://127.0.0.1:41234/3f9c.../ */
   readonly base: string;
   private gets = new Map<string, Served>();
   private posts = new Map<string, (body: Uint8Array) => void | Promise<void>>();
+  private dynamic = new Map<string, GetHandler>();
 
   private constructor(private readonly server: ReturnType<typeof createServer>, port: number, private readonly token: string, private readonly dist: string) {
     this.base = `http://127.0.0.1:${port}/${token}/`;
   }
 
-  static async start(): Promise<Loopback> {
+  /** `port` 0 (default) takes a free one; a fixed port suits an `ssh -L` forward to a remote machine. */
+  static async start(port = 0): Promise<Loopback> {
     const token = randomBytes(12).toString('hex');
     const dist = ortWebDist();
     let self: Loopback | undefined;
@@ -48,7 +56,7 @@ export class Loopback {
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve());
+      server.listen(port, '127.0.0.1', () => resolve());
     });
     self = new Loopback(server, (server.address() as AddressInfo).port, token, dist);
     return self;
@@ -64,7 +72,17 @@ export class Loopback {
     this.gets.delete(path);
   }
 
-  /** Calls `handler` with each POST body to base + path. */
+  /** Answers GET base + path with whatever `handler` resolves to, whenever it does. */
+  onGet(path: string, handler: GetHandler): string {
+    this.dynamic.set(path, handler);
+    return this.base + path;
+  }
+
+  offGet(path: string): void {
+    this.dynamic.delete(path);
+  }
+
+  /** Calls `handler` with each POST body to base + path; a handler that throws answers 409 with its message. */
   onPost(path: string, handler: (body: Uint8Array) => void | Promise<void>): string {
     this.posts.set(path, handler);
     return this.base + path;
@@ -92,11 +110,30 @@ export class Loopback {
       if (!handler) { res.writeHead(404, headers).end(); return; }
       const chunks: Buffer[] = [];
       for await (const c of req) chunks.push(c as Buffer);
-      await handler(new Uint8Array(Buffer.concat(chunks)));
+      try {
+        await handler(new Uint8Array(Buffer.concat(chunks)));
+      } catch (e) {
+        res.writeHead(409, { ...headers, 'content-type': 'text/plain; charset=utf-8' }).end(e instanceof Error ? e.message : String(e));
+        return;
+      }
       res.writeHead(204, headers).end();
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') { res.writeHead(405, headers).end(); return; }
+    const dynamic = this.dynamic.get(path);
+    if (dynamic) {
+      const gone = new AbortController();
+      res.on('close', () => { if (!res.writableFinished) gone.abort(); });
+      let answer: Served;
+      try {
+        answer = await dynamic(gone.signal);
+      } catch (e) {
+        if (!res.destroyed) res.writeHead(409, { ...headers, 'content-type': 'text/plain; charset=utf-8' }).end(e instanceof Error ? e.message : String(e));
+        return;
+      }
+      if (!res.destroyed) res.writeHead(200, { ...headers, 'content-type': answer.type }).end(answer.body);
+      return;
+    }
     const served = this.gets.get(path);
     if (served) {
       res.writeHead(200, { ...headers, 'content-type': served.type }).end(served.body);

@@ -95,9 +95,12 @@ export async function run(id, feedsUrl, resultUrl) {
   const s = sessions.get(id);
   if (!s) throw new Error('session ' + id + ' was released');
   const feeds = unpack(await fetchBytes(feedsUrl));
+  const t0 = performance.now();
   const out = await s.run(feeds);
+  const ms = performance.now() - t0;
   await post(resultUrl, pack(out));
   for (const t of Object.values(out)) t.dispose?.();
+  return ms;
 }
 
 export async function release(id) {

@@ -6,6 +6,7 @@ import * as convertCmd from './convert.js';
 import * as doctorCmd from './doctor.js';
 import * as evalCmd from './eval.js';
 import * as inspectCmd from './inspect.js';
+import * as serveCmd from './serve.js';
 
 const program = new Command('alrelu-convert')
   .version(VERSION)
@@ -16,6 +17,6 @@ const program = new Command('alrelu-convert')
     process.exit(err.exitCode === 0 ? 0 : 2);
   });
 
-for (const cmd of [convertCmd, inspectCmd, evalCmd, doctorCmd]) cmd.register(program);
+for (const cmd of [convertCmd, inspectCmd, evalCmd, doctorCmd, serveCmd]) cmd.register(program);
 
 await program.parseAsync(process.argv);

@@ -1,0 +1,105 @@
+/**
+ * Optimizer updates as ONNX nodes, with PyTorch's formulas (torch.optim, 1.13) so results can be
+ * checked against it step for step:
+ *
+ *   sgd       g' = g + wd·p;                         p ← p − lr·g'
+ *   momentum  g' = g + wd·p;  b ← μ·b + g';          p ← p − lr·b          (dampening 0, no Nesterov;
+ *             b starts at 0, which equals torch's b = g' on the first step)
+ *   adam      g' = g + wd·p;  m ← β1·m + (1−β1)·g';  v ← β2·v + (1−β2)·g'²
+ *             p ← p − (lr / (1 − β1^t)) · m / (√v / √(1 − β2^t) + ε)        (ε outside the root, as torch)
+ *   adamw     p ← p·(1 − lr·wd), then adam with wd = 0                       (decoupled weight decay)
+ *
+ * The step count t (1-based) and the learning rate are scalar model inputs, so one training-step model
+ * serves every step and every schedule.
+ */
+import { UserError } from '../errors.js';
+import { DataType } from '../onnx/dtype.js';
+import type { Emitter } from './emit.js';
+
+export const OPTIMIZERS = ['sgd', 'momentum', 'adam', 'adamw'] as const;
+export type OptimizerName = (typeof OPTIMIZERS)[number];
+
+export interface OptimizerConfig {
+  name: OptimizerName;
+  weightDecay?: number;
+  /** momentum, default 0.9 */
+  momentum?: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+}
+
+/** State tensors each parameter carries, in order; each starts at zeros shaped like the parameter. */
+export function stateSlots(name: OptimizerName): string[] {
+  return name === 'momentum' ? ['momentum'] : name === 'adam' || name === 'adamw' ? ['m', 'v'] : [];
+}
+
+export function checkOptimizer(c: OptimizerConfig): Required<OptimizerConfig> {
+  if (!(OPTIMIZERS as readonly string[]).includes(c.name)) throw new UserError('--optimizer', `unknown optimizer '${c.name}' (known: ${OPTIMIZERS.join(', ')})`);
+  const full: Required<OptimizerConfig> = {
+    name: c.name, weightDecay: c.weightDecay ?? 0, momentum: c.momentum ?? 0.9, beta1: c.beta1 ?? 0.9, beta2: c.beta2 ?? 0.999, eps: c.eps ?? 1e-8,
+  };
+  if (!(full.weightDecay >= 0) || !Number.isFinite(full.weightDecay)) throw new UserError('--weight-decay', `must be a number ≥ 0, got ${c.weightDecay}`);
+  if (!(full.momentum >= 0 && full.momentum < 1)) throw new UserError('--momentum', `must be in [0, 1), got ${c.momentum}`);
+  for (const [k, v] of [['beta1', full.beta1], ['beta2', full.beta2]] as const) {
+    if (!(v >= 0 && v < 1)) throw new UserError(`--${k}`, `must be in [0, 1), got ${v}`);
+  }
+  if (!(full.eps > 0)) throw new UserError('--eps', `must be > 0, got ${c.eps}`);
+  return full;
+}
+
+export interface UpdateInput {
+  param: string;
+  grad: string;
+  /** names of the current state tensors, one per stateSlots() entry */
+  state: string[];
+  dataType: number;
+}
+
+export interface UpdateOutput {
+  param: string;
+  state: string[];
+}
+
+/**
+ * Emits the update of every parameter. `lr` and `step` are float32 scalar inputs; parameters of another
+ * float type get them through CastLike.
+ */
+export function emitUpdates(em: Emitter, cfg: Required<OptimizerConfig>, lr: string, step: string, items: UpdateInput[]): UpdateOutput[] {
+  const F = DataType.FLOAT;
+  const c = (v: number) => em.scalar(v, F);
+  // Shared scalars, computed once per step.
+  let adamStep = '';
+  let bc2Sqrt = '';
+  if (cfg.name === 'adam' || cfg.name === 'adamw') {
+    const bc1 = em.op('Sub', [c(1), em.op('Pow', [c(cfg.beta1), step])], [], 'bias_correction1');
+    bc2Sqrt = em.op('Sqrt', [em.op('Sub', [c(1), em.op('Pow', [c(cfg.beta2), step])])], [], 'bias_correction2_sqrt');
+    adamStep = em.op('Div', [lr, bc1], [], 'step_size');
+  }
+  const decayFactor = cfg.name === 'adamw' && cfg.weightDecay > 0 ? em.op('Sub', [c(1), em.op('Mul', [lr, c(cfg.weightDecay)])], [], 'decay') : '';
+
+  return items.map((it) => {
+    // Scalars in the parameter's own element type.
+    const like = (s: string) => (it.dataType === F ? s : em.op('CastLike', [s, it.param]));
+    const k = (v: number) => like(c(v));
+    let g = it.grad;
+    if (cfg.weightDecay > 0 && cfg.name !== 'adamw') g = em.op('Add', [g, em.op('Mul', [it.param, k(cfg.weightDecay)])], [], 'grad_l2');
+    switch (cfg.name) {
+      case 'sgd':
+        return { param: em.op('Sub', [it.param, em.op('Mul', [g, like(lr)])], [], 'updated'), state: [] };
+      case 'momentum': {
+        const buf = em.op('Add', [em.op('Mul', [it.state[0]!, k(cfg.momentum)]), g], [], 'momentum');
+        return { param: em.op('Sub', [it.param, em.op('Mul', [buf, like(lr)])], [], 'updated'), state: [buf] };
+      }
+      case 'adam':
+      case 'adamw': {
+        const m = em.op('Add', [em.op('Mul', [it.state[0]!, k(cfg.beta1)]), em.op('Mul', [g, k(1 - cfg.beta1)])], [], 'exp_avg');
+        const v = em.op('Add', [em.op('Mul', [it.state[1]!, k(cfg.beta2)]), em.op('Mul', [em.op('Mul', [g, g]), k(1 - cfg.beta2)])], [], 'exp_avg_sq');
+        const denom = em.op('Add', [em.op('Div', [em.op('Sqrt', [v]), like(bc2Sqrt)]), k(cfg.eps)], [], 'denom');
+        const p0 = decayFactor ? em.op('Mul', [it.param, like(decayFactor)], [], 'decayed') : it.param;
+        const p = em.op('Sub', [p0, em.op('Mul', [em.op('Div', [m, denom]), like(adamStep)])], [], 'updated');
+        return { param: p, state: [m, v] };
+      }
+    }
+  });
+}

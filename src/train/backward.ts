@@ -1,0 +1,176 @@
+/**
+ * Reverse-mode differentiation of an ONNX graph into more ONNX nodes (standard ai.onnx ops only).
+ *
+ * Walks the forward nodes backwards from the loss, asking each node's rule (src/train/rules) for the
+ * gradients of its inputs given those of its outputs; a value used by several nodes gets the Sum of their
+ * contributions. Only nodes on a path from a `wrt` value to the loss are differentiated, and only through
+ * differentiable inputs of float type, so shape computations, indices and constants never get a gradient.
+ */
+import { tensorAttr } from '../onnx/attrs.js';
+import { isFloatType } from '../onnx/dtype.js';
+import type { GraphProto, NodeProto, TensorProto } from '../onnx/types.js';
+import { nameFactory, subgraphsOf } from '../onnx/walk.js';
+import { GradCtx } from './ctx.js';
+import { NoGradientRuleError } from './rules/errors.js';
+import { ruleFor } from './rules/index.js';
+import { inferStatic } from './shapes.js';
+import { makeTensor } from './tensors.js';
+
+export { NoGradientRuleError, OpsetTooOldError, ShapeUnknownError, UnsupportedGradientError } from './rules/errors.js';
+export { opsWithRules } from './rules/index.js';
+export { trainingOpset } from './rules/opset.js';
+
+export interface BackwardOptions {
+  /** value names (parameters) to differentiate w.r.t. */
+  wrt: string[];
+  /** scalar value in the graph */
+  loss: string;
+}
+
+export interface BackwardResult {
+  /** gradient nodes, to append after the forward nodes */
+  nodes: NodeProto[];
+  /** constants the gradient nodes use */
+  initializers: TensorProto[];
+  /** param -> name of its gradient value (same shape and element type as the param) */
+  grads: Map<string, string>;
+  /**
+   * wrt values that get no gradient: not on a path to the loss, or reaching it only through inputs
+   * that carry none (BatchNormalization's running statistics, Gather's indices). Not in `grads`.
+   */
+  noGrad: string[];
+}
+
+/** Differentiable input positions of a node (all, for ops without a rule: they can only fail later). */
+function diffInputs(n: NodeProto): number[] {
+  const ins = n.input ?? [];
+  const rule = ruleFor(n);
+  if (!rule || rule.diff === 'all') return ins.map((_, i) => i);
+  return rule.diff;
+}
+
+/** Outer-scope names a node's subgraphs read (If/Loop bodies capture values without listing them as inputs). */
+function captured(n: NodeProto): string[] {
+  const out: string[] = [];
+  const visit = (g: GraphProto) => {
+    for (const m of g.node ?? []) {
+      out.push(...(m.input ?? []).filter((x) => x));
+      for (const s of subgraphsOf(m)) visit(s.graph);
+    }
+  };
+  for (const s of subgraphsOf(n)) visit(s.graph);
+  return out;
+}
+
+function graphNames(graph: GraphProto): Set<string> {
+  const names = new Set<string>();
+  for (const v of [...(graph.input ?? []), ...(graph.output ?? []), ...(graph.valueInfo ?? [])]) if (v.name) names.add(v.name);
+  for (const t of graph.initializer ?? []) if (t.name) names.add(t.name);
+  for (const n of graph.node ?? []) {
+    if (n.name) names.add(n.name);
+    for (const x of [...(n.input ?? []), ...(n.output ?? [])]) if (x) names.add(x);
+  }
+  return names;
+}
+
+/**
+ * The values that depend differentiably on `sources`, in one forward sweep.
+ * `isFloat` excludes integer/bool values (shapes, indices, masks), which carry no gradient.
+ */
+function forwardReach(nodes: NodeProto[], sources: Iterable<string>, isFloat: (v: string) => boolean): Set<string> {
+  const active = new Set(sources);
+  for (const n of nodes) {
+    const ins = n.input ?? [];
+    const hit = diffInputs(n).some((i) => ins[i] && active.has(ins[i]!)) || captured(n).some((x) => active.has(x));
+    if (hit) for (const o of n.output ?? []) if (o && isFloat(o)) active.add(o);
+  }
+  return active;
+}
+
+/**
+ * Returns the gradient nodes to add after the forward nodes of `graph` (which must already contain the
+ * loss computation, in topological order). Appends nothing to `graph`. Uses `fresh` for unique names.
+ * `opset` is the default-domain opset the training model will declare (see trainingOpset).
+ */
+export function backward(graph: GraphProto, opts: BackwardOptions & { opset: number; fresh?: (base: string) => string }): BackwardResult {
+  const nodes = graph.node ?? [];
+  const info = inferStatic(graph, opts.opset);
+  const fresh = opts.fresh ?? nameFactory(graphNames(graph));
+  const ctx = new GradCtx(fresh, info, opts.opset);
+  const isFloat = (v: string) => {
+    const t = info.types.get(v);
+    return t === undefined || isFloatType(t);
+  };
+  const active = forwardReach(nodes, opts.wrt, isFloat);
+
+  // contributions to each value's gradient, summed when first read
+  const parts = new Map<string, string[]>();
+  const total = new Map<string, string>();
+  const contribute = (v: string, g: string) => {
+    const list = parts.get(v);
+    if (list) list.push(g);
+    else parts.set(v, [g]);
+  };
+  const gradOf = (v: string): string | undefined => {
+    const hit = total.get(v);
+    if (hit) return hit;
+    const list = parts.get(v);
+    if (!list) return undefined;
+    ctx.current = `grad/${v}`;
+    const g = list.length === 1 ? list[0]! : ctx.op('Sum', list);
+    total.set(v, g);
+    return g;
+  };
+
+  if (active.has(opts.loss)) {
+    ctx.current = `grad/${opts.loss}`;
+    const dt = ctx.dtype(opts.loss);
+    const fixed = ctx.fixedShape(opts.loss);
+    const seed = fixed
+      ? ctx.constant(dt, fixed, new Array<number>(fixed.reduce((a, b) => a * b, 1)).fill(1))
+      : ctx.op('ConstantOfShape', [ctx.shapeOf(opts.loss)], [tensorAttr('value', makeTensor('', dt, [1], [1]))], dt);
+    contribute(opts.loss, seed);
+  }
+
+  for (let k = nodes.length - 1; k >= 0; k--) {
+    const n = nodes[k]!;
+    const outs = n.output ?? [];
+    if (!outs.some((o) => o && parts.has(o))) continue;
+    const ins = n.input ?? [];
+    const diff = new Set(diffInputs(n));
+    const need = ins.map((v, i) => !!v && diff.has(i) && active.has(v));
+    if (!need.some((b) => b)) continue;
+    const rule = ruleFor(n);
+    const op = n.opType ?? '';
+    if (!rule) throw new NoGradientRuleError(n.domain ? `${n.domain}:${op}` : op, n.name ?? '', reachingParams(nodes, opts.wrt, n, isFloat));
+    const dy = outs.map((o) => (o ? gradOf(o) : undefined));
+    ctx.current = n.name || `${op}_${k}`;
+    const dx = rule.grad({ node: n, x: ins, y: outs, dy, need, ctx });
+    ins.forEach((v, i) => {
+      const g = dx[i];
+      if (need[i] && g) contribute(v, g);
+    });
+  }
+
+  const grads = new Map<string, string>();
+  const noGrad: string[] = [];
+  for (const w of opts.wrt) {
+    const g = gradOf(w);
+    if (g) grads.set(w, g === w ? ctx.op('Identity', [w]) : g);
+    else noGrad.push(w);
+  }
+  return { nodes: ctx.nodes, initializers: ctx.initializers, grads, noGrad };
+}
+
+/** The wrt values whose gradient would flow through node `n` (for the error message). */
+function reachingParams(nodes: NodeProto[], wrt: string[], n: NodeProto, isFloat: (v: string) => boolean): string[] {
+  const before = nodes.slice(0, nodes.indexOf(n));
+  const ins = new Set(n.input ?? []);
+  const out: string[] = [];
+  for (const w of wrt) {
+    const reach = forwardReach(before, [w], isFloat);
+    if ([...ins].some((x) => reach.has(x))) out.push(w);
+    if (out.length > 3) break;
+  }
+  return out;
+}

@@ -1,0 +1,86 @@
+/**
+ * Pointwise activations and the softmax family. Conventions at the kinks follow PyTorch (the gradient
+ * oracles come from it): Relu'(0) = 0, LeakyRelu'(0) = alpha, Abs'(0) = 0, Clip passes the gradient on
+ * the closed interval [min, max].
+ */
+import { attrFloat, attrInt, intAttr } from '../../onnx/attrs.js';
+import { UnsupportedGradientError } from './errors.js';
+import { normAxis, rule, type GradRule, type RuleArgs } from './types.js';
+
+export const ACTIVATIONS: Record<string, GradRule> = {
+  Relu: rule('all', ({ x, dy, ctx }) => [ctx.select(ctx.op('Greater', [x[0]!, ctx.scalar(0, x[0]!)]), dy[0]!, 0, dy[0]!)]),
+  LeakyRelu: rule('all', ({ node, x, dy, ctx }) => {
+    const alpha = attrFloat(node, 'alpha', 0.01);
+    const pos = ctx.op('Greater', [x[0]!, ctx.scalar(0, x[0]!)]);
+    return [ctx.op('Where', [pos, dy[0]!, ctx.scale(dy[0]!, alpha)])];
+  }),
+  Abs: rule('all', ({ x, dy, ctx }) => [ctx.mul(dy[0]!, ctx.op('Sign', [x[0]!]))]),
+  // the converter's model-local function |LeakyRelu(x, alpha)|: slope 1 above 0, -|alpha| below, 0 at 0
+  'ai.alrelu:ALReLU': rule('all', ({ node, x, dy, ctx }) => {
+    const alpha = attrFloat(node, 'alpha', 0.01);
+    const zero = ctx.scalar(0, x[0]!);
+    const slope = ctx.select(ctx.op('Greater', [x[0]!, zero]), 1, ctx.select(ctx.op('Less', [x[0]!, zero]), -Math.abs(alpha), 0, x[0]!), x[0]!);
+    return [ctx.mul(dy[0]!, slope)];
+  }),
+  Sigmoid: rule('all', ({ y, dy, ctx }) => [ctx.mul(dy[0]!, ctx.mul(y[0]!, ctx.sub(ctx.scalar(1, y[0]!), y[0]!)))]),
+  Tanh: rule('all', ({ y, dy, ctx }) => [ctx.mul(dy[0]!, ctx.sub(ctx.scalar(1, y[0]!), ctx.mul(y[0]!, y[0]!)))]),
+  // softplus' = sigmoid
+  Softplus: rule('all', ({ x, dy, ctx }) => [ctx.mul(dy[0]!, ctx.op('Sigmoid', [x[0]!]))]),
+  // elu' = 1 above 0, y + alpha below
+  Elu: rule('all', ({ node, x, y, dy, ctx }) => {
+    const alpha = attrFloat(node, 'alpha', 1);
+    const pos = ctx.op('Greater', [x[0]!, ctx.scalar(0, x[0]!)]);
+    return [ctx.op('Where', [pos, dy[0]!, ctx.mul(dy[0]!, ctx.add(y[0]!, ctx.scalar(alpha, y[0]!)))])];
+  }),
+  Clip: rule([0], ({ node, x, dy, ctx }) => {
+    const X = x[0]!;
+    let lo: string | undefined;
+    let hi: string | undefined;
+    if (ctx.opset < 11) {
+      lo = ctx.scalar(attrFloat(node, 'min', -3.4028234663852886e38), X);
+      hi = ctx.scalar(attrFloat(node, 'max', 3.4028234663852886e38), X);
+    } else {
+      lo = x[1] || undefined;
+      hi = x[2] || undefined;
+    }
+    // inside [lo, hi] as Not(Less) / Not(Greater): GreaterOrEqual is opset 12
+    const conds: string[] = [];
+    if (lo) conds.push(ctx.op('Not', [ctx.op('Less', [X, lo])]));
+    if (hi) conds.push(ctx.op('Not', [ctx.op('Greater', [X, hi])]));
+    if (!conds.length) return [dy[0]!];
+    const inside = conds.length === 2 ? ctx.op('And', conds) : conds[0]!;
+    return [ctx.select(inside, dy[0]!, 0, dy[0]!)];
+  }),
+  // dx = y * (g - sum(g * y))
+  Softmax: rule('all', (a) => softmaxFamily(a, false)),
+  // dx = g - exp(y) * sum(g)
+  LogSoftmax: rule('all', (a) => softmaxFamily(a, true)),
+};
+
+function softmaxFamily({ node, x, y, dy, ctx }: RuleArgs, log: boolean): [string] {
+  const g = dy[0]!;
+  const Y = y[0]!;
+  const op = node.opType ?? '';
+  const rank = ctx.rank(x[0]!);
+  // before opset 13 the op flattens to 2-D at `axis` and normalizes over all trailing dims together
+  const old = ctx.opset < 13;
+  const axis = attrInt(node, 'axis', old ? 1 : -1);
+  let axes: number[] | undefined;
+  if (!old) axes = [axis];
+  else if (rank !== undefined) axes = Array.from({ length: rank - normAxis(axis, rank) }, (_, i) => normAxis(axis, rank) + i);
+  if (!axes) {
+    if (old) {
+      // rank unknown: work on Flatten(axis) views and restore the shape
+      const f = (v: string) => ctx.op('Flatten', [v], [intAttr('axis', axis)]);
+      const inner = body(ctx, f(g), f(Y), [1], log);
+      return [ctx.reshape(inner, ctx.shapeOf(x[0]!))];
+    }
+    throw new UnsupportedGradientError(op, node.name ?? '', 'an unknown rank');
+  }
+  return [body(ctx, g, Y, axes, log)];
+}
+
+function body(ctx: RuleArgs['ctx'], g: string, Y: string, axes: number[], log: boolean): string {
+  if (log) return ctx.sub(g, ctx.mul(ctx.op('Exp', [Y]), ctx.reduceSum(g, axes, true)));
+  return ctx.mul(Y, ctx.sub(g, ctx.reduceSum(ctx.mul(g, Y), axes, true)));
+}

@@ -1,0 +1,147 @@
+/**
+ * Conv and ConvTranspose. For Conv (the recipes in DESIGN.md, verified on ORT CPU):
+ * - dX = ConvTranspose(dY, W) with the forward strides, dilations, pads and group, and output_padding set
+ *   to the rows the forward conv's floor division dropped, so the result has X's size again;
+ * - dW = Conv(X^T, dY^T) with batch and channel axes swapped, strides and dilations swapped, the forward
+ *   pads, then sliced to the kernel size (the "image" is X, the "kernel" is dY, summed over the batch);
+ *   with groups, the groups are folded into the channel axis and the Conv is grouped;
+ * - dB = ReduceSum(dY) over batch and spatial axes.
+ * auto_pad is resolved to explicit pads from the static spatial sizes (the batch may stay symbolic).
+ */
+import { attrInt, attrInts, attrString, intAttr, intsAttr } from '../../onnx/attrs.js';
+import type { AttributeProto, NodeProto } from '../../onnx/types.js';
+import type { GradCtx } from '../ctx.js';
+import { UnsupportedGradientError } from './errors.js';
+import { rule, type GradRule } from './types.js';
+
+export interface ConvGeom {
+  /** spatial input sizes */
+  inSize: number[];
+  outSize: number[];
+  kernel: number[];
+  strides: number[];
+  dilations: number[];
+  /** [begin..., end...] */
+  pads: number[];
+  group: number;
+}
+
+/** Explicit geometry of a Conv/pool node from its attributes and the static spatial sizes. */
+export function convGeom(ctx: GradCtx, node: NodeProto, X: string, kernel: number[], outSize: number[]): ConvGeom {
+  const name = node.name ?? '';
+  const inSize = ctx.needDims(X, 2, `${node.opType} gradient`);
+  const n = inSize.length;
+  const strides = attrInts(node, 'strides') ?? Array<number>(n).fill(1);
+  const dilations = attrInts(node, 'dilations') ?? Array<number>(n).fill(1);
+  const autoPad = attrString(node, 'auto_pad', 'NOTSET');
+  let pads = attrInts(node, 'pads') ?? Array<number>(2 * n).fill(0);
+  if (autoPad === 'VALID') pads = Array<number>(2 * n).fill(0);
+  else if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
+    pads = Array<number>(2 * n).fill(0);
+    for (let i = 0; i < n; i++) {
+      const ke = (kernel[i]! - 1) * dilations[i]! + 1;
+      const total = Math.max(0, (outSize[i]! - 1) * strides[i]! + ke - inSize[i]!);
+      const small = Math.floor(total / 2);
+      // SAME_UPPER puts the odd pad at the end, SAME_LOWER at the beginning
+      pads[i] = autoPad === 'SAME_UPPER' ? small : total - small;
+      pads[i + n] = total - pads[i]!;
+    }
+  } else if (autoPad !== 'NOTSET') throw new UnsupportedGradientError(node.opType ?? '', name, `auto_pad ${autoPad}`);
+  return { inSize, outSize, kernel, strides, dilations, pads, group: attrInt(node, 'group', 1) };
+}
+
+const geomAttrs = (g: ConvGeom, extra: AttributeProto[] = []): AttributeProto[] => [
+  intsAttr('kernel_shape', g.kernel), intsAttr('strides', g.strides), intsAttr('dilations', g.dilations), intsAttr('pads', g.pads), ...extra,
+];
+
+/**
+ * The transpose of a strided window op on the input side: ConvTranspose of `dy` (N, Cin, out...) with
+ * weights `w` back to the forward input size (the rows dropped by the floor division come back as output_padding).
+ */
+export function convInputGrad(ctx: GradCtx, dy: string, w: string, g: ConvGeom): string {
+  const n = g.inSize.length;
+  const outputPadding = g.inSize.map((h, i) => {
+    const ke = (g.kernel[i]! - 1) * g.dilations[i]! + 1;
+    return h - (g.strides[i]! * (g.outSize[i]! - 1) + ke - g.pads[i]! - g.pads[i + n]!);
+  });
+  const attrs = geomAttrs(g, [intAttr('group', g.group)]);
+  if (outputPadding.some((p) => p !== 0)) attrs.push(intsAttr('output_padding', outputPadding));
+  return ctx.op('ConvTranspose', [dy, w], attrs);
+}
+
+/**
+ * Correlation of `img` (N, Ci, in...) with `ker` (N, Co, k...) over the batch, per group:
+ * out[co, ci, j] = sum_{n,p} ker[n, co, p] * img_padded[n, ci, j*dilation + p*stride], sliced to `size`.
+ * Returns (Co, Ci/G, size...) for grouped layouts where Ci and Co are split into G groups.
+ */
+function batchCorrelation(ctx: GradCtx, img: string, ker: string, group: number, strides: number[], dilations: number[], pads: number[], size: number[]): string {
+  const n = size.length;
+  const sp = Array.from({ length: n }, (_, i) => i + 2);
+  let input: string;
+  let weight: string;
+  if (group === 1) {
+    input = ctx.transpose(img, [1, 0, ...sp]); // (Ci, N, in...)
+    weight = ctx.transpose(ker, [1, 0, ...sp]); // (Co, N, out...)
+  } else {
+    // fold the groups into the channel axis: input (Ci/G, G*N, in...), weight (Co, N, out...), group=G
+    const ci = ctx.needDims(img, 1, 'grouped gradient')[0]!;
+    const r5 = ctx.reshape(img, ctx.op('Concat', [ctx.ints([0, group, ci / group]), ctx.dimsOf(img, 2)], [intAttr('axis', 0)]));
+    const t = ctx.transpose(r5, [2, 1, 0, ...sp.map((a) => a + 1)]); // (Ci/G, G, N, in...)
+    input = ctx.reshape(t, ctx.op('Concat', [ctx.ints([ci / group, -1]), ctx.dimsOf(img, 2)], [intAttr('axis', 0)]));
+    weight = ctx.transpose(ker, [1, 0, ...sp]);
+  }
+  const attrs = [intsAttr('strides', dilations), intsAttr('dilations', strides), intsAttr('pads', pads)];
+  if (group !== 1) attrs.push(intAttr('group', group));
+  const full = ctx.op('Conv', [input, weight], attrs); // (Ci/G, Co, k'...)
+  const cut = ctx.slice(full, size.map(() => 0), size, sp);
+  return ctx.transpose(cut, [1, 0, ...sp]);
+}
+
+export const CONV: Record<string, GradRule> = {
+  Conv: rule('all', ({ node, x, y, dy, need, ctx }) => {
+    const gY = dy[0]!;
+    const [X, W, B] = [x[0]!, x[1]!, x[2]];
+    const kernel = attrInts(node, 'kernel_shape') ?? ctx.needDims(W, 2, 'Conv kernel size');
+    const geom = convGeom(ctx, node, X, kernel, ctx.needDims(y[0]!, 2, 'Conv gradient'));
+    const sp = kernel.map((_, i) => i + 2);
+    const dX = need[0] ? convInputGrad(ctx, gY, W, geom) : undefined;
+    const dW = need[1] ? batchCorrelation(ctx, X, gY, geom.group, geom.strides, geom.dilations, geom.pads, kernel) : undefined;
+    const dB = need[2] && B ? ctx.reduceSum(gY, [0, ...sp], false) : undefined;
+    return [dX, dW, dB];
+  }),
+  /*
+   * ConvTranspose is the adjoint of Conv in X: dX = Conv(dY, W) with the same geometry. dW correlates
+   * dY (the padded "image") with X (the "kernel"): dW[c, o, k] = sum_{n,i} X[n,c,i] dY[n, o, i*s + k*d - pad].
+   */
+  ConvTranspose: rule('all', ({ node, x, y, dy, need, ctx }) => {
+    const gY = dy[0]!;
+    const [X, W, B] = [x[0]!, x[1]!, x[2]];
+    const name = node.name ?? '';
+    const kernel = attrInts(node, 'kernel_shape') ?? ctx.needDims(W, 2, 'ConvTranspose kernel size');
+    const inSize = ctx.needDims(X, 2, 'ConvTranspose gradient');
+    const outSize = ctx.needDims(y[0]!, 2, 'ConvTranspose gradient');
+    const n = kernel.length;
+    const strides = attrInts(node, 'strides') ?? Array<number>(n).fill(1);
+    const dilations = attrInts(node, 'dilations') ?? Array<number>(n).fill(1);
+    const group = attrInt(node, 'group', 1);
+    const autoPad = attrString(node, 'auto_pad', 'NOTSET');
+    if (autoPad !== 'NOTSET' && autoPad !== 'VALID') throw new UnsupportedGradientError('ConvTranspose', name, `auto_pad ${autoPad}`);
+    if (attrInts(node, 'output_shape')) throw new UnsupportedGradientError('ConvTranspose', name, 'output_shape (give pads and output_padding instead)');
+    const pads = autoPad === 'VALID' ? Array<number>(2 * n).fill(0) : attrInts(node, 'pads') ?? Array<number>(2 * n).fill(0);
+    const sp = kernel.map((_, i) => i + 2);
+    let dX: string | undefined;
+    if (need[0]) {
+      dX = ctx.op('Conv', [gY, W], [intsAttr('kernel_shape', kernel), intsAttr('strides', strides), intsAttr('dilations', dilations), intsAttr('pads', pads), intAttr('group', group)]);
+    }
+    let dW: string | undefined;
+    if (need[1]) {
+      // the image dY padded so that position i*s + k*d - pad_begin is in range; the end pad covers output_padding
+      const endPads = inSize.map((h, i) => Math.max(0, (h - 1) * strides[i]! + (kernel[i]! - 1) * dilations[i]! - pads[i]! - (outSize[i]! - 1)));
+      const cpads = [...pads.slice(0, n), ...endPads];
+      dW = batchCorrelation(ctx, gY, X, group, strides, dilations, cpads, kernel);
+      // batchCorrelation returns (X-channels, dY-channels/G, k): ConvTranspose's W layout (C_in, C_out/G, k)
+    }
+    const dB = need[2] && B ? ctx.reduceSum(gY, [0, ...sp], false) : undefined;
+    return [dX, dW, dB];
+  }),
+};

@@ -1,0 +1,144 @@
+/**
+ * `alrelu-convert eval` as a user runs it: the built binary, real sessions, real files. Bad input of
+ * every kind ends in exit 2 with exactly one `error:` line on stderr, and whatever providers did run
+ * are still reported.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { EvalReport } from '../../src/eval/types.js';
+import { fixture, ROOT } from '../helpers.js';
+
+// A private build: other suites build dist/ at the same time, and a half-written dist/ is a flaky test.
+const OUT = join(ROOT, 'dist', '.eval-test');
+const CLI = join(OUT, 'src', 'cli', 'main.js');
+const IRIS = fixture('windows-ml/iris_mlp/Network.onnx');
+const MNIST = fixture('onnx2c/mnist/model.onnx');
+const tmp = mkdtempSync(join(tmpdir(), 'alrelu-evalcli-'));
+
+beforeAll(() => {
+  // tsc emits even when some other file of the tree has a type error; only a missing entry point is fatal here.
+  spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json', '--outDir', OUT], { cwd: ROOT, encoding: 'utf8' });
+  if (!existsSync(CLI)) throw new Error(`build failed: ${CLI} missing`);
+});
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(args: string[]): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, 'eval', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** Exit 2, one `error:` line (the last line of stderr), no stack trace. */
+function oneError(r: Result): string {
+  expect(r.code, r.stderr).toBe(2);
+  const errors = r.stderr.split('\n').filter((l) => l.startsWith('error:'));
+  expect(errors, r.stderr).toHaveLength(1);
+  expect(r.stderr).not.toMatch(/\n\s+at /);
+  expect(r.stderr.trimEnd().endsWith(errors[0]!)).toBe(true);
+  return errors[0]!;
+}
+
+/** Only the error line: nothing was evaluated. */
+function onlyError(r: Result): string {
+  const line = oneError(r);
+  expect(r.stderr.trim()).toBe(line);
+  expect(r.stdout).toBe('');
+  return line;
+}
+
+function file(name: string, content: string | Uint8Array): string {
+  const p = join(tmp, name);
+  mkdirSync(join(p, '..'), { recursive: true });
+  writeFileSync(p, content);
+  return p;
+}
+
+const IRIS_HEADER = 'sl,sw,pl,pw,label\n';
+
+describe('eval command', () => {
+  it('--json prints only JSON on stdout; --report writes a self-contained HTML file; no progress bar when piped', async () => {
+    const html = join(tmp, 'iris.html');
+    const r = await run([IRIS, '--data', 'iris', '--ep', 'cpu,wasm', '--json', '--report', html]);
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as EvalReport;
+    expect(report.results.map((x) => [x.ep, x.ok])).toEqual([['cpu', true], ['wasm', true]]);
+    const cpu = report.results[0]!;
+    if (!cpu.ok || cpu.metrics.task !== 'classification') throw new Error('expected classification');
+    expect(cpu.metrics.top1).toBeCloseTo(0.98, 10);
+    expect(report.agreement[0]).toMatchObject({ referenceEp: 'cpu', ep: 'wasm' });
+    expect(r.stderr).not.toMatch(/\r/);
+    expect(r.stderr.trim()).toBe(`report: ${html}`);
+    const page = readFileSync(html, 'utf8');
+    expect(page).toMatch(/^<!doctype html>/i);
+    expect(page).toContain('<svg');
+    expect(page).not.toMatch(/<script|<link|<img| src=| href=/); // nothing fetched
+  });
+
+  it('prints the table on stderr: mnist-8 on the mnist test split x255, 99.50%', async () => {
+    const r = await run([MNIST, '--data', 'mnist:test', '--scale', '255', '--ep', 'cpu']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/data: mnist \(test, 1000 samples\)/);
+    expect(r.stderr).toMatch(/model\.onnx\s+cpu\s+99\.50%\s+100\.00%/);
+    expect(r.stderr).toMatch(/1 \(single\)/);
+  });
+
+  it('compares against test_data_set references in a model folder', async () => {
+    const r = await run([MNIST, '--data', fixture('onnx2c/mnist'), '--ep', 'cpu']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/model\.onnx\s+cpu\s+3\s+\S+\s+\S+\s+1\.00e-4\s+yes/);
+  });
+
+  it('an unusable EP (cuda here) fails alone: cpu results are still printed, then one error line', async () => {
+    const r = await run([IRIS, '--data', 'iris', '--ep', 'cpu,cuda', '--json']);
+    const line = oneError(r);
+    expect(line).toMatch(/^error: cuda: /);
+    const report = JSON.parse(r.stdout) as EvalReport;
+    expect(report.results.map((x) => [x.ep, x.ok])).toEqual([['cpu', true], ['cuda', false]]);
+    expect(report.results[1]).toMatchObject({ stage: 'open' });
+    const human = await run([IRIS, '--data', 'iris', '--ep', 'cuda,cpu']);
+    oneError(human);
+    expect(human.stderr).toMatch(/Network\.onnx\s+cpu\s+98\.00%/);
+    expect(human.stderr).toMatch(/failed:[\s\S]*cuda\s+open/);
+  });
+
+  it('data that does not fit the model: wrong input name, wrong shape, labels out of range', async () => {
+    expect(oneError(await run([IRIS, '--data', 'iris', '--input', 'nope']))).toMatch(/--input nope: no such input in .*Network\.onnx; expected one of: input \[batch_size,4\]/);
+    expect(oneError(await run([IRIS, '--data', 'mnist:test']))).toMatch(/input input: expected samples of shape \[4\] \(input \[batch_size,4\]\), found \[1,28,28\]/);
+    const csv = file('five-classes.csv', IRIS_HEADER + '5.1,3.5,1.4,0.2,0\n6.3,3.3,6.0,2.5,4\n');
+    expect(oneError(await run([IRIS, '--data', csv]))).toMatch(/output output: expected at least 5 classes \(the data's labels go up to 4.*\), found 3 values per sample/);
+  });
+
+  it('bad data files: zero rows, corrupt .npz, .pb and image, an unknown name', async () => {
+    expect(onlyError(await run([IRIS, '--data', file('empty.csv', IRIS_HEADER)]))).toMatch(/empty\.csv: has zero rows/);
+    expect(onlyError(await run([IRIS, '--data', file('bad.npz', 'PK\x03\x04 not really a zip')]))).toMatch(/^error: .*bad\.npz: /);
+    file('ref/test_data_set_0/input_0.pb', Buffer.from([0x0a, 0xff, 0xff, 0xff, 0x0f, 1]));
+    file('ref/test_data_set_0/output_0.pb', Buffer.from([]));
+    expect(onlyError(await run([MNIST, '--data', join(tmp, 'ref')]))).toMatch(/input_0\.pb: is not a serialized ONNX TensorProto/);
+    file('images/cat/broken.png', '\x89PNG\r\n\x1a\n truncated');
+    expect(onlyError(await run([MNIST, '--data', join(tmp, 'images')]))).toMatch(/broken\.png: /);
+    expect(onlyError(await run([IRIS, '--data', 'irsi']))).toMatch(/^error: --data irsi: .*the built-in data sets are mnist, iris, penguins, spam/);
+  });
+
+  it('bad flags and files: unknown EP, missing model, bad --limit, --std 0', async () => {
+    expect(onlyError(await run([IRIS, '--data', 'iris', '--ep', 'cpu,tpu']))).toMatch(/--ep: unknown execution provider 'tpu'/);
+    expect(onlyError(await run([join(tmp, 'missing.onnx'), '--data', 'iris']))).toMatch(/missing\.onnx: model file not found/);
+    expect(onlyError(await run([IRIS, '--data', 'iris', '--limit', '0']))).toMatch(/--limit: expected an integer >= 1, found '0'/);
+    expect(onlyError(await run([IRIS, '--data', 'iris', '--std', '0']))).toMatch(/--std: expected non-zero values/);
+  });
+});

@@ -89,6 +89,14 @@ describe('eval command', () => {
     expect(page).not.toMatch(/<script|<link|<img| src=| href=/); // nothing fetched
   });
 
+  it.skipIf(!existsSync('/usr/bin/script'))('draws a progress bar on a terminal (util-linux script gives it a pty)', () => {
+    const cmd = [process.execPath, CLI, 'eval', IRIS, '--data', 'iris', '--ep', 'cpu'].map((a) => `'${a}'`).join(' ');
+    const r = spawnSync('/usr/bin/script', ['-qec', cmd, '/dev/null'], { cwd: ROOT, encoding: 'utf8' });
+    expect(r.status, r.stdout).toBe(0);
+    expect(r.stdout).toMatch(/\r\x1b\[2KNetwork\.onnx on cpu \[[#.]{24}\] \d+\/150/);
+    expect(r.stdout).toMatch(/Network\.onnx\s+cpu\s+98\.00%/);
+  });
+
   it('prints the table on stderr: mnist-8 on the mnist test split x255, 99.50%', async () => {
     const r = await run([MNIST, '--data', 'mnist:test', '--scale', '255', '--ep', 'cpu']);
     expect(r.code, r.stderr).toBe(0);

@@ -266,8 +266,8 @@ function inferNode(n: NodeProto, shapes: Map<string, Shape>, consts: Map<string,
       const axes = axesIn ? cv(1) : attrInts(n, 'axes');
       if (axesIn && ins[1] && !axes) return;
       const keep = attrInt(n, 'keepdims', 1);
+      if ((!axes || !axes.length) && axesIn && attrInt(n, 'noop_with_empty_axes', 0)) { set(0, s0); return; }
       const ax = axes && axes.length ? axes.map((a) => norm(a, s0.length)) : s0.map((_, i) => i);
-      if (axes && !axes.length && attrInt(n, 'noop_with_empty_axes', 0)) { set(0, s0); return; }
       set(0, keep ? s0.map((d, i) => (ax.includes(i) ? 1 : d)) : s0.filter((_, i) => !ax.includes(i)));
       return;
     }

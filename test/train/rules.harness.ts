@@ -93,6 +93,7 @@ function lossModel(c: Case, yShapes: number[][], rand: () => number) {
   const initializer: TensorProto[] = [];
   const input: ValueInfo[] = [];
   const values: Record<string, number[]> = {};
+  const rFeeds: Record<string, number[]> = {};
   for (const [name, s] of Object.entries(c.inputs)) {
     if (s.ints) { initializer.push(makeTensor(name, DataType.INT64, s.shape, s.ints)); continue; }
     const v = generate(s, rand);
@@ -102,17 +103,24 @@ function lossModel(c: Case, yShapes: number[][], rand: () => number) {
   }
   const nodes: NodeProto[] = [...c.nodes];
   const terms: string[] = [];
+  // with symbolic inputs, R is a graph input of unknown dims too, so no shape leaks back in through it
+  const symbolic = Object.values(c.inputs).some((s) => s.symbolic?.length);
   outs.forEach((y, i) => {
     const r = `R_${i}`;
-    initializer.push(makeTensor(r, elem, yShapes[i]!, Array.from({ length: yShapes[i]!.reduce((a, b) => a * b, 1) }, () => rand() * 2 - 1)));
+    const rv = Array.from({ length: yShapes[i]!.reduce((a, b) => a * b, 1) }, () => rand() * 2 - 1);
+    if (symbolic) {
+      input.push(vi(r, elem, yShapes[i]!.map((_, k) => `r${i}_${k}`)));
+      values[r] = rv;
+      rFeeds[r] = yShapes[i]!;
+    } else initializer.push(makeTensor(r, elem, yShapes[i]!, rv));
     nodes.push(makeNode('Mul', [y, r], [`YR_${i}`], `loss_mul_${i}`));
-    const red = opset >= 13 ? makeNode('ReduceSum', [`YR_${i}`], [`T_${i}`], `loss_sum_${i}`, [intAttr('keepdims', 0)]) : makeNode('ReduceSum', [`YR_${i}`], [`T_${i}`], `loss_sum_${i}`, [intAttr('keepdims', 0)]);
-    nodes.push(red);
+    // no axes: all of them, in every opset's form
+    nodes.push(makeNode('ReduceSum', [`YR_${i}`], [`T_${i}`], `loss_sum_${i}`, [intAttr('keepdims', 0)]));
     terms.push(`T_${i}`);
   });
   nodes.push(terms.length === 1 ? makeNode('Identity', terms, ['loss'], 'loss_id') : makeNode('Sum', terms, ['loss'], 'loss_sum'));
   const graph: GraphProto = { name: c.name, node: nodes, initializer, input, output: [vi('loss', elem, [])] };
-  return { graph, values, opset, elem };
+  return { graph, values, opset, elem, rFeeds };
 }
 
 function modelOf(graph: GraphProto, c: Case, opset: number): ModelProto {
@@ -131,20 +139,21 @@ async function probe(c: Case, rand: () => number): Promise<number[][]> {
   const outs = c.outputs ?? ['Y'];
   const g: GraphProto = { ...graph, node: c.nodes, output: outs.map((y) => vi(y, f64 ? DataType.DOUBLE : DataType.FLOAT, [])) };
   g.output = outs.map((y) => ({ name: y }));
+  g.input = (g.input ?? []).filter((v) => v.name! in c.inputs);
   const s = await open(modelOf(g, c, opset));
   try {
-    const feeds = feedsOf(c, values);
-    const r = await s.run(feeds);
+    const r = await s.run(feedsOf(c, values));
     return outs.map((y) => r[y]!.dims.map(Number));
   } finally {
     await s.release();
   }
 }
 
-function feedsOf(c: Case, values: Record<string, number[]>): Record<string, ort.Tensor> {
+function feedsOf(c: Case, values: Record<string, number[]>, rFeeds: Record<string, number[]> = {}): Record<string, ort.Tensor> {
   const f64 = !!c.float64;
   const feeds: Record<string, ort.Tensor> = {};
   for (const [name, s] of Object.entries(c.inputs)) if (s.grad) feeds[name] = new ort.Tensor(ortType(f64), toArr(f64, values[name]!), s.shape);
+  for (const [name, dims] of Object.entries(rFeeds)) feeds[name] = new ort.Tensor(ortType(f64), toArr(f64, values[name]!), dims);
   return feeds;
 }
 
@@ -152,7 +161,7 @@ export async function gradCheck(c: Case, seed = 1): Promise<CheckResult> {
   const f64 = !!c.float64;
   const shapes = await probe(c, mulberry32(seed));
   const rand = mulberry32(seed);
-  const { graph, values, opset } = lossModel(c, shapes, rand);
+  const { graph, values, opset, rFeeds } = lossModel(c, shapes, rand);
   const wrt = Object.entries(c.inputs).filter(([, s]) => s.grad).map(([n]) => n);
   const result = backward(graph, { wrt, loss: 'loss', opset });
   const gradOuts = wrt.map((w) => result.grads.get(w));
@@ -169,7 +178,7 @@ export async function gradCheck(c: Case, seed = 1): Promise<CheckResult> {
   let worst: string | undefined;
   let checked = 0;
   try {
-    const base = feedsOf(c, values);
+    const base = feedsOf(c, values, rFeeds);
     const out = await s.run(base);
     const eps = f64 ? 1e-6 : 1e-2;
     // float64: central differences are exact to ~1e-9 here; float32: rounding of the loss (~1e-7 relative)
@@ -217,7 +226,7 @@ export function n(op: string, inputs: string[], outputs: string[] = ['Y'], attrs
     if (Array.isArray(v)) return { name: k, type: 7, ints: v };
     return Number.isInteger(v) && !FLOAT_ATTRS.has(k) ? { name: k, type: 2, i: v } : { name: k, type: 1, f: v };
   });
-  return makeNode(op, inputs, outputs, `${op}_node`, list, domain);
+  return makeNode(op, inputs, outputs, `${op}_${outputs[0] ?? 'node'}`, list, domain);
 }
 
 const FLOAT_ATTRS = new Set(['alpha', 'beta', 'epsilon', 'min', 'max', 'ratio', 'gamma']);

@@ -63,10 +63,23 @@ export function fitSample(declared: (number | string)[], sampleShape: number[]):
   if (rest.length === sampleShape.length && rest.every((d, i) => !isFixed(d) || d === sampleShape[i])) {
     return { sampleDims: [...sampleShape], hasBatchDim: true };
   }
-  if (rest.every(isFixed) && product(rest as number[]) === product(sampleShape)) {
+  if (rest.every(isFixed) && product(rest as number[]) === product(sampleShape) && reshapeKeepsOrder(rest as number[], sampleShape)) {
     return { sampleDims: rest as number[], hasBatchDim: true };
   }
   return null;
+}
+
+/**
+ * A reshape that cannot scramble the data: flattening or unflattening (row-major), or adding/removing
+ * axes of size 1. Anything else with the same element count ([3,32,32] as [32,32,3]) is a layout
+ * change and must be asked for.
+ */
+function reshapeKeepsOrder(to: number[], from: number[]): boolean {
+  if (to.length === 1 || from.length === 1) return true;
+  const squeeze = (d: number[]) => d.filter((x) => x !== 1);
+  const a = squeeze(to);
+  const b = squeeze(from);
+  return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
 const FEEDABLE: TensorType[] = ['float32', 'float64', 'float16', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32'];

@@ -102,12 +102,14 @@ export async function serve(opts: ServeOptions): Promise<ServeReport> {
     const channel = new PageChannel(server, opts.threads ?? 0);
     opts.onUrl?.(channel.url);
     const hello = await channel.waitForPage(opts.connectTimeoutMs);
-    const ep = pickPageEp(hello, opts.pageEp ?? 'auto');
-    opts.onConnect?.(hello, ep);
-    const rt = BrowserRuntime.attach(ep, server, channel.call, hello);
     const { onProgress } = opts;
+    let ep: BrowserEp;
     let report: EvalReport;
+    let rt: BrowserRuntime;
     try {
+      ep = pickPageEp(hello, opts.pageEp ?? 'auto');
+      opts.onConnect?.(hello, ep);
+      rt = BrowserRuntime.attach(ep, server, channel.call, hello);
       report = await evaluate({
         ...opts,
         eps: [...compare, ep],

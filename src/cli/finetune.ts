@@ -1,0 +1,294 @@
+/** `alrelu-convert finetune <model.onnx> --data <spec>`: training on onnxruntime, on any execution provider. */
+import { basename, dirname, join, resolve } from 'node:path';
+import { Command, Option } from 'commander';
+import { writeFileAtomic } from '../atomic.js';
+import { isReference, loadData, parseSpec, preprocess, type PreprocessOptions } from '../data/index.js';
+import type { Dataset } from '../data/types.js';
+import { UserError } from '../errors.js';
+import { fitSample } from '../eval/feed.js';
+import { readModel } from '../onnx/read.js';
+import type { ModelProto } from '../onnx/types.js';
+import { isEpName, openRuntime } from '../runtime/index.js';
+import { EP_NAMES, type EpName } from '../runtime/types.js';
+import { epochOrder, inputBatch } from '../train/batches.js';
+import type { EpochRecord } from '../train/checkpoint.js';
+import { computeGradients } from '../train/gradients.js';
+import { finetune, TrainingStopped, type FinetuneLog, type FinetuneProgress } from '../train/loop.js';
+import { OPTIMIZERS, type OptimizerName } from '../train/optim.js';
+import { SCHEDULES, type ScheduleName } from '../train/schedule.js';
+import { action, printJson, say, type GlobalOptions } from './run.js';
+
+export interface FinetuneCliOptions extends GlobalOptions {
+  data: string;
+  output?: string;
+  ep: string;
+  epochs: string;
+  batchSize: string;
+  lr?: string;
+  optimizer: OptimizerName;
+  weightDecay?: string;
+  momentum?: string;
+  schedule: ScheduleName;
+  lrStep?: string;
+  lrGamma?: string;
+  seed: string;
+  shuffle: boolean;
+  freeze: string[];
+  trainOnly: string[];
+  patience?: string;
+  maxSteps?: string;
+  resume?: string | boolean;
+  checkpoint?: string;
+  log?: string;
+  force?: boolean;
+  input?: string;
+  trainOutput?: string;
+  scale?: string;
+  mean?: string;
+  std?: string;
+  layout?: 'nchw' | 'nhwc';
+  task?: 'classification' | 'regression';
+  labelColumn?: string;
+  labels?: string;
+  dumpGradients?: string;
+}
+
+const collect = (v: string, prev: string[]) => [...prev, v];
+
+function num(flag: string, s: string): number {
+  const v = Number(s);
+  if (s.trim() === '' || !Number.isFinite(v)) throw new UserError(flag, `expected a number, found '${s}'`);
+  return v;
+}
+
+function whole(flag: string, s: string, min: number): number {
+  const v = num(flag, s);
+  if (!Number.isInteger(v) || v < min) throw new UserError(flag, `expected a whole number ≥ ${min}, found '${s}'`);
+  return v;
+}
+
+export function defaultFinetuneOutput(input: string): string {
+  return join(dirname(resolve(input)), `${basename(input).replace(/\.onnx$/i, '')}.finetuned.onnx`);
+}
+
+/** torch's defaults: SGD has none (0.01 here), Adam/AdamW 1e-3; AdamW's weight decay 0.01. */
+const DEFAULT_LR: Record<OptimizerName, number> = { sgd: 0.01, momentum: 0.01, adam: 0.001, adamw: 0.001 };
+
+export function addFinetuneOptions(cmd: Command): Command {
+  return cmd
+    .requiredOption('--data <spec>', 'labelled data: built-in mnist|iris|penguins|spam, or .npz (x, y), .npy, .csv, an image folder; split 80/10/10 into train/val/test')
+    .option('-o, --output <file>', 'fine-tuned model (default: <name>.finetuned.onnx beside the input)')
+    .addOption(new Option('--ep <ep>', 'execution provider to train on').choices([...EP_NAMES]).default('cpu'))
+    .option('--epochs <n>', 'passes over the training split', '3')
+    .option('--batch-size <n>', 'samples per step', '32')
+    .option('--lr <x>', 'learning rate (default 0.01 for sgd/momentum, 0.001 for adam/adamw)')
+    .addOption(new Option('--optimizer <name>', 'optimizer (PyTorch formulas)').choices([...OPTIMIZERS]).default('adam'))
+    .option('--weight-decay <x>', 'L2 added to the gradient (sgd, momentum, adam) or decoupled (adamw; default 0.01 there, else 0)')
+    .option('--momentum <x>', 'momentum for --optimizer momentum', '0.9')
+    .addOption(new Option('--schedule <name>', 'learning-rate schedule: constant, step (×gamma every --lr-step epochs), cosine (per step to 0)').choices([...SCHEDULES]).default('constant'))
+    .option('--lr-step <n>', 'epochs between decays for --schedule step', '1')
+    .option('--lr-gamma <x>', 'decay factor for --schedule step', '0.1')
+    .option('--seed <n>', 'seed of the batch order', '0')
+    .option('--no-shuffle', 'train on the samples in file order')
+    .option('--freeze <pattern>', 'keep matching parameters fixed (initializer-name glob or /regex/; repeatable)', collect, [])
+    .option('--train-only <pattern>', 'train only matching parameters (glob or /regex/; repeatable)', collect, [])
+    .option('--patience <n>', 'stop after n epochs without a better validation score')
+    .option('--max-steps <n>', 'at most n steps per epoch (quick runs)')
+    .option('--resume [checkpoint]', 'continue the run saved in the checkpoint (default: <output>.ckpt)')
+    .option('--checkpoint <file>', 'where each epoch\'s checkpoint goes (default: <output>.ckpt)')
+    .option('--log <file>', 'JSON log of the run (default: <output>.log.json)')
+    .option('--force', 'overwrite an existing output, log and checkpoint')
+    .option('--input <name>', 'model input that receives the data (default: the only one)')
+    .option('--train-output <name>', 'model output the loss is computed on (default: the first)')
+    .option('--scale <k>', 'multiply the data by k first (e.g. 255 for models trained on 0..255 pixels)')
+    .option('--mean <list>', 'subtract per-channel (or one) mean after scaling')
+    .option('--std <list>', 'then divide by per-channel (or one) standard deviation')
+    .addOption(new Option('--layout <layout>', 'image layout the model expects').choices(['nchw', 'nhwc']))
+    .addOption(new Option('--task <task>', 'what the labels are, for user files').choices(['classification', 'regression']))
+    .option('--label-column <col>', 'CSV label column: header name or 0-based index')
+    .option('--labels <file>', '.npy labels file, when the samples file is not x.npy with y.npy beside it')
+    .option('--dump-gradients <file.json>', 'write the loss and every parameter\'s gradient on the first training batch, then stop');
+}
+
+const list = (flag: string, s: string) => s.split(',').map((x) => num(flag, x.trim()));
+
+export interface FinetuneSplits {
+  train: Dataset;
+  val: Dataset;
+  test: Dataset;
+}
+
+export async function loadSplits(o: FinetuneCliOptions): Promise<FinetuneSplits> {
+  if (parseSpec(o.data).split) throw new UserError(`--data ${o.data}`, 'fine-tuning splits the data itself (80% train, 10% validation, 10% test); give the set without :split');
+  const pre: PreprocessOptions = {
+    ...(o.scale !== undefined ? { scale: num('--scale', o.scale) } : {}),
+    ...(o.mean !== undefined ? { mean: list('--mean', o.mean) } : {}),
+    ...(o.std !== undefined ? { std: list('--std', o.std) } : {}),
+    ...(o.layout ? { layout: o.layout } : {}),
+  };
+  const dataOpts = {
+    ...(o.task ? { task: o.task } : {}),
+    ...(o.labelColumn !== undefined ? { labelColumn: /^-?\d+$/.test(o.labelColumn) ? Number(o.labelColumn) : o.labelColumn } : {}),
+    ...(o.labels !== undefined ? { labels: o.labels } : {}),
+  };
+  const part = async (split: 'train' | 'val' | 'test') => {
+    const d = await loadData(o.data, { ...dataOpts, split });
+    if (isReference(d)) throw new UserError(`--data ${o.data}`, 'holds reference cases (test_data_set folders), not labelled samples to train on');
+    return preprocess(d, pre);
+  };
+  return { train: await part('train'), val: await part('val'), test: await part('test') };
+}
+
+/** One line per epoch on stderr. */
+export function epochLine(e: EpochRecord, epochs: number, task: Dataset['task']): string {
+  const v = task === 'classification' ? `val accuracy ${(100 * e.valMetric).toFixed(2)}%` : `val mse ${e.valMetric.toPrecision(4)}`;
+  return `epoch ${e.epoch}/${epochs}  train loss ${e.trainLoss.toFixed(4)}  ${v}  lr ${e.lr.toPrecision(3)}  ${e.seconds.toFixed(1)} s`;
+}
+
+function progressBar(): { update(p: FinetuneProgress): void; clear(): void } {
+  let lastAt = 0;
+  let drawn = false;
+  const width = 24;
+  return {
+    update(p) {
+      const now = Date.now();
+      if (p.batch !== p.batches && now - lastAt < 100) return;
+      lastAt = now;
+      const fill = Math.round((p.batch / p.batches) * width);
+      process.stderr.write(`\r\x1b[2Kepoch ${p.epoch}/${p.epochs} [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${p.batch}/${p.batches} loss ${p.runningLoss.toFixed(4)}`);
+      drawn = true;
+    },
+    clear() {
+      if (drawn) process.stderr.write('\r\x1b[2K');
+      drawn = false;
+    },
+  };
+}
+
+export interface FinetuneRun {
+  model: ModelProto;
+  sourceDir: string;
+  file: string;
+}
+
+/** The whole command after argument parsing; `run` lets the one-command convert flow hand in its model. */
+export async function runFinetune(input: string, o: FinetuneCliOptions, run?: FinetuneRun): Promise<FinetuneLog | undefined> {
+  if (!isEpName(o.ep)) throw new UserError('--ep', `unknown execution provider '${o.ep}' (known: ${EP_NAMES.join(', ')})`);
+  const out = o.output ?? defaultFinetuneOutput(input);
+  if (resolve(out) === resolve(input)) throw new UserError(out, 'is the input file; choose another output (-o)');
+  const checkpoint = typeof o.resume === 'string' ? o.resume : (o.checkpoint ?? `${out}.ckpt`);
+  const logFile = o.log ?? `${out}.log.json`;
+  const optimizer = o.optimizer;
+  const lr = o.lr !== undefined ? num('--lr', o.lr) : DEFAULT_LR[optimizer];
+  const weightDecay = o.weightDecay !== undefined ? num('--weight-decay', o.weightDecay) : optimizer === 'adamw' ? 0.01 : 0;
+  const epochs = whole('--epochs', o.epochs, 1);
+  const batchSize = whole('--batch-size', o.batchSize, 1);
+  const seed = whole('--seed', o.seed, 0);
+  const src = run ?? await (async () => {
+    const mf = await readModel(input);
+    return { model: mf.model, sourceDir: mf.dir, file: input };
+  })();
+  const splits = await loadSplits(o);
+
+  if (o.dumpGradients) {
+    await dumpGradients(o, src, splits.train, batchSize, seed, o.dumpGradients);
+    return undefined;
+  }
+
+  const rt = await openRuntime(o.ep as EpName);
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSigint = () => {
+    // First Ctrl-C: stop after the current step; a second one quits at once (still no partial files).
+    if (++interrupts > 1) process.exit(130);
+    controller.abort();
+    if (!o.quiet) process.stderr.write('\ninterrupt: stopping after this step (Ctrl-C again to quit now)\n');
+  };
+  process.on('SIGINT', onSigint);
+  const bar = process.stderr.isTTY && !o.quiet && !o.json ? progressBar() : undefined;
+  try {
+    const { log } = await finetune({
+      model: src.model, sourceDir: src.sourceDir, file: src.file, ...splits, runtime: rt, epochs, batchSize,
+      optimizer: { name: optimizer, weightDecay, momentum: num('--momentum', o.momentum ?? '0.9') },
+      schedule: { name: o.schedule, lr, every: whole('--lr-step', o.lrStep ?? '1', 1), gamma: num('--lr-gamma', o.lrGamma ?? '0.1') },
+      seed, shuffle: o.shuffle, freeze: o.freeze, trainOnly: o.trainOnly,
+      ...(o.patience !== undefined ? { patience: whole('--patience', o.patience, 1) } : {}),
+      ...(o.maxSteps !== undefined ? { maxSteps: whole('--max-steps', o.maxSteps, 1) } : {}),
+      input: o.input, output: o.trainOutput, out, force: o.force, checkpoint, log: logFile, resume: o.resume !== undefined && o.resume !== false,
+      signal: controller.signal,
+      onProgress: bar ? (p) => bar.update(p) : undefined,
+      onEpoch: (e) => { bar?.clear(); if (!o.json) say(o, epochLine(e, epochs, splits.train.task)); },
+      say: (l) => { bar?.clear(); if (!o.json) say(o, l); },
+    });
+    bar?.clear();
+    if (o.json) printJson(log);
+    else printSummary(o, log);
+    return log;
+  } catch (e) {
+    bar?.clear();
+    if (e instanceof TrainingStopped && e.reason === 'interrupted') process.exitCode = 130;
+    throw e;
+  } finally {
+    process.off('SIGINT', onSigint);
+    await rt.close();
+  }
+}
+
+function pct(v: number | null | undefined): string {
+  return typeof v === 'number' ? `${(100 * v).toFixed(2)}%` : 'n/a';
+}
+
+function printSummary(o: FinetuneCliOptions, log: FinetuneLog): void {
+  const cls = log.data.task === 'classification';
+  const lines = [
+    `loss: ${log.loss.note}`,
+    `trained ${log.parameters.trainable.length} parameter tensors (${log.parameters.values} values) on ${log.ep}${log.deviceResident ? ', kept in device memory between steps' : ''}; batch ${log.batch.size}${log.batch.relaxed ? ` (the model's fixed batch ${log.batch.originalBatch} made symbolic for training)` : ''}`,
+    cls ? `validation accuracy: ${pct(log.initial.accuracy)} before, ${pct(log.best?.value)} best (epoch ${log.best?.epoch})` : `validation mse: ${log.initial.mse} before, ${log.best?.value} best (epoch ${log.best?.epoch})`,
+  ];
+  if (log.test) lines.push(cls ? `test accuracy (best epoch): ${pct(log.test.accuracy)}` : `test mse (best epoch): ${log.test.mse}`);
+  if (log.stopped === 'early-stopping') lines.push('stopped early: no better validation score for --patience epochs');
+  lines.push(`wrote ${log.output}`);
+  say(o, lines.join('\n'));
+}
+
+async function dumpGradients(o: FinetuneCliOptions, src: FinetuneRun, train: Dataset, batchSize: number, seed: number, file: string): Promise<void> {
+  const rt = await openRuntime(o.ep as EpName);
+  try {
+    const rows = epochOrder(train.count, seed, 0, o.shuffle).subarray(0, Math.min(batchSize, train.count));
+    const session = await rt.load((await import('../onnx/write.js')).encodeInline(src.model, src.sourceDir));
+    const inMeta = session.inputs.find((i) => (o.input ? i.name === o.input : true))!;
+    await session.release();
+    const fit = fitSample(inMeta.shape, train.sampleShape);
+    if (!fit || !fit.hasBatchDim) throw new UserError(`input ${inMeta.name}`, `takes shape [${inMeta.shape.join(', ')}]; samples of shape [${train.sampleShape.join(', ')}] do not fit`);
+    const fixed = typeof inMeta.shape[0] === 'number' ? inMeta.shape[0] : undefined;
+    const x = inputBatch(train, rows, { sampleDims: fit.sampleDims, inputType: 'float32', labelDims: [1] });
+    const y = train.task === 'classification'
+      ? { type: 'int32' as const, data: Int32Array.from(rows, (r) => train.y[r]!), dims: [rows.length] }
+      : { type: 'float32' as const, data: Float32Array.from(rows, (r) => train.y[r]!), dims: [rows.length, train.targetSize ?? 1] };
+    const g = await computeGradients(src.model, { x, y }, {
+      runtime: rt, sourceDir: src.sourceDir, file: src.file, task: train.task, freeze: o.freeze, trainOnly: o.trainOnly,
+      input: o.input, output: o.trainOutput, dynamicBatch: fixed !== undefined && fixed !== rows.length,
+    });
+    const dump = {
+      model: src.file, batch: rows.length, loss: g.loss, lossKind: g.lossKind,
+      gradients: Object.fromEntries(Object.entries(g.grads).map(([k, v]) => [k, { dims: v.dims, values: Array.from(v.data as Float32Array) }])),
+    };
+    if (!o.force && (await import('node:fs')).existsSync(file)) throw new UserError(file, 'already exists (use --force to overwrite)');
+    await writeFileAtomic(file, JSON.stringify(dump) + '\n');
+    if (o.json) printJson({ file, loss: g.loss, lossKind: g.lossKind, parameters: Object.keys(g.grads) });
+    else say(o, `loss ${g.loss} (${g.lossKind}) on ${rows.length} samples; gradients of ${Object.keys(g.grads).length} parameters written to ${file}`);
+  } finally {
+    await rt.close();
+  }
+}
+
+export function register(program: Command): void {
+  addFinetuneOptions(program.command('finetune').argument('<model>', 'ONNX model to fine-tune (e.g. the converted *.alrelu.onnx)'))
+    .description('fine-tune a model on labelled data with onnxruntime (any execution provider); writes the model with updated weights')
+    .option('--json', 'print the run log as JSON on stdout')
+    .option('--quiet', 'print nothing but errors')
+    .option('--verbose', 'print stack traces on errors')
+    .action(action(async (model: string, o: FinetuneCliOptions) => {
+      await runFinetune(model, o);
+    }));
+}

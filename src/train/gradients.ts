@@ -1,0 +1,78 @@
+/**
+ * Loss and gradients of one batch, for inspection and tests: the gradient model (forward + loss +
+ * backward, no update) run once. `--dump-gradients` writes what this returns.
+ */
+import type { ModelProto } from '../onnx/types.js';
+import { openRuntime } from '../runtime/index.js';
+import type { HostTensor, Runtime } from '../runtime/types.js';
+import { chooseParameters } from './params.js';
+import { buildTrainingModel, LOSS_OUTPUT, type TrainingModel } from './step.js';
+import { tensorFromProto } from '../runtime/tensor.js';
+import type { LossKind } from './loss.js';
+
+export interface GradientBatch {
+  /** the model input's batch */
+  x: HostTensor;
+  /** class indices (any integer typed array, one per row) or regression targets shaped like the output */
+  y: HostTensor;
+}
+
+export interface GradientOptions {
+  /** default: a fresh cpu runtime, closed afterwards */
+  runtime?: Runtime;
+  sourceDir?: string;
+  file?: string;
+  task?: 'classification' | 'regression';
+  /** default: every parameter chooseParameters() picks */
+  params?: string[];
+  freeze?: string[];
+  trainOnly?: string[];
+  input?: string;
+  output?: string;
+  /** make a fixed batch dimension symbolic (for batches of another size) */
+  dynamicBatch?: boolean;
+}
+
+export interface GradientResult {
+  loss: number;
+  lossKind: LossKind;
+  logits: HostTensor;
+  /** parameter name -> gradient of the loss, shaped like the parameter */
+  grads: Record<string, HostTensor>;
+  /** the model that computed them */
+  trainingModel: TrainingModel;
+}
+
+export async function computeGradients(model: ModelProto, batch: GradientBatch, o: GradientOptions = {}): Promise<GradientResult> {
+  const task = o.task ?? 'classification';
+  const params = o.params ?? chooseParameters(model.graph!, { freeze: o.freeze, trainOnly: o.trainOnly }).trainable;
+  const tm = buildTrainingModel(model, {
+    sourceDir: o.sourceDir ?? '.', file: o.file ?? 'model', params, task, input: o.input, output: o.output,
+    dynamicBatch: o.dynamicBatch, outputRank: undefined,
+  });
+  const rt = o.runtime ?? (await openRuntime('cpu'));
+  try {
+    const s = await rt.load(tm.bytes());
+    try {
+      const feeds: Record<string, HostTensor> = { [tm.input]: batch.x, [tm.labels]: labelsFeed(batch.y, task) };
+      for (const p of tm.params) feeds[p.name] = tensorFromProto(tm.initial.get(p.name)!);
+      const out = await s.run(feeds);
+      const grads: Record<string, HostTensor> = {};
+      for (const p of tm.params) grads[p.name] = out[p.grad]!;
+      return { loss: Number(out[LOSS_OUTPUT]!.data[0]), lossKind: tm.loss.kind, logits: out[tm.output]!, grads, trainingModel: tm };
+    } finally {
+      await s.release();
+    }
+  } finally {
+    if (!o.runtime) await rt.close();
+  }
+}
+
+/** Class indices as the int64 [n, 1] the loss gathers with; regression targets as given. */
+export function labelsFeed(y: HostTensor, task: 'classification' | 'regression'): HostTensor {
+  if (task === 'regression') return y;
+  const n = y.data.length;
+  const out = new BigInt64Array(n);
+  for (let i = 0; i < n; i++) out[i] = BigInt(y.data[i]!);
+  return { type: 'int64', data: out, dims: [n, 1] };
+}

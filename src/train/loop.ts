@@ -1,0 +1,379 @@
+/**
+ * The training loop: epochs of optimizer steps on any Runtime, validation after each epoch, the best
+ * parameters kept, a checkpoint at every epoch end, early stopping, resume, and a clean stop on NaN/Inf
+ * loss or interruption. The result is the input model, graph unchanged, with its trained initializers
+ * replaced by the best epoch's values.
+ *
+ * Files (all written atomically, never half): the checkpoint after each epoch; the output model and
+ * the JSON log only when the run ends normally (all epochs, or early stopping).
+ */
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import { writeFileAtomic } from '../atomic.js';
+import { UserError } from '../errors.js';
+import { sampleSize } from '../data/split.js';
+import type { Dataset } from '../data/types.js';
+import { fitSample } from '../eval/feed.js';
+import { toFloat64 } from '../eval/tensor.js';
+import { decodeModel, encodeModel } from '../onnx/schema.js';
+import type { ModelProto, TensorProto } from '../onnx/types.js';
+import { encodeInline, writeModel } from '../onnx/write.js';
+import { tensorFromProto, bytesOf } from '../runtime/tensor.js';
+import type { HostTensor, Runtime, Session, TensorType } from '../runtime/types.js';
+import { epochOrder, inputBatch, labelBatch, type BatchShape } from './batches.js';
+import { readCheckpoint, writeCheckpoint, type Checkpoint, type CheckpointMeta, type EpochRecord } from './checkpoint.js';
+import { checkOptimizer, type OptimizerConfig } from './optim.js';
+import { chooseParameters } from './params.js';
+import { StepRunner, zerosLike } from './runner.js';
+import { checkSchedule, learningRate, type ScheduleConfig } from './schedule.js';
+import { buildEvalModel } from './forward.js';
+import { buildTrainingModel } from './step.js';
+import { metricsOf, predict } from './validate.js';
+
+export interface FinetuneProgress {
+  epoch: number;
+  epochs: number;
+  batch: number;
+  batches: number;
+  /** mean loss of this epoch's steps so far */
+  runningLoss: number;
+}
+
+export interface FinetuneOptions {
+  /** the model to fine-tune (not modified) and where its external data lives */
+  model: ModelProto;
+  sourceDir: string;
+  /** for messages and the log */
+  file: string;
+  train: Dataset;
+  val: Dataset;
+  /** evaluated once with the best parameters at the end, when given */
+  test?: Dataset;
+  runtime: Runtime;
+  epochs: number;
+  batchSize: number;
+  optimizer: OptimizerConfig;
+  schedule: ScheduleConfig;
+  seed?: number;
+  shuffle?: boolean;
+  freeze?: string[];
+  trainOnly?: string[];
+  /** stop after this many epochs without a better validation score */
+  patience?: number;
+  /** at most this many steps per epoch (short runs, tests) */
+  maxSteps?: number;
+  input?: string;
+  output?: string;
+  /** where the fine-tuned model goes; undefined: nothing written (library use) */
+  out?: string;
+  force?: boolean;
+  checkpoint?: string;
+  log?: string;
+  /** continue from `checkpoint` */
+  resume?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (p: FinetuneProgress) => void;
+  onEpoch?: (e: EpochRecord) => void;
+  say?: (line: string) => void;
+}
+
+export interface FinetuneLog {
+  model: string;
+  output: string | null;
+  ep: string;
+  startedAt: string;
+  data: { train: number; val: number; test: number | null; classes: number | null; task: Dataset['task'] };
+  loss: { kind: string; note: string };
+  parameters: { trainable: string[]; frozen: { name: string; reason: string }[]; values: number };
+  batch: { size: number; relaxed: boolean; originalBatch: number | string | null; stepsPerEpoch: number };
+  optimizer: Required<OptimizerConfig>;
+  schedule: ScheduleConfig;
+  seed: number;
+  shuffle: boolean;
+  /** whether parameters and optimizer state stayed in device memory between steps */
+  deviceResident: boolean;
+  /** validation score of the starting parameters */
+  initial: Record<string, number | null>;
+  epochs: EpochRecord[];
+  best: { epoch: number; value: number; metric: string } | null;
+  test: Record<string, number | null> | null;
+  stopped: 'completed' | 'early-stopping';
+  resumedFrom: number | null;
+  seconds: number;
+}
+
+export interface FinetuneResult {
+  log: FinetuneLog;
+  /** the fine-tuned model (a copy of the input with updated initializers) */
+  model: ModelProto;
+  params: Record<string, HostTensor>;
+}
+
+/** A stop that leaves the last good checkpoint in place (NaN loss, interruption). */
+export class TrainingStopped extends UserError {
+  constructor(subject: string, cause: string, readonly reason: 'nan' | 'interrupted', exitCode = 2) {
+    super(subject, cause, exitCode);
+  }
+}
+
+const metricName = (ds: Dataset) => (ds.task === 'classification' ? 'accuracy' : 'mse');
+const better = (ds: Dataset, a: number, b: number) => (ds.task === 'classification' ? a > b : a < b);
+
+export function modelHash(model: ModelProto, sourceDir: string): string {
+  return createHash('sha256').update(encodeInline(model, sourceDir)).digest('hex');
+}
+
+async function exists(p: string): Promise<boolean> {
+  return fs.access(p).then(() => true, () => false);
+}
+
+/** The input model with `params` written over its initializers (external data becomes inline for those). */
+export function withParameters(source: ModelProto, sourceDir: string, params: Record<string, HostTensor>): ModelProto {
+  void sourceDir;
+  const copy = structuredCloneModel(source);
+  for (const t of copy.graph!.initializer ?? []) {
+    const v = t.name ? params[t.name] : undefined;
+    if (!v) continue;
+    replaceData(t, v);
+  }
+  return copy;
+}
+
+function structuredCloneModel(m: ModelProto): ModelProto {
+  // Encode/decode keeps every field exactly; external data stays external (the writer copies it).
+  return decodeModel(encodeModel(m));
+}
+
+function replaceData(t: TensorProto, v: HostTensor): void {
+  t.rawData = new Uint8Array(bytesOf(v.data));
+  for (const k of ['floatData', 'doubleData', 'externalData', 'dataLocation'] as const) delete (t as Record<string, unknown>)[k];
+}
+
+/** Values of the named initializers as host tensors (external data read). */
+function initialParameters(model: ModelProto, sourceDir: string, names: string[]): Record<string, HostTensor> {
+  const inits = new Map((model.graph!.initializer ?? []).map((t) => [t.name!, t]));
+  const out: Record<string, HostTensor> = {};
+  for (const n of names) out[n] = tensorFromProto(inlineTensor(inits.get(n)!, sourceDir));
+  return out;
+}
+
+/** Checkpoint keys for state tensors: slot and parameter, independent of generated input names. */
+const stateKey = (s: { slot: string; param: string }) => `${s.slot}:${s.param}`;
+
+export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
+  const started = Date.now();
+  const say = o.say ?? (() => undefined);
+  const seed = o.seed ?? 0;
+  const shuffle = o.shuffle ?? true;
+  const optimizer = checkOptimizer(o.optimizer);
+  const schedule = checkSchedule(o.schedule);
+  if (!Number.isInteger(o.epochs) || o.epochs < 1) throw new UserError('--epochs', `must be a whole number ≥ 1, got ${o.epochs}`);
+  if (!Number.isInteger(o.batchSize) || o.batchSize < 1) throw new UserError('--batch-size', `must be a whole number ≥ 1, got ${o.batchSize}`);
+  if (o.patience !== undefined && !(Number.isInteger(o.patience) && o.patience >= 1)) throw new UserError('--patience', `must be a whole number of epochs ≥ 1, got ${o.patience}`);
+  const { train, val } = o;
+  if (train.task !== val.task) throw new Error('train and validation sets differ in task');
+  if (o.out && !o.force && (await exists(o.out))) throw new UserError(o.out, 'already exists (use --force to overwrite)');
+  if (o.checkpoint && !o.resume && !o.force && (await exists(o.checkpoint))) {
+    throw new UserError(o.checkpoint, 'a checkpoint of an earlier run is here: --resume to continue it, or --force to start over');
+  }
+
+  const choice = chooseParameters(o.model.graph!, { freeze: o.freeze, trainOnly: o.trainOnly });
+  const hash = modelHash(o.model, o.sourceDir);
+  let resumed: Checkpoint | undefined;
+  if (o.resume) {
+    if (!o.checkpoint) throw new UserError('--resume', 'needs a checkpoint path');
+    resumed = await readCheckpoint(o.checkpoint);
+    const m = resumed.meta;
+    if (m.modelHash !== hash) throw new UserError(o.checkpoint, `was made for another model (or another version of ${o.file})`);
+    if (m.optimizer !== optimizer.name) throw new UserError(o.checkpoint, `was made with --optimizer ${m.optimizer}, not ${optimizer.name}`);
+    if (m.params.join('\n') !== choice.trainable.join('\n')) throw new UserError(o.checkpoint, 'trains a different set of parameters (check --freeze / --train-only)');
+  }
+
+  // Batch geometry: a fixed batch dimension is relaxed when the requested size differs, then checked.
+  const base = { sourceDir: o.sourceDir, file: o.file, params: choice.trainable, input: o.input, output: o.output };
+  const probe = buildEvalModel(o.model, { ...base });
+  const probeSession = await o.runtime.load(probe.bytes);
+  const inMeta = probeSession.inputs.find((i) => i.name === probe.input)!;
+  await probeSession.release();
+  const fit = fitSample(inMeta.shape, train.sampleShape);
+  if (!fit || !fit.hasBatchDim) {
+    throw new UserError(`input ${probe.input}`, `takes shape [${inMeta.shape.join(', ')}]; samples of shape [${train.sampleShape.join(', ')}] with a batch dimension do not fit`);
+  }
+  const fixed = typeof inMeta.shape[0] === 'number' && (inMeta.shape[0] as number) > 0 ? (inMeta.shape[0] as number) : undefined;
+  let relax = fixed !== undefined && fixed !== o.batchSize;
+  const inputType: TensorType = inMeta.type === 'unknown' ? 'float32' : inMeta.type;
+  const shape: BatchShape = { sampleDims: fit.sampleDims, inputType, labelDims: [1] };
+
+  const initialParams = initialParameters(o.model, o.sourceDir, choice.trainable);
+  // Probe the output (classes, per-sample size), and check a relaxed batch against the original model.
+  let evalModel = buildEvalModel(o.model, { ...base, dynamicBatch: relax });
+  let evalSession = await o.runtime.load(evalModel.bytes);
+  const firstRows = Int32Array.from({ length: Math.min(o.batchSize, val.count || train.count) }, (_, k) => k);
+  const probeSet = val.count ? val : train;
+  let batchSize = o.batchSize;
+  if (relax) {
+    const ok = await relaxedAgrees(o, evalSession, evalModel.input, evalModel.output, probeSet, shape, firstRows, fixed!, initialParams);
+    if (!ok) {
+      say(`note: the model's batch dimension is fixed at ${fixed}; making it symbolic changed its outputs, so training uses batches of ${fixed}`);
+      relax = false;
+      batchSize = fixed!;
+      await evalSession.release();
+      evalModel = buildEvalModel(o.model, { ...base });
+      evalSession = await o.runtime.load(evalModel.bytes);
+    }
+  } else if (fixed !== undefined) {
+    batchSize = fixed;
+  }
+  const fixedBatch = !relax && fixed !== undefined;
+
+  try {
+    const initialPred = await predict(evalSession, evalModel.input, evalModel.output, probeSet, shape, batchSize, fixedBatch, initialParams);
+    const classes = train.task === 'classification' ? initialPred.perSample : null;
+    checkLabels(o, train, val, initialPred.perSample, evalModel.output);
+    if (train.task === 'regression') shape.labelDims = initialPred.dims;
+
+    const tm = buildTrainingModel(o.model, {
+      ...base, dynamicBatch: relax, task: train.task, optimizer, outputRank: 1 + initialPred.dims.length,
+    });
+    const stepsAvail = Math.floor(train.count / batchSize);
+    if (stepsAvail < 1) throw new UserError('--data', `the training split has ${train.count} samples, fewer than one batch of ${batchSize}; lower --batch-size or give more data`);
+    const stepsPerEpoch = Math.min(stepsAvail, o.maxSteps ?? Infinity);
+    const totalSteps = stepsPerEpoch * o.epochs;
+
+    // Starting point: fresh, or the checkpoint.
+    const startParams = resumed ? resumed.params : initialParams;
+    const startState: Record<string, HostTensor> = {};
+    for (const s of tm.state) startState[s.name] = resumed?.state[stateKey(s)] ?? zerosLike(s.dims, s.dataType);
+    for (const p of tm.params) {
+      const v = startParams[p.name];
+      if (!v || v.dims.join(',') !== p.dims.join(',')) throw new UserError(o.checkpoint ?? o.file, `parameter '${p.name}' is missing or has another shape in the checkpoint`);
+    }
+    const runner = await StepRunner.open(o.runtime, tm, { params: startParams, state: startState });
+    const initialMetrics = metricsOf(probeSet, initialPred.scores, initialPred.perSample).summary;
+    const valMetricsOf = async (params: Record<string, HostTensor>, ds: Dataset) => {
+      const p = await predict(evalSession, evalModel.input, evalModel.output, ds, shape, batchSize, fixedBatch, { ...initialParams, ...params });
+      return metricsOf(ds, p.scores, p.perSample);
+    };
+    const initialVal = val.count ? await valMetricsOf(initialParams, val) : { value: NaN, summary: initialMetrics };
+
+    const meta: CheckpointMeta = resumed?.meta ?? {
+      version: 1, modelHash: hash, optimizer: optimizer.name, params: choice.trainable, epoch: 0, globalStep: 0,
+      best: null, sinceBest: 0, history: [],
+    };
+    let best: Record<string, HostTensor> = resumed ? resumed.best : startParams;
+    if (!meta.best && val.count) meta.best = { epoch: 0, value: initialVal.value };
+    if (resumed) say(`resuming after epoch ${meta.epoch} (step ${meta.globalStep}) from ${o.checkpoint}`);
+    let stopped: FinetuneLog['stopped'] = 'completed';
+
+    try {
+      for (let epoch = meta.epoch; epoch < o.epochs; epoch++) {
+        if (o.patience !== undefined && meta.sinceBest >= o.patience) { stopped = 'early-stopping'; break; }
+        const t0 = Date.now();
+        const order = epochOrder(train.count, seed, epoch, shuffle);
+        let sum = 0;
+        let lr = 0;
+        for (let b = 0; b < stepsPerEpoch; b++) {
+          if (o.signal?.aborted) {
+            throw new TrainingStopped(o.file, `interrupted during epoch ${epoch + 1} (step ${meta.globalStep + 1}); ${meta.epoch ? `the checkpoint ${o.checkpoint} holds epoch ${meta.epoch}: continue with --resume` : 'no epoch had completed, nothing was written'}`, 'interrupted', 130);
+          }
+          const rows = order.subarray(b * batchSize, (b + 1) * batchSize);
+          lr = learningRate(schedule, epoch, meta.globalStep, totalSteps);
+          const { loss } = await runner.step(inputBatch(train, rows, shape), labelBatch(train, rows, shape), meta.globalStep + 1, lr);
+          if (!Number.isFinite(loss)) {
+            throw new TrainingStopped(o.file, `loss is ${loss} at step ${meta.globalStep + 1} (epoch ${epoch + 1}, batch ${b + 1}); stopped. ${meta.epoch ? `The last good checkpoint is ${o.checkpoint} (epoch ${meta.epoch})` : 'No epoch had completed; nothing was written'}; try a lower --lr`, 'nan');
+          }
+          meta.globalStep++;
+          sum += loss;
+          o.onProgress?.({ epoch: epoch + 1, epochs: o.epochs, batch: b + 1, batches: stepsPerEpoch, runningLoss: sum / (b + 1) });
+        }
+        const snap = await runner.snapshot();
+        const v = val.count ? await valMetricsOf(snap.params, val) : { value: sum / stepsPerEpoch, summary: {} };
+        const rec: EpochRecord = {
+          epoch: epoch + 1, trainLoss: sum / stepsPerEpoch, valMetric: v.value, val: v.summary, lr,
+          seconds: (Date.now() - t0) / 1000, steps: stepsPerEpoch,
+        };
+        meta.history.push(rec);
+        meta.epoch = epoch + 1;
+        if (!meta.best || better(val.count ? val : train, v.value, meta.best.value)) {
+          meta.best = { epoch: epoch + 1, value: v.value };
+          best = snap.params;
+          meta.sinceBest = 0;
+        } else {
+          meta.sinceBest++;
+        }
+        o.onEpoch?.(rec);
+        if (o.checkpoint) {
+          const state: Record<string, HostTensor> = {};
+          for (const s of tm.state) state[stateKey(s)] = snap.state[s.name]!;
+          await writeCheckpoint(o.checkpoint, { meta, params: snap.params, state, best });
+        }
+      }
+      if (o.patience !== undefined && stopped === 'completed' && meta.epoch < o.epochs) stopped = 'early-stopping';
+    } finally {
+      await runner.close();
+    }
+
+    const testMetrics = o.test && o.test.count ? (await valMetricsOf(best, o.test)).summary : null;
+    const model = withParameters(o.model, o.sourceDir, best);
+    const log: FinetuneLog = {
+      model: o.file, output: o.out ?? null, ep: o.runtime.ep, startedAt: new Date(started).toISOString(),
+      data: { train: train.count, val: val.count, test: o.test?.count ?? null, classes, task: train.task },
+      loss: { kind: tm.loss.kind, note: tm.loss.note },
+      parameters: { trainable: tm.params.map((p) => p.name), frozen: [...choice.frozen, ...tm.noGrad.map((name) => ({ name, reason: 'the loss does not depend on it' }))], values: tm.params.reduce((n, p) => n + p.dims.reduce((a, b) => a * b, 1), 0) },
+      batch: { size: batchSize, relaxed: relax, originalBatch: tm.originalBatch, stepsPerEpoch },
+      optimizer, schedule, seed, shuffle, deviceResident: runner.onDevice,
+      initial: initialVal.summary, epochs: meta.history,
+      best: meta.best ? { ...meta.best, metric: metricName(val.count ? val : train) } : null,
+      test: testMetrics, stopped, resumedFrom: resumed ? resumed.meta.epoch : null,
+      seconds: (Date.now() - started) / 1000,
+    };
+    if (o.out) await writeModel(model, o.out, { sourceDir: o.sourceDir, force: true });
+    if (o.log) await writeFileAtomic(o.log, JSON.stringify(log, null, 2) + '\n');
+    return { log, model, params: best };
+  } finally {
+    await evalSession.release();
+  }
+}
+
+function inlineTensor(t: TensorProto, sourceDir: string): TensorProto {
+  if (t.dataLocation !== 1) return t;
+  const m: ModelProto = { irVersion: 8, graph: { initializer: [t] } };
+  return decodeModel(encodeInline(m, sourceDir)).graph!.initializer![0]!;
+}
+
+function checkLabels(o: FinetuneOptions, train: Dataset, val: Dataset, perSample: number, output: string): void {
+  if (train.task === 'classification') {
+    let max = -1;
+    for (const ds of [train, val]) for (let i = 0; i < ds.count; i++) max = Math.max(max, ds.y[i]!);
+    if (max >= perSample) {
+      throw new UserError('--data', `labels go up to ${max}, but the model's output '${output}' has ${perSample} value${perSample === 1 ? '' : 's'} per sample (classes 0..${perSample - 1})`);
+    }
+    return;
+  }
+  const ts = sampleSize({ sampleShape: [train.targetSize ?? 1] });
+  if (ts !== perSample) throw new UserError('--data', `targets have ${ts} values per sample, but the model's output '${output}' has ${perSample}`);
+}
+
+async function relaxedAgrees(
+  o: FinetuneOptions, relaxed: Session, input: string, output: string, ds: Dataset, shape: BatchShape, rows: Int32Array,
+  fixed: number, params: Record<string, HostTensor>,
+): Promise<boolean> {
+  if (rows.length < fixed) return false;
+  const original = await o.runtime.load(encodeInline(o.model, o.sourceDir));
+  try {
+    const a = toFloat64((await relaxed.run({ [input]: inputBatch(ds, rows, shape), ...params }))[output]!);
+    // Each of the first few blocks of `fixed` rows must match the original model run on that block alone.
+    const blocks = Math.min(4, Math.floor(rows.length / fixed));
+    for (let k = 0; k < blocks; k++) {
+      const b = toFloat64((await original.run({ [input]: inputBatch(ds, rows.subarray(k * fixed, (k + 1) * fixed), shape) }))[output]!);
+      if (a.length !== (b.length / fixed) * rows.length) return false;
+      const off = k * b.length;
+      for (let i = 0; i < b.length; i++) if (!(Math.abs(a[off + i]! - b[i]!) <= 1e-4 * (1 + Math.abs(b[i]!)))) return false;
+    }
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await original.release();
+  }
+}

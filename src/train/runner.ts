@@ -1,0 +1,84 @@
+/**
+ * Runs a training-step model step after step on one Runtime, holding the parameters and optimizer
+ * state between steps. On node `webgpu` and `cuda` they stay in device memory (the session keeps the
+ * updated outputs on the device and the next step feeds them back), so a step moves only the batch,
+ * the two scalars and the loss/logits through JS; elsewhere they round-trip through host memory.
+ */
+import type { DeviceTensor, HostTensor, Runtime, Session } from '../runtime/types.js';
+import type { TrainingModel } from './step.js';
+import { LR_INPUT, LOSS_OUTPUT, STEP_INPUT } from './step.js';
+
+type Value = HostTensor | DeviceTensor;
+
+const isDevice = (v: Value): v is DeviceTensor => 'kind' in v && v.kind === 'device';
+
+export function deviceResident(rt: Runtime): boolean {
+  return rt.ep === 'webgpu' || rt.ep === 'cuda';
+}
+
+export function zerosLike(dims: number[], dataType: number): HostTensor {
+  const n = dims.reduce((a, b) => a * b, 1);
+  return dataType === 11 ? { type: 'float64', data: new Float64Array(n), dims } : { type: 'float32', data: new Float32Array(n), dims };
+}
+
+export class StepRunner {
+  /** current values by input name (parameters and state) */
+  private values = new Map<string, Value>();
+
+  private constructor(private readonly tm: TrainingModel, private readonly session: Session, readonly onDevice: boolean) {}
+
+  static async open(rt: Runtime, tm: TrainingModel, start: { params: Record<string, HostTensor>; state: Record<string, HostTensor> }): Promise<StepRunner> {
+    const onDevice = deviceResident(rt);
+    const keep = onDevice ? [...tm.params.map((p) => p.updated), ...tm.state.map((s) => s.updated)] : [];
+    const session = await rt.load(tm.bytes(), keep.length ? { keepOnDevice: keep } : {});
+    const r = new StepRunner(tm, session, onDevice);
+    for (const p of tm.params) r.values.set(p.name, start.params[p.name]!);
+    for (const s of tm.state) r.values.set(s.name, start.state[s.name]!);
+    return r;
+  }
+
+  /** One optimizer step; `t` is 1-based. Returns the loss before the update and the batch's outputs. */
+  async step(x: HostTensor, labels: HostTensor, t: number, lr: number): Promise<{ loss: number; logits: HostTensor }> {
+    const feeds: Record<string, Value> = {
+      [this.tm.input]: x,
+      [this.tm.labels]: labels,
+      [STEP_INPUT]: { type: 'float32', data: new Float32Array([t]), dims: [] },
+      [LR_INPUT]: { type: 'float32', data: new Float32Array([lr]), dims: [] },
+    };
+    for (const [k, v] of this.values) feeds[k] = v;
+    let host: Record<string, HostTensor>;
+    const next = new Map<string, Value>();
+    if (this.onDevice && this.session.runOnDevice) {
+      const res = await this.session.runOnDevice(feeds);
+      host = res.host;
+      for (const p of this.tm.params) next.set(p.name, res.device[p.updated]!);
+      for (const s of this.tm.state) next.set(s.name, res.device[s.updated]!);
+    } else {
+      host = await this.session.run(feeds as Record<string, HostTensor>);
+      for (const p of this.tm.params) next.set(p.name, host[p.updated]!);
+      for (const s of this.tm.state) next.set(s.name, host[s.updated]!);
+    }
+    for (const v of this.values.values()) if (isDevice(v)) v.dispose();
+    this.values = next;
+    return { loss: Number(host[LOSS_OUTPUT]!.data[0]), logits: host[this.tm.output]! };
+  }
+
+  /** Host copies of the current parameters and state (by input name). */
+  async snapshot(): Promise<{ params: Record<string, HostTensor>; state: Record<string, HostTensor> }> {
+    const get = async (name: string): Promise<HostTensor> => {
+      const v = this.values.get(name)!;
+      return isDevice(v) ? v.download() : v;
+    };
+    const params: Record<string, HostTensor> = {};
+    const state: Record<string, HostTensor> = {};
+    for (const p of this.tm.params) params[p.name] = await get(p.name);
+    for (const s of this.tm.state) state[s.name] = await get(s.name);
+    return { params, state };
+  }
+
+  async close(): Promise<void> {
+    for (const v of this.values.values()) if (isDevice(v)) v.dispose();
+    this.values.clear();
+    await this.session.release();
+  }
+}

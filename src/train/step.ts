@@ -1,0 +1,172 @@
+/**
+ * The training-step model: forward + loss + backward + optimizer update in one ONNX graph of standard
+ * ai.onnx ops, so every execution provider runs it.
+ *
+ *   inputs   x (the batch), labels, every trainable parameter, every optimizer state tensor,
+ *            train.step (float scalar, 1-based), train.lr (float scalar)
+ *   outputs  train.loss (scalar), the model's output (logits, for metrics), each parameter's updated
+ *            value, each state tensor's updated value
+ *
+ * Parameter inputs keep the initializer names, so the feeds are the model's own names. The same
+ * builder without an optimizer gives the gradient model (outputs: loss, logits, one gradient per
+ * parameter), which is how gradients are inspected and tested.
+ */
+import { DataType } from '../onnx/dtype.js';
+import { encodeModel } from '../onnx/schema.js';
+import { int, type ModelProto, type TensorProto, type ValueInfo } from '../onnx/types.js';
+import { backward } from './backward.js';
+import { Emitter } from './emit.js';
+import { prepareForward, valueInfoOf, type ForwardOptions } from './forward.js';
+
+export { buildEvalModel } from './forward.js';
+import { addLoss, type LossInfo } from './loss.js';
+import { checkOptimizer, emitUpdates, stateSlots, type OptimizerConfig } from './optim.js';
+
+export const STEP_INPUT = 'train.step';
+export const LR_INPUT = 'train.lr';
+export const LABELS_INPUT = 'train.labels';
+export const LOSS_OUTPUT = 'train.loss';
+
+export interface StepOptions extends ForwardOptions {
+  task: 'classification' | 'regression';
+  /** undefined: the gradient model (no update) */
+  optimizer?: OptimizerConfig;
+  /** rank of the trained output when known (outputs of other ranks are flattened for classification) */
+  outputRank?: number;
+}
+
+export interface ParamSlot {
+  name: string;
+  /** output carrying the updated value (training step) */
+  updated: string;
+  /** output carrying the gradient (gradient model) */
+  grad: string;
+  dims: number[];
+  dataType: number;
+}
+
+export interface StateSlot {
+  /** input name */
+  name: string;
+  updated: string;
+  param: string;
+  slot: string;
+  dims: number[];
+  dataType: number;
+}
+
+export interface TrainingModel {
+  model: ModelProto;
+  kind: 'step' | 'gradients';
+  input: string;
+  labels: string;
+  output: string;
+  params: ParamSlot[];
+  state: StateSlot[];
+  loss: LossInfo;
+  opset: number;
+  originalBatch: number | string | null;
+  relaxedBatch: boolean;
+  /** initial parameter values, as in the model */
+  initial: Map<string, TensorProto>;
+  /** parameters the loss does not depend on (left as initializers, not trained) */
+  noGrad: string[];
+  bytes(): Uint8Array;
+}
+
+const scalarInput = (name: string): ValueInfo => ({ name, type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: [] } } } });
+
+export function buildTrainingModel(source: ModelProto, opts: StepOptions): TrainingModel {
+  const fwd = prepareForward(source, opts);
+  const { graph, fresh } = fwd;
+  const outInfo = (graph.output ?? []).find((o) => o.name === fwd.output);
+  const outShape = outInfo?.type?.tensorType?.shape?.dim;
+  const outRank = opts.outputRank ?? outShape?.length;
+
+  // Labels: int64 [batch, 1] class indices, or targets shaped like the output.
+  const labelsInfo: ValueInfo = opts.task === 'classification'
+    ? { name: LABELS_INPUT, type: { tensorType: { elemType: DataType.INT64, shape: { dim: [{ dimParam: 'batch' }, { dimValue: 1 }] } } } }
+    : { name: LABELS_INPUT, type: { tensorType: { elemType: outInfo?.type?.tensorType?.elemType ?? DataType.FLOAT } } };
+  graph.input!.push(labelsInfo);
+
+  const em = new Emitter(fresh, 'loss');
+  const loss = addLoss(graph, em, { output: fwd.output, labels: LABELS_INPUT, task: opts.task, rank: outRank, opset: fwd.opset });
+  graph.node!.push(...em.nodes);
+  graph.initializer!.push(...em.initializers);
+  // backward() reads the loss nodes from the graph; the loss is renamed to its public name at the end.
+  const back = backward(graph, { wrt: opts.params, loss: loss.loss, opset: fwd.opset, fresh });
+  graph.node!.push(...back.nodes);
+  graph.initializer!.push(...back.initializers);
+
+  // Parameters the loss does not depend on go back to being initializers: nothing to feed or update.
+  const noGrad = new Set(back.noGrad);
+  if (noGrad.size) {
+    graph.input = graph.input!.filter((i) => !noGrad.has(i.name!));
+    for (const p of noGrad) graph.initializer!.push(fwd.initial.get(p)!);
+  }
+  const params: ParamSlot[] = opts.params.filter((p) => !noGrad.has(p)).map((p) => {
+    const t = fwd.initial.get(p)!;
+    return { name: p, updated: '', grad: back.grads.get(p)!, dims: (t.dims ?? []).map(int), dataType: t.dataType ?? DataType.FLOAT };
+  });
+  const state: StateSlot[] = [];
+  const outputs: ValueInfo[] = [
+    { name: LOSS_OUTPUT, type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: [] } } } },
+    ...(graph.output ?? []),
+  ];
+  graph.node!.push({ opType: 'Identity', input: [loss.loss], output: [LOSS_OUTPUT], name: fresh('train/loss') });
+
+  if (opts.optimizer) {
+    const cfg = checkOptimizer(opts.optimizer);
+    graph.input!.push(scalarInput(STEP_INPUT), scalarInput(LR_INPUT));
+    const slots = stateSlots(cfg.name);
+    const items = params.map((p) => {
+      const names = slots.map((s) => fresh(`optim.${s}/${p.name}`));
+      names.forEach((n, i) => {
+        state.push({ name: n, updated: '', param: p.name, slot: slots[i]!, dims: p.dims, dataType: p.dataType });
+        graph.input!.push(valueInfoOf({ name: n, dims: p.dims, dataType: p.dataType }));
+      });
+      return { param: p.name, grad: p.grad, state: names, dataType: p.dataType };
+    });
+    const opt = new Emitter(fresh, `optim.${cfg.name}`);
+    const updates = emitUpdates(opt, cfg, LR_INPUT, STEP_INPUT, items);
+    graph.node!.push(...opt.nodes);
+    graph.initializer!.push(...opt.initializers);
+    let k = 0;
+    updates.forEach((u, i) => {
+      const p = params[i]!;
+      p.updated = u.param;
+      outputs.push(valueInfoOf({ name: u.param, dims: p.dims, dataType: p.dataType }));
+      for (const s of u.state) {
+        const slot = state[k++]!;
+        slot.updated = s;
+        outputs.push(valueInfoOf({ name: s, dims: slot.dims, dataType: slot.dataType }));
+      }
+    });
+  } else {
+    for (const p of params) {
+      // A gradient may be an input or initializer name (e.g. an untouched zero): route it through Identity.
+      const out = fresh(`grad/${p.name}`);
+      graph.node!.push({ opType: 'Identity', input: [p.grad], output: [out], name: fresh(`grad/${p.name}/Identity`) });
+      p.grad = out;
+      outputs.push(valueInfoOf({ name: out, dims: p.dims, dataType: p.dataType }));
+    }
+  }
+  graph.output = outputs;
+  let cached: Uint8Array | undefined;
+  return {
+    model: fwd.model,
+    kind: opts.optimizer ? 'step' : 'gradients',
+    input: fwd.input,
+    labels: LABELS_INPUT,
+    output: fwd.output,
+    params,
+    state,
+    loss,
+    opset: fwd.opset,
+    originalBatch: fwd.originalBatch,
+    relaxedBatch: fwd.relaxedBatch,
+    initial: fwd.initial,
+    noGrad: back.noGrad,
+    bytes: () => (cached ??= encodeModel(fwd.model)),
+  };
+}

@@ -7,6 +7,7 @@
  * is the loss's float32 rounding (~1e-7 relative on |loss| <~ 10) over 2*eps, observed <= 1.5e-3.
  */
 import { describe, expect, it } from 'vitest';
+import type { NodeProto } from '../../src/onnx/types.js';
 import { RULES } from '../../src/train/rules/index.js';
 import { gradCheck, n } from './rules.harness.js';
 import { ACTIVATION_CASES, CONV_CASES, ELEMENTWISE_CASES, LINEAR_CASES, POOL_CASES, REDUCE_CASES, SHAPE_CASES } from './rules.cases.js';
@@ -21,17 +22,37 @@ const groups = {
   'reductions and gathers': REDUCE_CASES,
 };
 
+/** Every node any rule emitted, for the domain check at the end. */
+const emitted: NodeProto[] = [];
+
+/** What the gradient graphs may contain: standard ai.onnx ops that onnxruntime runs on CPU, wasm and WebGPU. */
+const STANDARD = new Set([
+  'Add', 'Sub', 'Mul', 'Div', 'Neg', 'Sum', 'Where', 'Equal', 'Greater', 'Less', 'Not', 'And', 'Sign', 'Exp', 'Log', 'Sqrt',
+  'Reciprocal', 'Pow', 'Sigmoid', 'Cast', 'Identity', 'ReduceSum', 'Expand', 'Reshape', 'Transpose', 'Slice', 'Concat', 'Pad',
+  'Squeeze', 'Unsqueeze', 'Shape', 'Size', 'ConstantOfShape', 'NonZero', 'Gather', 'Range', 'Conv', 'ConvTranspose', 'MaxPool',
+  'ScatterElements', 'ScatterND', 'Gemm', 'MatMul', 'Flatten',
+]);
+
 for (const [group, cases] of Object.entries(groups)) {
   describe(`gradient rules match finite differences: ${group}`, () => {
     for (const c of cases) {
       it(c.name, async () => {
         const r = await gradCheck(c);
+        emitted.push(...r.result.nodes);
         expect(r.failures).toEqual([]);
         expect(r.checked).toBeGreaterThan(0);
       });
     }
   });
 }
+
+describe('emitted ops', () => {
+  it('are all default-domain standard ops (no com.microsoft gradient ops)', () => {
+    expect(emitted.length).toBeGreaterThan(500);
+    expect(emitted.filter((x) => (x.domain ?? '') !== '').map((x) => `${x.domain}:${x.opType}`)).toEqual([]);
+    expect([...new Set(emitted.map((x) => x.opType!))].filter((op) => !STANDARD.has(op))).toEqual([]);
+  });
+});
 
 describe('the finite-difference check can fail', () => {
   it('catches a wrong rule (Relu passing the gradient everywhere)', async () => {

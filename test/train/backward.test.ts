@@ -1,0 +1,173 @@
+/**
+ * backward() as a whole: unsupported ops on the path fail clearly (and off the path don't), non-differentiable
+ * parts get nothing, opsets are raised only when safe, and a real converted model (the MNIST fixture, opset 8
+ * raised to 17, ALReLU as the model-local function) gets gradients that agree with finite differences.
+ */
+import { describe, expect, it } from 'vitest';
+import * as ort from 'onnxruntime-node';
+import { convert } from '../../src/convert/index.js';
+import { makeNode } from '../../src/onnx/attrs.js';
+import { DataType } from '../../src/onnx/dtype.js';
+import { opsetVersion, readModel } from '../../src/onnx/read.js';
+import { encodeModel } from '../../src/onnx/schema.js';
+import { tensorValues } from '../../src/onnx/tensor.js';
+import { int, type GraphProto, type ModelProto, type ValueInfo } from '../../src/onnx/types.js';
+import { backward, NoGradientRuleError, trainingOpset } from '../../src/train/backward.js';
+import { makeTensor } from '../../src/train/tensors.js';
+import { mulberry32 } from '../../src/data/prng.js';
+import { n } from './rules.harness.js';
+import { fixture } from '../helpers.js';
+
+const f32 = (name: string, shape: (number | string)[]): ValueInfo => ({
+  name,
+  type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+});
+const rnd = (k: number, seed: number) => { const r = mulberry32(seed); return Array.from({ length: k }, () => r() - 0.5); };
+const graphOf = (nodes: GraphProto['node'], inits: [string, number[]][], inputs: ValueInfo[] = [f32('X', [2, 3])]): GraphProto => ({
+  name: 'g',
+  node: [...(nodes ?? []), makeNode('ReduceSum', ['Y'], ['loss'], 'loss', [{ name: 'keepdims', type: 2, i: 0 }])],
+  initializer: inits.map(([name, dims], i) => makeTensor(name, DataType.FLOAT, dims, rnd(dims.reduce((a, b) => a * b, 1), i + 1))),
+  input: inputs,
+  output: [f32('loss', [])],
+});
+
+describe('backward: which nodes are differentiated', () => {
+  it('an op without a rule between a parameter and the loss is a NoGradientRuleError naming op, node, parameter and --freeze', () => {
+    const g = graphOf([n('MatMul', ['X', 'W'], ['h']), n('Erf', ['h'], ['Y'])], [['W', [3, 4]]]);
+    let err: unknown;
+    try { backward(g, { wrt: ['W'], loss: 'loss', opset: 17 }); } catch (e) { err = e; }
+    expect(err).toBeInstanceOf(NoGradientRuleError);
+    const msg = (err as Error).message;
+    expect(msg).toContain('Erf');
+    expect(msg).toContain('Erf_Y');
+    expect(msg).toContain('W');
+    expect(msg).toContain('--freeze');
+  });
+
+  it('the same op before the parameters needs no rule', () => {
+    const g = graphOf([n('Erf', ['X'], ['e']), n('MatMul', ['e', 'W'], ['Y'])], [['W', [3, 4]]]);
+    const r = backward(g, { wrt: ['W'], loss: 'loss', opset: 17 });
+    expect([...r.grads.keys()]).toEqual(['W']);
+    expect(r.nodes.every((x) => x.opType !== 'Erf')).toBe(true);
+  });
+
+  it('shape computations from a parameter get no gradient and need no rule', () => {
+    // Y = Reshape(X * P, Shape(P)) with a NonZero/Size detour that has no rules
+    const g = graphOf([
+      n('Shape', ['P'], ['s']), n('Size', ['P'], ['z']), n('Mul', ['X', 'P'], ['m']), n('Reshape', ['m', 's'], ['Y']),
+    ], [['P', [2, 3]]]);
+    const r = backward(g, { wrt: ['P'], loss: 'loss', opset: 17 });
+    expect([...r.grads.keys()]).toEqual(['P']);
+    expect(r.noGrad).toEqual([]);
+  });
+
+  it('running statistics and unused parameters land in noGrad, not in grads', () => {
+    const g = graphOf(
+      [n('BatchNormalization', ['X', 'S', 'B', 'M', 'V'], ['Y'])],
+      [['S', [3]], ['B', [3]], ['M', [3]], ['V', [3]], ['U', [3]]],
+      [f32('X', ['N', 3, 4])],
+    );
+    const r = backward(g, { wrt: ['S', 'B', 'M', 'V', 'U'], loss: 'loss', opset: 17 });
+    expect([...r.grads.keys()].sort()).toEqual(['B', 'S']);
+    expect(r.noGrad.sort()).toEqual(['M', 'U', 'V']);
+  });
+
+  it('a value feeding several nodes gets the Sum of their contributions', () => {
+    const g = graphOf([n('Mul', ['X', 'W'], ['a']), n('Relu', ['W'], ['b']), n('Add', ['a', 'b'], ['Y'])], [['W', [2, 3]]]);
+    const r = backward(g, { wrt: ['W'], loss: 'loss', opset: 17 });
+    const sum = r.nodes.find((x) => x.output?.[0] === r.grads.get('W'));
+    expect(sum?.opType).toBe('Sum');
+    expect(sum?.input).toHaveLength(2);
+  });
+
+  it('the MaxPool gradient asks for a newer opset instead of emitting an invalid model', () => {
+    const g = graphOf([n('Mul', ['X', 'W'], ['m']), n('MaxPool', ['m'], ['Y'], { kernel_shape: [2, 2] })], [['W', [1, 1, 4, 4]]], [f32('X', [1, 1, 4, 4])]);
+    expect(() => backward(g, { wrt: ['W'], loss: 'loss', opset: 13 })).toThrow(/opset 16/);
+  });
+});
+
+describe('trainingOpset', () => {
+  it('raises the MNIST fixture (opset 8: Conv, MaxPool, Reshape, MatMul, Add, Relu) to 17', async () => {
+    const m = (await readModel(fixture('onnx2c/mnist/model.onnx'))).model;
+    expect(opsetVersion(m)).toBe(8);
+    expect(trainingOpset(m.graph!, 8)).toBe(17);
+  });
+  it('keeps an opset whose ops changed meaning since (Softmax before 13, Squeeze axes attribute)', () => {
+    expect(trainingOpset({ node: [n('Softmax', ['X'])] }, 11)).toBe(11);
+    expect(trainingOpset({ node: [n('Squeeze', ['X'], ['Y'], { axes: [0] })] }, 12)).toBe(12);
+    expect(trainingOpset({ node: [n('Relu', ['X']), n('TopKLike', ['Y'], ['Z'])] }, 12)).toBe(12);
+    expect(trainingOpset({ node: [n('Relu', ['X'])] }, 18)).toBe(18);
+  });
+});
+
+/** The MNIST fixture with ALReLU (function form), its float initializers turned into inputs we can perturb. */
+async function mnistLossModel(): Promise<{ model: ModelProto; params: { name: string; dims: number[]; values: Float32Array }[]; x: ort.Tensor; opset: number }> {
+  const m = (await readModel(fixture('onnx2c/mnist/model.onnx'))).model;
+  convert(m, { form: 'function' });
+  const g = m.graph!;
+  const opset = trainingOpset(g, opsetVersion(m));
+  m.opsetImport = (m.opsetImport ?? []).map((o) => ((o.domain ?? '') === '' ? { ...o, version: opset } : o));
+  const params = (g.initializer ?? []).filter((t) => t.dataType === DataType.FLOAT && (t.dims ?? []).length > 0)
+    .map((t) => ({ name: t.name!, dims: (t.dims ?? []).map(int), values: Float32Array.from(tensorValues(t)!) }));
+  const names = new Set(params.map((p) => p.name));
+  g.initializer = (g.initializer ?? []).filter((t) => !names.has(t.name!));
+  g.input = [...(g.input ?? []).filter((v) => !names.has(v.name!)), ...params.map((p) => f32(p.name, p.dims))];
+  const logits = g.output![0]!.name!;
+  const rr = mulberry32(5);
+  g.initializer.push(makeTensor('R', DataType.FLOAT, [1, 10], Array.from({ length: 10 }, () => rr() * 2 - 1)));
+  g.node!.push(makeNode('Mul', [logits, 'R'], ['lr'], 'loss_mul'), makeNode('ReduceSum', ['lr'], ['loss'], 'loss_sum', [{ name: 'keepdims', type: 2, i: 0 }]));
+  g.output = [f32('loss', [])];
+  const xr = mulberry32(9);
+  const x = new ort.Tensor('float32', Float32Array.from({ length: 784 }, () => xr()), [1, 1, 28, 28]);
+  return { model: m, params, x, opset };
+}
+
+describe('backward on a real model', () => {
+  it('MNIST fixture with ALReLU: every emitted node is default-domain and the gradient matches directional finite differences', async () => {
+    const { model, params, x, opset } = await mnistLossModel();
+    const g = model.graph!;
+    const r = backward(g, { wrt: params.map((p) => p.name), loss: 'loss', opset });
+    expect(r.noGrad).toEqual([]);
+    expect(r.nodes.every((x) => (x.domain ?? '') === '')).toBe(true);
+    g.node = [...g.node!, ...r.nodes];
+    g.initializer = [...g.initializer!, ...r.initializers];
+    g.output = [...g.output!, ...params.map((p) => ({ name: r.grads.get(p.name)! }))];
+    const s = await ort.InferenceSession.create(encodeModel(model), { logSeverityLevel: 3, intraOpNumThreads: 1 });
+    try {
+      const inputName = s.inputNames.find((nm) => !params.some((p) => p.name === nm))!;
+      const feeds = (delta?: Float32Array[], eps = 0) => ({
+        [inputName]: x,
+        ...Object.fromEntries(params.map((p, i) => [p.name, new ort.Tensor('float32', delta ? p.values.map((v, k) => v + eps * delta[i]![k]!) : p.values, p.dims)])),
+      });
+      const out = await s.run(feeds());
+      const grads = params.map((p) => out[r.grads.get(p.name)!]!.data as Float32Array);
+      // all parameters along one random direction, small eps: kinks (ALReLU, MaxPool argmax) stay uncrossed
+      const dr = mulberry32(100);
+      const dir = params.map((p) => Float32Array.from(p.values, () => dr() * 2 - 1));
+      const analytic = grads.reduce((acc, gv, i) => acc + gv.reduce((a, v, k) => a + v * dir[i]![k]!, 0), 0);
+      const lossAt = async (d: Float32Array[], eps: number) => Number((await s.run(feeds(d, eps), ['loss'])).loss!.data[0]);
+      const fd = (await lossAt(dir, 1e-4) - (await lossAt(dir, -1e-4))) / 2e-4;
+      expect(Math.abs(fd - analytic)).toBeLessThan(1e-2 * Math.abs(analytic));
+      // single elements of every parameter (a transposed or misplaced weight gradient shows here). The loss is
+      // float32 (~2.3; rounding noise ~1e-6 after the convs' sums): eps 3e-3 keeps that under ~1e-3 while
+      // first-layer weights, which move every pixel's pre-activation, rarely cross an ALReLU kink or flip a
+      // MaxPool argmax (at eps 1e-2 they do: errors ~1e-2; at 1e-3..3e-3 the differences converge to ~1e-4)
+      let checked = 0;
+      for (const [i, p] of params.entries()) {
+        const pick = mulberry32(200 + i);
+        for (let t = 0; t < 6; t++) {
+          const k = Math.floor(pick() * p.values.length);
+          const d = params.map((q, j) => { const z = new Float32Array(q.values.length); if (j === i) z[k] = 1; return z; });
+          const e = 3e-3;
+          const f = (await lossAt(d, e) - (await lossAt(d, -e))) / (2 * e);
+          const a = grads[i]![k]!;
+          expect(Math.abs(f - a), `${p.name}[${k}]`).toBeLessThan(3e-3 + 1e-2 * Math.abs(a));
+          checked++;
+        }
+      }
+      expect(checked).toBe(6 * params.length);
+    } finally {
+      await s.release();
+    }
+  });
+});

@@ -43,6 +43,7 @@ export function register(program: Command): void {
       const required = o.require ? parseEpList(o.require) : [];
       const listed = o.ep ? parseEpList(o.ep) : undefined;
       const eps = listed ? [...new Set([...listed, ...required])] : undefined;
+      if (process.stderr.isTTY && !o.json) say(o, 'checking each execution provider by running a small model on it...');
       const statuses = await checkEps({ ...(eps ? { eps } : {}), ...(o.chromium ? { chromium: o.chromium } : {}) });
       if (o.json) printJson({ platform: `${platform()} ${arch()}`, node: process.version, eps: statuses });
       else say(o, formatDoctor(statuses));

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { checkEps } from '../../src/runtime/doctor.js';
+import { checkEps, probeNodeEp } from '../../src/runtime/doctor.js';
 import { openRuntime } from '../../src/runtime/index.js';
 import { CUDA_FIX, SWIFTSHADER_ICD, cudaProviderMissing, nvidiaDriver } from '../../src/runtime/node.js';
 import { ROOT } from '../helpers.js';
@@ -51,6 +51,20 @@ describe('checkEps', () => {
       { ep: 'browser-webgpu', usable: false, reason: 'Chromium not found at /nonexistent/chromium', fix: 'apt-get install -y chromium' },
       { ep: 'browser-wasm', usable: false, reason: 'Chromium not found at /nonexistent/chromium', fix: 'apt-get install -y chromium' },
     ]);
+  });
+});
+
+// No adapter as the environment stands (true on CPU-only CI): openRuntime must say so, not pick SwiftShader.
+const noAdapter = !process.env.VK_ICD_FILENAMES && hasSwiftShader && !(await probeNodeEp('webgpu')).ok;
+
+describe.runIf(noAdapter)('asking for webgpu without a Vulkan adapter', () => {
+  it('is a UserError with the SwiftShader export, not a silent CPU fallback', async () => {
+    // This process's Dawn is now committed to "no adapter"; the other tests here probe in children.
+    await expect(openRuntime('webgpu')).rejects.toMatchObject({
+      name: 'UserError',
+      message: `webgpu: no WebGPU (Vulkan) adapter found; fix: install your GPU's Vulkan driver, or on CPU-only Linux use Debian chromium's SwiftShader: export VK_ICD_FILENAMES=${SWIFTSHADER_ICD} (slow; for correctness checks)`,
+    });
+    expect(process.env.VK_ICD_FILENAMES).toBeUndefined();
   });
 });
 

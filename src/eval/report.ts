@@ -56,7 +56,7 @@ export function formatSummary(report: EvalReport): string {
   if (ref.length) {
     blocks.push(
       formatTable(
-        ['model', 'ep', 'cases', 'max abs', 'max rel', 'tolerance', 'match', 'p50 ms'],
+        ['model', 'ep', 'cases', 'max abs', 'max rel', 'allclose tol', 'match', 'p50 ms'],
         ref.map((r) => {
           const m = r.metrics as Extract<RunOk['metrics'], { task: 'reference' }>;
           return [name(r.model), r.ep, String(m.cases), sci(m.maxAbs), sci(m.maxRel), sci(m.tolerance), m.pass ? 'yes' : 'NO', fmt(r.latency.p50Ms, 2)];
@@ -75,7 +75,7 @@ export function formatSummary(report: EvalReport): string {
     blocks.push(
       'models against the first (baseline):\n' +
         formatTable(
-          ['ep', 'model', 'metric', 'baseline', 'model value', 'drop', 'argmax agree'],
+          ['ep', 'model', 'metric', 'baseline', 'model value', 'drop', 'loss change', 'max abs diff', 'argmax agree'],
           report.comparison.map((c) => {
             const acc = c.metric === 'top1';
             const agree = c.outputs.find((o) => o.argmaxAgreementPct !== null)?.argmaxAgreementPct;
@@ -86,10 +86,12 @@ export function formatSummary(report: EvalReport): string {
               acc ? pct(c.baselineValue) : sci(c.baselineValue),
               acc ? pct(c.value) : sci(c.value),
               acc ? `${(c.drop * 100).toFixed(2)} pt` : sci(c.drop),
+              c.lossDelta === null ? '-' : `${c.lossDelta >= 0 ? '+' : ''}${fmt(c.lossDelta)}`,
+              sci(Math.max(0, ...c.outputs.map((o) => o.maxAbsDiff))),
               agree === undefined || agree === null ? '-' : `${agree.toFixed(2)}%`,
             ];
           }),
-          ['left', 'left', 'left', 'right', 'right', 'right', 'right'],
+          ['left', 'left', 'left', 'right', 'right', 'right', 'right', 'right', 'right'],
         ),
     );
   }

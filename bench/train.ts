@@ -1,0 +1,218 @@
+/**
+ * Fine-tuning cost: one training step (forward + loss + backward + SGD-momentum update, the
+ * training-step model of src/train run by onnxruntime-node CPU, updated parameters fed back each
+ * step) against one forward pass of the same converted network at the same batch; and, where
+ * python3-torch is installed, our steps/s against PyTorch's on the very same network (rebuilt in
+ * torch from the ONNX graph, same parameters, batch, optimizer and thread count). The first step's
+ * loss is compared too, as evidence that both sides train the same network.
+ */
+import { existsSync, promises as fs, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import ort from 'onnxruntime-node';
+import { convert } from '../src/convert/convert.js';
+import { decodeModel, encodeModel } from '../src/onnx/schema.js';
+import { tensorFromProto } from '../src/runtime/tensor.js';
+import { chooseParameters } from '../src/train/params.js';
+import { zerosLike } from '../src/train/runner.js';
+import { buildTrainingModel, LOSS_OUTPUT, LR_INPUT, STEP_INPUT } from '../src/train/step.js';
+import { interleave, pairedRatio } from './interleave.js';
+import { cpuSession } from './ort.js';
+import { findPython, runPythonJson } from './python.js';
+import { fmt, median } from './stats.js';
+import { ratioRow, type BenchOptions, type Row, type Section, type SectionResult } from './types.js';
+
+const BATCH = 64;
+const LR = 0.01;
+const MOMENTUM = 0.9;
+
+function mnistModel(): string {
+  for (const rel of ['../../models/mnist-cnn.onnx', '../models/mnist-cnn.onnx']) {
+    const p = fileURLToPath(new URL(rel, import.meta.url));
+    if (existsSync(p)) return p;
+  }
+  throw new Error('models/mnist-cnn.onnx not found');
+}
+
+/** Deterministic batch both sides can rebuild exactly: x[i] = (i * 2654435761 mod 1000) / 1000, y[b] = b mod 10. */
+function batch(perSample: number): { x: Float32Array; y: BigInt64Array } {
+  const x = new Float32Array(BATCH * perSample);
+  for (let i = 0; i < x.length; i++) x[i] = ((i * 2654435761) % 1000) / 1000;
+  const y = BigInt64Array.from({ length: BATCH }, (_, b) => BigInt(b % 10));
+  return { x, y };
+}
+
+/** The same network in PyTorch, built node by node from the ONNX graph (the ops our CNNs use). */
+const PY_TORCH = String.raw`
+import json, sys, time
+import numpy as np, onnx, torch
+import torch.nn.functional as F
+from onnx import numpy_helper, helper
+path, batch, threads, rounds, per_round, lr, momentum = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6]), float(sys.argv[7])
+trainable = set(json.loads(sys.argv[8]))
+torch.set_num_threads(threads)
+torch.manual_seed(0)
+g = onnx.load(path).graph
+params, consts = {}, {}
+for t in g.initializer:
+    a = torch.from_numpy(numpy_helper.to_array(t).copy())
+    if t.name in trainable:
+        params[t.name] = torch.nn.Parameter(a)
+    else:
+        consts[t.name] = a
+inits = set(params) | set(consts)
+inp = [i.name for i in g.input if i.name not in inits][0]
+out = g.output[0].name
+nodes = [(n.op_type, list(n.input), list(n.output), {a.name: helper.get_attribute_value(a) for a in n.attribute}) for n in g.node]
+
+def sym(p):
+    assert p[:len(p)//2] == p[len(p)//2:], 'asymmetric pads'
+    return p[:len(p)//2]
+
+def forward(x):
+    env = dict(consts); env.update(params); env[inp] = x
+    for op, ins, outs, A in nodes:
+        i = [env[k] if k else None for k in ins]
+        if op == 'Conv':
+            y = F.conv2d(i[0], i[1], i[2] if len(i) > 2 else None, stride=A.get('strides', 1), padding=sym(A.get('pads', [0, 0, 0, 0])), dilation=A.get('dilations', 1), groups=A.get('group', 1))
+        elif op == 'Relu': y = F.relu(i[0])
+        elif op == 'LeakyRelu': y = F.leaky_relu(i[0], A.get('alpha', 0.01))
+        elif op == 'Abs': y = torch.abs(i[0])
+        elif op == 'MaxPool': y = F.max_pool2d(i[0], A['kernel_shape'], A.get('strides', 1), sym(A.get('pads', [0, 0, 0, 0])))
+        elif op == 'Flatten': y = torch.flatten(i[0], A.get('axis', 1))
+        elif op == 'Gemm':
+            assert not A.get('transA', 0) and A.get('alpha', 1.0) == 1.0 and A.get('beta', 1.0) == 1.0
+            y = F.linear(i[0], i[1] if A.get('transB', 0) else i[1].t(), i[2] if len(i) > 2 else None)
+        elif op == 'Add': y = i[0] + i[1]
+        elif op == 'GlobalAveragePool': y = i[0].mean((2, 3), keepdim=True)
+        else: raise SystemExit('torch peer: no mapping for ' + op)
+        env[outs[0]] = y
+    return env[out]
+
+shape = [d.dim_value if d.dim_value > 0 else batch for d in g.input[[i.name for i in g.input].index(inp)].type.tensor_type.shape.dim]
+shape[0] = batch
+n = int(np.prod(shape))
+x = torch.from_numpy(((np.arange(n, dtype=np.uint64) * np.uint64(2654435761)) % np.uint64(1000)).astype(np.float64).astype(np.float32) / np.float32(1000)).reshape(shape)
+y = torch.arange(batch) % 10
+opt = torch.optim.SGD(list(params.values()), lr=lr, momentum=momentum)
+
+def step():
+    opt.zero_grad(set_to_none=True)
+    loss = F.cross_entropy(forward(x), y)
+    loss.backward()
+    opt.step()
+    return loss.item()
+
+first_loss = step()
+for _ in range(4): step()
+def timed(f):
+    w, c = [], []
+    for _ in range(rounds * per_round):
+        c0, w0 = time.process_time(), time.perf_counter()
+        f()
+        w.append((time.perf_counter() - w0) * 1e3); c.append((time.process_time() - c0) * 1e3)
+    return w, c
+sw, sc = timed(step)
+with torch.no_grad():
+    for _ in range(3): forward(x)
+    fw, fc = timed(lambda: forward(x))
+print(json.dumps({'firstLoss': first_loss, 'stepWall': sw, 'stepCpu': sc, 'fwdWall': fw, 'fwdCpu': fc, 'torch': torch.__version__}))
+`;
+
+interface TorchResult { firstLoss: number; stepWall: number[]; stepCpu: number[]; fwdWall: number[]; fwdCpu: number[]; torch: string }
+
+/** Block minima, then their median: the same estimator as interleave() uses. */
+function blockMinMedian(xs: number[], per: number): number {
+  const mins: number[] = [];
+  for (let i = 0; i + per <= xs.length; i += per) mins.push(Math.min(...xs.slice(i, i + per)));
+  return median(mins);
+}
+
+export const trainSection: Section = {
+  name: 'train',
+  description: 'one training step / one forward pass at the same batch on CPU; vs PyTorch',
+  async run(opts: BenchOptions): Promise<SectionResult> {
+    const file = mnistModel();
+    const model = decodeModel(readFileSync(file));
+    convert(model, { form: 'subgraph' });
+    const forwardBytes = encodeModel(model);
+    const params = chooseParameters(model.graph!).trainable;
+    const tm = buildTrainingModel(model, {
+      sourceDir: dirname(file), file, params, task: 'classification', outputRank: 2,
+      optimizer: { name: 'momentum', momentum: MOMENTUM },
+    });
+    const inputDims = (model.graph!.input!.find((i) => i.name === tm.input)!.type!.tensorType!.shape!.dim ?? []).map((d) => Number(d.dimValue ?? 0));
+    const perSample = inputDims.slice(1).reduce((a, b) => a * b, 1);
+    const { x, y } = batch(perSample);
+    const xDims = [BATCH, ...inputDims.slice(1)];
+
+    const fwd = await cpuSession(forwardBytes, { [tm.input]: { type: 'float32', data: x, dims: xDims } }, opts.threads);
+    const stepSession = await ort.InferenceSession.create(tm.bytes(), {
+      executionProviders: ['cpu'], graphOptimizationLevel: 'all', intraOpNumThreads: opts.threads, interOpNumThreads: 1, logSeverityLevel: 3,
+    });
+    const feeds: Record<string, ort.Tensor> = {
+      [tm.input]: new ort.Tensor('float32', x, xDims),
+      [tm.labels]: new ort.Tensor('int64', y, [BATCH, 1]),
+      [LR_INPUT]: new ort.Tensor('float32', new Float32Array([LR]), []),
+    };
+    for (const p of tm.params) {
+      const h = tensorFromProto(tm.initial.get(p.name)!);
+      feeds[p.name] = new ort.Tensor(h.type, h.data, h.dims);
+    }
+    for (const s of tm.state) {
+      const z = zerosLike(s.dims, s.dataType);
+      feeds[s.name] = new ort.Tensor(z.type, z.data, z.dims);
+    }
+    let t = 0;
+    const losses: number[] = [];
+    // A real loop: each step feeds the previous step's parameters and momentum back in.
+    const step = async () => {
+      feeds[STEP_INPUT] = new ort.Tensor('float32', new Float32Array([++t]), []);
+      const out = await stepSession.run(feeds);
+      for (const p of tm.params) feeds[p.name] = out[p.updated]!;
+      for (const s of tm.state) feeds[s.name] = out[s.updated]!;
+      if (losses.length < 3) losses.push(Number(out[LOSS_OUTPUT]!.data[0]));
+    };
+    const rounds = opts.quick ? 4 : 10;
+    const perRound = 5;
+    let res;
+    try {
+      res = await interleave([{ name: 'forward', run: fwd.run }, { name: 'step', run: step }], { clock: opts.clock, warmup: 5, rounds, perRound });
+    } finally {
+      await fwd.release();
+      await stepSession.release();
+    }
+    const fwdMs = median(res.blocks.forward!);
+    const stepMs = median(res.blocks.step!);
+    const net = `mnist-cnn (ALReLU) batch ${BATCH}`;
+    const rows: Row[] = [
+      { ...ratioRow(`${net}: training step, ms`, stepMs, 'ms', { name: 'forward pass', value: fwdMs, unit: 'ms' }, { max: 3.5 },
+        `${opts.clock} time, best of ${perRound} per round, ${rounds} interleaved rounds, ratio paired per round; SGD momentum ${MOMENTUM}, ${tm.params.length} parameter tensors fed back each step`),
+      ratio: pairedRatio(res, 'step', 'forward') },
+    ];
+    const skipped: string[] = [];
+    const details: Record<string, unknown> = { clock: opts.clock, wallMs: res.wall, cpuMs: res.cpu, firstLosses: losses };
+
+    const py = await findPython(['torch', 'onnx', 'numpy']);
+    if (typeof py === 'string') {
+      skipped.push(`PyTorch comparison: ${py}`);
+    } else {
+      const netFile = join(opts.cacheDir, 'tmp', 'train-net.onnx');
+      await fs.mkdir(dirname(netFile), { recursive: true });
+      await fs.writeFile(netFile, forwardBytes);
+      opts.log('train: PyTorch peer');
+      const r = await runPythonJson<TorchResult>(py, PY_TORCH, [netFile, String(BATCH), String(opts.threads), String(rounds), String(perRound), String(LR), String(MOMENTUM), JSON.stringify(tm.params.map((p) => p.name))]);
+      await fs.rm(netFile, { force: true });
+      const torchStep = blockMinMedian(opts.clock === 'cpu' ? r.stepCpu : r.stepWall, perRound);
+      const torchFwd = blockMinMedian(opts.clock === 'cpu' ? r.fwdCpu : r.fwdWall, perRound);
+      // Throughput ratio: steps/s ours over steps/s PyTorch = PyTorch's step time over ours.
+      rows.push({
+        metric: `${net}: training throughput, samples/s (ours)`, value: (BATCH * 1000) / stepMs, unit: 'samples/s',
+        baseline: { name: `pytorch ${r.torch}`, value: (BATCH * 1000) / torchStep, unit: 'samples/s' }, ratio: torchStep / stepMs, goal: { min: 1 },
+        note: `same network, parameters, batch, optimizer, ${opts.threads} thread(s); first-step loss ours ${losses[0]?.toFixed(6)} vs torch ${r.firstLoss.toFixed(6)}; PyTorch step ${fmt(torchStep)} ms (${fmt(torchStep / torchFwd)}x its forward ${fmt(torchFwd)} ms), measured after ours, not interleaved`,
+      });
+      details.torch = r;
+    }
+    return { rows, skipped, details };
+  },
+};

@@ -3,45 +3,22 @@
  * every kind ends in exit 2 with exactly one `error:` line on stderr, and whatever providers did run
  * are still reported.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { EvalReport } from '../../src/eval/types.js';
+import { CLI, runCli, type CliResult as Result } from '../cli.js';
 import { fixture, ROOT } from '../helpers.js';
 
-// A private build: other suites build dist/ at the same time, and a half-written dist/ is a flaky test.
-const OUT = join(ROOT, 'dist', '.eval-test');
-const CLI = join(OUT, 'src', 'cli', 'main.js');
+// dist/ is built once per test run by test/global-setup.ts.
 const IRIS = fixture('windows-ml/iris_mlp/Network.onnx');
 const MNIST = fixture('onnx2c/mnist/model.onnx');
 const tmp = mkdtempSync(join(tmpdir(), 'alrelu-evalcli-'));
-
-beforeAll(() => {
-  // tsc emits even when some other file of the tree has a type error; only a missing entry point is fatal here.
-  spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json', '--outDir', OUT], { cwd: ROOT, encoding: 'utf8' });
-  if (!existsSync(CLI)) throw new Error(`build failed: ${CLI} missing`);
-});
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(args: string[]): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'eval', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const run = (args: string[]): Promise<Result> => runCli(['eval', ...args]);
 
 /** Exit 2, one `error:` line (the last line of stderr), no stack trace. */
 function oneError(r: Result): string {

@@ -262,6 +262,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     };
     let best: Record<string, HostTensor> = resumed ? resumed.best : startParams;
     if (!meta.best && val.count) meta.best = { epoch: 0, value: initialVal.value };
+    const resumedFrom = resumed ? resumed.meta.epoch : null;
     if (resumed) say(`resuming after epoch ${meta.epoch} (step ${meta.globalStep}) from ${o.checkpoint}`);
     let stopped: FinetuneLog['stopped'] = 'completed';
 
@@ -324,7 +325,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
       optimizer, schedule, seed, shuffle, deviceResident: runner.onDevice,
       initial: initialVal.summary, epochs: meta.history,
       best: meta.best ? { ...meta.best, metric: metricName(val.count ? val : train) } : null,
-      test: testMetrics, stopped, resumedFrom: resumed ? resumed.meta.epoch : null,
+      test: testMetrics, stopped, resumedFrom,
       seconds: (Date.now() - started) / 1000,
     };
     if (o.out) await writeModel(model, o.out, { sourceDir: o.sourceDir, force: true });

@@ -58,8 +58,8 @@ describe('feed planning', () => {
 
 // ------------------------------------------------------------------------------------------- runs
 
-function value(name: string, dims: (number | string)[]): ValueInfo {
-  return { name, type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } } };
+function value(name: string, dims: (number | string)[], elemType: number = DataType.FLOAT): ValueInfo {
+  return { name, type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } } };
 }
 
 function model(file: string, opType: string, inputs: ValueInfo[], out: ValueInfo): string {
@@ -94,6 +94,18 @@ describe('runs on small built models', () => {
     expect(run.metrics.top1).toBeCloseTo(0.7, 12);
     expect(run.feed).toMatchObject({ batching: 'fixed', batchSize: 4, feedShape: [4, 3] });
     expect(run.latency).toMatchObject({ batchSize: 4, runs: 2, samples: 10 });
+  });
+
+  it('float16 inputs and outputs: samples cast to half bits, scores read back from them', async () => {
+    const m = model('half.onnx', 'Identity', [value('x', ['N', 3], DataType.FLOAT16)], value('y', ['N', 3], DataType.FLOAT16));
+    const x = Float32Array.from([0.1, 0.7, 0.2, 0.9, 0.05, 0.05, 0.3, 0.3, 0.4, 0.2, 0.5, 0.3]);
+    const r = await evaluate({ models: [m], data: npyDir('half', x, [4, 3], Int32Array.from([1, 0, 2, 0]), [4]), eps: ['cpu', 'wasm'] });
+    for (const run of r.results as RunOk[]) {
+      expect(run.ok, JSON.stringify(run)).toBe(true);
+      if (run.metrics.task !== 'classification') throw new Error('expected classification');
+      expect(run.metrics.top1).toBe(0.75); // the last row's largest score is class 1, its label 0
+      expect(run.metrics.scoreKind).toBe('probabilities'); // rows sum to 1 within half precision
+    }
   });
 
   it('regression: MSE and MAE of an Identity model against its targets', async () => {

@@ -77,7 +77,7 @@ export function evaluateOptions(models: string[], o: EvalCliOptions): EvaluateOp
   return {
     models,
     data: o.data,
-    eps: parseEpList(o.ep),
+    eps: [...new Set(parseEpList(o.ep))],
     ...(o.split !== undefined ? { split: checkSplit(o.split) } : {}),
     ...(o.seed !== undefined ? { seed: parseInteger('--seed', o.seed, 0) } : {}),
     ...(o.limit !== undefined ? { maxSamples: parseInteger('--limit', o.limit, 1) } : {}),

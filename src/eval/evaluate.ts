@@ -1,8 +1,9 @@
 /**
  * Evaluation driver: every model on every execution provider over the same data, with metrics,
  * latency and cross-provider agreement. One provider failing (not installed, an op it lacks) is
- * recorded and the rest still run; data that does not fit the model stops everything with a
- * DataMismatchError, because no provider could do better.
+ * recorded and the rest still run. Data that does not fit a model (a DataMismatchError) would fail the
+ * same way on every provider, so it is recorded once per provider and the model's runs stop there;
+ * other models still run. Problems with the data itself or the options throw before anything runs.
  */
 import { existsSync, statSync } from 'node:fs';
 import { hasPreprocessing, isReference, loadData, preprocess } from '../data/index.js';
@@ -15,7 +16,7 @@ import { castSamples, checkOtherInputs, DataMismatchError, pickInput, planFeed, 
 import { LatencyRecorder, timed } from './latency.js';
 import { classificationMetrics, errorStats, regressionMetrics } from './metrics.js';
 import { product, shapeText, toFloat64 } from './tensor.js';
-import type { EvalReport, EvaluateOptions, FeedInfo, PreprocessOptions, ReferenceMetrics, ReferenceOutputResult, RunMetrics, RunResult } from './types.js';
+import type { EvalReport, EvaluateOptions, FeedInfo, ReferenceMetrics, ReferenceOutputResult, RunMetrics, RunResult } from './types.js';
 
 export const DEFAULT_BATCH_SIZE = 32;
 export const DEFAULT_WARMUP = 2;
@@ -54,9 +55,9 @@ async function load(opts: EvaluateOptions): Promise<Loaded> {
     if (cases.length === 0) throw new DataMismatchError(opts.data, 'expected at least one test_data_set_N reference case, found none');
     return { kind: 'reference', cases };
   }
-  let ds = loaded;
+  // Subset first: preprocessing 10,000 digits to evaluate 100 of them is wasted work.
+  let ds = opts.maxSamples !== undefined ? evenSubset(loaded, opts.maxSamples) : loaded;
   ds = preprocess(ds, opts.preprocess ?? {});
-  if (opts.maxSamples !== undefined) ds = evenSubset(ds, opts.maxSamples);
   if (ds.count === 0) throw new DataMismatchError(opts.data, `expected at least one sample, found 0 rows${opts.split ? ` in split '${opts.split}'` : ''}`);
   if (ds.task === 'classification') {
     for (let i = 0; i < ds.count; i++) {

@@ -10,7 +10,7 @@ import { tensorAttr } from '../onnx/attrs.js';
 import { isFloatType } from '../onnx/dtype.js';
 import type { GraphProto, NodeProto, TensorProto } from '../onnx/types.js';
 import { nameFactory, subgraphsOf } from '../onnx/walk.js';
-import { GradCtx } from './ctx.js';
+import { GradCtx, type GradOptions } from './ctx.js';
 import { NoGradientRuleError } from './rules/errors.js';
 import { ruleFor } from './rules/index.js';
 import { inferStatic } from './shapes.js';
@@ -19,6 +19,7 @@ import { makeTensor } from './tensors.js';
 export { NoGradientRuleError, OpsetTooOldError, ShapeUnknownError, UnsupportedGradientError } from './rules/errors.js';
 export { opsWithRules } from './rules/index.js';
 export { trainingOpset } from './rules/opset.js';
+export type { GradOptions } from './ctx.js';
 
 export interface BackwardOptions {
   /** value names (parameters) to differentiate w.r.t. */
@@ -92,11 +93,11 @@ function forwardReach(nodes: NodeProto[], sources: Iterable<string>, isFloat: (v
  * loss computation, in topological order). Appends nothing to `graph`. Uses `fresh` for unique names.
  * `opset` is the default-domain opset the training model will declare (see trainingOpset).
  */
-export function backward(graph: GraphProto, opts: BackwardOptions & { opset: number; fresh?: (base: string) => string }): BackwardResult {
+export function backward(graph: GraphProto, opts: BackwardOptions & GradOptions & { opset: number; fresh?: (base: string) => string }): BackwardResult {
   const nodes = graph.node ?? [];
   const info = inferStatic(graph, opts.opset);
   const fresh = opts.fresh ?? nameFactory(graphNames(graph));
-  const ctx = new GradCtx(fresh, info, opts.opset);
+  const ctx = new GradCtx(fresh, info, opts.opset, { maxPool: opts.maxPool });
   const isFloat = (v: string) => {
     const t = info.types.get(v);
     return t === undefined || isFloatType(t);

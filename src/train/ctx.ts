@@ -9,6 +9,15 @@ import { inferInto, type Shape, type StaticInfo } from './shapes.js';
 import { OpsetTooOldError, ShapeUnknownError } from './rules/errors.js';
 import { makeTensor } from './tensors.js';
 
+/** Choices between equivalent gradient graphs. */
+export interface GradOptions {
+  /**
+   * MaxPool: 'windows' (default) rebuilds each window with one-hot Convs and runs on every EP from opset 11;
+   * 'indices' scatters at MaxPool's Indices output (opset 16; onnxruntime's WebGPU EP cannot produce Indices).
+   */
+  maxPool?: 'windows' | 'indices';
+}
+
 export class GradCtx {
   readonly nodes: NodeProto[] = [];
   readonly initializers: TensorProto[] = [];
@@ -22,6 +31,7 @@ export class GradCtx {
     readonly info: StaticInfo,
     /** default-domain opset of the model being emitted */
     readonly opset: number,
+    readonly options: GradOptions = {},
   ) {}
 
   /** Emits one node with one output; returns the output name. */

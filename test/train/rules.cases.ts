@@ -122,7 +122,6 @@ const pool = (op: string, name: string, x: number[], attrs: Record<string, numbe
   name: `${op} ${name}`,
   nodes: [n(op, ['X'], ['Y'], attrs)],
   inputs: { X: grad(x, { gen: 'distinct' }) },
-  float64: op === 'MaxPool',
   ...more,
 });
 
@@ -135,6 +134,7 @@ export const POOL_CASES: Case[] = [
   pool('MaxPool', '1-D', [2, 3, 9], { kernel_shape: [3], strides: [2] }),
   pool('MaxPool', 'symbolic batch', [2, 2, 5, 5], { kernel_shape: [2, 2] }, { inputs: { X: grad([2, 2, 5, 5], { gen: 'distinct', symbolic: [0] }) } }),
   { ...pool('MaxPool', 'with Indices output', [1, 2, 5, 5], { kernel_shape: [3, 3], strides: [2, 2] }), nodes: [n('MaxPool', ['X'], ['Y', 'I'], { kernel_shape: [3, 3], strides: [2, 2] })] },
+  pool('MaxPool', 'negative values with pads (pads never win)', [1, 1, 4, 4], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] }, { inputs: { X: grad([1, 1, 4, 4], { gen: 'distinct' }) } }),
   pool('AveragePool', 'overlapping pads exclude pad', [2, 2, 6, 5], { kernel_shape: [3, 3], strides: [2, 1], pads: [1, 1, 1, 1] }),
   pool('AveragePool', 'overlapping pads include pad', [1, 2, 6, 5], { kernel_shape: [3, 2], strides: [2, 2], pads: [1, 0, 1, 1], count_include_pad: 1 }),
   pool('AveragePool', 'ceil_mode', [1, 2, 7, 6], { kernel_shape: [2, 2], strides: [2, 2], ceil_mode: 1 }),
@@ -157,6 +157,10 @@ export const POOL_CASES: Case[] = [
     float64: F,
   },
 ];
+
+/** The same MaxPool cases through the Indices + ScatterElements(reduction='add') form. */
+export const MAXPOOL_INDICES_CASES: Case[] = POOL_CASES.filter((c) => c.name.startsWith('MaxPool'))
+  .map((c) => ({ ...c, name: `${c.name} (indices form)`, grad: { maxPool: 'indices' as const }, float64: true }));
 
 export const SHAPE_CASES: Case[] = [
   { name: 'Flatten axis 2', nodes: [n('Flatten', ['X'], ['Y'], { axis: 2 })], inputs: { X: grad([2, 3, 2, 2]) }, float64: F },
@@ -198,4 +202,4 @@ export const REDUCE_CASES: Case[] = [
   { name: 'GatherElements (NLL-style pick)', nodes: [n('GatherElements', ['X', 'I'], ['Y'], { axis: 1 })], inputs: { X: grad([3, 4]), I: ints([1, 1, 3, 0, -1, 2], [3, 2]) }, float64: F },
 ];
 
-export const ALL_CASES: Case[] = [...ELEMENTWISE_CASES, ...ACTIVATION_CASES, ...LINEAR_CASES, ...CONV_CASES, ...POOL_CASES, ...SHAPE_CASES, ...REDUCE_CASES];
+export const ALL_CASES: Case[] = [...ELEMENTWISE_CASES, ...ACTIVATION_CASES, ...LINEAR_CASES, ...CONV_CASES, ...POOL_CASES, ...MAXPOOL_INDICES_CASES, ...SHAPE_CASES, ...REDUCE_CASES];

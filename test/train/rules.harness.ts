@@ -9,7 +9,7 @@ import { intAttr, makeNode } from '../../src/onnx/attrs.js';
 import { DataType } from '../../src/onnx/dtype.js';
 import { encodeModel } from '../../src/onnx/schema.js';
 import type { FunctionProto, GraphProto, ModelProto, NodeProto, TensorProto, ValueInfo } from '../../src/onnx/types.js';
-import { backward, type BackwardResult } from '../../src/train/backward.js';
+import { backward, type BackwardResult, type GradOptions } from '../../src/train/backward.js';
 import { makeTensor } from '../../src/train/tensors.js';
 import { mulberry32 } from '../../src/data/prng.js';
 
@@ -37,6 +37,8 @@ export interface Case {
   opset?: number;
   functions?: FunctionProto[];
   extraOpsets?: { domain: string; version: number }[];
+  /** backward() options */
+  grad?: GradOptions;
   /** check at most this many elements per input (random subset), default all */
   maxElems?: number;
 }
@@ -157,13 +159,23 @@ function feedsOf(c: Case, values: Record<string, number[]>, rFeeds: Record<strin
   return feeds;
 }
 
-export async function gradCheck(c: Case, seed = 1): Promise<CheckResult> {
-  const f64 = !!c.float64;
+export interface GradModel {
+  model: ModelProto;
+  result: BackwardResult;
+  wrt: string[];
+  /** gradient output name per wrt input */
+  gradOuts: (string | undefined)[];
+  values: Record<string, number[]>;
+  feeds: Record<string, ort.Tensor>;
+}
+
+/** The case's loss model with its gradient graph appended; outputs: loss, then the gradients. */
+export async function gradModel(c: Case, seed = 1): Promise<GradModel> {
   const shapes = await probe(c, mulberry32(seed));
   const rand = mulberry32(seed);
   const { graph, values, opset, rFeeds } = lossModel(c, shapes, rand);
   const wrt = Object.entries(c.inputs).filter(([, s]) => s.grad).map(([n]) => n);
-  const result = backward(graph, { wrt, loss: 'loss', opset });
+  const result = backward(graph, { wrt, loss: 'loss', opset, ...c.grad });
   const gradOuts = wrt.map((w) => result.grads.get(w));
   const full: GraphProto = {
     ...graph,
@@ -171,14 +183,20 @@ export async function gradCheck(c: Case, seed = 1): Promise<CheckResult> {
     initializer: [...(graph.initializer ?? []), ...result.initializers],
     output: [...(graph.output ?? []), ...gradOuts.filter((g): g is string => !!g).map((g) => ({ name: g }))],
   };
-  const s = await open(modelOf(full, c, opset));
+  return { model: modelOf(full, c, opset), result, wrt, gradOuts, values, feeds: feedsOf(c, values, rFeeds) };
+}
+
+export async function gradCheck(c: Case, seed = 1): Promise<CheckResult> {
+  const f64 = !!c.float64;
+  const { model, result, wrt, gradOuts, values, feeds } = await gradModel(c, seed);
+  const s = await open(model);
   const failures: string[] = [];
   let maxAbs = 0;
   let maxRel = 0;
   let worst: string | undefined;
   let checked = 0;
   try {
-    const base = feedsOf(c, values, rFeeds);
+    const base = feeds;
     const out = await s.run(base);
     const eps = f64 ? 1e-6 : 1e-2;
     // float64: central differences are exact to ~1e-9 here; float32: rounding of the loss (~1e-7 relative)

@@ -2,15 +2,18 @@
  * Every gradient rule against central finite differences on real onnxruntime CPU sessions (see
  * rules.harness.ts; the cases are in rules.cases.ts). float64 where ORT CPU has the op in double: eps 1e-6,
  * tolerance 1e-6 absolute + 1e-6 relative (observed errors ~1e-9). float32 where it has not (Conv,
- * ConvTranspose, AveragePool, GlobalAveragePool, LeakyRelu, Elu, Softplus, Mean, GlobalMaxPool): eps 1e-2,
+ * ConvTranspose, AveragePool, GlobalAveragePool, LeakyRelu, Elu, Softplus, Mean, GlobalMaxPool, and MaxPool's
+ * default gradient, made of Convs): eps 1e-2,
  * tolerance 2e-3 + 2e-3 relative. Those ops are piecewise linear or smooth on the scale of eps, so the error
  * is the loss's float32 rounding (~1e-7 relative on |loss| <~ 10) over 2*eps, observed <= 1.5e-3.
  */
 import { describe, expect, it } from 'vitest';
 import type { NodeProto } from '../../src/onnx/types.js';
 import { RULES } from '../../src/train/rules/index.js';
-import { gradCheck, n } from './rules.harness.js';
-import { ACTIVATION_CASES, CONV_CASES, ELEMENTWISE_CASES, LINEAR_CASES, POOL_CASES, REDUCE_CASES, SHAPE_CASES } from './rules.cases.js';
+import * as ort from 'onnxruntime-node';
+import { encodeModel } from '../../src/onnx/schema.js';
+import { gradCheck, gradModel, n } from './rules.harness.js';
+import { ACTIVATION_CASES, CONV_CASES, ELEMENTWISE_CASES, LINEAR_CASES, MAXPOOL_INDICES_CASES, POOL_CASES, REDUCE_CASES, SHAPE_CASES } from './rules.cases.js';
 
 const groups = {
   'elementwise and broadcasting': ELEMENTWISE_CASES,
@@ -18,6 +21,7 @@ const groups = {
   'Gemm and MatMul': LINEAR_CASES,
   'Conv and ConvTranspose': CONV_CASES,
   'pooling and normalization': POOL_CASES,
+  'MaxPool through Indices': MAXPOOL_INDICES_CASES,
   'shape ops': SHAPE_CASES,
   'reductions and gathers': REDUCE_CASES,
 };
@@ -30,7 +34,7 @@ const STANDARD = new Set([
   'Add', 'Sub', 'Mul', 'Div', 'Neg', 'Sum', 'Where', 'Equal', 'Greater', 'Less', 'Not', 'And', 'Sign', 'Exp', 'Log', 'Sqrt',
   'Reciprocal', 'Pow', 'Sigmoid', 'Cast', 'Identity', 'ReduceSum', 'Expand', 'Reshape', 'Transpose', 'Slice', 'Concat', 'Pad',
   'Squeeze', 'Unsqueeze', 'Shape', 'Size', 'ConstantOfShape', 'NonZero', 'Gather', 'Range', 'Conv', 'ConvTranspose', 'MaxPool',
-  'ScatterElements', 'ScatterND', 'Gemm', 'MatMul', 'Flatten',
+  'ScatterElements', 'ScatterND', 'Gemm', 'MatMul', 'Flatten', 'CumSum',
 ]);
 
 for (const [group, cases] of Object.entries(groups)) {
@@ -45,6 +49,29 @@ for (const [group, cases] of Object.entries(groups)) {
     }
   });
 }
+
+describe('MaxPool gradient forms agree where finite differences cannot look (ties)', () => {
+  it('windows form == indices form (onnxruntime picks the first maximum; so does PyTorch) on all-equal windows', async () => {
+    // zeros after a Relu: whole windows tie; overlapping windows (stride 1) share their first element
+    const values = [0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 3, 0, 3, 0, 3];
+    const c = (form: 'windows' | 'indices') => ({
+      name: form,
+      nodes: [n('MaxPool', ['X'], ['Y'], { kernel_shape: [2, 3], strides: [1, 1], pads: [0, 1, 1, 0] })],
+      inputs: { X: { shape: [1, 1, 5, 5], grad: true, values } },
+      grad: { maxPool: form },
+    });
+    const run = async (form: 'windows' | 'indices') => {
+      const gm = await gradModel(c(form));
+      const s = await ort.InferenceSession.create(encodeModel(gm.model), { logSeverityLevel: 3 });
+      const out = await s.run(gm.feeds);
+      await s.release();
+      return Array.from(out[gm.gradOuts[0]!]!.data as Float32Array);
+    };
+    const [w, i] = [await run('windows'), await run('indices')];
+    expect(w).toEqual(i);
+    expect(w.filter((v) => v !== 0).length).toBeGreaterThan(5);
+  });
+});
 
 describe('emitted ops', () => {
   it('are all default-domain standard ops (no com.microsoft gradient ops)', () => {

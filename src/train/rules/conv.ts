@@ -64,9 +64,17 @@ export function convInputGrad(ctx: GradCtx, dy: string, w: string, g: ConvGeom):
     const ke = (g.kernel[i]! - 1) * g.dilations[i]! + 1;
     return h - (g.strides[i]! * (g.outSize[i]! - 1) + ke - g.pads[i]! - g.pads[i + n]!);
   });
-  const attrs = geomAttrs(g, [intAttr('group', g.group)]);
+  const ws = ctx.fixedShape(w);
+  // onnxruntime 1.30's WebGPU ConvTranspose is wrong for groups of several input channels and one output
+  // channel (a Conv with a channel multiplier: W = (G*m, 1, k)); the same sum as a depthwise ConvTranspose
+  // (group = G*m, which it gets right) followed by adding up each group's m channels
+  const multiplier = ws && g.group > 1 && ws[1] === 1 && ws[0]! > g.group ? ws[0]! / g.group : 1;
+  const attrs = geomAttrs(g, [intAttr('group', multiplier > 1 ? ws![0]! : g.group)]);
   if (outputPadding.some((p) => p !== 0)) attrs.push(intsAttr('output_padding', outputPadding));
-  return ctx.op('ConvTranspose', [dy, w], attrs);
+  const out = ctx.op('ConvTranspose', [dy, w], attrs);
+  if (multiplier === 1) return out;
+  const split = ctx.reshape(out, ctx.op('Concat', [ctx.ints([0, g.group, multiplier]), ctx.dimsOf(out, 2)], [intAttr('axis', 0)]));
+  return ctx.reduceSum(split, [2], false);
 }
 
 /**

@@ -9,26 +9,11 @@ import { attr, attrInt, attrInts, attrString, intAttr, intsAttr, stringAttr } fr
 import { DataType } from '../../onnx/dtype.js';
 import { convGeom, convInputGrad } from './conv.js';
 import { UnsupportedGradientError } from './errors.js';
-import { rule, type GradRule } from './types.js';
+import { rule, type GradRule, type Grads, type RuleArgs } from './types.js';
 
 export const POOL: Record<string, GradRule> = {
-  MaxPool: rule([0], ({ node, x, y, dy, ctx }) => {
-    const name = node.name ?? '';
-    if (attrInt(node, 'storage_order', 0) !== 0) throw new UnsupportedGradientError('MaxPool', name, 'storage_order=1');
-    ctx.need(16, "the MaxPool gradient (ScatterElements with reduction='add')");
-    let idx = y[1];
-    if (!idx) {
-      // the forward node did not ask for indices: a twin that does (ORT computes both in one pass)
-      const attrs = (node.attribute ?? []).filter((a) => a.name !== 'storage_order');
-      idx = ctx.opN('MaxPool', [x[0]!], 2, attrs, ctx.dtype(x[0]!))[1]!;
-      ctx.info.types.set(idx, DataType.INT64);
-    }
-    const g = dy[0]!;
-    const flat = ctx.ints([-1]);
-    const zeros = ctx.zerosOfShape(ctx.countShape(x[0]!), ctx.dtype(g));
-    const scat = ctx.op('ScatterElements', [zeros, ctx.reshape(idx, flat), ctx.reshape(g, flat)], [intAttr('axis', 0), stringAttr('reduction', 'add')]);
-    return [ctx.reshape(scat, ctx.shapeOf(x[0]!))];
-  }),
+  // double: onnxruntime has no double Conv, and no EP without double MaxPool Indices runs double anyway
+  MaxPool: rule([0], (a) => (a.ctx.options.maxPool === 'indices' || a.ctx.dtype(a.x[0]!) === DataType.DOUBLE ? maxPoolByIndices(a) : maxPoolByWindows(a))),
   AveragePool: rule([0], ({ node, x, y, dy, ctx }) => {
     const name = node.name ?? '';
     const X = x[0]!;
@@ -41,13 +26,7 @@ export const POOL: Record<string, GradRule> = {
     if (attr(node, 'auto_pad') && attrString(node, 'auto_pad') !== 'NOTSET' && inclPad) {
       throw new UnsupportedGradientError('AveragePool', name, 'auto_pad with count_include_pad=1');
     }
-    // ceil_mode: extra end padding so that a floor-mode window grid gives the same outputs
-    const pads = [...geom.pads];
-    for (let i = 0; i < n; i++) {
-      const ke = (kernel[i]! - 1) * geom.dilations[i]! + 1;
-      const need = (outSize[i]! - 1) * geom.strides[i]! + ke - geom.inSize[i]! - pads[i]! - pads[i + n]!;
-      if (need > 0) pads[i + n] = pads[i + n]! + need;
-    }
+    const pads = ceilPads(geom, kernel, outSize);
     // divisor per output: the window's elements counted in X (or in X plus its declared pads)
     const ones = ctx.constant(ctx.dtype(X), [1, 1, ...geom.inSize], new Array(geom.inSize.reduce((p, q) => p * q, 1)).fill(1));
     const kOnes = ctx.constant(ctx.dtype(X), [1, 1, ...kernel], new Array(kernel.reduce((p, q) => p * q, 1)).fill(1));
@@ -81,3 +60,76 @@ export const POOL: Record<string, GradRule> = {
     return [ctx.select(ctx.op('Equal', [x[0]!, y[0]!]), G, 0, G)];
   }),
 };
+
+/** The lowest finite value of a float type: the pad value that never wins a max and never overflows a product. */
+function lowest(dtype: number): number {
+  if (dtype === DataType.DOUBLE) return -Number.MAX_VALUE;
+  if (dtype === DataType.FLOAT16) return -65504;
+  return -3.4028234663852886e38;
+}
+
+/**
+ * MaxPool's gradient from its window contents, without Indices (onnxruntime 1.30's WebGPU MaxPool
+ * rejects the Indices output at run time, and ScatterElements-add needs opset 16):
+ * 1. pad X with the type's lowest value as MaxPool does implicitly (plus the ceil_mode overhang);
+ * 2. a Conv with K one-hot kernels (K = kernel size) lays out each window's K elements as K channels;
+ * 3. the first element equal to Y in scan order is the one the forward picked (exclusive CumSum of the
+ *    matches is 0 there), as onnxruntime's and PyTorch's kernels pick the first maximum;
+ * 4. dY on that channel, and a ConvTranspose with the same one-hot kernels adds each window's gradient
+ *    back at its position, summing where windows overlap.
+ * Exact: one-hot products are x*1 plus zeros.
+ */
+function maxPoolByWindows({ node, x, y, dy, ctx }: RuleArgs): Grads {
+  ctx.need(11, 'the MaxPool gradient (CumSum, Pad with inputs)');
+  const X = x[0]!;
+  const dt = ctx.dtype(X);
+  const kernel = attrInts(node, 'kernel_shape')!;
+  const outSize = ctx.needDims(y[0]!, 2, 'MaxPool gradient');
+  const geom = convGeom(ctx, node, X, kernel, outSize);
+  const n = kernel.length;
+  const pads = ceilPads(geom, kernel, outSize);
+  const K = kernel.reduce((p, q) => p * q, 1);
+  const onehot = new Array<number>(K * K).fill(0);
+  for (let j = 0; j < K; j++) onehot[j * K + j] = 1;
+  const kernels = ctx.constant(dt, [K, 1, ...kernel], onehot);
+  const flat = (v: string) => ctx.reshape(v, ctx.op('Concat', [ctx.ints([-1, 1]), ctx.dimsOf(v, 2)], [intAttr('axis', 0)]));
+  const padded = ctx.op('Pad', [flat(X), ctx.ints([0, 0, ...pads.slice(0, n), 0, 0, ...pads.slice(n)]), ctx.scalar(lowest(dt), X)]);
+  const windows = ctx.op('Conv', [padded, kernels], [intsAttr('kernel_shape', kernel), intsAttr('strides', geom.strides), intsAttr('dilations', geom.dilations)]);
+  const match = ctx.op('Cast', [ctx.op('Equal', [windows, flat(y[0]!)])], [intAttr('to', dt)], dt);
+  const before = ctx.op('CumSum', [match, ctx.int0(1)], [intAttr('exclusive', 1)]);
+  const first = ctx.select(ctx.op('Equal', [before, ctx.scalar(0, X)]), match, 0, X);
+  const g = ctx.mul(flat(dy[0]!), first);
+  const dx = convInputGrad(ctx, g, kernels, { ...geom, pads, group: 1 });
+  return [ctx.reshape(dx, ctx.shapeOf(X))];
+}
+
+/** The forward pads plus end padding that makes floor-mode windows cover what ceil_mode's did. */
+function ceilPads(geom: ReturnType<typeof convGeom>, kernel: number[], outSize: number[]): number[] {
+  const n = kernel.length;
+  const pads = [...geom.pads];
+  for (let i = 0; i < n; i++) {
+    const ke = (kernel[i]! - 1) * geom.dilations[i]! + 1;
+    const extra = (outSize[i]! - 1) * geom.strides[i]! + ke - geom.inSize[i]! - pads[i]! - pads[i + n]!;
+    if (extra > 0) pads[i + n] = pads[i + n]! + extra;
+  }
+  return pads;
+}
+
+/** MaxPool's gradient through its Indices output: ScatterElements(reduction='add') into a flat zero tensor. */
+function maxPoolByIndices({ node, x, y, dy, ctx }: RuleArgs): Grads {
+  const name = node.name ?? '';
+  if (attrInt(node, 'storage_order', 0) !== 0) throw new UnsupportedGradientError('MaxPool', name, 'storage_order=1');
+  ctx.need(16, "the MaxPool gradient (ScatterElements with reduction='add')");
+  let idx = y[1];
+  if (!idx) {
+    // the forward node did not ask for indices: a twin that does (ORT computes both in one pass)
+    const attrs = (node.attribute ?? []).filter((a) => a.name !== 'storage_order');
+    idx = ctx.opN('MaxPool', [x[0]!], 2, attrs, ctx.dtype(x[0]!))[1]!;
+    ctx.info.types.set(idx, DataType.INT64);
+  }
+  const g = dy[0]!;
+  const flat = ctx.ints([-1]);
+  const zeros = ctx.zerosOfShape(ctx.countShape(x[0]!), ctx.dtype(g));
+  const scat = ctx.op('ScatterElements', [zeros, ctx.reshape(idx, flat), ctx.reshape(g, flat)], [intAttr('axis', 0), stringAttr('reduction', 'add')]);
+  return [ctx.reshape(scat, ctx.shapeOf(x[0]!))];
+}

@@ -95,6 +95,9 @@ export function planFeed(input: IoMeta, sampleShape: number[], requestedBatch: n
       const [s0, s1, s2] = sampleShape as [number, number, number];
       if (rest[0] === s1 && rest[1] === s2 && rest[2] === s0) hint = '; the model wants channels last: try --layout nhwc';
       if (rest[0] === s2 && rest[1] === s0 && rest[2] === s1) hint = '; the model wants channels first: try --layout nchw';
+      // Image folders load as RGB unless told otherwise.
+      if (rest[1] === s1 && rest[2] === s2 && rest[0] === 1 && s0 === 3) hint = '; the model wants one channel: for an image folder, try --channels gray';
+      if (rest[1] === s1 && rest[2] === s2 && rest[0] === 3 && s0 === 1) hint = '; the model wants three channels: for an image folder, try --channels rgb';
     }
     throw new DataMismatchError(
       `input ${input.name}`,

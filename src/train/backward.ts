@@ -155,12 +155,23 @@ export function backward(graph: GraphProto, opts: BackwardOptions & GradOptions 
 
   const grads = new Map<string, string>();
   const noGrad: string[] = [];
+  const given = new Set<string>();
   for (const w of opts.wrt) {
-    const g = gradOf(w);
-    if (g) grads.set(w, g === w ? ctx.op('Identity', [w]) : g);
-    else noGrad.push(w);
+    let g = gradOf(w);
+    if (!g) { noGrad.push(w); continue; }
+    const produced = ctx.info.consts.has(g) ? false : ctx.nodes.some((x) => x.output?.includes(g!));
+    // each gradient its own node output (not a constant, not shared), so callers can wire or rename it freely
+    if (!produced || given.has(g)) {
+      ctx.current = `grad/${w}`;
+      g = ctx.op('Identity', [g]);
+    }
+    given.add(g);
+    grads.set(w, g);
   }
-  return { nodes: ctx.nodes, initializers: ctx.initializers, grads, noGrad };
+  // constants some rule made but did not end up using (e.g. a static shape it replaced by a better one)
+  const used = new Set(ctx.nodes.flatMap((x) => x.input ?? []));
+  const initializers = ctx.initializers.filter((t) => used.has(t.name!));
+  return { nodes: ctx.nodes, initializers, grads, noGrad };
 }
 
 /** The wrt values whose gradient would flow through node `n` (for the error message). */

@@ -7,6 +7,7 @@ import { verify, type VerifyResult } from '../convert/verify.js';
 import { UserError } from '../errors.js';
 import { readModel } from '../onnx/read.js';
 import { encodeInline, writeModel, type WriteResult } from '../onnx/write.js';
+import { addConvertThenFinetuneOptions, convertThenFinetune, type ConvertThenFinetuneOptions } from './finetune.js';
 import { action, printJson, say, type GlobalOptions } from './run.js';
 import { table } from './table.js';
 
@@ -151,8 +152,9 @@ export function verdict(v: VerifyResult): string {
 }
 
 export function register(program: Command): void {
-  addConvertOptions(program.command('convert', { isDefault: true }).argument('<model>', 'ONNX model to convert').description('rewrite every Relu/LeakyRelu as ALReLU'))
-    .action(action(async (model: string, o: ConvertCliOptions) => {
+  addConvertThenFinetuneOptions(addConvertOptions(program.command('convert', { isDefault: true }).argument('<model>', 'ONNX model to convert').description('rewrite every Relu/LeakyRelu as ALReLU')))
+    .action(action(async (model: string, o: ConvertThenFinetuneOptions) => {
+      if (o.finetune) return convertThenFinetune(model, o);
       const r = await runConvert(model, o);
       printConvert(o, r);
       if (r.verify && !r.verify.ok) throw new UserError(model, `verification failed: ${verdict(r.verify)}`);

@@ -2,6 +2,7 @@
 import { basename, dirname, join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { writeFileAtomic } from '../atomic.js';
+import { convert } from '../convert/convert.js';
 import { isReference, loadData, parseSpec, preprocess, type PreprocessOptions } from '../data/index.js';
 import type { Dataset } from '../data/types.js';
 import { UserError } from '../errors.js';
@@ -16,6 +17,7 @@ import { computeGradients } from '../train/gradients.js';
 import { finetune, TrainingStopped, type FinetuneLog, type FinetuneProgress } from '../train/loop.js';
 import { OPTIMIZERS, type OptimizerName } from '../train/optim.js';
 import { SCHEDULES, type ScheduleName } from '../train/schedule.js';
+import { defaultOutput, parseOps, type ConvertCliOptions } from './convert.js';
 import { action, printJson, say, type GlobalOptions } from './run.js';
 
 export interface FinetuneCliOptions extends GlobalOptions {
@@ -291,4 +293,46 @@ export function register(program: Command): void {
     .action(action(async (model: string, o: FinetuneCliOptions) => {
       await runFinetune(model, o);
     }));
+}
+
+/** What `alrelu-convert model.onnx --finetune --data <spec> ...` adds to the convert command. */
+export interface ConvertThenFinetuneOptions extends ConvertCliOptions {
+  finetune?: boolean;
+  data?: string;
+  ep: string;
+  epochs: string;
+  batchSize: string;
+  lr?: string;
+  optimizer: OptimizerName;
+  scale?: string;
+}
+
+export function addConvertThenFinetuneOptions(cmd: Command): Command {
+  return cmd
+    .option('--finetune', 'fine-tune the converted model on --data before writing it (same as `finetune` on the result)')
+    .option('--data <spec>', 'with --finetune: labelled data (built-in name or path), split 80/10/10')
+    .addOption(new Option('--ep <ep>', 'with --finetune: execution provider to train on').choices([...EP_NAMES]).default('cpu'))
+    .option('--epochs <n>', 'with --finetune: passes over the training split', '3')
+    .option('--batch-size <n>', 'with --finetune: samples per step', '32')
+    .option('--lr <x>', 'with --finetune: learning rate (default 0.001 for adam)')
+    .addOption(new Option('--optimizer <name>', 'with --finetune: optimizer').choices([...OPTIMIZERS]).default('adam'))
+    .option('--scale <k>', 'with --finetune: multiply the data by k first (e.g. 255 for 0..255 pixels)');
+}
+
+/** Converts in memory, then fine-tunes; the output (-o, default <name>.alrelu.onnx) is the fine-tuned model. */
+export async function convertThenFinetune(input: string, o: ConvertThenFinetuneOptions): Promise<void> {
+  if (!o.data) throw new UserError('--finetune', 'needs --data <spec> (e.g. --data mnist)');
+  if (o.dryRun || o.verify) throw new UserError('--finetune', `cannot be combined with ${o.dryRun ? '--dry-run' : '--verify'}`);
+  const alpha = num('--alpha', o.alpha);
+  const out = o.output ?? defaultOutput(input);
+  if (resolve(out) === resolve(input)) throw new UserError(out, 'is the input file; choose another output (-o)');
+  const mf = await readModel(input);
+  const report = convert(mf.model, { alpha, form: o.form, ops: parseOps(input, o.ops), include: o.include, exclude: o.exclude, allRelus: o.allRelus, file: input });
+  if (!o.json) say(o, `converted ${report.replaced} activation${report.replaced === 1 ? '' : 's'} to ALReLU (${report.form}); fine-tuning on ${o.data}`);
+  const ft: FinetuneCliOptions = {
+    data: o.data, output: out, ep: o.ep, epochs: o.epochs, batchSize: o.batchSize, lr: o.lr, optimizer: o.optimizer,
+    schedule: 'constant', seed: o.seed, shuffle: true, freeze: [], trainOnly: [], force: o.force, scale: o.scale,
+    json: o.json, quiet: o.quiet, verbose: o.verbose,
+  };
+  await runFinetune(input, ft, { model: mf.model, sourceDir: mf.dir, file: input });
 }

@@ -71,6 +71,21 @@ describe('fine-tuning the converted pretrained MNIST model', () => {
   }, 200_000);
 });
 
+describe('the one-command flow', () => {
+  it('alrelu-convert model.onnx --finetune --data iris converts, fine-tunes and writes one model', async () => {
+    const dir = tmp();
+    const out = join(dir, 'iris.alrelu.onnx');
+    const r = await runCli([IRIS_MLP, '--finetune', '--data', 'iris', '--epochs', '2', '--lr', '0.01', '-o', out, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const log = JSON.parse(r.stdout) as FinetuneLog;
+    expect(log.epochs).toHaveLength(2);
+    const ops = (await readModel(out)).model.graph!.node!.map((n) => n.opType);
+    expect(ops.filter((o) => o === 'Relu')).toHaveLength(0);
+    expect(ops.filter((o) => o === 'LeakyRelu')).toHaveLength(2);
+    expect(errorLine(await runCli([IRIS_MLP, '--finetune', '-o', join(dir, 'x.onnx')]))).toMatch(/--finetune: needs --data <spec>/);
+  });
+});
+
 describe('runs that stop', () => {
   it('Ctrl-C writes nothing partial; --resume continues from the last epoch', async () => {
     const dir = tmp();

@@ -13,7 +13,8 @@
  */
 import { DataType } from '../onnx/dtype.js';
 import { encodeModel } from '../onnx/schema.js';
-import { int, type ModelProto, type TensorProto, type ValueInfo } from '../onnx/types.js';
+import { int, type ModelProto, type TensorProto, type TypeProto, type ValueInfo } from '../onnx/types.js';
+import { UserError } from '../errors.js';
 import { backward } from './backward.js';
 import { Emitter } from './emit.js';
 import { prepareForward, valueInfoOf, type ForwardOptions } from './forward.js';
@@ -74,6 +75,14 @@ export interface TrainingModel {
   bytes(): Uint8Array;
 }
 
+/** Targets shaped like the output, with a symbolic batch (sessions check feeds against declared shapes). */
+function regressionTargetType(out: ValueInfo | undefined): TypeProto {
+  const tt = out?.type?.tensorType;
+  const dims = tt?.shape?.dim;
+  if (!dims) throw new UserError(String(out?.name), 'regression needs the output\'s rank to be declared');
+  return { tensorType: { elemType: tt?.elemType ?? DataType.FLOAT, shape: { dim: dims.map((d, i) => (i === 0 ? { dimParam: 'batch' } : { ...d })) } } };
+}
+
 const scalarInput = (name: string): ValueInfo => ({ name, type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: [] } } } });
 
 export function buildTrainingModel(source: ModelProto, opts: StepOptions): TrainingModel {
@@ -86,7 +95,7 @@ export function buildTrainingModel(source: ModelProto, opts: StepOptions): Train
   // Labels: int64 [batch, 1] class indices, or targets shaped like the output.
   const labelsInfo: ValueInfo = opts.task === 'classification'
     ? { name: LABELS_INPUT, type: { tensorType: { elemType: DataType.INT64, shape: { dim: [{ dimParam: 'batch' }, { dimValue: 1 }] } } } }
-    : { name: LABELS_INPUT, type: { tensorType: { elemType: outInfo?.type?.tensorType?.elemType ?? DataType.FLOAT } } };
+    : { name: LABELS_INPUT, type: regressionTargetType(outInfo) };
   graph.input!.push(labelsInfo);
 
   const em = new Emitter(fresh, 'loss');

@@ -26,7 +26,10 @@ import json, resource, sys, time
 import onnx
 from onnx import helper
 src, dst = sys.argv[1], sys.argv[2]
-floor = int(open('/proc/self/statm').read().split()[1]) * resource.getpagesize()
+try:
+    floor = int(open('/proc/self/statm').read().split()[1]) * resource.getpagesize()
+except OSError:
+    floor = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 t0 = time.perf_counter()
 m = onnx.load(src)
 t1 = time.perf_counter()

@@ -7,6 +7,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { convert } from '../src/convert/convert.js';
 import type { Form } from '../src/convert/forms.js';
 import { decodeModel, encodeModel } from '../src/onnx/schema.js';
@@ -21,8 +22,15 @@ import { ratioRow, type BenchOptions, type Goal, type Row, type Section, type Se
 export const FORM_GOALS: Record<Form, Goal | undefined> = { fused: { max: 1.03 }, subgraph: { max: 1.15 }, function: undefined };
 const FORMS: Form[] = ['fused', 'subgraph', 'function'];
 
-/** ONNX model zoo's light ResNet-50, from the shared fixtures when this checkout sits beside them. */
-export const LIGHT_RESNET50 = resolve(process.cwd(), '../shared/fixtures/models/onnx-onnx/light/light_resnet50.onnx');
+/** ONNX's light ResNet-50 (onnx/onnx backend test data), from the shared fixtures beside this checkout. */
+export const LIGHT_RESNET50 = (() => {
+  // bench/ under tsx, dist/bench/ when built: the package root is one or two levels up.
+  for (const up of ['../..', '../../..']) {
+    const p = resolve(fileURLToPath(new URL('.', import.meta.url)), up, 'shared/fixtures/models/onnx-onnx/light/light_resnet50.onnx');
+    if (existsSync(p)) return p;
+  }
+  return resolve('../shared/fixtures/models/onnx-onnx/light/light_resnet50.onnx');
+})();
 
 /** Seeded uniform [-1, 1) input for the model's single float input (fixed dims; symbolic ones = 1). */
 export function randomInput(bytes: Uint8Array, seed = 1): Record<string, HostTensor> {

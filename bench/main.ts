@@ -122,7 +122,7 @@ async function main(): Promise<number> {
         row.metric,
         fmt(row.value),
         row.baseline ? `${row.baseline.name} = ${fmt(row.baseline.value)}` : '',
-        row.ratio !== undefined ? `${row.ratio.toFixed(2)}x` : '',
+        row.ratio !== undefined ? `${row.ratio >= 0.095 ? row.ratio.toFixed(2) : row.ratio.toPrecision(2)}x` : '',
         goalText(row.goal),
         ok === undefined ? '' : ok ? 'yes' : 'NO',
         `[${notes.length}]`,

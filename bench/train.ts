@@ -1,5 +1,5 @@
 /**
- * Fine-tuning cost: one training step (forward + loss + backward + SGD-momentum update, the
+ * Fine-tuning cost, on the shipped mnist-cnn (batch 64) and the bench ResNet (batch 8): one training step (forward + loss + backward + SGD-momentum update, the
  * training-step model of src/train run by onnxruntime-node CPU, updated parameters fed back each
  * step) against one forward pass of the same converted network at the same batch; and, where
  * python3-torch is installed, our steps/s against PyTorch's on the very same network (rebuilt in
@@ -11,18 +11,18 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
 import { convert } from '../src/convert/convert.js';
-import { decodeModel, encodeModel } from '../src/onnx/schema.js';
+import { decodeModel } from '../src/onnx/schema.js';
 import { tensorFromProto } from '../src/runtime/tensor.js';
 import { chooseParameters } from '../src/train/params.js';
 import { zerosLike } from '../src/train/runner.js';
-import { buildTrainingModel, LOSS_OUTPUT, LR_INPUT, STEP_INPUT } from '../src/train/step.js';
+import { buildEvalModel, buildTrainingModel, LOSS_OUTPUT, LR_INPUT, STEP_INPUT } from '../src/train/step.js';
 import { interleave, pairedRatio } from './interleave.js';
 import { cpuSession } from './ort.js';
+import { resnet } from './model.js';
 import { findPython, runPythonJson } from './python.js';
 import { fmt, median } from './stats.js';
 import { ratioRow, type BenchOptions, type Row, type Section, type SectionResult } from './types.js';
 
-const BATCH = 64;
 const LR = 0.01;
 const MOMENTUM = 0.9;
 
@@ -35,10 +35,10 @@ function mnistModel(): string {
 }
 
 /** Deterministic batch both sides can rebuild exactly: x[i] = (i * 2654435761 mod 1000) / 1000, y[b] = b mod 10. */
-function batch(perSample: number): { x: Float32Array; y: BigInt64Array } {
-  const x = new Float32Array(BATCH * perSample);
+function batch(size: number, perSample: number): { x: Float32Array; y: BigInt64Array } {
+  const x = new Float32Array(size * perSample);
   for (let i = 0; i < x.length; i++) x[i] = ((i * 2654435761) % 1000) / 1000;
-  const y = BigInt64Array.from({ length: BATCH }, (_, b) => BigInt(b % 10));
+  const y = BigInt64Array.from({ length: size }, (_, b) => BigInt(b % 10));
   return { x, y };
 }
 
@@ -128,91 +128,114 @@ function blockMinMedian(xs: number[], per: number): number {
   return median(mins);
 }
 
+interface Net {
+  name: string;
+  file: string;
+  batch: number;
+  rounds: number;
+  perRound: number;
+}
+
+async function measure(net: Net, opts: BenchOptions): Promise<{ rows: Row[]; skipped: string[]; details: Record<string, unknown> }> {
+  const { file, batch: B } = net;
+  const model = decodeModel(readFileSync(file));
+  convert(model, { form: 'subgraph' });
+  const params = chooseParameters(model.graph!).trainable;
+  // Fixed-batch models (the bench ResNet is 1x3x64x64) get a symbolic batch, as finetune does.
+  const base = { sourceDir: dirname(file), file, dynamicBatch: true };
+  const tm = buildTrainingModel(model, { ...base, params, task: 'classification', outputRank: 2, optimizer: { name: 'momentum', momentum: MOMENTUM } });
+  const evalModel = buildEvalModel(model, { ...base, params: [] });
+  const inputDims = (model.graph!.input!.find((i) => i.name === tm.input)!.type!.tensorType!.shape!.dim ?? []).map((d) => Number(d.dimValue ?? 0));
+  const perSample = inputDims.slice(1).reduce((a, b) => a * b, 1);
+  const { x, y } = batch(B, perSample);
+  const xDims = [B, ...inputDims.slice(1)];
+
+  const fwd = await cpuSession(evalModel.bytes, { [evalModel.input]: { type: 'float32', data: x, dims: xDims } }, opts.threads);
+  const stepSession = await ort.InferenceSession.create(tm.bytes(), {
+    executionProviders: ['cpu'], graphOptimizationLevel: 'all', intraOpNumThreads: opts.threads, interOpNumThreads: 1, logSeverityLevel: 3,
+  });
+  const feeds: Record<string, ort.Tensor> = {
+    [tm.input]: new ort.Tensor('float32', x, xDims),
+    [tm.labels]: new ort.Tensor('int64', y, [B, 1]),
+    [LR_INPUT]: new ort.Tensor('float32', new Float32Array([LR]), []),
+  };
+  for (const p of tm.params) {
+    const h = tensorFromProto(tm.initial.get(p.name)!);
+    feeds[p.name] = new ort.Tensor(h.type, h.data, h.dims);
+  }
+  for (const s of tm.state) {
+    const z = zerosLike(s.dims, s.dataType);
+    feeds[s.name] = new ort.Tensor(z.type, z.data, z.dims);
+  }
+  let t = 0;
+  const losses: number[] = [];
+  // A real loop: each step feeds the previous step's parameters and momentum back in.
+  const step = async () => {
+    feeds[STEP_INPUT] = new ort.Tensor('float32', new Float32Array([++t]), []);
+    const out = await stepSession.run(feeds);
+    for (const p of tm.params) feeds[p.name] = out[p.updated]!;
+    for (const s of tm.state) feeds[s.name] = out[s.updated]!;
+    if (losses.length < 3) losses.push(Number(out[LOSS_OUTPUT]!.data[0]));
+  };
+  const { rounds, perRound } = net;
+  let res;
+  try {
+    res = await interleave([{ name: 'forward', run: fwd.run }, { name: 'step', run: step }], { clock: opts.clock, warmup: 2, rounds, perRound });
+  } finally {
+    await fwd.release();
+    await stepSession.release();
+  }
+  const fwdMs = median(res.blocks.forward!);
+  const stepMs = median(res.blocks.step!);
+  const label = `${net.name} (ALReLU) batch ${B}`;
+  opts.log(`train: ${label}: step ${fmt(stepMs)} ms, forward ${fmt(fwdMs)} ms`);
+  const rows: Row[] = [
+    { ...ratioRow(`${label}: training step, ms`, stepMs, 'ms', { name: 'forward pass', value: fwdMs, unit: 'ms' }, { max: 3.5 },
+      `${opts.clock} time, best of ${perRound} per round, ${rounds} interleaved rounds, ratio paired per round; SGD momentum ${MOMENTUM}, ${tm.params.length} parameter tensors fed back each step`),
+    ratio: pairedRatio(res, 'step', 'forward') },
+  ];
+  const skipped: string[] = [];
+  const details: Record<string, unknown> = { clock: opts.clock, wallMs: res.wall, cpuMs: res.cpu, firstLosses: losses };
+
+  const py = await findPython(['torch', 'onnx', 'numpy']);
+  if (typeof py === 'string') {
+    skipped.push(`PyTorch comparison: ${py}`);
+  } else {
+    const netFile = join(opts.cacheDir, 'tmp', 'train-net.onnx');
+    await fs.mkdir(dirname(netFile), { recursive: true });
+    await fs.writeFile(netFile, evalModel.bytes);
+    opts.log(`train: ${label}: PyTorch peer`);
+    const r = await runPythonJson<TorchResult>(py, PY_TORCH, [netFile, String(B), String(opts.threads), String(rounds), String(perRound), String(LR), String(MOMENTUM), JSON.stringify(tm.params.map((p) => p.name))]);
+    await fs.rm(netFile, { force: true });
+    const torchStep = blockMinMedian(opts.clock === 'cpu' ? r.stepCpu : r.stepWall, perRound);
+    const torchFwd = blockMinMedian(opts.clock === 'cpu' ? r.fwdCpu : r.fwdWall, perRound);
+    // Throughput ratio: steps/s ours over steps/s PyTorch = PyTorch's step time over ours.
+    rows.push({
+      metric: `${label}: training throughput, samples/s (ours)`, value: (B * 1000) / stepMs, unit: 'samples/s',
+      baseline: { name: `pytorch ${r.torch}`, value: (B * 1000) / torchStep, unit: 'samples/s' }, ratio: torchStep / stepMs, goal: { min: 1 },
+      note: `same network, parameters, batch, optimizer, ${opts.threads} thread(s); first-step loss ours ${losses[0]?.toFixed(6)} vs torch ${r.firstLoss.toFixed(6)}; PyTorch step ${fmt(torchStep)} ms = ${fmt(torchStep / torchFwd)}x its forward ${fmt(torchFwd)} ms; run after ours, not interleaved`,
+    });
+    details.torch = r;
+  }
+  return { rows, skipped, details };
+}
+
 export const trainSection: Section = {
   name: 'train',
   description: 'one training step / one forward pass at the same batch on CPU; vs PyTorch',
   async run(opts: BenchOptions): Promise<SectionResult> {
-    const file = mnistModel();
-    const model = decodeModel(readFileSync(file));
-    convert(model, { form: 'subgraph' });
-    const forwardBytes = encodeModel(model);
-    const params = chooseParameters(model.graph!).trainable;
-    const tm = buildTrainingModel(model, {
-      sourceDir: dirname(file), file, params, task: 'classification', outputRank: 2,
-      optimizer: { name: 'momentum', momentum: MOMENTUM },
-    });
-    const inputDims = (model.graph!.input!.find((i) => i.name === tm.input)!.type!.tensorType!.shape!.dim ?? []).map((d) => Number(d.dimValue ?? 0));
-    const perSample = inputDims.slice(1).reduce((a, b) => a * b, 1);
-    const { x, y } = batch(perSample);
-    const xDims = [BATCH, ...inputDims.slice(1)];
-
-    const fwd = await cpuSession(forwardBytes, { [tm.input]: { type: 'float32', data: x, dims: xDims } }, opts.threads);
-    const stepSession = await ort.InferenceSession.create(tm.bytes(), {
-      executionProviders: ['cpu'], graphOptimizationLevel: 'all', intraOpNumThreads: opts.threads, interOpNumThreads: 1, logSeverityLevel: 3,
-    });
-    const feeds: Record<string, ort.Tensor> = {
-      [tm.input]: new ort.Tensor('float32', x, xDims),
-      [tm.labels]: new ort.Tensor('int64', y, [BATCH, 1]),
-      [LR_INPUT]: new ort.Tensor('float32', new Float32Array([LR]), []),
-    };
-    for (const p of tm.params) {
-      const h = tensorFromProto(tm.initial.get(p.name)!);
-      feeds[p.name] = new ort.Tensor(h.type, h.data, h.dims);
-    }
-    for (const s of tm.state) {
-      const z = zerosLike(s.dims, s.dataType);
-      feeds[s.name] = new ort.Tensor(z.type, z.data, z.dims);
-    }
-    let t = 0;
-    const losses: number[] = [];
-    // A real loop: each step feeds the previous step's parameters and momentum back in.
-    const step = async () => {
-      feeds[STEP_INPUT] = new ort.Tensor('float32', new Float32Array([++t]), []);
-      const out = await stepSession.run(feeds);
-      for (const p of tm.params) feeds[p.name] = out[p.updated]!;
-      for (const s of tm.state) feeds[s.name] = out[s.updated]!;
-      if (losses.length < 3) losses.push(Number(out[LOSS_OUTPUT]!.data[0]));
-    };
-    const rounds = opts.quick ? 4 : 10;
-    const perRound = 5;
-    let res;
-    try {
-      res = await interleave([{ name: 'forward', run: fwd.run }, { name: 'step', run: step }], { clock: opts.clock, warmup: 5, rounds, perRound });
-    } finally {
-      await fwd.release();
-      await stepSession.release();
-    }
-    const fwdMs = median(res.blocks.forward!);
-    const stepMs = median(res.blocks.step!);
-    const net = `mnist-cnn (ALReLU) batch ${BATCH}`;
-    const rows: Row[] = [
-      { ...ratioRow(`${net}: training step, ms`, stepMs, 'ms', { name: 'forward pass', value: fwdMs, unit: 'ms' }, { max: 3.5 },
-        `${opts.clock} time, best of ${perRound} per round, ${rounds} interleaved rounds, ratio paired per round; SGD momentum ${MOMENTUM}, ${tm.params.length} parameter tensors fed back each step`),
-      ratio: pairedRatio(res, 'step', 'forward') },
+    const small = await resnet(opts.cacheDir);
+    const nets: Net[] = [
+      { name: 'mnist-cnn', file: mnistModel(), batch: 64, rounds: opts.quick ? 4 : 10, perRound: 5 },
+      { name: 'resnet-small', file: small.path, batch: 8, rounds: opts.quick ? 2 : 4, perRound: 3 },
     ];
-    const skipped: string[] = [];
-    const details: Record<string, unknown> = { clock: opts.clock, wallMs: res.wall, cpuMs: res.cpu, firstLosses: losses };
-
-    const py = await findPython(['torch', 'onnx', 'numpy']);
-    if (typeof py === 'string') {
-      skipped.push(`PyTorch comparison: ${py}`);
-    } else {
-      const netFile = join(opts.cacheDir, 'tmp', 'train-net.onnx');
-      await fs.mkdir(dirname(netFile), { recursive: true });
-      await fs.writeFile(netFile, forwardBytes);
-      opts.log('train: PyTorch peer');
-      const r = await runPythonJson<TorchResult>(py, PY_TORCH, [netFile, String(BATCH), String(opts.threads), String(rounds), String(perRound), String(LR), String(MOMENTUM), JSON.stringify(tm.params.map((p) => p.name))]);
-      await fs.rm(netFile, { force: true });
-      const torchStep = blockMinMedian(opts.clock === 'cpu' ? r.stepCpu : r.stepWall, perRound);
-      const torchFwd = blockMinMedian(opts.clock === 'cpu' ? r.fwdCpu : r.fwdWall, perRound);
-      // Throughput ratio: steps/s ours over steps/s PyTorch = PyTorch's step time over ours.
-      rows.push({
-        metric: `${net}: training throughput, samples/s (ours)`, value: (BATCH * 1000) / stepMs, unit: 'samples/s',
-        baseline: { name: `pytorch ${r.torch}`, value: (BATCH * 1000) / torchStep, unit: 'samples/s' }, ratio: torchStep / stepMs, goal: { min: 1 },
-        note: `same network, parameters, batch, optimizer, ${opts.threads} thread(s); first-step loss ours ${losses[0]?.toFixed(6)} vs torch ${r.firstLoss.toFixed(6)}; PyTorch step ${fmt(torchStep)} ms (${fmt(torchStep / torchFwd)}x its forward ${fmt(torchFwd)} ms), measured after ours, not interleaved`,
-      });
-      details.torch = r;
+    const out: SectionResult = { rows: [], skipped: [], details: {} };
+    for (const net of nets) {
+      const r = await measure(net, opts);
+      out.rows.push(...r.rows);
+      for (const s of r.skipped) if (!out.skipped!.includes(s)) out.skipped!.push(s);
+      out.details![net.name] = r.details;
     }
-    return { rows, skipped, details };
+    return out;
   },
 };

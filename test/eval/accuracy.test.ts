@@ -17,7 +17,7 @@ import { readModel } from '../../src/onnx/read.js';
 import { writeModel } from '../../src/onnx/write.js';
 import { SWIFTSHADER_ICD } from '../../src/runtime/node.js';
 import { openRuntime } from '../../src/runtime/index.js';
-import { fixture } from '../helpers.js';
+import { fixture, ROOT } from '../helpers.js';
 
 const ONNX2C = fixture('onnx2c/mnist/model.onnx');
 const BURN = fixture('burn-onnx/mnist_pytorch2/mnist.onnx');
@@ -108,6 +108,26 @@ describe('pretrained models on built-in data', () => {
     } finally {
       await webgpu.close();
     }
+  });
+});
+
+describe('the project\'s own models (models/), against the accuracy PyTorch measured when training them', () => {
+  // models/train.py writes "test accuracy NN.NN%" into each model's doc_string, computed by PyTorch on the
+  // same split (its own port of split.ts): ORT through evaluate must find the same number of correct rows.
+  it.each([
+    ['mnist-cnn.onnx', 'mnist', 1000],
+    ['iris-mlp.onnx', 'iris', 15],
+  ] as const)('%s on %s:test', async (file, data, count) => {
+    const model = join(ROOT, 'models', file);
+    const doc = (await readModel(model)).model.docString ?? '';
+    const m = /test accuracy (\d+\.\d+)%/.exec(doc);
+    expect(m, doc).not.toBeNull();
+    const r = await evaluate({ models: [model], data: `${data}:test`, eps: ['cpu'] });
+    const run = cls(ok(r)[0]!);
+    expect(run.count).toBe(count);
+    const correct = Math.round(run.top1 * count);
+    // one row of slack on MNIST: float32 summation order differs between PyTorch and ORT
+    expect(Math.abs(correct - Math.round((Number(m![1]) / 100) * count))).toBeLessThanOrEqual(count > 100 ? 1 : 0);
   });
 });
 

@@ -2,8 +2,9 @@
  * The Python peers (onnx, torch) are optional: found at /usr/bin/python3 (Debian's python3-onnx and
  * python3-torch) or $ALRELU_BENCH_PYTHON; a section that needs one says so and skips that part.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -35,4 +36,52 @@ export async function runPythonJson<T>(py: Python, script: string, args: string[
   const { stdout } = await run(py.bin, ['-c', script, ...args], { timeout: 600_000, maxBuffer: 16 << 20, env: { ...process.env, ...env } });
   const lines = stdout.trim().split('\n');
   return JSON.parse(lines[lines.length - 1]!) as T;
+}
+
+/**
+ * A Python process driven line by line: it prints one JSON line when ready, then answers each
+ * command line with one JSON line. Lets a peer take turns with us in interleaved timing.
+ */
+export class PythonWorker {
+  private lines: string[] = [];
+  private waiting: ((line: string) => void)[] = [];
+  private stderr = '';
+  private exited: Error | undefined;
+
+  private constructor(private readonly child: ChildProcessWithoutNullStreams) {
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      const w = this.waiting.shift();
+      if (w) w(line);
+      else this.lines.push(line);
+    });
+    child.stderr.on('data', (d: Buffer) => { this.stderr = (this.stderr + d.toString()).slice(-4000); });
+    child.on('exit', (code) => {
+      this.exited = new Error(`python peer exited (${code}): ${this.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+      for (const w of this.waiting.splice(0)) w('');
+    });
+  }
+
+  static async start<T>(py: Python, script: string, args: string[]): Promise<{ worker: PythonWorker; ready: T }> {
+    const worker = new PythonWorker(spawn(py.bin, ['-c', script, ...args], { stdio: ['pipe', 'pipe', 'pipe'] }));
+    return { worker, ready: await worker.next<T>() };
+  }
+
+  private async next<T>(): Promise<T> {
+    const line = this.lines.shift() ?? (this.exited ? '' : await new Promise<string>((r) => this.waiting.push(r)));
+    if (!line) throw this.exited ?? new Error('python peer closed its output');
+    return JSON.parse(line) as T;
+  }
+
+  async call<T>(cmd: string): Promise<T> {
+    if (this.exited) throw this.exited;
+    this.child.stdin.write(`${cmd}\n`);
+    return this.next<T>();
+  }
+
+  async close(): Promise<void> {
+    if (this.exited) return;
+    const done = new Promise((r) => this.child.once('exit', r));
+    this.child.stdin.end();
+    await done;
+  }
 }

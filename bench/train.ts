@@ -16,10 +16,10 @@ import { tensorFromProto } from '../src/runtime/tensor.js';
 import { chooseParameters } from '../src/train/params.js';
 import { zerosLike } from '../src/train/runner.js';
 import { buildEvalModel, buildTrainingModel, LOSS_OUTPUT, LR_INPUT, STEP_INPUT } from '../src/train/step.js';
-import { interleave, pairedRatio } from './interleave.js';
+import { interleave, pairedRatio, type Contender } from './interleave.js';
 import { cpuSession } from './ort.js';
 import { resnet } from './model.js';
-import { findPython, runPythonJson } from './python.js';
+import { findPython, PythonWorker } from './python.js';
 import { fmt, median } from './stats.js';
 import { ratioRow, type BenchOptions, type Row, type Section, type SectionResult } from './types.js';
 
@@ -48,8 +48,8 @@ import json, sys, time
 import numpy as np, onnx, torch
 import torch.nn.functional as F
 from onnx import numpy_helper, helper
-path, batch, threads, rounds, per_round, lr, momentum = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6]), float(sys.argv[7])
-trainable = set(json.loads(sys.argv[8]))
+path, batch, threads, lr, momentum = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
+trainable = set(json.loads(sys.argv[6]))
 torch.set_num_threads(threads)
 torch.manual_seed(0)
 g = onnx.load(path).graph
@@ -104,29 +104,22 @@ def step():
     return loss.item()
 
 first_loss = step()
-for _ in range(4): step()
-def timed(f):
-    w, c = [], []
-    for _ in range(rounds * per_round):
-        c0, w0 = time.process_time(), time.perf_counter()
-        f()
-        w.append((time.perf_counter() - w0) * 1e3); c.append((time.process_time() - c0) * 1e3)
-    return w, c
-sw, sc = timed(step)
-with torch.no_grad():
-    for _ in range(3): forward(x)
-    fw, fc = timed(lambda: forward(x))
-print(json.dumps({'firstLoss': first_loss, 'stepWall': sw, 'stepCpu': sc, 'fwdWall': fw, 'fwdCpu': fc, 'torch': torch.__version__}))
+for _ in range(2): step()
+print(json.dumps({'firstLoss': first_loss, 'torch': torch.__version__}), flush=True)
+
+def no_grad_forward():
+    with torch.no_grad():
+        forward(x)
+
+# Then one JSON timing line per command, so runs interleave with ours.
+for line in sys.stdin:
+    f = step if line.strip() == 'step' else no_grad_forward
+    c0, w0 = time.process_time(), time.perf_counter()
+    f()
+    print(json.dumps({'wall': (time.perf_counter() - w0) * 1e3, 'cpu': (time.process_time() - c0) * 1e3}), flush=True)
 `;
 
-interface TorchResult { firstLoss: number; stepWall: number[]; stepCpu: number[]; fwdWall: number[]; fwdCpu: number[]; torch: string }
-
-/** Block minima, then their median: the same estimator as interleave() uses. */
-function blockMinMedian(xs: number[], per: number): number {
-  const mins: number[] = [];
-  for (let i = 0; i + per <= xs.length; i += per) mins.push(Math.min(...xs.slice(i, i + per)));
-  return median(mins);
-}
+interface TorchReady { firstLoss: number; torch: string }
 
 interface Net {
   name: string;
@@ -178,46 +171,49 @@ async function measure(net: Net, opts: BenchOptions): Promise<{ rows: Row[]; ski
     if (losses.length < 3) losses.push(Number(out[LOSS_OUTPUT]!.data[0]));
   };
   const { rounds, perRound } = net;
-  let res;
-  try {
-    res = await interleave([{ name: 'forward', run: fwd.run }, { name: 'step', run: step }], { clock: opts.clock, warmup: 2, rounds, perRound });
-  } finally {
-    await fwd.release();
-    await stepSession.release();
-  }
-  const fwdMs = median(res.blocks.forward!);
-  const stepMs = median(res.blocks.step!);
-  const label = `${net.name} (ALReLU) batch ${B}`;
-  opts.log(`train: ${label}: step ${fmt(stepMs)} ms, forward ${fmt(fwdMs)} ms`);
-  const rows: Row[] = [
-    { ...ratioRow(`${label}: training step, ms`, stepMs, 'ms', { name: 'forward pass', value: fwdMs, unit: 'ms' }, { max: 3.5 },
-      `${opts.clock} time, best of ${perRound} per round, ${rounds} interleaved rounds, ratio paired per round; SGD momentum ${MOMENTUM}, ${tm.params.length} parameter tensors fed back each step`),
-    ratio: pairedRatio(res, 'step', 'forward') },
-  ];
   const skipped: string[] = [];
-  const details: Record<string, unknown> = { clock: opts.clock, wallMs: res.wall, cpuMs: res.cpu, firstLosses: losses };
-
+  const contenders: Contender[] = [{ name: 'forward', run: fwd.run }, { name: 'step', run: step }];
+  // PyTorch takes turns with us (same rounds, same blocks), so both see the same machine.
+  let torch: { worker: PythonWorker; ready: TorchReady } | undefined;
   const py = await findPython(['torch', 'onnx', 'numpy']);
+  const netFile = join(opts.cacheDir, 'tmp', `train-${net.name}.onnx`);
   if (typeof py === 'string') {
     skipped.push(`PyTorch comparison: ${py}`);
   } else {
-    const netFile = join(opts.cacheDir, 'tmp', 'train-net.onnx');
     await fs.mkdir(dirname(netFile), { recursive: true });
     await fs.writeFile(netFile, evalModel.bytes);
-    opts.log(`train: ${label}: PyTorch peer`);
-    const r = await runPythonJson<TorchResult>(py, PY_TORCH, [netFile, String(B), String(opts.threads), String(rounds), String(perRound), String(LR), String(MOMENTUM), JSON.stringify(tm.params.map((p) => p.name))]);
-    await fs.rm(netFile, { force: true });
-    const torchStep = blockMinMedian(opts.clock === 'cpu' ? r.stepCpu : r.stepWall, perRound);
-    const torchFwd = blockMinMedian(opts.clock === 'cpu' ? r.fwdCpu : r.fwdWall, perRound);
-    // Throughput ratio: steps/s ours over steps/s PyTorch = PyTorch's step time over ours.
-    rows.push({
-      metric: `${label}: training throughput, samples/s (ours)`, value: (B * 1000) / stepMs, unit: 'samples/s',
-      baseline: { name: `pytorch ${r.torch}`, value: (B * 1000) / torchStep, unit: 'samples/s' }, ratio: torchStep / stepMs, goal: { min: 1 },
-      note: `same network, parameters, batch, optimizer, ${opts.threads} thread(s); first-step loss ours ${losses[0]?.toFixed(6)} vs torch ${r.firstLoss.toFixed(6)}; PyTorch step ${fmt(torchStep)} ms = ${fmt(torchStep / torchFwd)}x its forward ${fmt(torchFwd)} ms; run after ours, not interleaved`,
-    });
-    details.torch = r;
+    torch = await PythonWorker.start<TorchReady>(py, PY_TORCH, [netFile, String(B), String(opts.threads), String(LR), String(MOMENTUM), JSON.stringify(tm.params.map((p) => p.name))]);
+    const w = torch.worker;
+    contenders.push({ name: 'torch-forward', run: () => w.call('forward') }, { name: 'torch-step', run: () => w.call('step') });
   }
-  return { rows, skipped, details };
+  let res;
+  try {
+    res = await interleave(contenders, { clock: opts.clock, warmup: 2, rounds, perRound });
+  } finally {
+    await fwd.release();
+    await stepSession.release();
+    await torch?.worker.close();
+    await fs.rm(netFile, { force: true });
+  }
+  const ms = (k: string) => median(res.blocks[k]!);
+  const label = `${net.name} (ALReLU) batch ${B}`;
+  opts.log(`train: ${label}: step ${fmt(ms('step'))} ms, forward ${fmt(ms('forward'))} ms${torch ? `; PyTorch step ${fmt(ms('torch-step'))} ms` : ''}`);
+  const how = `${opts.clock} time, best of ${perRound} per round, ${rounds} interleaved rounds, ratio paired per round`;
+  const rows: Row[] = [
+    { ...ratioRow(`${label}: training step, ms`, ms('step'), 'ms', { name: 'forward pass', value: ms('forward'), unit: 'ms' }, { max: 3.5 },
+      `${how}; SGD momentum ${MOMENTUM}, ${tm.params.length} parameter tensors fed back each step`),
+    ratio: pairedRatio(res, 'step', 'forward') },
+  ];
+  if (torch) {
+    // Throughput ratio: our samples/s over PyTorch's = PyTorch's step time over ours.
+    rows.push({
+      metric: `${label}: training throughput, samples/s (ours)`, value: (B * 1000) / ms('step'), unit: 'samples/s',
+      baseline: { name: `pytorch ${torch.ready.torch}`, value: (B * 1000) / ms('torch-step'), unit: 'samples/s' },
+      ratio: pairedRatio(res, 'torch-step', 'step'), goal: { min: 1 },
+      note: `${how}; same network, parameters, batch, optimizer, ${opts.threads} thread(s); first-step loss ours ${losses[0]?.toFixed(6)} vs torch ${torch.ready.firstLoss.toFixed(6)}; PyTorch step = ${pairedRatio(res, 'torch-step', 'torch-forward').toFixed(2)}x its own forward (${fmt(ms('torch-forward'))} ms)`,
+    });
+  }
+  return { rows, skipped, details: { clock: opts.clock, wallMs: res.wall, cpuMs: res.cpu, firstLosses: losses, torch: torch?.ready } };
 }
 
 export const trainSection: Section = {

@@ -288,6 +288,11 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
           o.onProgress?.({ epoch: epoch + 1, epochs: o.epochs, batch: b + 1, batches: stepsPerEpoch, runningLoss: sum / (b + 1) });
         }
         const snap = await runner.snapshot();
+        // The last update of the epoch can overflow without a loss to show it: never checkpoint it.
+        const bad = Object.entries(snap.params).find(([, t]) => !(t.data as Float32Array).every(Number.isFinite));
+        if (bad) {
+          throw new TrainingStopped(o.file, `parameter '${bad[0]}' holds NaN/Inf after step ${meta.globalStep} (epoch ${epoch + 1}); stopped. ${meta.epoch ? `The last good checkpoint is ${o.checkpoint} (epoch ${meta.epoch})` : 'No epoch had completed; nothing was written'}; try a lower --lr`, 'nan');
+        }
         const v = val.count ? await valMetricsOf(snap.params, val) : { value: sum / stepsPerEpoch, summary: {} };
         const rec: EpochRecord = {
           epoch: epoch + 1, trainLoss: sum / stepsPerEpoch, valMetric: v.value, val: v.summary, lr,

@@ -4,6 +4,7 @@
  * updated outputs on the device and the next step feeds them back), so a step moves only the batch,
  * the two scalars and the loss/logits through JS; elsewhere they round-trip through host memory.
  */
+import { isUserError, messageOf, UserError } from '../errors.js';
 import type { DeviceTensor, HostTensor, Runtime, Session } from '../runtime/types.js';
 import type { TrainingModel } from './step.js';
 import { LR_INPUT, LOSS_OUTPUT, STEP_INPUT } from './step.js';
@@ -25,13 +26,13 @@ export class StepRunner {
   /** current values by input name (parameters and state) */
   private values = new Map<string, Value>();
 
-  private constructor(private readonly tm: TrainingModel, private readonly session: Session, readonly onDevice: boolean) {}
+  private constructor(private readonly tm: TrainingModel, private readonly session: Session, readonly onDevice: boolean, private readonly ep: string) {}
 
   static async open(rt: Runtime, tm: TrainingModel, start: { params: Record<string, HostTensor>; state: Record<string, HostTensor> }): Promise<StepRunner> {
     const onDevice = deviceResident(rt);
     const keep = onDevice ? [...tm.params.map((p) => p.updated), ...tm.state.map((s) => s.updated)] : [];
     const session = await rt.load(tm.bytes(), keep.length ? { keepOnDevice: keep } : {});
-    const r = new StepRunner(tm, session, onDevice);
+    const r = new StepRunner(tm, session, onDevice, rt.ep);
     for (const p of tm.params) r.values.set(p.name, start.params[p.name]!);
     for (const s of tm.state) r.values.set(s.name, start.state[s.name]!);
     return r;
@@ -48,15 +49,22 @@ export class StepRunner {
     for (const [k, v] of this.values) feeds[k] = v;
     let host: Record<string, HostTensor>;
     const next = new Map<string, Value>();
-    if (this.onDevice && this.session.runOnDevice) {
-      const res = await this.session.runOnDevice(feeds);
-      host = res.host;
-      for (const p of this.tm.params) next.set(p.name, res.device[p.updated]!);
-      for (const s of this.tm.state) next.set(s.name, res.device[s.updated]!);
-    } else {
-      host = await this.session.run(feeds as Record<string, HostTensor>);
-      for (const p of this.tm.params) next.set(p.name, host[p.updated]!);
-      for (const s of this.tm.state) next.set(s.name, host[s.updated]!);
+    try {
+      if (this.onDevice && this.session.runOnDevice) {
+        const res = await this.session.runOnDevice(feeds);
+        host = res.host;
+        for (const p of this.tm.params) next.set(p.name, res.device[p.updated]!);
+        for (const s of this.tm.state) next.set(s.name, res.device[s.updated]!);
+      } else {
+        host = await this.session.run(feeds as Record<string, HostTensor>);
+        for (const p of this.tm.params) next.set(p.name, host[p.updated]!);
+        for (const s of this.tm.state) next.set(s.name, host[s.updated]!);
+      }
+    } catch (e) {
+      if (isUserError(e)) throw e;
+      // A kernel the EP lacks at run time (e.g. WebGPU MaxPool with Indices) is the user's choice of EP to change.
+      const msg = messageOf(e).split('\n').map((l) => l.trim()).filter(Boolean).pop() ?? '';
+      throw new UserError(`--ep ${this.ep}`, `onnxruntime could not run the training step: ${msg}; try another --ep (cpu and wasm run every op of it)`);
     }
     for (const v of this.values.values()) if (isDevice(v)) v.dispose();
     this.values = next;

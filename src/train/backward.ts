@@ -6,12 +6,13 @@
  * contributions. Only nodes on a path from a `wrt` value to the loss are differentiated, and only through
  * differentiable inputs of float type, so shape computations, indices and constants never get a gradient.
  */
-import { tensorAttr } from '../onnx/attrs.js';
+import { attrFloat, tensorAttr } from '../onnx/attrs.js';
 import { isFloatType } from '../onnx/dtype.js';
 import type { GraphProto, NodeProto, TensorProto } from '../onnx/types.js';
 import { nameFactory, subgraphsOf } from '../onnx/walk.js';
 import { GradCtx, type GradOptions } from './ctx.js';
 import { NoGradientRuleError } from './rules/errors.js';
+import { alreluGrad } from './rules/activations.js';
 import { ruleFor } from './rules/index.js';
 import { inferStatic } from './shapes.js';
 import { makeTensor } from './tensors.js';
@@ -103,6 +104,13 @@ export function backward(graph: GraphProto, opts: BackwardOptions & GradOptions 
     return t === undefined || isFloatType(t);
   };
   const active = forwardReach(nodes, opts.wrt, isFloat);
+  const producer = new Map<string, NodeProto>();
+  const uses = new Map<string, number>();
+  for (const n of nodes) {
+    for (const o of n.output ?? []) if (o) producer.set(o, n);
+    for (const i of [...(n.input ?? []), ...captured(n)]) uses.set(i, (uses.get(i) ?? 0) + 1);
+  }
+  for (const o of graph.output ?? []) if (o.name) uses.set(o.name, (uses.get(o.name) ?? 0) + 1);
 
   // contributions to each value's gradient, summed when first read
   const parts = new Map<string, string[]>();
@@ -141,6 +149,13 @@ export function backward(graph: GraphProto, opts: BackwardOptions & GradOptions 
     const diff = new Set(diffInputs(n));
     const need = ins.map((v, i) => !!v && diff.has(i) && active.has(v));
     if (!need.some((b) => b)) continue;
+    const fused = alreluPair(n, producer, uses);
+    if (fused && active.has(fused.x)) {
+      // Abs(LeakyRelu(x)) as one ALReLU: one mask product instead of Sign, Where and two products
+      ctx.current = n.name || `ALReLU_${k}`;
+      contribute(fused.x, alreluGrad(ctx, fused.x, gradOf(outs[0]!)!, fused.alpha));
+      continue;
+    }
     const rule = ruleFor(n);
     const op = n.opType ?? '';
     if (!rule) throw new NoGradientRuleError(n.domain ? `${n.domain}:${op}` : op, n.name ?? '', reachingParams(nodes, opts.wrt, n, isFloat));
@@ -172,6 +187,16 @@ export function backward(graph: GraphProto, opts: BackwardOptions & GradOptions 
   const used = new Set(ctx.nodes.flatMap((x) => x.input ?? []));
   const initializers = ctx.initializers.filter((t) => used.has(t.name!));
   return { nodes: ctx.nodes, initializers, grads, noGrad };
+}
+
+/** An Abs whose input is a LeakyRelu used only by it: the converter's subgraph form of ALReLU. */
+function alreluPair(n: NodeProto, producer: Map<string, NodeProto>, uses: Map<string, number>): { x: string; alpha: number } | undefined {
+  const std = (m: NodeProto) => (m.domain ?? '') === '' || m.domain === 'ai.onnx';
+  if (n.opType !== 'Abs' || !std(n)) return undefined;
+  const t = n.input?.[0];
+  const p = t ? producer.get(t) : undefined;
+  if (!p || p.opType !== 'LeakyRelu' || !std(p) || uses.get(t!) !== 1 || !p.input?.[0]) return undefined;
+  return { x: p.input[0], alpha: attrFloat(p, 'alpha', 0.01) };
 }
 
 /** The wrt values whose gradient would flow through node `n` (for the error message). */

@@ -80,6 +80,14 @@ describe('backward: which nodes are differentiated', () => {
     expect(sum?.input).toHaveLength(2);
   });
 
+  it("the converter's subgraph form Abs(LeakyRelu(x)) is differentiated as one ALReLU (no Sign, no Where)", () => {
+    const g = graphOf([n('MatMul', ['X', 'W'], ['h']), n('LeakyRelu', ['h'], ['t'], { alpha: 0.01 }), n('Abs', ['t'], ['Y'])], [['W', [3, 4]]]);
+    const ops = backward(g, { wrt: ['W'], loss: 'loss', opset: 17 }).nodes.map((x) => x.opType);
+    expect(ops).not.toContain('Sign');
+    expect(ops).not.toContain('Where');
+    expect(ops).toContain('Less');
+  });
+
   it('the MaxPool gradient asks for a newer opset instead of emitting an invalid model', () => {
     const g = graphOf([n('Mul', ['X', 'W'], ['m']), n('MaxPool', ['m'], ['Y'], { kernel_shape: [2, 2] })], [['W', [1, 1, 4, 4]]], [f32('X', [1, 1, 4, 4])]);
     expect(() => backward(g, { wrt: ['W'], loss: 'loss', opset: 13, maxPool: 'indices' })).toThrow(/opset 16/);

@@ -37,6 +37,7 @@ export const ACTIVATION_CASES: Case[] = [
   { name: 'LeakyRelu negative alpha -0.01 (fused ALReLU)', nodes: [n('LeakyRelu', ['X'], ['Y'], { alpha: -0.01 })], inputs: { X: grad([3, 4], { gen: 'away' }) } },
   { name: 'Abs', nodes: [n('Abs', ['X'])], inputs: { X: grad([3, 4], { gen: 'away' }) }, float64: F },
   { name: 'ALReLU subgraph form Abs(LeakyRelu)', nodes: [n('LeakyRelu', ['X'], ['t'], { alpha: 0.01 }), n('Abs', ['t'])], inputs: { X: grad([3, 4], { gen: 'away' }) } },
+  { name: 'LeakyRelu feeding Abs and more (not fused)', nodes: [n('LeakyRelu', ['X'], ['t'], { alpha: 0.01 }), n('Abs', ['t'], ['a']), n('Add', ['a', 't'])], inputs: { X: grad([3, 4], { gen: 'away' }) } },
   {
     name: 'ALReLU model-local function ai.alrelu:ALReLU',
     nodes: [n('ALReLU', ['X'], ['Y'], { alpha: 0.01 }, 'ai.alrelu')],
@@ -134,6 +135,9 @@ export const POOL_CASES: Case[] = [
   pool('MaxPool', '1-D', [2, 3, 9], { kernel_shape: [3], strides: [2] }),
   pool('MaxPool', 'symbolic batch', [2, 2, 5, 5], { kernel_shape: [2, 2] }, { inputs: { X: grad([2, 2, 5, 5], { gen: 'distinct', symbolic: [0] }) } }),
   { ...pool('MaxPool', 'with Indices output', [1, 2, 5, 5], { kernel_shape: [3, 3], strides: [2, 2] }), nodes: [n('MaxPool', ['X'], ['Y', 'I'], { kernel_shape: [3, 3], strides: [2, 2] })] },
+  pool('MaxPool', 'tiles 2x2 stride 2 odd size (floor drops a row)', [2, 3, 7, 6], { kernel_shape: [2, 2], strides: [2, 2] }),
+  pool('MaxPool', 'tiles 3x2 ceil_mode with pads', [1, 2, 7, 7], { kernel_shape: [3, 2], strides: [3, 2], pads: [1, 0, 0, 1], ceil_mode: 1 }),
+  pool('MaxPool', 'tiles 1-D symbolic batch', [3, 2, 9], { kernel_shape: [2], strides: [2] }, { inputs: { X: grad([3, 2, 9], { gen: 'distinct', symbolic: [0] }) } }),
   pool('MaxPool', 'negative values with pads (pads never win)', [1, 1, 4, 4], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] }, { inputs: { X: grad([1, 1, 4, 4], { gen: 'distinct' }) } }),
   pool('AveragePool', 'overlapping pads exclude pad', [2, 2, 6, 5], { kernel_shape: [3, 3], strides: [2, 1], pads: [1, 1, 1, 1] }),
   pool('AveragePool', 'overlapping pads include pad', [1, 2, 6, 5], { kernel_shape: [3, 2], strides: [2, 2], pads: [1, 0, 1, 1], count_include_pad: 1 }),

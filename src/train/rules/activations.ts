@@ -9,19 +9,14 @@ import { normAxis, rule, type GradRule, type RuleArgs } from './types.js';
 
 export const ACTIVATIONS: Record<string, GradRule> = {
   Relu: rule('all', ({ x, dy, ctx }) => [ctx.select(ctx.op('Greater', [x[0]!, ctx.scalar(0, x[0]!)]), dy[0]!, 0, dy[0]!)]),
+  // slope 1 above 0, alpha elsewhere: g * (alpha + (1 - alpha) [x > 0])
   LeakyRelu: rule('all', ({ node, x, dy, ctx }) => {
     const alpha = attrFloat(node, 'alpha', 0.01);
-    const pos = ctx.op('Greater', [x[0]!, ctx.scalar(0, x[0]!)]);
-    return [ctx.op('Where', [pos, dy[0]!, ctx.scale(dy[0]!, alpha)])];
+    return [ctx.mul(dy[0]!, ctx.select(ctx.op('Greater', [x[0]!, ctx.scalar(0, x[0]!)]), 1, alpha, x[0]!))];
   }),
   Abs: rule('all', ({ x, dy, ctx }) => [ctx.mul(dy[0]!, ctx.op('Sign', [x[0]!]))]),
   // the converter's model-local function |LeakyRelu(x, alpha)|: slope 1 above 0, -|alpha| below, 0 at 0
-  'ai.alrelu:ALReLU': rule('all', ({ node, x, dy, ctx }) => {
-    const alpha = attrFloat(node, 'alpha', 0.01);
-    const zero = ctx.scalar(0, x[0]!);
-    const slope = ctx.select(ctx.op('Greater', [x[0]!, zero]), 1, ctx.select(ctx.op('Less', [x[0]!, zero]), -Math.abs(alpha), 0, x[0]!), x[0]!);
-    return [ctx.mul(dy[0]!, slope)];
-  }),
+  'ai.alrelu:ALReLU': rule('all', ({ node, x, dy, ctx }) => [alreluGrad(ctx, x[0]!, dy[0]!, attrFloat(node, 'alpha', 0.01))]),
   Sigmoid: rule('all', ({ y, dy, ctx }) => [ctx.mul(dy[0]!, ctx.mul(y[0]!, ctx.sub(ctx.scalar(1, y[0]!), y[0]!)))]),
   Tanh: rule('all', ({ y, dy, ctx }) => [ctx.mul(dy[0]!, ctx.sub(ctx.scalar(1, y[0]!), ctx.mul(y[0]!, y[0]!)))]),
   // softplus' = sigmoid
@@ -56,6 +51,17 @@ export const ACTIVATIONS: Record<string, GradRule> = {
   // dx = g - exp(y) * sum(g)
   LogSoftmax: rule('all', (a) => softmaxFamily(a, true)),
 };
+
+/**
+ * d|LeakyRelu(x, alpha)|/dx: 1 above 0, -|alpha| below (whatever alpha's sign), 0 at 0 as PyTorch's
+ * abs'(0) = 0 gives: g * ([x > 0] - |alpha| [x < 0]).
+ */
+export function alreluGrad(ctx: RuleArgs['ctx'], x: string, g: string, alpha: number): string {
+  const zero = ctx.scalar(0, x);
+  const pos = ctx.mask(ctx.op('Greater', [x, zero]), x);
+  const neg = ctx.mask(ctx.op('Less', [x, zero]), x);
+  return ctx.mul(g, ctx.sub(pos, ctx.scale(neg, Math.abs(alpha))));
+}
 
 function softmaxFamily({ node, x, y, dy, ctx }: RuleArgs, log: boolean): [string] {
   const g = dy[0]!;

@@ -61,8 +61,8 @@ export class PythonWorker {
     });
   }
 
-  static async start<T>(py: Python, script: string, args: string[]): Promise<{ worker: PythonWorker; ready: T }> {
-    const worker = new PythonWorker(spawn(py.bin, ['-c', script, ...args], { stdio: ['pipe', 'pipe', 'pipe'] }));
+  static async start<T>(py: Python, script: string, args: string[], env: Record<string, string> = {}): Promise<{ worker: PythonWorker; ready: T }> {
+    const worker = new PythonWorker(spawn(py.bin, ['-c', script, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } }));
     return { worker, ready: await worker.next<T>() };
   }
 

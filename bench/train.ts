@@ -182,7 +182,11 @@ async function measure(net: Net, opts: BenchOptions): Promise<{ rows: Row[]; ski
   } else {
     await fs.mkdir(dirname(netFile), { recursive: true });
     await fs.writeFile(netFile, evalModel.bytes);
-    torch = await PythonWorker.start<TorchReady>(py, PY_TORCH, [netFile, String(B), String(opts.threads), String(LR), String(MOMENTUM), JSON.stringify(tm.params.map((p) => p.name))]);
+    torch = await PythonWorker.start<TorchReady>(py, PY_TORCH, [netFile, String(B), String(opts.threads), String(LR), String(MOMENTUM), JSON.stringify(tm.params.map((p) => p.name))], {
+      // OpenMP threads that spin-wait between PyTorch's ops would compete with our turns (and
+      // ignore set_num_threads in some kernels): same thread count, and sleep when idle.
+      OMP_NUM_THREADS: String(opts.threads), MKL_NUM_THREADS: String(opts.threads), OMP_WAIT_POLICY: 'PASSIVE', KMP_BLOCKTIME: '0',
+    });
     const w = torch.worker;
     contenders.push({ name: 'torch-forward', run: () => w.call('forward') }, { name: 'torch-step', run: () => w.call('step') });
   }

@@ -278,6 +278,12 @@ export class GradCtx {
     return this.opset >= 13 ? this.op('ReduceSum', [x, this.ints(axes)], [keep]) : this.op('ReduceSum', [x], [intsAttr('axes', axes), keep]);
   }
 
+  /** ReduceMean (axes as an input from opset 18, as an attribute before). */
+  reduceMean(x: string, axes: number[], keepdims: boolean): string {
+    const keep = intAttr('keepdims', keepdims ? 1 : 0);
+    return this.opset >= 18 ? this.op('ReduceMean', [x, this.ints(axes)], [keep]) : this.op('ReduceMean', [x], [intsAttr('axes', axes), keep]);
+  }
+
   /** Static rank, or an error naming what needed it. */
   needRank(x: string, what: string): number {
     const r = this.rank(x);

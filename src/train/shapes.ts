@@ -95,6 +95,7 @@ function inferNode(n: NodeProto, shapes: Map<string, Shape>, consts: Map<string,
   else if (op === 'Cast') types.set(outs[0]!, attrInt(n, 'to', 1));
   else if (['Equal', 'Greater', 'Less', 'GreaterOrEqual', 'LessOrEqual', 'Not', 'And', 'Or'].includes(op)) types.set(outs[0]!, BOOL);
   else if (op === 'Where' && ins[1]) { const t = types.get(ins[1]); if (t) types.set(outs[0]!, t); }
+  else if (op === 'CastLike' && ins[1]) { const t = types.get(ins[1]); if (t) types.set(outs[0]!, t); }
   else if (op === 'Constant') { const t = attr(n, 'value')?.t; if (t) addConst(outs[0]!, t, shapes, consts, types); return; }
   else if (op === 'ConstantOfShape') types.set(outs[0]!, attr(n, 'value')?.t?.dataType ?? 1);
   else if (t0 !== undefined) for (const o of outs) if (o && !types.has(o)) types.set(o, t0);

@@ -45,6 +45,9 @@ export const ACTIVATION_CASES: Case[] = [
     functions: [alreluFunction(17)],
     extraOpsets: [{ domain: 'ai.alrelu', version: 1 }],
   },
+  { name: 'PRelu per-channel slope', nodes: [n('PRelu', ['X', 'S'])], inputs: { X: grad([2, 3, 4], { gen: 'away' }), S: grad([3, 1], { gen: 'positive' }) } },
+  { name: 'Erf', nodes: [n('Erf', ['X'])], inputs: { X: grad([3, 4]) } },
+  { name: 'HardSigmoid', nodes: [n('HardSigmoid', ['X'], ['Y'], { alpha: 0.3, beta: 0.4 })], inputs: { X: grad([3, 4], { values: [-3, -2, -1.2, -0.5, -0.1, 0.1, 0.5, 1, 1.5, 2.5, 3, 4] }) } },
   { name: 'Sigmoid', nodes: [n('Sigmoid', ['X'])], inputs: { X: grad([3, 4]) }, float64: F },
   { name: 'Tanh', nodes: [n('Tanh', ['X'])], inputs: { X: grad([3, 4]) }, float64: F },
   { name: 'Softplus', nodes: [n('Softplus', ['X'])], inputs: { X: grad([3, 4]) } },
@@ -152,6 +155,18 @@ export const POOL_CASES: Case[] = [
     name: 'BatchNormalization inference, scale/bias/input',
     nodes: [n('BatchNormalization', ['X', 'S', 'B', 'M', 'V'], ['Y'], { epsilon: 1e-3 })],
     inputs: { X: grad([2, 3, 4, 3]), S: grad([3]), B: grad([3]), M: cst([3]), V: cst([3], { gen: 'positive' }) },
+    float64: F,
+  },
+  {
+    name: 'LayerNormalization axis -1',
+    nodes: [n('LayerNormalization', ['X', 'S', 'B'], ['Y'], { epsilon: 1e-3 })],
+    inputs: { X: grad([2, 3, 4]), S: grad([4]), B: grad([4]) },
+    float64: F,
+  },
+  {
+    name: 'LayerNormalization axis 1 (over the last two axes)',
+    nodes: [n('LayerNormalization', ['X', 'S'], ['Y'], { axis: 1 })],
+    inputs: { X: grad([2, 3, 4]), S: grad([3, 4]) },
     float64: F,
   },
   {

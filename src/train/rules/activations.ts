@@ -17,6 +17,29 @@ export const ACTIVATIONS: Record<string, GradRule> = {
   Abs: rule('all', ({ x, dy, ctx }) => [ctx.mul(dy[0]!, ctx.op('Sign', [x[0]!]))]),
   // the converter's model-local function |LeakyRelu(x, alpha)|: slope 1 above 0, -|alpha| below, 0 at 0
   'ai.alrelu:ALReLU': rule('all', ({ node, x, dy, ctx }) => [alreluGrad(ctx, x[0]!, dy[0]!, attrFloat(node, 'alpha', 0.01))]),
+  // y = x above 0, slope * x elsewhere (slope broadcast from the right, per channel usually)
+  PRelu: rule('all', ({ x, dy, need, ctx }) => {
+    const [X, S] = [x[0]!, x[1]!];
+    const g = dy[0]!;
+    const pos = ctx.op('Greater', [X, ctx.scalar(0, X)]);
+    const neg = ctx.op('Not', [pos]);
+    const dX = need[0] ? ctx.mul(g, ctx.add(ctx.mask(pos, X), ctx.mul(ctx.mask(neg, X), S))) : undefined;
+    const dS = need[1] ? ctx.unbroadcast(ctx.mul(g, ctx.mul(X, ctx.mask(neg, X))), S) : undefined;
+    return [dX, dS];
+  }),
+  // erf' = 2/sqrt(pi) exp(-x^2)
+  Erf: rule('all', ({ x, dy, ctx }) => [ctx.mul(dy[0]!, ctx.scale(ctx.op('Exp', [ctx.neg(ctx.mul(x[0]!, x[0]!))]), 2 / Math.sqrt(Math.PI)))]),
+  // max(0, min(1, alpha x + beta)): alpha inside the linear part
+  HardSigmoid: rule('all', ({ node, x, dy, ctx }) => {
+    const alpha = attrFloat(node, 'alpha', 0.2);
+    const beta = attrFloat(node, 'beta', 0.5);
+    const X = x[0]!;
+    const lo = ctx.scalar(-beta / alpha, X);
+    const hi = ctx.scalar((1 - beta) / alpha, X);
+    const [a, b] = alpha > 0 ? [lo, hi] : [hi, lo];
+    const inside = ctx.op('And', [ctx.op('Greater', [X, a]), ctx.op('Less', [X, b])]);
+    return [ctx.scale(ctx.select(inside, dy[0]!, 0, X), alpha)];
+  }),
   Sigmoid: rule('all', ({ y, dy, ctx }) => [ctx.mul(dy[0]!, ctx.mul(y[0]!, ctx.sub(ctx.scalar(1, y[0]!), y[0]!)))]),
   Tanh: rule('all', ({ y, dy, ctx }) => [ctx.mul(dy[0]!, ctx.sub(ctx.scalar(1, y[0]!), ctx.mul(y[0]!, y[0]!)))]),
   // softplus' = sigmoid

@@ -26,4 +26,32 @@ export const NORM: Record<string, GradRule> = {
     const dB = need[2] ? ctx.reduceSum(g, others, false) : undefined;
     return [dX, dScale, dB];
   }),
+  /*
+   * LayerNormalization over axes [axis, rank): with xhat = (x - mean) * rstd and h = dY * scale,
+   * dX = rstd * (h - mean(h) - xhat * mean(h * xhat)), dScale and dB sum dY * xhat and dY over the leading axes.
+   * mean and rstd are recomputed (the optional Mean/InvStdDev outputs are rarely exported).
+   */
+  LayerNormalization: rule([0, 1, 2], ({ node, x, y, dy, need, ctx }) => {
+    if (y.slice(1).some((o) => o)) throw new UnsupportedGradientError('LayerNormalization', node.name ?? '', 'its Mean/InvStdDev outputs used');
+    const [X, scale, B] = [x[0]!, x[1]!, x[2]];
+    const g = dy[0]!;
+    const rank = ctx.needRank(X, 'LayerNormalization');
+    const axis = attrInt(node, 'axis', -1);
+    const a0 = axis < 0 ? axis + rank : axis;
+    const norm = Array.from({ length: rank - a0 }, (_, i) => a0 + i);
+    const lead = Array.from({ length: a0 }, (_, i) => i);
+    const centered = ctx.sub(X, ctx.reduceMean(X, norm, true));
+    const variance = ctx.reduceMean(ctx.mul(centered, centered), norm, true);
+    const rstd = ctx.op('Reciprocal', [ctx.op('Sqrt', [ctx.add(variance, ctx.scalar(attrFloat(node, 'epsilon', 1e-5), X))])]);
+    const xhat = ctx.mul(centered, rstd);
+    const sumLead = (v: string, like: string) => ctx.reshape(lead.length ? ctx.reduceSum(v, lead, false) : v, ctx.shapeOf(like));
+    let dX: string | undefined;
+    if (need[0]) {
+      const h = ctx.mul(g, scale);
+      dX = ctx.mul(rstd, ctx.sub(ctx.sub(h, ctx.reduceMean(h, norm, true)), ctx.mul(xhat, ctx.reduceMean(ctx.mul(h, xhat), norm, true))));
+    }
+    const dScale = need[1] ? sumLead(ctx.mul(g, xhat), scale) : undefined;
+    const dB = need[2] && B ? sumLead(g, B) : undefined;
+    return [dX, dScale, dB];
+  }),
 };

@@ -33,7 +33,8 @@ export interface CheckpointMeta {
   /** epochs completed (1-based count) */
   epoch: number;
   globalStep: number;
-  best: { epoch: number; value: number } | null;
+  /** best validation score so far (accuracy or mse) and, for classification, its loss (the tie-breaker) */
+  best: { epoch: number; value: number; loss?: number } | null;
   sinceBest: number;
   history: EpochRecord[];
 }

@@ -95,7 +95,7 @@ export interface FinetuneLog {
   /** validation score of the starting parameters */
   initial: Record<string, number | null>;
   epochs: EpochRecord[];
-  best: { epoch: number; value: number; metric: string } | null;
+  best: { epoch: number; value: number; loss?: number; metric: string } | null;
   test: Record<string, number | null> | null;
   stopped: 'completed' | 'early-stopping';
   resumedFrom: number | null;
@@ -117,7 +117,13 @@ export class TrainingStopped extends UserError {
 }
 
 const metricName = (ds: Dataset) => (ds.task === 'classification' ? 'accuracy' : 'mse');
-const better = (ds: Dataset, a: number, b: number) => (ds.task === 'classification' ? a > b : a < b);
+/** Higher accuracy (lower mse) wins; an accuracy tie goes to the lower validation loss. */
+function better(ds: Dataset, a: { value: number; loss?: number }, b: { value: number; loss?: number }): boolean {
+  if (ds.task !== 'classification') return a.value < b.value;
+  if (a.value !== b.value) return a.value > b.value;
+  return a.loss !== undefined && b.loss !== undefined && a.loss < b.loss;
+}
+const lossOf = (s: Record<string, number | null>) => (typeof s.loss === 'number' ? s.loss : undefined);
 
 export function modelHash(model: ModelProto, sourceDir: string): string {
   return createHash('sha256').update(encodeInline(model, sourceDir)).digest('hex');
@@ -261,7 +267,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
       best: null, sinceBest: 0, history: [],
     };
     let best: Record<string, HostTensor> = resumed ? resumed.best : startParams;
-    if (!meta.best && val.count) meta.best = { epoch: 0, value: initialVal.value };
+    if (!meta.best && val.count) meta.best = { epoch: 0, value: initialVal.value, loss: lossOf(initialVal.summary) };
     const resumedFrom = resumed ? resumed.meta.epoch : null;
     if (resumed) say(`resuming after epoch ${meta.epoch} (step ${meta.globalStep}) from ${o.checkpoint}`);
     let stopped: FinetuneLog['stopped'] = 'completed';
@@ -300,8 +306,9 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
         };
         meta.history.push(rec);
         meta.epoch = epoch + 1;
-        if (!meta.best || better(val.count ? val : train, v.value, meta.best.value)) {
-          meta.best = { epoch: epoch + 1, value: v.value };
+        const score = { value: v.value, loss: lossOf(v.summary) };
+        if (!meta.best || better(val.count ? val : train, score, meta.best)) {
+          meta.best = { epoch: epoch + 1, ...score };
           best = snap.params;
           meta.sinceBest = 0;
         } else {

@@ -132,7 +132,7 @@ describe('runs that stop', () => {
   it('--patience stops when validation stops improving', async () => {
     const dir = tmp();
     const out = join(dir, 'p.onnx');
-    const r = await runCli(['finetune', IRIS_MLP, '--data', 'iris', '--lr', '1e-9', '--epochs', '10', '--patience', '2', '-o', out, '--json']);
+    const r = await runCli(['finetune', IRIS_MLP, '--data', 'iris', '--optimizer', 'sgd', '--lr', '1e-12', '--epochs', '10', '--patience', '2', '-o', out, '--json']);
     expect(r.code, r.stderr).toBe(0);
     const log = JSON.parse(r.stdout) as FinetuneLog;
     expect(log.stopped).toBe('early-stopping');

@@ -95,8 +95,8 @@ function forwardReach(nodes: NodeProto[], sources: Iterable<string>, isFloat: (v
  * `opset` is the default-domain opset the training model will declare (see trainingOpset).
  */
 export function backward(graph: GraphProto, opts: BackwardOptions & GradOptions & { opset: number; fresh?: (base: string) => string }): BackwardResult {
-  const nodes = graph.node ?? [];
-  const info = inferStatic(graph, opts.opset);
+  const nodes = topoSorted(graph);
+  const info = inferStatic({ ...graph, node: nodes }, opts.opset);
   const fresh = opts.fresh ?? nameFactory(graphNames(graph));
   const ctx = new GradCtx(fresh, info, opts.opset, { maxPool: opts.maxPool });
   const isFloat = (v: string) => {
@@ -187,6 +187,29 @@ export function backward(graph: GraphProto, opts: BackwardOptions & GradOptions 
   const used = new Set(ctx.nodes.flatMap((x) => x.input ?? []));
   const initializers = ctx.initializers.filter((t) => used.has(t.name!));
   return { nodes: ctx.nodes, initializers, grads, noGrad };
+}
+
+/**
+ * The graph's nodes in an order where every value is produced before it is read. ONNX requires that order,
+ * but some exporters write nodes out of order; onnxruntime accepts those, so we do too.
+ */
+function topoSorted(graph: GraphProto): NodeProto[] {
+  const nodes = graph.node ?? [];
+  const produced = new Set<string>();
+  for (const n of nodes) for (const o of n.output ?? []) if (o) produced.add(o);
+  const ready = new Set<string>();
+  const pending = (n: NodeProto) => [...(n.input ?? []), ...captured(n)].filter((x) => x && produced.has(x) && !ready.has(x));
+  if (nodes.every((n) => { const ok = pending(n).length === 0; for (const o of n.output ?? []) if (o) ready.add(o); return ok; })) return nodes;
+  ready.clear();
+  const out: NodeProto[] = [];
+  let rest = nodes;
+  while (rest.length) {
+    const next = rest.filter((n) => pending(n).length === 0);
+    if (!next.length) return [...out, ...rest]; // a cycle: leave the rest as written
+    for (const n of next) { out.push(n); for (const o of n.output ?? []) if (o) ready.add(o); }
+    rest = rest.filter((n) => !next.includes(n));
+  }
+  return out;
 }
 
 /** An Abs whose input is a LeakyRelu used only by it: the converter's subgraph form of ALReLU. */

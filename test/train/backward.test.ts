@@ -79,6 +79,15 @@ describe('backward: which nodes are differentiated', () => {
     expect(sum?.input).toHaveLength(2);
   });
 
+  it('nodes written out of topological order are differentiated in dependency order', () => {
+    const inOrder = graphOf([n('Mul', ['X', 'W'], ['m']), n('Relu', ['m'], ['r']), n('Add', ['r', 'W'], ['Y'])], [['W', [2, 3]]]);
+    const shuffled = { ...inOrder, node: [inOrder.node![2]!, inOrder.node![3]!, inOrder.node![1]!, inOrder.node![0]!] };
+    const a = backward(inOrder, { wrt: ['W'], loss: 'loss', opset: 17 });
+    const b = backward(shuffled, { wrt: ['W'], loss: 'loss', opset: 17 });
+    expect(b.nodes.map((x) => x.opType)).toEqual(a.nodes.map((x) => x.opType));
+    expect(b.grads.has('W')).toBe(true);
+  });
+
   it('a Conv whose spatial size is symbolic says which shape it needs', () => {
     const g = graphOf([n('Conv', ['X', 'W'], ['Y'], { pads: [1, 1, 1, 1] })], [['W', [2, 1, 3, 3]]], [f32('X', ['N', 1, 'H', 'W'])]);
     expect(() => backward(g, { wrt: ['W'], loss: 'loss', opset: 17 })).toThrow(/needs dims 2\.\. of Y \(Conv gradient\)/);

@@ -133,21 +133,18 @@ async function exists(p: string): Promise<boolean> {
   return fs.access(p).then(() => true, () => false);
 }
 
-/** The input model with `params` written over its initializers (external data becomes inline for those). */
-export function withParameters(source: ModelProto, sourceDir: string, params: Record<string, HostTensor>): ModelProto {
-  void sourceDir;
-  const copy = structuredCloneModel(source);
+/**
+ * The input model with `params` written over its initializers: a copy (encode/decode keeps every field),
+ * where the replaced tensors become inline and all others stay as they were, external data included.
+ */
+export function withParameters(source: ModelProto, params: Record<string, HostTensor>): ModelProto {
+  const copy = decodeModel(encodeModel(source));
   for (const t of copy.graph!.initializer ?? []) {
     const v = t.name ? params[t.name] : undefined;
     if (!v) continue;
     replaceData(t, v);
   }
   return copy;
-}
-
-function structuredCloneModel(m: ModelProto): ModelProto {
-  // Encode/decode keeps every field exactly; external data stays external (the writer copies it).
-  return decodeModel(encodeModel(m));
 }
 
 function replaceData(t: TensorProto, v: HostTensor): void {
@@ -327,7 +324,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     }
 
     const testMetrics = o.test && o.test.count ? (await valMetricsOf(best, o.test)).summary : null;
-    const model = withParameters(o.model, o.sourceDir, best);
+    const model = withParameters(o.model, best);
     const log: FinetuneLog = {
       model: o.file, output: o.out ?? null, ep: o.runtime.ep, startedAt: new Date(started).toISOString(),
       data: { train: train.count, val: val.count, test: o.test?.count ?? null, classes, task: train.task },

@@ -1,0 +1,85 @@
+/**
+ * The training loop as a library call, on models built here: a fixed batch dimension that cannot be
+ * made symbolic (a Reshape hard-codes the whole batch) falls back to the model's own batch size, with
+ * padded validation batches; frozen parameters stay bit-identical; the output keeps the graph.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Dataset } from '../../src/data/types.js';
+import { DataType } from '../../src/onnx/dtype.js';
+import type { ModelProto, TensorProto } from '../../src/onnx/types.js';
+import { openRuntime } from '../../src/runtime/index.js';
+import type { Runtime } from '../../src/runtime/types.js';
+import { tensorFromProto } from '../../src/runtime/tensor.js';
+import { finetune } from '../../src/train/loop.js';
+
+let rt: Runtime;
+beforeAll(async () => { rt = await openRuntime('cpu'); });
+afterAll(async () => { await rt?.close(); });
+
+const f32 = (name: string, dims: number[], values: number[]): TensorProto => ({ name, dataType: DataType.FLOAT, dims, rawData: new Uint8Array(Float32Array.from(values).buffer) });
+const i64 = (name: string, values: number[]): TensorProto => ({ name, dataType: DataType.INT64, dims: [values.length], rawData: new Uint8Array(BigInt64Array.from(values.map(BigInt)).buffer) });
+const info = (name: string, dims: number[]) => ({ name, type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } });
+
+/**
+ * x [2, 4] -> Reshape [4, 2] -> Reshape [2, 4] -> Gemm(W [3, 4], b [3], transB) -> LeakyRelu -> Abs -> Gemm(V, c).
+ * The first Reshape's target does not start with the batch (2), so it stays and a batch of 8 cannot pass it.
+ */
+function fixedBatchModel(): ModelProto {
+  const w = Array.from({ length: 12 }, (_, i) => Math.sin(i + 1) * 0.5);
+  const v = Array.from({ length: 9 }, (_, i) => Math.cos(i + 1) * 0.5);
+  return {
+    irVersion: 8,
+    opsetImport: [{ domain: '', version: 13 }],
+    graph: {
+      name: 'fixed',
+      input: [info('x', [2, 4])],
+      output: [info('y', [2, 3])],
+      initializer: [i64('s1', [4, 2]), i64('s2', [2, 4]), f32('W', [3, 4], w), f32('b', [3], [0.1, -0.2, 0.05]), f32('V', [3, 3], v), f32('c', [3], [0, 0, 0])],
+      node: [
+        { opType: 'Reshape', input: ['x', 's1'], output: ['r1'], name: 'r1' },
+        { opType: 'Reshape', input: ['r1', 's2'], output: ['r2'], name: 'r2' },
+        { opType: 'Gemm', input: ['r2', 'W', 'b'], output: ['h'], name: 'fc1', attribute: [{ name: 'transB', type: 2, i: 1 }] },
+        { opType: 'LeakyRelu', input: ['h'], output: ['hl'], name: 'act_leaky', attribute: [{ name: 'alpha', type: 1, f: 0.01 }] },
+        { opType: 'Abs', input: ['hl'], output: ['ha'], name: 'act' },
+        { opType: 'Gemm', input: ['ha', 'V', 'c'], output: ['y'], name: 'fc2', attribute: [{ name: 'transB', type: 2, i: 1 }] },
+      ],
+    },
+  };
+}
+
+/** Three separable blobs in 4-D, 41 samples (odd, so the last validation batch needs padding). */
+function blobs(n: number, offset: number): Dataset {
+  const x = new Float32Array(n * 4);
+  const y = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const k = (i + offset) % 3;
+    y[i] = k;
+    for (let j = 0; j < 4; j++) x[i * 4 + j] = (j === k ? 2 : 0) + Math.sin(7 * i + j + offset) * 0.3;
+  }
+  return { name: 'blobs', sampleShape: [4], x, y, task: 'classification', classes: ['a', 'b', 'c'], count: n };
+}
+
+describe('finetune() on a model with a batch it cannot relax', () => {
+  it('falls back to the model\'s batch of 2, learns, pads validation, and leaves frozen parameters and the graph alone', async () => {
+    const model = fixedBatchModel();
+    const notes: string[] = [];
+    const r = await finetune({
+      model, sourceDir: '.', file: 'fixed.onnx', train: blobs(41, 0), val: blobs(11, 1), test: blobs(9, 2), runtime: rt,
+      epochs: 4, batchSize: 8, optimizer: { name: 'adam' }, schedule: { name: 'constant', lr: 0.05 }, freeze: ['c'],
+      say: (l) => notes.push(l),
+    });
+    expect(notes.join('\n')).toMatch(/batch dimension is fixed at 2; making it symbolic changed its outputs, so training uses batches of 2/);
+    expect(r.log.batch).toMatchObject({ size: 2, relaxed: false, originalBatch: 2, stepsPerEpoch: 20 });
+    expect(r.log.parameters.trainable).toEqual(['W', 'b', 'V']);
+    expect(r.log.epochs[r.log.epochs.length - 1]!.trainLoss).toBeLessThan(r.log.epochs[0]!.trainLoss);
+    expect(r.log.best!.value).toBeGreaterThan(r.log.initial.accuracy!);
+    const out = new Map(r.model.graph!.initializer!.map((t) => [t.name!, Array.from(tensorFromProto(t).data as Float32Array | BigInt64Array, Number)]));
+    const inp = new Map(model.graph!.initializer!.map((t) => [t.name!, Array.from(tensorFromProto(t).data as Float32Array | BigInt64Array, Number)]));
+    expect(out.get('c')).toEqual(inp.get('c'));
+    expect(out.get('s1')).toEqual(inp.get('s1'));
+    expect(out.get('W')).not.toEqual(inp.get('W'));
+    const shape = (m: ModelProto) => m.graph!.node!.map((n) => [n.opType, [...n.input!], [...n.output!]]);
+    expect(shape(r.model)).toEqual(shape(model));
+    expect(r.model.graph!.input!.map((i) => i.name)).toEqual(['x']);
+  });
+});

@@ -170,6 +170,11 @@ export const POOL_CASES: Case[] = [
     float64: F,
   },
   {
+    name: 'InstanceNormalization',
+    nodes: [n('InstanceNormalization', ['X', 'S', 'B'], ['Y'], { epsilon: 1e-3 })],
+    inputs: { X: grad([2, 3, 3, 2]), S: grad([3]), B: grad([3]) },
+  },
+  {
     name: 'BatchNormalization rank 2',
     nodes: [n('BatchNormalization', ['X', 'S', 'B', 'M', 'V'], ['Y'])],
     inputs: { X: grad([4, 3]), S: grad([3]), B: grad([3]), M: cst([3]), V: cst([3], { gen: 'positive' }) },

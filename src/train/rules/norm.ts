@@ -54,4 +54,24 @@ export const NORM: Record<string, GradRule> = {
     const dB = need[2] && B ? sumLead(g, B) : undefined;
     return [dX, dScale, dB];
   }),
+  // per (sample, channel) over the spatial axes; scale and bias per channel: the LayerNormalization algebra
+  InstanceNormalization: rule([0, 1, 2], ({ node, x, dy, need, ctx }) => {
+    const [X, scale, B] = [x[0]!, x[1]!, x[2]!];
+    const g = dy[0]!;
+    const rank = ctx.needRank(X, 'InstanceNormalization');
+    const sp = Array.from({ length: rank - 2 }, (_, i) => i + 2);
+    const col = (v: string) => ctx.unsqueeze(v, sp.map((a) => a - 1));
+    const centered = ctx.sub(X, ctx.reduceMean(X, sp, true));
+    const variance = ctx.reduceMean(ctx.mul(centered, centered), sp, true);
+    const rstd = ctx.op('Reciprocal', [ctx.op('Sqrt', [ctx.add(variance, ctx.scalar(attrFloat(node, 'epsilon', 1e-5), X))])]);
+    const xhat = ctx.mul(centered, rstd);
+    let dX: string | undefined;
+    if (need[0]) {
+      const h = ctx.mul(g, col(scale));
+      dX = ctx.mul(rstd, ctx.sub(ctx.sub(h, ctx.reduceMean(h, sp, true)), ctx.mul(xhat, ctx.reduceMean(ctx.mul(h, xhat), sp, true))));
+    }
+    const dScale = need[1] ? ctx.reduceSum(ctx.mul(g, xhat), [0, ...sp], false) : undefined;
+    const dB = need[2] ? ctx.reduceSum(g, [0, ...sp], false) : undefined;
+    return [dX, dScale, dB];
+  }),
 };

@@ -33,19 +33,20 @@ export const ELEMENTWISE_CASES: Case[] = [
 
 export const ACTIVATION_CASES: Case[] = [
   { name: 'Relu', nodes: [n('Relu', ['X'])], inputs: { X: grad([3, 4], { gen: 'away' }) }, float64: F },
-  { name: 'LeakyRelu alpha 0.2', nodes: [n('LeakyRelu', ['X'], ['Y'], { alpha: 0.2 })], inputs: { X: grad([3, 4], { gen: 'away' }) } },
-  { name: 'LeakyRelu negative alpha -0.01 (fused ALReLU)', nodes: [n('LeakyRelu', ['X'], ['Y'], { alpha: -0.01 })], inputs: { X: grad([3, 4], { gen: 'away' }) } },
+  { name: 'LeakyRelu alpha 0.2', nodes: [n('LeakyRelu', ['X'], ['Y'], { alpha: 0.2 })], inputs: { X: grad([3, 4], { gen: 'away' }) }, float64: F },
+  { name: 'LeakyRelu negative alpha -0.01 (fused ALReLU)', nodes: [n('LeakyRelu', ['X'], ['Y'], { alpha: -0.01 })], inputs: { X: grad([3, 4], { gen: 'away' }) }, float64: F },
   { name: 'Abs', nodes: [n('Abs', ['X'])], inputs: { X: grad([3, 4], { gen: 'away' }) }, float64: F },
-  { name: 'ALReLU subgraph form Abs(LeakyRelu)', nodes: [n('LeakyRelu', ['X'], ['t'], { alpha: 0.01 }), n('Abs', ['t'])], inputs: { X: grad([3, 4], { gen: 'away' }) } },
-  { name: 'LeakyRelu feeding Abs and more (not fused)', nodes: [n('LeakyRelu', ['X'], ['t'], { alpha: 0.01 }), n('Abs', ['t'], ['a']), n('Add', ['a', 't'])], inputs: { X: grad([3, 4], { gen: 'away' }) } },
+  { name: 'ALReLU subgraph form Abs(LeakyRelu)', nodes: [n('LeakyRelu', ['X'], ['t'], { alpha: 0.01 }), n('Abs', ['t'])], inputs: { X: grad([3, 4], { gen: 'away' }) }, float64: F },
+  { name: 'LeakyRelu feeding Abs and more (not fused)', nodes: [n('LeakyRelu', ['X'], ['t'], { alpha: 0.01 }), n('Abs', ['t'], ['a']), n('Add', ['a', 't'])], inputs: { X: grad([3, 4], { gen: 'away' }) }, float64: F },
   {
     name: 'ALReLU model-local function ai.alrelu:ALReLU',
     nodes: [n('ALReLU', ['X'], ['Y'], { alpha: 0.01 }, 'ai.alrelu')],
     inputs: { X: grad([3, 4], { gen: 'away' }) },
     functions: [alreluFunction(17)],
     extraOpsets: [{ domain: 'ai.alrelu', version: 1 }],
+    float64: F,
   },
-  { name: 'PRelu per-channel slope', nodes: [n('PRelu', ['X', 'S'])], inputs: { X: grad([2, 3, 4], { gen: 'away' }), S: grad([3, 1], { gen: 'positive' }) } },
+  { name: 'PRelu per-channel slope', nodes: [n('PRelu', ['X', 'S'])], inputs: { X: grad([2, 3, 4], { gen: 'away' }), S: grad([3, 1], { gen: 'positive' }) }, float64: F },
   { name: 'Erf', nodes: [n('Erf', ['X'])], inputs: { X: grad([3, 4]) } },
   { name: 'HardSigmoid', nodes: [n('HardSigmoid', ['X'], ['Y'], { alpha: 0.3, beta: 0.4 })], inputs: { X: grad([3, 4], { values: [-3, -2, -1.2, -0.5, -0.1, 0.1, 0.5, 1, 1.5, 2.5, 3, 4] }) } },
   { name: 'Sigmoid', nodes: [n('Sigmoid', ['X'])], inputs: { X: grad([3, 4]) }, float64: F },
@@ -205,7 +206,7 @@ export const SHAPE_CASES: Case[] = [
   { name: 'Unsqueeze opset 11 attribute', nodes: [n('Unsqueeze', ['X'], ['Y'], { axes: [1] })], inputs: { X: grad([2, 3]) }, float64: F, opset: 11 },
   { name: 'Pad constant', nodes: [n('Pad', ['X', 'p'])], inputs: { X: grad([2, 3, 4]), p: ints([0, 1, 2, 1, 0, 1]) }, float64: F },
   { name: 'Pad negative pads (crop)', nodes: [n('Pad', ['X', 'p'])], inputs: { X: grad([3, 5]), p: ints([1, -1, -1, 2]) }, float64: F },
-  { name: 'Pad opset 10 attribute', nodes: [n('Pad', ['X'], ['Y'], { pads: [1, 0, 0, 2] })], inputs: { X: grad([3, 4]) }, opset: 10 },
+  { name: 'Pad opset 10 attribute', nodes: [n('Pad', ['X'], ['Y'], { pads: [1, 0, 0, 2] })], inputs: { X: grad([3, 4]) }, opset: 10, float64: F },
 ];
 
 export const REDUCE_CASES: Case[] = [

@@ -2,8 +2,9 @@
  * Every gradient rule against central finite differences on real onnxruntime CPU sessions (see
  * rules.harness.ts; the cases are in rules.cases.ts). float64 where ORT CPU has the op in double: eps 1e-6,
  * tolerance 1e-6 absolute + 1e-6 relative (observed errors ~1e-9). float32 where it has not (Conv,
- * ConvTranspose, AveragePool, GlobalAveragePool, LeakyRelu, Elu, Softplus, Mean, GlobalMaxPool, PRelu, Erf,
- * HardSigmoid, InstanceNormalization, and MaxPool's default gradient, made of Convs): eps 1e-2,
+ * ConvTranspose, AveragePool, GlobalAveragePool, GlobalMaxPool, Elu, Softplus, Erf, HardSigmoid, Mean,
+ * InstanceNormalization, and MaxPool's default gradient, made of Convs; in float64 MaxPool takes its Indices
+ * form, tested separately): eps 1e-2,
  * tolerance 2e-3 + 2e-3 relative. Those ops are piecewise linear (exact differences away from kinks, which
  * the inputs avoid) or smooth on the scale of eps (truncation ~eps^2/6 * f''' ~ 1e-5), so the error is the
  * loss's float32 rounding (~1e-7 relative on |loss| <~ 10) over 2*eps; observed <= 1.5e-3.

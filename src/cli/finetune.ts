@@ -258,8 +258,10 @@ async function dumpGradients(o: FinetuneCliOptions, src: FinetuneRun, train: Dat
   try {
     const rows = epochOrder(train.count, seed, 0, o.shuffle).subarray(0, Math.min(batchSize, train.count));
     const session = await rt.load((await import('../onnx/write.js')).encodeInline(src.model, src.sourceDir));
-    const inMeta = session.inputs.find((i) => (o.input ? i.name === o.input : true))!;
+    const inits = new Set((src.model.graph!.initializer ?? []).map((t) => t.name));
+    const inMeta = session.inputs.find((i) => (o.input ? i.name === o.input : !inits.has(i.name)));
     await session.release();
+    if (!inMeta) throw new UserError(o.input ? `--input ${o.input}` : src.file, o.input ? 'no such model input' : 'has no data input');
     const fit = fitSample(inMeta.shape, train.sampleShape);
     if (!fit || !fit.hasBatchDim) throw new UserError(`input ${inMeta.name}`, `takes shape [${inMeta.shape.join(', ')}]; samples of shape [${train.sampleShape.join(', ')}] do not fit`);
     const fixed = typeof inMeta.shape[0] === 'number' ? inMeta.shape[0] : undefined;

@@ -1,7 +1,8 @@
 /**
  * One training-step model, every execution provider: the same model gives the same losses and
- * parameters step after step on cpu, wasm and webgpu (node, SwiftShader; parameters and Adam state kept
- * in device memory between steps). Plus the pieces around it: schedules, parameter choice, checkpoints.
+ * parameters step after step on cpu, wasm, webgpu (node, SwiftShader; parameters and Adam state kept
+ * in device memory between steps) and in headless Chromium (browser-wasm, browser-webgpu). Plus the
+ * pieces around it: schedules, parameter choice, checkpoints.
  */
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -69,10 +70,10 @@ async function run(ep: EpName, tm: TrainingModel, batch: { x: HostTensor; y: Hos
 
 const relDiff = (a: number, b: number) => Math.abs(a - b) / Math.max(1, Math.abs(b));
 
-describe('the same training-step model on cpu, wasm and webgpu', () => {
+describe('the same training-step model on cpu, wasm, webgpu and in Chromium', () => {
   // cnn_digits' MaxPool windows do not overlap, so its gradient needs no MaxPool Indices output, which
   // onnxruntime 1.30's WebGPU kernel refuses at run time ("The Indices output is not supported yet").
-  const cases = [['mlp_iris', 4, ['wasm', 'webgpu']], ['cnn_digits', 3, ['wasm', 'webgpu']]] as const;
+  const cases = [['mlp_iris', 4, ['wasm', 'webgpu', 'browser-wasm', 'browser-webgpu']], ['cnn_digits', 3, ['wasm', 'webgpu']]] as const;
   for (const [net, steps, eps] of cases) {
     it(`${net}: ${steps} Adam steps give the same losses (1e-4) and parameters on cpu, ${eps.join(', ')}`, async () => {
       const tm = await trainingModel(net);

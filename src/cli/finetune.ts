@@ -18,9 +18,10 @@ import { finetune, TrainingStopped, type FinetuneLog, type FinetuneProgress } fr
 import { OPTIMIZERS, type OptimizerName } from '../train/optim.js';
 import { SCHEDULES, type ScheduleName } from '../train/schedule.js';
 import { defaultOutput, parseOps, type ConvertCliOptions } from './convert.js';
+import { addPreprocessOptions, collect, dataOptions, parseInteger, parseNumber, preprocessOptions, type PreprocessCliOptions } from './options.js';
 import { action, printJson, say, type GlobalOptions } from './run.js';
 
-export interface FinetuneCliOptions extends GlobalOptions {
+export interface FinetuneCliOptions extends GlobalOptions, PreprocessCliOptions {
   data: string;
   output?: string;
   ep: string;
@@ -45,29 +46,11 @@ export interface FinetuneCliOptions extends GlobalOptions {
   force?: boolean;
   input?: string;
   trainOutput?: string;
-  scale?: string;
-  mean?: string;
-  std?: string;
-  layout?: 'nchw' | 'nhwc';
-  task?: 'classification' | 'regression';
-  labelColumn?: string;
-  labels?: string;
   dumpGradients?: string;
 }
 
-const collect = (v: string, prev: string[]) => [...prev, v];
-
-function num(flag: string, s: string): number {
-  const v = Number(s);
-  if (s.trim() === '' || !Number.isFinite(v)) throw new UserError(flag, `expected a number, found '${s}'`);
-  return v;
-}
-
-function whole(flag: string, s: string, min: number): number {
-  const v = num(flag, s);
-  if (!Number.isInteger(v) || v < min) throw new UserError(flag, `expected a whole number ≥ ${min}, found '${s}'`);
-  return v;
-}
+const num = parseNumber;
+const whole = parseInteger;
 
 export function defaultFinetuneOutput(input: string): string {
   return join(dirname(resolve(input)), `${basename(input).replace(/\.onnx$/i, '')}.finetuned.onnx`);
@@ -77,7 +60,7 @@ export function defaultFinetuneOutput(input: string): string {
 const DEFAULT_LR: Record<OptimizerName, number> = { sgd: 0.01, momentum: 0.01, adam: 0.001, adamw: 0.001 };
 
 export function addFinetuneOptions(cmd: Command): Command {
-  return cmd
+  return addPreprocessOptions(cmd)
     .requiredOption('--data <spec>', 'labelled data: built-in mnist|iris|penguins|spam, or .npz (x, y), .npy, .csv, an image folder; split 80/10/10 into train/val/test')
     .option('-o, --output <file>', 'fine-tuned model (default: <name>.finetuned.onnx beside the input)')
     .addOption(new Option('--ep <ep>', 'execution provider to train on').choices([...EP_NAMES]).default('cpu'))
@@ -102,17 +85,9 @@ export function addFinetuneOptions(cmd: Command): Command {
     .option('--force', 'overwrite an existing output, log and checkpoint')
     .option('--input <name>', 'model input that receives the data (default: the only one)')
     .option('--train-output <name>', 'model output the loss is computed on (default: the first)')
-    .option('--scale <k>', 'multiply the data by k first (e.g. 255 for models trained on 0..255 pixels)')
-    .option('--mean <list>', 'subtract per-channel (or one) mean after scaling')
-    .option('--std <list>', 'then divide by per-channel (or one) standard deviation')
-    .addOption(new Option('--layout <layout>', 'image layout the model expects').choices(['nchw', 'nhwc']))
-    .addOption(new Option('--task <task>', 'what the labels are, for user files').choices(['classification', 'regression']))
-    .option('--label-column <col>', 'CSV label column: header name or 0-based index')
-    .option('--labels <file>', '.npy labels file, when the samples file is not x.npy with y.npy beside it')
     .option('--dump-gradients <file.json>', 'write the loss and every parameter\'s gradient on the first training batch, then stop');
 }
 
-const list = (flag: string, s: string) => s.split(',').map((x) => num(flag, x.trim()));
 
 export interface FinetuneSplits {
   train: Dataset;
@@ -122,17 +97,8 @@ export interface FinetuneSplits {
 
 export async function loadSplits(o: FinetuneCliOptions): Promise<FinetuneSplits> {
   if (parseSpec(o.data).split) throw new UserError(`--data ${o.data}`, 'fine-tuning splits the data itself (80% train, 10% validation, 10% test); give the set without :split');
-  const pre: PreprocessOptions = {
-    ...(o.scale !== undefined ? { scale: num('--scale', o.scale) } : {}),
-    ...(o.mean !== undefined ? { mean: list('--mean', o.mean) } : {}),
-    ...(o.std !== undefined ? { std: list('--std', o.std) } : {}),
-    ...(o.layout ? { layout: o.layout } : {}),
-  };
-  const dataOpts = {
-    ...(o.task ? { task: o.task } : {}),
-    ...(o.labelColumn !== undefined ? { labelColumn: /^-?\d+$/.test(o.labelColumn) ? Number(o.labelColumn) : o.labelColumn } : {}),
-    ...(o.labels !== undefined ? { labels: o.labels } : {}),
-  };
+  const pre = preprocessOptions(o);
+  const dataOpts = dataOptions(o);
   const part = async (split: 'train' | 'val' | 'test') => {
     const d = await loadData(o.data, { ...dataOpts, split });
     if (isReference(d)) throw new UserError(`--data ${o.data}`, 'holds reference cases (test_data_set folders), not labelled samples to train on');

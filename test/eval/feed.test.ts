@@ -49,7 +49,7 @@ describe('feed planning', () => {
   });
 
   it('casts to the input element type; float16 bits agree with the converter\'s encoder', () => {
-    expect(Array.from(castSamples(Float32Array.from([1.4, 2.6, -0.5]), 'int32'))).toEqual([1, 3, 0]);
+    expect(Array.from(castSamples(Float32Array.from([1.4, 2.6, -0.5]), 'int32') as Int32Array)).toEqual([1, 3, 0]);
     for (const v of [0, 1, -2.5, 0.1, 65504, 1e-7, 3.14159, -1e5]) {
       expect(numberToHalf(v)).toBe(floatToHalf(v));
       if (Math.abs(v) <= 65504) expect(Math.abs(halfToNumber(numberToHalf(v)) - v)).toBeLessThanOrEqual(Math.abs(v) * 2 ** -11 + 2 ** -25);
@@ -67,7 +67,7 @@ function model(file: string, opType: string, inputs: ValueInfo[], out: ValueInfo
   const p = join(tmp, file);
   writeFileSync(p, encodeModel({
     irVersion: 8, opsetImport: [{ domain: '', version: 17 }], producerName: 'alrelu-test',
-    graph: { name: 'g', node: [{ opType, input: inputs.map((i) => i.name), output: [out.name], name: 'n' }], input: inputs, output: [out] },
+    graph: { name: 'g', node: [{ opType, input: inputs.map((i) => i.name!), output: [out.name!], name: 'n' }], input: inputs, output: [out] },
   }));
   return p;
 }

@@ -1,0 +1,110 @@
+/** Option parsers, and the data and preprocessing flags that eval, serve and finetune share. */
+import { Command, Option } from 'commander';
+import type { Channels } from '../data/images.js';
+import type { LoadDataOptions, PreprocessOptions } from '../data/index.js';
+import { UserError } from '../errors.js';
+
+export const collect = (v: string, prev: string[]): string[] => [...prev, v];
+
+export function parseNumber(flag: string, s: string): number {
+  const v = Number(s);
+  if (s.trim() === '' || !Number.isFinite(v)) throw new UserError(flag, `expected a number, found '${s}'`);
+  return v;
+}
+
+export function parseInteger(flag: string, s: string, min: number): number {
+  const v = parseNumber(flag, s);
+  if (!Number.isInteger(v) || v < min) throw new UserError(flag, `expected an integer >= ${min}, found '${s}'`);
+  return v;
+}
+
+export function parseList(flag: string, s: string): number[] {
+  return s.split(',').map((x) => parseNumber(flag, x.trim()));
+}
+
+/** `28` or `224x224` as [height, width]. */
+export function parseSize(s: string): [number, number] {
+  const m = /^(\d+)(?:x(\d+))?$/.exec(s.trim());
+  if (!m) throw new UserError('--image-size', `expected N or HxW (e.g. 224 or 224x224), found '${s}'`);
+  const h = Number(m[1]);
+  const w = m[2] === undefined ? h : Number(m[2]);
+  if (h < 1 || w < 1) throw new UserError('--image-size', `expected positive sizes, found '${s}'`);
+  return [h, w];
+}
+
+/** A CSV label column given as a number is an index, otherwise a header name. */
+export function parseColumn(s: string): string | number {
+  return /^-?\d+$/.test(s.trim()) ? Number(s) : s;
+}
+
+export interface PreprocessCliOptions {
+  scale?: string;
+  mean?: string;
+  std?: string;
+  layout?: 'nchw' | 'nhwc';
+  task?: 'classification' | 'regression';
+  labelColumn?: string;
+  labels?: string;
+  imageSize?: string;
+  channels?: Channels;
+}
+
+/** How user data is read and turned into model input: the same flags wherever data goes in. */
+export function addPreprocessOptions(cmd: Command): Command {
+  return cmd
+    .option('--scale <k>', 'multiply the data by k first (e.g. 255 for models trained on raw 0..255 pixels)')
+    .option('--mean <list>', 'subtract per-channel (or one) mean after scaling, e.g. 0.1307 or 0.485,0.456,0.406')
+    .option('--std <list>', 'then divide by per-channel (or one) standard deviation')
+    .addOption(new Option('--layout <layout>', 'image layout the model expects').choices(['nchw', 'nhwc']))
+    .addOption(new Option('--task <task>', 'what the labels are, for user files').choices(['classification', 'regression']))
+    .option('--label-column <col>', 'CSV label column: header name or 0-based index (default: "label", else the last)')
+    .option('--labels <file>', '.npy labels file, when the samples file is not x.npy with y.npy beside it')
+    .option('--image-size <HxW>', "resize images of an image folder to this size (default: the first image's)")
+    .addOption(new Option('--channels <c>', 'image channels').choices(['rgb', 'gray']));
+}
+
+export function preprocessOptions(o: PreprocessCliOptions): PreprocessOptions {
+  return {
+    ...(o.scale !== undefined ? { scale: parseNumber('--scale', o.scale) } : {}),
+    ...(o.mean !== undefined ? { mean: parseList('--mean', o.mean) } : {}),
+    ...(o.std !== undefined ? { std: parseList('--std', o.std) } : {}),
+    ...(o.layout !== undefined ? { layout: o.layout } : {}),
+  };
+}
+
+export function dataOptions(o: PreprocessCliOptions): Omit<LoadDataOptions, 'split' | 'seed'> {
+  return {
+    ...(o.task ? { task: o.task } : {}),
+    ...(o.labelColumn !== undefined ? { labelColumn: parseColumn(o.labelColumn) } : {}),
+    ...(o.labels !== undefined ? { labels: o.labels } : {}),
+    ...(o.imageSize !== undefined ? { imageSize: parseSize(o.imageSize) } : {}),
+    ...(o.channels !== undefined ? { channels: o.channels } : {}),
+  };
+}
+
+export interface EvalDataCliOptions extends PreprocessCliOptions {
+  data: string;
+  split?: string;
+  seed?: string;
+  limit?: string;
+  batchSize?: string;
+  input?: string;
+  output?: string;
+  warmup?: string;
+  tolerance?: string;
+}
+
+/** The data flags of the evaluating commands (eval, serve). */
+export function addEvalDataOptions(cmd: Command): Command {
+  cmd
+    .requiredOption('--data <spec>', 'built-in mnist|iris|penguins|spam (optionally name:split), or a path: .npz, .npy, .csv, an image folder, a test_data_set folder or a model folder holding them')
+    .addOption(new Option('--split <split>', 'part of a labelled set (seeded 80/10/10); default all').choices(['train', 'val', 'test', 'all']))
+    .option('--seed <n>', 'seed of the train/val/test split (default 0)')
+    .option('--limit <n>', 'evaluate n samples spread evenly over the set (or the first n reference cases)')
+    .option('--batch-size <n>', 'samples per run when the model has a symbolic batch dimension (default 32)')
+    .option('--input <name>', 'model input that receives the data (default: the only one, or the one whose shape fits)')
+    .option('--output <name>', 'model output that is scored (default: the first whose size fits the labels)');
+  return addPreprocessOptions(cmd)
+    .option('--warmup <n>', 'untimed runs before timing (default 2)')
+    .option('--tolerance <t>', 'absolute and relative tolerance against test_data_set references (default 1e-4)');
+}

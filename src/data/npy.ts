@@ -3,6 +3,7 @@
  * element types: <f4 <f8 <f2 <i8 <i4 <i2 |i1 <u8 <u4 <u2 |u1 |b1 (little-endian, or single-byte); C
  * order only. The reader assumes a little-endian host, as every platform Node supports is.
  */
+import { halfToFloat } from '../onnx/tensor.js';
 import { UserError } from '../errors.js';
 
 export type NpyData =
@@ -116,20 +117,12 @@ export function isIntegerDtype(dtype: string): boolean {
 }
 
 /** IEEE half bits to a number. */
-function halfToNumber(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const f = h & 0x3ff;
-  if (e === 0) return s * f * 2 ** -24;
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * (1 + f / 1024) * 2 ** (e - 15);
-}
 
 /** The array's values as numbers (int64 beyond 2^53 lose precision, which labels and pixels never reach). */
 export function valueAt(a: NpyArray, i: number): number {
   const v = a.data[i]!;
   if (typeof v === 'bigint') return Number(v);
-  return a.dtype.endsWith('f2') ? halfToNumber(v) : v;
+  return a.dtype.endsWith('f2') ? halfToFloat(v) : v;
 }
 
 export function toFloat32(a: NpyArray): Float32Array {

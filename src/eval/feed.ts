@@ -2,6 +2,7 @@
  * Fitting a data set to a model's input: which input gets the samples, in what shape, and how many
  * samples per run the batch dimension allows. Pure, so every mismatch message can be tested alone.
  */
+import { floatToHalf } from '../onnx/tensor.js';
 import { UserError } from '../errors.js';
 import type { IoMeta, TensorType, TypedArray } from '../runtime/types.js';
 import { product, shapeText } from './tensor.js';
@@ -122,31 +123,6 @@ export function checkOtherInputs(inputs: IoMeta[], fed: string, model: string): 
   }
 }
 
-/** number -> IEEE 754 half bits, round to nearest even (float16 inputs travel as Uint16Array bits). */
-export function numberToHalf(v: number): number {
-  const f = new Float32Array([v]);
-  const x = new Uint32Array(f.buffer)[0]!;
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  let mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  const e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    let h = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1);
-    const half = 1 << (shift - 1);
-    if (rem > half || (rem === half && h & 1)) h++;
-    return sign | h;
-  }
-  let h = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++;
-  return sign | h;
-}
 
 /** Float32 samples as the typed array the input's element type needs (integers rounded). */
 export function castSamples(x: Float32Array, type: TensorType): TypedArray {
@@ -156,7 +132,7 @@ export function castSamples(x: Float32Array, type: TensorType): TypedArray {
     case 'float64':
       return Float64Array.from(x);
     case 'float16':
-      return Uint16Array.from(x, numberToHalf);
+      return Uint16Array.from(x, floatToHalf);
     case 'int8':
       return Int8Array.from(x, Math.round);
     case 'uint8':

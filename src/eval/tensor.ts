@@ -1,15 +1,8 @@
 /** Reading any HostTensor as plain numbers, so metrics never care which element type a model emits. */
+import { halfToFloat } from '../onnx/tensor.js';
 import type { HostTensor } from '../runtime/types.js';
 
 /** IEEE 754 half -> number. float16 tensors travel as raw Uint16Array bits (see runtime/types.ts). */
-export function halfToNumber(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24;
-  if (exp === 0x1f) return frac ? NaN : sign * Infinity;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
-}
 
 /** Element values as float64: widest common type, so comparing float64 references loses nothing. */
 export function toFloat64(t: HostTensor): Float64Array {
@@ -17,7 +10,7 @@ export function toFloat64(t: HostTensor): Float64Array {
   const out = new Float64Array(n);
   if (t.type === 'float16') {
     const bits = t.data as Uint16Array;
-    for (let i = 0; i < n; i++) out[i] = halfToNumber(bits[i]!);
+    for (let i = 0; i < n; i++) out[i] = halfToFloat(bits[i]!);
   } else if (t.data instanceof BigInt64Array || t.data instanceof BigUint64Array) {
     for (let i = 0; i < n; i++) out[i] = Number(t.data[i]!);
   } else {

@@ -17,7 +17,7 @@ import {
   rocAucBinary,
   topKAccuracy,
 } from '../../src/eval/metrics.js';
-import { halfToNumber } from '../../src/eval/tensor.js';
+import { halfToFloat } from '../../src/onnx/tensor.js';
 
 describe('cross-entropy', () => {
   it('matches hand-computed values from logits', () => {
@@ -123,11 +123,11 @@ describe('regression and reference errors', () => {
     expect(errorStats([NaN], [1]).maxAbs).toBe(Infinity);
   });
   it('decodes float16 bits', () => {
-    expect(halfToNumber(0x3c00)).toBe(1);
-    expect(halfToNumber(0xc000)).toBe(-2);
-    expect(halfToNumber(0x0001)).toBe(2 ** -24);
-    expect(halfToNumber(0x7c00)).toBe(Infinity);
-    expect(halfToNumber(0x7e00)).toBeNaN();
+    expect(halfToFloat(0x3c00)).toBe(1);
+    expect(halfToFloat(0xc000)).toBe(-2);
+    expect(halfToFloat(0x0001)).toBe(2 ** -24);
+    expect(halfToFloat(0x7c00)).toBe(Infinity);
+    expect(halfToFloat(0x7e00)).toBeNaN();
   });
 });
 

@@ -8,3 +8,20 @@ export { writeModel, encodeInline, type WriteOptions, type WriteResult } from '.
 export { decodeModel, encodeModel, decodeTensor, encodeTensor } from './onnx/schema.js';
 export type * from './onnx/types.js';
 export { UserError } from './errors.js';
+
+// Runtimes: one interface over every execution provider, and what works here.
+export { openRuntime, parseEpList, EP_NAMES, type EpName, type Runtime, type Session, type HostTensor, type EpStatus } from './runtime/index.js';
+export { checkEps, type DoctorOptions } from './runtime/doctor.js';
+export { serve, type ServeOptions, type ServeReport } from './runtime/serve.js';
+
+// Data and evaluation.
+export { loadData, preprocess, type LoadDataOptions, type PreprocessOptions, type Dataset, type ReferenceCase, type Split } from './data/index.js';
+export { evaluate } from './eval/evaluate.js';
+export type { EvalReport, EvaluateOptions } from './eval/types.js';
+
+// Fine-tuning: the training-step model, gradients for inspection, the loop.
+export { backward, type BackwardOptions, type BackwardResult } from './train/backward.js';
+export { buildTrainingModel, type TrainingModel, type StepOptions } from './train/step.js';
+export { computeGradients, type GradientResult } from './train/gradients.js';
+export { finetune, type FinetuneOptions, type FinetuneResult, type FinetuneLog } from './train/loop.js';
+export { chooseParameters, type ParameterOptions } from './train/params.js';

@@ -60,8 +60,7 @@ export function defaultFinetuneOutput(input: string): string {
 const DEFAULT_LR: Record<OptimizerName, number> = { sgd: 0.01, momentum: 0.01, adam: 0.001, adamw: 0.001 };
 
 export function addFinetuneOptions(cmd: Command): Command {
-  return addPreprocessOptions(cmd)
-    .requiredOption('--data <spec>', 'labelled data: built-in mnist|iris|penguins|spam, or .npz (x, y), .npy, .csv, an image folder; split 80/10/10 into train/val/test')
+  return addPreprocessOptions(cmd.requiredOption('--data <spec>', 'labelled data: built-in mnist|iris|penguins|spam, or .npz (x, y), .npy, .csv, an image folder; split 80/10/10 into train/val/test'))
     .option('-o, --output <file>', 'fine-tuned model (default: <name>.finetuned.onnx beside the input)')
     .addOption(new Option('--ep <ep>', 'execution provider to train on').choices([...EP_NAMES]).default('cpu'))
     .option('--epochs <n>', 'passes over the training split', '3')

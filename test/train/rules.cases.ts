@@ -105,6 +105,10 @@ export const CONV_CASES: Case[] = [
   conv('VALID stride 2', [1, 2, 7, 6], [2, 2, 3, 3], { auto_pad: 'VALID', strides: [2, 2] }, false),
   conv('1-D stride 2', [2, 3, 9], [2, 3, 3], { strides: [2], pads: [1, 0] }),
   conv('3-D', [1, 2, 4, 3, 4], [2, 2, 2, 2, 2], { strides: [2, 1, 2], pads: [0, 1, 0, 1, 0, 1] }, true, { maxElems: 60 }),
+  conv('1x1 (weight gradient straight from X)', [2, 3, 4, 5], [4, 3, 1, 1], {}),
+  conv('1x1 stride 2 odd size (strided X)', [2, 3, 5, 7], [4, 3, 1, 1], { strides: [2, 2] }),
+  conv('1x1 pads (patches)', [1, 2, 3, 3], [2, 2, 1, 1], { pads: [1, 0, 0, 1] }, false),
+  conv('groups 3 stride 2 dilations', [2, 6, 8, 7], [9, 2, 2, 3], { group: 3, strides: [2, 1], dilations: [1, 2], pads: [0, 1, 1, 0] }),
   conv('no bias, symbolic batch', [2, 2, 5, 5], [3, 2, 3, 3], { pads: [1, 1, 1, 1] }, false, { inputs: { X: grad([2, 2, 5, 5], { symbolic: [0] }), W: grad([3, 2, 3, 3]) } }),
   {
     name: 'ConvTranspose stride 2 pads output_padding',

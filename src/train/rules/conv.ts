@@ -2,9 +2,10 @@
  * Conv and ConvTranspose. For Conv (the recipes in DESIGN.md, verified on ORT CPU):
  * - dX = ConvTranspose(dY, W) with the forward strides, dilations, pads and group, and output_padding set
  *   to the rows the forward conv's floor division dropped, so the result has X's size again;
- * - dW = Conv(X^T, dY^T) with batch and channel axes swapped, strides and dilations swapped, the forward
- *   pads, then sliced to the kernel size (the "image" is X, the "kernel" is dY, summed over the batch);
- *   with groups, the groups are folded into the channel axis and the Conv is grouped;
+ * - dW = im2col patches of X times dY, one batched MatMul summed over the batch (convWeightGradByPatches);
+ *   where W's shape is not static, Conv(X^T, dY^T) with batch and channel axes swapped, strides and
+ *   dilations swapped, the forward pads, sliced to the kernel size (the "image" is X, the "kernel" is
+ *   dY, summed over the batch; groups folded into the channel axis);
  * - dB = ReduceSum(dY) over batch and spatial axes.
  * auto_pad is resolved to explicit pads from the static spatial sizes (the batch may stay symbolic).
  */
@@ -105,6 +106,61 @@ function batchCorrelation(ctx: GradCtx, img: string, ker: string, group: number,
   return ctx.transpose(cut, [1, 0, ...sp]);
 }
 
+/**
+ * Conv's weight gradient as im2col and MatMuls, when W's shape is static:
+ * dW[co, ci, k] = sum_{n,l} dY[n, co, l] * P[n, ci, k, l], where P holds each output position's window
+ * (K = kernel elements, L = output positions), i.e. per image a GEMM over the output positions, summed
+ * over the batch. Ungrouped, the windows at kernel offset k are one strided Slice of the padded X, and
+ * each offset gets its own MatMul; grouped, P is a Conv of each channel alone with K one-hot kernels
+ * (exact: products x*1 plus zeros) and one MatMul per group. A 1x1 kernel without pads needs no patches
+ * (X itself, strided by a Slice). onnxruntime CPU runs these GEMMs at about forward-conv speed, where
+ * the batch correlation (a Conv whose kernel is the whole of dY) ran 5-8x slower than the forward Conv.
+ */
+function convWeightGradByPatches(ctx: GradCtx, X: string, gY: string, W: string, g: ConvGeom): string | undefined {
+  const ws = ctx.fixedShape(W);
+  if (!ws) return undefined;
+  const G = g.group;
+  const [cout, cg] = [ws[0]!, ws[1]!];
+  const C = cg * G;
+  const og = cout / G;
+  const K = g.kernel.reduce((p, q) => p * q, 1);
+  const L = g.outSize.reduce((p, q) => p * q, 1);
+  const sp = g.kernel.map((_, i) => i + 2);
+  let P: string;
+  if (K === 1 && g.pads.every((p) => p === 0)) {
+    const same = g.strides.every((s) => s === 1) && g.outSize.every((o, i) => o === g.inSize[i]);
+    P = same ? X : ctx.slice(X, sp.map(() => 0), g.outSize.map((o, i) => (o - 1) * g.strides[i]! + 1), sp, g.strides);
+  } else if (G === 1 && ctx.opset >= 11) {
+    // ungrouped: one strided Slice of the padded X per kernel offset (N, C, out...), each times dY^T
+    const n = g.kernel.length;
+    const padded = g.pads.some((p) => p !== 0) ? ctx.op('Pad', [X, ctx.ints([0, 0, ...g.pads.slice(0, n), 0, 0, ...g.pads.slice(n)])]) : X;
+    const parts: string[] = [];
+    for (let j = 0; j < K; j++) {
+      const at: number[] = []; // offset j in row-major order, in dilated steps
+      for (let i = n - 1, r = j; i >= 0; r = Math.floor(r / g.kernel[i]!), i--) at[i] = (r % g.kernel[i]!) * g.dilations[i]!;
+      parts.push(ctx.slice(padded, at, at.map((a0, i) => a0 + (g.outSize[i]! - 1) * g.strides[i]! + 1), sp, g.strides));
+    }
+    const dYt = ctx.transpose(ctx.reshape(gY, ctx.ints([-1, cout, L])), [0, 2, 1]);
+    // one MatMul per offset rather than one over the concatenated patches: writing and reading back all
+    // K*C*L patch rows costs more than the smaller GEMMs lose (bench ResNet: 292 vs 330 ms a step)
+    const m = ctx.op('Concat', parts.map((p) => ctx.op('MatMul', [ctx.reshape(p, ctx.ints([-1, C, L])), dYt])), [intAttr('axis', 1)]); // (N, K*C, Cout)
+    const s = ctx.reshape(ctx.reduceSum(m, [0], false), ctx.ints([K, C, cout]));
+    return ctx.reshape(ctx.transpose(s, [2, 1, 0]), ctx.ints(ws));
+  } else {
+    // grouped: every channel on its own through K one-hot kernels (N*C, K, L). (A depthwise Conv with K
+    // kernels per channel is faster on CPU, but onnxruntime 1.30's WebGPU EP gets it wrong.)
+    const onehot = new Array<number>(K * K).fill(0);
+    for (let j = 0; j < K; j++) onehot[j * K + j] = 1;
+    const kernels = ctx.constant(ctx.dtype(X), [K, 1, ...g.kernel], onehot);
+    P = ctx.op('Conv', [ctx.reshape(X, ctx.ints([-1, 1, ...g.inSize])), kernels], geomAttrs(g));
+  }
+  const Pg = ctx.reshape(P, ctx.ints([-1, G, cg * K, L]));
+  const Dg = ctx.reshape(gY, ctx.ints([-1, G, og, L]));
+  const m = ctx.op('MatMul', [Pg, ctx.transpose(Dg, [0, 1, 3, 2])]); // (N, G, Cg*K, Og)
+  const s = ctx.reduceSum(m, [0], false); // (G, Cg*K, Og)
+  return ctx.reshape(ctx.transpose(s, [0, 2, 1]), ctx.ints(ws));
+}
+
 export const CONV: Record<string, GradRule> = {
   Conv: rule('all', ({ node, x, y, dy, need, ctx }) => {
     const gY = dy[0]!;
@@ -113,7 +169,7 @@ export const CONV: Record<string, GradRule> = {
     const geom = convGeom(ctx, node, X, kernel, ctx.needDims(y[0]!, 2, 'Conv gradient'));
     const sp = kernel.map((_, i) => i + 2);
     const dX = need[0] ? convInputGrad(ctx, gY, W, geom) : undefined;
-    const dW = need[1] ? batchCorrelation(ctx, X, gY, geom.group, geom.strides, geom.dilations, geom.pads, kernel) : undefined;
+    const dW = need[1] ? (convWeightGradByPatches(ctx, X, gY, W, geom) ?? batchCorrelation(ctx, X, gY, geom.group, geom.strides, geom.dilations, geom.pads, kernel)) : undefined;
     const dB = need[2] && B ? ctx.reduceSum(gY, [0, ...sp], false) : undefined;
     return [dX, dW, dB];
   }),

@@ -98,7 +98,7 @@ export function backward(graph: GraphProto, opts: BackwardOptions & GradOptions 
   const nodes = topoSorted(graph);
   const info = inferStatic({ ...graph, node: nodes }, opts.opset);
   const fresh = opts.fresh ?? nameFactory(graphNames(graph));
-  const ctx = new GradCtx(fresh, info, opts.opset, { maxPool: opts.maxPool });
+  const ctx = new GradCtx(fresh, info, opts.opset, { maxPool: opts.maxPool, convInput: opts.convInput });
   const isFloat = (v: string) => {
     const t = info.types.get(v);
     return t === undefined || isFloatType(t);

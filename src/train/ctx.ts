@@ -16,6 +16,12 @@ export interface GradOptions {
    * 'indices' scatters at MaxPool's Indices output (opset 16; onnxruntime's WebGPU EP cannot produce Indices).
    */
   maxPool?: 'windows' | 'indices';
+  /**
+   * Conv's input gradient with stride 1: 'auto' (default) picks a Conv with flipped weights where it is
+   * faster on onnxruntime CPU (16+ channels, 32x32+ images), else ConvTranspose; 'conv' and
+   * 'convTranspose' force one form (tests check both at sizes finite differences resolve).
+   */
+  convInput?: 'auto' | 'conv' | 'convTranspose';
 }
 
 export class GradCtx {

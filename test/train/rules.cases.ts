@@ -109,6 +109,12 @@ export const CONV_CASES: Case[] = [
   conv('1x1 stride 2 odd size (strided X)', [2, 3, 5, 7], [4, 3, 1, 1], { strides: [2, 2] }),
   conv('1x1 pads (patches)', [1, 2, 3, 3], [2, 2, 1, 1], { pads: [1, 0, 0, 1] }, false),
   conv('groups 3 stride 2 dilations', [2, 6, 8, 7], [9, 2, 2, 3], { group: 3, strides: [2, 1], dilations: [1, 2], pads: [0, 1, 1, 0] }),
+  // the input gradient as a Conv with flipped weights (chosen on CPU for 16+ channels on 32x32+ images)
+  conv('input gradient as Conv: asymmetric pads', [2, 3, 6, 5], [4, 3, 3, 2], { pads: [1, 0, 2, 1] }, true, { grad: { convInput: 'conv' } }),
+  conv('input gradient as Conv: groups 2 dilations 2', [1, 4, 7, 6], [6, 2, 3, 2], { group: 2, dilations: [2, 1], pads: [2, 0, 1, 1] }, false, { grad: { convInput: 'conv' } }),
+  conv('input gradient as Conv: depthwise multiplier 2', [2, 3, 5, 5], [6, 1, 3, 3], { group: 3, pads: [1, 1, 1, 1] }, true, { grad: { convInput: 'conv' } }),
+  conv('input gradient as Conv: 1-D', [2, 3, 9], [2, 3, 3], { pads: [2, 0] }, true, { grad: { convInput: 'conv' } }),
+  conv('input gradient as Conv: 3-D', [1, 2, 4, 3, 4], [2, 2, 2, 2, 2], { pads: [0, 1, 0, 1, 0, 1] }, true, { maxElems: 60, grad: { convInput: 'conv' } }),
   conv('no bias, symbolic batch', [2, 2, 5, 5], [3, 2, 3, 3], { pads: [1, 1, 1, 1] }, false, { inputs: { X: grad([2, 2, 5, 5], { symbolic: [0] }), W: grad([3, 2, 3, 3]) } }),
   {
     name: 'ConvTranspose stride 2 pads output_padding',

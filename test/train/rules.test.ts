@@ -80,6 +80,30 @@ describe('MaxPool gradient forms agree where finite differences cannot look (tie
   }
 });
 
+describe('Conv input gradient forms agree at the size where the Conv form is chosen', () => {
+  it('16 channels on 32x32: Conv with flipped weights == ConvTranspose (to float32 summation order)', async () => {
+    const run = async (form: 'auto' | 'convTranspose') => {
+      const gm = await gradModel({
+        name: form,
+        nodes: [n('Conv', ['X', 'W'], ['Y'], { pads: [1, 0, 2, 1] })],
+        inputs: { X: { shape: [2, 16, 32, 32], grad: true }, W: { shape: [4, 16, 3, 3] } },
+        grad: { convInput: form },
+      });
+      const ops = gm.model.graph!.node!.map((x) => x.opType);
+      const s = await ort.InferenceSession.create(encodeModel(gm.model), { logSeverityLevel: 3 });
+      const out = await s.run(gm.feeds);
+      await s.release();
+      return { ops, dx: Array.from(out[gm.gradOuts[0]!]!.data as Float32Array) };
+    };
+    const [auto, ct] = [await run('auto'), await run('convTranspose')];
+    expect(auto.ops.includes('ConvTranspose')).toBe(false);
+    expect(ct.ops.includes('ConvTranspose')).toBe(true);
+    expect(auto.dx.length).toBe(2 * 16 * 32 * 32);
+    const bad = auto.dx.findIndex((v, i) => !(Math.abs(v - ct.dx[i]!) <= 1e-5 + 1e-5 * Math.abs(v)));
+    expect(bad).toBe(-1);
+  });
+});
+
 describe('emitted ops', () => {
   it('are all default-domain standard ops (no com.microsoft gradient ops)', () => {
     expect(emitted.length).toBeGreaterThan(500);

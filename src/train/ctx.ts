@@ -18,7 +18,7 @@ export interface GradOptions {
   maxPool?: 'windows' | 'indices';
   /**
    * Conv's input gradient with stride 1: 'auto' (default) picks a Conv with flipped weights where it is
-   * faster on onnxruntime CPU (16+ channels, 32x32+ images), else ConvTranspose; 'conv' and
+   * faster on onnxruntime CPU (16+ input channels, no fewer than the output's), else ConvTranspose; 'conv' and
    * 'convTranspose' force one form (tests check both at sizes finite differences resolve).
    */
   convInput?: 'auto' | 'conv' | 'convTranspose';

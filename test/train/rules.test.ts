@@ -81,7 +81,7 @@ describe('MaxPool gradient forms agree where finite differences cannot look (tie
 });
 
 describe('Conv input gradient forms agree at the size where the Conv form is chosen', () => {
-  it('16 channels on 32x32: Conv with flipped weights == ConvTranspose (to float32 summation order)', async () => {
+  it('16 channels from 4 (auto picks the Conv): Conv with flipped weights == ConvTranspose (to float32 summation order)', async () => {
     const run = async (form: 'auto' | 'convTranspose') => {
       const gm = await gradModel({
         name: form,

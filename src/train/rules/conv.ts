@@ -83,18 +83,18 @@ export function convInputGrad(ctx: GradCtx, dy: string, w: string, g: ConvGeom):
  * its channel axes swapped per group, padded by (effective kernel - 1 - forward pad) on each side (the
  * output then has X's size exactly). onnxruntime CPU runs a Conv through its blocked-layout kernels,
  * a ConvTranspose through GEMM + col2im, which took 1.3x the forward Conv on the bench ResNet. Strided
- * convs, pads wider than the kernel, and small images or few channels (where ConvTranspose is as fast
- * or faster) stay on ConvTranspose.
+ * convs, pads wider than the kernel, and few channels (where ConvTranspose is as fast or faster) stay
+ * on ConvTranspose.
  */
 function convInputGradByConv(ctx: GradCtx, dy: string, w: string, g: ConvGeom): string | undefined {
   const ws = ctx.fixedShape(w);
   const n = g.kernel.length;
   const form = ctx.options.convInput ?? 'auto';
   if (form === 'convTranspose' || !ws || ctx.opset < 10 || g.strides.some((s) => s !== 1)) return undefined;
-  // measured on onnxruntime 1.30 CPU, one thread: the Conv wins from 16 channels out on images of 32x32
-  // and more (32x32x64 -> 64: 7.2 vs 8.2 ms, 64x64x16: 2.6 vs 4.2 ms), ties or loses below (14x14 at
-  // batch 64, or 3 channels out: up to 2x slower)
-  if (form === 'auto' && (ws[1]! * g.group < 16 || g.inSize.reduce((p, q) => p * q, 1) < 1024)) return undefined;
+  // measured on onnxruntime 1.30 CPU, one thread, 3x3 kernels: the Conv wins where dX has 16+ channels
+  // and no fewer than dY (8x64x64x16: 2.6 vs 4.2 ms; 8x32x32x64: 7.2 vs 8.2; 8x16x16x128: 6.9 vs 7.7),
+  // ConvTranspose where dX has fewer (64x14x14 32 -> 16: 2.0 vs 2.5 ms; 8x64x64 32 -> 3: 1.1 vs 2.4)
+  if (form === 'auto' && (ws[1]! * g.group < 16 || ws[1]! * g.group < ws[0]!)) return undefined;
   const pads = [...g.pads.slice(0, n), ...g.pads.slice(n)].map((p, i) => (g.kernel[i % n]! - 1) * g.dilations[i % n]! - p);
   if (pads.some((p) => p < 0)) return undefined;
   const G = g.group;

@@ -98,7 +98,33 @@ describe('backward: which nodes are differentiated', () => {
     const ops = backward(g, { wrt: ['W'], loss: 'loss', opset: 17 }).nodes.map((x) => x.opType);
     expect(ops).not.toContain('Sign');
     expect(ops).not.toContain('Where');
-    expect(ops).toContain('Less');
+    expect(ops).toContain('Clip');
+  });
+
+  it('the ALReLU gradient is exactly 1, -|alpha| or 0 (at 0, as abs\'(0) = 0), subnormals and overflow included', async () => {
+    const values = [0, -0, 1e-45, -1e-45, 1.2e-38, -1.2e-38, 3e38, -3e38, 1, -1, 0.5, -7];
+    for (const [alpha, dataType] of [[0.01, DataType.FLOAT], [-0.2, DataType.FLOAT], [0.01, DataType.DOUBLE]] as const) {
+      const vals = dataType === DataType.DOUBLE ? [...values, 5e-324, -5e-324, 1e308, -1e308] : values;
+      const g: GraphProto = {
+        name: 'g',
+        node: [n('LeakyRelu', ['W'], ['t'], { alpha }), n('Abs', ['t'], ['Y']), makeNode('ReduceSum', ['Y'], ['loss'], 'loss', [{ name: 'keepdims', type: 2, i: 0 }])],
+        initializer: [makeTensor('W', dataType, [vals.length], vals)],
+        output: [{ name: 'loss', type: { tensorType: { elemType: dataType, shape: { dim: [] } } } }],
+      };
+      const back = backward(g, { wrt: ['W'], loss: 'loss', opset: 17 });
+      g.node!.push(...back.nodes);
+      g.initializer!.push(...back.initializers);
+      const gradName = back.grads.get('W')!;
+      g.output!.push({ name: gradName, type: { tensorType: { elemType: dataType, shape: { dim: [{ dimValue: vals.length }] } } } });
+      const model: ModelProto = { irVersion: 8, opsetImport: [{ domain: '', version: 17 }], graph: g };
+      const s = await ort.InferenceSession.create(encodeModel(model), { logSeverityLevel: 3 });
+      const out = await s.run({});
+      await s.release();
+      const slope = dataType === DataType.DOUBLE ? -Math.abs(alpha) : Math.fround(-Math.abs(alpha));
+      const want = vals.map((v) => (v > 0 ? 1 : v < 0 ? slope : 0));
+      // (+ 0: a -0 gradient at x = -0 is zero too)
+      expect(Array.from(out[gradName]!.data as Float32Array | Float64Array, (v) => v + 0), `alpha ${alpha} type ${dataType}`).toEqual(want);
+    }
   });
 
   it('the MaxPool gradient asks for a newer opset instead of emitting an invalid model', () => {

@@ -36,7 +36,7 @@ const STANDARD = new Set([
   'Add', 'Sub', 'Mul', 'Div', 'Neg', 'Sum', 'Where', 'Equal', 'Greater', 'Less', 'Not', 'And', 'Sign', 'Exp', 'Log', 'Sqrt',
   'Reciprocal', 'Pow', 'Sigmoid', 'Cast', 'Identity', 'ReduceSum', 'Expand', 'Reshape', 'Transpose', 'Slice', 'Concat', 'Pad',
   'Squeeze', 'Unsqueeze', 'Shape', 'Size', 'ConstantOfShape', 'NonZero', 'Gather', 'Range', 'Conv', 'ConvTranspose', 'MaxPool',
-  'ScatterElements', 'ScatterND', 'Gemm', 'MatMul', 'Flatten', 'CumSum', 'ReduceMean', 'Relu',
+  'ScatterElements', 'ScatterND', 'Gemm', 'MatMul', 'Flatten', 'CumSum', 'ReduceMean', 'Relu', 'LeakyRelu', 'Clip',
 ]);
 
 for (const [group, cases] of Object.entries(groups)) {

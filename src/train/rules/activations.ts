@@ -3,7 +3,8 @@
  * oracles come from it): Relu'(0) = 0, LeakyRelu'(0) = alpha, Abs'(0) = 0, Clip passes the gradient on
  * the closed interval [min, max].
  */
-import { attrFloat, attrInt, intAttr } from '../../onnx/attrs.js';
+import { attrFloat, attrInt, floatAttr, intAttr } from '../../onnx/attrs.js';
+import { DataType } from '../../onnx/dtype.js';
 import { UnsupportedGradientError } from './errors.js';
 import { normAxis, rule, type GradRule, type RuleArgs } from './types.js';
 
@@ -80,6 +81,18 @@ export const ACTIVATIONS: Record<string, GradRule> = {
  * abs'(0) = 0 gives: g * ([x > 0] - |alpha| [x < 0]).
  */
 export function alreluGrad(ctx: RuleArgs['ctx'], x: string, g: string, alpha: number): string {
+  // Clip(LeakyRelu(x * s * s, |alpha|), -|alpha|, 1) with s large enough that the smallest subnormal
+  // times s^2 reaches 1 and s itself is finite: exactly 1, -|alpha| or 0 in five vectorized ops, where
+  // the masks below take seven (Greater, Less and Casts are slow on onnxruntime CPU: 1.35 vs 2.5 ms
+  // on 8x32x64x64 floats)
+  const dt = ctx.dtype(x);
+  const s = dt === DataType.FLOAT ? 2 ** 100 : dt === DataType.DOUBLE ? 2 ** 600 : dt === DataType.FLOAT16 ? 2 ** 15 : 0;
+  // (alpha 0 would turn x * s * s = -inf into -inf * 0 = NaN)
+  if (s && alpha !== 0 && ctx.opset >= (dt === DataType.DOUBLE ? 12 : 11)) {
+    const big = ctx.mul(ctx.mul(x, ctx.scalar(s, x)), ctx.scalar(s, x));
+    const leaky = ctx.op('LeakyRelu', [big], [floatAttr('alpha', Math.abs(alpha))]);
+    return ctx.mul(g, ctx.op('Clip', [leaky, ctx.scalar(-Math.abs(alpha), x), ctx.scalar(1, x)]));
+  }
   const zero = ctx.scalar(0, x);
   const pos = ctx.mask(ctx.op('Greater', [x, zero]), x);
   const neg = ctx.mask(ctx.op('Less', [x, zero]), x);

@@ -101,13 +101,14 @@ describe('backward: which nodes are differentiated', () => {
     expect(ops).toContain('Clip');
   });
 
-  it('the ALReLU gradient is exactly 1, -|alpha| or 0 (at 0, as abs\'(0) = 0), subnormals and overflow included', async () => {
+  it('ALReLU and LeakyRelu gradients are exact steps (ALReLU 0 at 0 as abs\'(0) = 0, LeakyRelu alpha), subnormals and overflow included', async () => {
     const values = [0, -0, 1e-45, -1e-45, 1.2e-38, -1.2e-38, 3e38, -3e38, 1, -1, 0.5, -7];
-    for (const [alpha, dataType] of [[0.01, DataType.FLOAT], [-0.2, DataType.FLOAT], [0.01, DataType.DOUBLE]] as const) {
+    const cases = [['alrelu', 0.01, DataType.FLOAT], ['alrelu', -0.2, DataType.FLOAT], ['alrelu', 0.01, DataType.DOUBLE], ['leaky', 0.2, DataType.FLOAT], ['leaky', 0.01, DataType.DOUBLE], ['leaky', -0.01, DataType.FLOAT]] as const;
+    for (const [kind, alpha, dataType] of cases) {
       const vals = dataType === DataType.DOUBLE ? [...values, 5e-324, -5e-324, 1e308, -1e308] : values;
       const g: GraphProto = {
         name: 'g',
-        node: [n('LeakyRelu', ['W'], ['t'], { alpha }), n('Abs', ['t'], ['Y']), makeNode('ReduceSum', ['Y'], ['loss'], 'loss', [{ name: 'keepdims', type: 2, i: 0 }])],
+        node: [n('LeakyRelu', ['W'], [kind === 'alrelu' ? 't' : 'Y'], { alpha }), ...(kind === 'alrelu' ? [n('Abs', ['t'], ['Y'])] : []), makeNode('ReduceSum', ['Y'], ['loss'], 'loss', [{ name: 'keepdims', type: 2, i: 0 }])],
         initializer: [makeTensor('W', dataType, [vals.length], vals)],
         output: [{ name: 'loss', type: { tensorType: { elemType: dataType, shape: { dim: [] } } } }],
       };
@@ -120,10 +121,10 @@ describe('backward: which nodes are differentiated', () => {
       const s = await ort.InferenceSession.create(encodeModel(model), { logSeverityLevel: 3 });
       const out = await s.run({});
       await s.release();
-      const slope = dataType === DataType.DOUBLE ? -Math.abs(alpha) : Math.fround(-Math.abs(alpha));
-      const want = vals.map((v) => (v > 0 ? 1 : v < 0 ? slope : 0));
+      const typed = (v: number) => (dataType === DataType.DOUBLE ? v : Math.fround(v));
+      const want = vals.map((v) => (kind === 'alrelu' ? (v > 0 ? 1 : v < 0 ? typed(-Math.abs(alpha)) : 0) : v > 0 ? 1 : typed(alpha)));
       // (+ 0: a -0 gradient at x = -0 is zero too)
-      expect(Array.from(out[gradName]!.data as Float32Array | Float64Array, (v) => v + 0), `alpha ${alpha} type ${dataType}`).toEqual(want);
+      expect(Array.from(out[gradName]!.data as Float32Array | Float64Array, (v) => v + 0), `${kind} alpha ${alpha} type ${dataType}`).toEqual(want);
     }
   });
 

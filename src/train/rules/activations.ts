@@ -13,7 +13,12 @@ export const ACTIVATIONS: Record<string, GradRule> = {
   // slope 1 above 0, alpha elsewhere: g * (alpha + (1 - alpha) [x > 0])
   LeakyRelu: rule('all', ({ node, x, dy, ctx }) => {
     const alpha = attrFloat(node, 'alpha', 0.01);
-    return [ctx.mul(dy[0]!, ctx.select(ctx.op('Greater', [x[0]!, ctx.scalar(0, x[0]!)]), 1, alpha, x[0]!))];
+    const X = x[0]!;
+    // 0 < alpha <= 1: Clip(x * s * s, alpha, 1) is exactly 1 above 0 and alpha at or below it (see
+    // saturate); four ops instead of five, 1.18 vs 1.45 ms on 8x32x64x64 floats
+    const big = alpha > 0 && alpha <= 1 ? saturate(ctx, X) : undefined;
+    if (big) return [ctx.mul(dy[0]!, ctx.op('Clip', [big, ctx.scalar(alpha, X), ctx.scalar(1, X)]))];
+    return [ctx.mul(dy[0]!, ctx.select(ctx.op('Greater', [X, ctx.scalar(0, X)]), 1, alpha, X))];
   }),
   Abs: rule('all', ({ x, dy, ctx }) => [ctx.mul(dy[0]!, ctx.op('Sign', [x[0]!]))]),
   // the converter's model-local function |LeakyRelu(x, alpha)|: slope 1 above 0, -|alpha| below, 0 at 0
@@ -85,11 +90,9 @@ export function alreluGrad(ctx: RuleArgs['ctx'], x: string, g: string, alpha: nu
   // times s^2 reaches 1 and s itself is finite: exactly 1, -|alpha| or 0 in five vectorized ops, where
   // the masks below take seven (Greater, Less and Casts are slow on onnxruntime CPU: 1.35 vs 2.5 ms
   // on 8x32x64x64 floats)
-  const dt = ctx.dtype(x);
-  const s = dt === DataType.FLOAT ? 2 ** 100 : dt === DataType.DOUBLE ? 2 ** 600 : dt === DataType.FLOAT16 ? 2 ** 15 : 0;
   // (alpha 0 would turn x * s * s = -inf into -inf * 0 = NaN)
-  if (s && alpha !== 0 && ctx.opset >= (dt === DataType.DOUBLE ? 12 : 11)) {
-    const big = ctx.mul(ctx.mul(x, ctx.scalar(s, x)), ctx.scalar(s, x));
+  const big = alpha !== 0 ? saturate(ctx, x) : undefined;
+  if (big) {
     const leaky = ctx.op('LeakyRelu', [big], [floatAttr('alpha', Math.abs(alpha))]);
     return ctx.mul(g, ctx.op('Clip', [leaky, ctx.scalar(-Math.abs(alpha), x), ctx.scalar(1, x)]));
   }
@@ -97,6 +100,19 @@ export function alreluGrad(ctx: RuleArgs['ctx'], x: string, g: string, alpha: nu
   const pos = ctx.mask(ctx.op('Greater', [x, zero]), x);
   const neg = ctx.mask(ctx.op('Less', [x, zero]), x);
   return ctx.mul(g, ctx.sub(pos, ctx.scale(neg, Math.abs(alpha))));
+}
+
+/**
+ * x * s * s with s the largest power of two that is finite in x's type squared past its smallest
+ * subnormal: every nonzero x lands at or beyond +-1 (or +-inf), zero stays zero, so a Clip of it is an
+ * exact step function. Undefined for types without such a constant here, or opsets whose Clip lacks
+ * min/max inputs (11; 12 for double).
+ */
+function saturate(ctx: RuleArgs['ctx'], x: string): string | undefined {
+  const dt = ctx.dtype(x);
+  const s = dt === DataType.FLOAT ? 2 ** 100 : dt === DataType.DOUBLE ? 2 ** 600 : dt === DataType.FLOAT16 ? 2 ** 15 : 0;
+  if (!s || ctx.opset < (dt === DataType.DOUBLE ? 12 : 11)) return undefined;
+  return ctx.mul(ctx.mul(x, ctx.scalar(s, x)), ctx.scalar(s, x));
 }
 
 function softmaxFamily({ node, x, y, dy, ctx }: RuleArgs, log: boolean): [string] {

@@ -117,6 +117,10 @@ export const CONV_CASES: Case[] = [
   conv('input gradient as Conv: 3-D', [1, 2, 4, 3, 4], [2, 2, 2, 2, 2], { pads: [0, 1, 0, 1, 0, 1] }, true, { maxElems: 60, grad: { convInput: 'conv' } }),
   conv('16 channels stride 2 dilations', [2, 16, 6, 7], [3, 16, 3, 2], { strides: [2, 1], dilations: [1, 2], pads: [1, 0, 1, 1] }, true, { maxElems: 80 }),
   conv('16 channels symbolic batch', [3, 16, 4, 4], [2, 16, 3, 3], { pads: [1, 1, 1, 1] }, false, { maxElems: 80, inputs: { X: grad([3, 16, 4, 4], { symbolic: [0] }), W: grad([2, 16, 3, 3]) } }),
+  // many channels, few positions: the batch folded into the weight gradient's GEMMs
+  conv('batch folded into the weight GEMMs: pads', [2, 6, 3, 4], [5, 6, 3, 3], { pads: [1, 1, 1, 1] }),
+  conv('batch folded into the weight GEMMs: stride 2 dilations', [2, 5, 7, 6], [6, 5, 2, 3], { strides: [2, 2], dilations: [2, 1], pads: [0, 1, 1, 0] }, false),
+  conv('batch folded into the weight GEMMs: symbolic batch', [3, 6, 3, 3], [4, 6, 2, 2], {}, false, { inputs: { X: grad([3, 6, 3, 3], { symbolic: [0] }), W: grad([4, 6, 2, 2]) } }),
   conv('no bias, symbolic batch', [2, 2, 5, 5], [3, 2, 3, 3], { pads: [1, 1, 1, 1] }, false, { inputs: { X: grad([2, 2, 5, 5], { symbolic: [0] }), W: grad([3, 2, 3, 3]) } }),
   {
     name: 'ConvTranspose stride 2 pads output_padding',

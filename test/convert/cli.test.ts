@@ -2,6 +2,7 @@
  * The `alrelu-convert` command as a user runs it: the built binary in a child process. Bad input of
  * every kind gives exit code 2, one `error: <file>: <cause>` line, no stack trace and no file written.
  */
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeModel, encodeModel } from '../../src/onnx/schema.js';
 import { isExternal } from '../../src/onnx/external.js';
 import { allTensors } from '../../src/onnx/walk.js';
-import { errorLine, runCli } from '../cli.js';
+import { CLI, errorLine, runCli } from '../cli.js';
 import { fixture, ROOT } from '../helpers.js';
 
 const SHIPPED = join(ROOT, 'models/mnist-cnn.onnx');
@@ -189,6 +190,15 @@ describe('converting', () => {
     const r = await runCli([model, '--dry-run']);
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/look-alike .*PRelu/);
+  });
+});
+
+describe('the installed binary', () => {
+  it('runs as an executable (shebang and mode), as npx runs it', () => {
+    const r = spawnSync(CLI, ['--version'], { encoding: 'utf8' });
+    expect(r.error).toBeUndefined();
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim()).toBe(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version);
   });
 });
 

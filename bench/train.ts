@@ -12,9 +12,8 @@ import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
 import { convert } from '../src/convert/convert.js';
 import { decodeModel } from '../src/onnx/schema.js';
-import { tensorFromProto } from '../src/runtime/tensor.js';
 import { chooseParameters } from '../src/train/params.js';
-import { zerosLike } from '../src/train/runner.js';
+import { freshStart } from '../src/train/runner.js';
 import { buildEvalModel, buildTrainingModel, LOSS_OUTPUT, LR_INPUT, STEP_INPUT } from '../src/train/step.js';
 import { interleave, pairedRatio, type Contender } from './interleave.js';
 import { cpuSession } from './ort.js';
@@ -152,14 +151,8 @@ async function measure(net: Net, opts: BenchOptions): Promise<{ rows: Row[]; ski
     [tm.labels]: new ort.Tensor('int64', y, [B, 1]),
     [LR_INPUT]: new ort.Tensor('float32', new Float32Array([LR]), []),
   };
-  for (const p of tm.params) {
-    const h = tensorFromProto(tm.initial.get(p.name)!);
-    feeds[p.name] = new ort.Tensor(h.type, h.data, h.dims);
-  }
-  for (const s of tm.state) {
-    const z = zerosLike(s.dims, s.dataType);
-    feeds[s.name] = new ort.Tensor(z.type, z.data, z.dims);
-  }
+  const start = freshStart(tm);
+  for (const h of [start.params, start.state]) for (const [name, v] of Object.entries(h)) feeds[name] = new ort.Tensor(v.type, v.data, v.dims);
   let t = 0;
   const losses: number[] = [];
   // A real loop: each step feeds the previous step's parameters and momentum back in.

@@ -5,6 +5,7 @@
  * the two scalars and the loss/logits through JS; elsewhere they round-trip through host memory.
  */
 import { isUserError, messageOf, UserError } from '../errors.js';
+import { tensorFromProto } from '../runtime/tensor.js';
 import type { DeviceTensor, HostTensor, Runtime, Session } from '../runtime/types.js';
 import type { TrainingModel } from './step.js';
 import { LR_INPUT, LOSS_OUTPUT, STEP_INPUT } from './step.js';
@@ -20,6 +21,15 @@ export function deviceResident(rt: Runtime): boolean {
 export function zerosLike(dims: number[], dataType: number): HostTensor {
   const n = dims.reduce((a, b) => a * b, 1);
   return dataType === 11 ? { type: 'float64', data: new Float64Array(n), dims } : { type: 'float32', data: new Float32Array(n), dims };
+}
+
+/** Where a fresh run starts: the model's own parameter values and zero optimizer state. */
+export function freshStart(tm: TrainingModel): { params: Record<string, HostTensor>; state: Record<string, HostTensor> } {
+  const params: Record<string, HostTensor> = {};
+  for (const p of tm.params) params[p.name] = tensorFromProto(tm.initial.get(p.name)!);
+  const state: Record<string, HostTensor> = {};
+  for (const s of tm.state) state[s.name] = zerosLike(s.dims, s.dataType);
+  return { params, state };
 }
 
 export class StepRunner {

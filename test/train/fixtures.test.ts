@@ -14,10 +14,9 @@ import { toFloat32, valueAt, type NpyArray } from '../../src/data/npy.js';
 import { readModel } from '../../src/onnx/read.js';
 import { openRuntime } from '../../src/runtime/index.js';
 import type { HostTensor, Runtime } from '../../src/runtime/types.js';
-import { tensorFromProto } from '../../src/runtime/tensor.js';
 import { computeGradients, labelsFeed } from '../../src/train/gradients.js';
 import type { OptimizerConfig } from '../../src/train/optim.js';
-import { StepRunner, zerosLike } from '../../src/train/runner.js';
+import { freshStart, StepRunner } from '../../src/train/runner.js';
 import { buildTrainingModel } from '../../src/train/step.js';
 import { ROOT } from '../helpers.js';
 
@@ -104,11 +103,8 @@ for (const net of ['mlp_iris', 'cnn_digits']) {
         const tm = buildTrainingModel(mf.model, {
           sourceDir: mf.dir, file: net, params: expected.parameters, task: 'classification', optimizer: opt.cfg,
         });
-        const params: Record<string, HostTensor> = {};
-        for (const p of tm.params) params[p.name] = tensorFromProto(tm.initial.get(p.name)!);
-        const state: Record<string, HostTensor> = {};
-        for (const s of tm.state) state[s.name] = zerosLike(s.dims, s.dataType);
-        const runner = await StepRunner.open(rt, tm, { params, state });
+        const start = freshStart(tm);
+        const runner = await StepRunner.open(rt, tm, start);
         try {
           const losses: number[] = [];
           for (let t = 1; t <= steps; t++) losses.push((await runner.step(x, labelsFeed(y, 'classification'), t, opt.lr)).loss);
@@ -120,7 +116,7 @@ for (const net of ['mlp_iris', 'cnn_digits']) {
           }
           // The update really moved the parameters (a no-op optimizer would fail the check above only
           // if the oracle moved them; make that explicit).
-          const moved = expected.parameters.some((p) => worst(after[p]!.data as Float32Array, params[p]!.data as Float32Array) > 1);
+          const moved = expected.parameters.some((p) => worst(after[p]!.data as Float32Array, start.params[p]!.data as Float32Array) > 1);
           expect(moved).toBe(true);
         } finally {
           await runner.close();

@@ -14,12 +14,11 @@ import { toFloat32, valueAt } from '../../src/data/npy.js';
 import { readModel } from '../../src/onnx/read.js';
 import { openRuntime } from '../../src/runtime/index.js';
 import { SWIFTSHADER_ICD } from '../../src/runtime/node.js';
-import { tensorFromProto } from '../../src/runtime/tensor.js';
 import type { EpName, HostTensor, Runtime } from '../../src/runtime/types.js';
 import { readCheckpoint, writeCheckpoint } from '../../src/train/checkpoint.js';
 import { labelsFeed } from '../../src/train/gradients.js';
 import { chooseParameters } from '../../src/train/params.js';
-import { StepRunner, zerosLike } from '../../src/train/runner.js';
+import { freshStart, StepRunner } from '../../src/train/runner.js';
 import { learningRate } from '../../src/train/schedule.js';
 import { buildTrainingModel, type TrainingModel } from '../../src/train/step.js';
 import { ROOT } from '../helpers.js';
@@ -54,11 +53,7 @@ async function trainingModel(net: string): Promise<TrainingModel> {
 
 async function run(ep: EpName, tm: TrainingModel, batch: { x: HostTensor; y: HostTensor }, steps: number) {
   const rt = await open(ep);
-  const params: Record<string, HostTensor> = {};
-  for (const p of tm.params) params[p.name] = tensorFromProto(tm.initial.get(p.name)!);
-  const state: Record<string, HostTensor> = {};
-  for (const s of tm.state) state[s.name] = zerosLike(s.dims, s.dataType);
-  const runner = await StepRunner.open(rt, tm, { params, state });
+  const runner = await StepRunner.open(rt, tm, freshStart(tm));
   try {
     const losses: number[] = [];
     for (let t = 1; t <= steps; t++) losses.push((await runner.step(batch.x, batch.y, t, 0.01)).loss);

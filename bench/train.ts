@@ -137,12 +137,17 @@ async function measure(net: Net, opts: BenchOptions): Promise<{ rows: Row[]; ski
   const base = { sourceDir: dirname(file), file, dynamicBatch: true };
   const tm = buildTrainingModel(model, { ...base, params, task: 'classification', outputRank: 2, optimizer: { name: 'momentum', momentum: MOMENTUM } });
   const evalModel = buildEvalModel(model, { ...base, params: [] });
+  // The same forward with the weights fed as inputs, as the training step has them: onnxruntime cannot
+  // pre-pack or re-layout (NCHWc) weights it does not know at load time.
+  const fedModel = buildEvalModel(model, { ...base, params });
   const inputDims = (model.graph!.input!.find((i) => i.name === tm.input)!.type!.tensorType!.shape!.dim ?? []).map((d) => Number(d.dimValue ?? 0));
   const perSample = inputDims.slice(1).reduce((a, b) => a * b, 1);
   const { x, y } = batch(B, perSample);
   const xDims = [B, ...inputDims.slice(1)];
 
   const fwd = await cpuSession(evalModel.bytes, { [evalModel.input]: { type: 'float32', data: x, dims: xDims } }, opts.threads);
+  const start = freshStart(tm);
+  const fed = await cpuSession(fedModel.bytes, { [fedModel.input]: { type: 'float32', data: x, dims: xDims }, ...start.params }, opts.threads);
   const stepSession = await ort.InferenceSession.create(tm.bytes(), {
     executionProviders: ['cpu'], graphOptimizationLevel: 'all', intraOpNumThreads: opts.threads, interOpNumThreads: 1, logSeverityLevel: 3,
   });
@@ -151,7 +156,6 @@ async function measure(net: Net, opts: BenchOptions): Promise<{ rows: Row[]; ski
     [tm.labels]: new ort.Tensor('int64', y, [B, 1]),
     [LR_INPUT]: new ort.Tensor('float32', new Float32Array([LR]), []),
   };
-  const start = freshStart(tm);
   for (const h of [start.params, start.state]) for (const [name, v] of Object.entries(h)) feeds[name] = new ort.Tensor(v.type, v.data, v.dims);
   let t = 0;
   const losses: number[] = [];
@@ -165,7 +169,7 @@ async function measure(net: Net, opts: BenchOptions): Promise<{ rows: Row[]; ski
   };
   const { rounds, perRound } = net;
   const skipped: string[] = [];
-  const contenders: Contender[] = [{ name: 'forward', run: fwd.run }, { name: 'step', run: step }];
+  const contenders: Contender[] = [{ name: 'forward', run: fwd.run }, { name: 'forward-fed', run: fed.run }, { name: 'step', run: step }];
   // PyTorch takes turns with us (same rounds, same blocks), so both see the same machine.
   let torch: { worker: PythonWorker; ready: TorchReady } | undefined;
   const py = await findPython(['torch', 'onnx', 'numpy']);
@@ -188,6 +192,7 @@ async function measure(net: Net, opts: BenchOptions): Promise<{ rows: Row[]; ski
     res = await interleave(contenders, { clock: opts.clock, warmup: 2, rounds, perRound });
   } finally {
     await fwd.release();
+    await fed.release();
     await stepSession.release();
     await torch?.worker.close();
     await fs.rm(netFile, { force: true });
@@ -200,6 +205,9 @@ async function measure(net: Net, opts: BenchOptions): Promise<{ rows: Row[]; ski
     { ...ratioRow(`${label}: training step, ms`, ms('step'), 'ms', { name: 'forward pass', value: ms('forward'), unit: 'ms' }, { max: 3.5 },
       `${how}; SGD momentum ${MOMENTUM}, ${tm.params.length} parameter tensors fed back each step`),
     ratio: pairedRatio(res, 'step', 'forward') },
+    { ...ratioRow(`${label}: training step (vs a weights-fed forward), ms`, ms('step'), 'ms', { name: 'forward, weights fed', value: ms('forward-fed'), unit: 'ms' }, undefined,
+      `${how}; the forward with its weights as graph inputs, as in the training step (no constant-weight kernels); that forward costs ${pairedRatio(res, 'forward-fed', 'forward').toFixed(2)}x the constant-weight one`),
+    ratio: pairedRatio(res, 'step', 'forward-fed') },
   ];
   if (torch) {
     // Throughput ratio: our samples/s over PyTorch's = PyTorch's step time over ours.

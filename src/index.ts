@@ -22,6 +22,6 @@ export type { EvalReport, EvaluateOptions } from './eval/types.js';
 // Fine-tuning: the training-step model, gradients for inspection, the loop.
 export { backward, type BackwardOptions, type BackwardResult } from './train/backward.js';
 export { buildTrainingModel, type TrainingModel, type StepOptions } from './train/step.js';
-export { computeGradients, type GradientResult } from './train/gradients.js';
+export { computeGradients, firstBatchGradients, type GradientResult } from './train/gradients.js';
 export { finetune, type FinetuneOptions, type FinetuneResult, type FinetuneLog } from './train/loop.js';
 export { chooseParameters, type ParameterOptions } from './train/params.js';

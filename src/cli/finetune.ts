@@ -1,4 +1,5 @@
 /** `alrelu-convert finetune <model.onnx> --data <spec>`: training on onnxruntime, on any execution provider. */
+import { existsSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { writeFileAtomic } from '../atomic.js';
@@ -6,14 +7,12 @@ import { convert } from '../convert/convert.js';
 import { isReference, loadData, parseSpec, preprocess, type PreprocessOptions } from '../data/index.js';
 import type { Dataset } from '../data/types.js';
 import { UserError } from '../errors.js';
-import { fitSample } from '../eval/feed.js';
 import { readModel } from '../onnx/read.js';
 import type { ModelProto } from '../onnx/types.js';
 import { isEpName, openRuntime } from '../runtime/index.js';
 import { EP_NAMES, type EpName } from '../runtime/types.js';
-import { epochOrder, inputBatch } from '../train/batches.js';
 import type { EpochRecord } from '../train/checkpoint.js';
-import { computeGradients } from '../train/gradients.js';
+import { firstBatchGradients } from '../train/gradients.js';
 import { finetune, TrainingStopped, type FinetuneLog, type FinetuneProgress } from '../train/loop.js';
 import { OPTIMIZERS, type OptimizerName } from '../train/optim.js';
 import { SCHEDULES, type ScheduleName } from '../train/schedule.js';
@@ -219,33 +218,20 @@ function printSummary(o: FinetuneCliOptions, log: FinetuneLog): void {
 }
 
 async function dumpGradients(o: FinetuneCliOptions, src: FinetuneRun, train: Dataset, batchSize: number, seed: number, file: string): Promise<void> {
+  if (!o.force && existsSync(file)) throw new UserError(file, 'already exists (use --force to overwrite)');
   const rt = await openRuntime(o.ep as EpName);
   try {
-    const rows = epochOrder(train.count, seed, 0, o.shuffle).subarray(0, Math.min(batchSize, train.count));
-    const session = await rt.load((await import('../onnx/write.js')).encodeInline(src.model, src.sourceDir));
-    const inits = new Set((src.model.graph!.initializer ?? []).map((t) => t.name));
-    const inMeta = session.inputs.find((i) => (o.input ? i.name === o.input : !inits.has(i.name)));
-    await session.release();
-    if (!inMeta) throw new UserError(o.input ? `--input ${o.input}` : src.file, o.input ? 'no such model input' : 'has no data input');
-    const fit = fitSample(inMeta.shape, train.sampleShape);
-    if (!fit || !fit.hasBatchDim) throw new UserError(`input ${inMeta.name}`, `takes shape [${inMeta.shape.join(', ')}]; samples of shape [${train.sampleShape.join(', ')}] do not fit`);
-    const fixed = typeof inMeta.shape[0] === 'number' ? inMeta.shape[0] : undefined;
-    const x = inputBatch(train, rows, { sampleDims: fit.sampleDims, inputType: 'float32', labelDims: [1] });
-    const y = train.task === 'classification'
-      ? { type: 'int32' as const, data: Int32Array.from(rows, (r) => train.y[r]!), dims: [rows.length] }
-      : { type: 'float32' as const, data: Float32Array.from(rows, (r) => train.y[r]!), dims: [rows.length, train.targetSize ?? 1] };
-    const g = await computeGradients(src.model, { x, y }, {
-      runtime: rt, sourceDir: src.sourceDir, file: src.file, task: train.task, freeze: o.freeze, trainOnly: o.trainOnly,
-      input: o.input, output: o.trainOutput, dynamicBatch: fixed !== undefined && fixed !== rows.length,
+    const g = await firstBatchGradients(src.model, train, {
+      runtime: rt, sourceDir: src.sourceDir, file: src.file, batchSize, seed, shuffle: o.shuffle,
+      freeze: o.freeze, trainOnly: o.trainOnly, input: o.input, output: o.trainOutput,
     });
     const dump = {
-      model: src.file, batch: rows.length, loss: g.loss, lossKind: g.lossKind,
+      model: src.file, batch: g.rows, loss: g.loss, lossKind: g.lossKind,
       gradients: Object.fromEntries(Object.entries(g.grads).map(([k, v]) => [k, { dims: v.dims, values: Array.from(v.data as Float32Array) }])),
     };
-    if (!o.force && (await import('node:fs')).existsSync(file)) throw new UserError(file, 'already exists (use --force to overwrite)');
     await writeFileAtomic(file, JSON.stringify(dump) + '\n');
     if (o.json) printJson({ file, loss: g.loss, lossKind: g.lossKind, parameters: Object.keys(g.grads) });
-    else say(o, `loss ${g.loss} (${g.lossKind}) on ${rows.length} samples; gradients of ${Object.keys(g.grads).length} parameters written to ${file}`);
+    else say(o, `loss ${g.loss} (${g.lossKind}) on ${g.rows} samples; gradients of ${Object.keys(g.grads).length} parameters written to ${file}`);
   } finally {
     await rt.close();
   }

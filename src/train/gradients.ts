@@ -2,12 +2,16 @@
  * Loss and gradients of one batch, for inspection and tests: the gradient model (forward + loss +
  * backward, no update) run once. `--dump-gradients` writes what this returns.
  */
-import type { ModelProto } from '../onnx/types.js';
+import type { Dataset } from '../data/types.js';
+import { UserError } from '../errors.js';
+import { fitSample } from '../eval/feed.js';
+import { int, type ModelProto } from '../onnx/types.js';
 import { openRuntime } from '../runtime/index.js';
 import type { HostTensor, Runtime } from '../runtime/types.js';
 import { chooseParameters } from './params.js';
 import { buildTrainingModel, LOSS_OUTPUT, type TrainingModel } from './step.js';
 import { tensorFromProto } from '../runtime/tensor.js';
+import { epochOrder, inputBatch } from './batches.js';
 import type { LossKind } from './loss.js';
 
 export interface GradientBatch {
@@ -66,6 +70,36 @@ export async function computeGradients(model: ModelProto, batch: GradientBatch, 
   } finally {
     if (!o.runtime) await rt.close();
   }
+}
+
+export interface FirstBatchOptions extends Omit<GradientOptions, 'task' | 'dynamicBatch' | 'params'> {
+  batchSize: number;
+  seed: number;
+  shuffle: boolean;
+  /** the model's own folder and name, for external data and messages */
+  sourceDir: string;
+  file: string;
+}
+
+/**
+ * Loss and gradients on the first training batch a fine-tune with the same seed would take: what
+ * `finetune --dump-gradients` writes. The data must fit the model's input.
+ */
+export async function firstBatchGradients(model: ModelProto, train: Dataset, o: FirstBatchOptions): Promise<GradientResult & { rows: number }> {
+  const rows = epochOrder(train.count, o.seed, 0, o.shuffle).subarray(0, Math.min(o.batchSize, train.count));
+  const inits = new Set((model.graph!.initializer ?? []).map((t) => t.name));
+  const inMeta = (model.graph!.input ?? []).find((i) => (o.input ? i.name === o.input : !inits.has(i.name)));
+  if (!inMeta) throw new UserError(o.input ? `--input ${o.input}` : o.file, o.input ? 'no such model input' : 'has no data input');
+  const shape = (inMeta.type?.tensorType?.shape?.dim ?? []).map((d) => (d.dimValue !== undefined ? int(d.dimValue) : (d.dimParam ?? '?')));
+  const fit = fitSample(shape, train.sampleShape);
+  if (!fit || !fit.hasBatchDim) throw new UserError(`input ${inMeta.name}`, `takes shape [${shape.join(', ')}]; samples of shape [${train.sampleShape.join(', ')}] do not fit`);
+  const fixed = typeof shape[0] === 'number' ? shape[0] : undefined;
+  const x = inputBatch(train, rows, { sampleDims: fit.sampleDims, inputType: 'float32', labelDims: [1] });
+  const y: HostTensor = train.task === 'classification'
+    ? { type: 'int32', data: Int32Array.from(rows, (r) => train.y[r]!), dims: [rows.length] }
+    : { type: 'float32', data: Float32Array.from(rows, (r) => train.y[r]!), dims: [rows.length, train.targetSize ?? 1] };
+  const g = await computeGradients(model, { x, y }, { ...o, task: train.task, dynamicBatch: fixed !== undefined && fixed !== rows.length });
+  return { ...g, rows: rows.length };
 }
 
 /** Class indices as the int64 [n, 1] the loss gathers with; regression targets as given. */

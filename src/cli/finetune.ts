@@ -4,7 +4,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { writeFileAtomic } from '../atomic.js';
 import { convert } from '../convert/convert.js';
-import { isReference, loadData, parseSpec, preprocess, type PreprocessOptions } from '../data/index.js';
+import { isReference, loadData, parseSpec, preprocess } from '../data/index.js';
 import type { Dataset } from '../data/types.js';
 import { UserError } from '../errors.js';
 import { readModel } from '../onnx/read.js';

@@ -14,6 +14,7 @@ import { int, type GraphProto, type ModelProto, type TensorProto, type ValueInfo
 import { allNames, nameFactory } from '../onnx/walk.js';
 import { encodeInline } from '../onnx/write.js';
 import { trainingOpset } from './backward.js';
+import { fuseAlrelu } from './fuse.js';
 import { makeTensor, constValues } from './tensors.js';
 
 export interface ForwardOptions {
@@ -29,6 +30,11 @@ export interface ForwardOptions {
   output?: string;
   /** make a fixed batch dimension symbolic (and Reshape targets that hard-code it) */
   dynamicBatch?: boolean;
+  /**
+   * buildEvalModel: ALReLU as one LeakyRelu (fuse.ts), for validation; off, the forward keeps the
+   * user's activation forms (an inference baseline). Training models always fuse.
+   */
+  fuseActivations?: boolean;
 }
 
 export interface ForwardGraph {
@@ -141,5 +147,6 @@ function relaxBatch(graph: GraphProto, input: ValueInfo, n: number, fresh: (b: s
 /** The forward graph alone with parameters as inputs: validation runs on the current values. */
 export function buildEvalModel(source: ModelProto, opts: ForwardOptions): { model: ModelProto; input: string; output: string; bytes: Uint8Array } {
   const fwd = prepareForward(source, opts);
+  if (opts.fuseActivations) fuseAlrelu(fwd.graph);
   return { model: fwd.model, input: fwd.input, output: fwd.output, bytes: encodeModel(fwd.model) };
 }

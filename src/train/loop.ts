@@ -193,7 +193,8 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   }
 
   // Batch geometry: a fixed batch dimension is relaxed when the requested size differs, then checked.
-  const base = { sourceDir: o.sourceDir, file: o.file, params: choice.trainable, input: o.input, output: o.output };
+  // validation runs ALReLU as one LeakyRelu, as the step does (the written model keeps the user's form)
+  const base = { sourceDir: o.sourceDir, file: o.file, params: choice.trainable, input: o.input, output: o.output, fuseActivations: true };
   const probe = buildEvalModel(o.model, { ...base });
   const probeSession = await o.runtime.load(probe.bytes);
   const inMeta = probeSession.inputs.find((i) => i.name === probe.input)!;

@@ -18,6 +18,7 @@ import { UserError } from '../errors.js';
 import { backward } from './backward.js';
 import { Emitter } from './emit.js';
 import { prepareForward, valueInfoOf, type ForwardOptions } from './forward.js';
+import { fuseAlrelu } from './fuse.js';
 
 export { buildEvalModel } from './forward.js';
 import { addLoss, type LossInfo } from './loss.js';
@@ -161,6 +162,8 @@ export function buildTrainingModel(source: ModelProto, opts: StepOptions): Train
     }
   }
   graph.output = outputs;
+  // after backward, whose ALReLU gradients read the pre-activation only
+  fuseAlrelu(graph);
   let cached: Uint8Array | undefined;
   return {
     model: fwd.model,

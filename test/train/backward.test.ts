@@ -13,6 +13,8 @@ import { encodeModel } from '../../src/onnx/schema.js';
 import { tensorValues } from '../../src/onnx/tensor.js';
 import { int, type GraphProto, type ModelProto, type ValueInfo } from '../../src/onnx/types.js';
 import { backward, NoGradientRuleError, trainingOpset } from '../../src/train/backward.js';
+import { fuseAlrelu } from '../../src/train/fuse.js';
+import { alreluFunction } from '../../src/convert/forms.js';
 import { makeTensor } from '../../src/train/tensors.js';
 import { mulberry32 } from '../../src/data/prng.js';
 import { n } from './rules.harness.js';
@@ -126,6 +128,49 @@ describe('backward: which nodes are differentiated', () => {
       // (+ 0: a -0 gradient at x = -0 is zero too)
       expect(Array.from(out[gradName]!.data as Float32Array | Float64Array, (v) => v + 0), `${kind} alpha ${alpha} type ${dataType}`).toEqual(want);
     }
+  });
+
+  it('fuseAlrelu runs each ALReLU as one LeakyRelu(x, -|a|): same forward values and gradients, a shared intermediate left alone', async () => {
+    const vals = [0, -0, 1e-45, -1e-45, 1.2e-38, -1.2e-38, 3e38, -3e38, 1, -1, 0.5, -7];
+    const build = (): GraphProto => {
+      const g: GraphProto = {
+        name: 'g',
+        node: [
+          n('LeakyRelu', ['W'], ['t1'], { alpha: 0.01 }), n('Abs', ['t1'], ['a1']), // subgraph form
+          n('LeakyRelu', ['W'], ['t2'], { alpha: -0.2 }), n('Abs', ['t2'], ['a2']), // negative alpha: same function, slope -0.2
+          n('ALReLU', ['W'], ['a3'], { alpha: 0.03 }, 'ai.alrelu'), // function form
+          n('LeakyRelu', ['W'], ['t4'], { alpha: 0.05 }), n('Abs', ['t4'], ['a4']), n('Mul', ['t4', 'a4'], ['m4']), // t4 read twice: stays
+          n('Sum', ['a1', 'a2', 'a3', 'm4'], ['Y']),
+          makeNode('ReduceSum', ['Y'], ['loss'], 'loss', [{ name: 'keepdims', type: 2, i: 0 }]),
+        ],
+        initializer: [makeTensor('W', DataType.FLOAT, [vals.length], vals)],
+        output: ['loss', 'a1', 'a2', 'a3'].map((v) => f32(v, v === 'loss' ? [] : [vals.length])),
+      };
+      const back = backward(g, { wrt: ['W'], loss: 'loss', opset: 17 });
+      g.node!.push(...back.nodes);
+      g.initializer!.push(...back.initializers);
+      g.output!.push(f32(back.grads.get('W')!, [vals.length]));
+      return g;
+    };
+    const run = async (g: GraphProto) => {
+      const model: ModelProto = { irVersion: 8, opsetImport: [{ domain: '', version: 17 }, { domain: 'ai.alrelu', version: 1 }], graph: g, functions: [alreluFunction(17)] };
+      const s = await ort.InferenceSession.create(encodeModel(model), { logSeverityLevel: 3 });
+      const out = await s.run({});
+      await s.release();
+      return g.output!.map((o) => Array.from(out[o.name!]!.data as Float32Array, (v) => v + 0));
+    };
+    const plain = build();
+    const fused = build();
+    expect(fuseAlrelu(fused)).toBe(3);
+    const ops = fused.node!.map((x) => `${x.opType}${x.opType === 'LeakyRelu' ? `(${x.input![0]},${x.attribute![0]!.f!.toFixed(2)})` : ''}`);
+    expect(ops.filter((o) => o.startsWith('LeakyRelu(W'))).toEqual(['LeakyRelu(W,-0.01)', 'LeakyRelu(W,-0.20)', 'LeakyRelu(W,-0.03)', 'LeakyRelu(W,0.05)']);
+    expect(ops.filter((o) => o === 'Abs')).toHaveLength(1);
+    expect(ops).not.toContain('ALReLU');
+    const [a, b] = [await run(plain), await run(fused)];
+    expect(b).toEqual(a);
+    // and against the definition: x above 0, -|a| x below
+    const want = (al: number) => vals.map((v) => Math.fround(v > 0 ? v : Math.fround(-Math.abs(al)) * v) + 0);
+    expect(b.slice(1, 4)).toEqual([want(0.01), want(-0.2), want(0.03)]);
   });
 
   it('the MaxPool gradient asks for a newer opset instead of emitting an invalid model', () => {

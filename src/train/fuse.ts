@@ -1,0 +1,53 @@
+/**
+ * ALReLU as one LeakyRelu(x, -|a|) in the graphs training runs (the step and validation forwards; the
+ * model written at the end keeps the user's form). The converter's subgraph form Abs(LeakyRelu(x, a))
+ * and its ai.alrelu:ALReLU function are the same function (|a x| = -|a| x exactly for x < 0), but cost
+ * two full passes over the activation where one does. Their gradient reads only x (backward.ts's
+ * alreluPair and the function's rule), so the rewrite is done after backward, on the finished graph, and
+ * keeps PyTorch's abs'(0) = 0 convention that a plain LeakyRelu rule would not.
+ */
+import { attrFloat, floatAttr } from '../onnx/attrs.js';
+import type { GraphProto, NodeProto } from '../onnx/types.js';
+import { subgraphsOf } from '../onnx/walk.js';
+
+const std = (m: NodeProto) => (m.domain ?? '') === '' || m.domain === 'ai.onnx';
+
+/** Rewrites the top-level ALReLUs of `graph` in place; returns how many. */
+export function fuseAlrelu(graph: GraphProto): number {
+  const nodes = graph.node ?? [];
+  const uses = new Map<string, number>();
+  const count = (v: string | undefined | null) => { if (v) uses.set(v, (uses.get(v) ?? 0) + 1); };
+  const visit = (g: GraphProto) => {
+    for (const m of g.node ?? []) {
+      for (const i of m.input ?? []) count(i);
+      for (const s of subgraphsOf(m)) visit(s.graph);
+    }
+    for (const o of g.output ?? []) count(o.name);
+  };
+  visit(graph);
+  const producer = new Map<string, NodeProto>();
+  for (const n of nodes) for (const o of n.output ?? []) if (o) producer.set(o, n);
+
+  const dropped = new Set<NodeProto>();
+  let fused = 0;
+  const becomeLeaky = (n: NodeProto, x: string, alpha: number) => {
+    n.opType = 'LeakyRelu';
+    n.domain = '';
+    n.input = [x];
+    n.attribute = [floatAttr('alpha', -Math.abs(alpha))];
+    fused++;
+  };
+  for (const n of nodes) {
+    if (n.opType === 'Abs' && std(n)) {
+      const t = n.input?.[0];
+      const p = t ? producer.get(t) : undefined;
+      if (!p || p.opType !== 'LeakyRelu' || !std(p) || !p.input?.[0] || uses.get(t!) !== 1 || dropped.has(p)) continue;
+      becomeLeaky(n, p.input[0], attrFloat(p, 'alpha', 0.01));
+      dropped.add(p);
+    } else if (n.domain === 'ai.alrelu' && n.opType === 'ALReLU' && n.input?.[0]) {
+      becomeLeaky(n, n.input[0], attrFloat(n, 'alpha', 0.01));
+    }
+  }
+  if (dropped.size) graph.node = nodes.filter((n) => !dropped.has(n));
+  return fused;
+}

@@ -156,6 +156,7 @@ export const POOL_CASES: Case[] = [
   pool('MaxPool', 'symbolic batch', [2, 2, 5, 5], { kernel_shape: [2, 2] }, { inputs: { X: grad([2, 2, 5, 5], { gen: 'distinct', symbolic: [0] }) } }),
   { ...pool('MaxPool', 'with Indices output', [1, 2, 5, 5], { kernel_shape: [3, 3], strides: [2, 2] }), nodes: [n('MaxPool', ['X'], ['Y', 'I'], { kernel_shape: [3, 3], strides: [2, 2] })] },
   pool('MaxPool', 'tiles 2x2 stride 2 odd size (floor drops a row)', [2, 3, 7, 6], { kernel_shape: [2, 2], strides: [2, 2] }),
+  pool('MaxPool', 'tiles 3x3 exactly (SpaceToDepth windows)', [2, 2, 6, 3], { kernel_shape: [3, 3], strides: [3, 3] }),
   pool('MaxPool', 'tiles 3x2 ceil_mode with pads', [1, 2, 7, 7], { kernel_shape: [3, 2], strides: [3, 2], pads: [1, 0, 0, 1], ceil_mode: 1 }),
   pool('MaxPool', 'tiles 1-D symbolic batch', [3, 2, 9], { kernel_shape: [2], strides: [2] }, { inputs: { X: grad([3, 2, 9], { gen: 'distinct', symbolic: [0] }) } }),
   pool('MaxPool', 'negative values with pads (pads never win)', [1, 1, 4, 4], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] }, { inputs: { X: grad([1, 1, 4, 4], { gen: 'distinct' }) } }),

@@ -16,7 +16,7 @@ const pick = (cases: Case[], names: string[]) => cases.filter((c) => names.some(
 
 const CASES: Case[] = [
   ...pick(CONV_CASES, ['Conv stride 2', 'Conv groups', 'Conv 1x1 stride 2', 'Conv input gradient as Conv', 'Conv 16 channels', 'Conv batch folded into the weight GEMMs: pads', 'Conv batch folded into the weight GEMMs: stride', 'Conv depthwise', 'Conv SAME_UPPER', 'Conv 1-D', 'Conv no bias', 'ConvTranspose stride 2', 'ConvTranspose groups']),
-  ...pick(POOL_CASES, ['MaxPool overlapping 3x3 stride 2', 'MaxPool ceil_mode', 'MaxPool symbolic', 'MaxPool tiles 2x2', 'AveragePool overlapping pads exclude', 'AveragePool ceil_mode include', 'GlobalAveragePool', 'BatchNormalization inference']),
+  ...pick(POOL_CASES, ['MaxPool overlapping 3x3 stride 2', 'MaxPool ceil_mode', 'MaxPool symbolic', 'MaxPool tiles 2x2', 'MaxPool tiles 3x3 exactly', 'AveragePool overlapping pads exclude', 'AveragePool ceil_mode include', 'GlobalAveragePool', 'BatchNormalization inference']),
   ...pick(LINEAR_CASES, ['Gemm transA=1 transB=1 alpha 0.7 beta 1.3 C [1]', 'Gemm transA=0 transB=1', 'MatMul batched broadcast [2,1,3,4]']),
   ...pick(ELEMENTWISE_CASES, ['Add broadcast both ways', 'Div broadcast', 'Add symbolic']),
   ...pick(ACTIVATION_CASES, ['ALReLU model-local', 'LeakyRelu negative', 'Abs', 'LogSoftmax axis -1']),

@@ -99,7 +99,13 @@ function maxPoolByWindows({ node, x, y, dy, ctx }: RuleArgs): Grads {
     : flat(X);
   // (strided Slices of each offset, concatenated, cost as much as this Conv; DepthToSpace for the way
   // back costs twice the ConvTranspose on 2x2 tiles: both measured on onnxruntime 1.30 CPU)
-  const windows = ctx.op('Conv', [padded, kernels], [intsAttr('kernel_shape', kernel), intsAttr('strides', geom.strides), intsAttr('dilations', geom.dilations)]);
+  // square windows tiling X exactly (kernel = stride, no pads): SpaceToDepth lays them out in the same
+  // order, 3x faster than the one-hot Conv on onnxruntime 1.30 CPU (512x1x28x28, 2x2)
+  const tiled = n === 2 && kernel[0] === kernel[1] && geom.strides.every((s, i) => s === kernel[i]) && geom.dilations.every((d) => d === 1)
+    && pads.every((p) => p === 0) && geom.inSize.every((h, i) => h === outSize[i]! * kernel[i]!);
+  const windows = tiled
+    ? ctx.op('SpaceToDepth', [padded], [intAttr('blocksize', kernel[0]!)])
+    : ctx.op('Conv', [padded, kernels], [intsAttr('kernel_shape', kernel), intsAttr('strides', geom.strides), intsAttr('dilations', geom.dilations)]);
   const match = ctx.op('Cast', [ctx.op('Equal', [windows, flat(y[0]!)])], [intAttr('to', dt)], dt);
   const before = ctx.op('CumSum', [match, ctx.int0(1)], [intAttr('exclusive', 1)]);
   const first = ctx.op('Relu', [ctx.sub(match, before)]);

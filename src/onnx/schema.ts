@@ -152,15 +152,15 @@ function splitAt(type: string, message: object, field: number): [Record<string, 
 /** Tag and length of a length-delimited field. */
 function fieldHeader(field: number, length: number): Uint8Array {
   const bytes: number[] = [];
-  for (let v = field * 8 + LEN; ; v = Math.floor(v / 128)) {
-    if (v < 128) { bytes.push(v); break; }
-    bytes.push((v % 128) | 128);
-  }
-  for (let v = length; ; v = Math.floor(v / 128)) {
-    if (v < 128) { bytes.push(v); break; }
-    bytes.push((v % 128) | 128);
-  }
+  pushVarint(bytes, field * 8 + LEN);
+  pushVarint(bytes, length);
   return Uint8Array.from(bytes);
+}
+
+/** Base-128 varint, low groups first (lengths can pass 2^31, so no bitwise ops). */
+function pushVarint(bytes: number[], v: number): void {
+  for (; v >= 128; v = Math.floor(v / 128)) bytes.push((v % 128) | 128);
+  bytes.push(v);
 }
 
 export function decodeTensor(bytes: Uint8Array): TensorProto {

@@ -11,7 +11,7 @@ import { int, type ModelProto, type NodeProto, type TensorProto, type ValueInfo 
 import { allNames, nameFactory, nodeLabel, scopeNodes, scopes, subgraphsOf, type Scope } from '../onnx/walk.js';
 import { UserError } from '../errors.js';
 import { VERSION } from '../version.js';
-import { alreluFunction, FORMS, FUNCTION_DOMAIN, FUNCTION_NAME, type EmittedForm, type Form } from './forms.js';
+import { alreluFunction, FORMS, FUNCTION_DOMAIN, isAlreluCall, isAlreluFunction, type EmittedForm, type Form } from './forms.js';
 import { lookalike } from './lookalikes.js';
 import { selection } from './select.js';
 
@@ -88,7 +88,7 @@ export function convert(model: ModelProto, opts: ConvertOptions = {}): ConvertRe
 
   for (const scope of scopes(model)) {
     // The ALReLU function's own body is the definition, not a model activation.
-    if (scope.kind === 'function' && scope.fn.domain === FUNCTION_DOMAIN && scope.fn.name === FUNCTION_NAME) continue;
+    if (scope.kind === 'function' && isAlreluFunction(scope.fn)) continue;
     const parentTypes = scope.kind === 'graph' && scope.parent ? typesOf.get(scope.parent) : undefined;
     const types = scopeTypes(scope, parentTypes);
     typesOf.set(scope, types);
@@ -105,7 +105,7 @@ export function convert(model: ModelProto, opts: ConvertOptions = {}): ConvertRe
       const record = { scope: scope.path, node: label, op: n.opType ?? '' };
       const target = isDefaultDomain(n) ? TARGETS[n.opType ?? ''] : undefined;
       if (!target) {
-        if (n.domain === FUNCTION_DOMAIN && n.opType === FUNCTION_NAME) report.alreadyAlrelu.push({ ...record, form: 'function' });
+        if (isAlreluCall(n)) report.alreadyAlrelu.push({ ...record, form: 'function' });
         const what = lookalike(n, constant);
         if (what) report.lookalikes.push({ ...record, domain: n.domain ?? '', what });
         out.push(n);
@@ -242,7 +242,7 @@ function addValueInfo(valueInfo: ValueInfo[], graph: { input?: ValueInfo[]; outp
 
 function installFunction(model: ModelProto, opset: number, users: Scope[], report: ConvertReport): void {
   const fns = (model.functions ??= []);
-  if (!fns.some((f) => f.domain === FUNCTION_DOMAIN && f.name === FUNCTION_NAME)) fns.push(alreluFunction(opset));
+  if (!fns.some(isAlreluFunction)) fns.push(alreluFunction(opset));
   const importDomain = (imports: { domain?: string; version?: number | object }[]) => {
     if (!imports.some((o) => o.domain === FUNCTION_DOMAIN)) imports.push({ domain: FUNCTION_DOMAIN, version: 1 });
   };

@@ -14,6 +14,11 @@ export type EmittedForm = Form | 'max';
 export const FUNCTION_DOMAIN = 'ai.alrelu';
 export const FUNCTION_NAME = 'ALReLU';
 
+/** A call of the `function` form's ALReLU. */
+export const isAlreluCall = (n: NodeProto): boolean => n.domain === FUNCTION_DOMAIN && n.opType === FUNCTION_NAME;
+/** The model-local function that defines it. */
+export const isAlreluFunction = (f: FunctionProto): boolean => f.domain === FUNCTION_DOMAIN && f.name === FUNCTION_NAME;
+
 export interface Site {
   x: string;
   y: string;

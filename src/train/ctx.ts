@@ -53,8 +53,8 @@ export class GradCtx {
     const outs = Array.from({ length: nOut }, () => this.fresh(base));
     const node = makeNode(opType, inputs, outs, this.fresh(base), attrs, domain);
     this.nodes.push(node);
-    const t = dtype ?? this.defaultType(opType, inputs);
-    if (t) for (const o of outs) this.info.types.set(o, t);
+    // an explicit dtype first; inferInto types the rest as the forward graph's nodes are typed
+    if (dtype) for (const o of outs) this.info.types.set(o, dtype);
     inferInto(this.info, node, this.opset);
     // a runtime Shape(v) used as a target shape: the result is shaped like v (symbolic dims included),
     // which keeps later rules on their static paths
@@ -62,13 +62,6 @@ export class GradCtx {
     const like = target ? this.shapeOwner.get(target) : undefined;
     if (like && !this.info.shapes.has(outs[0]!) && this.info.shapes.has(like)) this.info.shapes.set(outs[0]!, this.info.shapes.get(like)!);
     return outs;
-  }
-
-  private defaultType(opType: string, inputs: string[]): number | undefined {
-    if (['Shape', 'Size', 'NonZero', 'ArgMax'].includes(opType)) return DataType.INT64;
-    if (['Equal', 'Greater', 'Less', 'GreaterOrEqual', 'LessOrEqual', 'Not', 'And', 'Or'].includes(opType)) return DataType.BOOL;
-    if (opType === 'Where') return inputs[1] ? this.info.types.get(inputs[1]) : undefined;
-    return inputs[0] ? this.info.types.get(inputs[0]) : undefined;
   }
 
   /** Element type of a value; float when nothing says otherwise. */

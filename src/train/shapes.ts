@@ -52,13 +52,7 @@ export function inferStatic(graph: GraphProto, opset: number): StaticInfo {
   const shapes = new Map<string, Shape>();
   const consts = new Map<string, number[]>();
   const types = new Map<string, number>();
-  const addTensor = (name: string, t: TensorProto) => {
-    shapes.set(name, (t.dims ?? []).map(int));
-    types.set(name, t.dataType ?? 0);
-    const v = constValues(t, 4096);
-    if (v) consts.set(name, v);
-  };
-  for (const t of graph.initializer ?? []) if (t.name) addTensor(t.name, t);
+  for (const t of graph.initializer ?? []) if (t.name) addConst(t.name, t, shapes, consts, types);
   for (const v of [...(graph.input ?? []), ...(graph.valueInfo ?? []), ...(graph.output ?? [])]) {
     const t = valueTypeOf(v.type);
     if (!v.name || !t) continue;
@@ -344,6 +338,7 @@ function inferNode(n: NodeProto, shapes: Map<string, Shape>, consts: Map<string,
   }
 }
 
+/** A tensor whose value the model holds (initializer, Constant node): its shape, type and small values. */
 function addConst(name: string, t: TensorProto, shapes: Map<string, Shape>, consts: Map<string, number[]>, types: Map<string, number>) {
   shapes.set(name, (t.dims ?? []).map(int));
   types.set(name, t.dataType ?? 0);

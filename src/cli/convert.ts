@@ -1,5 +1,5 @@
 /** `alrelu-convert <model.onnx>`: the rewrite, with --dry-run, --verify and --json. */
-import { basename, dirname, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { convert, type ConvertReport, type TargetOp } from '../convert/convert.js';
 import type { Form } from '../convert/forms.js';
@@ -8,6 +8,7 @@ import { UserError } from '../errors.js';
 import { readModel } from '../onnx/read.js';
 import { encodeInline, writeModel, type WriteResult } from '../onnx/write.js';
 import { addConvertThenFinetuneOptions, convertThenFinetune, type ConvertThenFinetuneOptions } from './finetune.js';
+import { checkOutputNotInput, collect, outputBeside, parseNumber } from './options.js';
 import { action, printJson, say, type GlobalOptions } from './run.js';
 import { table } from './table.js';
 
@@ -28,12 +29,7 @@ export interface ConvertCliOptions extends GlobalOptions {
   inlineData?: boolean;
 }
 
-const collect = (v: string, prev: string[]) => [...prev, v];
-
-export function defaultOutput(input: string): string {
-  const name = basename(input).replace(/\.onnx$/i, '');
-  return join(dirname(resolve(input)), `${name}.alrelu.onnx`);
-}
+export const defaultOutput = (input: string): string => outputBeside(input, '.alrelu.onnx');
 
 export function parseOps(file: string, s: string): TargetOp[] {
   const ops = s.split(',').map((o) => o.trim().toLowerCase()).filter(Boolean);
@@ -82,13 +78,12 @@ export interface ConvertOutcome {
 }
 
 export async function runConvert(input: string, o: ConvertCliOptions): Promise<ConvertOutcome> {
-  const alpha = Number(o.alpha);
-  if (!Number.isFinite(alpha)) throw new UserError('--alpha', `expected a number, got '${o.alpha}'`);
+  const alpha = parseNumber('--alpha', o.alpha);
   if (o.externalData && o.inlineData) throw new UserError('--external-data', 'cannot be combined with --inline-data');
   const ops = parseOps(input, o.ops);
   const dims = parseDims(o.dim);
   const out = o.output ?? defaultOutput(input);
-  if (!o.dryRun && resolve(out) === resolve(input)) throw new UserError(out, 'is the input file; choose another output (-o)');
+  if (!o.dryRun) checkOutputNotInput(input, out);
   const mf = await readModel(input);
   const options = { alpha, form: o.form, ops, include: o.include, exclude: o.exclude, allRelus: o.allRelus, file: input };
 

@@ -1,6 +1,5 @@
 /** `alrelu-convert finetune <model.onnx> --data <spec>`: training on onnxruntime, on any execution provider. */
 import { existsSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { writeFileAtomic } from '../atomic.js';
 import { convert } from '../convert/convert.js';
@@ -17,7 +16,7 @@ import { finetune, TrainingStopped, type FinetuneLog, type FinetuneProgress } fr
 import { OPTIMIZERS, type OptimizerName } from '../train/optim.js';
 import { SCHEDULES, type ScheduleName } from '../train/schedule.js';
 import { defaultOutput, parseOps, type ConvertCliOptions } from './convert.js';
-import { addPreprocessOptions, collect, dataOptions, parseInteger, parseNumber, preprocessOptions, type PreprocessCliOptions } from './options.js';
+import { addPreprocessOptions, checkOutputNotInput, collect, outputBeside, dataOptions, parseInteger, parseNumber, preprocessOptions, type PreprocessCliOptions } from './options.js';
 import { action, printJson, say, type GlobalOptions } from './run.js';
 
 export interface FinetuneCliOptions extends GlobalOptions, PreprocessCliOptions {
@@ -51,9 +50,7 @@ export interface FinetuneCliOptions extends GlobalOptions, PreprocessCliOptions 
 const num = parseNumber;
 const whole = parseInteger;
 
-export function defaultFinetuneOutput(input: string): string {
-  return join(dirname(resolve(input)), `${basename(input).replace(/\.onnx$/i, '')}.finetuned.onnx`);
-}
+export const defaultFinetuneOutput = (input: string): string => outputBeside(input, '.finetuned.onnx');
 
 /** torch's defaults: SGD has none (0.01 here), Adam/AdamW 1e-3; AdamW's weight decay 0.01. */
 const DEFAULT_LR: Record<OptimizerName, number> = { sgd: 0.01, momentum: 0.01, adam: 0.001, adamw: 0.001 };
@@ -141,7 +138,7 @@ export interface FinetuneRun {
 export async function runFinetune(input: string, o: FinetuneCliOptions, run?: FinetuneRun): Promise<FinetuneLog | undefined> {
   if (!isEpName(o.ep)) throw new UserError('--ep', `unknown execution provider '${o.ep}' (known: ${EP_NAMES.join(', ')})`);
   const out = o.output ?? defaultFinetuneOutput(input);
-  if (resolve(out) === resolve(input)) throw new UserError(out, 'is the input file; choose another output (-o)');
+  checkOutputNotInput(input, out);
   const checkpoint = typeof o.resume === 'string' ? o.resume : (o.checkpoint ?? `${out}.ckpt`);
   const logFile = o.log ?? `${out}.log.json`;
   const optimizer = o.optimizer;
@@ -249,15 +246,10 @@ export function register(program: Command): void {
 }
 
 /** What `alrelu-convert model.onnx --finetune --data <spec> ...` adds to the convert command. */
-export interface ConvertThenFinetuneOptions extends ConvertCliOptions {
+export interface ConvertThenFinetuneOptions
+  extends ConvertCliOptions, Pick<FinetuneCliOptions, 'ep' | 'epochs' | 'batchSize' | 'lr' | 'optimizer' | 'scale'> {
   finetune?: boolean;
   data?: string;
-  ep: string;
-  epochs: string;
-  batchSize: string;
-  lr?: string;
-  optimizer: OptimizerName;
-  scale?: string;
 }
 
 export function addConvertThenFinetuneOptions(cmd: Command): Command {
@@ -278,7 +270,7 @@ export async function convertThenFinetune(input: string, o: ConvertThenFinetuneO
   if (o.dryRun || o.verify) throw new UserError('--finetune', `cannot be combined with ${o.dryRun ? '--dry-run' : '--verify'}`);
   const alpha = num('--alpha', o.alpha);
   const out = o.output ?? defaultOutput(input);
-  if (resolve(out) === resolve(input)) throw new UserError(out, 'is the input file; choose another output (-o)');
+  checkOutputNotInput(input, out);
   const mf = await readModel(input);
   const report = convert(mf.model, { alpha, form: o.form, ops: parseOps(input, o.ops), include: o.include, exclude: o.exclude, allRelus: o.allRelus, file: input });
   if (!o.json) say(o, `converted ${report.replaced} activation${report.replaced === 1 ? '' : 's'} to ALReLU (${report.form}); fine-tuning on ${o.data}`);

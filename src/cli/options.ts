@@ -1,8 +1,19 @@
 /** Option parsers, and the data and preprocessing flags that eval, serve and finetune share. */
+import { basename, dirname, join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import type { Channels } from '../data/images.js';
 import type { LoadDataOptions, PreprocessOptions } from '../data/index.js';
 import { UserError } from '../errors.js';
+
+/** `<folder of input>/<input name without .onnx><suffix>`: where a command's output goes by default. */
+export function outputBeside(input: string, suffix: string): string {
+  return join(dirname(resolve(input)), `${basename(input).replace(/\.onnx$/i, '')}${suffix}`);
+}
+
+/** Refuses an output path that would overwrite the input model. */
+export function checkOutputNotInput(input: string, out: string): void {
+  if (resolve(out) === resolve(input)) throw new UserError(out, 'is the input file; choose another output (-o)');
+}
 
 export const collect = (v: string, prev: string[]): string[] => [...prev, v];
 

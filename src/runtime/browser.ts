@@ -5,7 +5,7 @@
  * One browser and one page per runtime; every session of the runtime shares them.
  */
 import { existsSync } from 'node:fs';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { UserError, messageOf } from '../errors.js';
 import { Loopback } from './http.js';
 import { checkFeeds } from './ort.js';
@@ -71,6 +71,9 @@ export function chromiumArgs(ep: BrowserEp | 'serve', adapter: 'swiftshader' | '
 export async function launchChromium(ep: BrowserEp | 'serve', opts: BrowserRuntimeOptions = {}): Promise<Browser> {
   const exe = opts.chromium ?? CHROMIUM;
   if (!existsSync(exe)) throw new UserError(ep, `Chromium not found at ${exe}; fix: ${CHROMIUM_FIX}`);
+  // Imported here, not at the top: doctor and serve import this module, and through them every CLI
+  // start would pay for loading playwright-core (about 0.4 s) even for `convert`.
+  const { chromium } = await import('playwright-core');
   try {
     return await chromium.launch({ executablePath: exe, headless: true, args: chromiumArgs(ep, opts.webgpuAdapter), timeout: opts.timeoutMs ?? 60_000 });
   } catch (e) {

@@ -192,26 +192,29 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     if (m.params.join('\n') !== choice.trainable.join('\n')) throw new UserError(o.checkpoint, 'trains a different set of parameters (check --freeze / --train-only)');
   }
 
+  const initialParams = initialParameters(o.model, o.sourceDir, choice.trainable);
   // Batch geometry: a fixed batch dimension is relaxed when the requested size differs, then checked.
-  // validation runs ALReLU as one LeakyRelu, as the step does (the written model keeps the user's form)
+  // validation runs ALReLU as one LeakyRelu, as the step does (the written model keeps the user's form);
+  // the forward as it is tells the input's shape, and stays the validation model unless the batch is relaxed
   const base = { sourceDir: o.sourceDir, file: o.file, params: choice.trainable, input: o.input, output: o.output, fuseActivations: true };
-  const probe = buildEvalModel(o.model, { ...base });
-  const probeSession = await o.runtime.load(probe.bytes);
-  const inMeta = probeSession.inputs.find((i) => i.name === probe.input)!;
-  await probeSession.release();
+  let evalModel = buildEvalModel(o.model, { ...base });
+  let evalSession = await o.runtime.load(evalModel.bytes);
+  const inMeta = evalSession.inputs.find((i) => i.name === evalModel.input)!;
   const fit = fitSample(inMeta.shape, train.sampleShape);
-  if (!fit || !fit.hasBatchDim) {
-    throw new UserError(`input ${probe.input}`, `takes shape [${inMeta.shape.join(', ')}]; samples of shape [${train.sampleShape.join(', ')}] with a batch dimension do not fit`);
-  }
   const fixed = typeof inMeta.shape[0] === 'number' && (inMeta.shape[0] as number) > 0 ? (inMeta.shape[0] as number) : undefined;
   let relax = fixed !== undefined && fixed !== o.batchSize;
+  if (!fit || !fit.hasBatchDim || relax) await evalSession.release();
+  if (!fit || !fit.hasBatchDim) {
+    throw new UserError(`input ${evalModel.input}`, `takes shape [${inMeta.shape.join(', ')}]; samples of shape [${train.sampleShape.join(', ')}] with a batch dimension do not fit`);
+  }
   const inputType: TensorType = inMeta.type === 'unknown' ? 'float32' : inMeta.type;
   const shape: BatchShape = { sampleDims: fit.sampleDims, inputType, labelDims: [1] };
 
-  const initialParams = initialParameters(o.model, o.sourceDir, choice.trainable);
   // Probe the output (classes, per-sample size), and check a relaxed batch against the original model.
-  let evalModel = buildEvalModel(o.model, { ...base, dynamicBatch: relax });
-  let evalSession = await o.runtime.load(evalModel.bytes);
+  if (relax) {
+    evalModel = buildEvalModel(o.model, { ...base, dynamicBatch: true });
+    evalSession = await o.runtime.load(evalModel.bytes);
+  }
   const firstRows = Int32Array.from({ length: Math.min(o.batchSize, val.count || train.count) }, (_, k) => k);
   const probeSet = val.count ? val : train;
   let batchSize = o.batchSize;

@@ -7,6 +7,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { hasPreprocessing, isReference, loadData, preprocess } from '../data/index.js';
+import { select } from '../data/split.js';
 import type { Dataset, ReferenceCase, Split } from '../data/types.js';
 import { messageOf, UserError } from '../errors.js';
 import { openRuntime } from '../runtime/index.js';
@@ -29,20 +30,9 @@ function checkPositiveInt(flag: string, v: number | undefined): void {
 }
 
 /** `n` rows spread evenly over the set: the built-in sets are ordered by class, so "the first n" would be one class. */
-export function evenSubset(ds: Dataset, n: number): Dataset {
+function evenSubset(ds: Dataset, n: number): Dataset {
   if (n >= ds.count) return ds;
-  const size = product(ds.sampleShape);
-  const ySize = ds.task === 'regression' ? (ds.targetSize ?? ds.y.length / Math.max(ds.count, 1)) : 1;
-  const x = new Float32Array(n * size);
-  const y = ds.y instanceof Int32Array ? new Int32Array(n * ySize) : new Float32Array(n * ySize);
-  const indices = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    const r = Math.floor((i * ds.count) / n);
-    x.set(ds.x.subarray(r * size, (r + 1) * size), i * size);
-    y.set(ds.y.subarray(r * ySize, (r + 1) * ySize), i * ySize);
-    indices[i] = ds.indices ? ds.indices[r]! : r;
-  }
-  return { ...ds, x, y, indices, count: n };
+  return select(ds, Array.from({ length: n }, (_, i) => Math.floor((i * ds.count) / n)));
 }
 
 async function load(opts: EvaluateOptions): Promise<Loaded> {

@@ -83,7 +83,21 @@ function reshapeKeepsOrder(to: number[], from: number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
-const FEEDABLE: TensorType[] = ['float32', 'float64', 'float16', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32'];
+/**
+ * Float32 samples as the typed array each feedable element type needs (integers rounded). Its keys are
+ * the element types planFeed accepts.
+ */
+const CASTS: Partial<Record<TensorType, (x: Float32Array) => TypedArray>> = {
+  float32: (x) => x,
+  float64: (x) => Float64Array.from(x),
+  float16: (x) => Uint16Array.from(x, floatToHalf),
+  int8: (x) => Int8Array.from(x, Math.round),
+  uint8: (x) => Uint8Array.from(x, Math.round),
+  int16: (x) => Int16Array.from(x, Math.round),
+  uint16: (x) => Uint16Array.from(x, Math.round),
+  int32: (x) => Int32Array.from(x, Math.round),
+  uint32: (x) => Uint32Array.from(x, Math.round),
+};
 
 /** The complete plan for feeding `sampleShape` samples to `input`, or a DataMismatchError saying why not. */
 export function planFeed(input: IoMeta, sampleShape: number[], requestedBatch: number, model: string): FeedPlan {
@@ -105,7 +119,7 @@ export function planFeed(input: IoMeta, sampleShape: number[], requestedBatch: n
       `expected samples of shape ${shapeText(input.shape.slice(1))} (input ${shapeText(input.shape)}), found ${shapeText(sampleShape)}${hint}`,
     );
   }
-  if (input.type !== 'unknown' && !FEEDABLE.includes(input.type)) {
+  if (input.type !== 'unknown' && !CASTS[input.type]) {
     throw new DataMismatchError(`input ${input.name}`, `expected numeric data, but the model input is ${input.type}`);
   }
   const type: TensorType = input.type === 'unknown' ? 'float32' : input.type;
@@ -123,29 +137,9 @@ export function checkOtherInputs(inputs: IoMeta[], fed: string, model: string): 
   }
 }
 
-
 /** Float32 samples as the typed array the input's element type needs (integers rounded). */
 export function castSamples(x: Float32Array, type: TensorType): TypedArray {
-  switch (type) {
-    case 'float32':
-      return x;
-    case 'float64':
-      return Float64Array.from(x);
-    case 'float16':
-      return Uint16Array.from(x, floatToHalf);
-    case 'int8':
-      return Int8Array.from(x, Math.round);
-    case 'uint8':
-      return Uint8Array.from(x, Math.round);
-    case 'int16':
-      return Int16Array.from(x, Math.round);
-    case 'uint16':
-      return Uint16Array.from(x, Math.round);
-    case 'int32':
-      return Int32Array.from(x, Math.round);
-    case 'uint32':
-      return Uint32Array.from(x, Math.round);
-    default:
-      throw new DataMismatchError(`${type} input`, 'cannot feed float data to this element type');
-  }
+  const cast = CASTS[type];
+  if (!cast) throw new DataMismatchError(`${type} input`, 'cannot feed float data to this element type');
+  return cast(x);
 }

@@ -11,7 +11,7 @@ import type { HostTensor, Runtime } from '../runtime/types.js';
 import { chooseParameters } from './params.js';
 import { buildTrainingModel, LOSS_OUTPUT, type TrainingModel } from './step.js';
 import { tensorFromProto } from '../runtime/tensor.js';
-import { epochOrder, inputBatch } from './batches.js';
+import { epochOrder, inputBatch, labelBatch, type BatchShape } from './batches.js';
 import type { LossKind } from './loss.js';
 
 export interface GradientBatch {
@@ -94,10 +94,10 @@ export async function firstBatchGradients(model: ModelProto, train: Dataset, o: 
   const fit = fitSample(shape, train.sampleShape);
   if (!fit || !fit.hasBatchDim) throw new UserError(`input ${inMeta.name}`, `takes shape [${shape.join(', ')}]; samples of shape [${train.sampleShape.join(', ')}] do not fit`);
   const fixed = typeof shape[0] === 'number' ? shape[0] : undefined;
-  const x = inputBatch(train, rows, { sampleDims: fit.sampleDims, inputType: 'float32', labelDims: [1] });
-  const y: HostTensor = train.task === 'classification'
-    ? { type: 'int32', data: Int32Array.from(rows, (r) => train.y[r]!), dims: [rows.length] }
-    : { type: 'float32', data: Float32Array.from(rows, (r) => train.y[r]!), dims: [rows.length, train.targetSize ?? 1] };
+  // the same feeds the loop cuts: int64 [n, 1] class indices, or each row's targetSize targets
+  const batchShape: BatchShape = { sampleDims: fit.sampleDims, inputType: 'float32', labelDims: [train.targetSize ?? 1] };
+  const x = inputBatch(train, rows, batchShape);
+  const y = labelBatch(train, rows, batchShape);
   const g = await computeGradients(model, { x, y }, { ...o, task: train.task, dynamicBatch: fixed !== undefined && fixed !== rows.length });
   return { ...g, rows: rows.length };
 }

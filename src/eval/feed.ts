@@ -6,6 +6,7 @@ import { floatToHalf } from '../onnx/tensor.js';
 import { UserError } from '../errors.js';
 import type { IoMeta, TensorType, TypedArray } from '../runtime/types.js';
 import { product, shapeText } from './tensor.js';
+import type { FeedInfo } from './types.js';
 
 /**
  * A data set that does not fit the model (or the other way round). Thrown, never recorded per
@@ -13,16 +14,12 @@ import { product, shapeText } from './tensor.js';
  */
 export class DataMismatchError extends UserError {}
 
-export interface FeedPlan {
-  input: string;
-  declaredShape: (number | string)[];
+/** The report's FeedInfo fields known before any run (feedShape follows from them), and how to build each run's tensor. */
+export interface FeedPlan extends Pick<FeedInfo, 'input' | 'declaredShape' | 'batching' | 'batchSize'> {
   /** dims of one sample as fed (the data's sample shape, or the model's when only a reshape differs) */
   sampleDims: number[];
   /** whether the model input has a leading batch dimension at all */
   hasBatchDim: boolean;
-  batching: 'dynamic' | 'fixed' | 'single';
-  /** samples per run */
-  batchSize: number;
   type: TensorType;
 }
 
@@ -123,10 +120,11 @@ export function planFeed(input: IoMeta, sampleShape: number[], requestedBatch: n
     throw new DataMismatchError(`input ${input.name}`, `expected numeric data, but the model input is ${input.type}`);
   }
   const type: TensorType = input.type === 'unknown' ? 'float32' : input.type;
-  if (!fit.hasBatchDim) return { input: input.name, declaredShape: input.shape, sampleDims: fit.sampleDims, hasBatchDim: false, batching: 'single', batchSize: 1, type };
+  const base = { input: input.name, declaredShape: input.shape, sampleDims: fit.sampleDims, hasBatchDim: fit.hasBatchDim, type };
+  if (!fit.hasBatchDim) return { ...base, batching: 'single', batchSize: 1 };
   const d0 = input.shape[0]!;
-  if (!isFixed(d0)) return { input: input.name, declaredShape: input.shape, sampleDims: fit.sampleDims, hasBatchDim: true, batching: 'dynamic', batchSize: requestedBatch, type };
-  return { input: input.name, declaredShape: input.shape, sampleDims: fit.sampleDims, hasBatchDim: true, batching: d0 === 1 ? 'single' : 'fixed', batchSize: d0, type };
+  if (!isFixed(d0)) return { ...base, batching: 'dynamic', batchSize: requestedBatch };
+  return { ...base, batching: d0 === 1 ? 'single' : 'fixed', batchSize: d0 };
 }
 
 /** The data's model inputs other than the fed one must not be required. */

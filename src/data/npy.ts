@@ -116,8 +116,6 @@ export function isIntegerDtype(dtype: string): boolean {
   return /^[<|=>][iub]\d$/.test(dtype);
 }
 
-/** IEEE half bits to a number. */
-
 /** The array's values as numbers (int64 beyond 2^53 lose precision, which labels and pixels never reach). */
 export function valueAt(a: NpyArray, i: number): number {
   const v = a.data[i]!;

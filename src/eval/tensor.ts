@@ -2,9 +2,10 @@
 import { halfToFloat } from '../onnx/tensor.js';
 import type { HostTensor } from '../runtime/types.js';
 
-/** IEEE 754 half -> number. float16 tensors travel as raw Uint16Array bits (see runtime/types.ts). */
-
-/** Element values as float64: widest common type, so comparing float64 references loses nothing. */
+/**
+ * Element values as float64: widest common type, so comparing float64 references loses nothing.
+ * float16 tensors travel as raw Uint16Array bits (see runtime/types.ts).
+ */
 export function toFloat64(t: HostTensor): Float64Array {
   const n = t.data.length;
   const out = new Float64Array(n);

@@ -4,6 +4,7 @@
  * dX = dY * k, dScale = sum(dY * (x - mean) / sqrt(var + eps)), dB = sum(dY) over all axes but 1.
  */
 import { attrFloat, attrInt } from '../../onnx/attrs.js';
+import type { GradCtx } from '../ctx.js';
 import { UnsupportedGradientError } from './errors.js';
 import { rule, type GradRule } from './types.js';
 
@@ -40,16 +41,9 @@ export const NORM: Record<string, GradRule> = {
     const a0 = axis < 0 ? axis + rank : axis;
     const norm = Array.from({ length: rank - a0 }, (_, i) => a0 + i);
     const lead = Array.from({ length: a0 }, (_, i) => i);
-    const centered = ctx.sub(X, ctx.reduceMean(X, norm, true));
-    const variance = ctx.reduceMean(ctx.mul(centered, centered), norm, true);
-    const rstd = ctx.op('Reciprocal', [ctx.op('Sqrt', [ctx.add(variance, ctx.scalar(attrFloat(node, 'epsilon', 1e-5), X))])]);
-    const xhat = ctx.mul(centered, rstd);
+    const { rstd, xhat } = normalized(ctx, X, norm, attrFloat(node, 'epsilon', 1e-5));
     const sumLead = (v: string, like: string) => ctx.reshape(lead.length ? ctx.reduceSum(v, lead, false) : v, ctx.shapeOf(like));
-    let dX: string | undefined;
-    if (need[0]) {
-      const h = ctx.mul(g, scale);
-      dX = ctx.mul(rstd, ctx.sub(ctx.sub(h, ctx.reduceMean(h, norm, true)), ctx.mul(xhat, ctx.reduceMean(ctx.mul(h, xhat), norm, true))));
-    }
+    const dX = need[0] ? normalizedInputGrad(ctx, ctx.mul(g, scale), rstd, xhat, norm) : undefined;
     const dScale = need[1] ? sumLead(ctx.mul(g, xhat), scale) : undefined;
     const dB = need[2] && B ? sumLead(g, B) : undefined;
     return [dX, dScale, dB];
@@ -61,17 +55,23 @@ export const NORM: Record<string, GradRule> = {
     const rank = ctx.needRank(X, 'InstanceNormalization');
     const sp = Array.from({ length: rank - 2 }, (_, i) => i + 2);
     const col = (v: string) => ctx.unsqueeze(v, sp.map((a) => a - 1));
-    const centered = ctx.sub(X, ctx.reduceMean(X, sp, true));
-    const variance = ctx.reduceMean(ctx.mul(centered, centered), sp, true);
-    const rstd = ctx.op('Reciprocal', [ctx.op('Sqrt', [ctx.add(variance, ctx.scalar(attrFloat(node, 'epsilon', 1e-5), X))])]);
-    const xhat = ctx.mul(centered, rstd);
-    let dX: string | undefined;
-    if (need[0]) {
-      const h = ctx.mul(g, col(scale));
-      dX = ctx.mul(rstd, ctx.sub(ctx.sub(h, ctx.reduceMean(h, sp, true)), ctx.mul(xhat, ctx.reduceMean(ctx.mul(h, xhat), sp, true))));
-    }
+    const { rstd, xhat } = normalized(ctx, X, sp, attrFloat(node, 'epsilon', 1e-5));
+    const dX = need[0] ? normalizedInputGrad(ctx, ctx.mul(g, col(scale)), rstd, xhat, sp) : undefined;
     const dScale = need[1] ? ctx.reduceSum(ctx.mul(g, xhat), [0, ...sp], false) : undefined;
     const dB = need[2] ? ctx.reduceSum(g, [0, ...sp], false) : undefined;
     return [dX, dScale, dB];
   }),
 };
+
+/** X normalized over `axes` with statistics recomputed from it: rstd = 1 / sqrt(var + eps), xhat = (X - mean) * rstd. */
+function normalized(ctx: GradCtx, X: string, axes: number[], eps: number): { rstd: string; xhat: string } {
+  const centered = ctx.sub(X, ctx.reduceMean(X, axes, true));
+  const variance = ctx.reduceMean(ctx.mul(centered, centered), axes, true);
+  const rstd = ctx.op('Reciprocal', [ctx.op('Sqrt', [ctx.add(variance, ctx.scalar(eps, X))])]);
+  return { rstd, xhat: ctx.mul(centered, rstd) };
+}
+
+/** dX of a normalization over `axes`, with h = dY * scale: rstd * (h - mean(h) - xhat * mean(h * xhat)). */
+function normalizedInputGrad(ctx: GradCtx, h: string, rstd: string, xhat: string, axes: number[]): string {
+  return ctx.mul(rstd, ctx.sub(ctx.sub(h, ctx.reduceMean(h, axes, true)), ctx.mul(xhat, ctx.reduceMean(ctx.mul(h, xhat), axes, true))));
+}

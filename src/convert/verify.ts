@@ -4,8 +4,10 @@
  * (b) the real conversion must load and run.
  */
 import * as ort from 'onnxruntime-node';
+import { mulberry32 } from '../data/prng.js';
 import { DataType, dtypeName } from '../onnx/dtype.js';
 import { valueTypeOf } from '../onnx/infer.js';
+import { floatToHalf } from '../onnx/tensor.js';
 import type { ModelProto } from '../onnx/types.js';
 import { UserError } from '../errors.js';
 
@@ -19,21 +21,10 @@ export interface VerifyResult {
   inputs: Record<string, number[]>;
 }
 
-/** mulberry32: small, seeded, and the same in every runtime. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Random feeds that honour each input's declared element type and shape; symbolic dims from `dims` (default 1). */
 export function randomFeeds(model: ModelProto, dims: Record<string, number>, seed: number, file: string): Record<string, ort.Tensor> {
-  const rand = prng(seed);
+  const rand = mulberry32(seed);
   const inits = new Set((model.graph?.initializer ?? []).map((t) => t.name));
   const feeds: Record<string, ort.Tensor> = {};
   for (const input of model.graph?.input ?? []) {
@@ -52,7 +43,7 @@ export function randomFeeds(model: ModelProto, dims: Record<string, number>, see
       case DataType.DOUBLE: feeds[input.name] = new ort.Tensor('float64', Float64Array.from({ length: n }, normal), shape); break;
       case DataType.FLOAT16: {
         const f = Float32Array.from({ length: n }, normal);
-        feeds[input.name] = new ort.Tensor('float16', Uint16Array.from(f, (v) => f16bits(v)), shape);
+        feeds[input.name] = new ort.Tensor('float16', Uint16Array.from(f, floatToHalf), shape);
         break;
       }
       case DataType.INT64: feeds[input.name] = new ort.Tensor('int64', BigInt64Array.from({ length: n }, () => BigInt(Math.floor(rand() * 2))), shape); break;
@@ -65,14 +56,6 @@ export function randomFeeds(model: ModelProto, dims: Record<string, number>, see
   return feeds;
 }
 
-function f16bits(v: number): number {
-  // Inputs are small normals: a plain round-to-nearest through Float32 bits is enough here.
-  const x = new Uint32Array(new Float32Array([v]).buffer)[0]!;
-  const sign = (x >>> 16) & 0x8000;
-  const e = ((x >>> 23) & 0xff) - 112;
-  if (e <= 0) return sign;
-  return sign | (e << 10) | ((x >>> 13) & 0x3ff);
-}
 
 const SESSION: ort.InferenceSession.SessionOptions = { logSeverityLevel: 3, graphOptimizationLevel: 'disabled' };
 

@@ -8,7 +8,7 @@ import { dirname } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { convert } from '../../src/convert/convert.js';
-import { prng } from '../../src/convert/verify.js';
+import { mulberry32 } from '../../src/data/prng.js';
 import { isUserError } from '../../src/errors.js';
 import { validateExternal } from '../../src/onnx/external.js';
 import { decodeModelBytes } from '../../src/onnx/read.js';
@@ -78,7 +78,7 @@ describe('fuzz: mutated real models', () => {
     it(`${file.split('/models/')[1]}: ${CASES_PER_MODEL} mutations, only clean errors or valid output`, async () => {
       const original = readFileSync(file);
       const dir = dirname(file);
-      const r = prng(original.length);
+      const r = mulberry32(original.length);
       const tally: Record<string, number> = { userError: 0, converted: 0, ortChecked: 0 };
       const kinds = Object.keys(MUTATIONS);
       for (let k = 0; k < CASES_PER_MODEL; k++) {

@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { convert } from '../src/convert/convert.js';
+import { mulberry32 } from '../src/data/prng.js';
 import type { Form } from '../src/convert/forms.js';
 import { decodeModel, encodeModel } from '../src/onnx/schema.js';
 import { int } from '../src/onnx/types.js';
@@ -40,11 +41,8 @@ export function randomInput(bytes: Uint8Array, seed = 1): Record<string, HostTen
   const dims = (inp.type?.tensorType?.shape?.dim ?? []).map((d) => (d.dimValue !== undefined && d.dimValue !== null && int(d.dimValue) > 0 ? int(d.dimValue) : 1));
   const n = dims.reduce((a, b) => a * b, 1);
   const data = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13; s ^= s >>> 17; s ^= s << 5;
-    data[i] = ((s >>> 0) / 4294967296) * 2 - 1;
-  }
+  const rand = mulberry32(seed);
+  for (let i = 0; i < n; i++) data[i] = rand() * 2 - 1;
   return { [inp.name!]: { type: 'float32', data, dims } };
 }
 

@@ -7,24 +7,15 @@
  */
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
+import { mulberry32 } from '../src/data/prng.js';
 import { floatAttr, intAttr, intsAttr, makeNode } from '../src/onnx/attrs.js';
 import { encodeModel } from '../src/onnx/schema.js';
 import type { GraphProto, ModelProto, NodeProto, TensorProto, ValueInfo } from '../src/onnx/types.js';
 
 const FLOAT = 1;
 /** bump when a generator changes so stale cached files are not reused */
-const GEN_VERSION = 1;
+const GEN_VERSION = 2;
 
-/** xorshift32: fast, seeded, good enough for weights. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 4294967296;
-  };
-}
 
 class Builder {
   nodes: NodeProto[] = [];
@@ -32,7 +23,7 @@ class Builder {
   private rand: () => number;
   private n = 0;
   constructor(seed: number) {
-    this.rand = rng(seed);
+    this.rand = mulberry32(seed);
   }
   /** He-uniform weights (bound sqrt(6 / fanIn)) as raw float32 bytes. */
   weight(name: string, dims: number[], fanIn: number): string {

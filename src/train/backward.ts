@@ -6,11 +6,12 @@
  * contributions. Only nodes on a path from a `wrt` value to the loss are differentiated, and only through
  * differentiable inputs of float type, so shape computations, indices and constants never get a gradient.
  */
-import { attrFloat, tensorAttr } from '../onnx/attrs.js';
+import { tensorAttr } from '../onnx/attrs.js';
 import { isFloatType } from '../onnx/dtype.js';
 import type { GraphProto, NodeProto, TensorProto } from '../onnx/types.js';
 import { nameFactory, subgraphsOf } from '../onnx/walk.js';
 import { GradCtx, type GradOptions } from './ctx.js';
+import { alreluPair } from './fuse.js';
 import { NoGradientRuleError } from './rules/errors.js';
 import { alreluGrad } from './rules/activations.js';
 import { ruleFor } from './rules/index.js';
@@ -210,16 +211,6 @@ function topoSorted(graph: GraphProto): NodeProto[] {
     rest = rest.filter((n) => !next.includes(n));
   }
   return out;
-}
-
-/** An Abs whose input is a LeakyRelu used only by it: the converter's subgraph form of ALReLU. */
-function alreluPair(n: NodeProto, producer: Map<string, NodeProto>, uses: Map<string, number>): { x: string; alpha: number } | undefined {
-  const std = (m: NodeProto) => (m.domain ?? '') === '' || m.domain === 'ai.onnx';
-  if (n.opType !== 'Abs' || !std(n)) return undefined;
-  const t = n.input?.[0];
-  const p = t ? producer.get(t) : undefined;
-  if (!p || p.opType !== 'LeakyRelu' || !std(p) || uses.get(t!) !== 1 || !p.input?.[0]) return undefined;
-  return { x: p.input[0], alpha: attrFloat(p, 'alpha', 0.01) };
 }
 
 /** The wrt values whose gradient would flow through node `n` (for the error message). */

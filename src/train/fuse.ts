@@ -2,8 +2,8 @@
  * ALReLU as one LeakyRelu(x, -|a|) in the graphs training runs (the step and validation forwards; the
  * model written at the end keeps the user's form). The converter's subgraph form Abs(LeakyRelu(x, a))
  * and its ai.alrelu:ALReLU function are the same function (|a x| = -|a| x exactly for x < 0), but cost
- * two full passes over the activation where one does. Their gradient reads only x (backward.ts's
- * alreluPair and the function's rule), so the rewrite is done after backward, on the finished graph, and
+ * two full passes over the activation where one does. Their gradient reads only x (backward.ts, through
+ * alreluPair below, and the function's rule), so the rewrite is done after backward, on the finished graph, and
  * keeps PyTorch's abs'(0) = 0 convention that a plain LeakyRelu rule would not.
  */
 import { attrFloat, floatAttr } from '../onnx/attrs.js';
@@ -39,15 +39,23 @@ export function fuseAlrelu(graph: GraphProto): number {
   };
   for (const n of nodes) {
     if (n.opType === 'Abs' && std(n)) {
-      const t = n.input?.[0];
-      const p = t ? producer.get(t) : undefined;
-      if (!p || p.opType !== 'LeakyRelu' || !std(p) || !p.input?.[0] || uses.get(t!) !== 1 || dropped.has(p)) continue;
-      becomeLeaky(n, p.input[0], attrFloat(p, 'alpha', 0.01));
-      dropped.add(p);
+      const pair = alreluPair(n, producer, uses);
+      if (!pair || dropped.has(pair.leaky)) continue;
+      becomeLeaky(n, pair.x, pair.alpha);
+      dropped.add(pair.leaky);
     } else if (n.domain === 'ai.alrelu' && n.opType === 'ALReLU' && n.input?.[0]) {
       becomeLeaky(n, n.input[0], attrFloat(n, 'alpha', 0.01));
     }
   }
   if (dropped.size) graph.node = nodes.filter((n) => !dropped.has(n));
   return fused;
+}
+
+/** An Abs whose input is a LeakyRelu used only by it: the converter's subgraph form of ALReLU. */
+export function alreluPair(n: NodeProto, producer: Map<string, NodeProto>, uses: Map<string, number>): { x: string; alpha: number; leaky: NodeProto } | undefined {
+  if (n.opType !== 'Abs' || !std(n)) return undefined;
+  const t = n.input?.[0];
+  const p = t ? producer.get(t) : undefined;
+  if (!p || p.opType !== 'LeakyRelu' || !std(p) || uses.get(t!) !== 1 || !p.input?.[0]) return undefined;
+  return { x: p.input[0], alpha: attrFloat(p, 'alpha', 0.01), leaky: p };
 }

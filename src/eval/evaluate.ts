@@ -23,7 +23,8 @@ export const DEFAULT_BATCH_SIZE = 32;
 export const DEFAULT_WARMUP = 2;
 export const DEFAULT_TOLERANCE = 1e-4;
 
-type Loaded = { kind: 'dataset'; ds: Dataset } | { kind: 'reference'; cases: ReferenceCase[] };
+/** The data as evaluate() runs it: subset, preprocessed and checked (see prepareData). */
+export type PreparedData = { kind: 'dataset'; ds: Dataset } | { kind: 'reference'; cases: ReferenceCase[] };
 
 function checkPositiveInt(flag: string, v: number | undefined): void {
   if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw new UserError(flag, `expected a positive integer, found ${v}`);
@@ -35,7 +36,7 @@ function evenSubset(ds: Dataset, n: number): Dataset {
   return select(ds, Array.from({ length: n }, (_, i) => Math.floor((i * ds.count) / n)));
 }
 
-async function load(opts: EvaluateOptions): Promise<Loaded> {
+async function load(opts: Omit<EvaluateOptions, 'models' | 'eps'>): Promise<PreparedData> {
   const loaded = await loadData(opts.data, { ...opts.dataOptions, split: opts.split, seed: opts.seed });
   if (isReference(loaded)) {
     if (hasPreprocessing(opts.preprocess ?? {})) {
@@ -274,14 +275,26 @@ function checkModels(models: string[]): void {
   }
 }
 
-/** Runs every model on every provider and gathers metrics, latency and agreement into one report. */
-export async function evaluate(opts: EvaluateOptions): Promise<EvalReport> {
-  checkModels(opts.models);
-  if (opts.eps.length === 0) throw new UserError('--ep', 'expected at least one execution provider');
+/**
+ * The option checks and the data loading that evaluate() does before running anything. A caller that
+ * wants them done early (serve, before it hands out a URL) calls this and passes the result to
+ * evaluate(), which then does not load the data a second time.
+ */
+export async function prepareData(opts: Omit<EvaluateOptions, 'models' | 'eps'>): Promise<PreparedData> {
   checkPositiveInt('--batch-size', opts.batchSize);
   checkPositiveInt('--limit', opts.maxSamples);
+  return load(opts);
+}
+
+/**
+ * Runs every model on every provider and gathers metrics, latency and agreement into one report.
+ * `prepared`: prepareData(opts) already done by the caller, with the same options.
+ */
+export async function evaluate(opts: EvaluateOptions, prepared?: PreparedData): Promise<EvalReport> {
+  checkModels(opts.models);
+  if (opts.eps.length === 0) throw new UserError('--ep', 'expected at least one execution provider');
+  const data = prepared ?? (await prepareData(opts));
   const requestedBatch = opts.batchSize ?? DEFAULT_BATCH_SIZE;
-  const data = await load(opts);
 
   const runtimes = new Map<EpName, Promise<Runtime>>();
   const runtimeFor = (ep: EpName) => {

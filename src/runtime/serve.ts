@@ -9,9 +9,8 @@
  * feeds and outputs, which Node's clock would include, is left out.
  */
 import { existsSync, statSync } from 'node:fs';
-import { loadData } from '../data/index.js';
 import { UserError, messageOf } from '../errors.js';
-import { evaluate } from '../eval/evaluate.js';
+import { evaluate, prepareData } from '../eval/evaluate.js';
 import { LatencyRecorder } from '../eval/latency.js';
 import type { EvalReport, EvaluateOptions, RunResult } from '../eval/types.js';
 import { BrowserRuntime, type BrowserEp, type PageTiming } from './browser.js';
@@ -91,7 +90,7 @@ export async function serve(opts: ServeOptions): Promise<ServeReport> {
     if (!existsSync(m)) throw new UserError(m, 'model file not found');
     if (!statSync(m).isFile()) throw new UserError(m, 'expected an .onnx file, found a directory');
   }
-  await loadData(opts.data, { ...opts.dataOptions, ...(opts.split ? { split: opts.split } : {}), ...(opts.seed !== undefined ? { seed: opts.seed } : {}) });
+  const data = await prepareData(opts);
   let server: Loopback;
   try {
     server = await Loopback.start(opts.port ?? 0);
@@ -118,7 +117,7 @@ export async function serve(opts: ServeOptions): Promise<ServeReport> {
           if (p.ep === ep) channel.note = `running ${p.model.split('/').pop()}: ${p.done}/${p.total}`;
           onProgress?.(p);
         },
-      });
+      }, data);
     } catch (e) {
       await channel.finish(`stopped: ${messageOf(e)}`);
       throw e;

@@ -5,6 +5,7 @@
  * none of the graph's ops had a breaking schema change (attribute -> input, new semantics) in between.
  */
 import type { GraphProto, NodeProto } from '../../onnx/types.js';
+import { subgraphsOf } from '../../onnx/walk.js';
 
 /** The opset the rules are written for first: everything has a rule there. */
 export const TARGET_OPSET = 17;
@@ -58,10 +59,7 @@ function nodesOf(g: GraphProto): NodeProto[] {
   const out: NodeProto[] = [];
   for (const n of g.node ?? []) {
     out.push(n);
-    for (const a of n.attribute ?? []) {
-      if (a.g) out.push(...nodesOf(a.g));
-      for (const sg of a.graphs ?? []) out.push(...nodesOf(sg));
-    }
+    for (const s of subgraphsOf(n)) out.push(...nodesOf(s.graph));
   }
   return out;
 }

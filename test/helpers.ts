@@ -4,9 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { decodeTensor } from '../src/onnx/schema.js';
-import { tensorValues } from '../src/onnx/tensor.js';
-import { DataType } from '../src/onnx/dtype.js';
-import { int } from '../src/onnx/types.js';
+import { tensorFromProto } from '../src/runtime/tensor.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const FIXTURES = resolve(ROOT, '../shared/fixtures/models');
@@ -28,17 +26,8 @@ export function allFixtureModels(): string[] {
 /** A serialized TensorProto (.pb) as an onnxruntime tensor. */
 export function pbTensor(file: string): { name: string; tensor: ort.Tensor } {
   const t = decodeTensor(readFileSync(file));
-  const dims = (t.dims ?? []).map(int);
-  const raw = t.rawData && t.rawData.length ? Buffer.from(t.rawData) : undefined;
-  const aligned = raw ? new Uint8Array(raw).buffer : undefined;
-  let tensor: ort.Tensor;
-  switch (t.dataType) {
-    case DataType.FLOAT: tensor = new ort.Tensor('float32', aligned ? new Float32Array(aligned) : Float32Array.from(t.floatData ?? []), dims); break;
-    case DataType.FLOAT16: tensor = new ort.Tensor('float16', aligned ? new Uint16Array(aligned) : Uint16Array.from(t.int32Data ?? []), dims); break;
-    case DataType.INT64: tensor = new ort.Tensor('int64', aligned ? new BigInt64Array(aligned) : BigInt64Array.from((t.int64Data ?? []).map((v) => BigInt(int(v)))), dims); break;
-    default: tensor = new ort.Tensor('float32', Float32Array.from(tensorValues(t) ?? []), dims);
-  }
-  return { name: t.name ?? '', tensor };
+  const h = tensorFromProto(t);
+  return { name: t.name ?? '', tensor: new ort.Tensor(h.type, h.data, h.dims) };
 }
 
 export interface TestCase {

@@ -56,6 +56,17 @@ const geomAttrs = (g: ConvGeom, extra: AttributeProto[] = []): AttributeProto[] 
 ];
 
 /**
+ * K one-hot kernels (K, 1, kernel...) for K = the kernel's element count: a Conv with them lays out each
+ * window's K elements as K channels (exact: products x*1 plus zeros).
+ */
+export function oneHotKernels(ctx: GradCtx, dataType: number, kernel: number[]): string {
+  const K = kernel.reduce((p, q) => p * q, 1);
+  const onehot = new Array<number>(K * K).fill(0);
+  for (let j = 0; j < K; j++) onehot[j * K + j] = 1;
+  return ctx.constant(dataType, [K, 1, ...kernel], onehot);
+}
+
+/**
  * The transpose of a strided window op on the input side: ConvTranspose of `dy` (N, Cin, out...) with
  * weights `w` back to the forward input size (the rows dropped by the floor division come back as output_padding).
  */
@@ -206,9 +217,7 @@ function convWeightGradByPatches(ctx: GradCtx, X: string, gY: string, W: string,
   } else {
     // grouped: every channel on its own through K one-hot kernels (N*C, K, L). (A depthwise Conv with K
     // kernels per channel is faster on CPU, but onnxruntime 1.30's WebGPU EP gets it wrong.)
-    const onehot = new Array<number>(K * K).fill(0);
-    for (let j = 0; j < K; j++) onehot[j * K + j] = 1;
-    const kernels = ctx.constant(ctx.dtype(X), [K, 1, ...g.kernel], onehot);
+    const kernels = oneHotKernels(ctx, ctx.dtype(X), g.kernel);
     P = ctx.op('Conv', [ctx.reshape(X, ctx.ints([-1, 1, ...g.inSize])), kernels], geomAttrs(g));
   }
   const Pg = ctx.reshape(P, ctx.ints([-1, G, cg * K, L]));

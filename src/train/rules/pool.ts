@@ -7,7 +7,7 @@
  */
 import { attr, attrInt, attrInts, attrString, intAttr, intsAttr, stringAttr } from '../../onnx/attrs.js';
 import { DataType } from '../../onnx/dtype.js';
-import { convGeom, convInputGrad } from './conv.js';
+import { convGeom, convInputGrad, oneHotKernels } from './conv.js';
 import { UnsupportedGradientError } from './errors.js';
 import { rule, type GradRule, type Grads, type RuleArgs } from './types.js';
 
@@ -89,10 +89,7 @@ function maxPoolByWindows({ node, x, y, dy, ctx }: RuleArgs): Grads {
   const geom = convGeom(ctx, node, X, kernel, outSize);
   const n = kernel.length;
   const pads = ceilPads(geom, kernel, outSize);
-  const K = kernel.reduce((p, q) => p * q, 1);
-  const onehot = new Array<number>(K * K).fill(0);
-  for (let j = 0; j < K; j++) onehot[j * K + j] = 1;
-  const kernels = ctx.constant(dt, [K, 1, ...kernel], onehot);
+  const kernels = oneHotKernels(ctx, dt, kernel);
   const flat = (v: string) => ctx.reshape(v, ctx.op('Concat', [ctx.ints([-1, 1]), ctx.dimsOf(v, 2)], [intAttr('axis', 0)]));
   const padded = pads.some((p) => p !== 0)
     ? ctx.op('Pad', [flat(X), ctx.ints([0, 0, ...pads.slice(0, n), 0, 0, ...pads.slice(n)]), ctx.scalar(lowest(dt), X)])

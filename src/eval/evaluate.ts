@@ -267,8 +267,9 @@ function oneLine(e: unknown): string {
   return messageOf(e).split('\n').map((s) => s.trim()).filter(Boolean)[0] ?? 'unknown error';
 }
 
-function checkModels(models: string[]): void {
-  if (models.length === 0) throw new UserError('eval', 'expected at least one model file');
+/** Every model path names a file; `command` (eval, serve) is the subject when there are none. */
+export function checkModels(models: string[], command = 'eval'): void {
+  if (models.length === 0) throw new UserError(command, 'expected at least one model file');
   for (const m of models) {
     if (!existsSync(m)) throw new UserError(m, 'model file not found');
     if (!statSync(m).isFile()) throw new UserError(m, 'expected an .onnx file, found a directory');

@@ -8,9 +8,8 @@
  * Latency for the browser rows is what the page measured around session.run; the HTTP transfer of
  * feeds and outputs, which Node's clock would include, is left out.
  */
-import { existsSync, statSync } from 'node:fs';
 import { UserError, messageOf } from '../errors.js';
-import { evaluate, prepareData } from '../eval/evaluate.js';
+import { checkModels, evaluate, prepareData } from '../eval/evaluate.js';
 import { LatencyRecorder } from '../eval/latency.js';
 import type { EvalReport, EvaluateOptions, RunResult } from '../eval/types.js';
 import { BrowserRuntime, type BrowserEp, type PageTiming } from './browser.js';
@@ -85,11 +84,7 @@ export async function serve(opts: ServeOptions): Promise<ServeReport> {
   }
   // Everything that can be checked without the page is checked before the URL is handed out: a user
   // should not open a browser only to be told the model path was mistyped.
-  if (opts.models.length === 0) throw new UserError('serve', 'expected at least one model file');
-  for (const m of opts.models) {
-    if (!existsSync(m)) throw new UserError(m, 'model file not found');
-    if (!statSync(m).isFile()) throw new UserError(m, 'expected an .onnx file, found a directory');
-  }
+  checkModels(opts.models, 'serve');
   const data = await prepareData(opts);
   let server: Loopback;
   try {

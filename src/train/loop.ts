@@ -15,6 +15,7 @@ import { sampleSize } from '../data/split.js';
 import type { Dataset } from '../data/types.js';
 import { fitSample } from '../eval/feed.js';
 import { toFloat64 } from '../eval/tensor.js';
+import { isExternal, readExternalBytes } from '../onnx/external.js';
 import { decodeModel, encodeModel } from '../onnx/schema.js';
 import type { ModelProto, TensorProto } from '../onnx/types.js';
 import { encodeInline, writeModel } from '../onnx/write.js';
@@ -350,9 +351,9 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
 }
 
 function inlineTensor(t: TensorProto, sourceDir: string): TensorProto {
-  if (t.dataLocation !== 1) return t;
-  const m: ModelProto = { irVersion: 8, graph: { initializer: [t] } };
-  return decodeModel(encodeInline(m, sourceDir)).graph!.initializer![0]!;
+  if (!isExternal(t)) return t;
+  const { dataLocation: _location, externalData: _ref, ...inline } = t;
+  return { ...inline, rawData: readExternalBytes(sourceDir, t) };
 }
 
 function checkLabels(o: FinetuneOptions, train: Dataset, val: Dataset, perSample: number, output: string): void {

@@ -6,6 +6,7 @@
 import { arch, platform } from 'node:os';
 import type { Command } from 'commander';
 import { UserError } from '../errors.js';
+import { CHROMIUM } from '../runtime/browser.js';
 import { checkEps } from '../runtime/doctor.js';
 import { parseEpList } from '../runtime/index.js';
 import type { EpStatus } from '../runtime/types.js';
@@ -35,7 +36,7 @@ export function register(program: Command): void {
     .description('check every execution provider (cpu, cuda, webgpu, wasm, browser-*): usable or not, why, and the fix')
     .option('--ep <list>', 'check only these EPs (comma-separated)')
     .option('--require <list>', 'exit 2 if any of these EPs (comma-separated) is not usable')
-    .option('--chromium <path>', 'Chromium executable for the browser EPs', '/usr/bin/chromium')
+    .option('--chromium <path>', 'Chromium executable for the browser EPs', CHROMIUM)
     .option('--json', 'machine-readable report on stdout')
     .option('--quiet', 'print nothing but errors')
     .option('--verbose', 'print stack traces on errors')

@@ -20,7 +20,7 @@ import type { ImageFolderOptions } from './imageFolder.js';
 import { loadImageFolder } from './imageFolder.js';
 import type { Task } from './labels.js';
 import { loadNpyPair, loadNpz } from './numpy.js';
-import { isReferenceSet, loadReferenceCases, referenceSetsIn } from './reference.js';
+import { loadReferenceCases } from './reference.js';
 import type { TermValues } from './hashing.js';
 import { applySplit, checkSeed, checkSplit, DEFAULT_SEED } from './split.js';
 import { SPLITS, type Dataset, type ReferenceCase, type Split } from './types.js';
@@ -99,7 +99,8 @@ async function loadFile(path: string, o: LoadDataOptions): Promise<Dataset> {
 }
 
 async function loadFolder(path: string, o: LoadDataOptions): Promise<LoadedData> {
-  if ((await isReferenceSet(path)) || (await referenceSetsIn(path)).length > 0) return loadReferenceCases(path);
+  const cases = await loadReferenceCases(path); // [] when the folder is neither a set nor holds any
+  if (cases.length > 0) return cases;
   if (await statOf(join(path, 'x.npy'))) return loadNpyPair(join(path, 'x.npy'), o.labels, o.task);
   return loadImageFolder(path, { size: o.imageSize, channels: o.channels });
 }

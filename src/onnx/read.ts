@@ -18,6 +18,8 @@ export interface ModelFile {
   /** its folder: external data locations are relative to it */
   dir: string;
   size: number;
+  /** the file as read (the decoded model's raw_data are views into it, so keeping it costs nothing) */
+  bytes: Uint8Array;
 }
 
 /** Opset version the model imports for a domain ('' and 'ai.onnx' are the same); 0 when not imported. */
@@ -48,7 +50,7 @@ export async function readModel(file: string): Promise<ModelFile> {
   }
   const model = decodeModelBytes(file, bytes);
   validateExternal(file, dirname(path), allTensors(model));
-  return { model, path, dir: dirname(path), size: bytes.length };
+  return { model, path, dir: dirname(path), size: bytes.length, bytes };
 }
 
 /**

@@ -78,10 +78,6 @@ export class Loopback {
     return this.base + path;
   }
 
-  offGet(path: string): void {
-    this.dynamic.delete(path);
-  }
-
   /** Calls `handler` with each POST body to base + path; a handler that throws answers 409 with its message. */
   onPost(path: string, handler: (body: Uint8Array) => void | Promise<void>): string {
     this.posts.set(path, handler);

@@ -20,5 +20,5 @@ export async function modelSource(model: string | Uint8Array): Promise<ModelSour
   const file = await readModel(model); // UserErrors for missing, corrupt and unsupported files
   const locations = new Set(allTensors(file.model).filter(isExternal).map((t) => externalRef(t).location));
   const external = [...locations].map((path) => ({ path, data: readFileSync(resolveLocation(file.dir, path)) }));
-  return { label: model, bytes: readFileSync(file.path), external };
+  return { label: model, bytes: file.bytes, external };
 }

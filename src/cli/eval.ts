@@ -7,10 +7,10 @@ import { checkSplit } from '../data/split.js';
 import { UserError } from '../errors.js';
 import { evaluate, failuresOf } from '../eval/evaluate.js';
 import { formatSummary, renderHtml } from '../eval/report.js';
-import type { EvalProgress, EvalReport, EvaluateOptions, RunFailed } from '../eval/types.js';
+import type { EvalReport, EvaluateOptions, RunFailed } from '../eval/types.js';
 import { parseEpList } from '../runtime/index.js';
 import { addEvalDataOptions, dataOptions, parseInteger, parseNumber, preprocessOptions, type EvalDataCliOptions } from './options.js';
-import { action, printJson, say, type GlobalOptions } from './run.js';
+import { action, printJson, progressBar, say, type GlobalOptions } from './run.js';
 
 export interface EvalCliOptions extends GlobalOptions, EvalDataCliOptions {
   ep: string;
@@ -35,29 +35,6 @@ export function evaluateOptions(models: string[], o: EvalCliOptions): EvaluateOp
   };
 }
 
-/** A one-line bar redrawn in place on stderr; only ever created for a terminal. */
-function progressBar(): { update(p: EvalProgress): void; clear(): void } {
-  let last = '';
-  let lastAt = 0;
-  const width = 24;
-  return {
-    update(p) {
-      const now = Date.now();
-      // Redrawing costs more than a small model's run; a few frames a second is enough to show life.
-      if (p.done !== p.total && now - lastAt < 100) return;
-      lastAt = now;
-      const frac = p.total ? p.done / p.total : 1;
-      const fill = Math.round(frac * width);
-      const line = `${basename(p.model)} on ${p.ep} [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${p.done}/${p.total}`;
-      if (line === last) return;
-      last = line;
-      process.stderr.write(`\r\x1b[2K${line}`);
-    },
-    clear() {
-      if (last) process.stderr.write('\r\x1b[2K');
-    },
-  };
-}
 
 /** The one `error:` line for failed runs: the first failure, and how many more the table shows. */
 export function failureLine(failed: RunFailed[]): string {
@@ -86,7 +63,7 @@ export function register(program: Command): void {
         const bar = process.stderr.isTTY && !o.quiet ? progressBar() : undefined;
         let report: EvalReport;
         try {
-          report = await evaluate({ ...opts, ...(bar ? { onProgress: (p) => bar.update(p) } : {}) });
+          report = await evaluate({ ...opts, ...(bar ? { onProgress: (p) => bar.update(p.done, p.total, `${basename(p.model)} on ${p.ep}`) } : {}) });
         } finally {
           bar?.clear();
         }

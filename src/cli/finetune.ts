@@ -12,12 +12,12 @@ import { isEpName, openRuntime } from '../runtime/index.js';
 import { EP_NAMES, type EpName } from '../runtime/types.js';
 import type { EpochRecord } from '../train/checkpoint.js';
 import { firstBatchGradients } from '../train/gradients.js';
-import { finetune, TrainingStopped, type FinetuneLog, type FinetuneProgress } from '../train/loop.js';
+import { finetune, TrainingStopped, type FinetuneLog } from '../train/loop.js';
 import { OPTIMIZERS, type OptimizerName } from '../train/optim.js';
 import { SCHEDULES, type ScheduleName } from '../train/schedule.js';
 import { defaultOutput, parseOps, type ConvertCliOptions } from './convert.js';
 import { addPreprocessOptions, checkOutputNotInput, collect, outputBeside, dataOptions, parseInteger, parseNumber, preprocessOptions, type PreprocessCliOptions } from './options.js';
-import { action, printJson, say, type GlobalOptions } from './run.js';
+import { action, printJson, progressBar, say, type GlobalOptions } from './run.js';
 
 export interface FinetuneCliOptions extends GlobalOptions, PreprocessCliOptions {
   data: string;
@@ -108,25 +108,6 @@ export function epochLine(e: EpochRecord, epochs: number, task: Dataset['task'])
   return `epoch ${e.epoch}/${epochs}  train loss ${e.trainLoss.toFixed(4)}  ${v}  lr ${e.lr.toPrecision(3)}  ${e.seconds.toFixed(1)} s`;
 }
 
-function progressBar(): { update(p: FinetuneProgress): void; clear(): void } {
-  let lastAt = 0;
-  let drawn = false;
-  const width = 24;
-  return {
-    update(p) {
-      const now = Date.now();
-      if (p.batch !== p.batches && now - lastAt < 100) return;
-      lastAt = now;
-      const fill = Math.round((p.batch / p.batches) * width);
-      process.stderr.write(`\r\x1b[2Kepoch ${p.epoch}/${p.epochs} [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${p.batch}/${p.batches} loss ${p.runningLoss.toFixed(4)}`);
-      drawn = true;
-    },
-    clear() {
-      if (drawn) process.stderr.write('\r\x1b[2K');
-      drawn = false;
-    },
-  };
-}
 
 export interface FinetuneRun {
   model: ModelProto;
@@ -179,7 +160,7 @@ export async function runFinetune(input: string, o: FinetuneCliOptions, run?: Fi
       ...(o.maxSteps !== undefined ? { maxSteps: whole('--max-steps', o.maxSteps, 1) } : {}),
       input: o.input, output: o.trainOutput, out, force: o.force, checkpoint, log: logFile, resume: o.resume !== undefined && o.resume !== false,
       signal: controller.signal,
-      onProgress: bar ? (p) => bar.update(p) : undefined,
+      onProgress: bar ? (p) => bar.update(p.batch, p.batches, `epoch ${p.epoch}/${p.epochs}`, ` loss ${p.runningLoss.toFixed(4)}`) : undefined,
       onEpoch: (e) => { bar?.clear(); if (!o.json) say(o, epochLine(e, epochs, splits.train.task)); },
       say: (l) => { bar?.clear(); if (!o.json) say(o, l); },
     });

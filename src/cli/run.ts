@@ -38,3 +38,32 @@ export function say(opts: GlobalOptions, line: string): void {
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');
 }
+
+export interface ProgressBar {
+  /** Redraws `[####....] label`, at most a few times a second except for the last step. */
+  update(done: number, total: number, before: string, after?: string): void;
+  clear(): void;
+}
+
+/** A one-line bar redrawn in place on stderr; callers create it only for a terminal. */
+export function progressBar(width = 24): ProgressBar {
+  let last = '';
+  let lastAt = 0;
+  return {
+    update(done, total, before, after = '') {
+      const now = Date.now();
+      // Redrawing costs more than a small model's run; a few frames a second is enough to show life.
+      if (done !== total && now - lastAt < 100) return;
+      lastAt = now;
+      const fill = Math.round((total ? done / total : 1) * width);
+      const line = `${before} [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${done}/${total}${after}`;
+      if (line === last) return;
+      last = line;
+      process.stderr.write(`\r\x1b[2K${line}`);
+    },
+    clear() {
+      if (last) process.stderr.write('\r\x1b[2K');
+      last = '';
+    },
+  };
+}

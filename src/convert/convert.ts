@@ -3,7 +3,7 @@
  * If/Loop/Scan bodies at any depth and in model-local functions becomes ALReLU in the chosen form.
  * Edits the model in place and returns a report of what it did and did not touch.
  */
-import { attrFloat } from '../onnx/attrs.js';
+import { attrFloat, isDefaultDomain } from '../onnx/attrs.js';
 import { DataType, dtypeName, isFloatType } from '../onnx/dtype.js';
 import { scopeTypes, type ValueType } from '../onnx/infer.js';
 import { opsetVersion } from '../onnx/read.js';
@@ -54,7 +54,6 @@ export interface ConvertReport {
 
 const TARGETS: Record<string, TargetOp> = { Relu: 'relu', LeakyRelu: 'leakyrelu' };
 const SHAPE_SOURCES = new Set(['Shape', 'Size']);
-const isDefaultDomain = (n: NodeProto) => (n.domain ?? '') === '' || n.domain === 'ai.onnx';
 
 /** LeakyRelu takes bfloat16 only from opset 16; float16/float/double since opset 6. */
 function leakyReluTakes(elemType: number | undefined, opset: number): boolean {
@@ -103,7 +102,7 @@ export function convert(model: ModelProto, opts: ConvertOptions = {}): ConvertRe
     nodes.forEach((n, i) => {
       const label = nodeLabel(n, i);
       const record = { scope: scope.path, node: label, op: n.opType ?? '' };
-      const target = isDefaultDomain(n) ? TARGETS[n.opType ?? ''] : undefined;
+      const target = isDefaultDomain(n.domain) ? TARGETS[n.opType ?? ''] : undefined;
       if (!target) {
         if (isAlreluCall(n)) report.alreadyAlrelu.push({ ...record, form: 'function' });
         const what = lookalike(n, constant);
@@ -159,7 +158,7 @@ export function convert(model: ModelProto, opts: ConvertOptions = {}): ConvertRe
 }
 
 function opsetOf(imports: { domain?: string; version?: number | { toNumber(): number } }[] | undefined, dflt: number): number {
-  const o = (imports ?? []).find((i) => (i.domain ?? '') === '' || i.domain === 'ai.onnx');
+  const o = (imports ?? []).find((i) => isDefaultDomain(i.domain));
   return o ? int(o.version as number) : dflt;
 }
 
@@ -193,7 +192,7 @@ function alreadyAlrelu(n: NodeProto, nodes: NodeProto[], uses: Map<string, numbe
   const y = n.output?.[0] ?? '';
   if (uses.get(y) !== 1) return undefined;
   const reader = nodes.find((m) => (m.input ?? []).includes(y));
-  return reader && isDefaultDomain(reader) && reader.opType === 'Abs' ? 'subgraph' : undefined;
+  return reader && isDefaultDomain(reader.domain) && reader.opType === 'Abs' ? 'subgraph' : undefined;
 }
 
 /** Follows producers back from x: true when a Shape/Size feeds it and no graph input does (constants are neutral). */

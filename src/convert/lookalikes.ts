@@ -3,7 +3,7 @@
  * rewritten: each has its own semantics (learned slopes, thresholds, caps) or lives where a rewrite
  * cannot reach (inside a fused kernel or an RNN's activation list).
  */
-import { attrFloat, attrString, attrStrings } from '../onnx/attrs.js';
+import { attrFloat, attrString, attrStrings, isDefaultDomain } from '../onnx/attrs.js';
 import { tensorValues } from '../onnx/tensor.js';
 import type { NodeProto, TensorProto } from '../onnx/types.js';
 
@@ -11,7 +11,7 @@ export interface ConstLookup {
   (name: string): TensorProto | undefined;
 }
 
-const isDefault = (n: NodeProto) => (n.domain ?? '') === '' || n.domain === 'ai.onnx';
+const isDefault = (n: NodeProto) => isDefaultDomain(n.domain);
 const reluName = /^(leaky)?relu$/i;
 const isZero = (t: TensorProto | undefined) => {
   const v = t && tensorValues(t, 1);

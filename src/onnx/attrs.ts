@@ -36,6 +36,9 @@ export const stringAttr = (name: string, s: string): AttributeProto => ({ name, 
 export const tensorAttr = (name: string, t: TensorProto): AttributeProto => ({ name, type: AttrType.TENSOR, t });
 export const graphAttr = (name: string, g: GraphProto): AttributeProto => ({ name, type: AttrType.GRAPH, g });
 
+/** The ONNX operator set's own domain, spelled '' or 'ai.onnx'. */
+export const isDefaultDomain = (domain: string | undefined): boolean => (domain ?? '') === '' || domain === 'ai.onnx';
+
 /** A node with the given attributes; `domain` omitted for the default domain. */
 export function makeNode(
   opType: string,

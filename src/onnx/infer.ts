@@ -3,7 +3,7 @@
  * value_info, initializers) plus a light forward pass for element types (most ops keep their input's type).
  */
 import { DataType } from './dtype.js';
-import { attrInt } from './attrs.js';
+import { attrInt, isDefaultDomain } from './attrs.js';
 import { int, type TypeProto, type ValueInfo } from './types.js';
 import { scopeNodes, type Scope } from './walk.js';
 
@@ -50,7 +50,7 @@ export function scopeTypes(scope: Scope, outer?: Map<string, ValueType>): Map<st
     const op = n.opType ?? '';
     const first = (n.input ?? []).map((x) => types.get(x)).find((t) => t !== undefined);
     let elem: number | undefined;
-    if ((n.domain ?? '') === '' || n.domain === 'ai.onnx') {
+    if (isDefaultDomain(n.domain)) {
       if (op in FIXED_OUT) elem = FIXED_OUT[op];
       else if (op === 'Cast') elem = attrInt(n, 'to', 0);
       else if (op === 'Constant') elem = n.attribute?.[0]?.t?.dataType;

@@ -2,6 +2,7 @@
 import { promises as fs } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { UserError } from '../errors.js';
+import { isDefaultDomain } from './attrs.js';
 import { validateExternal } from './external.js';
 import { decodeModel, modelShapeProblem } from './schema.js';
 import { int, type ModelProto } from './types.js';
@@ -24,13 +25,12 @@ export interface ModelFile {
 
 /** Opset version the model imports for a domain ('' and 'ai.onnx' are the same); 0 when not imported. */
 export function opsetVersion(model: ModelProto, domain = ''): number {
-  const want = domain === 'ai.onnx' ? '' : domain;
+  const want = isDefaultDomain(domain);
   for (const o of model.opsetImport ?? []) {
-    const d = o.domain === 'ai.onnx' ? '' : (o.domain ?? '');
-    if (d === want) return int(o.version);
+    if (want ? isDefaultDomain(o.domain) : o.domain === domain) return int(o.version);
   }
   // IR < 3 had no opset_import: those models are opset 1.
-  return want === '' && (model.opsetImport ?? []).length === 0 ? 1 : 0;
+  return want && (model.opsetImport ?? []).length === 0 ? 1 : 0;
 }
 
 export async function readModel(file: string): Promise<ModelFile> {

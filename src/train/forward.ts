@@ -7,6 +7,7 @@
  * its meaning; otherwise it stays and a rule that needs more says so.
  */
 import { UserError } from '../errors.js';
+import { isDefaultDomain } from '../onnx/attrs.js';
 import { DataType, dtypeName } from '../onnx/dtype.js';
 import { opsetVersion } from '../onnx/read.js';
 import { decodeModel, encodeModel } from '../onnx/schema.js';
@@ -68,7 +69,7 @@ export function prepareForward(source: ModelProto, opts: ForwardOptions): Forwar
   // The gradient rules' opset, when raising the import keeps every forward node's meaning.
   const trainOpset = trainingOpset(graph, opset);
   if (trainOpset !== opset) {
-    model.opsetImport = (model.opsetImport ?? []).filter((o) => (o.domain ?? '') !== '' && o.domain !== 'ai.onnx');
+    model.opsetImport = (model.opsetImport ?? []).filter((o) => !isDefaultDomain(o.domain));
     model.opsetImport.push({ domain: '', version: trainOpset });
   }
   // Opset 17 needs IR 8; IR 4+ also lets initializers stay out of the input list.

@@ -6,11 +6,11 @@
  * alreluPair below, and the function's rule), so the rewrite is done after backward, on the finished graph, and
  * keeps PyTorch's abs'(0) = 0 convention that a plain LeakyRelu rule would not.
  */
-import { attrFloat, floatAttr } from '../onnx/attrs.js';
+import { attrFloat, floatAttr, isDefaultDomain } from '../onnx/attrs.js';
 import type { GraphProto, NodeProto } from '../onnx/types.js';
 import { subgraphsOf } from '../onnx/walk.js';
 
-const std = (m: NodeProto) => (m.domain ?? '') === '' || m.domain === 'ai.onnx';
+const std = (m: NodeProto) => isDefaultDomain(m.domain);
 
 /** Rewrites the top-level ALReLUs of `graph` in place; returns how many. */
 export function fuseAlrelu(graph: GraphProto): number {

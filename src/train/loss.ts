@@ -10,7 +10,7 @@
  * - Regression: mean squared error over every element, as torch.nn.MSELoss.
  * Labels come in as int64 [batch, 1] so GatherElements can use them directly.
  */
-import { attrInt, intAttr } from '../onnx/attrs.js';
+import { attrInt, intAttr, isDefaultDomain } from '../onnx/attrs.js';
 import type { GraphProto, NodeProto } from '../onnx/types.js';
 import type { Emitter } from './emit.js';
 
@@ -28,7 +28,7 @@ export function producerOf(graph: GraphProto, name: string): NodeProto | undefin
   return (graph.node ?? []).find((n) => (n.output ?? []).includes(name));
 }
 
-const isDefault = (n: NodeProto) => (n.domain ?? '') === '' || n.domain === 'ai.onnx';
+const isDefault = (n: NodeProto) => isDefaultDomain(n.domain);
 
 /** Whether `axis` of a softmax-like node over an `rank`-D output is the last (class) axis. */
 function lastAxis(n: NodeProto, rank: number | undefined, opset: number): boolean {

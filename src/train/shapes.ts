@@ -3,7 +3,7 @@
  * operands. Gradient rules use them only to pick simpler graphs (a static reduce axis list, a rank for a
  * Transpose perm); every rule has a runtime-shape path (Shape ops) for dims that stay symbolic.
  */
-import { attr, attrInt, attrInts, attrString } from '../onnx/attrs.js';
+import { attr, attrInt, attrInts, attrString, isDefaultDomain } from '../onnx/attrs.js';
 import { valueTypeOf } from '../onnx/infer.js';
 import { int, type GraphProto, type NodeProto, type TensorProto } from '../onnx/types.js';
 import { constValues } from './tensors.js';
@@ -93,7 +93,7 @@ function inferNode(n: NodeProto, shapes: Map<string, Shape>, consts: Map<string,
   else if (op === 'Constant') { const t = attr(n, 'value')?.t; if (t) addConst(outs[0]!, t, shapes, consts, types); return; }
   else if (op === 'ConstantOfShape') types.set(outs[0]!, attr(n, 'value')?.t?.dataType ?? 1);
   else if (t0 !== undefined) for (const o of outs) if (o && !types.has(o)) types.set(o, t0);
-  if ((n.domain ?? '') !== '' && n.domain !== 'ai.onnx' && op !== 'ALReLU') return;
+  if (!isDefaultDomain(n.domain) && op !== 'ALReLU') return;
 
   const s0 = sh(0);
   if (UNARY.has(op)) { set(0, s0); if (op === 'Dropout') set(1, s0); return; }

@@ -1,4 +1,5 @@
 /** The gradient rule table: op type (prefixed by its domain outside ai.onnx) -> rule. */
+import { isDefaultDomain } from '../../onnx/attrs.js';
 import type { NodeProto } from '../../onnx/types.js';
 import { ACTIVATIONS } from './activations.js';
 import { CONV } from './conv.js';
@@ -17,8 +18,7 @@ export const RULES: Readonly<Record<string, GradRule>> = {
 
 /** The table key of a node: `Conv`, or `ai.alrelu:ALReLU` for a model-local function. */
 export function ruleKey(n: NodeProto): string {
-  const d = n.domain ?? '';
-  return d === '' || d === 'ai.onnx' ? n.opType ?? '' : `${d}:${n.opType ?? ''}`;
+  return isDefaultDomain(n.domain) ? n.opType ?? '' : `${n.domain}:${n.opType ?? ''}`;
 }
 
 export function ruleFor(n: NodeProto): GradRule | undefined {

@@ -4,6 +4,7 @@
  * declared opset is safe exactly when no forward node changes meaning between the two versions, i.e.
  * none of the graph's ops had a breaking schema change (attribute -> input, new semantics) in between.
  */
+import { isDefaultDomain } from '../../onnx/attrs.js';
 import type { GraphProto, NodeProto } from '../../onnx/types.js';
 import { subgraphsOf } from '../../onnx/walk.js';
 
@@ -45,8 +46,7 @@ export function trainingOpset(graph: GraphProto, opset: number): number {
 }
 
 function keepsMeaning(n: NodeProto, from: number): boolean {
-  const d = n.domain ?? '';
-  if (d !== '' && d !== 'ai.onnx') return true;
+  if (!isDefaultDomain(n.domain)) return true;
   const op = n.opType ?? '';
   // Softmax-family before 13 flattens from `axis` on; the same as 13's per-axis op only when axis is last
   if (op === 'Softmax' || op === 'LogSoftmax' || op === 'Hardmax') return from >= 13;

@@ -37,7 +37,7 @@ export function evaluateOptions(models: string[], o: EvalCliOptions): EvaluateOp
 
 
 /** The one `error:` line for failed runs: the first failure, and how many more the table shows. */
-export function failureLine(failed: RunFailed[]): string {
+function failureLine(failed: RunFailed[]): string {
   const f = failed[0]!;
   // Provider failures already start with the EP's name; a data mismatch is about the model, not the EP.
   const head = f.stage === 'open' ? f.error : f.stage === 'data' ? `${f.model}: ${f.error}` : `${f.ep} on ${f.model}: ${f.error}`;
@@ -69,18 +69,23 @@ export function register(program: Command): void {
         }
         if (o.json) printJson(report);
         else say(o, formatSummary(report));
-        if (o.report) {
-          await writeFileAtomic(o.report, renderHtml(report));
-          say(o, `report: ${o.report}`);
-        }
-        const failed = failuresOf(report);
-        if (failed.length) throw new UserError('', failureLine(failed));
+        await finishEvaluation(o, report);
       }),
     );
 }
 
+/** Writes the HTML report when asked, then fails with one line if any run failed (after all results are out). */
+export async function finishEvaluation(o: GlobalOptions & { report?: string }, report: EvalReport): Promise<void> {
+  if (o.report) {
+    await writeFileAtomic(o.report, renderHtml(report));
+    say(o, `report: ${o.report}`);
+  }
+  const failed = failuresOf(report);
+  if (failed.length) throw new UserError('', failureLine(failed));
+}
+
 /** Checked before evaluating, so a long run does not end in an unwritable path. */
-async function checkReportTarget(file: string): Promise<void> {
+export async function checkReportTarget(file: string): Promise<void> {
   const st = await fs.stat(file).catch(() => undefined);
   if (st?.isDirectory()) throw new UserError(`--report ${file}`, 'is a folder; expected an .html file path');
   const dir = await fs.stat(dirname(resolve(file))).catch(() => undefined);

@@ -5,12 +5,10 @@
  */
 import { Command, Option } from 'commander';
 import { writeFileAtomic } from '../atomic.js';
-import { UserError } from '../errors.js';
-import { failuresOf } from '../eval/evaluate.js';
-import { formatSummary, renderHtml } from '../eval/report.js';
+import { formatSummary } from '../eval/report.js';
 import { parseEpList } from '../runtime/index.js';
 import { serve, type PageEpChoice, type ServeReport } from '../runtime/serve.js';
-import { evaluateOptions, failureLine, type EvalCliOptions } from './eval.js';
+import { checkReportTarget, evaluateOptions, finishEvaluation, type EvalCliOptions } from './eval.js';
 import { addEvalDataOptions, parseInteger } from './options.js';
 import { action, printJson, say } from './run.js';
 
@@ -50,6 +48,7 @@ export function register(program: Command): void {
     .action(
       action(async (models: string[], o: ServeCliOptions) => {
         const base = evaluateOptions(models, { ...o, ep: 'cpu' });
+        if (o.report) await checkReportTarget(o.report);
         const compare = o.compare.trim() === '' || o.compare.trim() === 'none' ? [] : parseEpList(o.compare);
         const timeout = positiveInt('--timeout', o.timeout);
         const port = positiveInt('--port', o.port);
@@ -78,12 +77,7 @@ export function register(program: Command): void {
           await writeFileAtomic(o.save, JSON.stringify(report, null, 2) + '\n');
           say(o, `saved: ${o.save}`);
         }
-        if (o.report) {
-          await writeFileAtomic(o.report, renderHtml(report));
-          say(o, `report: ${o.report}`);
-        }
-        const failed = failuresOf(report);
-        if (failed.length) throw new UserError('', failureLine(failed));
+        await finishEvaluation(o, report);
       }),
     );
 }

@@ -25,3 +25,8 @@ export async function commitFiles(targets: string[], fill: (temps: string[]) => 
 export async function writeFileAtomic(target: string, data: Uint8Array | string): Promise<void> {
   await commitFiles([target], async ([tmp]) => fs.writeFile(tmp!, data));
 }
+
+/** Whether anything exists at `p` (a refused overwrite is checked with this before any work). */
+export async function pathExists(p: string): Promise<boolean> {
+  return fs.access(p).then(() => true, () => false);
+}

@@ -4,7 +4,7 @@
  */
 import { constants, promises as fs } from 'node:fs';
 import { basename, dirname, relative, resolve } from 'node:path';
-import { commitFiles } from '../atomic.js';
+import { commitFiles, pathExists } from '../atomic.js';
 import { UserError } from '../errors.js';
 import { externalRef, isExternal, readExternalBytes, resolveLocation, setExternal } from './external.js';
 import { encodeModel, encodeModelParts, type EncodedModel } from './schema.js';
@@ -91,13 +91,13 @@ export async function writeModel(model: ModelProto, out: string, opts: WriteOpti
       encoded = encodeModelParts(model);
     }
     for (const c of copies) {
-      if (!opts.force && (await exists(c.to))) {
+      if (!opts.force && (await pathExists(c.to))) {
         throw new UserError(out, `external data file '${relative(outDir, c.to)}' already exists beside the output (use --force to overwrite)`);
       }
       targets.push(c.to);
     }
     for (const t of targets.slice(1)) {
-      if (t !== path && !opts.force && copies.every((c) => c.to !== t) && (await exists(t))) {
+      if (t !== path && !opts.force && copies.every((c) => c.to !== t) && (await pathExists(t))) {
         throw new UserError(out, `external data file '${relative(outDir, t)}' already exists (use --force to overwrite)`);
       }
     }
@@ -153,9 +153,6 @@ async function writeParts(file: string, encoded: EncodedModel): Promise<void> {
   }
 }
 
-async function exists(p: string): Promise<boolean> {
-  return fs.access(p).then(() => true, () => false);
-}
 
 async function checkWritable(out: string, path: string, force: boolean): Promise<void> {
   const dir = dirname(path);

@@ -6,6 +6,7 @@
  * alreluPair below, and the function's rule), so the rewrite is done after backward, on the finished graph, and
  * keeps PyTorch's abs'(0) = 0 convention that a plain LeakyRelu rule would not.
  */
+import { isAlreluCall } from '../convert/forms.js';
 import { attrFloat, floatAttr, isDefaultDomain } from '../onnx/attrs.js';
 import type { GraphProto, NodeProto } from '../onnx/types.js';
 import { subgraphsOf } from '../onnx/walk.js';
@@ -43,7 +44,7 @@ export function fuseAlrelu(graph: GraphProto): number {
       if (!pair || dropped.has(pair.leaky)) continue;
       becomeLeaky(n, pair.x, pair.alpha);
       dropped.add(pair.leaky);
-    } else if (n.domain === 'ai.alrelu' && n.opType === 'ALReLU' && n.input?.[0]) {
+    } else if (isAlreluCall(n) && n.input?.[0]) {
       becomeLeaky(n, n.input[0], attrFloat(n, 'alpha', 0.01));
     }
   }

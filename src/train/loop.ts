@@ -8,8 +8,7 @@
  * the JSON log only when the run ends normally (all epochs, or early stopping).
  */
 import { createHash } from 'node:crypto';
-import { promises as fs } from 'node:fs';
-import { writeFileAtomic } from '../atomic.js';
+import { pathExists, writeFileAtomic } from '../atomic.js';
 import { UserError } from '../errors.js';
 import { sampleSize } from '../data/split.js';
 import type { Dataset } from '../data/types.js';
@@ -130,9 +129,6 @@ export function modelHash(model: ModelProto, sourceDir: string): string {
   return createHash('sha256').update(encodeInline(model, sourceDir)).digest('hex');
 }
 
-async function exists(p: string): Promise<boolean> {
-  return fs.access(p).then(() => true, () => false);
-}
 
 /**
  * The input model with `params` written over its initializers: a copy (encode/decode keeps every field),
@@ -176,8 +172,8 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   if (o.patience !== undefined && !(Number.isInteger(o.patience) && o.patience >= 1)) throw new UserError('--patience', `must be a whole number of epochs ≥ 1, got ${o.patience}`);
   const { train, val } = o;
   if (train.task !== val.task) throw new Error('train and validation sets differ in task');
-  if (o.out && !o.force && (await exists(o.out))) throw new UserError(o.out, 'already exists (use --force to overwrite)');
-  if (o.checkpoint && !o.resume && !o.force && (await exists(o.checkpoint))) {
+  if (o.out && !o.force && (await pathExists(o.out))) throw new UserError(o.out, 'already exists (use --force to overwrite)');
+  if (o.checkpoint && !o.resume && !o.force && (await pathExists(o.checkpoint))) {
     throw new UserError(o.checkpoint, 'a checkpoint of an earlier run is here: --resume to continue it, or --force to start over');
   }
 

@@ -8,7 +8,6 @@ import { promises as fs } from 'node:fs';
 import { basename, join } from 'node:path';
 import { UserError, messageOf } from '../errors.js';
 import { decodeTensor } from '../onnx/schema.js';
-import type { TensorProto } from '../onnx/types.js';
 import { tensorFromProto } from '../runtime/tensor.js';
 import type { HostTensor } from '../runtime/types.js';
 import type { ReferenceCase } from './types.js';
@@ -33,13 +32,6 @@ export async function referenceSetsIn(dir: string): Promise<string[]> {
     .map((e) => join(dir, e.name));
 }
 
-/** Values held in the typed repeated fields (undefined when the data is in raw_data). */
-function storedValues(t: TensorProto): number | undefined {
-  if (t.rawData && t.rawData.byteLength > 0) return undefined;
-  const fields = [t.floatData, t.doubleData, t.int32Data, t.int64Data, t.uint64Data];
-  return fields.reduce((n, f) => n + (f?.length ?? 0), 0);
-}
-
 /** One .pb file as a HostTensor; anything unreadable is a UserError naming the file. */
 export async function readTensorFile(file: string): Promise<{ name: string; tensor: HostTensor }> {
   let bytes: Uint8Array;
@@ -56,11 +48,6 @@ export async function readTensorFile(file: string): Promise<{ name: string; tens
   }
   try {
     const tensor = tensorFromProto(proto);
-    // tensorFromProto zero-fills typed fields shorter than dims; a reference must hold every value.
-    const stored = storedValues(proto);
-    if (stored !== undefined && stored !== tensor.data.length) {
-      throw new Error(`tensor '${proto.name ?? ''}' has ${stored} elements, dims say ${tensor.data.length}`);
-    }
     return { name: proto.name ?? '', tensor };
   } catch (e) {
     throw new UserError(file, `is not a usable ONNX TensorProto: ${messageOf(e)}`);

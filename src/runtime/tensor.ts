@@ -74,7 +74,9 @@ export function tensorFromProto(t: TensorProto): HostTensor {
       type === 'uint64' ? (t.uint64Data ?? []).map((v) => BigInt(typeof v === 'number' ? v : v.toString())) :
       type === 'uint32' ? (t.uint64Data ?? []).map((v) => int(v)) :
       (t.int32Data ?? []);
-    for (let i = 0; i < src.length; i++) (data as unknown as (number | bigint)[])[i] = src[i]!;
+    // a short field would otherwise leave zeros where values are missing
+    if (src.length !== n) throw new Error(`tensor '${t.name ?? ''}' has ${src.length} elements, dims say ${n}`);
+    for (let i = 0; i < n; i++) (data as unknown as (number | bigint)[])[i] = src[i]!;
   }
   if (data.length !== n) throw new Error(`tensor '${t.name ?? ''}' has ${data.length} elements, dims say ${n}`);
   return { type, data, dims };

@@ -4,10 +4,10 @@ import { tensorFromProto } from '../../src/runtime/tensor.js';
 
 describe('tensorFromProto', () => {
   it('reads typed fields and raw_data of every width', () => {
-    expect(Array.from(tensorFromProto({ dataType: DataType.FLOAT, dims: [2], floatData: [1.5, -2] }).data)).toEqual([1.5, -2]);
-    expect(Array.from(tensorFromProto({ dataType: DataType.INT64, dims: [2], int64Data: [3, -4] }).data)).toEqual([3n, -4n]);
+    expect([...tensorFromProto({ dataType: DataType.FLOAT, dims: [2], floatData: [1.5, -2] }).data]).toEqual([1.5, -2]);
+    expect([...tensorFromProto({ dataType: DataType.INT64, dims: [2], int64Data: [3, -4] }).data]).toEqual([3n, -4n]);
     const raw = new Uint8Array(new Float64Array([0.25, 8]).buffer);
-    expect(Array.from(tensorFromProto({ dataType: DataType.DOUBLE, dims: [1, 2], rawData: raw }).data)).toEqual([0.25, 8]);
+    expect([...tensorFromProto({ dataType: DataType.DOUBLE, dims: [1, 2], rawData: raw }).data]).toEqual([0.25, 8]);
   });
 
   it('refuses typed fields or raw_data that do not fill the dims, instead of padding with zeros', () => {

@@ -19,6 +19,7 @@ import { cpuSession } from './ort.js';
 import { resnet } from './model.js';
 import { fmt, median } from './stats.js';
 import { ratioRow, type BenchOptions, type Goal, type Row, type Section, type SectionResult } from './types.js';
+import { elementCount } from '../src/onnx/tensor.js';
 
 export const FORM_GOALS: Record<Form, Goal | undefined> = { fused: { max: 1.03 }, subgraph: { max: 1.15 }, function: undefined };
 const FORMS: Form[] = ['fused', 'subgraph', 'function'];
@@ -39,7 +40,7 @@ export function randomInput(bytes: Uint8Array, seed = 1): Record<string, HostTen
   const inits = new Set((m.graph?.initializer ?? []).map((t) => t.name));
   const inp = (m.graph?.input ?? []).find((i) => !inits.has(i.name))!;
   const dims = (inp.type?.tensorType?.shape?.dim ?? []).map((d) => (d.dimValue !== undefined && d.dimValue !== null && int(d.dimValue) > 0 ? int(d.dimValue) : 1));
-  const n = dims.reduce((a, b) => a * b, 1);
+  const n = elementCount(dims);
   const data = new Float32Array(n);
   const rand = mulberry32(seed);
   for (let i = 0; i < n; i++) data[i] = rand() * 2 - 1;

@@ -11,6 +11,7 @@ import { mulberry32 } from '../src/data/prng.js';
 import { floatAttr, intAttr, intsAttr, makeNode } from '../src/onnx/attrs.js';
 import { encodeModel } from '../src/onnx/schema.js';
 import type { GraphProto, ModelProto, NodeProto, TensorProto, ValueInfo } from '../src/onnx/types.js';
+import { elementCount } from '../src/onnx/tensor.js';
 
 const FLOAT = 1;
 /** bump when a generator changes so stale cached files are not reused */
@@ -27,7 +28,7 @@ class Builder {
   }
   /** He-uniform weights (bound sqrt(6 / fanIn)) as raw float32 bytes. */
   weight(name: string, dims: number[], fanIn: number): string {
-    const count = dims.reduce((a, b) => a * b, 1);
+    const count = elementCount(dims);
     const a = new Float32Array(count);
     const bound = Math.sqrt(6 / fanIn);
     for (let i = 0; i < count; i++) a[i] = (this.rand() * 2 - 1) * bound;

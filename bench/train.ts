@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
 import { convert } from '../src/convert/convert.js';
 import { decodeModel } from '../src/onnx/schema.js';
+import { elementCount } from '../src/onnx/tensor.js';
 import { chooseParameters } from '../src/train/params.js';
 import { freshStart } from '../src/train/runner.js';
 import { buildEvalModel, buildTrainingModel, LOSS_OUTPUT, LR_INPUT, STEP_INPUT } from '../src/train/step.js';
@@ -141,7 +142,7 @@ async function measure(net: Net, opts: BenchOptions): Promise<{ rows: Row[]; ski
   // pre-pack or re-layout (NCHWc) weights it does not know at load time.
   const fedModel = buildEvalModel(model, { ...base, params });
   const inputDims = (model.graph!.input!.find((i) => i.name === tm.input)!.type!.tensorType!.shape!.dim ?? []).map((d) => Number(d.dimValue ?? 0));
-  const perSample = inputDims.slice(1).reduce((a, b) => a * b, 1);
+  const perSample = elementCount(inputDims.slice(1));
   const { x, y } = batch(B, perSample);
   const xDims = [B, ...inputDims.slice(1)];
 

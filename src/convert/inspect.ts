@@ -5,6 +5,7 @@ import type { ModelFile } from '../onnx/read.js';
 import { int, type ValueInfo } from '../onnx/types.js';
 import { scopeNodes, scopes } from '../onnx/walk.js';
 import { convert, type ConvertReport } from './convert.js';
+import { elementCount } from '../onnx/tensor.js';
 
 export interface IoSummary {
   name: string;
@@ -47,7 +48,7 @@ export function inspect(mf: ModelFile): Inspection {
       ops[key] = (ops[key] ?? 0) + 1;
     }
   }
-  const parameters = (model.graph?.initializer ?? []).reduce((sum, t) => sum + (t.dims ?? []).map(int).reduce((a, b) => a * b, 1), 0);
+  const parameters = (model.graph?.initializer ?? []).reduce((sum, t) => sum + elementCount((t.dims ?? []).map(int)), 0);
   const base = {
     file: mf.path,
     bytes: mf.size,

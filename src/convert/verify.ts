@@ -7,7 +7,7 @@ import * as ort from 'onnxruntime-node';
 import { mulberry32 } from '../data/prng.js';
 import { DataType, dtypeName } from '../onnx/dtype.js';
 import { valueTypeOf } from '../onnx/infer.js';
-import { floatToHalf } from '../onnx/tensor.js';
+import { elementCount, floatToHalf } from '../onnx/tensor.js';
 import type { ModelProto } from '../onnx/types.js';
 import { UserError } from '../errors.js';
 
@@ -36,7 +36,7 @@ export function randomFeeds(model: ModelProto, dims: Record<string, number>, see
       if (typeof d === 'string' && d in dims) return dims[d]!;
       return 1;
     });
-    const n = shape.reduce((a, b) => a * b, 1);
+    const n = elementCount(shape);
     const normal = () => (rand() + rand() + rand() - 1.5) * 2;
     switch (vt.elemType) {
       case DataType.FLOAT: feeds[input.name] = new ort.Tensor('float32', Float32Array.from({ length: n }, normal), shape); break;

@@ -3,7 +3,7 @@
  * element types: <f4 <f8 <f2 <i8 <i4 <i2 |i1 <u8 <u4 <u2 |u1 |b1 (little-endian, or single-byte); C
  * order only. The reader assumes a little-endian host, as every platform Node supports is.
  */
-import { halfToFloat } from '../onnx/tensor.js';
+import { elementCount, halfToFloat } from '../onnx/tensor.js';
 import { UserError } from '../errors.js';
 
 export type NpyData =
@@ -83,7 +83,7 @@ export function parseNpy(bytes: Uint8Array, subject: string): NpyArray {
     if (order === '>' && kind && kind.bytes > 1) fail(`big-endian dtype ${descr} is not supported; save with a.astype(a.dtype.newbyteorder('<'))`);
     fail(`dtype ${descr} is not supported (expected one of <f4 <f8 <i8 <i4 |u1 |b1, or <f2 <i2 |i1 <u2 <u4 <u8)`);
   }
-  const count = shape.reduce((a, b) => a * b, 1);
+  const count = elementCount(shape);
   const offset = start + headerLen;
   const want = count * kind!.bytes;
   const have = bytes.length - offset;

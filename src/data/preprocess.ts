@@ -6,6 +6,7 @@
  */
 import { UserError } from '../errors.js';
 import type { Dataset } from './types.js';
+import { elementCount } from '../onnx/tensor.js';
 
 export interface PreprocessOptions {
   /** multiply every value by this first (e.g. 255 for models trained on raw pixels) */
@@ -24,7 +25,7 @@ export function hasPreprocessing(p: PreprocessOptions): boolean {
 
 /** Per-channel values spread to one per element of a sample, or a UserError saying what fits. */
 function perElement(flag: string, values: number[], shape: number[]): Float32Array {
-  const size = shape.reduce((a, b) => a * b, 1);
+  const size = elementCount(shape);
   const channels = shape[0] ?? 1;
   if (values.length !== 1 && values.length !== channels) {
     throw new UserError(flag, `expected 1 value or ${channels} (one per ${shape.length === 1 ? 'feature' : 'channel'} of samples shaped [${shape.join(',')}]), found ${values.length}`);
@@ -43,7 +44,7 @@ function checkFinite(flag: string, values: number[]): void {
 export function preprocess(ds: Dataset, p: PreprocessOptions): Dataset {
   if (!hasPreprocessing(p)) return ds;
   const shape = ds.sampleShape;
-  const size = shape.reduce((a, b) => a * b, 1);
+  const size = elementCount(shape);
   const scale = p.scale ?? 1;
   if (!Number.isFinite(scale)) throw new UserError('--scale', `expected a number, found ${p.scale}`);
   if (p.mean) checkFinite('--mean', p.mean);

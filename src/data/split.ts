@@ -14,6 +14,7 @@
 import { UserError } from '../errors.js';
 import { permutation } from './prng.js';
 import { SPLITS, type Dataset, type Split } from './types.js';
+import { elementCount } from '../onnx/tensor.js';
 
 export const DEFAULT_SEED = 0;
 export const TRAIN_FRACTION = 0.8;
@@ -50,11 +51,6 @@ export function checkSeed(seed: number): number {
   return seed;
 }
 
-/** Size of one sample in floats. */
-export function sampleSize(ds: Pick<Dataset, 'sampleShape'>): number {
-  return ds.sampleShape.reduce((a, b) => a * b, 1);
-}
-
 /** Values per sample in `y`. */
 export function targetSizeOf(ds: Pick<Dataset, 'targetSize' | 'task'>): number {
   return ds.task === 'classification' ? 1 : (ds.targetSize ?? 1);
@@ -62,7 +58,7 @@ export function targetSizeOf(ds: Pick<Dataset, 'targetSize' | 'task'>): number {
 
 /** A new data set holding copies of the given rows, in the given order. `indices` map back to the full set. */
 export function select(ds: Dataset, rows: ArrayLike<number>): Dataset {
-  const size = sampleSize(ds);
+  const size = elementCount(ds.sampleShape);
   const ts = targetSizeOf(ds);
   const n = rows.length;
   const x = new Float32Array(n * size);

@@ -16,8 +16,9 @@ import { compareModels, epAgreement, type CollectedOutput, type CollectedOutputs
 import { castSamples, checkOtherInputs, DataMismatchError, pickInput, planFeed, type FeedPlan } from './feed.js';
 import { LatencyRecorder, timed } from './latency.js';
 import { classificationMetrics, errorStats, regressionMetrics } from './metrics.js';
-import { product, shapeText, toFloat64 } from './tensor.js';
+import { shapeText, toFloat64 } from './tensor.js';
 import type { EvalReport, EvaluateOptions, FeedInfo, ReferenceMetrics, ReferenceOutputResult, RunMetrics, RunResult } from './types.js';
+import { elementCount } from '../onnx/tensor.js';
 
 export const DEFAULT_BATCH_SIZE = 32;
 export const DEFAULT_WARMUP = 2;
@@ -149,7 +150,7 @@ function labelMax(ds: Dataset): number {
 }
 
 async function runDataset(session: Session, ds: Dataset, opts: EvaluateOptions, model: string, ep: EpName, plan: FeedPlan): Promise<ModelEpRun> {
-  const size = product(ds.sampleShape);
+  const size = elementCount(ds.sampleShape);
   const B = plan.batchSize;
   const lat = new LatencyRecorder(B, opts.warmup ?? DEFAULT_WARMUP);
   const collected = new Map<string, { rowSize: number; parts: Float64Array[]; rows: number }>();

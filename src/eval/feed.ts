@@ -2,10 +2,10 @@
  * Fitting a data set to a model's input: which input gets the samples, in what shape, and how many
  * samples per run the batch dimension allows. Pure, so every mismatch message can be tested alone.
  */
-import { floatToHalf } from '../onnx/tensor.js';
+import { elementCount, floatToHalf } from '../onnx/tensor.js';
 import { UserError } from '../errors.js';
 import type { IoMeta, TensorType, TypedArray } from '../runtime/types.js';
-import { product, shapeText } from './tensor.js';
+import { shapeText } from './tensor.js';
 import type { FeedInfo } from './types.js';
 
 /**
@@ -61,7 +61,7 @@ export function fitSample(declared: (number | string)[], sampleShape: number[]):
   if (rest.length === sampleShape.length && rest.every((d, i) => !isFixed(d) || d === sampleShape[i])) {
     return { sampleDims: [...sampleShape], hasBatchDim: true };
   }
-  if (rest.every(isFixed) && product(rest as number[]) === product(sampleShape) && reshapeKeepsOrder(rest as number[], sampleShape)) {
+  if (rest.every(isFixed) && elementCount(rest as number[]) === elementCount(sampleShape) && reshapeKeepsOrder(rest as number[], sampleShape)) {
     return { sampleDims: rest as number[], hasBatchDim: true };
   }
   return null;

@@ -21,12 +21,6 @@ export function toFloat64(t: HostTensor): Float64Array {
   return out;
 }
 
-export function product(dims: readonly number[]): number {
-  let p = 1;
-  for (const d of dims) p *= d;
-  return p;
-}
-
 export function shapeText(dims: readonly (number | string)[]): string {
   return `[${dims.join(',')}]`;
 }

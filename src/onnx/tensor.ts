@@ -2,10 +2,17 @@
 import { DataType } from './dtype.js';
 import { int, type TensorProto } from './types.js';
 
+/** Number of elements of a tensor with these dims (1 for a scalar). */
+export function elementCount(dims: readonly number[]): number {
+  let n = 1;
+  for (const d of dims) n *= d;
+  return n;
+}
+
 /** Values of a small numeric tensor as JS numbers; undefined for external, string or huge tensors. */
 export function tensorValues(t: TensorProto, limit = 1 << 16): number[] | undefined {
   if (t.dataLocation === 1) return undefined;
-  const count = (t.dims ?? []).map(int).reduce((a, b) => a * b, 1);
+  const count = elementCount((t.dims ?? []).map(int));
   if (count > limit) return undefined;
   const raw = t.rawData;
   if (raw && raw.length) {

@@ -5,6 +5,7 @@
 import { DataType } from '../onnx/dtype.js';
 import { int, type TensorProto } from '../onnx/types.js';
 import type { HostTensor, TensorType, TypedArray } from './types.js';
+import { elementCount } from '../onnx/tensor.js';
 
 type ArrayCtor = { new (buffer: ArrayBuffer, byteOffset: number, length: number): TypedArray; BYTES_PER_ELEMENT: number };
 
@@ -34,10 +35,6 @@ export function typedFromBytes(type: TensorType, bytes: Uint8Array): TypedArray 
 
 export function bytesOf(data: TypedArray): Uint8Array {
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-}
-
-export function elementCount(dims: readonly number[]): number {
-  return dims.reduce((a, b) => a * b, 1);
 }
 
 /** Typed array of any onnxruntime tensor data into the HostTensor convention (Float16Array -> Uint16Array bits). */

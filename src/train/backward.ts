@@ -17,6 +17,7 @@ import { alreluGrad } from './rules/activations.js';
 import { ruleFor } from './rules/index.js';
 import { inferStatic } from './shapes.js';
 import { makeTensor } from './tensors.js';
+import { elementCount } from '../onnx/tensor.js';
 
 export { NoGradientRuleError, OpsetTooOldError, ShapeUnknownError, UnsupportedGradientError } from './rules/errors.js';
 export { opsWithRules } from './rules/index.js';
@@ -137,7 +138,7 @@ export function backward(graph: GraphProto, opts: BackwardOptions & GradOptions 
     const dt = ctx.dtype(opts.loss);
     const fixed = ctx.fixedShape(opts.loss);
     const seed = fixed
-      ? ctx.constant(dt, fixed, new Array<number>(fixed.reduce((a, b) => a * b, 1)).fill(1))
+      ? ctx.constant(dt, fixed, new Array<number>(elementCount(fixed)).fill(1))
       : ctx.op('ConstantOfShape', [ctx.shapeOf(opts.loss)], [tensorAttr('value', makeTensor('', dt, [1], [1]))], dt);
     contribute(opts.loss, seed);
   }

@@ -1,9 +1,9 @@
 /** Cutting a Dataset into feeds: samples as the model's input shape, labels as the training model wants them. */
 import { permutation } from '../data/prng.js';
-import { sampleSize } from '../data/split.js';
 import type { Dataset } from '../data/types.js';
 import { castSamples } from '../eval/feed.js';
 import type { HostTensor, TensorType } from '../runtime/types.js';
+import { elementCount } from '../onnx/tensor.js';
 
 export interface BatchShape {
   /** dims of one sample as the model input takes it */
@@ -24,7 +24,7 @@ export function epochOrder(n: number, seed: number, epoch: number, shuffle: bool
 
 /** Samples `rows` of `ds` as one input tensor, zero-padded to `padTo` rows when given. */
 export function inputBatch(ds: Dataset, rows: ArrayLike<number>, shape: BatchShape, padTo?: number): HostTensor {
-  const size = sampleSize(ds);
+  const size = elementCount(ds.sampleShape);
   const n = Math.max(rows.length, padTo ?? 0);
   const x = new Float32Array(n * size);
   for (let k = 0; k < rows.length; k++) x.set(ds.x.subarray(rows[k]! * size, (rows[k]! + 1) * size), k * size);
@@ -39,7 +39,7 @@ export function labelBatch(ds: Dataset, rows: ArrayLike<number>, shape: BatchSha
     for (let k = 0; k < n; k++) y[k] = BigInt(ds.y[rows[k]!]!);
     return { type: 'int64', data: y, dims: [n, 1] };
   }
-  const ts = shape.labelDims.reduce((a, b) => a * b, 1);
+  const ts = elementCount(shape.labelDims);
   const y = new Float32Array(n * ts);
   for (let k = 0; k < n; k++) y.set(ds.y.subarray(rows[k]! * ts, (rows[k]! + 1) * ts), k * ts);
   return { type: 'float32', data: y, dims: [n, ...shape.labelDims] };

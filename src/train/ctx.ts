@@ -8,6 +8,7 @@ import type { AttributeProto, NodeProto, TensorProto } from '../onnx/types.js';
 import { inferInto, type Shape, type StaticInfo } from './shapes.js';
 import { OpsetTooOldError, ShapeUnknownError } from './rules/errors.js';
 import { makeTensor } from './tensors.js';
+import { elementCount } from '../onnx/tensor.js';
 
 /** Choices between equivalent gradient graphs. */
 export interface GradOptions {
@@ -150,14 +151,14 @@ export class GradCtx {
   /** Number of elements of x as a scalar of `like`'s type. */
   countAs(x: string, like: string): string {
     const fixed = this.fixedShape(x);
-    if (fixed) return this.scalar(fixed.reduce((a, b) => a * b, 1), like);
+    if (fixed) return this.scalar(elementCount(fixed), like);
     return this.op('Cast', [this.op('Size', [x])], [intAttr('to', this.dtype(like))], this.dtype(like));
   }
 
   /** [number of elements of x] as a 1-D int64 tensor (the shape of x flattened). */
   countShape(x: string): string {
     const fixed = this.fixedShape(x);
-    if (fixed) return this.ints([fixed.reduce((a, b) => a * b, 1)]);
+    if (fixed) return this.ints([elementCount(fixed)]);
     return this.unsqueeze(this.op('Size', [x]), [0]);
   }
 

@@ -10,7 +10,6 @@
 import { createHash } from 'node:crypto';
 import { pathExists, writeFileAtomic } from '../atomic.js';
 import { UserError } from '../errors.js';
-import { sampleSize } from '../data/split.js';
 import type { Dataset } from '../data/types.js';
 import { fitSample } from '../eval/feed.js';
 import { toFloat64 } from '../eval/tensor.js';
@@ -29,6 +28,7 @@ import { checkSchedule, learningRate, type ScheduleConfig } from './schedule.js'
 import { buildEvalModel } from './forward.js';
 import { buildTrainingModel } from './step.js';
 import { metricsOf, predict } from './validate.js';
+import { elementCount } from '../onnx/tensor.js';
 
 export interface FinetuneProgress {
   epoch: number;
@@ -330,7 +330,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
       model: o.file, output: o.out ?? null, ep: o.runtime.ep, startedAt: new Date(started).toISOString(),
       data: { train: train.count, val: val.count, test: o.test?.count ?? null, classes, task: train.task },
       loss: { kind: tm.loss.kind, note: tm.loss.note },
-      parameters: { trainable: tm.params.map((p) => p.name), frozen: [...choice.frozen, ...tm.noGrad.map((name) => ({ name, reason: 'the loss does not depend on it' }))], values: tm.params.reduce((n, p) => n + p.dims.reduce((a, b) => a * b, 1), 0) },
+      parameters: { trainable: tm.params.map((p) => p.name), frozen: [...choice.frozen, ...tm.noGrad.map((name) => ({ name, reason: 'the loss does not depend on it' }))], values: tm.params.reduce((n, p) => n + elementCount(p.dims), 0) },
       batch: { size: batchSize, relaxed: relax, originalBatch: tm.originalBatch, stepsPerEpoch },
       optimizer, schedule, seed, shuffle, deviceResident: runner.onDevice,
       initial: initialVal.summary, epochs: meta.history,
@@ -361,7 +361,7 @@ function checkLabels(o: FinetuneOptions, train: Dataset, val: Dataset, perSample
     }
     return;
   }
-  const ts = sampleSize({ sampleShape: [train.targetSize ?? 1] });
+  const ts = (train.targetSize ?? 1);
   if (ts !== perSample) throw new UserError('--data', `targets have ${ts} values per sample, but the model's output '${output}' has ${perSample}`);
 }
 

@@ -9,6 +9,7 @@ import { tensorFromProto } from '../runtime/tensor.js';
 import type { DeviceTensor, HostTensor, Runtime, Session } from '../runtime/types.js';
 import type { TrainingModel } from './step.js';
 import { LR_INPUT, LOSS_OUTPUT, STEP_INPUT } from './step.js';
+import { elementCount } from '../onnx/tensor.js';
 
 type Value = HostTensor | DeviceTensor;
 
@@ -19,7 +20,7 @@ export function deviceResident(rt: Runtime): boolean {
 }
 
 export function zerosLike(dims: number[], dataType: number): HostTensor {
-  const n = dims.reduce((a, b) => a * b, 1);
+  const n = elementCount(dims);
   return dataType === 11 ? { type: 'float64', data: new Float64Array(n), dims } : { type: 'float32', data: new Float32Array(n), dims };
 }
 

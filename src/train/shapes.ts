@@ -7,6 +7,7 @@ import { attr, attrInt, attrInts, attrString, isDefaultDomain } from '../onnx/at
 import { valueTypeOf } from '../onnx/infer.js';
 import { int, type GraphProto, type NodeProto, type TensorProto } from '../onnx/types.js';
 import { constValues } from './tensors.js';
+import { elementCount } from '../onnx/tensor.js';
 
 /** A dimension: a number when fixed, a string when symbolic, null when unknown. */
 export type Dim = number | string | null;
@@ -197,9 +198,9 @@ function inferNode(n: NodeProto, shapes: Map<string, Shape>, consts: Map<string,
       const out: Dim[] = target.map((d, i) => (d === 0 && !allowzero ? (s0 ? s0[i] ?? null : null) : d === -1 ? -1 : d));
       const neg = out.indexOf(-1);
       if (neg >= 0) {
-        const total = s0 && s0.every((d) => typeof d === 'number') ? (s0 as number[]).reduce((a, b) => a * b, 1) : null;
+        const total = s0 && s0.every((d) => typeof d === 'number') ? elementCount(s0 as number[]) : null;
         const rest = out.filter((_, i) => i !== neg);
-        out[neg] = total !== null && rest.every((d) => typeof d === 'number') ? total / (rest as number[]).reduce((a, b) => a * b, 1) : null;
+        out[neg] = total !== null && rest.every((d) => typeof d === 'number') ? total / elementCount(rest as number[]) : null;
       }
       set(0, out);
       return;

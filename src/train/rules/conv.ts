@@ -14,6 +14,7 @@ import type { AttributeProto, NodeProto } from '../../onnx/types.js';
 import type { GradCtx } from '../ctx.js';
 import { UnsupportedGradientError } from './errors.js';
 import { rule, type GradRule } from './types.js';
+import { elementCount } from '../../onnx/tensor.js';
 
 export interface ConvGeom {
   /** spatial input sizes */
@@ -60,7 +61,7 @@ const geomAttrs = (g: ConvGeom, extra: AttributeProto[] = []): AttributeProto[] 
  * window's K elements as K channels (exact: products x*1 plus zeros).
  */
 export function oneHotKernels(ctx: GradCtx, dataType: number, kernel: number[]): string {
-  const K = kernel.reduce((p, q) => p * q, 1);
+  const K = elementCount(kernel);
   const onehot = new Array<number>(K * K).fill(0);
   for (let j = 0; j < K; j++) onehot[j * K + j] = 1;
   return ctx.constant(dataType, [K, 1, ...kernel], onehot);
@@ -167,8 +168,8 @@ function convWeightGradByPatches(ctx: GradCtx, X: string, gY: string, W: string,
   const [cout, cg] = [ws[0]!, ws[1]!];
   const C = cg * G;
   const og = cout / G;
-  const K = g.kernel.reduce((p, q) => p * q, 1);
-  const L = g.outSize.reduce((p, q) => p * q, 1);
+  const K = elementCount(g.kernel);
+  const L = elementCount(g.outSize);
   const sp = g.kernel.map((_, i) => i + 2);
   let P: string;
   if (K === 1 && g.pads.every((p) => p === 0)) {

@@ -10,6 +10,7 @@ import { DataType } from '../../onnx/dtype.js';
 import { convGeom, convInputGrad, oneHotKernels } from './conv.js';
 import { UnsupportedGradientError } from './errors.js';
 import { rule, type GradRule, type Grads, type RuleArgs } from './types.js';
+import { elementCount } from '../../onnx/tensor.js';
 
 export const POOL: Record<string, GradRule> = {
   // double: onnxruntime has no double Conv, and no EP without double MaxPool Indices runs double anyway
@@ -28,14 +29,14 @@ export const POOL: Record<string, GradRule> = {
     }
     const pads = ceilPads(geom, kernel, outSize);
     // divisor per output: the window's elements counted in X (or in X plus its declared pads)
-    const ones = ctx.constant(ctx.dtype(X), [1, 1, ...geom.inSize], new Array(geom.inSize.reduce((p, q) => p * q, 1)).fill(1));
-    const kOnes = ctx.constant(ctx.dtype(X), [1, 1, ...kernel], new Array(kernel.reduce((p, q) => p * q, 1)).fill(1));
+    const ones = ctx.constant(ctx.dtype(X), [1, 1, ...geom.inSize], new Array(elementCount(geom.inSize)).fill(1));
+    const kOnes = ctx.constant(ctx.dtype(X), [1, 1, ...kernel], new Array(elementCount(kernel)).fill(1));
     let counted = ones;
     let cpads = pads;
     if (inclPad) {
       // the declared pads count as elements: ones over the padded extent, conv'd with the extra (ceil) pads only
       const padded = geom.inSize.map((h, i) => h + geom.pads[i]! + geom.pads[i + n]!);
-      counted = ctx.constant(ctx.dtype(X), [1, 1, ...padded], new Array(padded.reduce((p, q) => p * q, 1)).fill(1));
+      counted = ctx.constant(ctx.dtype(X), [1, 1, ...padded], new Array(elementCount(padded)).fill(1));
       cpads = pads.map((p, i) => p - geom.pads[i]!);
     }
     const convAttrs = [intsAttr('kernel_shape', kernel), intsAttr('strides', geom.strides), intsAttr('dilations', geom.dilations), intsAttr('pads', cpads)];
@@ -50,7 +51,7 @@ export const POOL: Record<string, GradRule> = {
     const X = x[0]!;
     const sp = ctx.shape(X)?.slice(2);
     const scale = sp && sp.every((d) => typeof d === 'number')
-      ? ctx.scalar(1 / (sp as number[]).reduce((p, q) => p * q, 1), X)
+      ? ctx.scalar(1 / elementCount(sp as number[]), X)
       : ctx.div(ctx.countAs(y[0]!, X), ctx.countAs(X, X));
     return [ctx.op('Expand', [ctx.mul(dy[0]!, scale), ctx.shapeOf(X)])];
   }),

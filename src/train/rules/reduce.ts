@@ -2,6 +2,7 @@
 import { attrInt, attrInts } from '../../onnx/attrs.js';
 import { UnsupportedGradientError } from './errors.js';
 import { normAxis, rule, type GradRule, type RuleArgs } from './types.js';
+import { elementCount } from '../../onnx/tensor.js';
 
 /** Which axes a reduce node reduces: a list, 'all', or 'none' (noop_with_empty_axes on empty axes). */
 function reducedAxes({ node, x, ctx }: RuleArgs): number[] | 'all' | 'none' {
@@ -32,7 +33,7 @@ function inverseCount(a: RuleArgs, axes: number[] | 'all'): string {
   const { x, y, ctx } = a;
   const s = ctx.shape(x[0]!);
   const dims = s && (axes === 'all' ? s : axes.map((i) => s[i]));
-  if (dims && dims.every((d) => typeof d === 'number')) return ctx.scalar(1 / (dims as number[]).reduce((p, q) => p * q, 1), x[0]!);
+  if (dims && dims.every((d) => typeof d === 'number')) return ctx.scalar(1 / elementCount(dims as number[]), x[0]!);
   return ctx.div(ctx.countAs(y[0]!, x[0]!), ctx.countAs(x[0]!, x[0]!));
 }
 

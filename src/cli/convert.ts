@@ -37,7 +37,7 @@ export function parseOps(file: string, s: string): TargetOp[] {
   return ops as TargetOp[];
 }
 
-export function parseDims(specs: string[]): Record<string, number> {
+function parseDims(specs: string[]): Record<string, number> {
   const dims: Record<string, number> = {};
   for (const s of specs) {
     const m = /^([^=]+)=(\d+)$/.exec(s);
@@ -47,7 +47,7 @@ export function parseDims(specs: string[]): Record<string, number> {
   return dims;
 }
 
-export function addConvertOptions(cmd: Command): Command {
+function addConvertOptions(cmd: Command): Command {
   return cmd
     .option('-o, --output <file>', 'output model (default: <name>.alrelu.onnx beside the input)')
     .option('--alpha <a>', 'negative-side slope a for Relu nodes (LeakyRelu keeps its own alpha)', '0.01')
@@ -77,7 +77,7 @@ export interface ConvertOutcome {
   written?: WriteResult;
 }
 
-export async function runConvert(input: string, o: ConvertCliOptions): Promise<ConvertOutcome> {
+async function runConvert(input: string, o: ConvertCliOptions): Promise<ConvertOutcome> {
   const alpha = parseNumber('--alpha', o.alpha);
   if (o.externalData && o.inlineData) throw new UserError('--external-data', 'cannot be combined with --inline-data');
   const ops = parseOps(input, o.ops);
@@ -113,7 +113,7 @@ export async function runConvert(input: string, o: ConvertCliOptions): Promise<C
   return outcome;
 }
 
-export function printConvert(o: ConvertCliOptions, r: ConvertOutcome): void {
+function printConvert(o: ConvertCliOptions, r: ConvertOutcome): void {
   if (o.json) {
     printJson({
       input: r.input, output: r.output, dryRun: r.dryRun, form: r.report.form, alpha: r.report.alpha,

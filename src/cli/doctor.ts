@@ -20,7 +20,7 @@ export interface DoctorCliOptions extends GlobalOptions {
 }
 
 /** Two columns of facts per EP: what it runs on (or why not), then the fix on its own line. */
-export function formatDoctor(statuses: EpStatus[]): string {
+function formatDoctor(statuses: EpStatus[]): string {
   const rows: string[][] = [['ep', 'usable', 'details']];
   for (const s of statuses) {
     rows.push([s.ep, s.usable ? 'yes' : 'NO', s.usable ? (s.detail ?? '') : (s.reason ?? '')]);

@@ -50,12 +50,12 @@ export interface FinetuneCliOptions extends GlobalOptions, PreprocessCliOptions 
 const num = parseNumber;
 const whole = parseInteger;
 
-export const defaultFinetuneOutput = (input: string): string => outputBeside(input, '.finetuned.onnx');
+const defaultFinetuneOutput = (input: string): string => outputBeside(input, '.finetuned.onnx');
 
 /** torch's defaults: SGD has none (0.01 here), Adam/AdamW 1e-3; AdamW's weight decay 0.01. */
 const DEFAULT_LR: Record<OptimizerName, number> = { sgd: 0.01, momentum: 0.01, adam: 0.001, adamw: 0.001 };
 
-export function addFinetuneOptions(cmd: Command): Command {
+function addFinetuneOptions(cmd: Command): Command {
   return addPreprocessOptions(cmd.requiredOption('--data <spec>', 'labelled data: built-in mnist|iris|penguins|spam, or .npz (x, y), .npy, .csv, an image folder; split 80/10/10 into train/val/test'))
     .option('-o, --output <file>', 'fine-tuned model (default: <name>.finetuned.onnx beside the input)')
     .addOption(new Option('--ep <ep>', 'execution provider to train on').choices([...EP_NAMES]).default('cpu'))
@@ -90,7 +90,7 @@ export interface FinetuneSplits {
   test: Dataset;
 }
 
-export async function loadSplits(o: FinetuneCliOptions): Promise<FinetuneSplits> {
+async function loadSplits(o: FinetuneCliOptions): Promise<FinetuneSplits> {
   if (parseSpec(o.data).split) throw new UserError(`--data ${o.data}`, 'fine-tuning splits the data itself (80% train, 10% validation, 10% test); give the set without :split');
   const pre = preprocessOptions(o);
   const dataOpts = dataOptions(o);
@@ -103,7 +103,7 @@ export async function loadSplits(o: FinetuneCliOptions): Promise<FinetuneSplits>
 }
 
 /** One line per epoch on stderr. */
-export function epochLine(e: EpochRecord, epochs: number, task: Dataset['task']): string {
+function epochLine(e: EpochRecord, epochs: number, task: Dataset['task']): string {
   const v = task === 'classification' ? `val accuracy ${(100 * e.valMetric).toFixed(2)}%` : `val mse ${e.valMetric.toPrecision(4)}`;
   return `epoch ${e.epoch}/${epochs}  train loss ${e.trainLoss.toFixed(4)}  ${v}  lr ${e.lr.toPrecision(3)}  ${e.seconds.toFixed(1)} s`;
 }
@@ -116,7 +116,7 @@ export interface FinetuneRun {
 }
 
 /** The whole command after argument parsing; `run` lets the one-command convert flow hand in its model. */
-export async function runFinetune(input: string, o: FinetuneCliOptions, run?: FinetuneRun): Promise<FinetuneLog | undefined> {
+async function runFinetune(input: string, o: FinetuneCliOptions, run?: FinetuneRun): Promise<FinetuneLog | undefined> {
   if (!isEpName(o.ep)) throw new UserError('--ep', `unknown execution provider '${o.ep}' (known: ${EP_NAMES.join(', ')})`);
   const out = o.output ?? defaultFinetuneOutput(input);
   checkOutputNotInput(input, out);

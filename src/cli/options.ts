@@ -29,12 +29,12 @@ export function parseInteger(flag: string, s: string, min: number): number {
   return v;
 }
 
-export function parseList(flag: string, s: string): number[] {
+function parseList(flag: string, s: string): number[] {
   return s.split(',').map((x) => parseNumber(flag, x.trim()));
 }
 
 /** `28` or `224x224` as [height, width]. */
-export function parseSize(s: string): [number, number] {
+function parseSize(s: string): [number, number] {
   const m = /^(\d+)(?:x(\d+))?$/.exec(s.trim());
   if (!m) throw new UserError('--image-size', `expected N or HxW (e.g. 224 or 224x224), found '${s}'`);
   const h = Number(m[1]);
@@ -44,7 +44,7 @@ export function parseSize(s: string): [number, number] {
 }
 
 /** A CSV label column given as a number is an index, otherwise a header name. */
-export function parseColumn(s: string): string | number {
+function parseColumn(s: string): string | number {
   return /^-?\d+$/.test(s.trim()) ? Number(s) : s;
 }
 

@@ -68,7 +68,7 @@ export async function runModel(bytes: Uint8Array, feeds: Record<string, ort.Tens
   }
 }
 
-export function bitsEqual(a: ort.Tensor, b: ort.Tensor): boolean {
+function bitsEqual(a: ort.Tensor, b: ort.Tensor): boolean {
   if (a.type !== b.type || a.dims.join() !== b.dims.join()) return false;
   const x = a.data as ArrayLike<unknown> & { buffer?: ArrayBuffer; byteOffset?: number; byteLength?: number };
   const y = b.data as typeof x;

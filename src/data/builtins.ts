@@ -16,7 +16,7 @@ export interface Builtin {
   optionKey?(opts: BuiltinOptions): string;
 }
 
-export const BUILTINS: Record<string, Builtin> = {
+const BUILTINS: Record<string, Builtin> = {
   mnist: { name: 'mnist', description: '10,000 handwritten digits 28×28, 10 classes', load: loadMnist },
   iris: { name: 'iris', description: '150 iris flowers, 4 features, 3 classes', load: loadIris },
   penguins: { name: 'penguins', description: '342 Palmer penguins, 4 features, 3 species', load: loadPenguins },

@@ -11,8 +11,8 @@
  */
 
 export const DEFAULT_BUCKETS = 1024;
-export const MIN_TOKEN = 2;
-export const MAX_TOKEN = 30;
+const MIN_TOKEN = 2;
+const MAX_TOKEN = 30;
 
 export type TermValues = 'log1p' | 'binary';
 

@@ -19,7 +19,7 @@ export interface ImageFolderOptions {
 
 const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg']);
 
-export function isImageFile(name: string): boolean {
+function isImageFile(name: string): boolean {
   return IMAGE_EXT.has(extname(name).toLowerCase());
 }
 

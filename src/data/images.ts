@@ -20,7 +20,7 @@ export interface RgbaImage {
 const PNG_MAGIC = [0x89, 0x50, 0x4e, 0x47];
 const JPEG_MAGIC = [0xff, 0xd8, 0xff];
 
-export function imageFormat(bytes: Uint8Array): 'png' | 'jpeg' | undefined {
+function imageFormat(bytes: Uint8Array): 'png' | 'jpeg' | undefined {
   if (PNG_MAGIC.every((b, i) => bytes[i] === b)) return 'png';
   if (JPEG_MAGIC.every((b, i) => bytes[i] === b)) return 'jpeg';
   return undefined;

@@ -8,7 +8,7 @@ import { UserError } from '../errors.js';
 import { readPackageJson } from './packages.js';
 import type { Dataset } from './types.js';
 
-export const IRIS_FEATURES = ['sepal length (cm)', 'sepal width (cm)', 'petal length (cm)', 'petal width (cm)'];
+const IRIS_FEATURES = ['sepal length (cm)', 'sepal width (cm)', 'petal length (cm)', 'petal width (cm)'];
 export const IRIS_CLASSES = ['setosa', 'versicolor', 'virginica'];
 
 export async function loadIris(): Promise<Dataset> {

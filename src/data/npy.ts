@@ -112,10 +112,6 @@ export function encodeNpy(dtype: string, shape: number[], data: NpyData): Uint8A
   return out;
 }
 
-export function isIntegerDtype(dtype: string): boolean {
-  return /^[<|=>][iub]\d$/.test(dtype);
-}
-
 /** The array's values as numbers (int64 beyond 2^53 lose precision, which labels and pixels never reach). */
 export function valueAt(a: NpyArray, i: number): number {
   const v = a.data[i]!;

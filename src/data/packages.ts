@@ -10,7 +10,7 @@ const require = createRequire(import.meta.url);
  * Folder of a file inside an installed package. Resolves the package's main entry (some packages, like
  * vega-datasets, export nothing else) and walks up to the folder holding package.json.
  */
-export function packageRoot(pkg: string): string {
+function packageRoot(pkg: string): string {
   let entry: string;
   try {
     entry = require.resolve(pkg);

@@ -11,9 +11,9 @@ import { readPackageJson } from './packages.js';
 import type { Dataset } from './types.js';
 
 /** Column names in the JSON, in feature order. */
-export const PENGUIN_COLUMNS = ['Beak Length (mm)', 'Beak Depth (mm)', 'Flipper Length (mm)', 'Body Mass (g)'] as const;
-export const PENGUIN_FEATURES = ['bill length (mm)', 'bill depth (mm)', 'flipper length (mm)', 'body mass (g)'];
-export const PENGUIN_CLASSES = ['Adelie', 'Chinstrap', 'Gentoo'];
+const PENGUIN_COLUMNS = ['Beak Length (mm)', 'Beak Depth (mm)', 'Flipper Length (mm)', 'Body Mass (g)'] as const;
+const PENGUIN_FEATURES = ['bill length (mm)', 'bill depth (mm)', 'flipper length (mm)', 'body mass (g)'];
+const PENGUIN_CLASSES = ['Adelie', 'Chinstrap', 'Gentoo'];
 
 type PenguinRow = Record<string, string | number | null>;
 

@@ -16,14 +16,14 @@ const SET_DIR = /^test_data_set_(\d+)$/;
 const PB_FILE = /^(input|output)_(\d+)\.pb$/;
 
 /** Whether `dir` is itself a test_data_set folder (by name or by holding input_K.pb files). */
-export async function isReferenceSet(dir: string): Promise<boolean> {
+async function isReferenceSet(dir: string): Promise<boolean> {
   if (SET_DIR.test(basename(dir))) return true;
   const names = await fs.readdir(dir).catch(() => [] as string[]);
   return names.some((n) => /^input_\d+\.pb$/.test(n));
 }
 
 /** test_data_set_N subfolders of a model folder, in N order. */
-export async function referenceSetsIn(dir: string): Promise<string[]> {
+async function referenceSetsIn(dir: string): Promise<string[]> {
   const entries = await fs.readdir(dir, { withFileTypes: true }).catch(() => []);
   return entries
     .filter((e) => e.isDirectory() && SET_DIR.test(e.name))
@@ -33,7 +33,7 @@ export async function referenceSetsIn(dir: string): Promise<string[]> {
 }
 
 /** One .pb file as a HostTensor; anything unreadable is a UserError naming the file. */
-export async function readTensorFile(file: string): Promise<{ name: string; tensor: HostTensor }> {
+async function readTensorFile(file: string): Promise<{ name: string; tensor: HostTensor }> {
   let bytes: Uint8Array;
   try {
     bytes = await fs.readFile(file);
@@ -69,7 +69,7 @@ async function readKind(dir: string, names: string[], kind: 'input' | 'output'):
   return out;
 }
 
-export async function loadReferenceSet(dir: string): Promise<ReferenceCase> {
+async function loadReferenceSet(dir: string): Promise<ReferenceCase> {
   const names = await fs.readdir(dir);
   const inputs = await readKind(dir, names, 'input');
   const outputs = await readKind(dir, names, 'output');

@@ -17,17 +17,17 @@ import { SPLITS, type Dataset, type Split } from './types.js';
 import { elementCount } from '../onnx/tensor.js';
 
 export const DEFAULT_SEED = 0;
-export const TRAIN_FRACTION = 0.8;
-export const VAL_FRACTION = 0.1;
+const TRAIN_FRACTION = 0.8;
+const VAL_FRACTION = 0.1;
 
-export function splitSizes(n: number): { train: number; val: number; test: number } {
+function splitSizes(n: number): { train: number; val: number; test: number } {
   const train = Math.floor(TRAIN_FRACTION * n);
   const val = Math.floor(VAL_FRACTION * n);
   return { train, val, test: n - train - val };
 }
 
 /** Rows of the full set that belong to `split`, ascending. */
-export function splitIndices(n: number, split: Split, seed = DEFAULT_SEED): Int32Array {
+function splitIndices(n: number, split: Split, seed = DEFAULT_SEED): Int32Array {
   if (split === 'all') {
     const all = new Int32Array(n);
     for (let i = 0; i < n; i++) all[i] = i;
@@ -52,7 +52,7 @@ export function checkSeed(seed: number): number {
 }
 
 /** Values per sample in `y`. */
-export function targetSizeOf(ds: Pick<Dataset, 'targetSize' | 'task'>): number {
+function targetSizeOf(ds: Pick<Dataset, 'targetSize' | 'task'>): number {
   return ds.task === 'classification' ? 1 : (ds.targetSize ?? 1);
 }
 

@@ -20,9 +20,9 @@ import { shapeText, toFloat64 } from './tensor.js';
 import type { EvalReport, EvaluateOptions, FeedInfo, ReferenceMetrics, ReferenceOutputResult, RunMetrics, RunResult } from './types.js';
 import { elementCount } from '../onnx/tensor.js';
 
-export const DEFAULT_BATCH_SIZE = 32;
-export const DEFAULT_WARMUP = 2;
-export const DEFAULT_TOLERANCE = 1e-4;
+const DEFAULT_BATCH_SIZE = 32;
+const DEFAULT_WARMUP = 2;
+const DEFAULT_TOLERANCE = 1e-4;
 
 /** The data as evaluate() runs it: subset, preprocessed and checked (see prepareData). */
 export type PreparedData = { kind: 'dataset'; ds: Dataset } | { kind: 'reference'; cases: ReferenceCase[] };

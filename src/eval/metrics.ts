@@ -63,7 +63,7 @@ export function logSoftmax(scores: Scores, classes: number): Float64Array {
 }
 
 /** Probabilities from any score kind (AUC one-vs-rest needs comparable per-class columns). */
-export function toProbabilities(scores: Scores, classes: number, kind: ScoreKind): Float64Array {
+function toProbabilities(scores: Scores, classes: number, kind: ScoreKind): Float64Array {
   if (kind === 'probabilities') return Float64Array.from(scores as ArrayLike<number>);
   const logp = kind === 'log-probabilities' ? Float64Array.from(scores as ArrayLike<number>) : logSoftmax(scores, classes);
   for (let i = 0; i < logp.length; i++) logp[i] = Math.exp(logp[i]!);
@@ -71,7 +71,7 @@ export function toProbabilities(scores: Scores, classes: number, kind: ScoreKind
 }
 
 /** Probabilities are clipped here before the log, as scikit-learn's log_loss does, so one zero cannot make the loss infinite. */
-export const PROB_EPS = 1e-15;
+const PROB_EPS = 1e-15;
 
 /** Mean negative log-likelihood of the true class (natural log). */
 export function crossEntropy(scores: Scores, labels: ArrayLike<number>, classes: number, kind: ScoreKind = 'logits'): number {
@@ -269,7 +269,7 @@ export interface ErrorStats {
 }
 
 /** Relative error is meaningless against an exact zero; below this magnitude only absolute error counts. */
-export const REL_FLOOR = 1e-6;
+const REL_FLOOR = 1e-6;
 
 /** Elementwise differences between an output and its reference (same length required). */
 export function errorStats(actual: ArrayLike<number>, expected: ArrayLike<number>, atol = 1e-4, rtol = 1e-4): ErrorStats {

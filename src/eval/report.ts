@@ -104,7 +104,7 @@ export function formatSummary(report: EvalReport): string {
 
 // ---------------------------------------------------------------------------------------------- HTML
 
-export function escapeHtml(s: string): string {
+function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 

@@ -7,7 +7,7 @@ import { isAbsolute, normalize, resolve, sep } from 'node:path';
 import { UserError } from '../errors.js';
 import type { TensorProto } from './types.js';
 
-export const EXTERNAL = 1;
+const EXTERNAL = 1;
 
 export interface ExternalRef {
   location: string;

@@ -60,7 +60,7 @@ export interface PageTiming {
   ms: number;
 }
 
-export function chromiumArgs(ep: BrowserEp | 'serve', adapter: 'swiftshader' | 'gpu' = 'swiftshader'): string[] {
+function chromiumArgs(ep: BrowserEp | 'serve', adapter: 'swiftshader' | 'gpu' = 'swiftshader'): string[] {
   const args = ['--headless=new', '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
   if (ep !== 'browser-wasm') args.push('--enable-unsafe-webgpu');
   if (ep !== 'browser-wasm' && adapter === 'swiftshader') args.push('--use-webgpu-adapter=swiftshader');

@@ -108,7 +108,7 @@ function lastLines(s: string, n: number): string {
 }
 
 /** "reason; fix: command" (how openRuntime's UserErrors read) as its two halves. */
-export function splitFix(message: string): { reason: string; fix?: string } {
+function splitFix(message: string): { reason: string; fix?: string } {
   const i = message.indexOf('; fix: ');
   return i < 0 ? { reason: message } : { reason: message.slice(0, i), fix: message.slice(i + '; fix: '.length) };
 }

@@ -17,7 +17,7 @@ const TYPES: Record<string, string> = {
 };
 
 /** node_modules/onnxruntime-web/dist: the package's main entry lives there (package.json is not exported). */
-export function ortWebDist(): string {
+function ortWebDist(): string {
   return dirname(createRequire(import.meta.url).resolve('onnxruntime-web'));
 }
 

@@ -38,7 +38,7 @@ export interface NodeRuntimeOptions {
 }
 
 /** Folder of onnxruntime-node's native libraries; the CUDA provider .so files land here when installed. */
-export function ortNodeLibDir(): string {
+function ortNodeLibDir(): string {
   const index = createRequire(import.meta.url).resolve('onnxruntime-node');
   return join(dirname(index), '..', 'bin', 'napi-v6', process.platform, process.arch);
 }
@@ -63,7 +63,7 @@ export function nvidiaDriver(): string | undefined {
 let webgpuStarted = false;
 
 /** Puts Dawn's environment in place before the first webgpu session; refuses changes after it. */
-export function prepareWebGpuEnv(vulkanIcd?: string): void {
+function prepareWebGpuEnv(vulkanIcd?: string): void {
   if (vulkanIcd !== undefined && process.env.VK_ICD_FILENAMES !== vulkanIcd) {
     if (webgpuStarted) {
       throw new UserError('webgpu', `WebGPU already started in this process with VK_ICD_FILENAMES=${process.env.VK_ICD_FILENAMES ?? '(unset)'}; it cannot switch to ${vulkanIcd}`);

@@ -51,7 +51,7 @@ export interface ServeReport extends EvalReport {
 }
 
 /** The page's EP: WebGPU when asked for or available (auto); asking for WebGPU without it is an error, not a fallback. */
-export function pickPageEp(hello: PageHello, choice: PageEpChoice): BrowserEp {
+function pickPageEp(hello: PageHello, choice: PageEpChoice): BrowserEp {
   if (choice === 'wasm') return 'browser-wasm';
   if (hello.adapter) return 'browser-webgpu';
   if (choice === 'auto') return 'browser-wasm';
@@ -64,7 +64,7 @@ export function pickPageEp(hello: PageHello, choice: PageEpChoice): BrowserEp {
  * Browser rows' latency rebuilt from the page's own clock. evaluate() runs warm-ups, then the timed
  * runs of full batches with a partial last one; the page saw the same runs in the same order.
  */
-export function pageLatency(result: RunResult, timings: readonly PageTiming[]): RunResult {
+function pageLatency(result: RunResult, timings: readonly PageTiming[]): RunResult {
   if (!result.ok) return result;
   const runs = timings.filter((t) => t.model === result.model).map((t) => t.ms);
   const { batchSize: b, warmupRuns, samples } = result.latency;

@@ -16,14 +16,12 @@ const ARRAYS: Record<TensorType, ArrayCtor> = {
   uint64: BigUint64Array, bool: Uint8Array,
 };
 
-export const TENSOR_TYPES = Object.keys(ARRAYS) as TensorType[];
-
 export function isTensorType(t: string): t is TensorType {
   return Object.hasOwn(ARRAYS, t);
 }
 
 /** A typed array of `type` viewing (a copy of, when misaligned) `bytes`. */
-export function typedFromBytes(type: TensorType, bytes: Uint8Array): TypedArray {
+function typedFromBytes(type: TensorType, bytes: Uint8Array): TypedArray {
   const Ctor = ARRAYS[type];
   const n = bytes.byteLength / Ctor.BYTES_PER_ELEMENT;
   if (!Number.isInteger(n)) throw new Error(`${bytes.byteLength} bytes is not a whole number of ${type} elements`);

@@ -134,7 +134,7 @@ export function modelHash(model: ModelProto, sourceDir: string): string {
  * The input model with `params` written over its initializers: a copy (encode/decode keeps every field),
  * where the replaced tensors become inline and all others stay as they were, external data included.
  */
-export function withParameters(source: ModelProto, params: Record<string, HostTensor>): ModelProto {
+function withParameters(source: ModelProto, params: Record<string, HostTensor>): ModelProto {
   const copy = decodeModel(encodeModel(source));
   for (const t of copy.graph!.initializer ?? []) {
     const v = t.name ? params[t.name] : undefined;

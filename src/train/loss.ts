@@ -24,7 +24,7 @@ export interface LossInfo {
   note: string;
 }
 
-export function producerOf(graph: GraphProto, name: string): NodeProto | undefined {
+function producerOf(graph: GraphProto, name: string): NodeProto | undefined {
   return (graph.node ?? []).find((n) => (n.output ?? []).includes(name));
 }
 

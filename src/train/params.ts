@@ -22,7 +22,7 @@ export interface ParameterOptions {
 }
 
 /** Float initializers that some node reads (unused ones cannot have a gradient and are left alone). */
-export function floatInitializers(graph: GraphProto): TensorProto[] {
+function floatInitializers(graph: GraphProto): TensorProto[] {
   const used = new Set((graph.node ?? []).flatMap((n) => n.input ?? []));
   return (graph.initializer ?? []).filter((t) => t.name && isFloatType(t.dataType) && used.has(t.name));
 }

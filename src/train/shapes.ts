@@ -23,7 +23,7 @@ export interface StaticInfo {
 
 const norm = (a: number, r: number) => (a < 0 ? a + r : a);
 
-export function broadcastShapes(shapes: Shape[]): Shape {
+function broadcastShapes(shapes: Shape[]): Shape {
   const rank = Math.max(...shapes.map((s) => s.length));
   const out: Shape = [];
   for (let i = 0; i < rank; i++) {

@@ -26,7 +26,7 @@ import { checkOptimizer, emitUpdates, stateSlots, type OptimizerConfig } from '.
 
 export const STEP_INPUT = 'train.step';
 export const LR_INPUT = 'train.lr';
-export const LABELS_INPUT = 'train.labels';
+const LABELS_INPUT = 'train.labels';
 export const LOSS_OUTPUT = 'train.loss';
 
 export interface StepOptions extends ForwardOptions {

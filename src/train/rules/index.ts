@@ -17,7 +17,7 @@ export const RULES: Readonly<Record<string, GradRule>> = {
 };
 
 /** The table key of a node: `Conv`, or `ai.alrelu:ALReLU` for a model-local function. */
-export function ruleKey(n: NodeProto): string {
+function ruleKey(n: NodeProto): string {
   return isDefaultDomain(n.domain) ? n.opType ?? '' : `${n.domain}:${n.opType ?? ''}`;
 }
 

@@ -9,7 +9,7 @@ import type { GraphProto, NodeProto } from '../../onnx/types.js';
 import { subgraphsOf } from '../../onnx/walk.js';
 
 /** The opset the rules are written for first: everything has a rule there. */
-export const TARGET_OPSET = 17;
+const TARGET_OPSET = 17;
 
 /**
  * Op -> versions at which its schema changed in a way an older node would not survive (inputs/attributes

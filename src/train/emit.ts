@@ -5,6 +5,7 @@
 import { DataType } from '../onnx/dtype.js';
 import { makeNode } from '../onnx/attrs.js';
 import { scalarTensor } from '../onnx/tensor.js';
+import { makeTensor } from './tensors.js';
 import type { AttributeProto, NodeProto, TensorProto } from '../onnx/types.js';
 
 export class Emitter {
@@ -18,6 +19,27 @@ export class Emitter {
     const out = this.fresh(`${this.prefix}/${base ?? opType}`);
     this.nodes.push(makeNode(opType, inputs, [out], this.fresh(`${this.prefix}/${opType}`), attrs));
     return out;
+  }
+
+  /** A 1-D int64 constant. */
+  ints(values: number[]): string {
+    return this.constant(makeTensor('', DataType.INT64, [values.length], values), `i64_${values.join('_')}`);
+  }
+
+  /** A 0-D int64 constant. */
+  int0(value: number): string {
+    return this.constant(makeTensor('', DataType.INT64, [], [value]), `i64_${value}`);
+  }
+
+  /** An initializer holding `t`'s values under a fresh name (deduplicated by its base name). */
+  constant(t: TensorProto, base: string): string {
+    let name = this.consts.get(base);
+    if (!name) {
+      name = this.fresh(`${this.prefix}/${base}`);
+      this.initializers.push({ ...t, name });
+      this.consts.set(base, name);
+    }
+    return name;
   }
 
   /** A float scalar (0-D) constant of the given element type (float, double, float16 or bfloat16). */

@@ -1,16 +1,20 @@
 /**
  * The loss appended to a forward graph, built only from ops the gradient table knows (LogSoftmax,
- * GatherElements, ReduceMean, Neg, Sub, Mul, Flatten).
+ * GatherElements or Where + ReduceSum, ReduceMean, Neg, Sub, Mul, Flatten).
  *
  * - Classification, raw logits: mean softmax cross-entropy = -mean(GatherElements(LogSoftmax(z), y)),
- *   what torch.nn.CrossEntropyLoss computes.
+ *   what torch.nn.CrossEntropyLoss computes. GatherElements' gradient scatters with reduction='add'
+ *   (opset 16); below that, each row's log-probability is picked with a one-hot mask instead (Where,
+ *   then a row sum: exact, the other entries add zeros).
  * - The model already ends in LogSoftmax: its output is used as log-probabilities (NLL).
  * - The model ends in Softmax: NLL on LogSoftmax of the Softmax's own input, which is log(softmax)
  *   without the underflow of taking Log of a probability that rounded to 0.
  * - Regression: mean squared error over every element, as torch.nn.MSELoss.
  * Labels come in as int64 [batch, 1] so GatherElements can use them directly.
  */
-import { attrInt, intAttr, isDefaultDomain } from '../onnx/attrs.js';
+import { attrInt, intAttr, intsAttr, isDefaultDomain } from '../onnx/attrs.js';
+import { DataType } from '../onnx/dtype.js';
+import { makeTensor } from './tensors.js';
 import type { GraphProto, NodeProto } from '../onnx/types.js';
 import type { Emitter } from './emit.js';
 
@@ -30,10 +34,15 @@ function producerOf(graph: GraphProto, name: string): NodeProto | undefined {
 
 const isDefault = (n: NodeProto) => isDefaultDomain(n.domain);
 
-/** Whether `axis` of a softmax-like node over an `rank`-D output is the last (class) axis. */
+/**
+ * Whether a softmax-like node over an `rank`-D output normalizes over the classes the loss sees (the
+ * output flattened to [batch, classes]): its last axis, or before opset 13 axis 1, which then covers
+ * every trailing axis at once.
+ */
 function lastAxis(n: NodeProto, rank: number | undefined, opset: number): boolean {
   const dflt = opset >= 13 ? -1 : 1;
   const a = attrInt(n, 'axis', dflt);
+  if (opset < 13 && a === 1) return true;
   if (rank === undefined) return a === -1;
   return a === -1 || a === rank - 1;
 }
@@ -45,7 +54,7 @@ function lastAxis(n: NodeProto, rank: number | undefined, opset: number): boolea
 export function addLoss(
   graph: GraphProto,
   em: Emitter,
-  opts: { output: string; labels: string; task: 'classification' | 'regression'; rank?: number; opset: number },
+  opts: { output: string; labels: string; task: 'classification' | 'regression'; rank?: number; opset: number; dataType?: number },
 ): LossInfo {
   if (opts.task === 'regression') {
     const d = em.op('Sub', [opts.output, opts.labels], [], 'diff');
@@ -72,7 +81,20 @@ export function addLoss(
     kind = 'cross-entropy';
     note = 'the model outputs logits: softmax cross-entropy';
   }
-  const picked = em.op('GatherElements', [logp, opts.labels], [intAttr('axis', 1)], 'picked');
+  const picked = opts.opset >= 16 ? em.op('GatherElements', [logp, opts.labels], [intAttr('axis', 1)], 'picked') : pickByMask(em, logp, opts.labels, opts.opset, opts.dataType ?? DataType.FLOAT);
   const loss = em.op('Neg', [em.op('ReduceMean', [picked], [intAttr('keepdims', 0)], 'mean_logp')], [], 'loss');
   return { loss, kind, note };
+}
+
+/** logp[b, labels[b]] as [batch, 1] from ops of opset 9 on: OneHot(labels, classes) as a mask, Where, row sum. */
+function pickByMask(em: Emitter, logp: string, labels: string, opset: number, dataType: number): string {
+  const flatLabels = em.op('Reshape', [labels, em.ints([-1])], [], 'labels_flat');
+  const classes = em.op('Gather', [em.op('Shape', [logp]), em.int0(1)], [intAttr('axis', 0)], 'classes');
+  const values = em.constant(makeTensor('', DataType.FLOAT, [2], [0, 1]), 'onehot_values');
+  const hot = em.op('OneHot', [flatLabels, classes, values], [intAttr('axis', -1)], 'onehot');
+  const mask = em.op('Cast', [hot], [intAttr('to', DataType.BOOL)], 'label_mask');
+  const rows = em.op('Where', [mask, logp, em.scalar(0, dataType)], [], 'label_logp');
+  return opset >= 13
+    ? em.op('ReduceSum', [rows, em.ints([1])], [intAttr('keepdims', 1)], 'picked')
+    : em.op('ReduceSum', [rows], [intsAttr('axes', [1]), intAttr('keepdims', 1)], 'picked');
 }

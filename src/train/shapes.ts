@@ -28,11 +28,16 @@ function broadcastShapes(shapes: Shape[]): Shape {
   const out: Shape = [];
   for (let i = 0; i < rank; i++) {
     let d: Dim = 1;
+    let clash = false; // two different symbolic dims: unknown for good
     for (const s of shapes) {
       const x = s[i - rank + s.length];
-      if (x === undefined || x === 1) continue;
-      if (d === 1) d = x;
-      else if (x !== d) d = typeof d === 'number' && typeof x === 'number' ? d : (typeof d === 'number' ? d : typeof x === 'number' ? x : null);
+      if (x === undefined || x === 1 || x === null && d !== 1) continue;
+      // in a valid model an unknown dim is 1 or equal to the others, so a known one wins
+      if (d === 1 || d === null) d = clash && typeof x !== 'number' ? null : x;
+      else if (x !== d && typeof d !== 'number') {
+        if (typeof x === 'number') d = x;
+        else { d = null; clash = true; }
+      }
     }
     out.push(d);
   }
@@ -90,6 +95,7 @@ function inferNode(n: NodeProto, shapes: Map<string, Shape>, consts: Map<string,
   else if (op === 'Cast') types.set(outs[0]!, attrInt(n, 'to', 1));
   else if (['Equal', 'Greater', 'Less', 'GreaterOrEqual', 'LessOrEqual', 'Not', 'And', 'Or'].includes(op)) types.set(outs[0]!, BOOL);
   else if (op === 'Where' && ins[1]) { const t = types.get(ins[1]); if (t) types.set(outs[0]!, t); }
+  else if (op === 'OneHot' && ins[2]) { const t = types.get(ins[2]); if (t) types.set(outs[0]!, t); }
   else if (op === 'CastLike' && ins[1]) { const t = types.get(ins[1]); if (t) types.set(outs[0]!, t); }
   else if (op === 'Constant') { const t = attr(n, 'value')?.t; if (t) addConst(outs[0]!, t, shapes, consts, types); return; }
   else if (op === 'ConstantOfShape') types.set(outs[0]!, attr(n, 'value')?.t?.dataType ?? 1);
@@ -279,6 +285,14 @@ function inferNode(n: NodeProto, shapes: Map<string, Shape>, consts: Map<string,
     case 'GatherElements':
       set(0, sh(1));
       return;
+    case 'OneHot': {
+      // the indices' shape with a `depth`-long axis inserted at `axis`
+      if (!s0) return;
+      const ax = norm(attrInt(n, 'axis', -1), s0.length + 1);
+      const depth = cv(1)?.[0] ?? null;
+      set(0, [...s0.slice(0, ax), depth, ...s0.slice(ax)]);
+      return;
+    }
     case 'Slice': {
       if (!s0) return;
       const starts = opset >= 10 ? cv(1) : attrInts(n, 'starts');

@@ -100,7 +100,7 @@ export function buildTrainingModel(source: ModelProto, opts: StepOptions): Train
   graph.input!.push(labelsInfo);
 
   const em = new Emitter(fresh, 'loss');
-  const loss = addLoss(graph, em, { output: fwd.output, labels: LABELS_INPUT, task: opts.task, rank: outRank, opset: fwd.opset });
+  const loss = addLoss(graph, em, { output: fwd.output, labels: LABELS_INPUT, task: opts.task, rank: outRank, opset: fwd.opset, dataType: outInfo?.type?.tensorType?.elemType });
   graph.node!.push(...em.nodes);
   graph.initializer!.push(...em.initializers);
   // backward() reads the loss nodes from the graph; the loss is renamed to its public name at the end.

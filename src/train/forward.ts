@@ -3,8 +3,8 @@
  * initializers have become graph inputs (so each step feeds the current values, from the host or from
  * device memory), at an opset the gradient rules can emit (13 or newer), optionally with a fixed batch
  * dimension made symbolic so training can use batches larger than the model was exported for.
- * The opset is raised to the gradient rules' (backward.ts trainingOpset) only where every forward op keeps
- * its meaning; otherwise it stays and a rule that needs more says so.
+ * The opset is raised to the gradient rules' (rules/opset.ts raiseOpset) where every forward op keeps its
+ * meaning there or can be rewritten to; otherwise it stays and a rule that needs more says so.
  */
 import { UserError } from '../errors.js';
 import { isDefaultDomain } from '../onnx/attrs.js';
@@ -14,7 +14,7 @@ import { decodeModel, encodeModel } from '../onnx/schema.js';
 import { int, type GraphProto, type ModelProto, type TensorProto, type ValueInfo } from '../onnx/types.js';
 import { allNames, nameFactory } from '../onnx/walk.js';
 import { encodeInline } from '../onnx/write.js';
-import { trainingOpset } from './backward.js';
+import { raiseOpset } from './rules/opset.js';
 import { fuseAlrelu } from './fuse.js';
 import { makeTensor, constValues } from './tensors.js';
 
@@ -66,8 +66,8 @@ export function prepareForward(source: ModelProto, opts: ForwardOptions): Forwar
   const graph = model.graph!;
   const fresh = nameFactory(allNames(model));
   const opset = opsetVersion(model);
-  // The gradient rules' opset, when raising the import keeps every forward node's meaning.
-  const trainOpset = trainingOpset(graph, opset);
+  // The gradient rules' opset, when every forward node keeps its meaning there or has an upgrade.
+  const trainOpset = raiseOpset(graph, opset, fresh);
   if (trainOpset !== opset) {
     model.opsetImport = (model.opsetImport ?? []).filter((o) => !isDefaultDomain(o.domain));
     model.opsetImport.push({ domain: '', version: trainOpset });

@@ -1,15 +1,21 @@
 /**
  * Which opset the training graph should declare. Some gradients need newer ops than old models import
- * (ScatterElements/ScatterND with reduction='add' arrived in opset 16: MaxPool, Gather). Raising the
- * declared opset is safe exactly when no forward node changes meaning between the two versions, i.e.
- * none of the graph's ops had a breaking schema change (attribute -> input, new semantics) in between.
+ * (ScatterElements/ScatterND with reduction='add' arrived in opset 16: MaxPool, Gather; Pad and Slice
+ * with inputs, CumSum). The declared opset is raised to TARGET_OPSET when every forward node either
+ * kept its meaning between the two versions (no breaking schema change in between) or has an upgrade
+ * below: a rewrite into the target opset's form with the same outputs (attributes that became inputs,
+ * old Softmax flattening spelled out, inference-mode Dropout without its ratio). Models exported at
+ * opset 7-12 (the classic model-zoo CNNs among them) then train with every rule available.
  */
-import { isDefaultDomain } from '../../onnx/attrs.js';
-import type { GraphProto, NodeProto } from '../../onnx/types.js';
+import { attr, attrFloat, attrInt, attrInts, intAttr, isDefaultDomain } from '../../onnx/attrs.js';
+import { DataType } from '../../onnx/dtype.js';
+import type { AttributeProto, GraphProto, NodeProto, TensorProto } from '../../onnx/types.js';
 import { subgraphsOf } from '../../onnx/walk.js';
+import { inferStatic, type StaticInfo } from '../shapes.js';
+import { makeTensor } from '../tensors.js';
 
 /** The opset the rules are written for first: everything has a rule there. */
-const TARGET_OPSET = 17;
+export const TARGET_OPSET = 17;
 
 /**
  * Op -> versions at which its schema changed in a way an older node would not survive (inputs/attributes
@@ -37,22 +43,169 @@ const BREAKS: Record<string, number[]> = {
 };
 
 /**
- * `opset` raised to TARGET_OPSET when every default-domain node of the graph (subgraphs included) keeps its
- * meaning; otherwise `opset` unchanged (rules that need more then say so). Never lowers an opset.
+ * The opset the training graph can declare: TARGET_OPSET when every default-domain node of `graph` keeps
+ * its meaning there or has an upgrade (see raiseOpset), otherwise `opset` unchanged (rules that need more
+ * then say so). Never lowers an opset. Does not change `graph`.
  */
 export function trainingOpset(graph: GraphProto, opset: number): number {
   if (opset >= TARGET_OPSET) return opset;
-  return nodesOf(graph).every((n) => keepsMeaning(n, opset)) ? TARGET_OPSET : opset;
+  let k = 0;
+  return planUpgrade(graph, opset, (b) => `${b}#${k++}`) ? TARGET_OPSET : opset;
+}
+
+/**
+ * trainingOpset, and the upgrades applied to `graph` (nodes rewritten in place of the old ones, new
+ * constants added as initializers named by `fresh`). Returns the opset to declare.
+ */
+export function raiseOpset(graph: GraphProto, opset: number, fresh: (base: string) => string): number {
+  if (opset >= TARGET_OPSET) return opset;
+  const plan = planUpgrade(graph, opset, fresh);
+  if (!plan) return opset;
+  graph.node = plan.nodes;
+  graph.initializer = [...(graph.initializer ?? []), ...plan.initializers];
+  return TARGET_OPSET;
+}
+
+function planUpgrade(graph: GraphProto, from: number, fresh: (base: string) => string): { nodes: NodeProto[]; initializers: TensorProto[] } | undefined {
+  // nodes inside subgraphs must already keep their meaning (their bodies are not rewritten)
+  for (const n of graph.node ?? []) for (const s of subgraphsOf(n)) if (!nodesOf(s.graph).every((m) => keepsMeaning(m, from))) return undefined;
+  let info: StaticInfo | undefined;
+  let used: Set<string> | undefined;
+  const initializers: TensorProto[] = [];
+  const b: UpgradeBuilder = {
+    fresh,
+    get info() { return (info ??= inferStatic(graph, from)); },
+    get used() { return (used ??= new Set([...nodesOf(graph).flatMap((n) => n.input ?? []), ...(graph.output ?? []).map((o) => o.name ?? '')])); },
+    constant(dataType, dims, values, base) {
+      const name = fresh(base);
+      initializers.push(makeTensor(name, dataType, dims, values));
+      return name;
+    },
+  };
+  const nodes: NodeProto[] = [];
+  for (const n of graph.node ?? []) {
+    if (keepsMeaning(n, from)) { nodes.push(n); continue; }
+    const up = UPGRADES[n.opType ?? '']?.(n, from, b);
+    if (!up) return undefined;
+    nodes.push(...up);
+  }
+  return { nodes, initializers };
 }
 
 function keepsMeaning(n: NodeProto, from: number): boolean {
   if (!isDefaultDomain(n.domain)) return true;
   const op = n.opType ?? '';
-  // Softmax-family before 13 flattens from `axis` on; the same as 13's per-axis op only when axis is last
+  // Softmax-family before 13 flattens from `axis` on (see the upgrade)
   if (op === 'Softmax' || op === 'LogSoftmax' || op === 'Hardmax') return from >= 13;
   const breaks = BREAKS[op];
   if (!breaks) return false; // unknown to this table: don't guess
   return breaks.every((v) => v <= from || v > TARGET_OPSET);
+}
+
+interface UpgradeBuilder {
+  fresh(base: string): string;
+  /** static shapes and types of the graph at its own opset, inferred on first use */
+  readonly info: StaticInfo;
+  /** names read by some node (subgraphs included) or listed as graph outputs */
+  readonly used: Set<string>;
+  constant(dataType: number, dims: number[], values: number[], base: string): string;
+}
+
+type Upgrade = (n: NodeProto, from: number, b: UpgradeBuilder) => NodeProto[] | undefined;
+
+const FLT_MAX = 3.4028234663852886e38;
+const without = (n: NodeProto, ...names: string[]): AttributeProto[] => (n.attribute ?? []).filter((a) => !names.includes(a.name ?? ''));
+const ints = (b: UpgradeBuilder, n: NodeProto, values: number[], what: string) => b.constant(DataType.INT64, [values.length], values, `${n.name || n.output![0]}/${what}`);
+/** The node with `inputs` appended (trailing optional inputs left out when empty) and these attributes. */
+function withInputs(n: NodeProto, inputs: string[], attrs: AttributeProto[]): NodeProto[] {
+  const all = [...(n.input ?? []), ...inputs];
+  while (all.length && !all[all.length - 1]) all.pop();
+  return [{ ...n, input: all, attribute: attrs }];
+}
+/** An attribute that became an int64 input at `since`. */
+const intsToInput = (name: string, since: number): Upgrade => (n, from, b) => {
+  if (from >= since) return [n];
+  const v = attrInts(n, name);
+  return withInputs(n, [v ? ints(b, n, v, name) : ''], without(n, name));
+};
+/** Float attributes that became scalar inputs of the data's type (Pad's value, Clip's min and max). */
+function floatInputs(n: NodeProto, b: UpgradeBuilder, names: string[], dflt: number[], keepDefault: boolean): string[] | undefined {
+  const dt = b.info.types.get(n.input![0]!);
+  const out: string[] = [];
+  for (const [i, name] of names.entries()) {
+    const a = attr(n, name);
+    if (!a && !keepDefault) { out.push(''); continue; }
+    const v = attrFloat(n, name, dflt[i]!);
+    if (dt !== DataType.FLOAT && dt !== DataType.DOUBLE && dt !== DataType.FLOAT16) return undefined;
+    out.push(b.constant(dt, [], [v], `${n.name || n.output![0]}/${name}`));
+  }
+  return out;
+}
+
+/** Node rewrites from an older opset into TARGET_OPSET's form, by op (only where the schema broke). */
+const UPGRADES: Record<string, Upgrade> = {
+  Unsqueeze: intsToInput('axes', 13),
+  Squeeze: intsToInput('axes', 13),
+  ReduceSum: intsToInput('axes', 13),
+  Split: (n, from, b) => (from < 2 ? undefined : intsToInput('split', 13)(n, from, b)),
+  Reshape: (n, from, b) => (from >= 5 ? [n] : withInputs(n, [ints(b, n, attrInts(n, 'shape') ?? [], 'shape')], without(n, 'shape'))),
+  TopK: (n, from, b) => (from >= 10 ? [n] : withInputs(n, [ints(b, n, [attrInt(n, 'k', 1)], 'k')], without(n, 'k'))),
+  Slice: (n, from, b) => {
+    if (from >= 10) return [n];
+    const starts = attrInts(n, 'starts') ?? [];
+    const axes = attrInts(n, 'axes');
+    return withInputs(n, [ints(b, n, starts, 'starts'), ints(b, n, attrInts(n, 'ends') ?? [], 'ends'), axes ? ints(b, n, axes, 'axes') : ''], []);
+  },
+  Pad: (n, from, b) => {
+    if (from < 2) return undefined;
+    const mode = attr(n, 'mode');
+    const value = attrFloat(n, 'value', 0);
+    const cv = value === 0 ? [''] : floatInputs(n, b, ['value'], [0], true);
+    if (!cv) return undefined;
+    return withInputs(n, [ints(b, n, attrInts(n, 'pads') ?? [], 'pads'), ...cv], mode ? [mode] : []);
+  },
+  Clip: (n, from, b) => {
+    if (from < 6) return undefined;
+    const mm = floatInputs(n, b, ['min', 'max'], [-FLT_MAX, FLT_MAX], false);
+    return mm && withInputs(n, mm, []);
+  },
+  // inference mode (as the training graph runs it): from 12 on Dropout without ratio or training_mode
+  // is the identity, as it was in test mode before; a mask output nothing reads is dropped (it was
+  // float before 10, bool after), one that is read has no equivalent
+  Dropout: (n, from, b) => {
+    const mask = n.output?.[1] ?? '';
+    if (from < 7 || (mask && b.used.has(mask))) return undefined;
+    return [{ ...n, output: [n.output![0]!], attribute: without(n, 'ratio', 'seed') }];
+  },
+  // BatchNormalization 7-8: `spatial` = 1 (the default) is what 9 on always does
+  BatchNormalization: (n, from) => (from < 7 || attrInt(n, 'spatial', 1) !== 1 ? undefined : [{ ...n, attribute: without(n, 'spatial') }]),
+  Softmax: softmaxUpgrade,
+  LogSoftmax: softmaxUpgrade,
+  Hardmax: softmaxUpgrade,
+};
+
+/**
+ * Before 13 the Softmax family coerces its input to 2-D at `axis` (default 1) and normalizes each row;
+ * from 13 it normalizes along `axis` (default -1). The same where `axis` is the last axis; otherwise
+ * Flatten(axis), the op along axis 1, and a Reshape back spell out the old meaning.
+ */
+function softmaxUpgrade(n: NodeProto, from: number, b: UpgradeBuilder): NodeProto[] {
+  if (from >= 13) return [n];
+  const x = n.input![0]!;
+  const rank = b.info.shapes.get(x)?.length;
+  const axis = attrInt(n, 'axis', 1);
+  const attrs = without(n, 'axis');
+  if (rank !== undefined && (axis === rank - 1 || axis === -1)) return [{ ...n, attribute: [...attrs, intAttr('axis', -1)] }];
+  const base = n.name || n.output![0]!;
+  const flat = b.fresh(`${base}/flat`);
+  const rows = b.fresh(`${base}/rows`);
+  const shape = b.fresh(`${base}/shape`);
+  return [
+    { name: b.fresh(`${base}/Flatten`), opType: 'Flatten', input: [x], output: [flat], attribute: [intAttr('axis', axis)] },
+    { ...n, input: [flat], output: [rows], attribute: [...attrs, intAttr('axis', 1)] },
+    { name: b.fresh(`${base}/Shape`), opType: 'Shape', input: [x], output: [shape] },
+    { name: b.fresh(`${base}/Reshape`), opType: 'Reshape', input: [rows, shape], output: [n.output![0]!] },
+  ];
 }
 
 function nodesOf(g: GraphProto): NodeProto[] {

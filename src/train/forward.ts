@@ -41,7 +41,11 @@ export interface ForwardOptions {
 export interface ForwardGraph {
   model: ModelProto;
   graph: GraphProto;
+  /** the default-domain opset of the graph as built, and of the model it came from */
   opset: number;
+  sourceOpset: number;
+  /** forward nodes rewritten into the newer opset's form (same outputs) */
+  rewritten: number;
   input: string;
   output: string;
   /** the data input's batch dimension in the original model (a number when fixed) */
@@ -67,7 +71,7 @@ export function prepareForward(source: ModelProto, opts: ForwardOptions): Forwar
   const fresh = nameFactory(allNames(model));
   const opset = opsetVersion(model);
   // The gradient rules' opset, when every forward node keeps its meaning there or has an upgrade.
-  const trainOpset = raiseOpset(graph, opset, fresh);
+  const { opset: trainOpset, rewritten } = raiseOpset(graph, opset, fresh);
   if (trainOpset !== opset) {
     model.opsetImport = (model.opsetImport ?? []).filter((o) => !isDefaultDomain(o.domain));
     model.opsetImport.push({ domain: '', version: trainOpset });
@@ -115,7 +119,7 @@ export function prepareForward(source: ModelProto, opts: ForwardOptions): Forwar
     relaxBatch(graph, input!, originalBatch, fresh);
     relaxedBatch = true;
   }
-  return { model, graph, opset: trainOpset, input: input!.name!, output, originalBatch, relaxedBatch, initial, fresh };
+  return { model, graph, opset: trainOpset, sourceOpset: opset, rewritten, input: input!.name!, output, originalBatch, relaxedBatch, initial, fresh };
 }
 
 /**

@@ -84,6 +84,8 @@ export interface FinetuneLog {
   startedAt: string;
   data: { train: number; val: number; test: number | null; classes: number | null; task: Dataset['task'] };
   loss: { kind: string; note: string };
+  /** default-domain opset of the model and of the training graph (raised where the gradients need newer ops) */
+  opset: { model: number; training: number; rewritten: number };
   parameters: { trainable: string[]; frozen: { name: string; reason: string }[]; values: number };
   batch: { size: number; relaxed: boolean; originalBatch: number | string | null; stepsPerEpoch: number };
   optimizer: Required<OptimizerConfig>;
@@ -330,6 +332,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
       model: o.file, output: o.out ?? null, ep: o.runtime.ep, startedAt: new Date(started).toISOString(),
       data: { train: train.count, val: val.count, test: o.test?.count ?? null, classes, task: train.task },
       loss: { kind: tm.loss.kind, note: tm.loss.note },
+      opset: { model: tm.sourceOpset, training: tm.opset, rewritten: tm.rewritten },
       parameters: { trainable: tm.params.map((p) => p.name), frozen: [...choice.frozen, ...tm.noGrad.map((name) => ({ name, reason: 'the loss does not depend on it' }))], values: tm.params.reduce((n, p) => n + elementCount(p.dims), 0) },
       batch: { size: batchSize, relaxed: relax, originalBatch: tm.originalBatch, stepsPerEpoch },
       optimizer, schedule, seed, shuffle, deviceResident: runner.onDevice,

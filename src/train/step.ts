@@ -66,7 +66,10 @@ export interface TrainingModel {
   params: ParamSlot[];
   state: StateSlot[];
   loss: LossInfo;
+  /** the training graph's default-domain opset; the model's own; forward nodes rewritten to reach it */
   opset: number;
+  sourceOpset: number;
+  rewritten: number;
   originalBatch: number | string | null;
   relaxedBatch: boolean;
   /** initial parameter values, as in the model */
@@ -175,6 +178,8 @@ export function buildTrainingModel(source: ModelProto, opts: StepOptions): Train
     state,
     loss,
     opset: fwd.opset,
+    sourceOpset: fwd.sourceOpset,
+    rewritten: fwd.rewritten,
     originalBatch: fwd.originalBatch,
     relaxedBatch: fwd.relaxedBatch,
     initial: fwd.initial,

@@ -37,8 +37,9 @@ const randoms = (count: number, seed: number) => {
 async function expectSameOutputs(m: ModelProto, dims: number[][]): Promise<void> {
   const up = clone(m);
   let k = 0;
-  const opset = raiseOpset(up.graph!, Number(up.opsetImport![0]!.version), (b) => `${b}__${k++}`);
+  const { opset, rewritten } = raiseOpset(up.graph!, Number(up.opsetImport![0]!.version), (b) => `${b}__${k++}`);
   expect(opset).toBe(TARGET_OPSET);
+  expect(rewritten).toBe(1);
   up.opsetImport = [{ domain: '', version: opset }];
   up.irVersion = 8;
   const feeds = Object.fromEntries(m.graph!.input!.map((v, i) => [v.name!, new ort.Tensor('float32', Float32Array.from(randoms(elementCount(dims[i]!), 7 + i)), dims[i]!)]));
@@ -90,14 +91,14 @@ describe('opset upgrades keep every output bit for bit (onnxruntime runs both)',
       const before = JSON.stringify(m);
       const from = Number(m.opsetImport![0]!.version);
       expect(trainingOpset(m.graph!, from)).toBe(from);
-      expect(raiseOpset(m.graph!, from, (b) => b)).toBe(from);
+      expect(raiseOpset(m.graph!, from, (b) => b)).toEqual({ opset: from, rewritten: 0 });
       expect(JSON.stringify(m)).toBe(before);
     }
   });
 });
 
 /** Three momentum steps of the training-step model on a fixed batch: losses and final parameters. */
-async function train(m: ModelProto, batch: number): Promise<{ opset: number; losses: number[]; params: Map<string, Float32Array> }> {
+async function train(m: ModelProto, batch: number): Promise<{ opset: number; rewritten: number; losses: number[]; params: Map<string, Float32Array> }> {
   const params = chooseParameters(m.graph!).trainable;
   const tm = buildTrainingModel(m, { sourceDir: '.', file: 'net.onnx', params, task: 'classification', optimizer: { name: 'momentum', momentum: 0.9 } });
   const s = await ort.InferenceSession.create(tm.bytes(), { logSeverityLevel: 3 });
@@ -119,7 +120,9 @@ async function train(m: ModelProto, batch: number): Promise<{ opset: number; los
   }
   await s.release();
   const opset = Number(tm.model.opsetImport!.find((o) => !o.domain)!.version);
-  return { opset, losses, params: new Map(tm.params.map((p) => [p.name, feeds[p.name]!.data as Float32Array])) };
+  expect(tm.opset).toBe(opset);
+  expect(tm.sourceOpset).toBe(Number(m.opsetImport![0]!.version));
+  return { opset, rewritten: tm.rewritten, losses, params: new Map(tm.params.map((p) => [p.name, feeds[p.name]!.data as Float32Array])) };
 }
 
 /** Conv -> Relu -> Dropout -> Flatten -> Gemm -> Softmax over 4 classes, as an exporter writes it at `opset`. */
@@ -144,6 +147,8 @@ describe('training a model exported at an old opset', () => {
     const old = await train(classifier(9), 5);
     const modern = await train(classifier(17), 5);
     expect(old.opset).toBe(17);
+    expect(old.rewritten).toBe(2); // Dropout's ratio, Softmax's axis
+    expect(modern.rewritten).toBe(0);
     expect(old.losses).toEqual(modern.losses);
     expect(old.losses[2]!).toBeLessThan(old.losses[0]!);
     for (const [k, v] of modern.params) expect(Buffer.from(old.params.get(k)!.buffer).equals(Buffer.from(v.buffer))).toBe(true);

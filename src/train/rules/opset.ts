@@ -55,15 +55,17 @@ export function trainingOpset(graph: GraphProto, opset: number): number {
 
 /**
  * trainingOpset, and the upgrades applied to `graph` (nodes rewritten in place of the old ones, new
- * constants added as initializers named by `fresh`). Returns the opset to declare.
+ * constants added as initializers named by `fresh`). Returns the opset to declare and how many of the
+ * graph's nodes were rewritten.
  */
-export function raiseOpset(graph: GraphProto, opset: number, fresh: (base: string) => string): number {
-  if (opset >= TARGET_OPSET) return opset;
+export function raiseOpset(graph: GraphProto, opset: number, fresh: (base: string) => string): { opset: number; rewritten: number } {
+  if (opset >= TARGET_OPSET) return { opset, rewritten: 0 };
   const plan = planUpgrade(graph, opset, fresh);
-  if (!plan) return opset;
+  if (!plan) return { opset, rewritten: 0 };
+  const before = new Set(graph.node ?? []);
   graph.node = plan.nodes;
   graph.initializer = [...(graph.initializer ?? []), ...plan.initializers];
-  return TARGET_OPSET;
+  return { opset: TARGET_OPSET, rewritten: (before.size - plan.nodes.filter((n) => before.has(n)).length) };
 }
 
 function planUpgrade(graph: GraphProto, from: number, fresh: (base: string) => string): { nodes: NodeProto[]; initializers: TensorProto[] } | undefined {

@@ -5,14 +5,17 @@
  * written at opset 17, and the loss's opset-9 form (one-hot mask instead of GatherElements) gives the
  * losses and updates of the opset-17 form.
  */
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
 import { DataType } from '../../src/onnx/dtype.js';
 import { encodeModel } from '../../src/onnx/schema.js';
 import type { ModelProto, NodeProto, TensorProto, ValueInfo } from '../../src/onnx/types.js';
 import { chooseParameters } from '../../src/train/params.js';
 import { raiseOpset, TARGET_OPSET, trainingOpset } from '../../src/train/rules/opset.js';
-import { freshStart } from '../../src/train/runner.js';
+import { freshStart, StepRunner } from '../../src/train/runner.js';
+import { openRuntime } from '../../src/runtime/index.js';
+import { SWIFTSHADER_ICD } from '../../src/runtime/node.js';
+import type { HostTensor, Runtime } from '../../src/runtime/types.js';
 import { buildTrainingModel, LOSS_OUTPUT, LR_INPUT, STEP_INPUT } from '../../src/train/step.js';
 import { makeTensor } from '../../src/train/tensors.js';
 import { mulberry32 } from '../../src/data/prng.js';
@@ -208,5 +211,36 @@ describe("ONNX's opset-9 test CNNs (SqueezeNet, ResNet-50, DenseNet-121) build t
       expect(Math.abs(Number(out[LOSS_OUTPUT]!.data[0]) - nll)).toBeLessThan(1e-4 * Math.max(1, nll));
       for (const p of tm.params) expect((out[p.updated]!.data as Float32Array).every(Number.isFinite)).toBe(true);
     }, 60_000);
+  }
+});
+
+describe('upgraded and mask-loss training graphs on other execution providers', () => {
+  const opened: Runtime[] = [];
+  afterAll(async () => { for (const rt of opened) await rt.close(); });
+  const det = () => {
+    const nodes = [n('Constant', [], ['M'], {}), n('Det', ['M'], ['D'])];
+    nodes[0]!.attribute = [{ name: 'value', type: 4, t: f32('', [2, 2], [2, 1, 1, 3]) }];
+    return nodes;
+  };
+  const nets: [string, () => ModelProto][] = [['opset-9 classifier, raised to 17', () => classifier(9)], ['opset-11 classifier kept at 11 (one-hot loss)', () => classifier(11, det())]];
+  for (const [name, make] of nets) {
+    it(`${name}: 3 momentum steps give the losses of cpu on wasm and webgpu (1e-4)`, async () => {
+      const m = make();
+      const tm = buildTrainingModel(m, { sourceDir: '.', file: 'net.onnx', params: chooseParameters(m.graph!).trainable, task: 'classification', optimizer: { name: 'momentum', momentum: 0.9 } });
+      const dims = [5, 1, 6, 6];
+      const x: HostTensor = { type: 'float32', data: Float32Array.from(randoms(elementCount(dims), 3)), dims };
+      const y: HostTensor = { type: 'int64', data: BigInt64Array.from({ length: 5 }, (_, i) => BigInt((i * 7) % 4)), dims: [5, 1] };
+      const losses: Record<string, number[]> = {};
+      for (const ep of ['cpu', 'wasm', 'webgpu'] as const) {
+        const rt = await openRuntime(ep, ep === 'webgpu' ? { vulkanIcd: process.env.VK_ICD_FILENAMES ?? SWIFTSHADER_ICD } : {});
+        opened.push(rt);
+        const runner = await StepRunner.open(rt, tm, freshStart(tm));
+        losses[ep] = [];
+        for (let t = 1; t <= 3; t++) losses[ep]!.push((await runner.step(x, y, t, 0.05)).loss);
+        await runner.close();
+      }
+      expect(losses.cpu![2]!).toBeLessThan(losses.cpu![0]!);
+      for (const ep of ['wasm', 'webgpu']) losses[ep]!.forEach((l, i) => expect(Math.abs(l - losses.cpu![i]!)).toBeLessThanOrEqual(1e-4 * Math.max(1, Math.abs(losses.cpu![i]!))));
+    }, 120_000);
   }
 });

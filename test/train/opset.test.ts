@@ -147,6 +147,13 @@ function classifier(opset: number, extra: NodeProto[] = []): ModelProto {
   return model(opset, nodes, [vi('X', ['N', 1, 6, 6])], ['P', ...extra.map((e) => e.output![0]!)], inits);
 }
 
+/** A side output Det(constant): Det has no upgrade and is unknown to the opset table, so a model with it stays at its opset. */
+function detBranch(): NodeProto[] {
+  const nodes = [n('Constant', [], ['M'], {}), n('Det', ['M'], ['D'])];
+  nodes[0]!.attribute = [{ name: 'value', type: 4, t: f32('', [2, 2], [2, 1, 1, 3]) }];
+  return nodes;
+}
+
 describe('training a model exported at an old opset', () => {
   it('an opset-9 classifier (attribute Dropout, flattening Softmax) trains exactly as the same net at opset 17', async () => {
     const old = await train(classifier(9), 5);
@@ -160,10 +167,7 @@ describe('training a model exported at an old opset', () => {
   });
 
   it("where the opset stays below 16, the loss picks each label's log-probability with a one-hot mask: same losses and updates", async () => {
-    // Det has no upgrade and is unknown to the opset table, so this model stays at opset 11
-    const det = [n('Constant', [], ['M'], {}), n('Det', ['M'], ['D'])];
-    det[0]!.attribute = [{ name: 'value', type: 4, t: f32('', [2, 2], [2, 1, 1, 3]) }];
-    const kept = await train(classifier(11, det), 5);
+    const kept = await train(classifier(11, detBranch()), 5);
     const raised = await train(classifier(11), 5);
     expect(kept.opset).toBe(11);
     expect(raised.opset).toBe(17);
@@ -217,12 +221,7 @@ describe("ONNX's opset-9 test CNNs (SqueezeNet, ResNet-50, DenseNet-121) build t
 describe('upgraded and mask-loss training graphs on other execution providers', () => {
   const opened: Runtime[] = [];
   afterAll(async () => { for (const rt of opened) await rt.close(); });
-  const det = () => {
-    const nodes = [n('Constant', [], ['M'], {}), n('Det', ['M'], ['D'])];
-    nodes[0]!.attribute = [{ name: 'value', type: 4, t: f32('', [2, 2], [2, 1, 1, 3]) }];
-    return nodes;
-  };
-  const nets: [string, () => ModelProto][] = [['opset-9 classifier, raised to 17', () => classifier(9)], ['opset-11 classifier kept at 11 (one-hot loss)', () => classifier(11, det())]];
+  const nets: [string, () => ModelProto][] = [['opset-9 classifier, raised to 17', () => classifier(9)], ['opset-11 classifier kept at 11 (one-hot loss)', () => classifier(11, detBranch())]];
   for (const [name, make] of nets) {
     it(`${name}: 3 momentum steps give the losses of cpu on wasm and webgpu (1e-4)`, async () => {
       const m = make();

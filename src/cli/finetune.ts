@@ -186,6 +186,7 @@ function printSummary(o: FinetuneCliOptions, log: FinetuneLog): void {
   const cls = log.data.task === 'classification';
   const lines = [
     `loss: ${log.loss.note}`,
+    ...(log.float32Master ? ['float16/bfloat16 parameters trained in float32 and rounded back to their own type in the written model'] : []),
     // raising the opset alone changes nothing a user sees; rewritten nodes are worth a line
     ...(log.opset.rewritten
       ? [`training graph at opset ${log.opset.training}: the model imports ${log.opset.model}, so ${log.opset.rewritten} node(s) were rewritten to that opset's form (same outputs; the written model keeps its own)`]

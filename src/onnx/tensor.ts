@@ -81,11 +81,11 @@ export function floatToHalf(v: number): number {
   return sign | half;
 }
 
-function bf16ToFloat(b: number): number {
+export function bf16ToFloat(b: number): number {
   return new Float32Array(new Uint32Array([b << 16]).buffer)[0]!;
 }
 
-function floatToBf16(v: number): number {
+export function floatToBf16(v: number): number {
   const x = new Uint32Array(new Float32Array([v]).buffer)[0]!;
   if ((x & 0x7fffffff) > 0x7f800000) return 0x7fc0;
   return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;

@@ -17,6 +17,7 @@ import { encodeInline } from '../onnx/write.js';
 import { raiseOpset } from './rules/opset.js';
 import { fuseAlrelu } from './fuse.js';
 import { makeTensor, constValues } from './tensors.js';
+import { isHalf, promoteGraph } from './precision.js';
 
 export interface ForwardOptions {
   /** folder of the model file, to read external data */
@@ -46,6 +47,8 @@ export interface ForwardGraph {
   sourceOpset: number;
   /** forward nodes rewritten into the newer opset's form (same outputs) */
   rewritten: number;
+  /** float16/bfloat16 parameters: the forward was promoted to float32 for training */
+  promoted: boolean;
   input: string;
   output: string;
   /** the data input's batch dimension in the original model (a number when fixed) */
@@ -79,14 +82,20 @@ export function prepareForward(source: ModelProto, opts: ForwardOptions): Forwar
   // Opset 17 needs IR 8; IR 4+ also lets initializers stay out of the input list.
   if (int(model.irVersion) < 8) model.irVersion = 8;
 
-  const inits = new Map((graph.initializer ?? []).map((t) => [t.name!, t]));
+  let inits = new Map((graph.initializer ?? []).map((t) => [t.name!, t]));
   const params = new Set(opts.params);
   for (const p of params) {
     const t = inits.get(p);
     if (!t) throw new Error(`parameter '${p}' is not an initializer`);
-    if (t.dataType !== DataType.FLOAT && t.dataType !== DataType.DOUBLE) {
-      throw new UserError(opts.file, `parameter '${p}' is ${dtypeName(t.dataType)}; fine-tuning supports float and double parameters (freeze it with --freeze '${p}')`);
+    if (t.dataType !== DataType.FLOAT && t.dataType !== DataType.DOUBLE && !isHalf(t.dataType)) {
+      throw new UserError(opts.file, `parameter '${p}' is ${dtypeName(t.dataType)}; fine-tuning supports float, double, float16 and bfloat16 parameters (freeze it with --freeze '${p}')`);
     }
+  }
+  // half-precision parameters train in float32: the whole forward is promoted (see precision.ts)
+  const promoted = opts.params.some((p) => isHalf(inits.get(p)!.dataType));
+  if (promoted) {
+    promoteGraph(graph);
+    inits = new Map((graph.initializer ?? []).map((t) => [t.name!, t]));
   }
   const data = (graph.input ?? []).filter((i) => !inits.has(i.name ?? ''));
   let input: ValueInfo | undefined;
@@ -119,7 +128,7 @@ export function prepareForward(source: ModelProto, opts: ForwardOptions): Forwar
     relaxBatch(graph, input!, originalBatch, fresh);
     relaxedBatch = true;
   }
-  return { model, graph, opset: trainOpset, sourceOpset: opset, rewritten, input: input!.name!, output, originalBatch, relaxedBatch, initial, fresh };
+  return { model, graph, opset: trainOpset, sourceOpset: opset, rewritten, promoted, input: input!.name!, output, originalBatch, relaxedBatch, initial, fresh };
 }
 
 /**

@@ -26,6 +26,7 @@ import { chooseParameters } from './params.js';
 import { StepRunner, zerosLike } from './runner.js';
 import { checkSchedule, learningRate, type ScheduleConfig } from './schedule.js';
 import { buildEvalModel } from './forward.js';
+import { demoteData, promoteTensor } from './precision.js';
 import { buildTrainingModel } from './step.js';
 import { metricsOf, predict } from './validate.js';
 import { elementCount } from '../onnx/tensor.js';
@@ -86,6 +87,8 @@ export interface FinetuneLog {
   loss: { kind: string; note: string };
   /** default-domain opset of the model and of the training graph (raised where the gradients need newer ops) */
   opset: { model: number; training: number; rewritten: number };
+  /** float16/bfloat16 parameters were trained in float32 and rounded back when written */
+  float32Master: boolean;
   parameters: { trainable: string[]; frozen: { name: string; reason: string }[]; values: number };
   batch: { size: number; relaxed: boolean; originalBatch: number | string | null; stepsPerEpoch: number };
   optimizer: Required<OptimizerConfig>;
@@ -147,7 +150,8 @@ function withParameters(source: ModelProto, params: Record<string, HostTensor>):
 }
 
 function replaceData(t: TensorProto, v: HostTensor): void {
-  t.rawData = new Uint8Array(bytesOf(v.data));
+  // float16/bfloat16 parameters trained in float32 go back rounded to their own type
+  t.rawData = demoteData(t.dataType, v) ?? new Uint8Array(bytesOf(v.data));
   for (const k of ['floatData', 'doubleData', 'externalData', 'dataLocation'] as const) delete (t as Record<string, unknown>)[k];
 }
 
@@ -155,7 +159,7 @@ function replaceData(t: TensorProto, v: HostTensor): void {
 function initialParameters(model: ModelProto, sourceDir: string, names: string[]): Record<string, HostTensor> {
   const inits = new Map((model.graph!.initializer ?? []).map((t) => [t.name!, t]));
   const out: Record<string, HostTensor> = {};
-  for (const n of names) out[n] = tensorFromProto(inlineTensor(inits.get(n)!, sourceDir));
+  for (const n of names) out[n] = tensorFromProto(promoteTensor(inlineTensor(inits.get(n)!, sourceDir)));
   return out;
 }
 
@@ -333,6 +337,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
       data: { train: train.count, val: val.count, test: o.test?.count ?? null, classes, task: train.task },
       loss: { kind: tm.loss.kind, note: tm.loss.note },
       opset: { model: tm.sourceOpset, training: tm.opset, rewritten: tm.rewritten },
+      float32Master: tm.promoted,
       parameters: { trainable: tm.params.map((p) => p.name), frozen: [...choice.frozen, ...tm.noGrad.map((name) => ({ name, reason: 'the loss does not depend on it' }))], values: tm.params.reduce((n, p) => n + elementCount(p.dims), 0) },
       batch: { size: batchSize, relaxed: relax, originalBatch: tm.originalBatch, stepsPerEpoch },
       optimizer, schedule, seed, shuffle, deviceResident: runner.onDevice,

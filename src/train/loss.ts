@@ -35,26 +35,26 @@ function producerOf(graph: GraphProto, name: string): NodeProto | undefined {
 const isDefault = (n: NodeProto) => isDefaultDomain(n.domain);
 
 /**
- * Whether a softmax-like node over an `rank`-D output normalizes over the classes the loss sees (the
- * output flattened to [batch, classes]): its last axis, or before opset 13 axis 1, which then covers
- * every trailing axis at once.
+ * Whether a softmax-like node normalizes over the classes the loss sees (the output flattened to
+ * [batch, classes]): its last axis, an axis after which every dim is 1 ([N, C, 1, 1] heads), or before
+ * opset 13 axis 1, which then covers every trailing axis at once.
  */
-function lastAxis(n: NodeProto, rank: number | undefined, opset: number): boolean {
+function lastAxis(n: NodeProto, rank: number | undefined, dims: (number | string | null)[] | undefined, opset: number): boolean {
   const dflt = opset >= 13 ? -1 : 1;
   const a = attrInt(n, 'axis', dflt);
   if (opset < 13 && a === 1) return true;
-  if (rank === undefined) return a === -1;
-  return a === -1 || a === rank - 1;
+  if (a === -1 || a === (rank ?? 0) - 1) return true;
+  return dims !== undefined && a >= 0 && dims.slice(a + 1).every((d) => d === 1);
 }
 
 /**
- * Appends the loss to `graph` (nodes go to `em`, which the caller appends). `rank` is the output's rank
- * when known; outputs of rank other than 2 are flattened to [batch, classes] first.
+ * Appends the loss to `graph` (nodes go to `em`, which the caller appends). `rank` and `dims` describe the
+ * output when known; outputs of rank other than 2 are flattened to [batch, classes] first.
  */
 export function addLoss(
   graph: GraphProto,
   em: Emitter,
-  opts: { output: string; labels: string; task: 'classification' | 'regression'; rank?: number; opset: number; dataType?: number },
+  opts: { output: string; labels: string; task: 'classification' | 'regression'; rank?: number; dims?: (number | string | null)[]; opset: number; dataType?: number },
 ): LossInfo {
   if (opts.task === 'regression') {
     const d = em.op('Sub', [opts.output, opts.labels], [], 'diff');
@@ -66,11 +66,11 @@ export function addLoss(
   let logp: string;
   let kind: LossKind;
   let note: string;
-  if (last && isDefault(last) && last.opType === 'LogSoftmax' && lastAxis(last, opts.rank, opts.opset)) {
+  if (last && isDefault(last) && last.opType === 'LogSoftmax' && lastAxis(last, opts.rank, opts.dims, opts.opset)) {
     logp = flat(opts.output);
     kind = 'nll-logsoftmax';
     note = `the model ends in LogSoftmax (node ${last.name || last.output![0]}): its output is taken as log-probabilities (NLL loss)`;
-  } else if (last && isDefault(last) && last.opType === 'Softmax' && lastAxis(last, opts.rank, opts.opset)) {
+  } else if (last && isDefault(last) && last.opType === 'Softmax' && lastAxis(last, opts.rank, opts.dims, opts.opset)) {
     // Same axis semantics as the Softmax: at opset >= 13 both act on one axis.
     const axis = attrInt(last, 'axis', opts.opset >= 13 ? -1 : 1);
     logp = flat(em.op('LogSoftmax', [last.input![0]!], [intAttr('axis', axis)], 'logp'));

@@ -70,6 +70,8 @@ export interface TrainingModel {
   opset: number;
   sourceOpset: number;
   rewritten: number;
+  /** float16/bfloat16 parameters trained in float32 */
+  promoted: boolean;
   originalBatch: number | string | null;
   relaxedBatch: boolean;
   /** initial parameter values, as in the model */
@@ -95,6 +97,7 @@ export function buildTrainingModel(source: ModelProto, opts: StepOptions): Train
   const outInfo = (graph.output ?? []).find((o) => o.name === fwd.output);
   const outShape = outInfo?.type?.tensorType?.shape?.dim;
   const outRank = opts.outputRank ?? outShape?.length;
+  const outDims = outShape && outShape.length === outRank ? outShape.map((d) => (d.dimValue !== undefined && d.dimValue !== null ? int(d.dimValue) : d.dimParam ?? null)) : undefined;
 
   // Labels: int64 [batch, 1] class indices, or targets shaped like the output.
   const labelsInfo: ValueInfo = opts.task === 'classification'
@@ -103,7 +106,7 @@ export function buildTrainingModel(source: ModelProto, opts: StepOptions): Train
   graph.input!.push(labelsInfo);
 
   const em = new Emitter(fresh, 'loss');
-  const loss = addLoss(graph, em, { output: fwd.output, labels: LABELS_INPUT, task: opts.task, rank: outRank, opset: fwd.opset, dataType: outInfo?.type?.tensorType?.elemType });
+  const loss = addLoss(graph, em, { output: fwd.output, labels: LABELS_INPUT, task: opts.task, rank: outRank, dims: outDims, opset: fwd.opset, dataType: outInfo?.type?.tensorType?.elemType });
   graph.node!.push(...em.nodes);
   graph.initializer!.push(...em.initializers);
   // backward() reads the loss nodes from the graph; the loss is renamed to its public name at the end.
@@ -180,6 +183,7 @@ export function buildTrainingModel(source: ModelProto, opts: StepOptions): Train
     opset: fwd.opset,
     sourceOpset: fwd.sourceOpset,
     rewritten: fwd.rewritten,
+    promoted: fwd.promoted,
     originalBatch: fwd.originalBatch,
     relaxedBatch: fwd.relaxedBatch,
     initial: fwd.initial,

@@ -188,16 +188,18 @@ const UPGRADES: Record<string, Upgrade> = {
 
 /**
  * Before 13 the Softmax family coerces its input to 2-D at `axis` (default 1) and normalizes each row;
- * from 13 it normalizes along `axis` (default -1). The same where `axis` is the last axis; otherwise
- * Flatten(axis), the op along axis 1, and a Reshape back spell out the old meaning.
+ * from 13 it normalizes along `axis` (default -1). The same where every axis after `axis` has size 1;
+ * otherwise Flatten(axis), the op along axis 1, and a Reshape back spell out the old meaning.
  */
 function softmaxUpgrade(n: NodeProto, from: number, b: UpgradeBuilder): NodeProto[] {
   if (from >= 13) return [n];
   const x = n.input![0]!;
-  const rank = b.info.shapes.get(x)?.length;
+  const dims = b.info.shapes.get(x);
   const axis = attrInt(n, 'axis', 1);
   const attrs = without(n, 'axis');
-  if (rank !== undefined && (axis === rank - 1 || axis === -1)) return [{ ...n, attribute: [...attrs, intAttr('axis', -1)] }];
+  // the same where every axis after `axis` has size 1 (the last axis, or [N, C, 1, 1] classifier heads)
+  const at = dims && axis < 0 ? axis + dims.length : axis;
+  if (dims && dims.slice(at + 1).every((d) => d === 1)) return [{ ...n, attribute: [...attrs, intAttr('axis', at === dims.length - 1 ? -1 : at)] }];
   const base = n.name || n.output![0]!;
   const flat = b.fresh(`${base}/flat`);
   const rows = b.fresh(`${base}/rows`);

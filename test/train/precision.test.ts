@@ -2,7 +2,7 @@
  * Float16 models fine-tune with float32 master weights: the promoted forward gives what onnxruntime
  * gives for the float16 model (within float16 rounding), zero learning rate writes every initializer
  * back bit for bit, and real training writes a float16 model that onnxruntime runs and that keeps what
- * was learned.
+ * was learned. bfloat16 the same way: the written values are the trained ones rounded to nearest.
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,7 +12,7 @@ import type { Dataset } from '../../src/data/types.js';
 import { DataType } from '../../src/onnx/dtype.js';
 import { readModel } from '../../src/onnx/read.js';
 import { decodeModel, encodeModel } from '../../src/onnx/schema.js';
-import { elementCount, floatToHalf, halfToFloat, tensorValues } from '../../src/onnx/tensor.js';
+import { bf16ToFloat, elementCount, floatToBf16, floatToHalf, halfToFloat, tensorValues } from '../../src/onnx/tensor.js';
 import type { ModelProto } from '../../src/onnx/types.js';
 import { openRuntime } from '../../src/runtime/index.js';
 import type { Runtime } from '../../src/runtime/types.js';
@@ -27,18 +27,18 @@ let rt: Runtime;
 beforeAll(async () => { rt = await openRuntime('cpu'); });
 afterAll(async () => { await rt?.close(); });
 
-/** The shipped iris MLP with every float tensor and type stored as float16. */
-function halfIris(): ModelProto {
+/** The shipped iris MLP with every float tensor and type stored as float16 (or bfloat16). */
+function halfIris(dataType: number = DataType.FLOAT16): ModelProto {
   const m = decodeModel(readFileSync(`${ROOT}/models/iris-mlp.onnx`));
   const g = m.graph!;
   for (const t of g.initializer ?? []) {
     if (t.dataType !== DataType.FLOAT) continue;
     const v = tensorValues(t, Infinity)!;
-    t.dataType = DataType.FLOAT16;
-    t.rawData = new Uint8Array(Uint16Array.from(v.map(floatToHalf)).buffer);
+    t.dataType = dataType;
+    t.rawData = new Uint8Array(Uint16Array.from(v.map(dataType === DataType.FLOAT16 ? floatToHalf : floatToBf16)).buffer);
     delete t.floatData;
   }
-  for (const v of [...g.input!, ...g.output!]) if (v.type?.tensorType?.elemType === DataType.FLOAT) v.type.tensorType.elemType = DataType.FLOAT16;
+  for (const v of [...g.input!, ...g.output!]) if (v.type?.tensorType?.elemType === DataType.FLOAT) v.type.tensorType.elemType = dataType;
   g.valueInfo = [];
   return m;
 }
@@ -82,6 +82,19 @@ describe('float16 models train in float32 and are written back in float16', () =
     const acc = await irisAccuracy(r.model, iris.x as Float32Array, iris.y as Int32Array, iris.count);
     expect(acc).toBeGreaterThanOrEqual(0.9);
     expect(Math.abs(acc - r.log.best!.value)).toBeLessThanOrEqual(0.02);
+  });
+
+  it('a bfloat16 model trains too: the written bfloat16 values are the trained float32 ones rounded to nearest', async () => {
+    const iris = (await loadData('iris', { split: 'all' })) as Dataset;
+    const r = await finetune({ model: halfIris(DataType.BFLOAT16), sourceDir: '.', file: 'iris-bf16.onnx', train: iris, val: iris, runtime: rt, epochs: 3, batchSize: 16,
+      optimizer: { name: 'adam' }, schedule: { name: 'constant', lr: 0.01 } });
+    expect(r.log.float32Master).toBe(true);
+    expect(r.log.epochs.at(-1)!.trainLoss).toBeLessThan(r.log.epochs[0]!.trainLoss);
+    for (const t of r.model.graph!.initializer!) {
+      expect(t.dataType).toBe(DataType.BFLOAT16);
+      const trained = r.params[t.name!]!.data as Float32Array;
+      expect(tensorValues(t, Infinity)).toEqual(Array.from(trained, (v) => bf16ToFloat(floatToBf16(v))));
+    }
   });
 
   it("the pretrained float16 SqueezeNet (opset 7): the promoted training step's loss is the NLL of onnxruntime's float16 probabilities", async () => {

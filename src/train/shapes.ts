@@ -342,7 +342,16 @@ function inferNode(n: NodeProto, shapes: Map<string, Shape>, consts: Map<string,
     }
     case 'Tile': {
       const reps = cv(1);
-      if (s0 && reps) set(0, s0.map((d, i) => (typeof d === 'number' ? d * reps[i]! : null)));
+      if (s0 && reps) set(0, s0.map((d, i) => (typeof d === 'number' ? d * reps[i]! : reps[i] === 1 ? d : null)));
+      return;
+    }
+    case 'Resize': case 'Upsample': {
+      // sizes, or floor(dim * scale); Resize-18's `axes` (scales for some axes only) is left unknown
+      if (!s0 || attr(n, 'axes')) return;
+      const sizes = op === 'Resize' && opset >= 11 ? cv(3) : undefined;
+      if (sizes && sizes.length === s0.length) { set(0, sizes); return; }
+      const scales = op === 'Upsample' && opset < 9 ? attr(n, 'scales')?.floats : cv(op === 'Resize' && opset >= 11 ? 2 : 1);
+      if (scales && scales.length === s0.length) set(0, s0.map((d, i) => (typeof d === 'number' ? Math.floor(d * scales[i]!) : scales[i] === 1 ? d : null)));
       return;
     }
     case 'ConstantOfShape': {

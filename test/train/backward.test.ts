@@ -35,19 +35,19 @@ const graphOf = (nodes: GraphProto['node'], inits: [string, number[]][], inputs:
 
 describe('backward: which nodes are differentiated', () => {
   it('an op without a rule between a parameter and the loss is a NoGradientRuleError naming op, node, parameter and --freeze', () => {
-    const g = graphOf([n('MatMul', ['X', 'W'], ['h']), n('Selu', ['h'], ['Y'])], [['W', [3, 4]]]);
+    const g = graphOf([n('MatMul', ['X', 'W'], ['h']), n('Sin', ['h'], ['Y'])], [['W', [3, 4]]]);
     let err: unknown;
     try { backward(g, { wrt: ['W'], loss: 'loss', opset: 17 }); } catch (e) { err = e; }
     expect(err).toBeInstanceOf(NoGradientRuleError);
     const msg = (err as Error).message;
-    expect(msg).toContain('Selu');
-    expect(msg).toContain('Selu_Y');
+    expect(msg).toContain('Sin');
+    expect(msg).toContain('Sin_Y');
     expect(msg).toContain('W');
     expect(msg).toContain('--freeze');
   });
 
   it('the same op before the parameters needs no rule', () => {
-    const g = graphOf([n('Selu', ['X'], ['e']), n('MatMul', ['e', 'W'], ['Y'])], [['W', [3, 4]]]);
+    const g = graphOf([n('Sin', ['X'], ['e']), n('MatMul', ['e', 'W'], ['Y'])], [['W', [3, 4]]]);
     const r = backward(g, { wrt: ['W'], loss: 'loss', opset: 17 });
     expect([...r.grads.keys()]).toEqual(['W']);
   });
@@ -93,6 +93,18 @@ describe('backward: which nodes are differentiated', () => {
   it('a Conv whose spatial size is symbolic says which shape it needs', () => {
     const g = graphOf([n('Conv', ['X', 'W'], ['Y'], { pads: [1, 1, 1, 1] })], [['W', [2, 1, 3, 3]]], [f32('X', ['N', 1, 'H', 'W'])]);
     expect(() => backward(g, { wrt: ['W'], loss: 'loss', opset: 17 })).toThrow(/needs dims 2\.\. of Y \(Conv gradient\)/);
+  });
+
+  it('Resize without a whole-block nearest rule says why: linear mode, fractional scales, a non-floor index mapping', () => {
+    const up = (attrs: Record<string, string>, scales: number[]) => {
+      const g = graphOf([n('Mul', ['X', 'W'], ['m']), n('Resize', ['m', '', 's'], ['Y'], attrs)], [['W', [1, 2, 2, 2]]], [f32('X', [1, 2, 2, 2])]);
+      g.initializer!.push(makeTensor('s', DataType.FLOAT, [4], scales));
+      return () => backward(g, { wrt: ['W'], loss: 'loss', opset: 17 });
+    };
+    expect(up({ mode: 'linear' }, [1, 1, 2, 2])).toThrow(/no gradient for Resize with mode linear \(nearest only\)/);
+    expect(up({ mode: 'nearest' }, [1, 1, 1.5, 2])).toThrow(/scales that are not whole numbers/);
+    expect(up({ mode: 'nearest', nearest_mode: 'floor' }, [1, 1, 2, 2])).toThrow(/coordinate_transformation_mode half_pixel with nearest_mode floor/);
+    expect(up({ mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' }, [1, 1, 2, 2])().grads.has('W')).toBe(true);
   });
 
   it("the converter's subgraph form Abs(LeakyRelu(x)) is differentiated as one ALReLU (no Sign, no Where)", () => {

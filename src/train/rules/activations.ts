@@ -33,6 +33,40 @@ export const ACTIVATIONS: Record<string, GradRule> = {
     const dS = need[1] ? ctx.unbroadcast(ctx.mul(g, ctx.mul(X, ctx.mask(neg, X))), S) : undefined;
     return [dX, dS];
   }),
+  // x * HardSigmoid(x, 1/6, 1/2): slope 0 below -3, x/3 + 1/2 up to 3 (included, as PyTorch), 1 above
+  HardSwish: rule('all', ({ x, dy, ctx }) => {
+    const X = x[0]!;
+    const mid = ctx.add(ctx.scale(X, 1 / 3), ctx.scalar(0.5, X));
+    const upper = ctx.op('Where', [ctx.op('Greater', [X, ctx.scalar(3, X)]), ctx.scalar(1, X), mid]);
+    return [ctx.mul(dy[0]!, ctx.op('Where', [ctx.op('Less', [X, ctx.scalar(-3, X)]), ctx.scalar(0, X), upper]))];
+  }),
+  // gamma above 0, gamma * alpha * e^x = y + gamma * alpha at or below it
+  Selu: rule('all', ({ node, x, y, dy, ctx }) => {
+    const alpha = attrFloat(node, 'alpha', 1.67326319217681884765625);
+    const gamma = attrFloat(node, 'gamma', 1.05070102214813232421875);
+    const pos = ctx.op('Greater', [x[0]!, ctx.scalar(0, x[0]!)]);
+    return [ctx.mul(dy[0]!, ctx.op('Where', [pos, ctx.scalar(gamma, x[0]!), ctx.add(y[0]!, ctx.scalar(gamma * alpha, x[0]!))]))];
+  }),
+  // 1 above 0, e^(x / alpha) at or below it
+  Celu: rule('all', ({ node, x, dy, ctx }) => {
+    const X = x[0]!;
+    const pos = ctx.op('Greater', [X, ctx.scalar(0, X)]);
+    return [ctx.mul(dy[0]!, ctx.op('Where', [pos, ctx.scalar(1, X), ctx.op('Exp', [ctx.scale(X, 1 / attrFloat(node, 'alpha', 1))])]))];
+  }),
+  // x / (1 + |x|): 1 / (1 + |x|)^2
+  Softsign: rule('all', ({ x, dy, ctx }) => {
+    const d = ctx.add(ctx.op('Abs', [x[0]!]), ctx.scalar(1, x[0]!));
+    return [ctx.div(dy[0]!, ctx.mul(d, d))];
+  }),
+  // x above alpha, else 0
+  ThresholdedRelu: rule('all', ({ node, x, dy, ctx }) => [ctx.select(ctx.op('Greater', [x[0]!, ctx.scalar(attrFloat(node, 'alpha', 1), x[0]!)]), dy[0]!, 0, dy[0]!)]),
+  // x tanh(softplus(x)): t + x (1 - t^2) sigmoid(x), t = tanh(softplus(x))
+  Mish: rule('all', ({ x, dy, ctx }) => {
+    const X = x[0]!;
+    const t = ctx.op('Tanh', [ctx.op('Softplus', [X])]);
+    const sech2 = ctx.sub(ctx.scalar(1, X), ctx.mul(t, t));
+    return [ctx.mul(dy[0]!, ctx.add(t, ctx.mul(ctx.mul(X, ctx.op('Sigmoid', [X])), sech2)))];
+  }),
   // erf' = 2/sqrt(pi) exp(-x^2)
   Erf: rule('all', ({ x, dy, ctx }) => [ctx.mul(dy[0]!, ctx.scale(ctx.op('Exp', [ctx.neg(ctx.mul(x[0]!, x[0]!))]), 2 / Math.sqrt(Math.PI)))]),
   // max(0, min(1, alpha x + beta)): alpha inside the linear part

@@ -3,7 +3,8 @@
  * frozen constants, so y = x * k + (B - mean * k) with k = scale / sqrt(var + eps) per channel (axis 1).
  * dX = dY * k, dScale = sum(dY * (x - mean) / sqrt(var + eps)), dB = sum(dY) over all axes but 1.
  */
-import { attrFloat, attrInt } from '../../onnx/attrs.js';
+import { attrFloat, attrInt, intsAttr } from '../../onnx/attrs.js';
+import { elementCount } from '../../onnx/tensor.js';
 import type { GradCtx } from '../ctx.js';
 import { UnsupportedGradientError } from './errors.js';
 import { rule, type GradRule } from './types.js';
@@ -26,6 +27,31 @@ export const NORM: Record<string, GradRule> = {
     const dScale = need[1] ? ctx.reduceSum(ctx.mul(g, ctx.mul(ctx.sub(X, col(mean)), col(invStd))), others, false) : undefined;
     const dB = need[2] ? ctx.reduceSum(g, others, false) : undefined;
     return [dX, dScale, dB];
+  }),
+  /*
+   * LRN: y = x s^-beta with s = bias + alpha/size * (sum of x^2 over a window of channels
+   * [c - floor((size-1)/2), c + ceil((size-1)/2)]). dX = g s^-beta - (2 alpha beta / size) x W'(g y / s),
+   * where W' sums over the mirrored window (the channels whose window holds c). The window sums are a
+   * Conv with a ones kernel along the channel axis, on the input viewed as (N, 1, C, rest).
+   */
+  LRN: rule([0], ({ node, x, y, dy, ctx }) => {
+    const X = x[0]!;
+    const size = attrInt(node, 'size', 1);
+    const alpha = attrFloat(node, 'alpha', 1e-4);
+    const beta = attrFloat(node, 'beta', 0.75);
+    const bias = attrFloat(node, 'bias', 1);
+    const [c, ...rest] = ctx.needDims(X, 1, 'LRN gradient');
+    const before = Math.floor((size - 1) / 2);
+    const after = size - 1 - before;
+    const view = ctx.ints([0, 1, c!, elementCount(rest)]);
+    const ones = ctx.constant(ctx.dtype(X), [1, 1, size, 1], new Array<number>(size).fill(1));
+    const windowSum = (t: string, lo: number, hi: number) =>
+      ctx.reshape(ctx.op('Conv', [ctx.reshape(t, view), ones], [intsAttr('kernel_shape', [size, 1]), intsAttr('pads', [lo, 0, hi, 0])]), ctx.shapeOf(X));
+    const s = ctx.add(ctx.scale(windowSum(ctx.mul(X, X), before, after), alpha / size), ctx.scalar(bias, X));
+    const g = dy[0]!;
+    const direct = ctx.mul(g, ctx.op('Pow', [s, ctx.scalar(-beta, X)]));
+    const through = ctx.mul(X, windowSum(ctx.div(ctx.mul(g, y[0]!), s), after, before));
+    return [ctx.sub(direct, ctx.scale(through, (2 * alpha * beta) / size))];
   }),
   /*
    * LayerNormalization over axes [axis, rank): with xhat = (x - mean) * rstd and h = dY * scale,

@@ -51,6 +51,18 @@ export const SHAPE: Record<string, GradRule> = {
     return [ctx.op('Concat', y.map((_, i) => dyOr0(a, i)), [intAttr('axis', axis)], ctx.dtype(x[0]!))];
   }),
   Slice: rule([0], (a) => [sliceGrad(a)]),
+  // every tile's gradient adds up: dY viewed as (r0, d0, r1, d1, ...) summed over the r axes
+  Tile: rule([0], ({ node, x, dy, ctx }) => {
+    const reps = ctx.constValue(x[1]!);
+    if (!reps) throw new UnsupportedGradientError('Tile', node.name ?? '', 'repeats that are not constant');
+    const dims = ctx.shape(x[0]!);
+    if (!dims || dims.filter((d) => typeof d !== 'number').length > 1) throw new ShapeUnknownError(ctx.current, `the shape of ${x[0]} (Tile gradient; one symbolic dim at most)`);
+    if (reps.every((r) => r === 1)) return [dy[0]!];
+    const view = dims.flatMap((d, i) => [reps[i]!, typeof d === 'number' ? d : -1]);
+    return [ctx.reduceSum(ctx.reshape(dy[0]!, ctx.ints(view)), reps.map((_, i) => 2 * i), false)];
+  }),
+  Resize: rule([0], (a) => [nearestUpsampleGrad(a)]),
+  Upsample: rule([0], (a) => [nearestUpsampleGrad(a)]),
   Pad: rule([0], ({ node, x, dy, ctx }) => {
     const mode = attrString(node, 'mode', 'constant');
     if (mode !== 'constant') throw new UnsupportedGradientError('Pad', node.name ?? '', `mode '${mode}' (only 'constant' has a rule)`);
@@ -127,4 +139,53 @@ function sliceGrad({ node, x, dy, ctx }: RuleArgs): string {
     t = ctx.op('ScatterElements', [zeros, full, t], [intAttr('axis', a)]);
   });
   return t;
+}
+
+/**
+ * Nearest-neighbour upsampling by whole factors copies each input element to an s0 x s1 x ... block, so
+ * the gradient adds up each block: dY viewed as (d0, s0, d1, s1, ...) summed over the s axes. Only where
+ * the op's coordinate and rounding modes map output index i to floor(i / s) on every axis (checked here
+ * index by index); other modes and linear/cubic interpolation have no rule.
+ */
+function nearestUpsampleGrad({ node, x, y, dy, ctx }: RuleArgs): string {
+  const op = node.opType ?? '';
+  const name = node.name ?? '';
+  const mode = attrString(node, 'mode', 'nearest');
+  if (mode !== 'nearest') throw new UnsupportedGradientError(op, name, `mode ${mode} (nearest only)`);
+  const xs = ctx.shape(x[0]!);
+  const ys = ctx.shape(y[0]!);
+  if (!xs || !ys || xs.length !== ys.length) throw new ShapeUnknownError(ctx.current, `the shapes of ${x[0]} and ${y[0]} (${op} gradient)`);
+  const scales = xs.map((d, i) => (d === ys[i] ? 1 : typeof d === 'number' && typeof ys[i] === 'number' ? (ys[i] as number) / d : NaN));
+  if (!scales.every((s) => Number.isInteger(s) && s >= 1)) throw new UnsupportedGradientError(op, name, 'scales that are not whole numbers');
+  if (xs.slice(1).some((d) => typeof d !== 'number') && scales.some((s) => s !== 1)) throw new ShapeUnknownError(ctx.current, `the shape of ${x[0]} (${op} gradient)`);
+  const coord = op === 'Resize' && ctx.opset >= 11 ? attrString(node, 'coordinate_transformation_mode', 'half_pixel') : 'asymmetric';
+  const rounding = op === 'Resize' && ctx.opset >= 11 ? attrString(node, 'nearest_mode', 'round_prefer_floor') : 'floor';
+  scales.forEach((s, i) => {
+    if (s !== 1 && !floorMapping(coord, rounding, xs[i] as number, s)) throw new UnsupportedGradientError(op, name, `coordinate_transformation_mode ${coord} with nearest_mode ${rounding} (not a whole-block copy)`);
+  });
+  if (scales.every((s) => s === 1)) return dy[0]!;
+  // the batch may stay symbolic: Reshape's 0 keeps it
+  const view = xs.flatMap((d, i) => (scales[i] === 1 ? [typeof d === 'number' ? d : 0] : [d as number, scales[i]!]));
+  const sAxes: number[] = [];
+  let at = 0;
+  for (const s of scales) { at += 1; if (s !== 1) sAxes.push(at++); }
+  return ctx.reduceSum(ctx.reshape(dy[0]!, ctx.ints(view)), sAxes, false);
+}
+
+/** Whether nearest resizing of `len` elements by the whole factor `s` reads input floor(i / s) for output i. */
+function floorMapping(coord: string, rounding: string, len: number, s: number): boolean {
+  const out = len * s;
+  for (let i = 0; i < out; i++) {
+    let v: number;
+    if (coord === 'half_pixel' || coord === 'pytorch_half_pixel') v = (i + 0.5) / s - 0.5;
+    else if (coord === 'asymmetric') v = i / s;
+    else if (coord === 'tf_half_pixel_for_nn') v = (i + 0.5) / s;
+    else if (coord === 'align_corners') v = out === 1 ? 0 : (i * (len - 1)) / (out - 1);
+    else return false;
+    const frac = v - Math.floor(v);
+    const r = rounding === 'floor' ? Math.floor(v) : rounding === 'ceil' ? Math.ceil(v)
+      : frac === 0.5 ? (rounding === 'round_prefer_ceil' ? Math.ceil(v) : Math.floor(v)) : Math.round(v);
+    if (Math.min(Math.max(r, 0), len - 1) !== Math.floor(i / s)) return false;
+  }
+  return true;
 }

@@ -262,7 +262,7 @@ function inferNode(n: NodeProto, shapes: Map<string, Shape>, consts: Map<string,
       }
       return;
     }
-    case 'ReduceSum': case 'ReduceMean': case 'ReduceMax': case 'ReduceMin': case 'ReduceProd': case 'ReduceL2': case 'ReduceLogSumExp': case 'ReduceSumSquare': {
+    case 'ReduceSum': case 'ReduceMean': case 'ReduceMax': case 'ReduceMin': case 'ReduceProd': case 'ReduceL1': case 'ReduceL2': case 'ReduceLogSumExp': case 'ReduceSumSquare': {
       if (!s0) return;
       const axesIn = (op === 'ReduceSum' && opset >= 13) || opset >= 18;
       const axes = axesIn ? cv(1) : attrInts(n, 'axes');

@@ -250,6 +250,8 @@ export const REDUCE_CASES: Case[] = [
   { name: 'ReduceMean symbolic', nodes: [n('ReduceMean', ['X'], ['Y'], { axes: [0, 2] })], inputs: { X: grad([2, 3, 4], { symbolic: [0, 2] }) }, float64: F },
   { name: 'ReduceMean opset 18 axes input', nodes: [n('ReduceMean', ['X', 'a'], ['Y'], { keepdims: 0 })], inputs: { X: grad([2, 3, 4]), a: ints([2]) }, float64: F, opset: 18 },
   { name: 'ReduceSumSquare', nodes: [n('ReduceSumSquare', ['X'], ['Y'], { axes: [1] })], inputs: { X: grad([2, 3]) }, float64: F },
+  { name: 'ReduceL1', nodes: [n('ReduceL1', ['X'], ['Y'], { axes: [1] })], inputs: { X: grad([2, 3], { gen: 'away' }) }, float64: F },
+  { name: 'ReduceL2 (embedding normalization)', nodes: [n('ReduceL2', ['X'], ['Y'], { axes: [1], keepdims: 0 })], inputs: { X: grad([2, 3]) }, float64: F },
   { name: 'ReduceLogSumExp', nodes: [n('ReduceLogSumExp', ['X'], ['Y'], { axes: [1], keepdims: 0 })], inputs: { X: grad([2, 3]) }, float64: F },
   { name: 'ReduceMax', nodes: [n('ReduceMax', ['X'], ['Y'], { axes: [0] })], inputs: { X: grad([3, 4], { gen: 'distinct' }) }, float64: F },
   { name: 'Gather axis 0 embedding, repeated and negative indices', nodes: [n('Gather', ['E', 'I'])], inputs: { E: grad([5, 3]), I: ints([0, 2, 2, -1, 4, 0], [2, 3]) }, float64: F },

@@ -37,7 +37,7 @@ function inverseCount(a: RuleArgs, axes: number[] | 'all'): string {
   return ctx.div(ctx.countAs(y[0]!, x[0]!), ctx.countAs(x[0]!, x[0]!));
 }
 
-function reduceRule(kind: 'sum' | 'mean' | 'sumsq' | 'extreme' | 'lse'): GradRule {
+function reduceRule(kind: 'sum' | 'mean' | 'sumsq' | 'extreme' | 'lse' | 'l1' | 'l2'): GradRule {
   return rule([0], (a) => {
     const { x, y, dy, ctx } = a;
     const axes = reducedAxes(a);
@@ -48,6 +48,9 @@ function reduceRule(kind: 'sum' | 'mean' | 'sumsq' | 'extreme' | 'lse'): GradRul
     if (kind === 'sum' || kind === 'mean') return [G];
     const Y = spread(a, y[0]!, axes);
     if (kind === 'sumsq') return [ctx.mul(G, ctx.scale(x[0]!, 2))];
+    if (kind === 'l1') return [ctx.mul(G, ctx.op('Sign', [x[0]!]))];
+    // x / ||x||, and 0 where the whole norm is 0 (as PyTorch): divide by 1 there instead
+    if (kind === 'l2') return [ctx.mul(G, ctx.div(x[0]!, ctx.add(Y, ctx.mask(ctx.op('Equal', [Y, ctx.scalar(0, Y)]), Y))))];
     // d logsumexp = softmax over the reduced axes = exp(x - y)
     if (kind === 'lse') return [ctx.mul(G, ctx.op('Exp', [ctx.sub(x[0]!, Y)]))];
     // max/min: to every element equal to the extreme (ties each get the full gradient)
@@ -59,6 +62,8 @@ export const REDUCE: Record<string, GradRule> = {
   ReduceSum: reduceRule('sum'),
   ReduceMean: reduceRule('mean'),
   ReduceSumSquare: reduceRule('sumsq'),
+  ReduceL1: reduceRule('l1'),
+  ReduceL2: reduceRule('l2'),
   ReduceLogSumExp: reduceRule('lse'),
   ReduceMax: reduceRule('extreme'),
   ReduceMin: reduceRule('extreme'),

@@ -58,6 +58,8 @@ export const ACTIVATION_CASES: Case[] = [
   { name: 'Celu alpha 0.8', nodes: [n('Celu', ['X'], ['Y'], { alpha: 0.8 })], inputs: { X: grad([3, 4], { gen: 'away' }) } },
   { name: 'Softsign', nodes: [n('Softsign', ['X'])], inputs: { X: grad([3, 4]) } },
   { name: 'ThresholdedRelu alpha 0.3', nodes: [n('ThresholdedRelu', ['X'], ['Y'], { alpha: 0.3 })], inputs: { X: grad([3, 4], { values: [-1, -0.5, 0, 0.1, 0.25, 0.35, 0.5, 0.8, 1.2, -0.2, 0.6, 2] }) } },
+  { name: 'Gelu exact (opset 20)', nodes: [n('Gelu', ['X'])], inputs: { X: grad([3, 4]) }, opset: 20 },
+  { name: 'Gelu tanh approximation (opset 20)', nodes: [n('Gelu', ['X'], ['Y'], { approximate: 'tanh' })], inputs: { X: grad([3, 4]) }, opset: 20 },
   { name: 'Mish (opset 18)', nodes: [n('Mish', ['X'])], inputs: { X: grad([3, 4]) }, opset: 18 },
   { name: 'Clip min/max inputs', nodes: [n('Clip', ['X', 'lo', 'hi'])], inputs: { X: grad([3, 4], { gen: 'distinct' }), lo: cst([], { values: [-0.12] }), hi: cst([], { values: [0.13] }) }, float64: F },
   { name: 'Clip max only', nodes: [n('Clip', ['X', '', 'hi'])], inputs: { X: grad([3, 4], { gen: 'distinct' }), hi: cst([], { values: [0.13] }) }, float64: F },

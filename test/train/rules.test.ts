@@ -37,7 +37,7 @@ const STANDARD = new Set([
   'Reciprocal', 'Pow', 'Sigmoid', 'Cast', 'Identity', 'ReduceSum', 'Expand', 'Reshape', 'Transpose', 'Slice', 'Concat', 'Pad',
   'Squeeze', 'Unsqueeze', 'Shape', 'Size', 'ConstantOfShape', 'NonZero', 'Gather', 'Range', 'Conv', 'ConvTranspose', 'MaxPool',
   'ScatterElements', 'ScatterND', 'Gemm', 'MatMul', 'Flatten', 'CumSum', 'ReduceMean', 'Relu', 'LeakyRelu', 'Clip', 'SpaceToDepth',
-  'Abs', 'Softplus', 'Tanh',
+  'Abs', 'Softplus', 'Tanh', 'Erf',
 ]);
 
 for (const [group, cases] of Object.entries(groups)) {

@@ -3,7 +3,7 @@
  * oracles come from it): Relu'(0) = 0, LeakyRelu'(0) = alpha, Abs'(0) = 0, Clip passes the gradient on
  * the closed interval [min, max].
  */
-import { attrFloat, attrInt, floatAttr, intAttr } from '../../onnx/attrs.js';
+import { attrFloat, attrInt, attrString, floatAttr, intAttr } from '../../onnx/attrs.js';
 import { DataType } from '../../onnx/dtype.js';
 import { UnsupportedGradientError } from './errors.js';
 import { normAxis, rule, type GradRule, type RuleArgs } from './types.js';
@@ -66,6 +66,24 @@ export const ACTIVATIONS: Record<string, GradRule> = {
     const t = ctx.op('Tanh', [ctx.op('Softplus', [X])]);
     const sech2 = ctx.sub(ctx.scalar(1, X), ctx.mul(t, t));
     return [ctx.mul(dy[0]!, ctx.add(t, ctx.mul(ctx.mul(X, ctx.op('Sigmoid', [X])), sech2)))];
+  }),
+  // opset 20. exact: Phi(x) + x phi(x) = 0.5 (1 + erf(x / sqrt 2)) + x exp(-x^2 / 2) / sqrt(2 pi);
+  // approximate='tanh': 0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3c x^2), t = tanh(k (x + c x^3)), k = sqrt(2 / pi)
+  Gelu: rule('all', ({ node, x, dy, ctx }) => {
+    const X = x[0]!;
+    const one = ctx.scalar(1, X);
+    const x2 = ctx.mul(X, X);
+    if (attrString(node, 'approximate', 'none') === 'tanh') {
+      const k = Math.sqrt(2 / Math.PI);
+      const c = 0.044715;
+      const t = ctx.op('Tanh', [ctx.scale(ctx.add(X, ctx.scale(ctx.mul(x2, X), c)), k)]);
+      const inner = ctx.scale(ctx.add(one, ctx.scale(x2, 3 * c)), k);
+      const d = ctx.add(ctx.scale(ctx.add(one, t), 0.5), ctx.mul(ctx.scale(X, 0.5), ctx.mul(ctx.sub(one, ctx.mul(t, t)), inner)));
+      return [ctx.mul(dy[0]!, d)];
+    }
+    const cdf = ctx.scale(ctx.add(one, ctx.op('Erf', [ctx.scale(X, Math.SQRT1_2)])), 0.5);
+    const pdf = ctx.scale(ctx.op('Exp', [ctx.scale(x2, -0.5)]), 1 / Math.sqrt(2 * Math.PI));
+    return [ctx.mul(dy[0]!, ctx.add(cdf, ctx.mul(X, pdf)))];
   }),
   // erf' = 2/sqrt(pi) exp(-x^2)
   Erf: rule('all', ({ x, dy, ctx }) => [ctx.mul(dy[0]!, ctx.scale(ctx.op('Exp', [ctx.neg(ctx.mul(x[0]!, x[0]!))]), 2 / Math.sqrt(Math.PI)))]),

@@ -25,3 +25,4 @@ export { buildTrainingModel, type TrainingModel, type StepOptions } from './trai
 export { computeGradients, firstBatchGradients, type GradientResult } from './train/gradients.js';
 export { finetune, type FinetuneOptions, type FinetuneResult, type FinetuneLog } from './train/loop.js';
 export { chooseParameters, type ParameterOptions } from './train/params.js';
+export { trainability, type Trainability } from './train/trainability.js';

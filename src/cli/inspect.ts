@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { inspect } from '../convert/inspect.js';
 import { readModel } from '../onnx/read.js';
+import { trainability, type Trainability } from '../train/trainability.js';
 import { action, printJson, say, type GlobalOptions } from './run.js';
 import { table } from './table.js';
 
@@ -11,12 +12,15 @@ export function register(program: Command): void {
   program
     .command('inspect')
     .argument('<model>', 'ONNX model')
-    .description('show IR/opsets, inputs and outputs, op histogram, activations and look-alikes')
+    .description('show IR/opsets, inputs and outputs, op histogram, activations, look-alikes, and whether finetune can train it')
+    .option('--no-training', 'skip the fine-tuning check (it builds the training graph: about one more copy of the weights in memory)')
     .option('--json', 'machine-readable output on stdout')
     .option('--verbose', 'print stack traces on errors')
-    .action(action(async (model: string, o: GlobalOptions) => {
-      const r = inspect(await readModel(model));
-      if (o.json) return printJson(r);
+    .action(action(async (model: string, o: GlobalOptions & { training: boolean }) => {
+      const mf = await readModel(model);
+      const training = o.training ? trainability(mf) : null;
+      const r = inspect(mf);
+      if (o.json) return printJson({ ...r, training });
       const rows = [
         ['file', `${r.file} (${r.bytes} bytes)`],
         ['ir / opsets', `IR ${r.irVersion}; ${Object.entries(r.opsets).map(([d, v]) => `${d} ${v}`).join(', ')}`],
@@ -29,7 +33,16 @@ export function register(program: Command): void {
         ...r.alreadyAlrelu.map((a) => ['ALReLU', `${a.scope} ${a.node} (${a.form} form)`]),
         ...r.skipped.map((s) => ['not converted', `${s.scope} ${s.node} (${s.op}): ${s.reason}`]),
         ...r.lookalikes.map((l) => ['look-alike', `${l.scope} ${l.node}: ${l.what}`]),
+        ...(training ? [['fine-tuning', trainingLine(training)]] : []),
       ];
       say(o, table(rows, ''));
     }));
+}
+
+function trainingLine(t: Trainability): string {
+  if (!t.ok) return `no: ${t.reason}`;
+  const notes = [`${t.parameters} parameter tensors (${t.values} values)`, `${t.loss} loss`];
+  if (t.opset !== t.modelOpset) notes.push(`training graph at opset ${t.opset}${t.rewritten ? ` (${t.rewritten} node(s) rewritten from opset ${t.modelOpset})` : ''}`);
+  if (t.float32Master) notes.push('float32 master weights');
+  return `yes: ${notes.join('; ')}`;
 }

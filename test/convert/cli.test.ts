@@ -217,6 +217,18 @@ describe('inspect', () => {
     expect(human.stderr).toMatch(/activation\s+main/);
   });
 
+  it('says whether finetune can train the model, and why not', async () => {
+    const mnist = JSON.parse((await runCli(['inspect', MNIST, '--json'])).stdout).training;
+    // mnist-8: two Conv weights and biases, the MatMul weight and its bias; raised from opset 8; logits
+    expect(mnist).toMatchObject({ ok: true, parameters: 6, opset: 17, modelOpset: 8, rewritten: 0, loss: 'cross-entropy', reason: null });
+    const lstm = await runCli(['inspect', fixture('onnx2c/simple_networks/lstm_k1_b1_r1_relu.onnx')]);
+    expect(lstm.stderr).toMatch(/fine-tuning\s+no: node lstm: no gradient rule for op LSTM \(reached from lstm_W, lstm_R, lstm_B\)/);
+    const half = await runCli(['inspect', fixture('windows-ml/squeezenet_fp16/SqueezeNet_fp16.onnx')]);
+    expect(half.stderr).toMatch(/fine-tuning\s+yes: 52 parameter tensors \(1235496 values\); nll-softmax loss; training graph at opset 17 \(2 node\(s\) rewritten from opset 7\); float32 master weights/);
+    const skipped = await runCli(['inspect', MNIST, '--no-training', '--json']);
+    expect(JSON.parse(skipped.stdout).training).toBeNull();
+  });
+
   it('bad input is the same one-line error', async () => {
     const { dir } = workdir();
     await expectRefused(['inspect', join(dir, 'missing.onnx')], dir, /no such file/);

@@ -39,12 +39,12 @@ const randoms = (count: number, seed: number) => {
 };
 
 /** The model at its own opset and raised: the same outputs, byte for byte. */
-async function expectSameOutputs(m: ModelProto, dims: number[][]): Promise<void> {
+async function expectSameOutputs(m: ModelProto, dims: number[][], rewrites = 1): Promise<void> {
   const up = clone(m);
   let k = 0;
   const { opset, rewritten } = raiseOpset(up.graph!, Number(up.opsetImport![0]!.version), (b) => `${b}__${k++}`);
   expect(opset).toBe(TARGET_OPSET);
-  expect(rewritten).toBe(1);
+  expect(rewritten).toBe(rewrites);
   up.opsetImport = [{ domain: '', version: opset }];
   up.irVersion = 8;
   const feeds = Object.fromEntries(m.graph!.input!.map((v, i) => [v.name!, new ort.Tensor('float32', Float32Array.from(randoms(elementCount(dims[i]!), 7 + i)), dims[i]!)]));
@@ -63,7 +63,7 @@ const X = (dims: number[]) => [vi('X', dims)];
 const f32 = (name: string, dims: number[], values: number[]) => makeTensor(name, DataType.FLOAT, dims, values);
 
 describe('opset upgrades keep every output bit for bit (onnxruntime runs both)', () => {
-  const cases: [string, ModelProto, number[][]][] = [
+  const cases: [string, ModelProto, number[][], number?][] = [
     ['Unsqueeze-11 axes', model(11, [n('Unsqueeze', ['X'], ['Y'], { axes: [0, 3] })], X([2, 3, 4]), ['Y']), [[2, 3, 4]]],
     ['Squeeze-11 axes', model(11, [n('Squeeze', ['X'], ['Y'], { axes: [1] })], X([2, 1, 4]), ['Y']), [[2, 1, 4]]],
     ['Squeeze-11 without axes', model(11, [n('Squeeze', ['X'], ['Y'])], X([2, 1, 4, 1]), ['Y']), [[2, 1, 4, 1]]],
@@ -84,13 +84,18 @@ describe('opset upgrades keep every output bit for bit (onnxruntime runs both)',
     ['Hardmax-11 axis 0', model(11, [n('Hardmax', ['X'], ['Y'], { axis: 0 })], X([2, 3, 4]), ['Y']), [[2, 3, 4]]],
     ['Softmax-12 last axis', model(12, [n('Softmax', ['X'], ['Y'], { axis: 2 })], X([2, 3, 4]), ['Y']), [[2, 3, 4]]],
     ['TopK-9 k', model(9, [n('TopK', ['X'], ['V', 'I'], { k: 2 })], X([3, 5]), ['V', 'I']), [[3, 5]]],
+    ['Upsample-9 nearest', model(9, [n('Upsample', ['X', 's'], ['Y'], { mode: 'nearest' })], X([1, 2, 2, 3]), ['Y'], [f32('s', [4], [1, 1, 2, 3])]), [[1, 2, 2, 3]]],
+    ['Upsample-9 linear', model(9, [n('Upsample', ['X', 's'], ['Y'], { mode: 'linear' })], X([1, 2, 2, 3]), ['Y'], [f32('s', [4], [1, 1, 2, 2])]), [[1, 2, 2, 3]]],
+    ['Upsample-7 scales attribute', model(7, [{ ...n('Upsample', ['X'], ['Y'], { mode: 'nearest' }), attribute: [{ name: 'mode', type: 3, s: Buffer.from('nearest') }, { name: 'scales', type: 6, floats: [1, 1, 2, 2] }] }], X([1, 2, 2, 3]), ['Y']), [[1, 2, 2, 3]]],
+    ['Resize-10 nearest x3', model(10, [n('Resize', ['X', 's'], ['Y'], { mode: 'nearest' })], X([1, 2, 2, 3]), ['Y'], [f32('s', [4], [1, 1, 3, 3])]), [[1, 2, 2, 3]]],
+    ['Resize-11 nearest, kept as it is', model(11, [n('Resize', ['X', 'roi', 's'], ['Y'], { mode: 'nearest' })], X([1, 2, 2, 3]), ['Y'], [f32('roi', [0], []), f32('s', [4], [1, 1, 2, 2])]), [[1, 2, 2, 3]], 0],
     ['Reshape-4 shape', model(4, [n('Reshape', ['X'], ['Y'], { shape: [0, -1] })], X([2, 3, 4]), ['Y']), [[2, 3, 4]]],
   ];
-  for (const [name, m, dims] of cases) it(name, () => expectSameOutputs(m, dims));
+  for (const [name, m, dims, rewrites] of cases) it(name, () => expectSameOutputs(m, dims, rewrites));
 
   it('leaves the opset (and the graph) alone where a node has no upgrade', () => {
     const read = model(10, [n('Dropout', ['X'], ['Y', 'M'], { ratio: 0.5 }), n('Add', ['Y', 'M'], ['Z'])], X([3]), ['Z']);
-    const upsample = model(9, [n('Upsample', ['X', 's'], ['Y'])], X([1, 1, 2, 2]), ['Y'], [f32('s', [4], [1, 1, 2, 2])]);
+    const upsample = model(6, [n('Upsample', ['X'], ['Y'], { scales: [1.0, 1.0, 2.0, 2.0] })], X([1, 1, 2, 2]), ['Y']);
     const unknown = model(11, [n('Relu', ['X'], ['Y']), n('Det', ['Y'], ['Z'])], X([3, 3]), ['Z']);
     for (const m of [read, upsample, unknown]) {
       const before = JSON.stringify(m);

@@ -7,7 +7,7 @@
  * old Softmax flattening spelled out, inference-mode Dropout without its ratio). Models exported at
  * opset 7-12 (the classic model-zoo CNNs among them) then train with every rule available.
  */
-import { attr, attrFloat, attrInt, attrInts, intAttr, isDefaultDomain } from '../../onnx/attrs.js';
+import { attr, attrFloat, attrInt, attrInts, intAttr, isDefaultDomain, stringAttr } from '../../onnx/attrs.js';
 import { DataType } from '../../onnx/dtype.js';
 import type { AttributeProto, GraphProto, NodeProto, TensorProto } from '../../onnx/types.js';
 import { subgraphsOf } from '../../onnx/walk.js';
@@ -181,10 +181,22 @@ const UPGRADES: Record<string, Upgrade> = {
   },
   // BatchNormalization 7-8: `spatial` = 1 (the default) is what 9 on always does
   BatchNormalization: (n, from) => (from < 7 || attrInt(n, 'spatial', 1) !== 1 ? undefined : [{ ...n, attribute: without(n, 'spatial') }]),
+  // Upsample (7-9) and Resize-10 scale with the asymmetric transform, nearest taking the floor: Resize-11's
+  // explicit form of the same (empty roi, scales as the third input)
+  Upsample: (n, from, b) => (from < 7 ? undefined : resizeFromScales(n, b, from < 9 ? attr(n, 'scales')?.floats : undefined)),
+  Resize: (n, from, b) => (from >= 11 ? [n] : resizeFromScales(n, b, undefined)),
   Softmax: softmaxUpgrade,
   LogSoftmax: softmaxUpgrade,
   Hardmax: softmaxUpgrade,
 };
+
+function resizeFromScales(n: NodeProto, b: UpgradeBuilder, scalesAttr: number[] | undefined): NodeProto[] {
+  const mode = attr(n, 'mode')?.s ? Buffer.from(attr(n, 'mode')!.s!).toString() : 'nearest';
+  const scales = scalesAttr ? b.constant(DataType.FLOAT, [scalesAttr.length], scalesAttr, `${n.name || n.output![0]}/scales`) : n.input![1]!;
+  const attrs = [stringAttr('mode', mode), stringAttr('coordinate_transformation_mode', 'asymmetric')];
+  if (mode === 'nearest') attrs.push(stringAttr('nearest_mode', 'floor'));
+  return [{ ...n, opType: 'Resize', input: [n.input![0]!, '', scales], attribute: attrs }];
+}
 
 /**
  * Before 13 the Softmax family coerces its input to 2-D at `axis` (default 1) and normalizes each row;

@@ -33,6 +33,11 @@ export interface ForwardOptions {
   /** make a fixed batch dimension symbolic (and Reshape targets that hard-code it) */
   dynamicBatch?: boolean;
   /**
+   * the data's per-sample dims: symbolic dims of the data input after the batch take these values, so
+   * shape-dependent gradients (Conv, pooling) work on models exported with dynamic image sizes
+   */
+  sampleDims?: number[];
+  /**
    * buildEvalModel: ALReLU as one LeakyRelu (fuse.ts), for validation; off, the forward keeps the
    * user's activation forms (an inference baseline). Training models always fuse.
    */
@@ -123,12 +128,20 @@ export function prepareForward(source: ModelProto, opts: ForwardOptions): Forwar
 
   const dim0 = input!.type?.tensorType?.shape?.dim?.[0];
   const originalBatch = dim0 ? (dim0.dimParam ? dim0.dimParam : dim0.dimValue !== undefined && dim0.dimValue !== null ? int(dim0.dimValue) : null) : null;
+  if (opts.sampleDims) pinSampleDims(input!, opts.sampleDims);
   let relaxedBatch = false;
   if (opts.dynamicBatch && typeof originalBatch === 'number') {
     relaxBatch(graph, input!, originalBatch, fresh);
     relaxedBatch = true;
   }
   return { model, graph, opset: trainOpset, sourceOpset: opset, rewritten, promoted, input: input!.name!, output, originalBatch, relaxedBatch, initial, fresh };
+}
+
+/** Symbolic dims of the data input after the batch set to the data's sample dims (the rank must match). */
+function pinSampleDims(input: ValueInfo, sampleDims: number[]): void {
+  const dims = input.type?.tensorType?.shape?.dim;
+  if (!dims || dims.length !== sampleDims.length + 1) return;
+  for (let i = 1; i < dims.length; i++) if (dims[i]!.dimValue === undefined || dims[i]!.dimValue === null || dims[i]!.dimParam) dims[i] = { dimValue: sampleDims[i - 1]! };
 }
 
 /**

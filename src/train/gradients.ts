@@ -52,7 +52,7 @@ export async function computeGradients(model: ModelProto, batch: GradientBatch, 
   const params = o.params ?? chooseParameters(model.graph!, { freeze: o.freeze, trainOnly: o.trainOnly }).trainable;
   const tm = buildTrainingModel(model, {
     sourceDir: o.sourceDir ?? '.', file: o.file ?? 'model', params, task, input: o.input, output: o.output,
-    dynamicBatch: o.dynamicBatch, outputRank: undefined,
+    dynamicBatch: o.dynamicBatch, sampleDims: batch.x.dims.slice(1), outputRank: undefined,
   });
   const rt = o.runtime ?? (await openRuntime('cpu'));
   try {

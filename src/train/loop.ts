@@ -243,7 +243,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     if (train.task === 'regression') shape.labelDims = initialPred.dims;
 
     const tm = buildTrainingModel(o.model, {
-      ...base, dynamicBatch: relax, task: train.task, optimizer, outputRank: 1 + initialPred.dims.length,
+      ...base, dynamicBatch: relax, sampleDims: shape.sampleDims, task: train.task, optimizer, outputRank: 1 + initialPred.dims.length,
     });
     const stepsAvail = Math.floor(train.count / batchSize);
     if (stepsAvail < 1) throw new UserError('--data', `the training split has ${train.count} samples, fewer than one batch of ${batchSize}; lower --batch-size or give more data`);

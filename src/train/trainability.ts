@@ -7,7 +7,9 @@ import { UserError } from '../errors.js';
 import type { ModelFile } from '../onnx/read.js';
 import { decodeModel } from '../onnx/schema.js';
 import { elementCount } from '../onnx/tensor.js';
+import type { ModelProto } from '../onnx/types.js';
 import { chooseParameters } from './params.js';
+import { ShapeUnknownError } from './rules/errors.js';
 import { buildTrainingModel } from './step.js';
 
 export interface Trainability {
@@ -39,7 +41,17 @@ export function trainability(mf: ModelFile): Trainability {
     };
   } catch (e) {
     // a report never fails: what finetune would refuse with, or what broke building the graph
-    const reason = e instanceof UserError ? e.message : `building the training graph failed: ${e instanceof Error ? e.message : String(e)}`;
+    let reason = e instanceof UserError ? e.message : `building the training graph failed: ${e instanceof Error ? e.message : String(e)}`;
+    const symbolic = e instanceof ShapeUnknownError ? symbolicSampleDims(model) : [];
+    if (symbolic.length) reason += ` (finetune sets the input's symbolic dims ${symbolic.join(', ')} from the data's sample shape, which this check cannot see)`;
     return { ok: false, parameters: 0, values: 0, opset: 0, modelOpset: 0, rewritten: 0, float32Master: false, loss: null, reason };
   }
+}
+
+/** Names of the data input's symbolic dims after the batch (the input that is not an initializer). */
+function symbolicSampleDims(model: ModelProto): string[] {
+  const inits = new Set((model.graph?.initializer ?? []).map((t) => t.name));
+  const data = (model.graph?.input ?? []).filter((i) => !inits.has(i.name));
+  if (data.length !== 1) return [];
+  return (data[0]!.type?.tensorType?.shape?.dim ?? []).slice(1).flatMap((d) => (d.dimParam ? [d.dimParam] : d.dimValue === undefined || d.dimValue === null ? ['?'] : []));
 }

@@ -83,3 +83,52 @@ describe('finetune() on a model with a batch it cannot relax', () => {
     expect(r.model.graph!.input!.map((i) => i.name)).toEqual(['x']);
   });
 });
+
+/** x [N, 1, H, W] -> Conv 1->4 3x3 stride 2 -> Relu -> GlobalAveragePool -> Flatten -> Gemm 4->3: any image size. */
+function anySizeModel(): ModelProto {
+  const sym = (name: string, dims: (number | string)[]) => ({ name, type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } } });
+  const w = Array.from({ length: 36 }, (_, i) => Math.sin(3 * i + 1) * 0.5);
+  const g = Array.from({ length: 12 }, (_, i) => Math.cos(2 * i + 1) * 0.5);
+  return {
+    irVersion: 8,
+    opsetImport: [{ domain: '', version: 17 }],
+    graph: {
+      name: 'any-size',
+      input: [sym('x', ['N', 1, 'H', 'W'])],
+      output: [sym('y', ['N', 3])],
+      initializer: [f32('W', [4, 1, 3, 3], w), f32('B', [4], [0, 0.1, -0.1, 0.05]), f32('G', [3, 4], g), f32('c', [3], [0, 0, 0])],
+      node: [
+        { opType: 'Conv', input: ['x', 'W', 'B'], output: ['h'], name: 'conv', attribute: [{ name: 'strides', type: 7, ints: [2, 2] }, { name: 'pads', type: 7, ints: [1, 1, 1, 1] }] },
+        { opType: 'Relu', input: ['h'], output: ['r'], name: 'relu' },
+        { opType: 'GlobalAveragePool', input: ['r'], output: ['p'], name: 'gap' },
+        { opType: 'Flatten', input: ['p'], output: ['f'], name: 'flat' },
+        { opType: 'Gemm', input: ['f', 'G', 'c'], output: ['y'], name: 'fc', attribute: [{ name: 'transB', type: 2, i: 1 }] },
+      ],
+    },
+  };
+}
+
+/** 1x6x6 images, class k bright in a third of the rows: a task the conv can learn. */
+function stripes(n: number, offset: number): Dataset {
+  const x = new Float32Array(n * 36);
+  const y = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const k = (i + offset) % 3;
+    y[i] = k;
+    for (let p = 0; p < 36; p++) x[i * 36 + p] = (Math.floor(p / 12) === k ? 1 : 0) + Math.sin(5 * i + p + offset) * 0.1;
+  }
+  return { name: 'stripes', sampleShape: [1, 6, 6], x, y, task: 'classification', classes: ['a', 'b', 'c'], count: n };
+}
+
+describe('finetune() on a model with symbolic image sizes', () => {
+  it("takes the data's sample shape for the Conv gradient, learns, and writes the model with its sizes still symbolic", async () => {
+    const model = anySizeModel();
+    const r = await finetune({
+      model, sourceDir: '.', file: 'any-size.onnx', train: stripes(60, 0), val: stripes(15, 1), runtime: rt,
+      epochs: 6, batchSize: 10, optimizer: { name: 'adam' }, schedule: { name: 'constant', lr: 0.05 },
+    });
+    expect(r.log.epochs.at(-1)!.trainLoss).toBeLessThan(r.log.epochs[0]!.trainLoss);
+    expect(r.log.best!.value).toBeGreaterThan(r.log.initial.accuracy!);
+    expect(r.model.graph!.input![0]!.type!.tensorType!.shape!.dim!.map((d) => d.dimParam || Number(d.dimValue))).toEqual(['N', 1, 'H', 'W']);
+  });
+});

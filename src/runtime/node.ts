@@ -138,7 +138,8 @@ export class NodeRuntime implements Runtime {
   }
 
   private async create(model: string | Uint8Array, extra: InferenceSession.SessionOptions): Promise<InferenceSession> {
-    const options: InferenceSession.SessionOptions = { executionProviders: this.providers(), ...extra };
+    // errors only: onnxruntime's warnings (e.g. shape ops kept on CPU under WebGPU) are not the user's to act on
+    const options: InferenceSession.SessionOptions = { executionProviders: this.providers(), logSeverityLevel: 3, ...extra };
     if (this.ep === 'webgpu') webgpuStarted = true;
     try {
       const s = typeof model === 'string'

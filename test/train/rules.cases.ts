@@ -239,6 +239,11 @@ export const SHAPE_CASES: Case[] = [
   { name: 'Resize nearest by sizes (asymmetric, floor)', nodes: [n('Resize', ['X', '', '', 'z'], ['Y'], { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' })],
     inputs: { X: grad([2, 2, 3, 2]), z: ints([2, 2, 6, 6]) } },
   { name: 'Upsample opset 9 nearest x2', nodes: [n('Upsample', ['X', 's'], ['Y'], { mode: 'nearest' })], inputs: { X: grad([1, 2, 2, 3]), s: cst([4], { values: [1, 1, 2, 2] }) }, opset: 9 },
+  { name: 'Pad edge', nodes: [n('Pad', ['X', 'p'], ['Y'], { mode: 'edge' })], inputs: { X: grad([3, 4]), p: ints([1, 2, 2, 1]) }, float64: F },
+  { name: 'Pad edge on a dim of 1', nodes: [n('Pad', ['X', 'p'], ['Y'], { mode: 'edge' })], inputs: { X: grad([1, 3]), p: ints([2, 1, 1, 0]) }, float64: F },
+  { name: 'Pad reflect', nodes: [n('Pad', ['X', 'p'], ['Y'], { mode: 'reflect' })], inputs: { X: grad([4, 5]), p: ints([2, 1, 1, 3]) }, float64: F },
+  { name: 'Pad reflect, axes input (opset 18)', nodes: [n('Pad', ['X', 'p', '', 'a'], ['Y'], { mode: 'reflect' })], inputs: { X: grad([2, 3, 4]), p: ints([1, 2]), a: ints([-1]) }, float64: F, opset: 18 },
+  { name: 'Pad wrap (opset 19)', nodes: [n('Pad', ['X', 'p'], ['Y'], { mode: 'wrap' })], inputs: { X: grad([3, 4]), p: ints([1, 1, 2, 3]) }, opset: 19 },
   { name: 'Pad opset 10 attribute', nodes: [n('Pad', ['X'], ['Y'], { pads: [1, 0, 0, 2] })], inputs: { X: grad([3, 4]) }, opset: 10, float64: F },
 ];
 

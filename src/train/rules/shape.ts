@@ -63,9 +63,10 @@ export const SHAPE: Record<string, GradRule> = {
   }),
   Resize: rule([0], (a) => [nearestUpsampleGrad(a)]),
   Upsample: rule([0], (a) => [nearestUpsampleGrad(a)]),
-  Pad: rule([0], ({ node, x, dy, ctx }) => {
+  Pad: rule([0], (a) => {
+    const { node, x, dy, ctx } = a;
     const mode = attrString(node, 'mode', 'constant');
-    if (mode !== 'constant') throw new UnsupportedGradientError('Pad', node.name ?? '', `mode '${mode}' (only 'constant' has a rule)`);
+    if (mode !== 'constant') return [foldPads(a, mode)];
     // the input sits inside the output: the gradient is the output gradient cropped by the pads, i.e. Pad with -pads
     if (ctx.opset < 11) {
       const pads = attrInts(node, 'pads') ?? [];
@@ -188,4 +189,52 @@ function floorMapping(coord: string, rounding: string, len: number, s: number): 
     if (Math.min(Math.max(r, 0), len - 1) !== Math.floor(i / s)) return false;
   }
   return true;
+}
+
+/**
+ * Pad in edge, reflect or wrap mode copies input elements into the border, so the border's gradient
+ * goes back onto the elements it copied, axis by axis (these paddings are separable): edge adds each
+ * border's sum onto the first or last element, reflect adds the border mirrored onto the elements next
+ * to the edge, wrap adds it onto the other end. Static pads and padded dims, pads >= 0.
+ */
+function foldPads({ node, x, dy, ctx }: RuleArgs, mode: string): string {
+  const name = node.name ?? '';
+  if (mode !== 'edge' && mode !== 'reflect' && mode !== 'wrap') throw new UnsupportedGradientError('Pad', name, `mode '${mode}'`);
+  ctx.need(11, `the Pad gradient in ${mode} mode (pads as an input)`);
+  const X = x[0]!;
+  const rank = ctx.needRank(X, 'Pad gradient');
+  const pads = ctx.constValue(x[1]!);
+  if (!pads) throw new UnsupportedGradientError('Pad', name, `mode '${mode}' with pads that are not constant`);
+  const axes = x[3] ? ctx.constValue(x[3])?.map((v) => normAxis(v, rank)) : Array.from({ length: rank }, (_, i) => i);
+  if (!axes) throw new UnsupportedGradientError('Pad', name, 'axes that are not constant');
+  if (pads.some((p) => p < 0)) throw new UnsupportedGradientError('Pad', name, `mode '${mode}' with negative pads`);
+  const zeroPad = (t: string, axis: number, begin: number, end: number) => {
+    const v = new Array<number>(2 * rank).fill(0);
+    v[axis] = begin;
+    v[axis + rank] = end;
+    return ctx.op('Pad', [t, ctx.ints(v)]);
+  };
+  let g = dy[0]!;
+  axes.forEach((axis, i) => {
+    const [pb, pe] = [pads[i]!, pads[i + axes.length]!];
+    if (pb === 0 && pe === 0) return;
+    const d = ctx.shape(X)?.[axis];
+    if (typeof d !== 'number') throw new ShapeUnknownError(ctx.current, `dim ${axis} of ${X} (Pad gradient in ${mode} mode)`);
+    const parts = [ctx.slice(g, [pb], [pb + d], [axis])];
+    const front = pb ? ctx.slice(g, [0], [pb], [axis]) : undefined;
+    const back = pe ? ctx.slice(g, [pb + d], [pb + d + pe], [axis]) : undefined;
+    const reversed = (t: string) => ctx.slice(t, [-1], [-(2 ** 62)], [axis], [-1]);
+    if (mode === 'edge') {
+      if (front) parts.push(zeroPad(ctx.reduceSum(front, [axis], true), axis, 0, d - 1));
+      if (back) parts.push(zeroPad(ctx.reduceSum(back, [axis], true), axis, d - 1, 0));
+    } else if (mode === 'reflect') {
+      if (front) parts.push(zeroPad(reversed(front), axis, 1, d - 1 - pb));
+      if (back) parts.push(zeroPad(reversed(back), axis, d - 1 - pe, 1));
+    } else {
+      if (front) parts.push(zeroPad(front, axis, d - pb, 0));
+      if (back) parts.push(zeroPad(back, axis, 0, d - pe));
+    }
+    g = parts.length === 1 ? parts[0]! : ctx.op('Sum', parts);
+  });
+  return g;
 }

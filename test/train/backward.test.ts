@@ -95,16 +95,16 @@ describe('backward: which nodes are differentiated', () => {
     expect(() => backward(g, { wrt: ['W'], loss: 'loss', opset: 17 })).toThrow(/needs dims 2\.\. of Y \(Conv gradient\)/);
   });
 
-  it('Resize without a whole-block nearest rule says why: linear mode, fractional scales, a non-floor index mapping', () => {
-    const up = (attrs: Record<string, string>, scales: number[]) => {
+  it('Resize without a rule says why: cubic mode, tf_crop_and_resize, antialias', () => {
+    const up = (attrs: Record<string, string | number>) => {
       const g = graphOf([n('Mul', ['X', 'W'], ['m']), n('Resize', ['m', '', 's'], ['Y'], attrs)], [['W', [1, 2, 2, 2]]], [f32('X', [1, 2, 2, 2])]);
-      g.initializer!.push(makeTensor('s', DataType.FLOAT, [4], scales));
-      return () => backward(g, { wrt: ['W'], loss: 'loss', opset: 17 });
+      g.initializer!.push(makeTensor('s', DataType.FLOAT, [4], [1, 1, 2, 2]));
+      return () => backward(g, { wrt: ['W'], loss: 'loss', opset: 18 });
     };
-    expect(up({ mode: 'linear' }, [1, 1, 2, 2])).toThrow(/no gradient for Resize with mode linear \(nearest only\)/);
-    expect(up({ mode: 'nearest' }, [1, 1, 1.5, 2])).toThrow(/scales that are not whole numbers/);
-    expect(up({ mode: 'nearest', nearest_mode: 'floor' }, [1, 1, 2, 2])).toThrow(/coordinate_transformation_mode half_pixel with nearest_mode floor/);
-    expect(up({ mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' }, [1, 1, 2, 2])().grads.has('W')).toBe(true);
+    expect(up({ mode: 'cubic' })).toThrow(/no gradient for Resize with mode cubic \(nearest and linear only\)/);
+    expect(up({ mode: 'linear', coordinate_transformation_mode: 'tf_crop_and_resize' })).toThrow(/tf_crop_and_resize/);
+    expect(up({ mode: 'linear', antialias: 1 })).toThrow(/antialias/);
+    expect(up({ mode: 'linear' })().grads.has('W')).toBe(true);
   });
 
   it("the converter's subgraph form Abs(LeakyRelu(x)) is differentiated as one ALReLU (no Sign, no Where)", () => {

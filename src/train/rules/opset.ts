@@ -183,18 +183,29 @@ const UPGRADES: Record<string, Upgrade> = {
   BatchNormalization: (n, from) => (from < 7 || attrInt(n, 'spatial', 1) !== 1 ? undefined : [{ ...n, attribute: without(n, 'spatial') }]),
   // Upsample (7-9) and Resize-10 scale with the asymmetric transform, nearest taking the floor: Resize-11's
   // explicit form of the same (empty roi, scales as the third input)
-  Upsample: (n, from, b) => (from < 7 ? undefined : resizeFromScales(n, b, from < 9 ? attr(n, 'scales')?.floats : undefined)),
-  Resize: (n, from, b) => (from >= 11 ? [n] : resizeFromScales(n, b, undefined)),
+  Upsample: (n, from, b) => (from < 7 ? undefined : resizeFromScales(n, b, from < 9 ? attr(n, 'scales')?.floats : undefined, true)),
+  Resize: (n, from, b) => (from >= 11 ? [n] : resizeFromScales(n, b, undefined, false)),
   Softmax: softmaxUpgrade,
   LogSoftmax: softmaxUpgrade,
   Hardmax: softmaxUpgrade,
 };
 
-function resizeFromScales(n: NodeProto, b: UpgradeBuilder, scalesAttr: number[] | undefined): NodeProto[] {
+/**
+ * Upsample/Resize-10 as Resize-11. Their nearest rounding ("simple") truncates when upsampling and takes
+ * the ceiling when downsampling, per axis; Resize-11 has one rounding for all axes, so scales must be
+ * known and all on one side of 1 (Upsample's always are: it only enlarges).
+ */
+function resizeFromScales(n: NodeProto, b: UpgradeBuilder, scalesAttr: number[] | undefined, upOnly: boolean): NodeProto[] | undefined {
   const mode = attr(n, 'mode')?.s ? Buffer.from(attr(n, 'mode')!.s!).toString() : 'nearest';
+  const known = scalesAttr ?? b.info.consts.get(n.input![1]!);
   const scales = scalesAttr ? b.constant(DataType.FLOAT, [scalesAttr.length], scalesAttr, `${n.name || n.output![0]}/scales`) : n.input![1]!;
   const attrs = [stringAttr('mode', mode), stringAttr('coordinate_transformation_mode', 'asymmetric')];
-  if (mode === 'nearest') attrs.push(stringAttr('nearest_mode', 'floor'));
+  if (mode === 'nearest') {
+    const changed = (known ?? []).filter((v) => v !== 1);
+    const down = changed.length > 0 && changed.every((v) => v < 1);
+    if (!upOnly && (!known || (!down && changed.some((v) => v < 1)))) return undefined;
+    attrs.push(stringAttr('nearest_mode', down ? 'ceil' : 'floor'));
+  }
   return [{ ...n, opType: 'Resize', input: [n.input![0]!, '', scales], attribute: attrs }];
 }
 

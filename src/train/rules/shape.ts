@@ -2,7 +2,7 @@
  * Ops that move elements without computing on them: the gradient moves them back (reshape to the input's
  * shape, the inverse permutation, slices of a concatenation, zeros around a slice).
  */
-import { attrInt, attrInts, attrString, intAttr, intsAttr } from '../../onnx/attrs.js';
+import { attr, attrInt, attrInts, attrString, intAttr, intsAttr } from '../../onnx/attrs.js';
 import { DataType } from '../../onnx/dtype.js';
 import { ShapeUnknownError, UnsupportedGradientError } from './errors.js';
 import { dyOr0, normAxis, rule, type GradRule, type RuleArgs } from './types.js';
@@ -61,8 +61,8 @@ export const SHAPE: Record<string, GradRule> = {
     const view = dims.flatMap((d, i) => [reps[i]!, typeof d === 'number' ? d : -1]);
     return [ctx.reduceSum(ctx.reshape(dy[0]!, ctx.ints(view)), reps.map((_, i) => 2 * i), false)];
   }),
-  Resize: rule([0], (a) => [nearestUpsampleGrad(a)]),
-  Upsample: rule([0], (a) => [nearestUpsampleGrad(a)]),
+  Resize: rule([0], (a) => [resizeGrad(a)]),
+  Upsample: rule([0], (a) => [resizeGrad(a)]),
   Pad: rule([0], (a) => {
     const { node, x, dy, ctx } = a;
     const mode = attrString(node, 'mode', 'constant');
@@ -143,52 +143,100 @@ function sliceGrad({ node, x, dy, ctx }: RuleArgs): string {
 }
 
 /**
- * Nearest-neighbour upsampling by whole factors copies each input element to an s0 x s1 x ... block, so
- * the gradient adds up each block: dY viewed as (d0, s0, d1, s1, ...) summed over the s axes. Only where
- * the op's coordinate and rounding modes map output index i to floor(i / s) on every axis (checked here
- * index by index); other modes and linear/cubic interpolation have no rule.
+ * Resize (and Upsample) is linear in X and separable by axis: Y = A_0 x_0 A_1 x_1 ... X, with A_i the
+ * (out x in) interpolation matrix of axis i. The gradient applies each A_i transposed: a MatMul per
+ * resized axis with A_i computed here the way onnxruntime computes its indices and weights (float32
+ * coordinate transforms; nearest rounding; linear weights with edge clamping). Nearest upsampling by
+ * whole factors, where output i reads input floor(i / s), is a block copy: its gradient is a cheaper
+ * Reshape + ReduceSum. Cubic, antialiasing, tf_crop_and_resize and Resize-18's `axes` have no rule.
  */
-function nearestUpsampleGrad({ node, x, y, dy, ctx }: RuleArgs): string {
+function resizeGrad({ node, x, y, dy, ctx }: RuleArgs): string {
   const op = node.opType ?? '';
   const name = node.name ?? '';
   const mode = attrString(node, 'mode', 'nearest');
-  if (mode !== 'nearest') throw new UnsupportedGradientError(op, name, `mode ${mode} (nearest only)`);
+  if (mode !== 'nearest' && mode !== 'linear') throw new UnsupportedGradientError(op, name, `mode ${mode} (nearest and linear only)`);
+  const modern = op === 'Resize' && ctx.opset >= 11;
+  const coord = modern ? attrString(node, 'coordinate_transformation_mode', 'half_pixel') : 'asymmetric';
+  if (coord === 'tf_crop_and_resize') throw new UnsupportedGradientError(op, name, 'coordinate_transformation_mode tf_crop_and_resize');
+  if (attrInt(node, 'antialias', 0) !== 0 || attr(node, 'axes')) throw new UnsupportedGradientError(op, name, 'antialias or axes');
   const xs = ctx.shape(x[0]!);
   const ys = ctx.shape(y[0]!);
   if (!xs || !ys || xs.length !== ys.length) throw new ShapeUnknownError(ctx.current, `the shapes of ${x[0]} and ${y[0]} (${op} gradient)`);
-  const scales = xs.map((d, i) => (d === ys[i] ? 1 : typeof d === 'number' && typeof ys[i] === 'number' ? (ys[i] as number) / d : NaN));
-  if (!scales.every((s) => Number.isInteger(s) && s >= 1)) throw new UnsupportedGradientError(op, name, 'scales that are not whole numbers');
-  if (xs.slice(1).some((d) => typeof d !== 'number') && scales.some((s) => s !== 1)) throw new ShapeUnknownError(ctx.current, `the shape of ${x[0]} (${op} gradient)`);
-  const coord = op === 'Resize' && ctx.opset >= 11 ? attrString(node, 'coordinate_transformation_mode', 'half_pixel') : 'asymmetric';
-  const rounding = op === 'Resize' && ctx.opset >= 11 ? attrString(node, 'nearest_mode', 'round_prefer_floor') : 'floor';
-  scales.forEach((s, i) => {
-    if (s !== 1 && !floorMapping(coord, rounding, xs[i] as number, s)) throw new UnsupportedGradientError(op, name, `coordinate_transformation_mode ${coord} with nearest_mode ${rounding} (not a whole-block copy)`);
-  });
-  if (scales.every((s) => s === 1)) return dy[0]!;
-  // the batch may stay symbolic: Reshape's 0 keeps it
-  const view = xs.flatMap((d, i) => (scales[i] === 1 ? [typeof d === 'number' ? d : 0] : [d as number, scales[i]!]));
-  const sAxes: number[] = [];
-  let at = 0;
-  for (const s of scales) { at += 1; if (s !== 1) sAxes.push(at++); }
-  return ctx.reduceSum(ctx.reshape(dy[0]!, ctx.ints(view)), sAxes, false);
+  // the scale the coordinate transform divides by: the scales input where given, else out / in
+  const given = op === 'Upsample' && ctx.opset < 9 ? attr(node, 'scales')?.floats : ctx.constValue(x[modern ? 2 : 1] ?? '');
+  const resized: { axis: number; A: number[][] }[] = [];
+  for (let i = 0; i < xs.length; i++) {
+    const [din, dout] = [xs[i], ys[i]];
+    if (din === dout && (given?.[i] ?? 1) === 1) continue; // untouched axis (the batch may be symbolic)
+    if (typeof din !== 'number' || typeof dout !== 'number') throw new ShapeUnknownError(ctx.current, `dim ${i} of ${x[0]} and ${y[0]} (${op} gradient)`);
+    const scale = Math.fround(given?.length === xs.length ? given[i]! : dout / din);
+    const rounding = modern ? attrString(node, 'nearest_mode', 'round_prefer_floor') : scale < 1 ? 'ceil' : 'floor';
+    resized.push({ axis: i, A: interpolation(mode, coord, rounding, din, dout, scale) });
+  }
+  if (!resized.length) return dy[0]!;
+  const block = (A: number[][]) => A.length % A[0]!.length === 0 && A.every((row, o) => row[Math.floor(o / (A.length / A[0]!.length))] === 1);
+  if (mode === 'nearest' && resized.every((r) => block(r.A)) && xs.slice(1).every((d) => typeof d === 'number')) {
+    // the batch may stay symbolic: Reshape's 0 keeps it
+    const factor = new Map(resized.map((r) => [r.axis, r.A.length / r.A[0]!.length]));
+    const view = xs.flatMap((d, i) => (factor.has(i) ? [d as number, factor.get(i)!] : [typeof d === 'number' ? d : 0]));
+    const sAxes = resized.map((r) => r.axis + 1 + resized.filter((q) => q.axis < r.axis).length);
+    return ctx.reduceSum(ctx.reshape(dy[0]!, ctx.ints(view)), sAxes, false);
+  }
+  const rank = xs.length;
+  let g = dy[0]!;
+  for (const { axis, A } of resized) {
+    const [out, inn] = [A.length, A[0]!.length];
+    if (axis === rank - 1) g = ctx.op('MatMul', [g, ctx.constant(ctx.dtype(g), [out, inn], A.flat())]); // (.., out) x (out, in)
+    else if (axis === rank - 2) g = ctx.op('MatMul', [ctx.constant(ctx.dtype(g), [inn, out], transposed(A).flat()), g]); // (in, out) x (.., out, w)
+    else {
+      const perm = Array.from({ length: rank }, (_, k) => k);
+      [perm[axis], perm[rank - 1]] = [perm[rank - 1]!, perm[axis]!];
+      g = ctx.transpose(ctx.op('MatMul', [ctx.transpose(g, perm), ctx.constant(ctx.dtype(g), [out, inn], A.flat())]), perm);
+    }
+  }
+  return g;
 }
 
-/** Whether nearest resizing of `len` elements by the whole factor `s` reads input floor(i / s) for output i. */
-function floorMapping(coord: string, rounding: string, len: number, s: number): boolean {
-  const out = len * s;
-  for (let i = 0; i < out; i++) {
+const transposed = (A: number[][]): number[][] => A[0]!.map((_, j) => A.map((row) => row[j]!));
+
+/**
+ * The (out x in) matrix of one axis as onnxruntime resizes it: the output coordinate mapped back in
+ * float32 arithmetic; nearest takes one input by `rounding` (clamped to the axis); linear weighs the two
+ * neighbours of the clamped coordinate (both halves on the last element at the edge).
+ */
+function interpolation(mode: string, coord: string, rounding: string, len: number, out: number, scale: number): number[][] {
+  const f = Math.fround;
+  const A = Array.from({ length: out }, () => new Array<number>(len).fill(0));
+  for (let o = 0; o < out; o++) {
     let v: number;
-    if (coord === 'half_pixel' || coord === 'pytorch_half_pixel') v = (i + 0.5) / s - 0.5;
-    else if (coord === 'asymmetric') v = i / s;
-    else if (coord === 'tf_half_pixel_for_nn') v = (i + 0.5) / s;
-    else if (coord === 'align_corners') v = out === 1 ? 0 : (i * (len - 1)) / (out - 1);
-    else return false;
-    const frac = v - Math.floor(v);
-    const r = rounding === 'floor' ? Math.floor(v) : rounding === 'ceil' ? Math.ceil(v)
-      : frac === 0.5 ? (rounding === 'round_prefer_ceil' ? Math.ceil(v) : Math.floor(v)) : Math.round(v);
-    if (Math.min(Math.max(r, 0), len - 1) !== Math.floor(i / s)) return false;
+    if (coord === 'half_pixel') v = f(f(f(o + 0.5) / scale) - 0.5);
+    else if (coord === 'pytorch_half_pixel') v = out > 1 ? f(f(f(o + 0.5) / scale) - 0.5) : 0;
+    else if (coord === 'asymmetric') v = f(o / scale);
+    else if (coord === 'tf_half_pixel_for_nn') v = f(f(o + 0.5) / scale);
+    else if (coord === 'align_corners') v = out === 1 ? 0 : f(f(o * (len - 1)) / (out - 1));
+    else if (coord === 'half_pixel_symmetric') {
+      const adjustment = f(out / f(scale * len));
+      const offset = f(f(len / 2) * f(1 - adjustment));
+      v = f(offset + f(f(f(o + 0.5) / scale) - 0.5));
+    } else throw new Error(`coordinate_transformation_mode ${coord}`);
+    if (mode === 'nearest') {
+      let k: number;
+      if (rounding === 'floor') k = Math.floor(v);
+      else if (rounding === 'ceil') k = Math.ceil(v);
+      else if (v === Math.trunc(v) + 0.5) k = rounding === 'round_prefer_ceil' ? Math.ceil(v) : Math.floor(v);
+      else k = Math.sign(v) * Math.round(Math.abs(v)); // C's round: halves away from zero
+      A[o]![Math.min(Math.max(k, 0), len - 1)] += 1;
+    } else {
+      const c = Math.max(0, Math.min(v, len - 1));
+      const x1 = Math.min(Math.trunc(c), len - 1);
+      const x2 = Math.min(x1 + 1, len - 1);
+      let [d1, d2] = [Math.abs(f(c - x1)), Math.abs(f(c - x2))];
+      if (x1 === x2) [d1, d2] = [0.5, 0.5];
+      A[o]![x1] += d2;
+      A[o]![x2] += d1;
+    }
   }
-  return true;
+  return A;
 }
 
 /**

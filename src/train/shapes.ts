@@ -337,7 +337,9 @@ function inferNode(n: NodeProto, shapes: Map<string, Shape>, consts: Map<string,
     }
     case 'Expand': {
       const target = cv(1);
+      const len = sh(1)?.[0];
       if (s0 && target) set(0, broadcastShapes([s0, target]));
+      else if (s0 && typeof len === 'number') set(0, broadcastShapes([s0, new Array<Dim>(len).fill(null)]));
       return;
     }
     case 'Tile': {
@@ -355,8 +357,11 @@ function inferNode(n: NodeProto, shapes: Map<string, Shape>, consts: Map<string,
       return;
     }
     case 'ConstantOfShape': {
+      // the values when constant, else at least the rank (the length of the shape input)
       const v = cv(0);
+      const len = s0?.[0];
       if (v) set(0, v);
+      else if (typeof len === 'number') set(0, new Array<Dim>(len).fill(null));
       return;
     }
   }

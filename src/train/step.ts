@@ -22,6 +22,7 @@ import { fuseAlrelu } from './fuse.js';
 
 export { buildEvalModel } from './forward.js';
 import { addLoss, type LossInfo } from './loss.js';
+import { unrollRecurrent } from './recurrent.js';
 import { checkOptimizer, emitUpdates, stateSlots, type OptimizerConfig } from './optim.js';
 
 export const STEP_INPUT = 'train.step';
@@ -94,6 +95,8 @@ const scalarInput = (name: string): ValueInfo => ({ name, type: { tensorType: { 
 export function buildTrainingModel(source: ModelProto, opts: StepOptions): TrainingModel {
   const fwd = prepareForward(source, opts);
   const { graph, fresh } = fwd;
+  // recurrent ops between a parameter and the loss become the standard ops they are made of
+  unrollRecurrent(graph, fwd.opset, opts.params, fresh);
   const outInfo = (graph.output ?? []).find((o) => o.name === fwd.output);
   const outShape = outInfo?.type?.tensorType?.shape?.dim;
   const outRank = opts.outputRank ?? outShape?.length;
@@ -126,7 +129,7 @@ export function buildTrainingModel(source: ModelProto, opts: StepOptions): Train
   });
   const state: StateSlot[] = [];
   const outputs: ValueInfo[] = [
-    { name: LOSS_OUTPUT, type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: [] } } } },
+    { name: LOSS_OUTPUT, type: { tensorType: { elemType: outInfo?.type?.tensorType?.elemType ?? DataType.FLOAT, shape: { dim: [] } } } },
     ...(graph.output ?? []),
   ];
   graph.node!.push({ opType: 'Identity', input: [loss.loss], output: [LOSS_OUTPUT], name: fresh('train/loss') });

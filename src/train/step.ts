@@ -17,7 +17,7 @@ import { int, type ModelProto, type TensorProto, type TypeProto, type ValueInfo 
 import { UserError } from '../errors.js';
 import { backward } from './backward.js';
 import { Emitter } from './emit.js';
-import { prepareForward, valueInfoOf, type ForwardOptions } from './forward.js';
+import { prepareForward, valueInfoOf, type ForwardGraph, type ForwardOptions } from './forward.js';
 import { fuseAlrelu } from './fuse.js';
 
 export { buildEvalModel } from './forward.js';
@@ -58,7 +58,8 @@ export interface StateSlot {
   dataType: number;
 }
 
-export interface TrainingModel {
+/** The training-step (or gradient) model, with what the forward it was built from says about the model. */
+export interface TrainingModel extends Pick<ForwardGraph, 'opset' | 'sourceOpset' | 'rewritten' | 'promoted' | 'originalBatch' | 'relaxedBatch' | 'initial'> {
   model: ModelProto;
   kind: 'step' | 'gradients';
   input: string;
@@ -67,16 +68,6 @@ export interface TrainingModel {
   params: ParamSlot[];
   state: StateSlot[];
   loss: LossInfo;
-  /** the training graph's default-domain opset; the model's own; forward nodes rewritten to reach it */
-  opset: number;
-  sourceOpset: number;
-  rewritten: number;
-  /** float16/bfloat16 parameters trained in float32 */
-  promoted: boolean;
-  originalBatch: number | string | null;
-  relaxedBatch: boolean;
-  /** initial parameter values, as in the model */
-  initial: Map<string, TensorProto>;
   /** parameters the loss does not depend on (left as initializers, not trained) */
   noGrad: string[];
   bytes(): Uint8Array;

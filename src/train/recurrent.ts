@@ -1,12 +1,10 @@
 /**
- * LSTM in training graphs: onnxruntime's LSTM kernel has no gradient here, so an LSTM on the path from a
- * trainable value to the loss is unrolled into the standard ops it is made of (one input projection for
- * the whole sequence, then per step a MatMul with R, the gates, the cell and hidden updates), which the
- * gradient rules then differentiate. The equations are the ONNX spec's, gates in i, o, f, c order:
- *   i = f(Xt W_i + H R_i + Wb_i + Rb_i + P_i . C)      f = f(... P_f . C)      c~ = g(Xt W_c + H R_c + b_c)
- *   C' = f . C + i . c~                                 o = f(Xt W_o + H R_o + b_o + P_o . C')   H' = o . h(C')
- * The sequence length must be static (finetune takes it from the data where the model leaves it open).
- * Not covered: sequence_lens (sequences of different lengths), input_forget.
+ * Recurrent ops in training graphs: onnxruntime's LSTM, GRU and RNN kernels have no gradient here, so one
+ * on the path from a trainable value to the loss is unrolled into the standard ops it is made of (one
+ * input projection for the whole sequence, then per step a MatMul with R and the cell's gate algebra),
+ * which the gradient rules then differentiate. The equations are the ONNX spec's (see CELLS). The
+ * sequence length must be static (finetune takes it from the data where the model leaves it open).
+ * Not covered: sequence_lens (sequences of different lengths), LSTM's input_forget, layout 1.
  */
 import { attr, attrFloat, attrInt, attrString, floatAttr, intAttr, intsAttr, makeNode, tensorAttr } from '../onnx/attrs.js';
 import { DataType } from '../onnx/dtype.js';
@@ -15,20 +13,21 @@ import type { AttributeProto, GraphProto, NodeProto, TensorProto } from '../onnx
 import { ShapeUnknownError, UnsupportedGradientError } from './rules/errors.js';
 import { inferStatic } from './shapes.js';
 
-/** Rewrites every LSTM that depends on one of `sources` into unrolled standard ops, in place; returns how many. */
+/** Rewrites every LSTM, GRU and RNN that depends on one of `sources` into unrolled standard ops, in place; returns how many. */
 export function unrollRecurrent(graph: GraphProto, opset: number, sources: Iterable<string>, fresh: (base: string) => string): number {
   const nodes = graph.node ?? [];
-  if (!nodes.some((n) => n.opType === 'LSTM' && !n.domain)) return 0;
+  if (!nodes.some((n) => Object.hasOwn(CELLS, n.opType ?? '') && !n.domain)) return 0;
   const reached = reach(nodes, sources);
   const info = inferStatic(graph, opset);
   const out: NodeProto[] = [];
   const inits: TensorProto[] = [];
   let count = 0;
   for (const n of nodes) {
-    if (n.opType !== 'LSTM' || n.domain || !(n.input ?? []).some((i) => i && reached.has(i))) { out.push(n); continue; }
-    if (opset < 13) throw new UnsupportedGradientError('LSTM', n.name ?? '', `a training graph at opset ${opset} (the unrolled form needs 13)`);
+    const cell = Object.hasOwn(CELLS, n.opType ?? '') && !n.domain ? CELLS[n.opType!] : undefined;
+    if (!cell || !(n.input ?? []).some((i) => i && reached.has(i))) { out.push(n); continue; }
+    if (opset < 13) throw new UnsupportedGradientError(n.opType!, n.name ?? '', `a training graph at opset ${opset} (the unrolled form needs 13)`);
     const b = new Builder(fresh, n.name || n.output![0]!, info.types.get(n.input![0]!) ?? DataType.FLOAT);
-    unrollLstm(n, b, info.shapes.get(n.input![0]!));
+    unroll(n, cell, b, info.shapes.get(n.input![0]!));
     out.push(...b.nodes);
     inits.push(...b.inits);
     count++;
@@ -90,82 +89,144 @@ const ACTIVATIONS: Record<string, { alpha?: number; beta?: number; emit: (b: Bui
   scaledtanh: { alpha: 1, beta: 1, emit: (b, x, a, c) => b.op('Mul', [b.op('Tanh', [b.op('Mul', [x, b.scalar(c)])]), b.scalar(a)]) },
 };
 
-function unrollLstm(n: NodeProto, b: Builder, xShape: (number | string | null)[] | undefined): void {
+type Act = (x: string) => string;
+
+/**
+ * One recurrent op: how many gate blocks its W/R/B stack per direction, its activations per direction,
+ * and one time step from the step's input projection xw (X_t W^T + Wb) to the new states.
+ */
+interface Cell {
+  gates: number;
+  activations: string[];
+  /** the states a step carries: [H] or [H, C] */
+  states: number;
+  step(b: Builder, a: StepArgs): string[];
+}
+
+interface StepArgs {
+  n: NodeProto;
+  H: number;
+  /** [B, gates * H] */
+  xw: string;
+  /** R^T of this direction, [H, gates * H] */
+  rT: string;
+  /** Rb of this direction, [gates * H], when the op has B */
+  rb?: string;
+  /** this direction's peepholes [3H] (LSTM) */
+  p?: string;
+  prev: string[];
+  acts: Act[];
+  clipped: Act;
+}
+
+const CELLS: Record<string, Cell> = {
+  // gates i, o, f, c; C' = f C + i c~; o sees C' through its peephole; H' = o h(C')
+  LSTM: {
+    gates: 4, activations: ['sigmoid', 'tanh', 'tanh'], states: 2,
+    step(b, { n, H, xw, rT, rb, p, prev: [h0, c0], acts: [f, g, h], clipped }) {
+      if (attrInt(n, 'input_forget', 0) !== 0) throw new UnsupportedGradientError('LSTM', n.name ?? '', 'input_forget=1');
+      let gates = b.op('Add', [xw, b.op('MatMul', [h0!, rT])]);
+      if (rb) gates = b.op('Add', [gates, rb]);
+      const gate = (j: number) => b.slice(gates, j * H, (j + 1) * H, 1);
+      let [gi, go, gf, gc] = [gate(0), gate(1), gate(2), gate(3)];
+      const [pi, po, pf] = p ? [0, 1, 2].map((k) => b.slice(p, k * H, (k + 1) * H, 0)) : [];
+      if (pi && pf) {
+        gi = b.op('Add', [gi, b.op('Mul', [pi, c0!])]);
+        gf = b.op('Add', [gf, b.op('Mul', [pf, c0!])]);
+      }
+      const c = b.op('Add', [b.op('Mul', [f!(clipped(gf)), c0!]), b.op('Mul', [f!(clipped(gi)), g!(clipped(gc))])]);
+      if (po) go = b.op('Add', [go, b.op('Mul', [po, c])]);
+      return [b.op('Mul', [f!(clipped(go)), h!(c)]), c];
+    },
+  },
+  // gates z, r, h; the candidate's recurrent term is (r H) Rh + Rbh, or r (H Rh + Rbh) with
+  // linear_before_reset; H' = (1 - z) h~ + z H = h~ + z (H - h~)
+  GRU: {
+    gates: 3, activations: ['sigmoid', 'tanh'], states: 1,
+    step(b, { n, H, xw, rT, rb, prev: [h0], acts: [f, g], clipped }) {
+      const rzT = b.slice(rT, 0, 2 * H, 1);
+      const rhT = b.slice(rT, 2 * H, 3 * H, 1);
+      let zr = b.op('Add', [b.slice(xw, 0, 2 * H, 1), b.op('MatMul', [h0!, rzT])]);
+      if (rb) zr = b.op('Add', [zr, b.slice(rb, 0, 2 * H, 0)]);
+      const z = f!(clipped(b.slice(zr, 0, H, 1)));
+      const r = f!(clipped(b.slice(zr, H, 2 * H, 1)));
+      const rbh = rb ? b.slice(rb, 2 * H, 3 * H, 0) : undefined;
+      const plus = (x: string) => (rbh ? b.op('Add', [x, rbh]) : x);
+      const recur = attrInt(n, 'linear_before_reset', 0)
+        ? b.op('Mul', [r, plus(b.op('MatMul', [h0!, rhT]))])
+        : plus(b.op('MatMul', [b.op('Mul', [r, h0!]), rhT]));
+      const cand = g!(clipped(b.op('Add', [b.slice(xw, 2 * H, 3 * H, 1), recur])));
+      return [b.op('Add', [cand, b.op('Mul', [z, b.op('Sub', [h0!, cand])])])];
+    },
+  },
+  // H' = f(X W^T + H R^T + Wb + Rb)
+  RNN: {
+    gates: 1, activations: ['tanh'], states: 1,
+    step(b, { xw, rT, rb, prev: [h0], acts: [f], clipped }) {
+      let pre = b.op('Add', [xw, b.op('MatMul', [h0!, rT])]);
+      if (rb) pre = b.op('Add', [pre, rb]);
+      return [f!(clipped(pre))];
+    },
+  },
+};
+
+/**
+ * The shared part: checks, activations (with activation_alpha/beta taken in order), the whole-sequence
+ * input projection per direction, the time loop (reversed for the reverse direction), and the outputs
+ * Y [S, D, B, H] and the final states [D, B, H].
+ */
+function unroll(n: NodeProto, cell: Cell, b: Builder, xShape: (number | string | null)[] | undefined): void {
+  const op = n.opType ?? '';
   const name = n.name ?? '';
   const [X, W, R, B, seqLens, h0, c0, P] = [...(n.input ?? []), '', '', '', '', '', ''] as string[];
-  if (seqLens) throw new UnsupportedGradientError('LSTM', name, 'sequence_lens (sequences of different lengths)');
-  if (attrInt(n, 'input_forget', 0) !== 0) throw new UnsupportedGradientError('LSTM', name, 'input_forget=1');
-  // layout 1 (batch first) is left out: onnxruntime's LSTM kernel refuses it, so no model that runs has it
-  const layout = attrInt(n, 'layout', 0);
-  if (layout !== 0) throw new UnsupportedGradientError('LSTM', name, 'layout=1');
+  if (seqLens) throw new UnsupportedGradientError(op, name, 'sequence_lens (sequences of different lengths)');
+  // layout 1 (batch first) is left out: onnxruntime's recurrent kernels refuse it, so no model that runs has it
+  if (attrInt(n, 'layout', 0) !== 0) throw new UnsupportedGradientError(op, name, 'layout=1');
   const S = xShape?.[0];
-  if (typeof S !== 'number') throw new ShapeUnknownError(name, `the sequence length of ${X} (LSTM, unrolled for training)`);
+  if (typeof S !== 'number') throw new ShapeUnknownError(name, `the sequence length of ${X} (${op}, unrolled for training)`);
   const H = attrInt(n, 'hidden_size', 0);
-  if (!H) throw new UnsupportedGradientError('LSTM', name, 'no hidden_size attribute');
+  if (!H) throw new UnsupportedGradientError(op, name, 'no hidden_size attribute');
   const direction = attrString(n, 'direction', 'forward');
   const dirs = direction === 'bidirectional' ? 2 : 1;
   const clip = attr(n, 'clip') ? attrFloat(n, 'clip', 0) : undefined;
-  // f, g, h per direction, with their alpha/beta taken in order from the two lists
   const names = (attr(n, 'activations')?.strings ?? []).map((s) => Buffer.from(s).toString().toLowerCase());
-  const funcs = names.length ? names : Array<string>(dirs).fill('').flatMap(() => ['sigmoid', 'tanh', 'tanh']);
+  const funcs = names.length ? names : Array<string[]>(dirs).fill(cell.activations).flat();
   const alphas = [...(attr(n, 'activation_alpha')?.floats ?? [])];
   const betas = [...(attr(n, 'activation_beta')?.floats ?? [])];
-  const acts = funcs.map((f) => {
+  const acts = funcs.map((f): Act => {
     const spec = ACTIVATIONS[f];
-    if (!spec) throw new UnsupportedGradientError('LSTM', name, `activation ${f}`);
+    if (!spec) throw new UnsupportedGradientError(op, name, `activation ${f}`);
     const alpha = spec.alpha !== undefined ? (alphas.shift() ?? spec.alpha) : 0;
     const beta = spec.beta !== undefined ? (betas.shift() ?? spec.beta) : 0;
-    return (x: string) => spec.emit(b, x, alpha, beta);
+    return (x) => spec.emit(b, x, alpha, beta);
   });
-  const clipped = (x: string) => (clip === undefined ? x : b.op('Clip', [x, b.scalar(-clip), b.scalar(clip)]));
-
-  const xs = X; // [S, B, I]
+  const clipped: Act = (x) => (clip === undefined ? x : b.op('Clip', [x, b.scalar(-clip), b.scalar(clip)]));
   // zeros [B, H] for missing initial states, B from the data at run time
-  const batch = b.op('Slice', [b.op('Shape', [xs]), b.ints([1]), b.ints([2])]);
+  const batch = b.op('Slice', [b.op('Shape', [X]), b.ints([1]), b.ints([2])]);
   const zeros = () => b.op('ConstantOfShape', [b.op('Concat', [batch, b.ints([H])], [intAttr('axis', 0)])], [tensorAttr('value', makeTensor('', b.dtype, [1], [0]))]);
+  const G = cell.gates * H;
   const ys: string[] = [];
-  const hs: string[] = [];
-  const cs: string[] = [];
+  const finals: string[][] = Array.from({ length: cell.states }, () => []);
   for (let d = 0; d < dirs; d++) {
-    const [f, g, h] = acts.slice(3 * d, 3 * d + 3) as [(x: string) => string, (x: string) => string, (x: string) => string];
-    let xw = b.op('MatMul', [xs, b.op('Transpose', [b.gather(W, d)], [intsAttr('perm', [1, 0])])]); // [S, B, 4H]
-    if (B) {
-      const bd = b.gather(B, d);
-      xw = b.op('Add', [xw, b.op('Add', [b.slice(bd, 0, 4 * H, 0), b.slice(bd, 4 * H, 8 * H, 0)])]);
-    }
-    const rT = b.op('Transpose', [b.gather(R, d)], [intsAttr('perm', [1, 0])]); // [H, 4H]
-    const pd = P ? b.gather(P, d) : undefined;
-    const [pi, po, pf] = pd ? [0, 1, 2].map((k) => b.slice(pd, k * H, (k + 1) * H, 0)) : [];
-    let hPrev = h0 ? b.gather(h0, d) : zeros();
-    let cPrev = c0 ? b.gather(c0, d) : zeros();
-    const reverse = direction === 'reverse' || d === 1;
-    const perStep: string[] = new Array<string>(S);
+    const k0 = acts.length / dirs;
+    let xw = b.op('MatMul', [X, b.op('Transpose', [b.gather(W, d)], [intsAttr('perm', [1, 0])])]); // [S, B, G]
+    const bd = B ? b.gather(B, d) : undefined;
+    if (bd) xw = b.op('Add', [xw, b.slice(bd, 0, G, 0)]);
+    const rT = b.op('Transpose', [b.gather(R, d)], [intsAttr('perm', [1, 0])]); // [H, G]
+    const rb = bd ? b.slice(bd, G, 2 * G, 0) : undefined;
+    const p = P ? b.gather(P, d) : undefined;
+    let prev = [h0 ? b.gather(h0, d) : zeros(), ...(cell.states > 1 ? [c0 ? b.gather(c0, d) : zeros()] : [])];
+    const perStep = new Array<string>(S);
     for (let k = 0; k < S; k++) {
-      const t = reverse ? S - 1 - k : k;
-      const gates = b.op('Add', [b.gather(xw, t), b.op('MatMul', [hPrev, rT])]); // [B, 4H]
-      const gate = (j: number) => b.slice(gates, j * H, (j + 1) * H, 1);
-      let [gi, go, gf, gc] = [gate(0), gate(1), gate(2), gate(3)];
-      if (pi && pf) {
-        gi = b.op('Add', [gi, b.op('Mul', [pi, cPrev])]);
-        gf = b.op('Add', [gf, b.op('Mul', [pf, cPrev])]);
-      }
-      const it = f(clipped(gi));
-      const ft = f(clipped(gf));
-      const ct = g(clipped(gc));
-      const c = b.op('Add', [b.op('Mul', [ft, cPrev]), b.op('Mul', [it, ct])]);
-      if (po) go = b.op('Add', [go, b.op('Mul', [po, c])]);
-      const ot = f(clipped(go));
-      hPrev = b.op('Mul', [ot, h(c)]);
-      cPrev = c;
-      perStep[t] = b.unsqueeze(hPrev, 0);
+      const t = direction === 'reverse' || d === 1 ? S - 1 - k : k;
+      prev = cell.step(b, { n, H, xw: b.gather(xw, t), rT, rb, p, prev, acts: acts.slice(d * k0, (d + 1) * k0), clipped });
+      perStep[t] = b.unsqueeze(prev[0]!, 0);
     }
     ys.push(b.unsqueeze(S === 1 ? perStep[0]! : b.op('Concat', perStep, [intAttr('axis', 0)]), 1)); // [S, 1, B, H]
-    hs.push(b.unsqueeze(hPrev, 0));
-    cs.push(b.unsqueeze(cPrev, 0));
+    prev.forEach((v, j) => finals[j]!.push(b.unsqueeze(v, 0)));
   }
   const join = (parts: string[], axis: number) => (parts.length === 1 ? parts[0]! : b.op('Concat', parts, [intAttr('axis', axis)]));
-  const [yName, hName, cName] = [n.output?.[0], n.output?.[1], n.output?.[2]];
-  if (yName) b.op('Identity', [join(ys, 1)], [], yName);
-  if (hName) b.op('Identity', [join(hs, 0)], [], hName);
-  if (cName) b.op('Identity', [join(cs, 0)], [], cName);
+  const outs = n.output ?? [];
+  if (outs[0]) b.op('Identity', [join(ys, 1)], [], outs[0]);
+  finals.forEach((f, j) => { if (outs[j + 1]) b.op('Identity', [join(f, 0)], [], outs[j + 1]); });
 }

@@ -1,6 +1,6 @@
 /**
- * LSTM in training graphs, unrolled into standard ops: the unrolled forward gives onnxruntime's LSTM
- * outputs (Y, Y_h, Y_c) across directions, peepholes, clipping, initial states and activation
+ * LSTM, GRU and RNN in training graphs, unrolled into standard ops: the unrolled forward gives onnxruntime's
+ * outputs (Y, Y_h, Y_c) across directions, peepholes, linear_before_reset, clipping, initial states and activation
  * lists; and the gradients of a model with an LSTM match central differences in float64.
  */
 import { describe, expect, it } from 'vitest';
@@ -27,6 +27,8 @@ const rand = (count: number, seed: number, scale = 0.5) => {
 
 interface LstmCase {
   name: string;
+  /** default LSTM */
+  op?: 'LSTM' | 'GRU' | 'RNN';
   S: number; B: number; I: number; H: number;
   attrs: Record<string, number | number[] | string>;
   inputs: ('B' | 'h0' | 'c0' | 'P')[];
@@ -35,25 +37,26 @@ interface LstmCase {
   opset?: number;
 }
 
-/** X [S, B, I] (or [B, S, I] with layout 1) -> LSTM -> Y, Y_h, Y_c, with seeded weights as initializers. */
+/** X [S, B, I] -> LSTM/GRU/RNN -> Y, Y_h (and LSTM's Y_c), with seeded weights as initializers. */
 function lstmModel(c: LstmCase, dataType: number = DataType.FLOAT): ModelProto {
+  const op = c.op ?? 'LSTM';
+  const gates = { LSTM: 4, GRU: 3, RNN: 1 }[op];
   const D = c.attrs.direction === 'bidirectional' ? 2 : 1;
-  const layout = c.attrs.layout === 1 ? 1 : 0;
   const t = (name: string, dims: number[], seed: number) => makeTensor(name, dataType, dims, rand(elementCount(dims), seed));
-  const inits: TensorProto[] = [t('W', [D, 4 * c.H, c.I], 1), t('R', [D, 4 * c.H, c.H], 2)];
+  const inits: TensorProto[] = [t('W', [D, gates * c.H, c.I], 1), t('R', [D, gates * c.H, c.H], 2)];
   const ins = ['X', 'W', 'R', '', '', '', '', ''];
-  if (c.inputs.includes('B')) { inits.push(t('Bias', [D, 8 * c.H], 3)); ins[3] = 'Bias'; }
-  if (c.inputs.includes('h0')) { inits.push(t('h0', layout ? [c.B, D, c.H] : [D, c.B, c.H], 4)); ins[5] = 'h0'; }
-  if (c.inputs.includes('c0')) { inits.push(t('c0', layout ? [c.B, D, c.H] : [D, c.B, c.H], 5)); ins[6] = 'c0'; }
+  if (c.inputs.includes('B')) { inits.push(t('Bias', [D, 2 * gates * c.H], 3)); ins[3] = 'Bias'; }
+  if (c.inputs.includes('h0')) { inits.push(t('h0', [D, c.B, c.H], 4)); ins[5] = 'h0'; }
+  if (c.inputs.includes('c0')) { inits.push(t('c0', [D, c.B, c.H], 5)); ins[6] = 'c0'; }
   if (c.inputs.includes('P')) { inits.push(t('P', [D, 3 * c.H], 6)); ins[7] = 'P'; }
   while (!ins[ins.length - 1]) ins.pop();
-  const node: NodeProto = n('LSTM', ins, ['Y', 'Y_h', 'Y_c'], { hidden_size: c.H, ...c.attrs });
+  const outs = op === 'LSTM' ? ['Y', 'Y_h', 'Y_c'] : ['Y', 'Y_h'];
+  const node: NodeProto = n(op, ins, outs, { hidden_size: c.H, ...c.attrs });
   for (const [k, v] of Object.entries(c.strings ?? {})) node.attribute!.push({ name: k, type: 8, strings: v.map((s) => Buffer.from(s)) });
   for (const [k, v] of Object.entries(c.floats ?? {})) node.attribute!.push({ name: k, type: 6, floats: v });
-  const xDims = layout ? [c.B, c.S, c.I] : [c.S, c.B, c.I];
   return {
     irVersion: 8, opsetImport: [{ domain: '', version: c.opset ?? 17 }],
-    graph: { name: 'lstm', node: [node], input: [vi('X', xDims, dataType)], output: [{ name: 'Y' }, { name: 'Y_h' }, { name: 'Y_c' }], initializer: inits },
+    graph: { name: 'rnn', node: [node], input: [vi('X', [c.S, c.B, c.I], dataType)], output: outs.map((name) => ({ name })), initializer: inits },
   };
 }
 
@@ -65,6 +68,11 @@ const CASES: LstmCase[] = [
     name: 'activations HardSigmoid, LeakyRelu, Tanh with alpha/beta lists', S: 3, B: 2, I: 3, H: 4, attrs: {}, inputs: ['B'],
     strings: { activations: ['HardSigmoid', 'LeakyRelu', 'Tanh'] }, floats: { activation_alpha: [0.3, 0.05], activation_beta: [0.6] },
   },
+  { name: 'GRU forward, bias', op: 'GRU', S: 4, B: 2, I: 3, H: 5, attrs: {}, inputs: ['B'] },
+  { name: 'GRU bidirectional, linear_before_reset, initial h, clip 0.8', op: 'GRU', S: 3, B: 2, I: 3, H: 4, attrs: { direction: 'bidirectional', linear_before_reset: 1, clip: 0.8 }, inputs: ['B', 'h0'] },
+  { name: 'GRU reverse, no bias, activations Sigmoid and Relu', op: 'GRU', S: 3, B: 2, I: 2, H: 3, attrs: { direction: 'reverse' }, inputs: [], strings: { activations: ['Sigmoid', 'Relu'] } },
+  { name: 'RNN forward, tanh, bias and initial h', op: 'RNN', S: 4, B: 2, I: 3, H: 4, attrs: {}, inputs: ['B', 'h0'] },
+  { name: 'RNN bidirectional, Relu', op: 'RNN', S: 3, B: 3, I: 2, H: 3, attrs: { direction: 'bidirectional' }, inputs: ['B'], strings: { activations: ['Relu', 'Relu'] } },
 ];
 
 async function run(m: ModelProto, x: ort.Tensor): Promise<Record<string, ort.Tensor>> {
@@ -74,16 +82,16 @@ async function run(m: ModelProto, x: ort.Tensor): Promise<Record<string, ort.Ten
 
 describe('LSTM unrolled into standard ops', () => {
   for (const c of CASES) {
-    it(`${c.name}: Y, Y_h, Y_c as onnxruntime's LSTM (1e-5)`, async () => {
+    it(`${c.name}: every output as onnxruntime's ${c.op ?? 'LSTM'} (1e-5)`, async () => {
       const m = lstmModel(c);
       const unrolled = structuredClone(m);
       let k = 0;
       expect(unrollRecurrent(unrolled.graph!, 17, ['W'], (b) => `${b}_${k++}`)).toBe(1);
-      expect(unrolled.graph!.node!.some((x) => x.opType === 'LSTM')).toBe(false);
-      const dims = c.attrs.layout === 1 ? [c.B, c.S, c.I] : [c.S, c.B, c.I];
+      expect(unrolled.graph!.node!.some((x) => x.opType === (c.op ?? 'LSTM'))).toBe(false);
+      const dims = [c.S, c.B, c.I];
       const x = new ort.Tensor('float32', Float32Array.from(rand(elementCount(dims), 9, 1)), dims);
       const [a, b] = [await run(m, x), await run(unrolled, x)];
-      for (const o of ['Y', 'Y_h', 'Y_c']) {
+      for (const o of m.graph!.output!.map((v) => v.name!)) {
         expect(b[o]!.dims).toEqual(a[o]!.dims);
         const [p, q] = [a[o]!.data as Float32Array, b[o]!.data as Float32Array];
         for (let i = 0; i < p.length; i++) expect(Math.abs(p[i]! - q[i]!), `${o}[${i}]`).toBeLessThan(1e-5);
@@ -99,9 +107,13 @@ describe('LSTM unrolled into standard ops', () => {
 
   // onnxruntime's LSTM has no float64 kernel: the float64 reference is the unrolled forward, which the
   // cases above hold to onnxruntime's LSTM in float32
-  it('gradients of a bidirectional peephole LSTM classifier match central differences (float64)', async () => {
-    // LSTM -> Y_h [2, B, H] -> Transpose -> Flatten -> Gemm -> 3 logits; cross-entropy on fixed labels
-    const c: LstmCase = { name: 'g', S: 3, B: 2, I: 2, H: 3, attrs: { direction: 'bidirectional' }, inputs: ['B', 'P'] };
+  const gradCases: LstmCase[] = [
+    { name: 'bidirectional peephole LSTM', S: 3, B: 2, I: 2, H: 3, attrs: { direction: 'bidirectional' }, inputs: ['B', 'P'] },
+    { name: 'bidirectional GRU', op: 'GRU', S: 3, B: 2, I: 2, H: 3, attrs: { direction: 'bidirectional' }, inputs: ['B', 'h0'] },
+    { name: 'bidirectional RNN', op: 'RNN', S: 3, B: 2, I: 2, H: 3, attrs: { direction: 'bidirectional' }, inputs: ['B'] },
+  ];
+  for (const c of gradCases) it(`gradients of a ${c.name} classifier match central differences (float64)`, async () => {
+    // recurrent op -> Y_h [2, B, H] -> Transpose -> Flatten -> Gemm -> 3 logits; cross-entropy on fixed labels
     const m = lstmModel(c, DataType.DOUBLE);
     const g = m.graph!;
     g.node!.push(n('Transpose', ['Y_h'], ['t'], { perm: [1, 0, 2] }), n('Flatten', ['t'], ['f']), n('Gemm', ['f', 'G', 'Gb'], ['logits'], { transB: 1 }));
@@ -111,7 +123,7 @@ describe('LSTM unrolled into standard ops', () => {
     const labels = [2, 0];
     const x = { type: 'float64' as const, data: Float64Array.from(xs), dims: [c.S, c.B, c.I] };
     const r = await computeGradients(m, { x, y: { type: 'int32', data: Int32Array.from(labels), dims: [c.B] } });
-    expect(r.trainingModel.model.graph!.node!.some((node) => node.opType === 'LSTM')).toBe(false);
+    expect(r.trainingModel.model.graph!.node!.some((node) => node.opType === (c.op ?? 'LSTM'))).toBe(false);
     // the reference: the unrolled forward on perturbed copies of the model
     const loss = async (model: ModelProto) => {
       const flat = structuredClone(model);
@@ -129,7 +141,7 @@ describe('LSTM unrolled into standard ops', () => {
       return l / c.B;
     };
     const eps = 1e-6;
-    for (const p of ['W', 'R', 'Bias', 'P']) {
+    for (const p of ['W', 'R', 'Bias', 'P', 'h0'].filter((q) => g.initializer!.some((i) => i.name === q))) {
       const t = g.initializer!.find((i) => i.name === p)!;
       const base = new Float64Array(t.rawData!.slice().buffer);
       const grad = r.grads[p]!.data as Float64Array;

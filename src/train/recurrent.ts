@@ -4,7 +4,7 @@
  * input projection for the whole sequence, then per step a MatMul with R and the cell's gate algebra),
  * which the gradient rules then differentiate. The equations are the ONNX spec's (see CELLS). The
  * sequence length must be static (finetune takes it from the data where the model leaves it open).
- * Not covered: sequence_lens (sequences of different lengths), LSTM's input_forget, layout 1.
+ * Not covered: LSTM's input_forget, layout 1.
  */
 import { attr, attrFloat, attrInt, attrString, floatAttr, intAttr, intsAttr, makeNode, tensorAttr } from '../onnx/attrs.js';
 import { DataType } from '../onnx/dtype.js';
@@ -179,7 +179,6 @@ function unroll(n: NodeProto, cell: Cell, b: Builder, xShape: (number | string |
   const op = n.opType ?? '';
   const name = n.name ?? '';
   const [X, W, R, B, seqLens, h0, c0, P] = [...(n.input ?? []), '', '', '', '', '', ''] as string[];
-  if (seqLens) throw new UnsupportedGradientError(op, name, 'sequence_lens (sequences of different lengths)');
   // layout 1 (batch first) is left out: onnxruntime's recurrent kernels refuse it, so no model that runs has it
   if (attrInt(n, 'layout', 0) !== 0) throw new UnsupportedGradientError(op, name, 'layout=1');
   const S = xShape?.[0];
@@ -207,9 +206,16 @@ function unroll(n: NodeProto, cell: Cell, b: Builder, xShape: (number | string |
   const G = cell.gates * H;
   const ys: string[] = [];
   const finals: string[][] = Array.from({ length: cell.states }, () => []);
+  // sequence_lens: a sequence's steps past its length keep its state and output zeros, and the reverse
+  // direction runs each sequence from its own last step (ReverseSequence within each length, and back)
+  const lens64 = seqLens ? b.op('Cast', [seqLens], [intAttr('to', DataType.INT64)]) : undefined;
+  const within = (t: number) => b.unsqueeze(b.op('Less', [b.index(t), lens64!]), 1); // [B, 1]
+  const reverseEach = (x: string) => b.op('ReverseSequence', [x, lens64!], [intAttr('batch_axis', 1), intAttr('time_axis', 0)]);
   for (let d = 0; d < dirs; d++) {
     const k0 = acts.length / dirs;
-    let xw = b.op('MatMul', [X, b.op('Transpose', [b.gather(W, d)], [intsAttr('perm', [1, 0])])]); // [S, B, G]
+    const backwards = direction === 'reverse' || d === 1;
+    const input = lens64 && backwards ? reverseEach(X) : X;
+    let xw = b.op('MatMul', [input, b.op('Transpose', [b.gather(W, d)], [intsAttr('perm', [1, 0])])]); // [S, B, G]
     const bd = B ? b.gather(B, d) : undefined;
     if (bd) xw = b.op('Add', [xw, b.slice(bd, 0, G, 0)]);
     const rT = b.op('Transpose', [b.gather(R, d)], [intsAttr('perm', [1, 0])]); // [H, G]
@@ -218,11 +224,21 @@ function unroll(n: NodeProto, cell: Cell, b: Builder, xShape: (number | string |
     let prev = [h0 ? b.gather(h0, d) : zeros(), ...(cell.states > 1 ? [c0 ? b.gather(c0, d) : zeros()] : [])];
     const perStep = new Array<string>(S);
     for (let k = 0; k < S; k++) {
-      const t = direction === 'reverse' || d === 1 ? S - 1 - k : k;
-      prev = cell.step(b, { n, H, xw: b.gather(xw, t), rT, rb, p, prev, acts: acts.slice(d * k0, (d + 1) * k0), clipped });
-      perStep[t] = b.unsqueeze(prev[0]!, 0);
+      // with lengths, the reversed copy runs forwards; without, the steps run backwards
+      const t = backwards && !lens64 ? S - 1 - k : k;
+      const next = cell.step(b, { n, H, xw: b.gather(xw, t), rT, rb, p, prev, acts: acts.slice(d * k0, (d + 1) * k0), clipped });
+      if (lens64) {
+        const m = within(t);
+        perStep[t] = b.unsqueeze(b.op('Where', [m, next[0]!, b.scalar(0)]), 0);
+        prev = next.map((v, j) => b.op('Where', [m, v, prev[j]!]));
+      } else {
+        prev = next;
+        perStep[t] = b.unsqueeze(prev[0]!, 0);
+      }
     }
-    ys.push(b.unsqueeze(S === 1 ? perStep[0]! : b.op('Concat', perStep, [intAttr('axis', 0)]), 1)); // [S, 1, B, H]
+    let y = S === 1 ? perStep[0]! : b.op('Concat', perStep, [intAttr('axis', 0)]); // [S, B, H]
+    if (lens64 && backwards) y = reverseEach(y);
+    ys.push(b.unsqueeze(y, 1)); // [S, 1, B, H]
     prev.forEach((v, j) => finals[j]!.push(b.unsqueeze(v, 0)));
   }
   const join = (parts: string[], axis: number) => (parts.length === 1 ? parts[0]! : b.op('Concat', parts, [intAttr('axis', axis)]));

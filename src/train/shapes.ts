@@ -49,7 +49,7 @@ const UNARY = new Set([
   'Log', 'Sqrt', 'Reciprocal', 'Erf', 'Elu', 'Selu', 'Softplus', 'HardSigmoid', 'HardSwish', 'Cast', 'CastLike',
   'BatchNormalization', 'LRN', 'InstanceNormalization', 'LayerNormalization', 'Sign', 'Floor', 'Ceil', 'Round',
   'Celu', 'Mish', 'Gelu', 'PRelu', 'ALReLU', 'Sin', 'Cos', 'ThresholdedRelu', 'Softsign', 'Hardmax', 'Not',
-  'ScatterElements', 'ScatterND',
+  'ScatterElements', 'ScatterND', 'ReverseSequence',
 ]);
 const BINARY = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'Sum', 'Mean', 'Equal', 'Greater', 'Less', 'GreaterOrEqual', 'LessOrEqual', 'Where', 'And', 'Or']);
 

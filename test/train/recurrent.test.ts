@@ -32,6 +32,8 @@ interface LstmCase {
   S: number; B: number; I: number; H: number;
   attrs: Record<string, number | number[] | string>;
   inputs: ('B' | 'h0' | 'c0' | 'P')[];
+  /** sequence_lens, one per batch row */
+  lens?: number[];
   strings?: Record<string, string[]>;
   floats?: Record<string, number[]>;
   opset?: number;
@@ -46,6 +48,7 @@ function lstmModel(c: LstmCase, dataType: number = DataType.FLOAT): ModelProto {
   const inits: TensorProto[] = [t('W', [D, gates * c.H, c.I], 1), t('R', [D, gates * c.H, c.H], 2)];
   const ins = ['X', 'W', 'R', '', '', '', '', ''];
   if (c.inputs.includes('B')) { inits.push(t('Bias', [D, 2 * gates * c.H], 3)); ins[3] = 'Bias'; }
+  if (c.lens) { inits.push({ name: 'lens', dataType: DataType.INT32, dims: [c.B], rawData: new Uint8Array(Int32Array.from(c.lens).buffer) }); ins[4] = 'lens'; }
   if (c.inputs.includes('h0')) { inits.push(t('h0', [D, c.B, c.H], 4)); ins[5] = 'h0'; }
   if (c.inputs.includes('c0')) { inits.push(t('c0', [D, c.B, c.H], 5)); ins[6] = 'c0'; }
   if (c.inputs.includes('P')) { inits.push(t('P', [D, 3 * c.H], 6)); ins[7] = 'P'; }
@@ -72,6 +75,8 @@ const CASES: LstmCase[] = [
   { name: 'GRU bidirectional, linear_before_reset, initial h, clip 0.8', op: 'GRU', S: 3, B: 2, I: 3, H: 4, attrs: { direction: 'bidirectional', linear_before_reset: 1, clip: 0.8 }, inputs: ['B', 'h0'] },
   { name: 'GRU reverse, no bias, activations Sigmoid and Relu', op: 'GRU', S: 3, B: 2, I: 2, H: 3, attrs: { direction: 'reverse' }, inputs: [], strings: { activations: ['Sigmoid', 'Relu'] } },
   { name: 'RNN forward, tanh, bias and initial h', op: 'RNN', S: 4, B: 2, I: 3, H: 4, attrs: {}, inputs: ['B', 'h0'] },
+  { name: 'LSTM bidirectional, sequence_lens [4, 2, 1]', S: 4, B: 3, I: 2, H: 3, attrs: { direction: 'bidirectional' }, inputs: ['B', 'h0', 'c0'], lens: [4, 2, 1] },
+  { name: 'GRU reverse, sequence_lens [1, 3]', op: 'GRU', S: 3, B: 2, I: 3, H: 4, attrs: { direction: 'reverse' }, inputs: ['B'], lens: [1, 3] },
   { name: 'RNN bidirectional, Relu', op: 'RNN', S: 3, B: 3, I: 2, H: 3, attrs: { direction: 'bidirectional' }, inputs: ['B'], strings: { activations: ['Relu', 'Relu'] } },
 ];
 
@@ -111,6 +116,7 @@ describe('LSTM unrolled into standard ops', () => {
     { name: 'bidirectional peephole LSTM', S: 3, B: 2, I: 2, H: 3, attrs: { direction: 'bidirectional' }, inputs: ['B', 'P'] },
     { name: 'bidirectional GRU', op: 'GRU', S: 3, B: 2, I: 2, H: 3, attrs: { direction: 'bidirectional' }, inputs: ['B', 'h0'] },
     { name: 'bidirectional RNN', op: 'RNN', S: 3, B: 2, I: 2, H: 3, attrs: { direction: 'bidirectional' }, inputs: ['B'] },
+    { name: 'bidirectional LSTM over sequences of lengths 3 and 1', S: 3, B: 2, I: 2, H: 3, attrs: { direction: 'bidirectional' }, inputs: ['B'], lens: [3, 1] },
   ];
   for (const c of gradCases) it(`gradients of a ${c.name} classifier match central differences (float64)`, async () => {
     // recurrent op -> Y_h [2, B, H] -> Transpose -> Flatten -> Gemm -> 3 logits; cross-entropy on fixed labels

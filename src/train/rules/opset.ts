@@ -31,7 +31,7 @@ const BREAKS: Record<string, number[]> = {
   InstanceNormalization: [6], Relu: [6], LeakyRelu: [6], Sigmoid: [6], Tanh: [6], Abs: [6], Neg: [6], Exp: [6], Log: [6],
   Sqrt: [6], Reciprocal: [6], Elu: [6], Selu: [6], HardSigmoid: [6], Floor: [6], Ceil: [6],
   // kept their meaning (changes were new optional attributes/inputs, or more types) up to 17
-  LSTM: [7], GRU: [7], RNN: [7], HardSwish: [], Celu: [], Conv: [], ConvTranspose: [], MatMul: [], MaxPool: [], AveragePool: [], GlobalAveragePool: [], GlobalMaxPool: [], LRN: [],
+  LSTM: [7], GRU: [7], RNN: [7], ReverseSequence: [], HardSwish: [], Celu: [], Conv: [], ConvTranspose: [], MatMul: [], MaxPool: [], AveragePool: [], GlobalAveragePool: [], GlobalMaxPool: [], LRN: [],
   Flatten: [], Transpose: [], Gather: [], GatherElements: [], GatherND: [], ScatterND: [], ScatterElements: [], Shape: [],
   Size: [], Identity: [], Constant: [], ConstantOfShape: [], Expand: [], Where: [], Not: [], NonZero: [], Range: [],
   CastLike: [], Sign: [], Erf: [], Softplus: [], Softsign: [], ThresholdedRelu: [], Round: [], ArgMax: [], ArgMin: [],

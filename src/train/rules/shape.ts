@@ -61,6 +61,8 @@ export const SHAPE: Record<string, GradRule> = {
     const view = dims.flatMap((d, i) => [reps[i]!, typeof d === 'number' ? d : -1]);
     return [ctx.reduceSum(ctx.reshape(dy[0]!, ctx.ints(view)), reps.map((_, i) => 2 * i), false)];
   }),
+  // a permutation within each sequence's length, its own inverse
+  ReverseSequence: rule([0], ({ node, x, dy, ctx }) => [ctx.op('ReverseSequence', [dy[0]!, x[1]!], node.attribute ?? [])]),
   Resize: rule([0], (a) => [resizeGrad(a)]),
   Upsample: rule([0], (a) => [resizeGrad(a)]),
   Pad: rule([0], (a) => {

@@ -2,7 +2,7 @@
  * Ops that move elements without computing on them: the gradient moves them back (reshape to the input's
  * shape, the inverse permutation, slices of a concatenation, zeros around a slice).
  */
-import { attr, attrInt, attrInts, attrString, intAttr, intsAttr } from '../../onnx/attrs.js';
+import { attr, attrFloat, attrInt, attrInts, attrString, intAttr, intsAttr } from '../../onnx/attrs.js';
 import { DataType } from '../../onnx/dtype.js';
 import { ShapeUnknownError, UnsupportedGradientError } from './errors.js';
 import { dyOr0, normAxis, rule, type GradRule, type RuleArgs } from './types.js';
@@ -148,15 +148,16 @@ function sliceGrad({ node, x, dy, ctx }: RuleArgs): string {
  * Resize (and Upsample) is linear in X and separable by axis: Y = A_0 x_0 A_1 x_1 ... X, with A_i the
  * (out x in) interpolation matrix of axis i. The gradient applies each A_i transposed: a MatMul per
  * resized axis with A_i computed here the way onnxruntime computes its indices and weights (float32
- * coordinate transforms; nearest rounding; linear weights with edge clamping). Nearest upsampling by
+ * coordinate transforms; nearest rounding; linear weights with edge clamping; cubic taps). Nearest upsampling by
  * whole factors, where output i reads input floor(i / s), is a block copy: its gradient is a cheaper
- * Reshape + ReduceSum. Cubic, antialiasing, tf_crop_and_resize and Resize-18's `axes` have no rule.
+ * Reshape + ReduceSum. Antialiasing, tf_crop_and_resize and Resize-18's `axes` have no rule.
  */
 function resizeGrad({ node, x, y, dy, ctx }: RuleArgs): string {
   const op = node.opType ?? '';
   const name = node.name ?? '';
   const mode = attrString(node, 'mode', 'nearest');
-  if (mode !== 'nearest' && mode !== 'linear') throw new UnsupportedGradientError(op, name, `mode ${mode} (nearest and linear only)`);
+  if (mode !== 'nearest' && mode !== 'linear' && mode !== 'cubic') throw new UnsupportedGradientError(op, name, `mode ${mode}`);
+  const cubic = { a: attrFloat(node, 'cubic_coeff_a', -0.75), excludeOutside: attrInt(node, 'exclude_outside', 0) === 1 };
   const modern = op === 'Resize' && ctx.opset >= 11;
   const coord = modern ? attrString(node, 'coordinate_transformation_mode', 'half_pixel') : 'asymmetric';
   if (coord === 'tf_crop_and_resize') throw new UnsupportedGradientError(op, name, 'coordinate_transformation_mode tf_crop_and_resize');
@@ -173,7 +174,7 @@ function resizeGrad({ node, x, y, dy, ctx }: RuleArgs): string {
     if (typeof din !== 'number' || typeof dout !== 'number') throw new ShapeUnknownError(ctx.current, `dim ${i} of ${x[0]} and ${y[0]} (${op} gradient)`);
     const scale = Math.fround(given?.length === xs.length ? given[i]! : dout / din);
     const rounding = modern ? attrString(node, 'nearest_mode', 'round_prefer_floor') : scale < 1 ? 'ceil' : 'floor';
-    resized.push({ axis: i, A: interpolation(mode, coord, rounding, din, dout, scale) });
+    resized.push({ axis: i, A: interpolation(mode, coord, rounding, din, dout, scale, cubic) });
   }
   if (!resized.length) return dy[0]!;
   const block = (A: number[][]) => A.length % A[0]!.length === 0 && A.every((row, o) => row[Math.floor(o / (A.length / A[0]!.length))] === 1);
@@ -206,7 +207,7 @@ const transposed = (A: number[][]): number[][] => A[0]!.map((_, j) => A.map((row
  * float32 arithmetic; nearest takes one input by `rounding` (clamped to the axis); linear weighs the two
  * neighbours of the clamped coordinate (both halves on the last element at the edge).
  */
-function interpolation(mode: string, coord: string, rounding: string, len: number, out: number, scale: number): number[][] {
+function interpolation(mode: string, coord: string, rounding: string, len: number, out: number, scale: number, cubic: { a: number; excludeOutside: boolean }): number[][] {
   const f = Math.fround;
   const A = Array.from({ length: out }, () => new Array<number>(len).fill(0));
   for (let o = 0; o < out; o++) {
@@ -228,6 +229,15 @@ function interpolation(mode: string, coord: string, rounding: string, len: numbe
       else if (v === Math.trunc(v) + 0.5) k = rounding === 'round_prefer_ceil' ? Math.ceil(v) : Math.floor(v);
       else k = Math.sign(v) * Math.round(Math.abs(v)); // C's round: halves away from zero
       A[o]![Math.min(Math.max(k, 0), len - 1)] += 1;
+    } else if (mode === 'cubic') {
+      // Keys' kernel over the 4 neighbours floor(v) - 1 .. floor(v) + 2 (not clamped first): taps past the
+      // ends read the edge element, or with exclude_outside drop out and the rest are renormalized
+      const x0 = Math.floor(v);
+      const w = cubicWeights(f(v - x0), cubic.a);
+      const taps = w.map((wk, k) => ({ at: x0 - 1 + k, wk }));
+      const inside = cubic.excludeOutside ? taps.filter((tp) => tp.at >= 0 && tp.at < len) : taps;
+      const sum = cubic.excludeOutside ? inside.reduce((acc, tp) => acc + tp.wk, 0) : 1;
+      for (const tp of inside) A[o]![Math.min(Math.max(tp.at, 0), len - 1)] += tp.wk / sum;
     } else {
       const c = Math.max(0, Math.min(v, len - 1));
       const x1 = Math.min(Math.trunc(c), len - 1);
@@ -287,4 +297,13 @@ function foldPads({ node, x, dy, ctx }: RuleArgs, mode: string): string {
     g = parts.length === 1 ? parts[0]! : ctx.op('Sum', parts);
   });
   return g;
+}
+
+/** The cubic convolution weights of the 4 taps around a point at fraction s past its left neighbour. */
+function cubicWeights(s: number, a: number): number[] {
+  const k = (x: number) => {
+    const t = Math.abs(x);
+    return t <= 1 ? ((a + 2) * t - (a + 3)) * t * t + 1 : t < 2 ? ((a * t - 5 * a) * t + 8 * a) * t - 4 * a : 0;
+  };
+  return [k(s + 1), k(s), k(1 - s), k(2 - s)];
 }

@@ -12,6 +12,12 @@ import { encodeModel } from '../../src/onnx/schema.js';
 import { elementCount } from '../../src/onnx/tensor.js';
 import type { ModelProto, NodeProto, TensorProto, ValueInfo } from '../../src/onnx/types.js';
 import { computeGradients } from '../../src/train/gradients.js';
+import { chooseParameters } from '../../src/train/params.js';
+import { freshStart, StepRunner } from '../../src/train/runner.js';
+import { buildTrainingModel } from '../../src/train/step.js';
+import { openRuntime } from '../../src/runtime/index.js';
+import { SWIFTSHADER_ICD } from '../../src/runtime/node.js';
+import type { HostTensor } from '../../src/runtime/types.js';
 import { unrollRecurrent } from '../../src/train/recurrent.js';
 import { makeTensor } from '../../src/train/tensors.js';
 import { fixture } from '../helpers.js';
@@ -166,4 +172,32 @@ describe('LSTM unrolled into standard ops', () => {
     expect(Object.keys(r.grads).sort()).toEqual(['lstm_B', 'lstm_R', 'lstm_W']);
     for (const v of Object.values(r.grads)) expect((v.data as Float32Array).some((e) => e !== 0) && (v.data as Float32Array).every(Number.isFinite)).toBe(true);
   });
+});
+
+describe('an unrolled recurrent training graph on other execution providers', () => {
+  it('a bidirectional LSTM classifier with sequence_lens: 3 momentum steps give cpu\'s losses on wasm and webgpu (1e-4)', async () => {
+    const c: LstmCase = { name: 'ep', S: 4, B: 3, I: 2, H: 3, attrs: { direction: 'bidirectional' }, inputs: ['B'], lens: [4, 2, 3] };
+    const m = lstmModel(c);
+    const g = m.graph!;
+    g.node!.push(n('Transpose', ['Y_h'], ['t'], { perm: [1, 0, 2] }), n('Flatten', ['t'], ['f']), n('Gemm', ['f', 'G', 'Gb'], ['logits'], { transB: 1 }));
+    g.initializer!.push(makeTensor('G', DataType.FLOAT, [3, 6], rand(18, 7)), makeTensor('Gb', DataType.FLOAT, [3], [0.1, 0, -0.1]));
+    g.output = [vi('logits', [c.B, 3])];
+    const tm = buildTrainingModel(m, { sourceDir: '.', file: 'lstm.onnx', params: chooseParameters(g).trainable, task: 'classification', optimizer: { name: 'momentum', momentum: 0.9 } });
+    const x: HostTensor = { type: 'float32', data: Float32Array.from(rand(c.S * c.B * c.I, 11, 1)), dims: [c.S, c.B, c.I] };
+    const y: HostTensor = { type: 'int64', data: BigInt64Array.from([2n, 0n, 1n]), dims: [c.B, 1] };
+    const losses: Record<string, number[]> = {};
+    for (const ep of ['cpu', 'wasm', 'webgpu'] as const) {
+      const rt = await openRuntime(ep, ep === 'webgpu' ? { vulkanIcd: process.env.VK_ICD_FILENAMES ?? SWIFTSHADER_ICD } : {});
+      try {
+        const runner = await StepRunner.open(rt, tm, freshStart(tm));
+        losses[ep] = [];
+        for (let t = 1; t <= 3; t++) losses[ep]!.push((await runner.step(x, y, t, 0.1)).loss);
+        await runner.close();
+      } finally {
+        await rt.close();
+      }
+    }
+    expect(losses.cpu![2]!).toBeLessThan(losses.cpu![0]!);
+    for (const ep of ['wasm', 'webgpu']) losses[ep]!.forEach((l, i) => expect(Math.abs(l - losses.cpu![i]!)).toBeLessThanOrEqual(1e-4 * Math.max(1, Math.abs(losses.cpu![i]!))));
+  }, 120_000);
 });

@@ -1,7 +1,7 @@
 /** `alrelu-convert eval <model.onnx...> --data <spec> --ep <list>`: accuracy, agreement and latency per provider. */
 import { promises as fs } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { writeFileAtomic } from '../atomic.js';
 import { checkSplit } from '../data/split.js';
 import { UserError } from '../errors.js';

@@ -336,7 +336,7 @@ export async function evaluate(opts: EvaluateOptions, prepared?: PreparedData): 
           if (data.kind === 'dataset') {
             const input = pickInput(session.inputs, data.ds.sampleShape, opts.input, model);
             checkOtherInputs(session.inputs, input.name, model);
-            const plan = planFeed(input, data.ds.sampleShape, requestedBatch, model);
+            const plan = planFeed(input, data.ds.sampleShape, requestedBatch);
             run = await runDataset(session, data.ds, opts, model, ep, plan);
           } else {
             run = await runReference(session, data.cases, opts, model, ep);

@@ -97,7 +97,7 @@ const CASTS: Partial<Record<TensorType, (x: Float32Array) => TypedArray>> = {
 };
 
 /** The complete plan for feeding `sampleShape` samples to `input`, or a DataMismatchError saying why not. */
-export function planFeed(input: IoMeta, sampleShape: number[], requestedBatch: number, model: string): FeedPlan {
+export function planFeed(input: IoMeta, sampleShape: number[], requestedBatch: number): FeedPlan {
   const fit = fitSample(input.shape, sampleShape);
   if (!fit) {
     const rest = input.shape.slice(1);

@@ -239,7 +239,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   try {
     const initialPred = await predict(evalSession, evalModel.input, evalModel.output, probeSet, shape, batchSize, fixedBatch, initialParams);
     const classes = train.task === 'classification' ? initialPred.perSample : null;
-    checkLabels(o, train, val, initialPred.perSample, evalModel.output);
+    checkLabels(train, val, initialPred.perSample, evalModel.output);
     if (train.task === 'regression') shape.labelDims = initialPred.dims;
 
     const tm = buildTrainingModel(o.model, {
@@ -360,7 +360,7 @@ function inlineTensor(t: TensorProto, sourceDir: string): TensorProto {
   return { ...inline, rawData: readExternalBytes(sourceDir, t) };
 }
 
-function checkLabels(o: FinetuneOptions, train: Dataset, val: Dataset, perSample: number, output: string): void {
+function checkLabels(train: Dataset, val: Dataset, perSample: number, output: string): void {
   if (train.task === 'classification') {
     let max = -1;
     for (const ds of [train, val]) for (let i = 0; i < ds.count; i++) max = Math.max(max, ds.y[i]!);

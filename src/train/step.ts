@@ -13,7 +13,7 @@
  */
 import { DataType } from '../onnx/dtype.js';
 import { encodeModel } from '../onnx/schema.js';
-import { int, type ModelProto, type TensorProto, type TypeProto, type ValueInfo } from '../onnx/types.js';
+import { int, type ModelProto, type TypeProto, type ValueInfo } from '../onnx/types.js';
 import { UserError } from '../errors.js';
 import { backward } from './backward.js';
 import { Emitter } from './emit.js';

@@ -32,17 +32,17 @@ describe('feed planning', () => {
   });
 
   it('batches dynamic inputs, runs batch-1 models sample by sample, pads fixed batches', () => {
-    expect(planFeed(io('x', ['N', 4]), [4], 32, 'm')).toMatchObject({ batching: 'dynamic', batchSize: 32 });
-    expect(planFeed(io('x', [1, 1, 28, 28]), [1, 28, 28], 32, 'm')).toMatchObject({ batching: 'single', batchSize: 1 });
-    expect(planFeed(io('x', [8, 4]), [4], 32, 'm')).toMatchObject({ batching: 'fixed', batchSize: 8 });
+    expect(planFeed(io('x', ['N', 4]), [4], 32)).toMatchObject({ batching: 'dynamic', batchSize: 32 });
+    expect(planFeed(io('x', [1, 1, 28, 28]), [1, 28, 28], 32)).toMatchObject({ batching: 'single', batchSize: 1 });
+    expect(planFeed(io('x', [8, 4]), [4], 32)).toMatchObject({ batching: 'fixed', batchSize: 8 });
   });
 
   it('says what was expected and found, with a layout hint', () => {
-    expect(() => planFeed(io('img', ['N', 32, 32, 3]), [3, 32, 32], 8, 'm')).toThrow(
+    expect(() => planFeed(io('img', ['N', 32, 32, 3]), [3, 32, 32], 8)).toThrow(
       'input img: expected samples of shape [32,32,3] (input [N,32,32,3]), found [3,32,32]; the model wants channels last: try --layout nhwc',
     );
-    expect(() => planFeed(io('Input3', [1, 1, 28, 28]), [3, 28, 28], 8, 'm')).toThrow(/found \[3,28,28\]; the model wants one channel: for an image folder, try --channels gray/);
-    expect(() => planFeed(io('t', ['N', 4], 'bool'), [4], 8, 'm')).toThrow(/expected numeric data, but the model input is bool/);
+    expect(() => planFeed(io('Input3', [1, 1, 28, 28]), [3, 28, 28], 8)).toThrow(/found \[3,28,28\]; the model wants one channel: for an image folder, try --channels gray/);
+    expect(() => planFeed(io('t', ['N', 4], 'bool'), [4], 8)).toThrow(/expected numeric data, but the model input is bool/);
     expect(() => pickInput([io('a', ['N', 3]), io('b', ['N', 3])], [3], undefined, 'm.onnx')).toThrow(/the model has 2 inputs \(a \[N,3\], b \[N,3\]\) and several fit samples of shape \[3\]; choose one with --input NAME/);
     expect(pickInput([io('a', ['N', 3]), io('b', ['N', 5])], [5], undefined, 'm').name).toBe('b');
   });

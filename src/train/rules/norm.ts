@@ -76,7 +76,7 @@ export const NORM: Record<string, GradRule> = {
   }),
   // per (sample, channel) over the spatial axes; scale and bias per channel: the LayerNormalization algebra
   InstanceNormalization: rule([0, 1, 2], ({ node, x, dy, need, ctx }) => {
-    const [X, scale, B] = [x[0]!, x[1]!, x[2]!];
+    const [X, scale] = [x[0]!, x[1]!];
     const g = dy[0]!;
     const rank = ctx.needRank(X, 'InstanceNormalization');
     const sp = Array.from({ length: rank - 2 }, (_, i) => i + 2);

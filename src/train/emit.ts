@@ -23,21 +23,21 @@ export class Emitter {
 
   /** A 1-D int64 constant. */
   ints(values: number[]): string {
-    return this.constant(makeTensor('', DataType.INT64, [values.length], values), `i64_${values.join('_')}`);
+    return this.constant(makeTensor('', DataType.INT64, [values.length], values), `i64_${values.join('_')}`, `i64[${values.length}]:${values.join(',')}`);
   }
 
   /** A 0-D int64 constant. */
   int0(value: number): string {
-    return this.constant(makeTensor('', DataType.INT64, [], [value]), `i64_${value}`);
+    return this.constant(makeTensor('', DataType.INT64, [], [value]), `i64_${value}`, `i64[]:${value}`);
   }
 
-  /** An initializer holding `t`'s values under a fresh name (deduplicated by its base name). */
-  constant(t: TensorProto, base: string): string {
-    let name = this.consts.get(base);
+  /** An initializer holding `t`'s values under a fresh name from `base`; one per `key` (type, dims and values). */
+  constant(t: TensorProto, base: string, key?: string): string {
+    let name = key ? this.consts.get(key) : undefined;
     if (!name) {
       name = this.fresh(`${this.prefix}/${base}`);
       this.initializers.push({ ...t, name });
-      this.consts.set(base, name);
+      if (key) this.consts.set(key, name);
     }
     return name;
   }

@@ -8,8 +8,9 @@
  */
 import { attr, attrFloat, attrInt, attrString, floatAttr, intAttr, intsAttr, makeNode, tensorAttr } from '../onnx/attrs.js';
 import { DataType } from '../onnx/dtype.js';
+import { Emitter } from './emit.js';
 import { makeTensor } from './tensors.js';
-import type { AttributeProto, GraphProto, NodeProto, TensorProto } from '../onnx/types.js';
+import type { GraphProto, NodeProto, TensorProto } from '../onnx/types.js';
 import { ShapeUnknownError, UnsupportedGradientError } from './rules/errors.js';
 import { inferStatic } from './shapes.js';
 
@@ -29,7 +30,7 @@ export function unrollRecurrent(graph: GraphProto, opset: number, sources: Itera
     const b = new Builder(fresh, n.name || n.output![0]!, info.types.get(n.input![0]!) ?? DataType.FLOAT);
     unroll(n, cell, b, info.shapes.get(n.input![0]!));
     out.push(...b.nodes);
-    inits.push(...b.inits);
+    inits.push(...b.initializers);
     count++;
   }
   graph.node = out;
@@ -50,28 +51,24 @@ function reach(nodes: NodeProto[], sources: Iterable<string>): Set<string> {
   return r;
 }
 
-class Builder {
-  readonly nodes: NodeProto[] = [];
-  readonly inits: TensorProto[] = [];
-  constructor(private readonly fresh: (b: string) => string, private readonly base: string, readonly dtype: number) {}
-  op(type: string, inputs: string[], attrs: AttributeProto[] = [], output?: string): string {
-    const y = output ?? this.fresh(`${this.base}/${type}`);
-    this.nodes.push(makeNode(type, inputs, [y], this.fresh(`${this.base}/${type}`), attrs));
-    return y;
+/** The loss/optimizer Emitter (fresh names, shared constants) with the few shapes the unrolled steps use. */
+class Builder extends Emitter {
+  constructor(fresh: (b: string) => string, base: string, readonly dtype: number) {
+    super(fresh, base);
   }
-  private constant(dataType: number, dims: number[], values: number[]): string {
-    const name = this.fresh(`${this.base}/const`);
-    this.inits.push(makeTensor(name, dataType, dims, values));
-    return name;
+  /** a float scalar of the op's own type by default */
+  override scalar(value: number, dataType: number = this.dtype): string {
+    return super.scalar(value, dataType);
   }
-  ints(values: number[]): string { return this.constant(DataType.INT64, [values.length], values); }
-  index(value: number): string { return this.constant(DataType.INT64, [], [value]); }
-  scalar(value: number): string { return this.constant(this.dtype, [], [value]); }
   slice(x: string, start: number, end: number, axis: number): string {
     return this.op('Slice', [x, this.ints([start]), this.ints([end]), this.ints([axis])]);
   }
-  gather(x: string, i: number): string { return this.op('Gather', [x, this.index(i)], [intAttr('axis', 0)]); }
+  gather(x: string, i: number): string { return this.op('Gather', [x, this.int0(i)], [intAttr('axis', 0)]); }
   unsqueeze(x: string, axis: number): string { return this.op('Unsqueeze', [x, this.ints([axis])]); }
+  /** x under the op's own output name */
+  output(x: string, name: string): void {
+    this.nodes.push(makeNode('Identity', [x], [name], this.fresh(`${this.prefix}/Identity`)));
+  }
 }
 
 /** activation name -> how many of activation_alpha / activation_beta it takes, and their defaults */
@@ -209,7 +206,7 @@ function unroll(n: NodeProto, cell: Cell, b: Builder, xShape: (number | string |
   // sequence_lens: a sequence's steps past its length keep its state and output zeros, and the reverse
   // direction runs each sequence from its own last step (ReverseSequence within each length, and back)
   const lens64 = seqLens ? b.op('Cast', [seqLens], [intAttr('to', DataType.INT64)]) : undefined;
-  const within = (t: number) => b.unsqueeze(b.op('Less', [b.index(t), lens64!]), 1); // [B, 1]
+  const within = (t: number) => b.unsqueeze(b.op('Less', [b.int0(t), lens64!]), 1); // [B, 1]
   const reverseEach = (x: string) => b.op('ReverseSequence', [x, lens64!], [intAttr('batch_axis', 1), intAttr('time_axis', 0)]);
   for (let d = 0; d < dirs; d++) {
     const k0 = acts.length / dirs;
@@ -243,6 +240,6 @@ function unroll(n: NodeProto, cell: Cell, b: Builder, xShape: (number | string |
   }
   const join = (parts: string[], axis: number) => (parts.length === 1 ? parts[0]! : b.op('Concat', parts, [intAttr('axis', axis)]));
   const outs = n.output ?? [];
-  if (outs[0]) b.op('Identity', [join(ys, 1)], [], outs[0]);
-  finals.forEach((f, j) => { if (outs[j + 1]) b.op('Identity', [join(f, 0)], [], outs[j + 1]); });
+  if (outs[0]) b.output(join(ys, 1), outs[0]);
+  finals.forEach((f, j) => { if (outs[j + 1]) b.output(join(f, 0), outs[j + 1]); });
 }

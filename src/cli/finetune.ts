@@ -55,14 +55,19 @@ const defaultFinetuneOutput = (input: string): string => outputBeside(input, '.f
 /** torch's defaults: SGD has none (0.01 here), Adam/AdamW 1e-3; AdamW's weight decay 0.01. */
 const DEFAULT_LR: Record<OptimizerName, number> = { sgd: 0.01, momentum: 0.01, adam: 0.001, adamw: 0.001 };
 
+/** The training options `finetune` and `convert --finetune` share, with one set of defaults; `lead` starts each help text. */
+function addTrainingOptions(cmd: Command, lead = ''): Command {
+  return cmd
+    .addOption(new Option('--ep <ep>', `${lead}execution provider to train on`).choices([...EP_NAMES]).default('cpu'))
+    .option('--epochs <n>', `${lead}passes over the training split`, '3')
+    .option('--batch-size <n>', `${lead}samples per step`, '32')
+    .option('--lr <x>', `${lead}learning rate (default 0.01 for sgd/momentum, 0.001 for adam/adamw)`)
+    .addOption(new Option('--optimizer <name>', `${lead}optimizer (PyTorch formulas)`).choices([...OPTIMIZERS]).default('adam'));
+}
+
 function addFinetuneOptions(cmd: Command): Command {
-  return addPreprocessOptions(cmd.requiredOption('--data <spec>', 'labelled data: built-in mnist|iris|penguins|spam, or .npz (x, y), .npy, .csv, an image folder; split 80/10/10 into train/val/test'))
-    .option('-o, --output <file>', 'fine-tuned model (default: <name>.finetuned.onnx beside the input)')
-    .addOption(new Option('--ep <ep>', 'execution provider to train on').choices([...EP_NAMES]).default('cpu'))
-    .option('--epochs <n>', 'passes over the training split', '3')
-    .option('--batch-size <n>', 'samples per step', '32')
-    .option('--lr <x>', 'learning rate (default 0.01 for sgd/momentum, 0.001 for adam/adamw)')
-    .addOption(new Option('--optimizer <name>', 'optimizer (PyTorch formulas)').choices([...OPTIMIZERS]).default('adam'))
+  return addTrainingOptions(addPreprocessOptions(cmd.requiredOption('--data <spec>', 'labelled data: built-in mnist|iris|penguins|spam, or .npz (x, y), .npy, .csv, an image folder; split 80/10/10 into train/val/test'))
+    .option('-o, --output <file>', 'fine-tuned model (default: <name>.finetuned.onnx beside the input)'))
     .option('--weight-decay <x>', 'L2 added to the gradient (sgd, momentum, adam) or decoupled (adamw; default 0.01 there, else 0)')
     .option('--momentum <x>', 'momentum for --optimizer momentum', '0.9')
     .addOption(new Option('--schedule <name>', 'learning-rate schedule: constant, step (×gamma every --lr-step epochs), cosine (per step to 0)').choices([...SCHEDULES]).default('constant'))
@@ -239,14 +244,9 @@ export interface ConvertThenFinetuneOptions
 }
 
 export function addConvertThenFinetuneOptions(cmd: Command): Command {
-  return cmd
+  return addTrainingOptions(cmd
     .option('--finetune', 'fine-tune the converted model on --data before writing it (same as `finetune` on the result)')
-    .option('--data <spec>', 'with --finetune: labelled data (built-in name or path), split 80/10/10')
-    .addOption(new Option('--ep <ep>', 'with --finetune: execution provider to train on').choices([...EP_NAMES]).default('cpu'))
-    .option('--epochs <n>', 'with --finetune: passes over the training split', '3')
-    .option('--batch-size <n>', 'with --finetune: samples per step', '32')
-    .option('--lr <x>', 'with --finetune: learning rate (default 0.001 for adam)')
-    .addOption(new Option('--optimizer <name>', 'with --finetune: optimizer').choices([...OPTIMIZERS]).default('adam'))
+    .option('--data <spec>', 'with --finetune: labelled data (built-in name or path), split 80/10/10'), 'with --finetune: ')
     .option('--scale <k>', 'with --finetune: multiply the data by k first (e.g. 255 for 0..255 pixels)');
 }
 

@@ -9,11 +9,12 @@ import { LINEAR } from './linear.js';
 import { NORM } from './norm.js';
 import { POOL } from './pool.js';
 import { REDUCE } from './reduce.js';
+import { RESIZE } from './resize.js';
 import { SHAPE } from './shape.js';
 import type { GradRule } from './types.js';
 
 export const RULES: Readonly<Record<string, GradRule>> = {
-  ...ELEMENTWISE, ...ACTIVATIONS, ...LINEAR, ...CONV, ...POOL, ...NORM, ...SHAPE, ...REDUCE, ...GATHER,
+  ...ELEMENTWISE, ...ACTIVATIONS, ...LINEAR, ...CONV, ...POOL, ...NORM, ...SHAPE, ...RESIZE, ...REDUCE, ...GATHER,
 };
 
 /** The table key of a node: `Conv`, or `ai.alrelu:ALReLU` for a model-local function. */

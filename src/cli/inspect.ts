@@ -18,9 +18,11 @@ export function register(program: Command): void {
     .option('--verbose', 'print stack traces on errors')
     .action(action(async (model: string, o: GlobalOptions & { training: boolean }) => {
       const mf = await readModel(model);
-      const training = o.training ? trainability(mf) : null;
       const r = inspect(mf);
-      if (o.json) return printJson({ ...r, training });
+      const valid = r.problems.length === 0;
+      // An invalid graph cannot be trained either; the problems say why.
+      const training = o.training && valid ? trainability(mf) : null;
+      if (o.json) return printJson({ ...r, convertible: valid, training });
       const rows = [
         ['file', `${r.file} (${r.bytes} bytes)`],
         ['ir / opsets', `IR ${r.irVersion}; ${Object.entries(r.opsets).map(([d, v]) => `${d} ${v}`).join(', ')}`],
@@ -34,6 +36,8 @@ export function register(program: Command): void {
         ...r.skipped.map((s) => ['not converted', `${s.scope} ${s.node} (${s.op}): ${s.reason}`]),
         ...r.lookalikes.map((l) => ['look-alike', `${l.scope} ${l.node}: ${l.what}`]),
         ...(training ? [['fine-tuning', trainingLine(training)]] : []),
+        ...r.problems.map((p) => ['problem', p]),
+        ...(valid ? [] : [['convertible', `no: the graph is invalid (${r.problems.length} problem${r.problems.length > 1 ? 's' : ''}); convert and finetune refuse it`]]),
       ];
       say(o, table(rows, ''));
     }));

@@ -7,6 +7,7 @@ import { attrFloat, isDefaultDomain } from '../onnx/attrs.js';
 import { DataType, dtypeName, isFloatType } from '../onnx/dtype.js';
 import { scopeTypes, type ValueType } from '../onnx/infer.js';
 import { opsetVersion } from '../onnx/read.js';
+import { assertValidGraph } from '../onnx/validate.js';
 import { int, type ModelProto, type NodeProto, type TensorProto, type ValueInfo } from '../onnx/types.js';
 import { allNames, nameFactory, nodeLabel, scopeNodes, scopes, subgraphsOf, type Scope } from '../onnx/walk.js';
 import { UserError } from '../errors.js';
@@ -71,6 +72,8 @@ export function convert(model: ModelProto, opts: ConvertOptions = {}): ConvertRe
   if (opset < 6) {
     throw new UserError(file, `opset ${opset} is older than LeakyRelu (opset 6): convert the model to opset 6 or newer first`);
   }
+  // Rewriting an invalid graph would write it out as if it were fine.
+  assertValidGraph(file, model);
   const irFrom = int(model.irVersion);
   const report: ConvertReport = {
     alpha, form, replaced: 0, byOp: {}, byScope: {}, nodes: [], alreadyAlrelu: [], skipped: [], lookalikes: [],

@@ -3,6 +3,7 @@ import { dtypeName } from '../onnx/dtype.js';
 import { valueTypeOf } from '../onnx/infer.js';
 import type { ModelFile } from '../onnx/read.js';
 import { int, type ValueInfo } from '../onnx/types.js';
+import { graphProblems } from '../onnx/validate.js';
 import { scopeNodes, scopes } from '../onnx/walk.js';
 import { convert, type ConvertReport } from './convert.js';
 import { elementCount } from '../onnx/tensor.js';
@@ -29,6 +30,8 @@ export interface Inspection {
   alreadyAlrelu: ConvertReport['alreadyAlrelu'];
   skipped: ConvertReport['skipped'];
   lookalikes: ConvertReport['lookalikes'];
+  /** structural problems of the graphs (see graphProblems); a model with any cannot be converted */
+  problems: string[];
 }
 
 const io = (v: ValueInfo): IoSummary => {
@@ -62,6 +65,9 @@ export function inspect(mf: ModelFile): Inspection {
     ops: Object.fromEntries(Object.entries(ops).sort((a, b) => b[1] - a[1])),
     scopes: all.map((s) => s.path),
   };
+  const problems = graphProblems(model);
+  // convert refuses an invalid graph: there is nothing to list about its activations.
+  if (problems.length) return { ...base, activations: [], alreadyAlrelu: [], skipped: [], lookalikes: [], problems };
   const report = convert(model, {});
-  return { ...base, activations: report.nodes, alreadyAlrelu: report.alreadyAlrelu, skipped: report.skipped, lookalikes: report.lookalikes };
+  return { ...base, activations: report.nodes, alreadyAlrelu: report.alreadyAlrelu, skipped: report.skipped, lookalikes: report.lookalikes, problems };
 }

@@ -12,6 +12,7 @@ import { DataType, dtypeName } from '../onnx/dtype.js';
 import { opsetVersion } from '../onnx/read.js';
 import { decodeModel, encodeModel } from '../onnx/schema.js';
 import { int, type GraphProto, type ModelProto, type TensorProto, type ValueInfo } from '../onnx/types.js';
+import { assertValidGraph } from '../onnx/validate.js';
 import { allNames, nameFactory } from '../onnx/walk.js';
 import { encodeInline } from '../onnx/write.js';
 import { raiseOpset } from './rules/opset.js';
@@ -73,6 +74,8 @@ export function valueInfoOf(t: TensorProto): ValueInfo {
 }
 
 export function prepareForward(source: ModelProto, opts: ForwardOptions): ForwardGraph {
+  // Differentiating an invalid graph fails somewhere deep inside with a message about no file.
+  assertValidGraph(opts.file, source);
   // A private copy with external data read in: the caller's model is never touched.
   const model = decodeModel(encodeInline(source, opts.sourceDir));
   const graph = model.graph!;

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { convert, type ConvertReport, type TargetOp } from '../convert/convert.js';
 import type { Form } from '../convert/forms.js';
+import { patternMatcher } from '../convert/select.js';
 import { verify, type VerifyResult } from '../convert/verify.js';
 import { UserError } from '../errors.js';
 import { readModel } from '../onnx/read.js';
@@ -35,6 +36,12 @@ export function parseOps(file: string, s: string): TargetOp[] {
   const ops = s.split(',').map((o) => o.trim().toLowerCase()).filter(Boolean);
   for (const o of ops) if (o !== 'relu' && o !== 'leakyrelu') throw new UserError(file, `--ops takes relu and/or leakyrelu, got '${o}'`);
   return ops as TargetOp[];
+}
+
+/** --include/--exclude patterns checked before the model is read, named by their flag. */
+export function checkSelection(o: { include: string[]; exclude: string[] }): void {
+  for (const p of o.include) patternMatcher(p, '--include');
+  for (const p of o.exclude) patternMatcher(p, '--exclude');
 }
 
 function parseDims(specs: string[]): Record<string, number> {
@@ -82,6 +89,7 @@ async function runConvert(input: string, o: ConvertCliOptions): Promise<ConvertO
   if (o.externalData && o.inlineData) throw new UserError('--external-data', 'cannot be combined with --inline-data');
   const ops = parseOps(input, o.ops);
   const dims = parseDims(o.dim);
+  checkSelection(o);
   const out = o.output ?? defaultOutput(input);
   if (!o.dryRun) checkOutputNotInput(input, out);
   const mf = await readModel(input);

@@ -15,7 +15,7 @@ import { firstBatchGradients } from '../train/gradients.js';
 import { finetune, TrainingStopped, type FinetuneLog } from '../train/loop.js';
 import { OPTIMIZERS, type OptimizerName } from '../train/optim.js';
 import { SCHEDULES, type ScheduleName } from '../train/schedule.js';
-import { defaultOutput, parseOps, type ConvertCliOptions } from './convert.js';
+import { checkSelection, defaultOutput, parseOps, type ConvertCliOptions } from './convert.js';
 import { addPreprocessOptions, checkOutputNotInput, collect, outputBeside, dataOptions, parseInteger, parseNumber, preprocessOptions, type PreprocessCliOptions } from './options.js';
 import { action, printJson, progressBar, say, type GlobalOptions } from './run.js';
 
@@ -255,6 +255,7 @@ export async function convertThenFinetune(input: string, o: ConvertThenFinetuneO
   if (!o.data) throw new UserError('--finetune', 'needs --data <spec> (e.g. --data mnist)');
   if (o.dryRun || o.verify) throw new UserError('--finetune', `cannot be combined with ${o.dryRun ? '--dry-run' : '--verify'}`);
   const alpha = num('--alpha', o.alpha);
+  checkSelection(o);
   const out = o.output ?? defaultOutput(input);
   checkOutputNotInput(input, out);
   const mf = await readModel(input);

@@ -71,9 +71,5 @@ function describe(names: string[]): string {
 }
 
 function matcher(flag: string, pattern: string): (name: string) => boolean {
-  try {
-    return patternMatcher(pattern);
-  } catch (e) {
-    throw new UserError(flag, `'${pattern}' is not a valid pattern: ${(e as Error).message}`);
-  }
+  return patternMatcher(pattern, flag);
 }

@@ -5,6 +5,7 @@ import { UserError } from '../errors.js';
 import { isDefaultDomain } from './attrs.js';
 import { validateExternal } from './external.js';
 import { decodeModel, modelShapeProblem } from './schema.js';
+import { checkTensorData } from './tensorsize.js';
 import { int, type ModelProto } from './types.js';
 import { allTensors } from './walk.js';
 
@@ -49,6 +50,7 @@ export async function readModel(file: string): Promise<ModelFile> {
     throw new UserError(file, `cannot read: ${(e as Error).message}`);
   }
   const model = decodeModelBytes(file, bytes);
+  // external files are checked here, where the model's folder is known; inline data in decodeModelBytes
   validateExternal(file, dirname(path), allTensors(model));
   return { model, path, dir: dirname(path), size: bytes.length, bytes };
 }
@@ -105,4 +107,5 @@ function checkModel(file: string, model: ModelProto): void {
   for (const n of model.graph.node ?? []) {
     if (!n.opType) throw new UserError(file, `not a valid ONNX model (a node in the main graph has no op_type)`);
   }
+  checkTensorData(file, allTensors(model));
 }

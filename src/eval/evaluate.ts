@@ -19,6 +19,7 @@ import { classificationMetrics, errorStats, regressionMetrics } from './metrics.
 import { shapeText, toFloat64 } from './tensor.js';
 import type { EvalReport, EvaluateOptions, FeedInfo, ReferenceMetrics, ReferenceOutputResult, RunMetrics, RunResult } from './types.js';
 import { elementCount } from '../onnx/tensor.js';
+import { readModel } from '../onnx/read.js';
 
 const DEFAULT_BATCH_SIZE = 32;
 const DEFAULT_WARMUP = 2;
@@ -294,6 +295,9 @@ export async function prepareData(opts: Omit<EvaluateOptions, 'models' | 'eps'>)
  */
 export async function evaluate(opts: EvaluateOptions, prepared?: PreparedData): Promise<EvalReport> {
   checkModels(opts.models);
+  // Read as every command reads a model (tensor sizes, external data inside the model's folder), before a
+  // runtime that opens the path itself sees it.
+  for (const m of opts.models) await readModel(m);
   if (opts.eps.length === 0) throw new UserError('--ep', 'expected at least one execution provider');
   const data = prepared ?? (await prepareData(opts));
   const requestedBatch = opts.batchSize ?? DEFAULT_BATCH_SIZE;

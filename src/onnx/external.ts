@@ -2,9 +2,10 @@
  * External tensor data (TensorProto.data_location = EXTERNAL): weights stored in files beside the model,
  * addressed by location/offset/length relative to the model's folder.
  */
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { isAbsolute, normalize, resolve, sep } from 'node:path';
 import { UserError } from '../errors.js';
+import { copyInside, readInside, RefusedFile, statInside, type Reference } from '../fsguard.js';
+import { byteCountProblem } from './tensorsize.js';
 import type { TensorProto } from './types.js';
 
 const EXTERNAL = 1;
@@ -32,7 +33,10 @@ export function externalRef(t: TensorProto): ExternalRef {
   return { location: kv.get('location') ?? '', offset: num('offset') ?? 0, length: num('length') };
 }
 
-/** Resolves a location inside `dir`; refuses absolute paths and anything that escapes the folder. */
+/**
+ * Where a location points inside `dir` by its text alone: for naming files to write. Files to read go
+ * through statInside/readInside, which also follow links to their real path.
+ */
 export function resolveLocation(dir: string, location: string): string {
   if (!location) throw new Error('external data has no location');
   if (isAbsolute(location) || /^[a-zA-Z]:[\\/]/.test(location) || location.startsWith('\\')) {
@@ -45,53 +49,60 @@ export function resolveLocation(dir: string, location: string): string {
   return resolve(dir, norm);
 }
 
-/** Checks every external tensor's file and range; throws a UserError naming the model file. */
+/** How a refusal names an external tensor's data. */
+function reference(t: TensorProto, location: string): Reference {
+  return { what: `external data '${location}' for tensor '${t.name ?? ''}'`, folder: "the model's folder" };
+}
+
+/**
+ * Checks every external tensor's file (inside the model's folder by real path, a regular file) and range,
+ * and that the range holds as many bytes as the tensor's dims say; throws a UserError naming the model file.
+ */
 export function validateExternal(modelFile: string, dir: string, tensors: TensorProto[]): void {
   const sizes = new Map<string, number>();
   for (const t of tensors) {
     if (!isExternal(t)) continue;
     try {
       const ref = externalRef(t);
-      const file = resolveLocation(dir, ref.location);
-      let size = sizes.get(file);
+      let size = sizes.get(ref.location);
       if (size === undefined) {
-        let st;
-        try {
-          st = statSync(file);
-        } catch {
-          throw new Error(`external data file '${ref.location}' for tensor '${t.name ?? ''}' is missing`);
-        }
-        if (!st.isFile()) throw new Error(`external data '${ref.location}' is not a file`);
-        size = st.size;
-        sizes.set(file, size);
+        size = statInside(dir, ref.location, reference(t, ref.location)).size;
+        sizes.set(ref.location, size);
       }
-      const end = ref.offset + (ref.length ?? size - ref.offset);
+      const length = ref.length ?? size - ref.offset;
+      const end = ref.offset + length;
       if (ref.offset > size || end > size) {
         throw new Error(`external data for tensor '${t.name ?? ''}' needs bytes ${ref.offset}..${end} of '${ref.location}', which has ${size}`);
       }
+      const problem = byteCountProblem(t, length, `external data '${ref.location}'`);
+      if (problem) throw new Error(problem);
     } catch (e) {
       throw new UserError(modelFile, (e as Error).message);
     }
   }
 }
 
-/** Reads an external tensor's bytes (only when a caller needs the values, e.g. training or inlining). */
+/**
+ * Reads an external tensor's bytes (only when a caller needs the values, e.g. training or inlining), under
+ * the same rules as validateExternal: the real path inside `dir`, a regular file.
+ */
 export function readExternalBytes(dir: string, t: TensorProto): Uint8Array {
   const ref = externalRef(t);
-  const file = resolveLocation(dir, ref.location);
-  const fd = openSync(file, 'r');
   try {
-    const length = ref.length ?? statSync(file).size - ref.offset;
-    const buf = Buffer.allocUnsafe(length);
-    let done = 0;
-    while (done < length) {
-      const n = readSync(fd, buf, done, length - done, ref.offset + done);
-      if (n === 0) throw new Error(`external data '${ref.location}' ends early`);
-      done += n;
-    }
-    return buf;
-  } finally {
-    closeSync(fd);
+    return readInside(dir, ref.location, reference(t, ref.location), ref.offset, ref.length);
+  } catch (e) {
+    if (e instanceof RefusedFile) throw new UserError(dir, e.message);
+    throw e;
+  }
+}
+
+/** Copies an external data file whole to `dest`, under the same rules as readExternalBytes. */
+export async function copyExternalFile(dir: string, location: string, dest: string): Promise<void> {
+  try {
+    await copyInside(dir, location, { what: `external data '${location}'`, folder: "the model's folder" }, dest);
+  } catch (e) {
+    if (e instanceof RefusedFile) throw new UserError(dir, e.message);
+    throw e;
   }
 }
 

@@ -21,7 +21,7 @@ export function isTensorType(t: string): t is TensorType {
 }
 
 /** A typed array of `type` viewing (a copy of, when misaligned) `bytes`. */
-function typedFromBytes(type: TensorType, bytes: Uint8Array): TypedArray {
+export function typedFromBytes(type: TensorType, bytes: Uint8Array): TypedArray {
   const Ctor = ARRAYS[type];
   const n = bytes.byteLength / Ctor.BYTES_PER_ELEMENT;
   if (!Number.isInteger(n)) throw new Error(`${bytes.byteLength} bytes is not a whole number of ${type} elements`);
@@ -53,6 +53,8 @@ const PROTO_TYPES: Partial<Record<number, TensorType>> = {
 export function tensorFromProto(t: TensorProto): HostTensor {
   const type = PROTO_TYPES[t.dataType ?? 0];
   if (!type) throw new Error(`tensor '${t.name ?? ''}' has unsupported element type ${t.dataType}`);
+  // A lone .pb has no folder of its own to hold external data to; model initializers arrive here inlined.
+  if (t.dataLocation === 1) throw new Error(`tensor '${t.name ?? ''}' keeps its data in an external file, which is not supported here`);
   const dims = (t.dims ?? []).map((d) => int(d));
   const n = elementCount(dims);
   let data: TypedArray;

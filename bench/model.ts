@@ -7,6 +7,7 @@
  */
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../src/atomic.js';
 import { mulberry32 } from '../src/data/prng.js';
 import { floatAttr, intAttr, intsAttr, makeNode } from '../src/onnx/attrs.js';
 import { encodeModel } from '../src/onnx/schema.js';
@@ -153,9 +154,8 @@ export async function cachedModel(cacheDir: string, name: string, build: () => M
   if (st?.isFile() && st.size > 0) return { path, bytes: st.size, built: false };
   await fs.mkdir(cacheDir, { recursive: true });
   const bytes = encodeModel(build());
-  const tmp = `${path}.${process.pid}.tmp`;
-  await fs.writeFile(tmp, bytes);
-  await fs.rename(tmp, path);
+  // Two benches building the same model at once both write it: the later replaces the identical earlier one.
+  await writeFileAtomic(path, bytes, { replace: true });
   return { path, bytes: bytes.length, built: true };
 }
 

@@ -10,6 +10,7 @@ import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
+import { writeFileAtomic } from '../src/atomic.js';
 import { convert } from '../src/convert/convert.js';
 import { decodeModel } from '../src/onnx/schema.js';
 import { elementCount } from '../src/onnx/tensor.js';
@@ -179,7 +180,7 @@ async function measure(net: Net, opts: BenchOptions): Promise<{ rows: Row[]; ski
     skipped.push(`PyTorch comparison: ${py}`);
   } else {
     await fs.mkdir(dirname(netFile), { recursive: true });
-    await fs.writeFile(netFile, evalModel.bytes);
+    await writeFileAtomic(netFile, evalModel.bytes, { replace: true });
     torch = await PythonWorker.start<TorchReady>(py, PY_TORCH, [netFile, String(B), String(opts.threads), String(LR), String(MOMENTUM), JSON.stringify(tm.params.map((p) => p.name))], {
       // OpenMP threads that spin-wait between PyTorch's ops would compete with our turns (and
       // ignore set_num_threads in some kernels): same thread count, and sleep when idle.

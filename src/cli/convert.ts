@@ -7,9 +7,9 @@ import { patternMatcher } from '../convert/select.js';
 import { verify, type VerifyResult } from '../convert/verify.js';
 import { UserError } from '../errors.js';
 import { readModel } from '../onnx/read.js';
-import { encodeInline, writeModel, type WriteResult } from '../onnx/write.js';
+import { checkModelOutput, encodeInline, writeModel, type WriteOptions, type WriteResult } from '../onnx/write.js';
 import { addConvertThenFinetuneOptions, convertThenFinetune, type ConvertThenFinetuneOptions } from './finetune.js';
-import { checkOutputNotInput, collect, outputBeside, parseNumber } from './options.js';
+import { collect, outputBeside, parseNumber } from './options.js';
 import { action, printJson, say, type GlobalOptions } from './run.js';
 import { table } from './table.js';
 
@@ -91,8 +91,13 @@ async function runConvert(input: string, o: ConvertCliOptions): Promise<ConvertO
   const dims = parseDims(o.dim);
   checkSelection(o);
   const out = o.output ?? defaultOutput(input);
-  if (!o.dryRun) checkOutputNotInput(input, out);
   const mf = await readModel(input);
+  const writeOptions: WriteOptions = {
+    sourceDir: mf.dir, force: o.force, externalData: o.externalData ? 'all' : o.inlineData ? 'inline' : 'keep',
+    inputs: [{ path: input, what: 'the input model' }],
+  };
+  // Every file written is checked before converting and verifying.
+  if (!o.dryRun) await checkModelOutput(mf.model, out, writeOptions);
   const options = { alpha, form: o.form, ops, include: o.include, exclude: o.exclude, allRelus: o.allRelus, file: input };
 
   let verified: VerifyResult | undefined;
@@ -113,9 +118,7 @@ async function runConvert(input: string, o: ConvertCliOptions): Promise<ConvertO
   const outcome: ConvertOutcome = { input: mf.path, output: o.dryRun ? null : resolve(out), dryRun: !!o.dryRun, report, verify: verified };
   if (verified && !verified.ok) return outcome;
   if (!o.dryRun) {
-    outcome.written = await writeModel(mf.model, out, {
-      sourceDir: mf.dir, force: o.force, externalData: o.externalData ? 'all' : o.inlineData ? 'inline' : 'keep',
-    });
+    outcome.written = await writeModel(mf.model, out, writeOptions);
     report.warnings.push(...outcome.written.warnings);
   }
   return outcome;

@@ -1,20 +1,20 @@
 /** `alrelu-convert eval <model.onnx...> --data <spec> --ep <list>`: accuracy, agreement and latency per provider. */
-import { promises as fs } from 'node:fs';
-import { basename, dirname, resolve } from 'node:path';
+import { basename } from 'node:path';
 import { Command } from 'commander';
-import { writeFileAtomic } from '../atomic.js';
+import { checkOutputs, writeFileAtomic } from '../atomic.js';
 import { checkSplit } from '../data/split.js';
 import { UserError } from '../errors.js';
 import { evaluate, failuresOf } from '../eval/evaluate.js';
 import { formatSummary, renderHtml } from '../eval/report.js';
 import type { EvalReport, EvaluateOptions, RunFailed } from '../eval/types.js';
 import { parseEpList } from '../runtime/index.js';
-import { addEvalDataOptions, dataOptions, parseInteger, parseNumber, preprocessOptions, type EvalDataCliOptions } from './options.js';
+import { addEvalDataOptions, dataInputs, dataOptions, modelInputs, parseInteger, parseNumber, preprocessOptions, type EvalDataCliOptions } from './options.js';
 import { action, printJson, progressBar, say, type GlobalOptions } from './run.js';
 
 export interface EvalCliOptions extends GlobalOptions, EvalDataCliOptions {
   ep: string;
   report?: string;
+  force?: boolean;
 }
 
 export function evaluateOptions(models: string[], o: EvalCliOptions): EvaluateOptions {
@@ -53,13 +53,14 @@ export function register(program: Command): void {
     .option('--ep <list>', 'execution providers, comma-separated: cpu,cuda,webgpu,wasm,browser-webgpu,browser-wasm', 'cpu');
   addEvalDataOptions(cmd)
     .option('--report <file>', 'also write a self-contained HTML report with charts')
+    .option('--force', 'overwrite an existing report')
     .option('--json', 'print the full report as JSON on stdout')
     .option('--quiet', 'print nothing but errors')
     .option('--verbose', 'print stack traces on errors')
     .action(
       action(async (models: string[], o: EvalCliOptions) => {
         const opts = evaluateOptions(models, o);
-        if (o.report) await checkReportTarget(o.report);
+        await checkEvalOutputs(models, o, [o.report]);
         const bar = process.stderr.isTTY && !o.quiet ? progressBar() : undefined;
         let report: EvalReport;
         try {
@@ -75,19 +76,17 @@ export function register(program: Command): void {
 }
 
 /** Writes the HTML report when asked, then fails with one line if any run failed (after all results are out). */
-export async function finishEvaluation(o: GlobalOptions & { report?: string }, report: EvalReport): Promise<void> {
+export async function finishEvaluation(o: GlobalOptions & { report?: string; force?: boolean }, report: EvalReport): Promise<void> {
   if (o.report) {
-    await writeFileAtomic(o.report, renderHtml(report));
+    await writeFileAtomic(o.report, renderHtml(report), { replace: o.force });
     say(o, `report: ${o.report}`);
   }
   const failed = failuresOf(report);
   if (failed.length) throw new UserError('', failureLine(failed));
 }
 
-/** Checked before evaluating, so a long run does not end in an unwritable path. */
-export async function checkReportTarget(file: string): Promise<void> {
-  const st = await fs.stat(file).catch(() => undefined);
-  if (st?.isDirectory()) throw new UserError(`--report ${file}`, 'is a folder; expected an .html file path');
-  const dir = await fs.stat(dirname(resolve(file))).catch(() => undefined);
-  if (!dir?.isDirectory()) throw new UserError(`--report ${file}`, `folder ${dirname(resolve(file))} does not exist`);
+/** The rules of every output (src/atomic.ts), checked before evaluating, so a long run does not end in a refused path. */
+export async function checkEvalOutputs(models: string[], o: EvalDataCliOptions & { force?: boolean }, outputs: (string | undefined)[]): Promise<void> {
+  const files = outputs.filter((f): f is string => f !== undefined);
+  if (files.length) await checkOutputs(files, { force: o.force, inputs: [...modelInputs(models), ...dataInputs(o.data, o.labels)] });
 }

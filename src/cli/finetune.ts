@@ -1,22 +1,22 @@
 /** `alrelu-convert finetune <model.onnx> --data <spec>`: training on onnxruntime, on any execution provider. */
-import { existsSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { writeFileAtomic } from '../atomic.js';
+import { checkOutputs, writeFileAtomic, type InputPath } from '../atomic.js';
 import { convert } from '../convert/convert.js';
 import { isReference, loadData, parseSpec, preprocess } from '../data/index.js';
 import type { Dataset } from '../data/types.js';
 import { UserError } from '../errors.js';
-import { readModel } from '../onnx/read.js';
+import { readModel, type ModelFile } from '../onnx/read.js';
+import { externalDataInputs } from '../onnx/write.js';
 import type { ModelProto } from '../onnx/types.js';
 import { isEpName, openRuntime } from '../runtime/index.js';
 import { EP_NAMES, type EpName } from '../runtime/types.js';
 import type { EpochRecord } from '../train/checkpoint.js';
 import { firstBatchGradients } from '../train/gradients.js';
-import { finetune, TrainingStopped, type FinetuneLog } from '../train/loop.js';
+import { checkFinetuneFiles, finetune, TrainingStopped, type FinetuneLog } from '../train/loop.js';
 import { OPTIMIZERS, type OptimizerName } from '../train/optim.js';
 import { SCHEDULES, type ScheduleName } from '../train/schedule.js';
 import { checkSelection, defaultOutput, parseOps, type ConvertCliOptions } from './convert.js';
-import { addPreprocessOptions, checkOutputNotInput, collect, outputBeside, dataOptions, parseInteger, parseNumber, preprocessOptions, type PreprocessCliOptions } from './options.js';
+import { addPreprocessOptions, collect, dataInputs, outputBeside, dataOptions, parseInteger, parseNumber, preprocessOptions, type PreprocessCliOptions } from './options.js';
 import { action, printJson, progressBar, say, type GlobalOptions } from './run.js';
 
 export interface FinetuneCliOptions extends GlobalOptions, PreprocessCliOptions {
@@ -120,12 +120,16 @@ export interface FinetuneRun {
   file: string;
 }
 
-/** The whole command after argument parsing; `run` lets the one-command convert flow hand in its model. */
-async function runFinetune(input: string, o: FinetuneCliOptions, run?: FinetuneRun): Promise<FinetuneLog | undefined> {
+/**
+ * The whole command after argument parsing; `prepare` lets the one-command convert flow turn the model it
+ * read into the one to train (after every output was checked).
+ */
+async function runFinetune(input: string, o: FinetuneCliOptions, prepare?: (mf: ModelFile) => FinetuneRun): Promise<FinetuneLog | undefined> {
   if (!isEpName(o.ep)) throw new UserError('--ep', `unknown execution provider '${o.ep}' (known: ${EP_NAMES.join(', ')})`);
   const out = o.output ?? defaultFinetuneOutput(input);
-  checkOutputNotInput(input, out);
-  const checkpoint = typeof o.resume === 'string' ? o.resume : (o.checkpoint ?? `${out}.ckpt`);
+  // --resume X reads X; checkpoints go to --checkpoint if given, else to X (continuing it), else beside the output.
+  const checkpoint = o.checkpoint ?? (typeof o.resume === 'string' ? o.resume : `${out}.ckpt`);
+  const resume = typeof o.resume === 'string' ? o.resume : o.resume === true;
   const logFile = o.log ?? `${out}.log.json`;
   const optimizer = o.optimizer;
   const lr = o.lr !== undefined ? num('--lr', o.lr) : DEFAULT_LR[optimizer];
@@ -133,10 +137,16 @@ async function runFinetune(input: string, o: FinetuneCliOptions, run?: FinetuneR
   const epochs = whole('--epochs', o.epochs, 1);
   const batchSize = whole('--batch-size', o.batchSize, 1);
   const seed = whole('--seed', o.seed, 0);
-  const src = run ?? await (async () => {
-    const mf = await readModel(input);
-    return { model: mf.model, sourceDir: mf.dir, file: input };
-  })();
+  const mf = await readModel(input);
+  const data = dataInputs(o.data, o.labels);
+  // Every file this run writes is checked before the data is loaded or anything trained.
+  if (o.dumpGradients) {
+    const inputs: InputPath[] = [{ path: input, what: 'the input model' }, ...data, ...externalDataInputs(mf.model, mf.dir)];
+    await checkOutputs([o.dumpGradients], { force: o.force, inputs });
+  } else {
+    await checkFinetuneFiles({ model: mf.model, sourceDir: mf.dir, file: input, out, checkpoint, log: logFile, resume, force: o.force, inputs: data });
+  }
+  const src = prepare ? prepare(mf) : { model: mf.model, sourceDir: mf.dir, file: input };
   const splits = await loadSplits(o);
 
   if (o.dumpGradients) {
@@ -163,7 +173,7 @@ async function runFinetune(input: string, o: FinetuneCliOptions, run?: FinetuneR
       seed, shuffle: o.shuffle, freeze: o.freeze, trainOnly: o.trainOnly,
       ...(o.patience !== undefined ? { patience: whole('--patience', o.patience, 1) } : {}),
       ...(o.maxSteps !== undefined ? { maxSteps: whole('--max-steps', o.maxSteps, 1) } : {}),
-      input: o.input, output: o.trainOutput, out, force: o.force, checkpoint, log: logFile, resume: o.resume !== undefined && o.resume !== false,
+      input: o.input, output: o.trainOutput, out, force: o.force, checkpoint, log: logFile, resume, inputs: data,
       signal: controller.signal,
       onProgress: bar ? (p) => bar.update(p.batch, p.batches, `epoch ${p.epoch}/${p.epochs}`, ` loss ${p.runningLoss.toFixed(4)}`) : undefined,
       onEpoch: (e) => { bar?.clear(); if (!o.json) say(o, epochLine(e, epochs, splits.train.task)); },
@@ -206,7 +216,6 @@ function printSummary(o: FinetuneCliOptions, log: FinetuneLog): void {
 }
 
 async function dumpGradients(o: FinetuneCliOptions, src: FinetuneRun, train: Dataset, batchSize: number, seed: number, file: string): Promise<void> {
-  if (!o.force && existsSync(file)) throw new UserError(file, 'already exists (use --force to overwrite)');
   const rt = await openRuntime(o.ep as EpName);
   try {
     const g = await firstBatchGradients(src.model, train, {
@@ -217,7 +226,7 @@ async function dumpGradients(o: FinetuneCliOptions, src: FinetuneRun, train: Dat
       model: src.file, batch: g.rows, loss: g.loss, lossKind: g.lossKind,
       gradients: Object.fromEntries(Object.entries(g.grads).map(([k, v]) => [k, { dims: v.dims, values: Array.from(v.data as Float32Array) }])),
     };
-    await writeFileAtomic(file, JSON.stringify(dump) + '\n');
+    await writeFileAtomic(file, JSON.stringify(dump) + '\n', { replace: o.force });
     if (o.json) printJson({ file, loss: g.loss, lossKind: g.lossKind, parameters: Object.keys(g.grads) });
     else say(o, `loss ${g.loss} (${g.lossKind}) on ${g.rows} samples; gradients of ${Object.keys(g.grads).length} parameters written to ${file}`);
   } finally {
@@ -257,14 +266,15 @@ export async function convertThenFinetune(input: string, o: ConvertThenFinetuneO
   const alpha = num('--alpha', o.alpha);
   checkSelection(o);
   const out = o.output ?? defaultOutput(input);
-  checkOutputNotInput(input, out);
-  const mf = await readModel(input);
-  const report = convert(mf.model, { alpha, form: o.form, ops: parseOps(input, o.ops), include: o.include, exclude: o.exclude, allRelus: o.allRelus, file: input });
-  if (!o.json) say(o, `converted ${report.replaced} activation${report.replaced === 1 ? '' : 's'} to ALReLU (${report.form}); fine-tuning on ${o.data}`);
+  const ops = parseOps(input, o.ops);
   const ft: FinetuneCliOptions = {
     data: o.data, output: out, ep: o.ep, epochs: o.epochs, batchSize: o.batchSize, lr: o.lr, optimizer: o.optimizer,
     schedule: 'constant', seed: o.seed, shuffle: true, freeze: [], trainOnly: [], force: o.force, scale: o.scale,
     json: o.json, quiet: o.quiet, verbose: o.verbose,
   };
-  await runFinetune(input, ft, { model: mf.model, sourceDir: mf.dir, file: input });
+  await runFinetune(input, ft, (mf) => {
+    const report = convert(mf.model, { alpha, form: o.form, ops, include: o.include, exclude: o.exclude, allRelus: o.allRelus, file: input });
+    if (!o.json) say(o, `converted ${report.replaced} activation${report.replaced === 1 ? '' : 's'} to ALReLU (${report.form}); fine-tuning on ${o.data}`);
+    return { model: mf.model, sourceDir: mf.dir, file: input };
+  });
 }

@@ -1,6 +1,11 @@
 /** Option parsers, and the data and preprocessing flags that eval, serve and finetune share. */
+import { statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
+import type { InputPath, InputSource } from '../atomic.js';
+import { parseSpec } from '../data/index.js';
+import { readModel } from '../onnx/read.js';
+import { externalDataInputs } from '../onnx/write.js';
 import type { Channels } from '../data/images.js';
 import type { LoadDataOptions, PreprocessOptions } from '../data/index.js';
 import { UserError } from '../errors.js';
@@ -10,9 +15,38 @@ export function outputBeside(input: string, suffix: string): string {
   return join(dirname(resolve(input)), `${basename(input).replace(/\.onnx$/i, '')}${suffix}`);
 }
 
-/** Refuses an output path that would overwrite the input model. */
-export function checkOutputNotInput(input: string, out: string): void {
-  if (resolve(out) === resolve(input)) throw new UserError(out, 'is the input file; choose another output (-o)');
+/** The models a command reads, and (looked up only where an output already exists) their external data files. */
+export function modelInputs(models: string[]): InputSource[] {
+  return [
+    ...models.map((path) => ({ path, what: 'the input model' })),
+    async () => {
+      const out: InputPath[] = [];
+      for (const m of models) {
+        const mf = await readModel(m).catch(() => undefined);
+        if (mf) out.push(...externalDataInputs(mf.model, mf.dir));
+      }
+      return out;
+    },
+  ];
+}
+
+/** Files of a data folder that some loader reads (images, tensors, arrays, tables). */
+const DATA_FILES = /\.(png|jpe?g|pb|npy|npz|csv)$/i;
+
+/** The files and folders a --data spec (and --labels) reads; built-in sets read none of the user's. */
+export function dataInputs(spec: string | undefined, labels?: string): InputPath[] {
+  const out: InputPath[] = [];
+  if (spec !== undefined) {
+    const path = parseSpec(spec).name;
+    const st = statSync(path, { throwIfNoEntry: false });
+    if (st?.isDirectory()) out.push({ path, what: 'the data folder', contents: DATA_FILES });
+    else if (st) {
+      out.push({ path, what: 'the data file' });
+      if (basename(path).toLowerCase() === 'x.npy') out.push({ path: join(dirname(path), 'y.npy'), what: 'the labels file' });
+    }
+  }
+  if (labels !== undefined) out.push({ path: labels, what: 'the labels file' });
+  return out;
 }
 
 export const collect = (v: string, prev: string[]): string[] => [...prev, v];

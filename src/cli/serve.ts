@@ -8,7 +8,7 @@ import { writeFileAtomic } from '../atomic.js';
 import { formatSummary } from '../eval/report.js';
 import { parseEpList } from '../runtime/index.js';
 import { serve, type PageEpChoice, type ServeReport } from '../runtime/serve.js';
-import { checkReportTarget, evaluateOptions, finishEvaluation, type EvalCliOptions } from './eval.js';
+import { checkEvalOutputs, evaluateOptions, finishEvaluation, type EvalCliOptions } from './eval.js';
 import { addEvalDataOptions, parseInteger } from './options.js';
 import { action, printJson, say } from './run.js';
 
@@ -42,13 +42,14 @@ export function register(program: Command): void {
   addEvalDataOptions(cmd)
     .option('--save <file>', 'also write the JSON report to this file')
     .option('--report <file>', 'also write a self-contained HTML report with charts')
+    .option('--force', 'overwrite an existing --save or --report file')
     .option('--json', 'print the full report as JSON on stdout (the URL still goes to stderr)')
     .option('--quiet', 'print nothing but the URL and errors')
     .option('--verbose', 'print stack traces on errors')
     .action(
       action(async (models: string[], o: ServeCliOptions) => {
         const base = evaluateOptions(models, { ...o, ep: 'cpu' });
-        if (o.report) await checkReportTarget(o.report);
+        await checkEvalOutputs(models, o, [o.save, o.report]);
         const compare = o.compare.trim() === '' || o.compare.trim() === 'none' ? [] : parseEpList(o.compare);
         const timeout = positiveInt('--timeout', o.timeout);
         const port = positiveInt('--port', o.port);
@@ -74,7 +75,7 @@ export function register(program: Command): void {
         if (o.json) printJson(report);
         else say(o, `${browserLine(report)}\n${formatSummary(report)}`);
         if (o.save) {
-          await writeFileAtomic(o.save, JSON.stringify(report, null, 2) + '\n');
+          await writeFileAtomic(o.save, JSON.stringify(report, null, 2) + '\n', { replace: o.force });
           say(o, `saved: ${o.save}`);
         }
         await finishEvaluation(o, report);

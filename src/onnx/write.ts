@@ -2,11 +2,11 @@
  * Writing a model: atomic (temporary file, then rename), external data kept, moved out or inlined,
  * and never a protobuf over 2 GB (the format's hard limit).
  */
-import { constants, promises as fs } from 'node:fs';
-import { basename, dirname, relative, resolve } from 'node:path';
-import { commitFiles, pathExists } from '../atomic.js';
+import { promises as fs, realpathSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
+import { checkOutputs, commitFiles, type InputPath, type InputSource } from '../atomic.js';
 import { UserError } from '../errors.js';
-import { externalRef, isExternal, readExternalBytes, resolveLocation, setExternal } from './external.js';
+import { copyExternalFile, externalRef, isExternal, readExternalBytes, resolveLocation, setExternal } from './external.js';
 import { encodeModel, encodeModelParts, type EncodedModel } from './schema.js';
 import type { ModelProto, TensorProto } from './types.js';
 import { allTensors } from './walk.js';
@@ -24,6 +24,8 @@ export interface WriteOptions {
   sizeThreshold?: number;
   /** overwrite existing output and data files */
   force?: boolean;
+  /** files the command read (the model file, data): never replaced; the model's external data is added here */
+  inputs?: InputSource[];
   /** @internal protobuf's size limit; tests lower it to exercise the >2 GiB path without 2 GiB of weights */
   protobufLimit?: number;
 }
@@ -38,12 +40,77 @@ export interface WriteResult {
 const PROTOBUF_LIMIT = 2 ** 31 - 1;
 const ALIGN = 64;
 
+/** Whether two folders are one (by real path; a folder that does not exist is its own). */
+function sameFolder(a: string, b: string): boolean {
+  const real = (d: string) => {
+    try {
+      return realpathSync(d);
+    } catch {
+      return d;
+    }
+  };
+  return a === b || real(a) === real(b);
+}
+
+/** A tensor's external data file, resolved; undefined where the location is not usable (reading refused it). */
+function dataFileOf(dir: string, t: TensorProto): string | undefined {
+  try {
+    return resolveLocation(dir, externalRef(t).location);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The external data files a model read from `sourceDir` references: inputs no output may replace. */
+export function externalDataInputs(model: ModelProto, sourceDir: string): InputPath[] {
+  const files = new Set<string>();
+  for (const t of allTensors(model)) {
+    const f = isExternal(t) ? dataFileOf(sourceDir, t) : undefined;
+    if (f) files.add(f);
+  }
+  return [...files].map((path) => ({ path, what: 'external data of the input model' }));
+}
+
+/**
+ * Every file writeModel(model, out, opts) will write, known before any work: the model, then its data
+ * files (a model over protobuf's limit may add `<out>.data`, which writeModel checks when it finds out).
+ */
+export function modelOutputFiles(model: ModelProto, out: string, opts: WriteOptions = {}): string[] {
+  const path = resolve(out);
+  const outDir = dirname(path);
+  const sourceDir = opts.sourceDir ? resolve(opts.sourceDir) : outDir;
+  const mode = opts.externalData ?? 'keep';
+  const tensors = allTensors(model);
+  if (mode === 'keep' && !sameFolder(sourceDir, outDir)) {
+    const locs = new Set(tensors.filter(isExternal).map((t) => externalRef(t).location));
+    return [path, ...[...locs].map((loc) => resolveLocation(outDir, loc))];
+  }
+  if (mode === 'all') {
+    const threshold = opts.sizeThreshold ?? 1024;
+    const any = tensors.some((t) => isExternal(t) || (t.rawData?.length ?? 0) >= threshold);
+    return any ? [path, resolveLocation(outDir, opts.dataLocation ?? `${basename(path)}.data`)] : [path];
+  }
+  return [path];
+}
+
+/** Checks `targets` (the model first, then its data files) under the rules of every output (src/atomic.ts). */
+async function checkTargets(model: ModelProto, out: string, targets: string[], opts: WriteOptions): Promise<void> {
+  const sourceDir = resolve(opts.sourceDir ?? dirname(resolve(out)));
+  const inputs: InputSource[] = [...(opts.inputs ?? []), async () => externalDataInputs(model, sourceDir)];
+  await checkOutputs([out, ...targets.slice(1).map((path) => ({ path, createFolders: true }))], { force: opts.force, inputs });
+}
+
+/** What writeModel checks first, for callers that check every output before any work. */
+export async function checkModelOutput(model: ModelProto, out: string, opts: WriteOptions = {}): Promise<void> {
+  await checkTargets(model, out, modelOutputFiles(model, out, opts), opts);
+}
+
 export async function writeModel(model: ModelProto, out: string, opts: WriteOptions = {}): Promise<WriteResult> {
   const path = resolve(out);
   const outDir = dirname(path);
   const sourceDir = opts.sourceDir ? resolve(opts.sourceDir) : outDir;
   const warnings: string[] = [];
-  await checkWritable(out, path, opts.force ?? false);
+  await checkModelOutput(model, out, opts);
 
   const tensors = allTensors(model);
   let mode = opts.externalData ?? 'keep';
@@ -66,11 +133,10 @@ export async function writeModel(model: ModelProto, out: string, opts: WriteOpti
     const moved: { t: TensorProto; bytes: Uint8Array | (() => Uint8Array) }[] = [];
     let location = '';
 
-    if (mode === 'keep' && sourceDir !== outDir) {
+    if (mode === 'keep' && !sameFolder(sourceDir, outDir)) {
       for (const loc of new Set(tensors.filter(isExternal).map((t) => externalRef(t).location))) {
-        const from = resolveLocation(sourceDir, loc);
         const to = resolveLocation(outDir, loc);
-        copies.push({ from, to });
+        copies.push({ from: loc, to }); // read by copyExternalFile: by real path, inside sourceDir, regular files only
       }
     } else if (mode === 'all') {
       location = opts.dataLocation ?? `${basename(path)}.data`;
@@ -90,24 +156,17 @@ export async function writeModel(model: ModelProto, out: string, opts: WriteOpti
       if (moved.length) targets.push(resolveLocation(outDir, location));
       encoded = encodeModelParts(model);
     }
-    for (const c of copies) {
-      if (!opts.force && (await pathExists(c.to))) {
-        throw new UserError(out, `external data file '${relative(outDir, c.to)}' already exists beside the output (use --force to overwrite)`);
-      }
-      targets.push(c.to);
-    }
-    for (const t of targets.slice(1)) {
-      if (t !== path && !opts.force && copies.every((c) => c.to !== t) && (await pathExists(t))) {
-        throw new UserError(out, `external data file '${relative(outDir, t)}' already exists (use --force to overwrite)`);
-      }
-    }
+    for (const c of copies) targets.push(c.to);
+    // Known only now where the model went over protobuf's limit; otherwise the same files as checked above.
+    await checkTargets(model, out, targets, opts);
     if (encoded.length > limit) throw new UserError(out, 'the model is over 2 GiB even with its weights stored externally');
 
+    for (const c of copies) await fs.mkdir(dirname(c.to), { recursive: true });
     await commitFiles(targets, async (temps) => {
       await writeParts(temps[0]!, encoded);
       let next = 1;
       if (moved.length) {
-        const fh = await fs.open(temps[next++]!, 'w');
+        const fh = await fs.open(temps[next++]!, 'wx');
         try {
           for (const m of moved) {
             const ref = externalRef(m.t);
@@ -118,11 +177,8 @@ export async function writeModel(model: ModelProto, out: string, opts: WriteOpti
           await fh.close();
         }
       }
-      for (const c of copies) {
-        await fs.mkdir(dirname(c.to), { recursive: true });
-        await fs.copyFile(c.from, temps[next++]!);
-      }
-    });
+      for (const c of copies) await copyExternalFile(sourceDir, c.from, temps[next++]!);
+    }, { replace: opts.force ?? false });
     dataFiles.push(...targets.slice(1));
     return { path, bytes: encoded.length, dataFiles, warnings };
   } catch (e) {
@@ -139,7 +195,7 @@ export async function writeModel(model: ModelProto, out: string, opts: WriteOpti
 
 /** Writes the pieces in order; the weights go from the model's own arrays to the kernel, uncopied. */
 async function writeParts(file: string, encoded: EncodedModel): Promise<void> {
-  const fh = await fs.open(file, 'w');
+  const fh = await fs.open(file, 'wx');
   try {
     // writev takes at most IOV_MAX (1024 on Linux) buffers per call.
     for (let i = 0; i < encoded.parts.length; i += 512) {
@@ -153,21 +209,6 @@ async function writeParts(file: string, encoded: EncodedModel): Promise<void> {
   }
 }
 
-
-async function checkWritable(out: string, path: string, force: boolean): Promise<void> {
-  const dir = dirname(path);
-  const st = await fs.stat(dir).catch(() => undefined);
-  if (!st) throw new UserError(out, `cannot write: folder '${dir}' does not exist`);
-  if (!st.isDirectory()) throw new UserError(out, `cannot write: '${dir}' is not a folder`);
-  try {
-    await fs.access(dir, constants.W_OK);
-  } catch {
-    throw new UserError(out, `cannot write: folder '${dir}' is not writable`);
-  }
-  const existing = await fs.stat(path).catch(() => undefined);
-  if (existing?.isDirectory()) throw new UserError(out, 'is a directory');
-  if (existing && !force) throw new UserError(out, 'already exists (use --force to overwrite)');
-}
 
 /** Remembers tensors' data fields before an edit, so the caller's model is unchanged after writing. */
 class TensorEdits {

@@ -1,17 +1,29 @@
 /**
  * Training checkpoints: everything a run needs to continue exactly where an epoch ended (parameters,
- * optimizer state, the best parameters so far, counters and history), in one file written atomically.
+ * optimizer state, the best parameters so far, counters and history), in one file written atomically,
+ * with the identity of the run it belongs to (model hash and settings) and a checksum of all of it.
  *
- * Format: the 8 bytes `ALRCKPT1`, a u32 LE length, that many bytes of JSON metadata, then a tensor
- * bundle (src/runtime/tensor.ts packTensors) holding `param/<name>`, `state/<name>` and `best/<name>`.
+ * Format 2:
+ *   `ALRCKPT2` | u32 LE n | n bytes of JSON metadata | zero padding to 8 | tensor data | sha256 (32 bytes)
+ * The metadata lists every tensor ({name, type, dims, offset, length}, offsets from the start of the data,
+ * each on an 8-byte boundary); names are `param/<name>`, `state/<slot>:<param>` and `best/<name>`. The
+ * sha256 covers every byte before it, so truncation, appended bytes and flipped bits are all refused
+ * before anything is parsed; the parser still checks every length and offset against the file, since a
+ * checksum is no defence against a file made to pass it.
+ * Format 1 (`ALRCKPT1`, no checksum, no settings) is refused with a clear message.
  */
+import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import { writeFileAtomic } from '../atomic.js';
+import { writeFileAtomic, type CommitOptions } from '../atomic.js';
 import { UserError } from '../errors.js';
-import { packTensors, unpackTensors } from '../runtime/tensor.js';
-import type { HostTensor } from '../runtime/types.js';
+import { bytesOf, isTensorType, typedFromBytes } from '../runtime/tensor.js';
+import type { HostTensor, TensorType } from '../runtime/types.js';
 
-const MAGIC = 'ALRCKPT1';
+const MAGIC = 'ALRCKPT2';
+const OLD_MAGIC = 'ALRCKPT1';
+const DIGEST = 32;
+const HEAD = MAGIC.length + 4;
+const VERSION = 2;
 
 export interface EpochRecord {
   epoch: number;
@@ -24,11 +36,30 @@ export interface EpochRecord {
   steps: number;
 }
 
+/** What makes two runs the same run: a checkpoint is only continued with the settings it was made with. */
+export interface RunSettings {
+  /** the data set's name, its split sizes and a sha256 of the training and validation samples and labels */
+  data: { name: string; train: number; val: number; sha256: string };
+  batchSize: number;
+  optimizer: { name: string; weightDecay: number; momentum: number; beta1: number; beta2: number; eps: number };
+  schedule: { name: string; lr: number; every: number; gamma: number };
+  /** epochs of the run where the schedule depends on them (cosine spans the whole run), else null */
+  scheduleEpochs: number | null;
+  seed: number;
+  shuffle: boolean;
+  freeze: string[];
+  trainOnly: string[];
+  /** the model input fed with the data and the output the loss is computed on */
+  input: string;
+  output: string;
+  maxSteps: number | null;
+}
+
 export interface CheckpointMeta {
-  version: 1;
+  version: 2;
   /** sha256 of the model being fine-tuned, so a checkpoint is never resumed onto another model */
   modelHash: string;
-  optimizer: string;
+  settings: RunSettings;
   params: string[];
   /** epochs completed (1-based count) */
   epoch: number;
@@ -46,46 +77,183 @@ export interface Checkpoint {
   best: Record<string, HostTensor>;
 }
 
-export async function writeCheckpoint(path: string, c: Checkpoint): Promise<void> {
-  const tensors: Record<string, HostTensor> = {};
-  for (const [k, v] of Object.entries(c.params)) tensors[`param/${k}`] = v;
-  for (const [k, v] of Object.entries(c.state)) tensors[`state/${k}`] = v;
-  for (const [k, v] of Object.entries(c.best)) tensors[`best/${k}`] = v;
-  const meta = new TextEncoder().encode(JSON.stringify(c.meta));
-  const bundle = packTensors(tensors);
-  const out = new Uint8Array(MAGIC.length + 4 + meta.length + bundle.length);
+interface TensorEntry {
+  name: string;
+  type: TensorType;
+  dims: number[];
+  offset: number;
+  length: number;
+}
+
+const align8 = (n: number) => Math.ceil(n / 8) * 8;
+const PARTS = { param: 'params', state: 'state', best: 'best' } as const;
+
+export async function writeCheckpoint(path: string, c: Checkpoint, o: CommitOptions = {}): Promise<void> {
+  await writeFileAtomic(path, encodeCheckpoint(c), o);
+}
+
+export function encodeCheckpoint(c: Checkpoint): Uint8Array {
+  const named: [string, HostTensor][] = [];
+  for (const [prefix, part] of Object.entries(PARTS)) for (const [k, v] of Object.entries(c[part])) named.push([`${prefix}/${k}`, v]);
+  const tensors: TensorEntry[] = [];
+  let offset = 0;
+  for (const [name, t] of named) {
+    tensors.push({ name, type: t.type, dims: t.dims, offset, length: t.data.byteLength });
+    offset = align8(offset + t.data.byteLength);
+  }
+  const meta = new TextEncoder().encode(JSON.stringify({ ...c.meta, tensors }));
+  const base = align8(HEAD + meta.length);
+  const out = new Uint8Array(base + offset + DIGEST);
   out.set(new TextEncoder().encode(MAGIC), 0);
   new DataView(out.buffer).setUint32(MAGIC.length, meta.length, true);
-  out.set(meta, MAGIC.length + 4);
-  out.set(bundle, MAGIC.length + 4 + meta.length);
-  await writeFileAtomic(path, out);
+  out.set(meta, HEAD);
+  named.forEach(([, t], i) => out.set(bytesOf(t.data), base + tensors[i]!.offset));
+  out.set(createHash('sha256').update(out.subarray(0, out.length - DIGEST)).digest(), out.length - DIGEST);
+  return out;
 }
 
 export async function readCheckpoint(path: string): Promise<Checkpoint> {
   let bytes: Uint8Array;
   try {
+    const st = await fs.stat(path);
+    if (!st.isFile()) throw new UserError(path, 'is not a regular file; expected a checkpoint');
     bytes = await fs.readFile(path);
   } catch (e) {
+    if (e instanceof UserError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     throw new UserError(path, code === 'ENOENT' ? 'no such checkpoint (nothing to --resume)' : `cannot read: ${(e as Error).message}`);
   }
+  return decodeCheckpoint(path, bytes);
+}
+
+/** Verifies and parses a checkpoint's bytes; `path` names the file in errors. */
+export function decodeCheckpoint(path: string, bytes: Uint8Array): Checkpoint {
   const magic = new TextDecoder().decode(bytes.subarray(0, MAGIC.length));
-  if (magic !== MAGIC || bytes.length < MAGIC.length + 4) throw new UserError(path, 'not an alrelu checkpoint');
-  try {
-    const len = new DataView(bytes.buffer, bytes.byteOffset).getUint32(MAGIC.length, true);
-    const meta = JSON.parse(new TextDecoder().decode(bytes.subarray(MAGIC.length + 4, MAGIC.length + 4 + len))) as CheckpointMeta;
-    const tensors = unpackTensors(bytes.subarray(MAGIC.length + 4 + len));
-    const c: Checkpoint = { meta, params: {}, state: {}, best: {} };
-    for (const [k, v] of Object.entries(tensors)) {
-      const i = k.indexOf('/');
-      const part = k.slice(0, i) as 'param' | 'state' | 'best';
-      const name = k.slice(i + 1);
-      if (part === 'param') c.params[name] = v;
-      else if (part === 'state') c.state[name] = v;
-      else if (part === 'best') c.best[name] = v;
-    }
-    return c;
-  } catch (e) {
-    throw new UserError(path, `corrupt checkpoint (${(e as Error).message})`);
+  if (magic === OLD_MAGIC) {
+    throw new UserError(path, 'is a checkpoint of an older version (format 1, without a checksum or the run\'s settings) and cannot be verified; start the run over');
   }
+  if (magic !== MAGIC) throw new UserError(path, 'not an alrelu checkpoint');
+  const corrupt = (why: string) => new UserError(path, `corrupt checkpoint: ${why}`);
+  if (bytes.length < HEAD + DIGEST) throw corrupt(`truncated (${bytes.length} bytes)`);
+  const body = bytes.subarray(0, bytes.length - DIGEST);
+  const digest = createHash('sha256').update(body).digest();
+  if (!digest.equals(bytes.subarray(bytes.length - DIGEST))) {
+    throw corrupt('its sha256 does not match its content (truncated, appended to or altered)');
+  }
+
+  const metaLength = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(MAGIC.length, true);
+  if (metaLength > body.length - HEAD) throw corrupt(`metadata length ${metaLength} runs past the end of the file`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body.subarray(HEAD, HEAD + metaLength)));
+  } catch (e) {
+    throw corrupt(`metadata is not JSON (${(e as Error).message})`);
+  }
+  const { tensors, ...meta } = checkMeta(raw, corrupt);
+  const base = align8(HEAD + metaLength);
+  const dataLength = body.length - base;
+  if (dataLength < 0) throw corrupt('no tensor data');
+
+  const c: Checkpoint = { meta, params: {}, state: {}, best: {} };
+  const spans: [number, number][] = [];
+  for (const e of tensors) {
+    const slash = e.name.indexOf('/');
+    const prefix = e.name.slice(0, slash);
+    const name = e.name.slice(slash + 1);
+    if (slash < 1 || !name || !Object.hasOwn(PARTS, prefix)) throw corrupt(`unexpected tensor name '${e.name}'`);
+    const part = c[PARTS[prefix as keyof typeof PARTS]];
+    if (Object.hasOwn(part, name)) throw corrupt(`tensor '${e.name}' appears twice`);
+    const size = e.dims.reduce((n, d) => n * d, 1) * bytesPerElement(e.type);
+    if (size !== e.length) throw corrupt(`tensor '${e.name}' has ${e.length} bytes, its type and dims [${e.dims.join(', ')}] need ${size}`);
+    if (e.offset % 8 !== 0 || e.offset + e.length > dataLength) throw corrupt(`tensor '${e.name}' lies outside the file`);
+    spans.push([e.offset, e.offset + e.length]);
+    // A view of the file's bytes (a copy of the tensor's own where misaligned): nothing allocated beyond the file.
+    part[name] = { type: e.type, dims: e.dims, data: typedFromBytes(e.type, body.subarray(base + e.offset, base + e.offset + e.length)) };
+  }
+  spans.sort((a, b) => a[0] - b[0]);
+  for (let i = 1; i < spans.length; i++) if (spans[i]![0] < spans[i - 1]![1]) throw corrupt('two tensors overlap');
+  return c;
+}
+
+function bytesPerElement(type: TensorType): number {
+  return type === 'float64' || type === 'int64' || type === 'uint64' ? 8 : type === 'float32' || type === 'int32' || type === 'uint32' ? 4 : type === 'float16' || type === 'int16' || type === 'uint16' ? 2 : 1;
+}
+
+// ---- metadata validation: every field the loop relies on, with its type ----------------------------
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+const isNum = (v: unknown): v is number => typeof v === 'number';
+const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === 'string');
+
+function checkMeta(raw: unknown, corrupt: (why: string) => UserError): CheckpointMeta & { tensors: TensorEntry[] } {
+  if (!isObj(raw)) throw corrupt('metadata is not an object');
+  if (raw.version !== VERSION) throw corrupt(`format version ${JSON.stringify(raw.version)}, expected ${VERSION}`);
+  const need = (ok: boolean, field: string) => {
+    if (!ok) throw corrupt(`metadata field '${field}' is missing or malformed`);
+  };
+  need(typeof raw.modelHash === 'string' && /^[0-9a-f]{64}$/.test(raw.modelHash), 'modelHash');
+  need(isStrings(raw.params), 'params');
+  need(isCount(raw.epoch), 'epoch');
+  need(isCount(raw.globalStep), 'globalStep');
+  need(isCount(raw.sinceBest), 'sinceBest');
+  need(raw.best === null || (isObj(raw.best) && isCount(raw.best.epoch) && isNum(raw.best.value) && (raw.best.loss === undefined || isNum(raw.best.loss))), 'best');
+  need(Array.isArray(raw.history) && raw.history.length === raw.epoch && raw.history.every((h) => isObj(h) && isCount(h.epoch) && isNum(h.trainLoss) && isNum(h.valMetric) && isNum(h.lr) && isObj(h.val)), 'history');
+  need(checkSettings(raw.settings), 'settings');
+  need(Array.isArray(raw.tensors), 'tensors');
+  for (const e of raw.tensors as unknown[]) {
+    const ok = isObj(e) && typeof e.name === 'string' && typeof e.type === 'string' && isTensorType(e.type) &&
+      Array.isArray(e.dims) && e.dims.length <= 32 && e.dims.every(isCount) && isCount(e.offset) && isCount(e.length);
+    need(ok, 'tensors');
+  }
+  return raw as unknown as CheckpointMeta & { tensors: TensorEntry[] };
+}
+
+function checkSettings(s: unknown): boolean {
+  if (!isObj(s)) return false;
+  const { data, optimizer, schedule } = s;
+  return isObj(data) && typeof data.name === 'string' && isCount(data.train) && isCount(data.val) && typeof data.sha256 === 'string' &&
+    isCount(s.batchSize) && isObj(optimizer) && typeof optimizer.name === 'string' &&
+    ['weightDecay', 'momentum', 'beta1', 'beta2', 'eps'].every((k) => isNum(optimizer[k])) &&
+    isObj(schedule) && typeof schedule.name === 'string' && ['lr', 'every', 'gamma'].every((k) => isNum(schedule[k])) &&
+    (s.scheduleEpochs === null || isCount(s.scheduleEpochs)) && isCount(s.seed) && typeof s.shuffle === 'boolean' &&
+    isStrings(s.freeze) && isStrings(s.trainOnly) && typeof s.input === 'string' && typeof s.output === 'string' &&
+    (s.maxSteps === null || isCount(s.maxSteps));
+}
+
+// ---- settings ---------------------------------------------------------------------------------------
+
+/** One phrase per setting that differs: "batch size 32, this run has 16". */
+export function settingsDifferences(was: RunSettings, now: RunSettings): string[] {
+  const out: string[] = [];
+  const list = (v: string[]) => (v.length ? v.join(' ') : 'none');
+  const diff = (label: string, a: string | number | boolean | null, b: string | number | boolean | null) => {
+    if (a !== b) out.push(`${label} ${a ?? 'none'}, this run has ${b ?? 'none'}`);
+  };
+  if (was.data.sha256 !== now.data.sha256 || was.data.train !== now.data.train || was.data.val !== now.data.val) {
+    out.push(`data ${was.data.name} (${was.data.train} training, ${was.data.val} validation samples, sha256 ${was.data.sha256.slice(0, 12)}), this run has ${now.data.name} (${now.data.train}, ${now.data.val}, sha256 ${now.data.sha256.slice(0, 12)})`);
+  }
+  diff('batch size', was.batchSize, now.batchSize);
+  diff('optimizer', was.optimizer.name, now.optimizer.name);
+  diff('weight decay', was.optimizer.weightDecay, now.optimizer.weightDecay);
+  if (was.optimizer.name === 'momentum' && now.optimizer.name === 'momentum') diff('momentum', was.optimizer.momentum, now.optimizer.momentum);
+  diff('beta1', was.optimizer.beta1, now.optimizer.beta1);
+  diff('beta2', was.optimizer.beta2, now.optimizer.beta2);
+  diff('eps', was.optimizer.eps, now.optimizer.eps);
+  diff('learning rate', was.schedule.lr, now.schedule.lr);
+  diff('schedule', was.schedule.name, now.schedule.name);
+  if (was.schedule.name === 'step' && now.schedule.name === 'step') {
+    diff('schedule step', was.schedule.every, now.schedule.every);
+    diff('schedule gamma', was.schedule.gamma, now.schedule.gamma);
+  }
+  diff('epochs (the cosine schedule spans the whole run)', was.scheduleEpochs, now.scheduleEpochs);
+  diff('seed', was.seed, now.seed);
+  diff('shuffle', was.shuffle, now.shuffle);
+  diff('freeze', list(was.freeze), list(now.freeze));
+  diff('train-only', list(was.trainOnly), list(now.trainOnly));
+  diff('input', was.input, now.input);
+  diff('output', was.output, now.output);
+  diff('max steps per epoch', was.maxSteps, now.maxSteps);
+  return out;
 }

@@ -8,7 +8,7 @@
  * the JSON log only when the run ends normally (all epochs, or early stopping).
  */
 import { createHash } from 'node:crypto';
-import { pathExists, writeFileAtomic } from '../atomic.js';
+import { checkOutputs, sameFile, writeFileAtomic, type InputSource } from '../atomic.js';
 import { UserError } from '../errors.js';
 import type { Dataset } from '../data/types.js';
 import { fitSample } from '../eval/feed.js';
@@ -16,11 +16,11 @@ import { toFloat64 } from '../eval/tensor.js';
 import { isExternal, readExternalBytes } from '../onnx/external.js';
 import { decodeModel, encodeModel } from '../onnx/schema.js';
 import type { ModelProto, TensorProto } from '../onnx/types.js';
-import { encodeInline, writeModel } from '../onnx/write.js';
+import { encodeInline, externalDataInputs, modelOutputFiles, writeModel } from '../onnx/write.js';
 import { tensorFromProto, bytesOf } from '../runtime/tensor.js';
 import type { HostTensor, Runtime, Session, TensorType } from '../runtime/types.js';
 import { epochOrder, inputBatch, labelBatch, type BatchShape } from './batches.js';
-import { readCheckpoint, writeCheckpoint, type Checkpoint, type CheckpointMeta, type EpochRecord } from './checkpoint.js';
+import { readCheckpoint, settingsDifferences, writeCheckpoint, type Checkpoint, type CheckpointMeta, type EpochRecord, type RunSettings } from './checkpoint.js';
 import { checkOptimizer, type OptimizerConfig } from './optim.js';
 import { chooseParameters } from './params.js';
 import { StepRunner, zerosLike } from './runner.js';
@@ -70,8 +70,10 @@ export interface FinetuneOptions {
   force?: boolean;
   checkpoint?: string;
   log?: string;
-  /** continue from `checkpoint` */
-  resume?: boolean;
+  /** continue the run saved in `checkpoint` (true), or in this file (the run's checkpoints still go to `checkpoint`) */
+  resume?: boolean | string;
+  /** further files the run reads (data), which no output may replace */
+  inputs?: InputSource[];
   signal?: AbortSignal;
   onProgress?: (p: FinetuneProgress) => void;
   onEpoch?: (e: EpochRecord) => void;
@@ -134,6 +136,48 @@ export function modelHash(model: ModelProto, sourceDir: string): string {
   return createHash('sha256').update(encodeInline(model, sourceDir)).digest('hex');
 }
 
+/** sha256 of the training and validation samples and labels, as the model sees them (after preprocessing). */
+export function dataHash(train: Dataset, val: Dataset): string {
+  const h = createHash('sha256');
+  for (const ds of [train, val]) {
+    h.update(JSON.stringify([ds.count, ds.sampleShape, ds.task, ds.targetSize ?? 1]));
+    h.update(bytesOf(ds.x.subarray(0, ds.count * elementCount(ds.sampleShape))));
+    h.update(bytesOf(ds.y));
+  }
+  return h.digest('hex');
+}
+
+type FileOptions = Pick<FinetuneOptions, 'model' | 'sourceDir' | 'file' | 'out' | 'checkpoint' | 'log' | 'resume' | 'force' | 'inputs'>;
+
+/** The checkpoint a resumed run reads, or undefined. */
+const resumeFile = (o: FileOptions): string | undefined => (typeof o.resume === 'string' ? o.resume : o.resume ? o.checkpoint : undefined);
+
+/**
+ * Checks every file the run will write (model and its data files, checkpoint, log) against the rules of
+ * src/atomic.ts, before any work. Returns whether the checkpoint written is the one resumed from (then
+ * replacing it is the point).
+ */
+export async function checkFinetuneFiles(o: FileOptions): Promise<{ continuing: boolean }> {
+  const from = resumeFile(o);
+  if (o.resume && !from) throw new UserError('--resume', 'needs a checkpoint path');
+  const continuing = from !== undefined && o.checkpoint !== undefined && (await sameFile(from, o.checkpoint));
+  const outputs = [
+    ...(o.out ? [o.out, ...modelOutputFiles(o.model, o.out, { sourceDir: o.sourceDir }).slice(1).map((path) => ({ path, createFolders: true }))] : []),
+    ...(o.checkpoint ? [{ path: o.checkpoint, mayExist: continuing, existsCause: 'a checkpoint of an earlier run is here: --resume to continue it, or --force to start over' }] : []),
+    ...(o.log ? [o.log] : []),
+  ];
+  await checkOutputs(outputs, {
+    force: o.force,
+    inputs: [
+      { path: o.file, what: 'the input model' },
+      ...(from && !continuing ? [{ path: from, what: 'the checkpoint resumed from' }] : []),
+      ...(o.inputs ?? []),
+      async () => externalDataInputs(o.model, o.sourceDir),
+    ],
+  });
+  return { continuing };
+}
+
 
 /**
  * The input model with `params` written over its initializers: a copy (encode/decode keeps every field),
@@ -178,21 +222,15 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   if (o.patience !== undefined && !(Number.isInteger(o.patience) && o.patience >= 1)) throw new UserError('--patience', `must be a whole number of epochs ≥ 1, got ${o.patience}`);
   const { train, val } = o;
   if (train.task !== val.task) throw new Error('train and validation sets differ in task');
-  if (o.out && !o.force && (await pathExists(o.out))) throw new UserError(o.out, 'already exists (use --force to overwrite)');
-  if (o.checkpoint && !o.resume && !o.force && (await pathExists(o.checkpoint))) {
-    throw new UserError(o.checkpoint, 'a checkpoint of an earlier run is here: --resume to continue it, or --force to start over');
-  }
+  const { continuing } = await checkFinetuneFiles(o);
+  const from = resumeFile(o);
 
   const choice = chooseParameters(o.model.graph!, { freeze: o.freeze, trainOnly: o.trainOnly });
   const hash = modelHash(o.model, o.sourceDir);
   let resumed: Checkpoint | undefined;
-  if (o.resume) {
-    if (!o.checkpoint) throw new UserError('--resume', 'needs a checkpoint path');
-    resumed = await readCheckpoint(o.checkpoint);
-    const m = resumed.meta;
-    if (m.modelHash !== hash) throw new UserError(o.checkpoint, `was made for another model (or another version of ${o.file})`);
-    if (m.optimizer !== optimizer.name) throw new UserError(o.checkpoint, `was made with --optimizer ${m.optimizer}, not ${optimizer.name}`);
-    if (m.params.join('\n') !== choice.trainable.join('\n')) throw new UserError(o.checkpoint, 'trains a different set of parameters (check --freeze / --train-only)');
+  if (from) {
+    resumed = await readCheckpoint(from);
+    if (resumed.meta.modelHash !== hash) throw new UserError(from, `was made for another model (or another version of ${o.file})`);
   }
 
   const initialParams = initialParameters(o.model, o.sourceDir, choice.trainable);
@@ -201,6 +239,21 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   // the forward as it is tells the input's shape, and stays the validation model unless the batch is relaxed
   const base = { sourceDir: o.sourceDir, file: o.file, params: choice.trainable, input: o.input, output: o.output, fuseActivations: true };
   let evalModel = buildEvalModel(o.model, { ...base });
+  const settings: RunSettings = {
+    data: { name: train.source ?? train.name, train: train.count, val: val.count, sha256: o.checkpoint || from ? dataHash(train, val) : '' },
+    batchSize: o.batchSize, optimizer, schedule: { name: schedule.name, lr: schedule.lr, every: schedule.every ?? 1, gamma: schedule.gamma ?? 0.1 },
+    scheduleEpochs: schedule.name === 'cosine' ? o.epochs : null, seed, shuffle, freeze: o.freeze ?? [], trainOnly: o.trainOnly ?? [],
+    input: evalModel.input, output: evalModel.output, maxSteps: o.maxSteps ?? null,
+  };
+  if (resumed) {
+    const diffs = settingsDifferences(resumed.meta.settings, settings);
+    if (diffs.length) {
+      throw new UserError(from!, `was made with ${diffs.join('; ')}; resume with the checkpoint's settings, or start the run over`);
+    }
+    if (resumed.meta.params.join('\n') !== choice.trainable.join('\n')) {
+      throw new UserError(from!, 'trains a different set of parameters');
+    }
+  }
   let evalSession = await o.runtime.load(evalModel.bytes);
   const inMeta = evalSession.inputs.find((i) => i.name === evalModel.input)!;
   const fit = fitSample(inMeta.shape, train.sampleShape);
@@ -254,10 +307,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     const startParams = resumed ? resumed.params : initialParams;
     const startState: Record<string, HostTensor> = {};
     for (const s of tm.state) startState[s.name] = resumed?.state[stateKey(s)] ?? zerosLike(s.dims, s.dataType);
-    for (const p of tm.params) {
-      const v = startParams[p.name];
-      if (!v || v.dims.join(',') !== p.dims.join(',')) throw new UserError(o.checkpoint ?? o.file, `parameter '${p.name}' is missing or has another shape in the checkpoint`);
-    }
+    if (resumed) checkTensors(from!, resumed, tm.params, tm.state.map((s) => ({ ...s, name: stateKey(s) })));
     const runner = await StepRunner.open(o.runtime, tm, { params: startParams, state: startState });
     const initialMetrics = metricsOf(probeSet, initialPred.scores, initialPred.perSample).summary;
     const valMetricsOf = async (params: Record<string, HostTensor>, ds: Dataset) => {
@@ -267,13 +317,16 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     const initialVal = val.count ? await valMetricsOf(initialParams, val) : { value: NaN, summary: initialMetrics };
 
     const meta: CheckpointMeta = resumed?.meta ?? {
-      version: 1, modelHash: hash, optimizer: optimizer.name, params: choice.trainable, epoch: 0, globalStep: 0,
+      version: 2, modelHash: hash, settings, params: choice.trainable, epoch: 0, globalStep: 0,
       best: null, sinceBest: 0, history: [],
     };
+    // The epoch the file at o.checkpoint holds (what an interrupted run can continue from).
+    let saved = continuing ? meta.epoch : 0;
+    const lastGood = () => (saved ? `The last good checkpoint is ${o.checkpoint} (epoch ${saved})` : 'No epoch had completed; nothing was written');
     let best: Record<string, HostTensor> = resumed ? resumed.best : startParams;
     if (!meta.best && val.count) meta.best = { epoch: 0, value: initialVal.value, loss: lossOf(initialVal.summary) };
     const resumedFrom = resumed ? resumed.meta.epoch : null;
-    if (resumed) say(`resuming after epoch ${meta.epoch} (step ${meta.globalStep}) from ${o.checkpoint}`);
+    if (resumed) say(`resuming after epoch ${meta.epoch} (step ${meta.globalStep}) from ${from}`);
     let stopped: FinetuneLog['stopped'] = 'completed';
 
     try {
@@ -285,13 +338,13 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
         let lr = 0;
         for (let b = 0; b < stepsPerEpoch; b++) {
           if (o.signal?.aborted) {
-            throw new TrainingStopped(o.file, `interrupted during epoch ${epoch + 1} (step ${meta.globalStep + 1}); ${meta.epoch ? `the checkpoint ${o.checkpoint} holds epoch ${meta.epoch}: continue with --resume` : 'no epoch had completed, nothing was written'}`, 'interrupted', 130);
+            throw new TrainingStopped(o.file, `interrupted during epoch ${epoch + 1} (step ${meta.globalStep + 1}); ${saved ? `the checkpoint ${o.checkpoint} holds epoch ${saved}: continue with --resume` : 'no epoch had completed, nothing was written'}`, 'interrupted', 130);
           }
           const rows = order.subarray(b * batchSize, (b + 1) * batchSize);
           lr = learningRate(schedule, epoch, meta.globalStep, totalSteps);
           const { loss } = await runner.step(inputBatch(train, rows, shape), labelBatch(train, rows, shape), meta.globalStep + 1, lr);
           if (!Number.isFinite(loss)) {
-            throw new TrainingStopped(o.file, `loss is ${loss} at step ${meta.globalStep + 1} (epoch ${epoch + 1}, batch ${b + 1}); stopped. ${meta.epoch ? `The last good checkpoint is ${o.checkpoint} (epoch ${meta.epoch})` : 'No epoch had completed; nothing was written'}; try a lower --lr`, 'nan');
+            throw new TrainingStopped(o.file, `loss is ${loss} at step ${meta.globalStep + 1} (epoch ${epoch + 1}, batch ${b + 1}); stopped. ${lastGood()}; try a lower --lr`, 'nan');
           }
           meta.globalStep++;
           sum += loss;
@@ -301,7 +354,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
         // The last update of the epoch can overflow without a loss to show it: never checkpoint it.
         const bad = Object.entries(snap.params).find(([, t]) => !(t.data as Float32Array).every(Number.isFinite));
         if (bad) {
-          throw new TrainingStopped(o.file, `parameter '${bad[0]}' holds NaN/Inf after step ${meta.globalStep} (epoch ${epoch + 1}); stopped. ${meta.epoch ? `The last good checkpoint is ${o.checkpoint} (epoch ${meta.epoch})` : 'No epoch had completed; nothing was written'}; try a lower --lr`, 'nan');
+          throw new TrainingStopped(o.file, `parameter '${bad[0]}' holds NaN/Inf after step ${meta.globalStep} (epoch ${epoch + 1}); stopped. ${lastGood()}; try a lower --lr`, 'nan');
         }
         const v = val.count ? await valMetricsOf(snap.params, val) : { value: sum / stepsPerEpoch, summary: {} };
         const rec: EpochRecord = {
@@ -322,7 +375,8 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
         if (o.checkpoint) {
           const state: Record<string, HostTensor> = {};
           for (const s of tm.state) state[stateKey(s)] = snap.state[s.name]!;
-          await writeCheckpoint(o.checkpoint, { meta, params: snap.params, state, best });
+          await writeCheckpoint(o.checkpoint, { meta, params: snap.params, state, best }, { replace: o.force || continuing || saved > 0 });
+          saved = meta.epoch;
         }
       }
       if (o.patience !== undefined && stopped === 'completed' && meta.epoch < o.epochs) stopped = 'early-stopping';
@@ -346,12 +400,31 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
       test: testMetrics, stopped, resumedFrom,
       seconds: (Date.now() - started) / 1000,
     };
-    if (o.out) await writeModel(model, o.out, { sourceDir: o.sourceDir, force: true });
-    if (o.log) await writeFileAtomic(o.log, JSON.stringify(log, null, 2) + '\n');
+    if (o.out) await writeModel(model, o.out, { sourceDir: o.sourceDir, force: o.force, inputs: [{ path: o.file, what: 'the input model' }, ...(o.inputs ?? [])] });
+    if (o.log) await writeFileAtomic(o.log, JSON.stringify(log, null, 2) + '\n', { replace: o.force });
     return { log, model, params: best };
   } finally {
     await evalSession.release();
   }
+}
+
+/** A resumed checkpoint holds exactly the run's tensors, each with its type and dims. */
+function checkTensors(file: string, c: Checkpoint, params: { name: string; dims: number[] }[], state: { name: string; dims: number[] }[]): void {
+  const check = (part: Record<string, HostTensor>, want: { name: string; dims: number[] }[], what: string) => {
+    const names = new Set(want.map((w) => w.name));
+    const extra = Object.keys(part).find((k) => !names.has(k));
+    if (extra !== undefined) throw new UserError(file, `holds ${what} '${extra}', which this run does not train`);
+    for (const w of want) {
+      const v = part[w.name];
+      if (!v) throw new UserError(file, `${what} '${w.name}' is missing`);
+      if (v.type !== 'float32' || v.dims.join(',') !== w.dims.join(',')) {
+        throw new UserError(file, `${what} '${w.name}' is ${v.type} [${v.dims.join(', ')}], this run needs float32 [${w.dims.join(', ')}]`);
+      }
+    }
+  };
+  check(c.params, params, 'parameter');
+  check(c.best, params, 'best parameter');
+  check(c.state, state, 'optimizer state');
 }
 
 function inlineTensor(t: TensorProto, sourceDir: string): TensorProto {

@@ -94,7 +94,7 @@ describe('bad input', () => {
     writeFileSync(out, 'keep me');
     await expectRefused([model], dir, /already exists \(use --force/, out);
     expect(readFileSync(out, 'utf8')).toBe('keep me');
-    await expectRefused([model, '-o', model], dir, /is the input file/);
+    await expectRefused([model, '-o', model], dir, /is the input model; choose another path/);
   });
 
   it('bad options: unknown option, non-numeric --alpha, unknown --ops and --form', async () => {

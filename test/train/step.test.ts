@@ -15,7 +15,7 @@ import { readModel } from '../../src/onnx/read.js';
 import { openRuntime } from '../../src/runtime/index.js';
 import { SWIFTSHADER_ICD } from '../../src/runtime/node.js';
 import type { EpName, HostTensor, Runtime } from '../../src/runtime/types.js';
-import { readCheckpoint, writeCheckpoint } from '../../src/train/checkpoint.js';
+import { readCheckpoint, writeCheckpoint, type RunSettings } from '../../src/train/checkpoint.js';
 import { labelsFeed } from '../../src/train/gradients.js';
 import { chooseParameters } from '../../src/train/params.js';
 import { freshStart, StepRunner } from '../../src/train/runner.js';
@@ -131,7 +131,14 @@ describe('checkpoints', () => {
   it('round-trip metadata and tensors exactly', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'alrelu-ckpt-'));
     const t = (v: number[]): HostTensor => ({ type: 'float32', data: Float32Array.from(v), dims: [v.length] });
-    const meta = { version: 1 as const, modelHash: 'abc', optimizer: 'adam', params: ['w'], epoch: 2, globalStep: 40, best: { epoch: 1, value: 0.9 }, sinceBest: 1, history: [] };
+    const settings: RunSettings = {
+      data: { name: 'iris', train: 120, val: 15, sha256: 'f'.repeat(64) }, batchSize: 8,
+      optimizer: { name: 'adam', weightDecay: 0, momentum: 0.9, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+      schedule: { name: 'constant', lr: 0.01, every: 1, gamma: 0.1 }, scheduleEpochs: null, seed: 0, shuffle: true,
+      freeze: [], trainOnly: [], input: 'x', output: 'y', maxSteps: null,
+    };
+    const history = [1, 2].map((epoch) => ({ epoch, trainLoss: 1 / epoch, valMetric: 0.5, val: {}, lr: 0.01, seconds: 1, steps: 20 }));
+    const meta = { version: 2 as const, modelHash: 'a'.repeat(64), settings, params: ['w'], epoch: 2, globalStep: 40, best: { epoch: 1, value: 0.9 }, sinceBest: 1, history };
     await writeCheckpoint(join(dir, 'c.ckpt'), { meta, params: { w: t([1, 2.5]) }, state: { 'm:w': t([0.1, 0.2]) }, best: { w: t([3, 4]) } });
     const back = await readCheckpoint(join(dir, 'c.ckpt'));
     expect(back.meta).toEqual(meta);

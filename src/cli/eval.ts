@@ -40,7 +40,9 @@ export function evaluateOptions(models: string[], o: EvalCliOptions): EvaluateOp
 function failureLine(failed: RunFailed[]): string {
   const f = failed[0]!;
   // Provider failures already start with the EP's name; a data mismatch is about the model, not the EP.
-  const head = f.stage === 'open' ? f.error : f.stage === 'data' ? `${f.model}: ${f.error}` : `${f.ep} on ${f.model}: ${f.error}`;
+  // A model that does not load names itself already (and says which onnxruntime it tried).
+  const named = f.stage === 'open' || (f.stage === 'load' && f.error.startsWith(`${f.model}: `));
+  const head = named ? f.error : f.stage === 'data' ? `${f.model}: ${f.error}` : `${f.ep} on ${f.model}: ${f.error}`;
   const more = failed.length > 1 ? ` (and ${failed.length - 1} more failed run${failed.length > 2 ? 's' : ''}, listed above)` : '';
   return head + more;
 }

@@ -16,7 +16,7 @@ import { checkFinetuneFiles, finetune, TrainingStopped, type FinetuneLog } from 
 import { OPTIMIZERS, type OptimizerName } from '../train/optim.js';
 import { SCHEDULES, type ScheduleName } from '../train/schedule.js';
 import { checkSelection, defaultOutput, parseOps, type ConvertCliOptions } from './convert.js';
-import { addPreprocessOptions, collect, dataInputs, outputBeside, dataOptions, parseInteger, parseNumber, preprocessOptions, type PreprocessCliOptions } from './options.js';
+import { addPreprocessOptions, collect, dataInputs, outputBeside, dataOptions, maxDataSizeOption, parseInteger, parseNumber, preprocessOptions, type PreprocessCliOptions } from './options.js';
 import { action, printJson, progressBar, say, type GlobalOptions } from './run.js';
 
 export interface FinetuneCliOptions extends GlobalOptions, PreprocessCliOptions {
@@ -247,7 +247,7 @@ export function register(program: Command): void {
 
 /** What `alrelu-convert model.onnx --finetune --data <spec> ...` adds to the convert command. */
 export interface ConvertThenFinetuneOptions
-  extends ConvertCliOptions, Pick<FinetuneCliOptions, 'ep' | 'epochs' | 'batchSize' | 'lr' | 'optimizer' | 'scale'> {
+  extends ConvertCliOptions, Pick<FinetuneCliOptions, 'ep' | 'epochs' | 'batchSize' | 'lr' | 'optimizer' | 'scale' | 'maxDataSize'> {
   finetune?: boolean;
   data?: string;
 }
@@ -256,7 +256,8 @@ export function addConvertThenFinetuneOptions(cmd: Command): Command {
   return addTrainingOptions(cmd
     .option('--finetune', 'fine-tune the converted model on --data before writing it (same as `finetune` on the result)')
     .option('--data <spec>', 'with --finetune: labelled data (built-in name or path), split 80/10/10'), 'with --finetune: ')
-    .option('--scale <k>', 'with --finetune: multiply the data by k first (e.g. 255 for 0..255 pixels)');
+    .option('--scale <k>', 'with --finetune: multiply the data by k first (e.g. 255 for 0..255 pixels)')
+    .addOption(maxDataSizeOption('with --finetune: '));
 }
 
 /** Converts in memory, then fine-tunes; the output (-o, default <name>.alrelu.onnx) is the fine-tuned model. */
@@ -269,7 +270,7 @@ export async function convertThenFinetune(input: string, o: ConvertThenFinetuneO
   const ops = parseOps(input, o.ops);
   const ft: FinetuneCliOptions = {
     data: o.data, output: out, ep: o.ep, epochs: o.epochs, batchSize: o.batchSize, lr: o.lr, optimizer: o.optimizer,
-    schedule: 'constant', seed: o.seed, shuffle: true, freeze: [], trainOnly: [], force: o.force, scale: o.scale,
+    schedule: 'constant', seed: o.seed, shuffle: true, freeze: [], trainOnly: [], force: o.force, scale: o.scale, maxDataSize: o.maxDataSize,
     json: o.json, quiet: o.quiet, verbose: o.verbose,
   };
   await runFinetune(input, ft, (mf) => {

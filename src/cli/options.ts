@@ -7,7 +7,7 @@ import { parseSpec } from '../data/index.js';
 import { readModel } from '../onnx/read.js';
 import { externalDataInputs } from '../onnx/write.js';
 import type { Channels } from '../data/images.js';
-import type { LoadDataOptions, PreprocessOptions } from '../data/index.js';
+import { DEFAULT_MAX_DATA_BYTES, formatBytes, type LoadDataOptions, type PreprocessOptions } from '../data/index.js';
 import { UserError } from '../errors.js';
 
 /** `<folder of input>/<input name without .onnx><suffix>`: where a command's output goes by default. */
@@ -77,6 +77,19 @@ function parseSize(s: string): [number, number] {
   return [h, w];
 }
 
+/** `4G`, `512M`, `1.5GiB`, `100000000`: a byte count, K/M/G/T as powers of 1024. */
+export function parseByteSize(flag: string, s: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$/i.exec(s.trim());
+  const bytes = m ? Number(m[1]) * 1024 ** ' kmgt'.indexOf((m[2] || ' ').toLowerCase()) : NaN;
+  if (!(bytes >= 1 && Number.isSafeInteger(Math.floor(bytes)))) throw new UserError(flag, `expected a size such as 4G, 512M or a number of bytes, found '${s}'`);
+  return Math.floor(bytes);
+}
+
+/** The data size limit's flag, for every command that loads data. */
+export function maxDataSizeOption(lead = ''): Option {
+  return new Option('--max-data-size <size>', `${lead}data size limit: the most memory a data set's decoded contents may take, checked against file headers before loading (e.g. 8G; default ${formatBytes(DEFAULT_MAX_DATA_BYTES)}); raise it only for files you trust`);
+}
+
 /** A CSV label column given as a number is an index, otherwise a header name. */
 function parseColumn(s: string): string | number {
   return /^-?\d+$/.test(s.trim()) ? Number(s) : s;
@@ -92,6 +105,7 @@ export interface PreprocessCliOptions {
   labels?: string;
   imageSize?: string;
   channels?: Channels;
+  maxDataSize?: string;
 }
 
 /** How user data is read and turned into model input: the same flags wherever data goes in. */
@@ -105,7 +119,8 @@ export function addPreprocessOptions(cmd: Command): Command {
     .option('--label-column <col>', 'CSV label column: header name or 0-based index (default: "label", else the last)')
     .option('--labels <file>', '.npy labels file, when the samples file is not x.npy with y.npy beside it')
     .option('--image-size <HxW>', "resize images of an image folder to this size (default: the first image's)")
-    .addOption(new Option('--channels <c>', 'image channels').choices(['rgb', 'gray']));
+    .addOption(new Option('--channels <c>', 'image channels').choices(['rgb', 'gray']))
+    .addOption(maxDataSizeOption());
 }
 
 export function preprocessOptions(o: PreprocessCliOptions): PreprocessOptions {
@@ -124,6 +139,7 @@ export function dataOptions(o: PreprocessCliOptions): Omit<LoadDataOptions, 'spl
     ...(o.labels !== undefined ? { labels: o.labels } : {}),
     ...(o.imageSize !== undefined ? { imageSize: parseSize(o.imageSize) } : {}),
     ...(o.channels !== undefined ? { channels: o.channels } : {}),
+    ...(o.maxDataSize !== undefined ? { maxDataBytes: parseByteSize('--max-data-size', o.maxDataSize) } : {}),
   };
 }
 

@@ -12,9 +12,11 @@
  *   each row's label is its index there. For regression the label column must be numeric.
  * - Sample shape [number of feature columns]; features keep the file's column order.
  */
-import { promises as fs } from 'node:fs';
+import { constants as bufferConstants } from 'node:buffer';
 import { basename, extname } from 'node:path';
 import { UserError } from '../errors.js';
+import { readWhole } from './files.js';
+import { DataBudget, formatBytes } from './limits.js';
 import { datasetFromArrays, type Task } from './labels.js';
 import type { Dataset } from './types.js';
 
@@ -23,7 +25,17 @@ export interface CsvOptions {
   header?: boolean;
   delimiter?: string;
   task?: Task;
+  /** what parsing may take; the file is charged at CSV_MEMORY_PER_BYTE before it is read */
+  budget?: DataBudget;
 }
+
+/**
+ * Memory while parsing, per byte of CSV text: the text as a string, and every cell as its own string
+ * in a row array (measured: about 19 for short numeric cells). A CSV declares no sizes, so its file
+ * size, times this, stands for what it will take.
+ */
+export const CSV_MEMORY_PER_BYTE = 20;
+const MAX_STRING_LENGTH = bufferConstants.MAX_STRING_LENGTH;
 
 interface Row {
   line: number;
@@ -98,13 +110,11 @@ function labelIndex(opt: string | number | undefined, names: string[] | undefine
 }
 
 export async function loadCsv(file: string, opts: CsvOptions = {}): Promise<Dataset> {
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new UserError(file, code === 'ENOENT' ? 'no such file' : `cannot read: ${(e as Error).message}`);
-  }
+  const bytes = await readWhole(file, opts.budget ?? new DataBudget(), (size) => {
+    if (size > MAX_STRING_LENGTH) throw new UserError(file, `is ${formatBytes(size)}, more text than one string can hold (${formatBytes(MAX_STRING_LENGTH)})`);
+    return { bytes: size * CSV_MEMORY_PER_BYTE, declared: `is ${formatBytes(size)}, which takes about ${formatBytes(size * CSV_MEMORY_PER_BYTE)} to parse` };
+  });
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
   const delimiter = opts.delimiter ?? (extname(file).toLowerCase() === '.tsv' ? '\t' : ',');
   if (text.includes('\0')) throw new UserError(file, 'holds NUL bytes; expected a text CSV file');
   const rows = parseCsv(text, delimiter, file);

@@ -8,13 +8,17 @@
 import { promises as fs } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { UserError } from '../errors.js';
+import { readWhole } from './files.js';
 import { decodeImage, resizeBilinear, toPlanar, type Channels } from './images.js';
+import { DataBudget, formatBytes } from './limits.js';
 import type { Dataset } from './types.js';
 
 export interface ImageFolderOptions {
   /** [height, width], or one number for a square */
   size?: number | [number, number];
   channels?: Channels;
+  /** what the decoded set may take; every image's decode is charged to it first */
+  budget?: DataBudget;
 }
 
 const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg']);
@@ -41,15 +45,27 @@ export async function loadImageFolder(dir: string, opts: ImageFolderOptions = {}
   }
   if (files.length === 0) throw new UserError(dir, `has zero images; expected .png, .jpg or .jpeg files in its class subfolders (${classes.join(', ')})`);
 
+  const budget = opts.budget ?? new DataBudget();
   const c = channels === 'gray' ? 1 : 3;
   let x: Float32Array | undefined;
   const y = new Int32Array(files.length);
   for (const [i, f] of files.entries()) {
-    const img = decodeImage(await fs.readFile(f.path), f.path);
+    const bytes = await readWhole(f.path, budget);
+    const img = decodeImage(bytes, f.path, budget);
+    // The first image sets the size; the whole set is charged before its buffer exists.
     size ??= [img.height, img.width];
     const [h, w] = size;
-    x ??= new Float32Array(files.length * c * h * w);
+    if (!x) {
+      const setBytes = files.length * c * h * w * 4;
+      budget.take(dir, setBytes, `holds ${files.length} image${files.length === 1 ? '' : 's'} of ${c}x${h}x${w} floats, ${formatBytes(setBytes)} in all`);
+      x = new Float32Array(files.length * c * h * w);
+    }
+    // The decoded pixels, their planar copy and the resized one, for as long as they live.
+    const working = img.data.byteLength + c * 4 * (img.width * img.height + h * w);
+    budget.take(f.path, working, `declares ${img.width}x${img.height} pixels, which take ${formatBytes(working)} as ${c}-channel floats`);
     x.set(resizeBilinear(toPlanar(img, channels), c, img.height, img.width, h, w), i * c * h * w);
+    budget.release(working);
+    budget.release(bytes.length);
     y[i] = f.label;
   }
   return {

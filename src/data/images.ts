@@ -4,9 +4,11 @@
  * composited). Grayscale from colour uses the ITU-R BT.601 luma weights 0.299 R + 0.587 G + 0.114 B, as
  * PIL's convert('L') does.
  */
+import { inflateSync } from 'node:zlib';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { UserError } from '../errors.js';
+import { DataBudget, formatBytes } from './limits.js';
 
 export type Channels = 'gray' | 'rgb';
 
@@ -17,29 +19,156 @@ export interface RgbaImage {
   data: Uint8Array;
 }
 
-const PNG_MAGIC = [0x89, 0x50, 0x4e, 0x47];
+const PNG_MAGIC = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 const JPEG_MAGIC = [0xff, 0xd8, 0xff];
 
-function imageFormat(bytes: Uint8Array): 'png' | 'jpeg' | undefined {
+type Format = 'png' | 'jpeg';
+
+function imageFormat(bytes: Uint8Array): Format | undefined {
   if (PNG_MAGIC.every((b, i) => bytes[i] === b)) return 'png';
   if (JPEG_MAGIC.every((b, i) => bytes[i] === b)) return 'jpeg';
   return undefined;
 }
 
-/** Decodes by content, not by file name. `subject` names the file in errors. */
-export function decodeImage(bytes: Uint8Array, subject: string): RgbaImage {
+/** What an image's header declares, read without decoding anything. */
+export interface ImageHeader {
+  format: Format;
+  width: number;
+  height: number;
+  /** the most memory the decoder holds at once for an image of this header (see decodeBytes) */
+  decodeBytes: number;
+  /** PNG: Adam7-interlaced, and the exact size its image data must inflate to */
+  interlaced?: boolean;
+  inflatedBytes?: number;
+}
+
+/** PNG channels per colour type (0 gray, 2 RGB, 3 palette, 4 gray+alpha, 6 RGBA). */
+const PNG_CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
+
+/** Bytes of filtered scanlines a PNG's image data inflates to: one filter byte per row, per Adam7 pass if interlaced. */
+function pngInflatedBytes(w: number, h: number, bitsPerPixel: number, interlaced: boolean): number {
+  const rows = (pw: number, ph: number) => (pw > 0 && ph > 0 ? ph * (1 + Math.ceil((pw * bitsPerPixel) / 8)) : 0);
+  if (!interlaced) return rows(w, h);
+  const passes = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]];
+  return passes.reduce((sum, [x0, y0, dx, dy]) => sum + rows(Math.ceil((w - x0!) / dx!), Math.ceil((h - y0!) / dy!)), 0);
+}
+
+function pngHeader(bytes: Uint8Array, fail: (cause: string) => never): ImageHeader {
+  // IHDR must be the first chunk: length 13, type, width, height, depth, colour type, ..., interlace.
+  if (bytes.length < 33) fail('truncated before the end of its IHDR header');
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (dv.getUint32(8) !== 13 || Buffer.from(bytes.subarray(12, 16)).toString('latin1') !== 'IHDR') fail('does not start with an IHDR chunk');
+  const width = dv.getUint32(16);
+  const height = dv.getUint32(20);
+  const depth = bytes[24]!;
+  const channels = PNG_CHANNELS[bytes[25]!];
+  if (channels === undefined || ![1, 2, 4, 8, 16].includes(depth)) fail(`has an invalid IHDR (colour type ${bytes[25]}, bit depth ${depth})`);
+  const interlaced = bytes[28] === 1;
+  const inflatedBytes = pngInflatedBytes(width, height, channels! * depth, interlaced);
+  // pngjs holds the inflated and the unfiltered scanlines, then RGBA pixels (16-bit: 8 bytes each, then 4).
+  const decodeBytes = 2 * inflatedBytes + width * height * (depth === 16 ? 12 : 4);
+  return { format: 'png', width, height, decodeBytes, interlaced, inflatedBytes };
+}
+
+/** The first frame header (SOF0..SOF15 but DHT, JPG, DAC) before the first scan. */
+function jpegHeader(bytes: Uint8Array, fail: (cause: string) => never): ImageHeader {
+  let p = 2;
+  while (p < bytes.length) {
+    if (bytes[p] !== 0xff) {
+      p++; // stray bytes between segments: decoders skip them, and so do we
+      continue;
+    }
+    while (bytes[p] === 0xff) p++;
+    const marker = bytes[p++];
+    if (marker === undefined || marker === 0xd9) break;
+    if (marker === 0x01 || marker === 0x00 || (marker >= 0xd0 && marker <= 0xd8)) continue; // no length field
+    if (p + 2 > bytes.length) break;
+    const len = (bytes[p]! << 8) | bytes[p + 1]!;
+    if (marker === 0xda) break;
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+      if (p + 8 > bytes.length) break;
+      const height = (bytes[p + 3]! << 8) | bytes[p + 4]!;
+      const width = (bytes[p + 5]! << 8) | bytes[p + 6]!;
+      const components = bytes[p + 7]!;
+      if (components < 1 || components > 4) fail(`declares ${components} colour components (expected 1 to 4)`);
+      if (height === 0) fail('declares height 0 (to be set later by a DNL marker), which is not supported');
+      // jpeg-js holds per component a 4-byte coefficient and a 1-byte sample per pixel (plus each 8x8
+      // block's object) over MCU-padded dimensions, then the interleaved samples, then RGBA.
+      const decodeBytes = (width + 32) * (height + 32) * (8 * components + 4);
+      return { format: 'jpeg', width, height, decodeBytes };
+    }
+    p += len;
+  }
+  return fail('has no frame header (SOF) before its image data');
+}
+
+/** Dimensions and decode cost from the header alone; zero-sized images are refused. */
+export function readImageHeader(bytes: Uint8Array, subject: string): ImageHeader {
   const format = imageFormat(bytes);
   if (!format) throw new UserError(subject, 'is not a PNG or JPEG image (unrecognised signature bytes)');
+  const fail = (cause: string): never => {
+    throw new UserError(subject, `corrupt ${format.toUpperCase()} image: ${cause}`);
+  };
+  const h = format === 'png' ? pngHeader(bytes, fail) : jpegHeader(bytes, fail);
+  if (h.width === 0 || h.height === 0) fail(`declares ${h.width}x${h.height} pixels; expected a non-empty image`);
+  if (h.width > 0x7fffffff || h.height > 0x7fffffff) fail(`declares ${h.width}x${h.height} pixels, beyond what the PNG format allows`);
+  return h;
+}
+
+/**
+ * pngjs inflates interlaced image data without a cap, so for those the concatenated IDAT chunks are
+ * first inflated here, stopping at the exact size the header implies.
+ */
+function checkInterlacedData(bytes: Uint8Array, h: ImageHeader, subject: string): void {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const parts: Uint8Array[] = [];
+  for (let p = 8; p + 12 <= bytes.length; ) {
+    const len = dv.getUint32(p);
+    const type = Buffer.from(bytes.subarray(p + 4, p + 8)).toString('latin1');
+    if (p + 12 + len > bytes.length) break;
+    if (type === 'IDAT') parts.push(bytes.subarray(p + 8, p + 8 + len));
+    if (type === 'IEND') break;
+    p += 12 + len;
+  }
   try {
-    if (format === 'png') {
+    inflateSync(Buffer.concat(parts), { maxOutputLength: Math.max(1, h.inflatedBytes!) });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new UserError(subject, `corrupt PNG image: its image data inflates to more than the ${h.inflatedBytes} bytes its ${h.width}x${h.height} header implies`);
+    }
+    // Other inflate errors are pngjs's to report, in its words.
+  }
+}
+
+/**
+ * Decodes by content, not by file name. `subject` names the file in errors. The header is read
+ * first and its decode cost charged to `budget` (and given back after), so an image that declares
+ * more pixels than the data size limit allows is refused before any pixel buffer is allocated.
+ */
+export function decodeImage(bytes: Uint8Array, subject: string, budget: DataBudget = new DataBudget()): RgbaImage {
+  const h = readImageHeader(bytes, subject);
+  budget.take(subject, h.decodeBytes, `declares ${h.width}x${h.height} pixels, which take about ${formatBytes(h.decodeBytes)} to decode`);
+  try {
+    if (h.format === 'png') {
+      if (h.interlaced) checkInterlacedData(bytes, h, subject);
       const png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+      if (png.width !== h.width || png.height !== h.height) throw new Error(`decoded ${png.width}x${png.height} pixels, the header says ${h.width}x${h.height}`);
       return { width: png.width, height: png.height, data: new Uint8Array(png.data.buffer, png.data.byteOffset, png.data.byteLength) };
     }
-    // Limits guard against a corrupt header claiming a gigantic image.
-    const img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxResolutionInMP: 200, maxMemoryUsageInMB: 1024 });
+    // jpeg-js's own limits are a second fence, in case it finds a frame the header scan did not.
+    const img = jpeg.decode(bytes, {
+      useTArray: true,
+      formatAsRGBA: true,
+      maxResolutionInMP: Math.ceil((h.width * h.height) / 1e6) + 1,
+      maxMemoryUsageInMB: Math.ceil(h.decodeBytes / 2 ** 20) + 1,
+    });
+    if (img.width !== h.width || img.height !== h.height) throw new Error(`decoded ${img.width}x${img.height} pixels, the header says ${h.width}x${h.height}`);
     return { width: img.width, height: img.height, data: img.data };
   } catch (e) {
-    throw new UserError(subject, `corrupt ${format.toUpperCase()} image: ${e instanceof Error ? e.message : String(e)}`);
+    if (e instanceof UserError) throw e;
+    throw new UserError(subject, `corrupt ${h.format.toUpperCase()} image: ${e instanceof Error ? e.message : String(e)}`);
+  } finally {
+    budget.release(h.decodeBytes);
   }
 }
 

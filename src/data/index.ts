@@ -19,6 +19,7 @@ import { loadCsv } from './csv.js';
 import type { ImageFolderOptions } from './imageFolder.js';
 import { loadImageFolder } from './imageFolder.js';
 import type { Task } from './labels.js';
+import { DataBudget } from './limits.js';
 import { loadNpyPair, loadNpz } from './numpy.js';
 import { loadReferenceCases } from './reference.js';
 import type { TermValues } from './hashing.js';
@@ -27,6 +28,7 @@ import { SPLITS, type Dataset, type ReferenceCase, type Split } from './types.js
 
 export { preprocess, hasPreprocessing, type PreprocessOptions } from './preprocess.js';
 export { BUILTIN_NAMES } from './builtins.js';
+export { DEFAULT_MAX_DATA_BYTES, formatBytes } from './limits.js';
 export type { Dataset, ReferenceCase, Split } from './types.js';
 
 export interface LoadDataOptions {
@@ -45,6 +47,11 @@ export interface LoadDataOptions {
   /** built-in spam: hashing buckets and term values */
   buckets?: number;
   termValues?: TermValues;
+  /**
+   * The data size limit, in bytes: what the decoded contents of user files may take, checked against
+   * their headers before anything is allocated (default DEFAULT_MAX_DATA_BYTES).
+   */
+  maxDataBytes?: number;
 }
 
 export type LoadedData = Dataset | ReferenceCase[];
@@ -80,17 +87,17 @@ function unknownSpec(spec: string): UserError {
   );
 }
 
-async function loadFile(path: string, o: LoadDataOptions): Promise<Dataset> {
+async function loadFile(path: string, o: LoadDataOptions, budget: DataBudget): Promise<Dataset> {
   const ext = extname(path).toLowerCase();
   switch (ext) {
     case '.npz':
-      return loadNpz(path, o.task);
+      return loadNpz(path, o.task, budget);
     case '.npy':
-      return loadNpyPair(path, o.labels, o.task);
+      return loadNpyPair(path, o.labels, o.task, budget);
     case '.csv':
     case '.tsv':
     case '.txt':
-      return loadCsv(path, { labelColumn: o.labelColumn, task: o.task });
+      return loadCsv(path, { labelColumn: o.labelColumn, task: o.task, budget });
     case '.pb':
       throw new UserError(path, 'a single .pb file is one tensor; give the test_data_set_N folder that holds input_K.pb and output_K.pb');
     default:
@@ -98,11 +105,11 @@ async function loadFile(path: string, o: LoadDataOptions): Promise<Dataset> {
   }
 }
 
-async function loadFolder(path: string, o: LoadDataOptions): Promise<LoadedData> {
+async function loadFolder(path: string, o: LoadDataOptions, budget: DataBudget): Promise<LoadedData> {
   const cases = await loadReferenceCases(path); // [] when the folder is neither a set nor holds any
   if (cases.length > 0) return cases;
-  if (await statOf(join(path, 'x.npy'))) return loadNpyPair(join(path, 'x.npy'), o.labels, o.task);
-  return loadImageFolder(path, { size: o.imageSize, channels: o.channels });
+  if (await statOf(join(path, 'x.npy'))) return loadNpyPair(join(path, 'x.npy'), o.labels, o.task, budget);
+  return loadImageFolder(path, { size: o.imageSize, channels: o.channels, budget });
 }
 
 /**
@@ -117,11 +124,12 @@ export async function loadData(spec: string, o: LoadDataOptions = {}): Promise<L
   }
   const split = parsed.split ?? o.split;
   const seed = o.seed === undefined ? DEFAULT_SEED : checkSeed(o.seed);
+  const budget = new DataBudget(o.maxDataBytes);
 
   let ds: Dataset;
   const st = await statOf(parsed.name);
   if (st?.isDirectory()) {
-    const loaded = await loadFolder(parsed.name, o);
+    const loaded = await loadFolder(parsed.name, o, budget);
     if (isReference(loaded)) {
       if (split && split !== 'all') throw new UserError('--split', `does not apply to reference data (${parsed.name} holds test_data_set folders, not labelled samples)`);
       if (loaded.length === 0) throw new UserError(parsed.name, 'holds no test_data_set_N folders');
@@ -129,7 +137,7 @@ export async function loadData(spec: string, o: LoadDataOptions = {}): Promise<L
     }
     ds = loaded;
   } else if (st?.isFile()) {
-    ds = await loadFile(parsed.name, o);
+    ds = await loadFile(parsed.name, o, budget);
   } else if (isBuiltin(parsed.name)) {
     ds = await loadBuiltin(parsed.name, { buckets: o.buckets, values: o.termValues });
   } else {

@@ -3,8 +3,9 @@
  * element types: <f4 <f8 <f2 <i8 <i4 <i2 |i1 <u8 <u4 <u2 |u1 |b1 (little-endian, or single-byte); C
  * order only. The reader assumes a little-endian host, as every platform Node supports is.
  */
-import { elementCount, halfToFloat } from '../onnx/tensor.js';
+import { halfToFloat } from '../onnx/tensor.js';
 import { UserError } from '../errors.js';
+import { formatBytes, shapeText, type DataBudget } from './limits.js';
 
 export type NpyData =
   | Float32Array | Float64Array | Uint16Array | Int8Array | Int16Array | Int32Array | BigInt64Array
@@ -19,7 +20,7 @@ export interface NpyArray {
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 
-interface Kind {
+export interface Kind {
   bytes: number;
   make(buf: ArrayBuffer): NpyData;
 }
@@ -40,8 +41,27 @@ const KINDS: Record<string, Kind> = {
   b1: { bytes: 1, make: (b) => new Uint8Array(b) },
 };
 
-/** Parses one .npy file's bytes. `subject` names the file (or zip member) in errors. */
-export function parseNpy(bytes: Uint8Array, subject: string): NpyArray {
+/** What a .npy header declares, checked: the data that must follow it, and where it starts. */
+export interface NpyHeader {
+  dtype: string;
+  shape: number[];
+  /** byte offset of the data from the start of the file */
+  dataOffset: number;
+  /** shape product × item size: exactly the bytes that must follow the header */
+  dataBytes: number;
+  kind: Kind;
+}
+
+/** Longest header read: numpy's own default max_header_size, which it refuses beyond too. */
+export const MAX_HEADER_BYTES = 10000;
+/** Bytes to read from the start of a file to be sure of holding its whole header. */
+export const HEADER_PREFIX_BYTES = 12 + MAX_HEADER_BYTES;
+
+/**
+ * Parses the preamble and header at the start of `bytes` (the whole file, or at least its first
+ * HEADER_PREFIX_BYTES); nothing about the data is allocated. `subject` names the file in errors.
+ */
+export function parseNpyHeader(bytes: Uint8Array, subject: string): NpyHeader {
   const fail = (cause: string): never => {
     throw new UserError(subject, `not a valid .npy array: ${cause}`);
   };
@@ -62,6 +82,7 @@ export function parseNpy(bytes: Uint8Array, subject: string): NpyArray {
   } else {
     return fail(`format version ${major}.${bytes[7]} is not supported (expected 1.0, 2.0 or 3.0)`);
   }
+  if (headerLen > MAX_HEADER_BYTES) fail(`header is ${headerLen} bytes, above the ${MAX_HEADER_BYTES} that numpy itself reads (damaged or hostile?)`);
   if (start + headerLen > bytes.length) fail(`header says ${headerLen} bytes but the file has only ${bytes.length - start} after the preamble (truncated?)`);
   const header = Buffer.from(bytes.subarray(start, start + headerLen)).toString(major === 3 ? 'utf8' : 'latin1');
   const descr = /['"]descr['"]\s*:\s*['"]([^'"]*)['"]/.exec(header)?.[1];
@@ -72,10 +93,11 @@ export function parseNpy(bytes: Uint8Array, subject: string): NpyArray {
   const fortran = /['"]fortran_order['"]\s*:\s*(True|False)/.exec(header)?.[1];
   if (fortran === undefined) fail(`no fortran_order in header ${JSON.stringify(header.trim())}`);
   if (fortran === 'True') fail('array is in Fortran order; save it with numpy.ascontiguousarray(a) (C order)');
-  const shapeText = /['"]shape['"]\s*:\s*\(([^)]*)\)/.exec(header)?.[1];
-  if (shapeText === undefined) return fail(`no shape in header ${JSON.stringify(header.trim())}`);
-  const shape = shapeText.split(',').map((s) => s.trim()).filter((s) => s.length > 0).map(Number);
-  if (shape.some((d) => !Number.isInteger(d) || d < 0)) fail(`bad shape (${shapeText})`);
+  const shapeSrc = /['"]shape['"]\s*:\s*\(([^)]*)\)/.exec(header)?.[1];
+  if (shapeSrc === undefined) return fail(`no shape in header ${JSON.stringify(header.trim())}`);
+  const dims = shapeSrc.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  if (dims.some((d) => !/^\d+L?$/.test(d))) fail(`bad shape (${shapeSrc}): expected non-negative integer dimensions`);
+  const shape = dims.map((d) => Number(d.replace(/L$/, '')));
 
   const order = descr![0];
   const kind = KINDS[descr!.slice(1)];
@@ -83,16 +105,47 @@ export function parseNpy(bytes: Uint8Array, subject: string): NpyArray {
     if (order === '>' && kind && kind.bytes > 1) fail(`big-endian dtype ${descr} is not supported; save with a.astype(a.dtype.newbyteorder('<'))`);
     fail(`dtype ${descr} is not supported (expected one of <f4 <f8 <i8 <i4 |u1 |b1, or <f2 <i2 |i1 <u2 <u4 <u8)`);
   }
-  const count = elementCount(shape);
-  const offset = start + headerLen;
-  const want = count * kind!.bytes;
-  const have = bytes.length - offset;
-  if (have < want) fail(`shape (${shape.join(', ')}) of ${descr} needs ${want} data bytes, found ${have} (truncated?)`);
-  if (have > want) fail(`shape (${shape.join(', ')}) of ${descr} needs ${want} data bytes, found ${have} (trailing garbage?)`);
-  // Copy so the typed array is aligned to its element size whatever the file buffer's offset.
-  const copy = new Uint8Array(want);
-  copy.set(bytes.subarray(offset, offset + want));
-  return { dtype: descr!, shape, data: kind!.make(copy.buffer) };
+  // The product is checked as it grows: a shape whose size cannot be counted exactly is refused,
+  // not rounded (2^53 elements would pass a float comparison with the file size by accident).
+  let dataBytes = kind!.bytes;
+  for (const d of shape) {
+    dataBytes *= d;
+    if (!Number.isSafeInteger(dataBytes)) fail(`shape (${shape.join(', ')}) of ${descr} declares more data than can be counted`);
+  }
+  return { dtype: descr!, shape, dataOffset: start + headerLen, dataBytes, kind: kind! };
+}
+
+/** The array over `data` (exactly the header's dataBytes): the buffer itself if `data` is all of it, else a copy. */
+export function npyFromData(h: NpyHeader, data: Uint8Array): NpyArray {
+  const whole = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer;
+  if (whole) return { dtype: h.dtype, shape: h.shape, data: h.kind.make(data.buffer as ArrayBuffer) };
+  // Not Buffer#slice, which would share the (possibly pooled, unaligned) memory.
+  const copy = new Uint8Array(data.byteLength);
+  copy.set(data);
+  return { dtype: h.dtype, shape: h.shape, data: h.kind.make(copy.buffer) };
+}
+
+/** "declares 4 GiB of data (shape 1000000x1000 <f4)": what a header claims, for the data size limit. */
+export function declaredData(h: NpyHeader): string {
+  return `declares ${formatBytes(h.dataBytes)} of data (shape ${shapeText(h.shape)} ${h.dtype})`;
+}
+
+/** Checks that `have` bytes of data follow the header, as it declares; before anything is allocated. */
+export function checkDataLength(h: NpyHeader, have: number, subject: string): void {
+  if (have === h.dataBytes) return;
+  const cause = have < h.dataBytes ? 'truncated?' : 'trailing garbage?';
+  throw new UserError(subject, `not a valid .npy array: shape (${h.shape.join(', ')}) of ${h.dtype} needs ${h.dataBytes} data bytes, found ${have} (${cause})`);
+}
+
+/**
+ * Parses one .npy file's bytes. `subject` names the file (or zip member) in errors. The copy made
+ * (so the typed array is aligned whatever the file buffer's offset) is charged to `budget` first.
+ */
+export function parseNpy(bytes: Uint8Array, subject: string, budget?: DataBudget): NpyArray {
+  const h = parseNpyHeader(bytes, subject);
+  checkDataLength(h, bytes.length - h.dataOffset, subject);
+  budget?.take(subject, h.dataBytes, declaredData(h));
+  return npyFromData(h, bytes.subarray(h.dataOffset, h.dataOffset + h.dataBytes));
 }
 
 /** Bytes of a .npy file holding `data` (version 1.0); used by tests and by anyone exporting data. */

@@ -2,9 +2,15 @@
  * A minimal zip reader for .npz files (which numpy.savez writes as a plain zip, stored or deflated, with
  * zip64 extra fields). Reads the central directory, so data descriptors and zip64 sizes are handled, and
  * checks each member's CRC-32. No encryption, no multi-disk archives, no methods besides store/deflate.
+ *
+ * A member's declared uncompressed size is trusted only as an upper bound: it is charged to the data
+ * budget before inflating, and inflating stops as soon as the output would pass it, so a zip bomb or a
+ * directory that understates a member costs at most what it declared. The local header must agree
+ * with the central directory on method, sizes and CRC.
  */
 import { inflateRawSync } from 'node:zlib';
 import { UserError } from '../errors.js';
+import { formatBytes, MAX_BUFFER, type DataBudget } from './limits.js';
 
 export interface ZipEntry {
   name: string;
@@ -44,6 +50,7 @@ export class ZipReader {
   constructor(
     private readonly bytes: Uint8Array,
     private readonly subject: string,
+    private readonly budget?: DataBudget,
   ) {
     this.dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.readDirectory();
@@ -92,6 +99,7 @@ export class ZipReader {
       dirOffset = this.u64(z + 48);
     }
     let p = dirOffset;
+    const seen = new Set<string>();
     for (let k = 0; k < count; k++) {
       if (this.u32(p) !== SIG_CENTRAL) this.fail(`central directory entry ${k} is damaged`);
       const flags = this.u16(p + 8);
@@ -114,12 +122,20 @@ export class ZipReader {
         const len = this.u16(e + 2);
         if (id === 1) {
           let q = e + 4;
-          if (size === 0xffffffff) { size = this.u64(q); q += 8; }
-          if (compressedSize === 0xffffffff) { compressedSize = this.u64(q); q += 8; }
-          if (localOffset === 0xffffffff) { localOffset = this.u64(q); q += 8; }
+          const fieldEnd = q + len;
+          const next = (): number => {
+            if (q + 8 > fieldEnd) this.fail(`zip64 field of member ${name} is too short`);
+            q += 8;
+            return this.u64(q - 8);
+          };
+          if (size === 0xffffffff) size = next();
+          if (compressedSize === 0xffffffff) compressedSize = next();
+          if (localOffset === 0xffffffff) localOffset = next();
         }
         e += 4 + len;
       }
+      if (seen.has(name)) this.fail(`member ${name} appears twice`);
+      seen.add(name);
       this.entries.push({ name, method, compressedSize, size, crc, localOffset });
       p = eEnd + commentLen;
     }
@@ -129,27 +145,60 @@ export class ZipReader {
     return this.entries.map((e) => e.name);
   }
 
-  /** The member's uncompressed bytes, CRC-checked. */
+  /**
+   * The local header's view of a member must match the directory's: the same name and method, and the
+   * same CRC and sizes unless they follow the data (flag bit 3) or sit in a zip64 field.
+   */
+  private checkLocal(e: ZipEntry): number {
+    const at = e.localOffset;
+    if (this.u32(at) !== SIG_LOCAL) this.fail(`local header of ${e.name} is damaged`);
+    const flags = this.u16(at + 6);
+    const nameLen = this.u16(at + 26);
+    const start = at + 30 + nameLen + this.u16(at + 28);
+    if (at + 30 + nameLen > this.bytes.length) this.fail('truncated local header');
+    const localName = Buffer.from(this.bytes.subarray(at + 30, at + 30 + nameLen)).toString(flags & 0x800 ? 'utf8' : 'latin1');
+    const disagree = (what: string, local: number | string, central: number | string): never =>
+      this.fail(`member ${e.name}: the local header says ${what} ${local}, the central directory ${central}`);
+    if (localName !== e.name) disagree('name', JSON.stringify(localName), JSON.stringify(e.name));
+    if (this.u16(at + 8) !== e.method) disagree('method', this.u16(at + 8), e.method);
+    if (!(flags & 8)) {
+      if (this.u32(at + 14) !== e.crc) disagree('CRC', this.u32(at + 14), e.crc);
+      const csize = this.u32(at + 18);
+      const size = this.u32(at + 22);
+      if (csize !== 0xffffffff && csize !== e.compressedSize) disagree('compressed size', csize, e.compressedSize);
+      if (size !== 0xffffffff && size !== e.size) disagree('size', size, e.size);
+    }
+    return start;
+  }
+
+  /** The member's uncompressed bytes, CRC-checked; never more than it declares. */
   read(name: string): Uint8Array {
     const e = this.entries.find((x) => x.name === name);
-    if (!e) this.fail(`no member ${name}`);
-    const at = e!.localOffset;
-    if (this.u32(at) !== SIG_LOCAL) this.fail(`local header of ${name} is damaged`);
-    const start = at + 30 + this.u16(at + 26) + this.u16(at + 28);
-    const end = start + e!.compressedSize;
+    if (!e) return this.fail(`no member ${name}`);
+    const start = this.checkLocal(e);
+    const end = start + e.compressedSize;
     if (end > this.bytes.length) this.fail(`member ${name} runs past the end of the file (truncated?)`);
     const raw = this.bytes.subarray(start, end);
     let out: Uint8Array;
-    if (e!.method === 0) out = raw;
-    else if (e!.method === 8) {
+    if (e.method === 0) {
+      if (e.compressedSize !== e.size) this.fail(`member ${name} is stored (not compressed) but its sizes differ: ${e.compressedSize} stored, ${e.size} declared`);
+      out = raw;
+    } else if (e.method === 8) {
+      const declared = `member ${name} declares ${formatBytes(e.size)} uncompressed`;
+      if (e.size > MAX_BUFFER) this.fail(`${declared}, more than one buffer can hold`);
+      this.budget?.take(this.subject, e.size, declared);
       try {
-        out = inflateRawSync(raw);
+        // maxOutputLength: inflating stops with an error as soon as the output would pass the size
+        // the directory declared (at least 1: zlib refuses 0, and an empty member is checked below).
+        out = inflateRawSync(raw, { maxOutputLength: Math.max(1, e.size) });
       } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ERR_BUFFER_TOO_LARGE') return this.fail(`member ${name} inflates to more than the ${e.size} bytes its directory entry declares`);
         return this.fail(`member ${name} does not inflate: ${(err as Error).message}`);
       }
-    } else return this.fail(`member ${name} uses compression method ${e!.method}; only stored (0) and deflate (8) are supported`);
-    if (out.length !== e!.size) this.fail(`member ${name} is ${out.length} bytes, the directory says ${e!.size}`);
-    if (crc32(out) !== e!.crc) this.fail(`member ${name} fails its CRC-32 check (corrupt)`);
+    } else return this.fail(`member ${name} uses compression method ${e.method}; only stored (0) and deflate (8) are supported`);
+    if (out.length !== e.size) this.fail(`member ${name} is ${out.length} bytes, the directory says ${e.size}`);
+    if (crc32(out) !== e.crc) this.fail(`member ${name} fails its CRC-32 check (corrupt)`);
     return out;
   }
 }

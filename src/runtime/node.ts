@@ -21,7 +21,7 @@ import ort from 'onnxruntime-node';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { UserError, messageOf } from '../errors.js';
 import { identityModel } from './models.js';
-import { checkFeeds, ioMeta, ortOptimization, toHost, wrapHostSession, type TensorCtor } from './ort.js';
+import { checkFeeds, ioMeta, ortMessage, ortOptimization, runFailure, toHost, wrapHostSession, type TensorCtor } from './ort.js';
 import type { DeviceRunResult, DeviceTensor, HostTensor, Runtime, Session, SessionOptions, TensorType } from './types.js';
 
 export type NodeEp = 'cpu' | 'cuda' | 'webgpu';
@@ -137,9 +137,10 @@ export class NodeRuntime implements Runtime {
     return ['cpu'];
   }
 
-  private async create(model: string | Uint8Array, extra: InferenceSession.SessionOptions): Promise<InferenceSession> {
-    // errors only: onnxruntime's warnings (e.g. shape ops kept on CPU under WebGPU) are not the user's to act on
-    const options: InferenceSession.SessionOptions = { executionProviders: this.providers(), logSeverityLevel: 3, ...extra };
+  private async create(model: string | Uint8Array, extra: InferenceSession.SessionOptions, name?: string): Promise<InferenceSession> {
+    // fatal only: warnings (e.g. shape ops kept on CPU under WebGPU) are not the user's to act on, and errors come
+    // back as exceptions, which the caller words; logged too, they would be a second line on stderr
+    const options: InferenceSession.SessionOptions = { executionProviders: this.providers(), logSeverityLevel: 4, ...extra };
     if (this.ep === 'webgpu') webgpuStarted = true;
     try {
       const s = typeof model === 'string'
@@ -149,12 +150,12 @@ export class NodeRuntime implements Runtime {
       return s;
     } catch (e) {
       const msg = messageOf(e);
-      const subject = typeof model === 'string' ? model : this.ep;
+      const subject = name ?? (typeof model === 'string' ? model : this.ep);
       if (this.ep !== 'cpu' && /adapter|shared library|provider|CUDA|cuda/.test(msg)) {
         const { reason, fix } = explainNodeFailure(this.ep, msg);
         throw new UserError(this.ep, fix ? `${reason}; fix: ${fix}` : reason);
       }
-      throw new UserError(subject, `onnxruntime-node (${this.ep}) cannot load the model: ${firstLine(msg)}`);
+      throw new UserError(subject, `onnxruntime-node (${this.ep}) cannot load the model: ${ortMessage(msg)}`);
     }
   }
 
@@ -164,29 +165,32 @@ export class NodeRuntime implements Runtime {
       throw new UserError('keepOnDevice', 'needs a device EP (webgpu or cuda); cpu outputs are already on the host');
     }
     const base: InferenceSession.SessionOptions = { graphOptimizationLevel: ortOptimization(options.optimization) };
+    const failed = runFailure(options.name, `onnxruntime-node (${this.ep})`);
     if (keep.length === 0) {
-      const s = await this.create(model, base);
-      const wrapped = wrapHostSession(s, Ctor);
+      const s = await this.create(model, base, options.name);
+      const wrapped = wrapHostSession(s, Ctor, failed);
       return { ...wrapped, release: async () => { this.sessions.delete(s); await s.release(); } };
     }
     // 'gpu-buffer' is the binding's only device location for both EPs (verified on webgpu; cuda untested here).
-    const s = await this.create(model, { ...base, preferredOutputLocation: Object.fromEntries(keep.map((n) => [n, 'gpu-buffer' as const])) });
+    const s = await this.create(model, { ...base, preferredOutputLocation: Object.fromEntries(keep.map((n) => [n, 'gpu-buffer' as const])) }, options.name);
     const unknown = keep.filter((n) => !s.outputNames.includes(n));
     if (unknown.length) {
       await s.release();
       throw new UserError('keepOnDevice', `${unknown.join(', ')}: not outputs of the model (outputs: ${s.outputNames.join(', ')})`);
     }
-    return this.deviceSession(s, new Set(keep));
+    return this.deviceSession(s, new Set(keep), failed);
   }
 
-  private deviceSession(s: InferenceSession, keep: Set<string>): Session {
+  private deviceSession(s: InferenceSession, keep: Set<string>, failed: (e: unknown) => unknown): Session {
     const inputs = ioMeta(s.inputMetadata);
     const outputs = ioMeta(s.outputMetadata);
     const runOnDevice = async (feeds: Record<string, HostTensor | DeviceTensor>): Promise<DeviceRunResult> => {
       checkFeeds(inputs, feeds);
       const ortFeeds: Record<string, Tensor> = {};
       for (const [k, v] of Object.entries(feeds)) ortFeeds[k] = 'kind' in v ? this.unwrap(k, v) : new Ctor(v.type, v.data, v.dims);
-      const res = await s.run(ortFeeds);
+      const res = await s.run(ortFeeds).catch((e: unknown) => {
+        throw failed(e);
+      });
       const out: DeviceRunResult = { host: {}, device: {} };
       for (const [k, v] of Object.entries(res)) {
         if (keep.has(k)) out.device[k] = this.wrap(k, v);

@@ -3,7 +3,7 @@
  * The two packages carry separate Tensor classes, so the caller hands in the one its session accepts.
  */
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
-import { UserError } from '../errors.js';
+import { isUserError, messageOf, UserError } from '../errors.js';
 import { hostData, isTensorType } from './tensor.js';
 import type { DeviceTensor, HostTensor, IoMeta, Session, SessionOptions } from './types.js';
 
@@ -42,8 +42,25 @@ export function checkFeeds(inputs: IoMeta[], feeds: Record<string, HostTensor | 
   }
 }
 
+/**
+ * onnxruntime's message in one line: its last line, without the source location it starts with or the
+ * "Load model from <file> failed:" that repeats the file the caller names anyway.
+ */
+export function ortMessage(e: unknown): string {
+  const lines = messageOf(e).split('\n').map((l) => l.trim()).filter(Boolean);
+  return (lines[lines.length - 1] ?? '')
+    .replace(/^Load model from .* failed:\s*/, '')
+    .replace(/^\S+\.(?:cc|h|cpp):\d+ .*?\(\)\s+/, '');
+}
+
+/** What a failed run of a user's model (SessionOptions.name) throws: the user's error, naming the file. */
+export function runFailure(file: string | undefined, runtime: string): (e: unknown) => unknown {
+  if (file === undefined) return (e) => e;
+  return (e) => (isUserError(e) ? e : new UserError(file, `${runtime} could not run the model: ${ortMessage(e)}`));
+}
+
 /** A Session over a host-only ORT session (cpu, wasm, and webgpu/cuda without keepOnDevice). */
-export function wrapHostSession(s: InferenceSession, Tensor: TensorCtor): Session {
+export function wrapHostSession(s: InferenceSession, Tensor: TensorCtor, failed: (e: unknown) => unknown = (e) => e): Session {
   const inputs = ioMeta(s.inputMetadata);
   const outputs = ioMeta(s.outputMetadata);
   return {
@@ -53,7 +70,9 @@ export function wrapHostSession(s: InferenceSession, Tensor: TensorCtor): Sessio
       checkFeeds(inputs, feeds);
       const ortFeeds: Record<string, Tensor> = {};
       for (const [k, v] of Object.entries(feeds)) ortFeeds[k] = new Tensor(v.type, v.data, v.dims);
-      const res = await s.run(ortFeeds);
+      const res = await s.run(ortFeeds).catch((e: unknown) => {
+        throw failed(e);
+      });
       const out: Record<string, HostTensor> = {};
       for (const [k, v] of Object.entries(res)) out[k] = toHost(k, v);
       return out;

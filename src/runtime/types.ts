@@ -67,6 +67,11 @@ export interface SessionOptions {
    * and `cuda` only; any other EP rejects it with a UserError rather than silently copying.
    */
   keepOnDevice?: string[];
+  /**
+   * The file a user's model came from. Load and run failures then name it and are the user's (UserError):
+   * the model or the data does not fit. Without it, a run failure of bytes the tool built stays an error.
+   */
+  name?: string;
 }
 
 export interface Runtime {

@@ -5,8 +5,8 @@
  */
 import { availableParallelism } from 'node:os';
 import * as ortWeb from 'onnxruntime-web';
-import { UserError, messageOf } from '../errors.js';
-import { wrapHostSession, ortOptimization, type TensorCtor } from './ort.js';
+import { UserError } from '../errors.js';
+import { ortMessage, runFailure, wrapHostSession, ortOptimization, type TensorCtor } from './ort.js';
 import { modelSource } from './source.js';
 import type { Runtime, Session, SessionOptions } from './types.js';
 
@@ -47,10 +47,10 @@ export class WebRuntime implements Runtime {
         ...(src.external.length ? { externalData: src.external } : {}),
       });
     } catch (e) {
-      throw new UserError(src.label, `onnxruntime-web (wasm) cannot load the model: ${messageOf(e)}`);
+      throw new UserError(options.name ?? src.label, `onnxruntime-web (wasm) cannot load the model: ${ortMessage(e)}`);
     }
     this.sessions.add(s);
-    const wrapped = wrapHostSession(s, ort.Tensor as unknown as TensorCtor);
+    const wrapped = wrapHostSession(s, ort.Tensor as unknown as TensorCtor, runFailure(options.name, 'onnxruntime-web (wasm)'));
     return { ...wrapped, release: async () => { this.sessions.delete(s); await s.release(); } };
   }
 

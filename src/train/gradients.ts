@@ -56,7 +56,8 @@ export async function computeGradients(model: ModelProto, batch: GradientBatch, 
   });
   const rt = o.runtime ?? (await openRuntime('cpu'));
   try {
-    const s = await rt.load(tm.bytes());
+    // the training graph runs the user's forward: its failures are the model's or the data's
+    const s = await rt.load(tm.bytes(), { name: o.file });
     try {
       const feeds: Record<string, HostTensor> = { [tm.input]: batch.x, [tm.labels]: labelsFeed(batch.y, task) };
       for (const p of tm.params) feeds[p.name] = tensorFromProto(tm.initial.get(p.name)!);

@@ -254,7 +254,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
       throw new UserError(from!, 'trains a different set of parameters');
     }
   }
-  let evalSession = await o.runtime.load(evalModel.bytes);
+  let evalSession = await o.runtime.load(evalModel.bytes, { name: o.file });
   const inMeta = evalSession.inputs.find((i) => i.name === evalModel.input)!;
   const fit = fitSample(inMeta.shape, train.sampleShape);
   const fixed = typeof inMeta.shape[0] === 'number' && (inMeta.shape[0] as number) > 0 ? (inMeta.shape[0] as number) : undefined;
@@ -269,7 +269,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   // Probe the output (classes, per-sample size), and check a relaxed batch against the original model.
   if (relax) {
     evalModel = buildEvalModel(o.model, { ...base, dynamicBatch: true });
-    evalSession = await o.runtime.load(evalModel.bytes);
+    evalSession = await o.runtime.load(evalModel.bytes, { name: o.file });
   }
   const firstRows = Int32Array.from({ length: Math.min(o.batchSize, val.count || train.count) }, (_, k) => k);
   const probeSet = val.count ? val : train;
@@ -282,7 +282,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
       batchSize = fixed!;
       await evalSession.release();
       evalModel = buildEvalModel(o.model, { ...base });
-      evalSession = await o.runtime.load(evalModel.bytes);
+      evalSession = await o.runtime.load(evalModel.bytes, { name: o.file });
     }
   } else if (fixed !== undefined) {
     batchSize = fixed;
@@ -451,7 +451,7 @@ async function relaxedAgrees(
   fixed: number, params: Record<string, HostTensor>,
 ): Promise<boolean> {
   if (rows.length < fixed) return false;
-  const original = await o.runtime.load(encodeInline(o.model, o.sourceDir));
+  const original = await o.runtime.load(encodeInline(o.model, o.sourceDir), { name: o.file });
   try {
     const a = toFloat64((await relaxed.run({ [input]: inputBatch(ds, rows, shape), ...params }))[output]!);
     // Each of the first few blocks of `fixed` rows must match the original model run on that block alone.

@@ -50,6 +50,7 @@ export function ortMessage(e: unknown): string {
   const lines = messageOf(e).split('\n').map((l) => l.trim()).filter(Boolean);
   return (lines[lines.length - 1] ?? '')
     .replace(/^Load model from .* failed:\s*/, '')
+    .replace(/^(?:failed to call OrtRun\(\)\.|Can't create a session\.) ERROR_CODE: \d+, ERROR_MESSAGE: /, '')
     .replace(/^\S+\.(?:cc|h|cpp):\d+ .*?\(\)\s+/, '');
 }
 

@@ -43,6 +43,8 @@ export class WebRuntime implements Runtime {
     try {
       s = await ort.InferenceSession.create(src.bytes, {
         executionProviders: ['wasm'],
+        // fatal only: errors come back as exceptions; logged too, they would be a second line on stderr
+        logSeverityLevel: 4,
         graphOptimizationLevel: ortOptimization(options.optimization),
         ...(src.external.length ? { externalData: src.external } : {}),
       });

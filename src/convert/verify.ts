@@ -9,6 +9,7 @@ import { DataType, dtypeName } from '../onnx/dtype.js';
 import { valueTypeOf } from '../onnx/infer.js';
 import { elementCount, floatToHalf } from '../onnx/tensor.js';
 import type { ModelProto } from '../onnx/types.js';
+import { ortMessage } from '../runtime/ort.js';
 import { UserError } from '../errors.js';
 
 export interface VerifyResult {
@@ -57,7 +58,8 @@ export function randomFeeds(model: ModelProto, dims: Record<string, number>, see
 }
 
 
-const SESSION: ort.InferenceSession.SessionOptions = { logSeverityLevel: 3, graphOptimizationLevel: 'disabled' };
+// fatal only: a failure comes back as an exception, worded below; logged too, it would be a second line on stderr
+const SESSION: ort.InferenceSession.SessionOptions = { logSeverityLevel: 4, graphOptimizationLevel: 'disabled' };
 
 export async function runModel(bytes: Uint8Array, feeds: Record<string, ort.Tensor>, options = SESSION): Promise<Record<string, ort.Tensor>> {
   const session = await ort.InferenceSession.create(bytes, options);
@@ -102,11 +104,11 @@ export async function verify(v: VerifyInputs): Promise<VerifyResult> {
   try {
     reference = await runModel(v.original, feeds);
   } catch (e) {
-    throw new UserError(v.file, `the original model does not run on onnxruntime-node CPU: ${firstLine(e)}`);
+    throw new UserError(v.file, `the original model does not run on onnxruntime-node CPU: ${ortMessage(e)}`);
   }
   if (v.zeroAlphaRelus > 0) {
     const zero = await runModel(v.zeroAlpha, feeds).catch((e: unknown) => {
-      result.detail = `alpha=0 model failed to run: ${firstLine(e)}`;
+      result.detail = `alpha=0 model failed to run: ${ortMessage(e)}`;
       return undefined;
     });
     if (zero) {
@@ -118,15 +120,11 @@ export async function verify(v: VerifyInputs): Promise<VerifyResult> {
     }
   }
   try {
-    await runModel(v.converted, feeds, { logSeverityLevel: 3 });
+    await runModel(v.converted, feeds, { logSeverityLevel: 4 });
     result.runs = true;
   } catch (e) {
-    result.detail ||= `converted model fails on onnxruntime-node CPU: ${firstLine(e)}`;
+    result.detail ||= `converted model fails on onnxruntime-node CPU: ${ortMessage(e)}`;
   }
   result.ok = result.runs && result.equivalence !== 'different';
   return result;
-}
-
-function firstLine(e: unknown): string {
-  return (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
 }

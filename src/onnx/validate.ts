@@ -13,7 +13,8 @@
  * messages are built (a cycle's costs its length); the rest are counted.
  */
 import { UserError } from '../errors.js';
-import type { GraphProto, ModelProto, NodeProto } from './types.js';
+import { dtypeName } from './dtype.js';
+import { int, type GraphProto, type ModelProto, type NodeProto, type TypeProto } from './types.js';
 import { nodeLabel, subgraphsOf } from './walk.js';
 
 /** A scope's body as the checks see it: graph and function bodies differ only in where names come from. */
@@ -26,6 +27,9 @@ interface Body {
   outputs: string[];
   /** 'graph' or 'function', for messages */
   kind: string;
+  /** declared types of `inputs` and what `initializers` hold, index for index (graphs only) */
+  inputTypes?: (TypeProto | undefined)[];
+  initializerTypes?: { dataType: number; dims: number[] }[];
 }
 
 /** Where a name is bound: the scope's depth and its producer's index there (or INPUT, INITIALIZER). */
@@ -96,7 +100,27 @@ function graphBody(g: GraphProto, where: string, kind: string): Body {
     initializers: [...(g.initializer ?? []).map((t) => t.name ?? ''), ...(g.sparseInitializer ?? []).map((s) => s.values?.name ?? '')],
     outputs: (g.output ?? []).map((v) => v.name ?? ''),
     kind,
+    inputTypes: (g.input ?? []).map((v) => v.type),
+    initializerTypes: [
+      ...(g.initializer ?? []).map((t) => ({ dataType: t.dataType ?? 0, dims: (t.dims ?? []).map(int) })),
+      ...(g.sparseInitializer ?? []).map((sp) => ({ dataType: sp.values?.dataType ?? 0, dims: (sp.dims ?? []).map(int) })),
+    ],
   };
+}
+
+/**
+ * Why an initializer cannot be the default of the graph input of its name (onnxruntime refuses the model:
+ * "Shape of initializer does not match"), or undefined. Symbolic and unknown dims match anything.
+ */
+function defaultMismatch(declared: TypeProto | undefined, init: { dataType: number; dims: number[] }): string | undefined {
+  const t = declared?.tensorType;
+  if (!t) return undefined;
+  if (t.elemType && init.dataType && t.elemType !== init.dataType) return `is declared ${dtypeName(t.elemType)} but its initializer is ${dtypeName(init.dataType)}`;
+  const dims = t.shape?.dim;
+  if (!dims) return undefined;
+  const fits = dims.length === init.dims.length && dims.every((d, k) => d.dimValue === undefined || d.dimValue === null || int(d.dimValue) === init.dims[k]);
+  const text = (ds: (number | string)[]) => `[${ds.join(', ')}]`;
+  return fits ? undefined : `is declared ${text(dims.map((d) => (d.dimValue !== undefined && d.dimValue !== null ? int(d.dimValue) : d.dimParam || '?')))} but its initializer is ${text(init.dims)}`;
 }
 
 function checkScope(body: Body, frames: Frame[], bound: Map<string, Def>, problems: Problems): void {
@@ -115,14 +139,19 @@ function checkScope(body: Body, frames: Frame[], bound: Map<string, Def>, proble
     names.push(name);
     return undefined;
   };
+  const inputIndex = new Map<string, number>();
   body.inputs.forEach((name, k) => {
     if (name === '') problems.add(`${where}${kind} input #${k} has no name`);
     else if (bind(name, INPUT)) problems.add(`${where}${kind} input ${q(name)} is listed twice`);
+    else inputIndex.set(name, k);
   });
   body.initializers.forEach((name, k) => {
-    if (name === '') problems.add(`${where}initializer #${k} has no name`);
-    // An initializer may also be listed as a graph input: it is that input's default value.
-    else if (bind(name, INITIALIZER)?.node === INITIALIZER) problems.add(`${where}initializer ${q(name)} is defined twice`);
+    if (name === '') return problems.add(`${where}initializer #${k} has no name`);
+    const prior = bind(name, INITIALIZER)?.node;
+    if (prior === INITIALIZER) return problems.add(`${where}initializer ${q(name)} is defined twice`);
+    // An initializer may also be listed as a graph input: it is that input's default value, so it must fit it.
+    const why = prior === INPUT ? defaultMismatch(body.inputTypes?.[inputIndex.get(name)!], body.initializerTypes![k]!) : undefined;
+    if (why) problems.add(`${where}${kind} input ${q(name)} ${why}`);
   });
   nodes.forEach((n, i) => {
     for (const o of n.output ?? []) {

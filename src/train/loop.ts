@@ -261,7 +261,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   let relax = fixed !== undefined && fixed !== o.batchSize;
   if (!fit || !fit.hasBatchDim || relax) await evalSession.release();
   if (!fit || !fit.hasBatchDim) {
-    throw new UserError(`input ${evalModel.input}`, `takes shape [${inMeta.shape.join(', ')}]; samples of shape [${train.sampleShape.join(', ')}] with a batch dimension do not fit`);
+    throw new UserError(o.file, `input '${evalModel.input}' takes shape [${inMeta.shape.join(', ')}]; samples of shape [${train.sampleShape.join(', ')}] with a batch dimension do not fit`);
   }
   const inputType: TensorType = inMeta.type === 'unknown' ? 'float32' : inMeta.type;
   const shape: BatchShape = { sampleDims: fit.sampleDims, inputType, labelDims: [1] };

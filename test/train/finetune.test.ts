@@ -174,7 +174,7 @@ describe('bad input: one error line, exit 2, nothing written', () => {
     ['labels that do not fit the output', () => ['--data', npyData(60, 5)], /--data: labels go up to 5, but the model's output 'logits' has 3 values per sample \(classes 0\.\.2\)/],
     ['a data set smaller than one batch', () => ['--data', npyData(20, 2), '--batch-size', '32'], /--data: the training split has 16 samples, fewer than one batch of 32/],
     ['a split in the data spec', () => ['--data', 'iris:train'], /--data iris:train: fine-tuning splits the data itself/],
-    ['samples that do not fit the input', () => ['--data', 'mnist'], /input input: takes shape \[batch, 4\]; samples of shape \[1, 28, 28\]/],
+    ['samples that do not fit the input', () => ['--data', 'mnist'], /\.onnx: input 'input' takes shape \[batch, 4\]; samples of shape \[1, 28, 28\]/],
     ['a --freeze that matches nothing', () => ['--data', 'iris', '--freeze', 'conv*'], /--freeze: 'conv\*' matches no parameter/],
     ['a bad learning rate', () => ['--data', 'iris', '--lr=-1'], /--lr: must be a number > 0/],
     ['a missing checkpoint for --resume', () => ['--data', 'iris', '--resume'], /\.ckpt: no such checkpoint/],

@@ -39,7 +39,7 @@ export function realInside(base: string, location: string, ref: Reference): stri
   if (!location) throw refuse(ref, 'has no location');
   if (location.includes('\0')) throw refuse(ref, 'has a NUL byte in its location');
   if (isAbsolute(location) || /^[a-zA-Z]:[\\/]/.test(location) || location.startsWith('\\')) {
-    throw refuse(ref, `is an absolute path; only paths inside ${ref.folder} are allowed`);
+    throw refuse(ref, `is absolute; only paths inside ${ref.folder} are allowed`);
   }
   const slashed = location.replace(/\\/g, '/');
   const norm = normalize(slashed);

@@ -9,7 +9,7 @@ import { UserError } from '../errors.js';
 import { readModel } from '../onnx/read.js';
 import { checkModelOutput, encodeInline, writeModel, type WriteOptions, type WriteResult } from '../onnx/write.js';
 import { addConvertThenFinetuneOptions, convertThenFinetune, type ConvertThenFinetuneOptions } from './finetune.js';
-import { collect, outputBeside, parseNumber } from './options.js';
+import { collect, outputBeside, parseInteger, parseNumber } from './options.js';
 import { action, printJson, say, type GlobalOptions } from './run.js';
 import { table } from './table.js';
 
@@ -89,6 +89,7 @@ async function runConvert(input: string, o: ConvertCliOptions): Promise<ConvertO
   if (o.externalData && o.inlineData) throw new UserError('--external-data', 'cannot be combined with --inline-data');
   const ops = parseOps(input, o.ops);
   const dims = parseDims(o.dim);
+  const seed = parseInteger('--seed', o.seed, 0);
   checkSelection(o);
   const out = o.output ?? defaultOutput(input);
   const mf = await readModel(input);
@@ -111,7 +112,7 @@ async function runConvert(input: string, o: ConvertCliOptions): Promise<ConvertO
     convert(converted.model, options);
     verified = await verify({
       original, zeroAlpha: zeroBytes, zeroAlphaRelus: zeroReport.replaced, converted: encodeInline(converted.model, mf.dir),
-      model: mf.model, dims, seed: Number(o.seed) || 0, file: input,
+      model: mf.model, dims, seed, file: input,
     });
   }
   const report = convert(mf.model, options);

@@ -41,7 +41,7 @@ export function register(program: Command): void {
     .option('--quiet', 'print nothing but errors')
     .option('--verbose', 'print stack traces on errors')
     .action(action(async (o: DoctorCliOptions) => {
-      const required = o.require ? parseEpList(o.require) : [];
+      const required = o.require ? parseEpList(o.require, '--require') : [];
       const listed = o.ep ? parseEpList(o.ep) : undefined;
       const eps = listed ? [...new Set([...listed, ...required])] : undefined;
       if (process.stderr.isTTY && !o.json) say(o, 'checking each execution provider by running a small model on it...');

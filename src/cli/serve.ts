@@ -50,7 +50,7 @@ export function register(program: Command): void {
       action(async (models: string[], o: ServeCliOptions) => {
         const base = evaluateOptions(models, { ...o, ep: 'cpu' });
         await checkEvalOutputs(models, o, [o.save, o.report]);
-        const compare = o.compare.trim() === '' || o.compare.trim() === 'none' ? [] : parseEpList(o.compare);
+        const compare = o.compare.trim() === '' || o.compare.trim() === 'none' ? [] : parseEpList(o.compare, '--compare');
         const timeout = positiveInt('--timeout', o.timeout);
         const port = positiveInt('--port', o.port);
         const threads = positiveInt('--threads', o.threads);

@@ -130,7 +130,7 @@ async function matchInput(p: Planned, inputs: InputPath[], scanned: Map<string, 
         const k = `${inputReal}\0${input.contents?.source ?? ''}`;
         let files = scanned.get(k);
         if (!files) scanned.set(k, (files = await filesUnder(inputReal, read)));
-        if (files.some((f) => sameInode(f, target))) return { path: input.path, what: `a file of ${input.what} (a hard link)` };
+        if (files.some((f) => sameInode(f, target))) return { path: input.path, what: `a hard link to a file of ${input.what}` };
       }
     }
   }

@@ -1,5 +1,6 @@
 /** Shared plumbing for every command: error reporting, exit codes, and where output goes. */
 import { isUserError, messageOf } from '../errors.js';
+import { printable, printableLines } from '../printable.js';
 
 export interface GlobalOptions {
   json?: boolean;
@@ -9,7 +10,8 @@ export interface GlobalOptions {
 
 /**
  * Runs a command body. User errors become one line `error: <file>: <cause>` on stderr and exit 2;
- * anything else is a bug: one line too, with the stack only under --verbose.
+ * anything else is a bug: one line too, with the stack only under --verbose. Messages quote names
+ * from models and data, so the line is made printable whole: a name's newline cannot forge a line.
  */
 export function action<A extends unknown[]>(body: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
   return async (...args: A) => {
@@ -18,21 +20,24 @@ export function action<A extends unknown[]>(body: (...args: A) => Promise<void>)
       await body(...args);
     } catch (e) {
       if (isUserError(e)) {
-        process.stderr.write(`error: ${e.message}\n`);
-        if (verbose && e.stack) process.stderr.write(e.stack + '\n');
+        process.stderr.write(`error: ${printable(e.message)}\n`);
+        if (verbose && e.stack) process.stderr.write(printableLines(e.stack) + '\n');
         process.exitCode = e.exitCode;
       } else {
-        process.stderr.write(`error: ${messageOf(e)}\n`);
-        if (verbose && e instanceof Error && e.stack) process.stderr.write(e.stack + '\n');
+        process.stderr.write(`error: ${printable(messageOf(e))}\n`);
+        if (verbose && e instanceof Error && e.stack) process.stderr.write(printableLines(e.stack) + '\n');
         process.exitCode = 1;
       }
     }
   };
 }
 
-/** Human output goes to stderr so that stdout carries nothing but JSON under --json. */
+/**
+ * Human output goes to stderr so that stdout carries nothing but JSON under --json. Control
+ * characters are escaped line by line (the tool's own line breaks stay); tables escape their cells.
+ */
 export function say(opts: GlobalOptions, line: string): void {
-  if (!opts.quiet) process.stderr.write(line + '\n');
+  if (!opts.quiet) process.stderr.write(printableLines(line) + '\n');
 }
 
 export function printJson(value: unknown): void {
@@ -56,7 +61,7 @@ export function progressBar(width = 24): ProgressBar {
       if (done !== total && now - lastAt < 100) return;
       lastAt = now;
       const fill = Math.round((total ? done / total : 1) * width);
-      const line = `${before} [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${done}/${total}${after}`;
+      const line = printable(`${before} [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${done}/${total}${after}`);
       if (line === last) return;
       last = line;
       process.stderr.write(`\r\x1b[2K${line}`);

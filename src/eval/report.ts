@@ -3,6 +3,7 @@
  * SVG, no scripts, fonts or images fetched) that can be mailed or archived as is.
  */
 import type { RunFailed, RunOk, EvalReport } from './types.js';
+import { printable } from '../printable.js';
 import { fmt, formatTable, pct, sci, shortNames } from './table.js';
 
 function okRuns(r: EvalReport): RunOk[] {
@@ -24,7 +25,8 @@ export function formatSummary(report: EvalReport): string {
   const runs = okRuns(report);
   const blocks: string[] = [];
   const d = report.data;
-  blocks.push(`data: ${d.name} (${d.split}, ${d.count} ${d.task === 'reference' ? 'reference cases' : 'samples'})`);
+  // the set's name is a folder or file name: its own line breaks must not reach the terminal
+  blocks.push(`data: ${printable(d.name)} (${d.split}, ${d.count} ${d.task === 'reference' ? 'reference cases' : 'samples'})`);
 
   const cls = runs.filter((r) => r.metrics.task === 'classification');
   if (cls.length) {

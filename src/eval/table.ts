@@ -1,13 +1,18 @@
 /** Plain-text tables for the terminal: columns padded to their widest cell, numbers right-aligned. */
 import { basename } from 'node:path';
+import { printable } from '../printable.js';
 
 export type Align = 'left' | 'right';
 
 /** Cells that read as numbers (or a placeholder for one), which line up on the right by default. */
 const NUMERIC = /^(?:[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[-+]?\d+)?%?|-|inf|-inf|)$/i;
 
-/** Aligned columns separated by two spaces, with a dashed rule under the header. */
-export function formatTable(headers: string[], rows: string[][], align?: Align[]): string {
+/**
+ * Aligned columns separated by two spaces, with a dashed rule under the header. Cells hold names from
+ * models and data: they are made printable before they are measured.
+ */
+export function formatTable(headers: string[], raw: string[][], align?: Align[]): string {
+  const rows = raw.map((r) => r.map(printable));
   const widths = headers.map((h, c) => Math.max(h.length, ...rows.map((r) => (r[c] ?? '').length)));
   const al = headers.map((_, c) => align?.[c] ?? (rows.length && rows.every((r) => NUMERIC.test(r[c] ?? '')) ? 'right' : 'left'));
   const line = (cells: string[]) =>

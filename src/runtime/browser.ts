@@ -60,11 +60,19 @@ export interface PageTiming {
   ms: number;
 }
 
-function chromiumArgs(ep: BrowserEp | 'serve', adapter: 'swiftshader' | 'gpu' = 'swiftshader'): string[] {
-  const args = ['--headless=new', '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+/**
+ * Chromium's command line. The sandbox confines a renderer that a hostile model or page might take
+ * over; Chromium refuses to start sandboxed as root, so only root gets --no-sandbox.
+ */
+export function chromiumArgs(ep: BrowserEp | 'serve', adapter: 'swiftshader' | 'gpu' = 'swiftshader', root = isRoot()): string[] {
+  const args = ['--headless=new', ...(root ? ['--no-sandbox'] : []), '--disable-background-networking', '--disable-component-update', '--disable-sync'];
   if (ep !== 'browser-wasm') args.push('--enable-unsafe-webgpu');
   if (ep !== 'browser-wasm' && adapter === 'swiftshader') args.push('--use-webgpu-adapter=swiftshader');
   return args;
+}
+
+function isRoot(): boolean {
+  return process.getuid?.() === 0;
 }
 
 /** Launches Debian's Chromium; a missing binary is a UserError with the apt command. */
@@ -75,7 +83,9 @@ export async function launchChromium(ep: BrowserEp | 'serve', opts: BrowserRunti
   // start would pay for loading playwright-core (about 0.4 s) even for `convert`.
   const { chromium } = await import('playwright-core');
   try {
-    return await chromium.launch({ executablePath: exe, headless: true, args: chromiumArgs(ep, opts.webgpuAdapter), timeout: opts.timeoutMs ?? 60_000 });
+    const args = chromiumArgs(ep, opts.webgpuAdapter);
+    // playwright adds --no-sandbox itself unless told that the sandbox stays
+    return await chromium.launch({ executablePath: exe, headless: true, args, chromiumSandbox: !args.includes('--no-sandbox'), timeout: opts.timeoutMs ?? 60_000 });
   } catch (e) {
     throw new UserError(ep, `Chromium at ${exe} failed to start: ${firstLine(messageOf(e))}`);
   }

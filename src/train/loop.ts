@@ -240,7 +240,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   const base = { sourceDir: o.sourceDir, file: o.file, params: choice.trainable, input: o.input, output: o.output, fuseActivations: true };
   let evalModel = buildEvalModel(o.model, { ...base });
   const settings: RunSettings = {
-    data: { name: train.source ?? train.name, train: train.count, val: val.count, sha256: o.checkpoint || from ? dataHash(train, val) : '' },
+    data: { name: train.name, train: train.count, val: val.count, sha256: o.checkpoint || from ? dataHash(train, val) : '' },
     batchSize: o.batchSize, optimizer, schedule: { name: schedule.name, lr: schedule.lr, every: schedule.every ?? 1, gamma: schedule.gamma ?? 0.1 },
     scheduleEpochs: schedule.name === 'cosine' ? o.epochs : null, seed, shuffle, freeze: o.freeze ?? [], trainOnly: o.trainOnly ?? [],
     input: evalModel.input, output: evalModel.output, maxSteps: o.maxSteps ?? null,

@@ -58,7 +58,7 @@ export async function fetchBytes(url) {
 
 export async function post(url, body) {
   const r = await fetch(url, { method: 'POST', body });
-  if (!r.ok) throw new Error('POST ' + url + ': HTTP ' + r.status);
+  if (!r.ok) throw new Error('POST ' + url + ': HTTP ' + r.status + ' ' + (await r.text().catch(() => '')));
 }
 
 export async function describeGpu() {

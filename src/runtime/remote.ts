@@ -8,7 +8,7 @@
  */
 import { UserError } from '../errors.js';
 import type { PageApi, PageCall, PageInfo } from './browser.js';
-import type { Loopback } from './http.js';
+import { CONTROL_BODY_BYTES, type Loopback } from './http.js';
 import { RUNNER_JS } from './page.js';
 
 /** What the page reports when it connects. */
@@ -44,10 +44,10 @@ export class PageChannel {
     server.set('runner.mjs', { body: RUNNER_JS, type: 'text/javascript' });
     server.set('serve.mjs', { body: SERVE_JS, type: 'text/javascript' });
     server.set('job.json', { body: JSON.stringify({ threads }), type: JSON_TYPE });
-    server.onPost('hello', (body) => this.onHello(body));
+    server.onPost('hello', (body) => this.onHello(body), CONTROL_BODY_BYTES);
     server.onGet('cmd', (gone) => this.nextCommand(gone));
     server.onGet('presence', (gone) => this.presence(gone));
-    server.onPost('reply', (body) => this.onReply(body));
+    server.onPost('reply', (body) => this.onReply(body), CONTROL_BODY_BYTES);
   }
 
   /** The URL to open. */

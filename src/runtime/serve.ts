@@ -26,6 +26,8 @@ export interface ServeOptions extends Omit<EvaluateOptions, 'eps' | 'runtimes'> 
   compare?: EpName[];
   /** fixed port (e.g. for `ssh -L`), default a free one */
   port?: number;
+  /** largest result (one batch of outputs) the page may POST back, bytes; default DEFAULT_BODY_BYTES */
+  maxBodyBytes?: number;
   /** give up when no browser connects within this many ms; default: wait */
   connectTimeoutMs?: number;
   /** wasm threads in the page, default min(4, cores) */
@@ -88,7 +90,7 @@ export async function serve(opts: ServeOptions): Promise<ServeReport> {
   const data = await prepareData(opts);
   let server: Loopback;
   try {
-    server = await Loopback.start(opts.port ?? 0);
+    server = await Loopback.start({ port: opts.port ?? 0, ...(opts.maxBodyBytes ? { maxBodyBytes: opts.maxBodyBytes } : {}) });
   } catch (e) {
     throw new UserError(`--port ${opts.port ?? 0}`, `cannot listen on 127.0.0.1: ${messageOf(e)}`);
   }

@@ -5,12 +5,14 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunOk } from '../../src/eval/types.js';
-import { launchChromium } from '../../src/runtime/browser.js';
+import { chromiumArgs, launchChromium } from '../../src/runtime/browser.js';
+import { CONTROL_BODY_BYTES } from '../../src/runtime/http.js';
 import { serve, type ServeOptions, type ServeReport } from '../../src/runtime/serve.js';
 import { ROOT } from '../helpers.js';
 import { FIXTURES } from './fixtures.js';
@@ -165,5 +167,57 @@ describe('alrelu-convert serve (CLI)', () => {
     expect(report.data.count).toBe(30);
     expect(report.results[0]).toMatchObject({ ok: true, ep: 'browser-wasm' });
     expect(JSON.parse(readFileSync(save, 'utf8'))).toEqual(report);
+  });
+});
+
+/** One request with headers a browser would not let a page set (Host), on its own connection. */
+function hit(url: URL, opts: { method?: string; headers?: Record<string, string>; body?: Uint8Array; path?: string }): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: url.hostname, port: url.port, method: opts.method ?? 'GET', path: opts.path ?? url.pathname, headers: { host: url.host, ...opts.headers }, agent: false });
+    req.on('response', (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (c: Buffer) => parts.push(c));
+      res.on('end', () => resolve({ status: res.statusCode!, text: Buffer.concat(parts).toString() }));
+    });
+    req.on('error', reject);
+    req.end(opts.body);
+  });
+}
+
+describe("serve's server admits only its own page", () => {
+  it('refuses oversized, foreign-host, cross-origin and malformed requests while it waits; no page connects', async () => {
+    let checks: Promise<Record<string, number>> | undefined;
+    const hello = new TextEncoder().encode(JSON.stringify({ crossOriginIsolated: true, threads: 1, gpu: false, adapter: null, userAgent: 'forged' }));
+    const started = serve({
+      models: [IRIS], data: 'iris', compare: [], connectTimeoutMs: 4000,
+      onUrl: (u) => {
+        const url = new URL(u);
+        const at = (p: string) => new URL(p, url);
+        checks = (async () => ({
+          page: (await hit(url, {})).status,
+          // a rebinding page's requests name its own host; a foreign page's POST carries its origin
+          foreignHost: (await hit(url, { headers: { host: `attacker.example:${url.port}` } })).status,
+          foreignOrigin: (await hit(at('hello'), { method: 'POST', headers: { origin: 'http://attacker.example' }, body: hello })).status,
+          // hello is a control message: a few MiB at most, refused unread above that
+          oversized: (await hit(at('hello'), { method: 'POST', headers: { 'content-length': String(CONTROL_BODY_BYTES + 1) } })).status,
+          malformed: (await hit(url, { path: `${url.pathname.replace('index.html', '')}%E0%A4%A` })).status,
+        }))();
+      },
+    });
+    await expect(started).rejects.toThrow(/no browser opened .* within 4 s/);
+    expect(await checks).toEqual({ page: 200, foreignHost: 403, foreignOrigin: 403, oversized: 413, malformed: 400 });
+  });
+});
+
+describe('Chromium launch arguments', () => {
+  it('drop the sandbox only for root, where Chromium refuses to start with it', () => {
+    for (const ep of ['browser-wasm', 'browser-webgpu', 'serve'] as const) {
+      expect(chromiumArgs(ep, 'swiftshader', true)).toContain('--no-sandbox');
+      const user = chromiumArgs(ep, 'swiftshader', false);
+      expect(user.filter((a) => /sandbox/.test(a))).toEqual([]);
+      // everything else is the same either way
+      expect(chromiumArgs(ep, 'swiftshader', true).filter((a) => a !== '--no-sandbox')).toEqual(user);
+    }
+    expect(chromiumArgs('browser-wasm')).toEqual(chromiumArgs('browser-wasm', 'swiftshader', process.getuid?.() === 0));
   });
 });

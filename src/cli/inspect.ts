@@ -20,9 +20,9 @@ export function register(program: Command): void {
       const mf = await readModel(model);
       const r = inspect(mf);
       const valid = r.problems.length === 0;
-      // An invalid graph cannot be trained either; the problems say why.
+      // finetune refuses an invalid graph too; the problems say why.
       const training = o.training && valid ? trainability(mf) : null;
-      if (o.json) return printJson({ ...r, convertible: valid, training });
+      if (o.json) return printJson({ ...r, training });
       const rows = [
         ['file', `${r.file} (${r.bytes} bytes)`],
         ['ir / opsets', `IR ${r.irVersion}; ${Object.entries(r.opsets).map(([d, v]) => `${d} ${v}`).join(', ')}`],
@@ -37,7 +37,7 @@ export function register(program: Command): void {
         ...r.lookalikes.map((l) => ['look-alike', `${l.scope} ${l.node}: ${l.what}`]),
         ...(training ? [['fine-tuning', trainingLine(training)]] : []),
         ...r.problems.map((p) => ['problem', p]),
-        ...(valid ? [] : [['convertible', `no: the graph is invalid (${r.problems.length} problem${r.problems.length > 1 ? 's' : ''}); convert and finetune refuse it`]]),
+        ...(r.notConvertible ? [['convertible', `no: ${r.notConvertible}`]] : []),
       ];
       say(o, table(rows, ''));
     }));

@@ -5,6 +5,7 @@ import type { ModelFile } from '../onnx/read.js';
 import { int, type ValueInfo } from '../onnx/types.js';
 import { graphProblems } from '../onnx/validate.js';
 import { scopeNodes, scopes } from '../onnx/walk.js';
+import { isUserError } from '../errors.js';
 import { convert, type ConvertReport } from './convert.js';
 import { elementCount } from '../onnx/tensor.js';
 
@@ -32,6 +33,8 @@ export interface Inspection {
   lookalikes: ConvertReport['lookalikes'];
   /** structural problems of the graphs (see graphProblems); a model with any cannot be converted */
   problems: string[];
+  /** why convert refuses the model (an invalid graph, an opset without LeakyRelu); null when it converts */
+  notConvertible: string | null;
 }
 
 const io = (v: ValueInfo): IoSummary => {
@@ -66,8 +69,16 @@ export function inspect(mf: ModelFile): Inspection {
     scopes: all.map((s) => s.path),
   };
   const problems = graphProblems(model);
+  const none = { activations: [], alreadyAlrelu: [], skipped: [], lookalikes: [], problems };
   // convert refuses an invalid graph: there is nothing to list about its activations.
-  if (problems.length) return { ...base, activations: [], alreadyAlrelu: [], skipped: [], lookalikes: [], problems };
-  const report = convert(model, {});
-  return { ...base, activations: report.nodes, alreadyAlrelu: report.alreadyAlrelu, skipped: report.skipped, lookalikes: report.lookalikes, problems };
+  if (problems.length) return { ...base, ...none, notConvertible: `the graph is invalid (${problems.length} problem${problems.length > 1 ? 's' : ''})` };
+  let report: ConvertReport;
+  try {
+    report = convert(model, {});
+  } catch (e) {
+    // A report never fails on what it reports: the model's reason not to convert is part of it.
+    if (isUserError(e)) return { ...base, ...none, notConvertible: e.cause_ };
+    throw e;
+  }
+  return { ...base, activations: report.nodes, alreadyAlrelu: report.alreadyAlrelu, skipped: report.skipped, lookalikes: report.lookalikes, problems, notConvertible: null };
 }

@@ -62,7 +62,6 @@ export function tensorFromProto(t: TensorProto): HostTensor {
     data = typedFromBytes(type, t.rawData);
   } else {
     const Ctor = ARRAYS[type];
-    data = new Ctor(new ArrayBuffer(n * Ctor.BYTES_PER_ELEMENT), 0, n);
     // int8/16, uint8/16, bool and float16 bits all live in int32_data per the ONNX spec.
     const src: ArrayLike<number | bigint> =
       type === 'float32' ? (t.floatData ?? []) :
@@ -73,6 +72,8 @@ export function tensorFromProto(t: TensorProto): HostTensor {
       (t.int32Data ?? []);
     // a short field would otherwise leave zeros where values are missing
     if (src.length !== n) throw new Error(`tensor '${t.name ?? ''}' has ${src.length} elements, dims say ${n}`);
+    // allocated only now: dims alone (a few bytes in a .pb) must not size a buffer
+    data = new Ctor(new ArrayBuffer(n * Ctor.BYTES_PER_ELEMENT), 0, n);
     for (let i = 0; i < n; i++) (data as unknown as (number | bigint)[])[i] = src[i]!;
   }
   if (data.length !== n) throw new Error(`tensor '${t.name ?? ''}' has ${data.length} elements, dims say ${n}`);

@@ -3,13 +3,14 @@
  * exit 2 and the file's name: raw bytes short or long, typed values miscounted, external ranges of the
  * wrong length, negative dims, and dims whose product passes 2^53 (or wraps int64 to something small).
  */
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { loadReferenceCases } from '../../src/data/reference.js';
 import { UserError } from '../../src/errors.js';
 import { DataType } from '../../src/onnx/dtype.js';
 import { decodeModelBytes, readModel } from '../../src/onnx/read.js';
-import { encodeModel } from '../../src/onnx/schema.js';
+import { encodeModel, encodeTensor } from '../../src/onnx/schema.js';
 import type { ModelProto, TensorProto } from '../../src/onnx/types.js';
 import { errorLine, runCli } from '../cli.js';
 import { buildModel, makeNode, tensorInfo } from '../convert/build.js';
@@ -136,6 +137,21 @@ describe('tensor sizes: refused at read time', () => {
     expect((await runCli(['inspect', join(dir, 'model.onnx'), '--no-training'])).code).toBe(0);
     const c = await runCli(['convert', join(dir, 'model.onnx'), '-o', join(dir, 'out.onnx'), '--quiet']);
     expect(c.code, c.stderr).toBe(0);
+  });
+});
+
+describe('tensor sizes: reference .pb files', () => {
+  it('dims that claim more than the data are refused before anything is allocated from them', async () => {
+    const set = join(tmp('alrelu-size-'), 'test_data_set_0');
+    mkdirSync(set);
+    writeFileSync(join(set, 'output_0.pb'), encodeTensor({ name: 'y', dataType: DataType.FLOAT, dims: [1], floatData: [0] }));
+    // 2^50 doubles (8 PiB) from 10 bytes of dims: sizing the buffer first fails with V8's allocation error
+    writeFileSync(join(set, 'input_0.pb'), encodeTensor({ name: 'x', dataType: DataType.DOUBLE, dims: [2 ** 50], doubleData: [1] }));
+    const e = await rejection(loadReferenceCases(set));
+    expect(e.subject).toBe(join(set, 'input_0.pb'));
+    expect(e.cause_).toMatch(/tensor 'x' has 1 elements, dims say 1125899906842624/);
+    writeFileSync(join(set, 'input_0.pb'), encodeTensor({ name: 'x', dataType: DataType.FLOAT, dims: [-2], floatData: [1, 2] }));
+    expect((await rejection(loadReferenceCases(set))).cause_).toMatch(/dims say -2/);
   });
 });
 

@@ -5,7 +5,7 @@
  * other settings is refused with each difference listed; and a good resume continues bit for bit.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +18,7 @@ import { openRuntime } from '../../src/runtime/index.js';
 import type { HostTensor, Runtime } from '../../src/runtime/types.js';
 import { decodeCheckpoint, encodeCheckpoint, readCheckpoint, type Checkpoint, type RunSettings } from '../../src/train/checkpoint.js';
 import { finetune, type FinetuneOptions } from '../../src/train/loop.js';
+import { errorLine, runCli } from '../cli.js';
 import { ROOT } from '../helpers.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'alrelu-ckpt-'));
@@ -296,5 +297,42 @@ describe('resume checks the run it continues', () => {
     delete d.best['fc2.bias'];
     writeFileSync(file, encodeCheckpoint(d));
     await expect(finetune({ ...base(file, 2), maxSteps: 2, resume: true })).rejects.toThrow(/best parameter 'fc2\.bias' is missing/);
+  });
+});
+
+describe('through the CLI: a damaged or foreign checkpoint is refused with one line naming it', () => {
+  it('truncated on a 4-byte boundary, appended to, a flipped weight bit, format 1, another batch size', async () => {
+    const dir = tmp();
+    const out = join(dir, 'ft.onnx');
+    const ckpt = `${out}.ckpt`;
+    const args = ['finetune', join(ROOT, 'models/iris-mlp.onnx'), '--data', 'iris', '--batch-size', '16', '--max-steps', '2', '-o', out];
+    const first = await runCli([...args, '--epochs', '1', '--quiet']);
+    expect(first.code, first.stderr).toBe(0);
+    rmSync(out);
+    rmSync(`${out}.log.json`);
+    const good = readFileSync(ckpt);
+    const { meta, data } = layout(good);
+    const w = meta.tensors.find((t) => t.name === 'param/fc1.weight')!;
+    const flipped = Uint8Array.from(good);
+    flipped[data + w.offset + 2]! ^= 0x10;
+    const longer = new Uint8Array(good.length + 4);
+    longer.set(good);
+    const old = Uint8Array.from(good);
+    old.set(new TextEncoder().encode('ALRCKPT1'));
+    const cases: [string, Uint8Array, string[], RegExp][] = [
+      ['truncated at a 4-byte boundary', good.subarray(0, (good.length - 36) & ~3), [], /corrupt checkpoint: its sha256 does not match its content/],
+      ['4 bytes appended', longer, [], /corrupt checkpoint: its sha256 does not match its content/],
+      ['a flipped bit in the weights', flipped, [], /corrupt checkpoint: its sha256 does not match its content/],
+      ['format 1', old, [], /is a checkpoint of an older version \(format 1/],
+      ['another batch size', good, ['--batch-size', '8'], /was made with batch size 16, this run has 8/],
+    ];
+    for (const [what, bytes, extra, cause] of cases) {
+      writeFileSync(ckpt, bytes);
+      const r = await runCli([...args, '--epochs', '2', '--resume', ...extra]);
+      expect(r.code, `${what}: ${r.stderr}`).toBe(2);
+      expect(errorLine(r), what).toMatch(new RegExp(`^error: ${ckpt.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: ${cause.source}`));
+      expect(readFileSync(ckpt).equals(Buffer.from(bytes)), what).toBe(true);
+      expect(existsSync(out), what).toBe(false);
+    }
   });
 });

@@ -72,7 +72,7 @@ function errnoCause(e: unknown): string {
 }
 
 /** Why `st` is not a plain file of data; undefined when it is one. */
-function kindProblem(st: Stats): string | undefined {
+export function kindProblem(st: Stats): string | undefined {
   if (st.isFile()) return undefined;
   if (st.isDirectory()) return 'is a folder, not a regular file';
   if (st.isFIFO()) return 'is a FIFO (named pipe), not a regular file';

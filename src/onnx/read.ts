@@ -2,6 +2,7 @@
 import { promises as fs } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { UserError } from '../errors.js';
+import { kindProblem } from '../fsguard.js';
 import { isDefaultDomain } from './attrs.js';
 import { validateExternal } from './external.js';
 import { decodeModel, modelShapeProblem } from './schema.js';
@@ -40,6 +41,9 @@ export async function readModel(file: string): Promise<ModelFile> {
   try {
     const st = await fs.stat(path);
     if (st.isDirectory()) throw new UserError(file, 'is a directory, not an .onnx file');
+    // a FIFO or a device would block or never end; their size (0) would only say "empty"
+    const kind = kindProblem(st);
+    if (kind) throw new UserError(file, kind);
     if (st.size === 0) throw new UserError(file, 'is empty');
     bytes = await readWhole(path, st.size);
   } catch (e) {

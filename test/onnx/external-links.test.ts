@@ -394,3 +394,12 @@ describe('reference .pb files stay inside the data folder', () => {
     expect(existsSync(join(out, 'r.html'))).toBe(false);
   });
 });
+
+describe('the model file itself', () => {
+  it('a FIFO or a device named as the model is refused at once, not read forever', async () => {
+    const dir = tmp();
+    execFileSync('mkfifo', [join(dir, 'pipe.onnx')]);
+    expect((await rejection(readModel(join(dir, 'pipe.onnx')))).cause_).toMatch(/is a FIFO \(named pipe\), not a regular file/);
+    expect((await rejection(readModel('/dev/zero'))).cause_).toMatch(/is a device, not a regular file/);
+  });
+});

@@ -23,6 +23,9 @@ export interface VerifyResult {
 }
 
 
+/** Random inputs are a check, not a workload: 2^26 values (256 MB of float32) is far above any real model's. */
+const MAX_VERIFY_VALUES = 2 ** 26;
+
 /** Random feeds that honour each input's declared element type and shape; symbolic dims from `dims` (default 1). */
 export function randomFeeds(model: ModelProto, dims: Record<string, number>, seed: number, file: string): Record<string, ort.Tensor> {
   const rand = mulberry32(seed);
@@ -38,6 +41,10 @@ export function randomFeeds(model: ModelProto, dims: Record<string, number>, see
       return 1;
     });
     const n = elementCount(shape);
+    // Declared by the model or given by the user: either way, refused before allocating.
+    if (shape.some((d) => !Number.isSafeInteger(d) || d < 0) || n > MAX_VERIFY_VALUES) {
+      throw new UserError(file, `input '${input.name}' of shape [${shape.join(', ')}] is too large for --verify (at most ${MAX_VERIFY_VALUES} values; give symbolic dims smaller values with --dim)`);
+    }
     const normal = () => (rand() + rand() + rand() - 1.5) * 2;
     switch (vt.elemType) {
       case DataType.FLOAT: feeds[input.name] = new ort.Tensor('float32', Float32Array.from({ length: n }, normal), shape); break;

@@ -214,9 +214,10 @@ function removeLive(): void {
 }
 
 function onSignal(signal: NodeJS.Signals): void {
-  removeLive();
-  // Where the program has its own handler (finetune stops after the step), it decides what happens next.
+  // Where the program has its own handler (finetune stops after the step), the write in progress goes on;
+  // its temporaries go when it fails or at exit.
   if (process.listenerCount(signal) > 1) return;
+  removeLive();
   process.exit(signal === 'SIGINT' ? 130 : 143);
 }
 

@@ -13,7 +13,7 @@
  * Format 1 (`ALRCKPT1`, no checksum, no settings) is refused with a clear message.
  */
 import { createHash } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { constants, promises as fs } from 'node:fs';
 import { writeFileAtomic, type CommitOptions } from '../atomic.js';
 import { UserError } from '../errors.js';
 import { bytesOf, isTensorType, typedFromBytes } from '../runtime/tensor.js';
@@ -114,14 +114,18 @@ export function encodeCheckpoint(c: Checkpoint): Uint8Array {
 
 export async function readCheckpoint(path: string): Promise<Checkpoint> {
   let bytes: Uint8Array;
+  let fh: fs.FileHandle | undefined;
   try {
-    const st = await fs.stat(path);
-    if (!st.isFile()) throw new UserError(path, 'is not a regular file; expected a checkpoint');
-    bytes = await fs.readFile(path);
+    // Non-blocking, then checked on the open file: a FIFO or device put in its place is refused, not read.
+    fh = await fs.open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    if (!(await fh.stat()).isFile()) throw new UserError(path, 'is not a regular file; expected a checkpoint');
+    bytes = await fh.readFile();
   } catch (e) {
     if (e instanceof UserError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     throw new UserError(path, code === 'ENOENT' ? 'no such checkpoint (nothing to --resume)' : `cannot read: ${(e as Error).message}`);
+  } finally {
+    await fh?.close();
   }
   return decodeCheckpoint(path, bytes);
 }

@@ -4,6 +4,7 @@
  * file; files crafted to pass the checksum are still bounds-checked; a checkpoint of another model or of
  * other settings is refused with each difference listed; and a good resume continues bit for bit.
  */
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -199,9 +200,10 @@ describe('checkpoint format', () => {
     expect(refusal(resign(body))).toMatch(/metadata is not JSON/);
   });
 
-  it('refuses a folder or a missing file as the checkpoint', async () => {
+  it('refuses a folder, a FIFO or a missing file as the checkpoint, without blocking', async () => {
     const dir = tmp();
     await expect(readCheckpoint(dir)).rejects.toThrow(/is not a regular file/);
+    if (spawnSync('mkfifo', [join(dir, 'fifo.ckpt')]).status === 0) await expect(readCheckpoint(join(dir, 'fifo.ckpt'))).rejects.toThrow(/is not a regular file/);
     await expect(readCheckpoint(join(dir, 'none.ckpt'))).rejects.toThrow(/no such checkpoint/);
   });
 });

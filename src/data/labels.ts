@@ -19,6 +19,12 @@ export interface RawArrays {
 }
 
 /**
+ * Labels are class indices, and classes '0'..'max' are named from the largest: one flipped bit in an
+ * int64 label must not ask for billions of names. 2^20 classes is far beyond any model's output here.
+ */
+export const MAX_CLASS_INDEX = 2 ** 20 - 1;
+
+/**
  * Validates and packs arrays. Classification needs y of shape [n] or [n, 1] holding integers ≥ 0; the
  * classes default to '0'..'max'. Regression takes any y of n rows, targetSize = product of its other dims.
  */
@@ -50,8 +56,11 @@ export function datasetFromArrays(subject: string, name: string, a: RawArrays, t
   let max = -1;
   for (let i = 0; i < n; i++) {
     const v = a.y[i]!;
-    if (!Number.isInteger(v) || v < 0 || v > 0x7fffffff) {
+    if (!Number.isInteger(v) || v < 0) {
       throw new UserError(subject, `label y[${i}] = ${v} is not a class index; classification needs integers ≥ 0 (use task 'regression' for real-valued targets)`);
+    }
+    if (v > MAX_CLASS_INDEX) {
+      throw new UserError(subject, `label y[${i}] = ${v} is above ${MAX_CLASS_INDEX}, the largest class index supported (a class name is made for every index up to the largest label)`);
     }
     y[i] = v;
     if (v > max) max = v;

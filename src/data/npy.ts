@@ -96,7 +96,7 @@ export function parseNpyHeader(bytes: Uint8Array, subject: string): NpyHeader {
   const shapeSrc = /['"]shape['"]\s*:\s*\(([^)]*)\)/.exec(header)?.[1];
   if (shapeSrc === undefined) return fail(`no shape in header ${JSON.stringify(header.trim())}`);
   const dims = shapeSrc.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
-  if (dims.some((d) => !/^\d+L?$/.test(d))) fail(`bad shape (${shapeSrc}): expected non-negative integer dimensions`);
+  if (dims.some((d) => !/^\d+L?$/.test(d))) fail(`bad shape ${JSON.stringify(`(${shapeSrc})`)}: expected non-negative integer dimensions`);
   const shape = dims.map((d) => Number(d.replace(/L$/, '')));
 
   const order = descr![0];

@@ -43,6 +43,15 @@ export function crc32(bytes: Uint8Array): number {
   return (c ^ 0xffffffff) >>> 0;
 }
 
+/**
+ * A member's name is text from the file: one with anything but printable Latin-1 in it is kept
+ * quoted, so that every message naming it (and the array name it becomes) stays one visible line.
+ */
+function memberName(bytes: Uint8Array, flags: number): string {
+  const raw = Buffer.from(bytes).toString(flags & 0x800 ? 'utf8' : 'latin1');
+  return /^[\x20-\x7e\u00a0-\u00ff]*$/.test(raw) ? raw : JSON.stringify(raw);
+}
+
 export class ZipReader {
   readonly entries: ZipEntry[] = [];
   private readonly dv: DataView;
@@ -112,7 +121,7 @@ export class ZipReader {
       const commentLen = this.u16(p + 32);
       let localOffset = this.u32(p + 42);
       if (p + 46 + nameLen > b.length) this.fail('truncated central directory');
-      const name = Buffer.from(b.subarray(p + 46, p + 46 + nameLen)).toString(flags & 0x800 ? 'utf8' : 'latin1');
+      const name = memberName(b.subarray(p + 46, p + 46 + nameLen), flags);
       if (flags & 1) this.fail(`member ${name} is encrypted`);
       // zip64 extra field (id 1): only the values that were 0xFFFFFFFF above follow, in this order.
       let e = p + 46 + nameLen;
@@ -156,7 +165,7 @@ export class ZipReader {
     const nameLen = this.u16(at + 26);
     const start = at + 30 + nameLen + this.u16(at + 28);
     if (at + 30 + nameLen > this.bytes.length) this.fail('truncated local header');
-    const localName = Buffer.from(this.bytes.subarray(at + 30, at + 30 + nameLen)).toString(flags & 0x800 ? 'utf8' : 'latin1');
+    const localName = memberName(this.bytes.subarray(at + 30, at + 30 + nameLen), flags);
     const disagree = (what: string, local: number | string, central: number | string): never =>
       this.fail(`member ${e.name}: the local header says ${what} ${local}, the central directory ${central}`);
     if (localName !== e.name) disagree('name', JSON.stringify(localName), JSON.stringify(e.name));

@@ -117,6 +117,13 @@ export function deflatedZeros(n: number): Buffer {
   return Buffer.from(out);
 }
 
+/** The zlib stream (RFC 1950: header, deflate, Adler-32) of `n` zero bytes, as PNG image data holds it. */
+export function zlibZeros(n: number): Buffer {
+  const adler = Buffer.alloc(4);
+  adler.writeUInt32BE((((n % 65521) << 16) | 1) >>> 0, 0); // a = 1 + 0s, b = n·a
+  return Buffer.concat([Buffer.from([0x78, 0x01]), deflatedZeros(n), adler]);
+}
+
 function chunk(type: string, data: Buffer): Buffer {
   const head = Buffer.alloc(8);
   head.writeUInt32BE(data.length, 0);

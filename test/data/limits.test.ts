@@ -155,7 +155,7 @@ describe('.npy: the header is checked against the file before the data is alloca
 
   it('refuses shapes that overflow, negative or non-integer dims, and overlong headers', () => {
     expect(() => parseNpy(npy('<f4', [], new Float32Array(0), false, '(1099511627776, 1099511627776)'), 'o.npy')).toThrow(/o\.npy: not a valid \.npy array: shape \(1099511627776, 1099511627776\) of <f4 declares more data than can be counted/);
-    expect(() => parseNpy(npy('<f4', [], new Float32Array(0), false, '(-1, 4)'), 'n.npy')).toThrow(/bad shape \(-1, 4\): expected non-negative integer dimensions/);
+    expect(() => parseNpy(npy('<f4', [], new Float32Array(0), false, '(-1, 4)'), 'n.npy')).toThrow(/bad shape "\(-1, 4\)": expected non-negative integer dimensions/);
     expect(() => parseNpy(npy('<f4', [], new Float32Array(0), false, '(1e3,)'), 'e.npy')).toThrow(/bad shape/);
     const long = npy('<f4', [1], new Float32Array(1));
     const v2 = Buffer.alloc(12 + 20000 + 4, 0x20);
@@ -229,12 +229,12 @@ describe('--max-data-size on the command line', () => {
     const x = write('cli/x.npy', npy('<f4', [30, 4], new Float32Array(120).fill(0.5)));
     write('cli/y.npy', npy('<i8', [30], new BigInt64Array(30)));
     const refused = await runCli(['eval', model, '--data', x, '--max-data-size', '256']);
-    expect(refused.code).toBe(2);
+    expect(refused.code, refused.stderr).toBe(2);
     expect(errorLine(refused)).toMatch(/^error: .*cli\/x\.npy: declares 480 bytes of data \(shape 30x4 <f4\), above the data size limit \(256 bytes\); raise the data size limit/);
     const ok = await runCli(['eval', model, '--data', x, '--max-data-size', '1M', '--json']);
     expect(ok.code, ok.stderr).toBe(0);
     const bad = await runCli(['eval', model, '--data', x, '--max-data-size', 'lots']);
-    expect(bad.code).toBe(2);
+    expect(bad.code, bad.stderr).toBe(2);
     expect(errorLine(bad)).toMatch(/--max-data-size: expected a size such as 4G, 512M or a number of bytes, found 'lots'/);
   });
 });

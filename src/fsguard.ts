@@ -93,8 +93,8 @@ function checkKind(real: string, st: Stats, ref: Reference): void {
   if (PSEUDO_FS.has(Number(fsType))) throw refuse(ref, 'is a kernel pseudo-file (procfs, sysfs), not a regular file');
 }
 
-/** Real path and size of a contained regular file, without opening it (so a device is never opened). */
-export function statInside(base: string, location: string, ref: Reference): { real: string; size: number } {
+/** The real path and lstat of a contained regular file. */
+function checked(base: string, location: string, ref: Reference): { real: string; st: Stats } {
   const real = realInside(base, location, ref);
   let st: Stats;
   try {
@@ -103,6 +103,12 @@ export function statInside(base: string, location: string, ref: Reference): { re
     throw refuse(ref, errnoCause(e));
   }
   checkKind(real, st, ref);
+  return { real, st };
+}
+
+/** Real path and size of a contained regular file, without opening it (so a device is never opened). */
+export function statInside(base: string, location: string, ref: Reference): { real: string; size: number } {
+  const { real, st } = checked(base, location, ref);
   return { real, size: st.size };
 }
 
@@ -112,8 +118,7 @@ export function statInside(base: string, location: string, ref: Reference): { re
  * is still the file that was checked.
  */
 export function openInside(base: string, location: string, ref: Reference): Opened {
-  const { real } = statInside(base, location, ref);
-  const before = lstatSync(real);
+  const { real, st: before } = checked(base, location, ref);
   let fd: number;
   try {
     fd = openSync(real, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);

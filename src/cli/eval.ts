@@ -9,6 +9,7 @@ import { formatSummary, renderHtml } from '../eval/report.js';
 import type { EvalReport, EvaluateOptions, RunFailed } from '../eval/types.js';
 import { parseEpList } from '../runtime/index.js';
 import { addEvalDataOptions, dataInputs, dataOptions, modelInputs, parseInteger, parseNumber, preprocessOptions, type EvalDataCliOptions } from './options.js';
+import { printable } from '../printable.js';
 import { action, printJson, progressBar, say, type GlobalOptions } from './run.js';
 
 export interface EvalCliOptions extends GlobalOptions, EvalDataCliOptions {
@@ -81,7 +82,7 @@ export function register(program: Command): void {
 export async function finishEvaluation(o: GlobalOptions & { report?: string; force?: boolean }, report: EvalReport): Promise<void> {
   if (o.report) {
     await writeFileAtomic(o.report, renderHtml(report), { replace: o.force });
-    say(o, `report: ${o.report}`);
+    say(o, `report: ${printable(o.report)}`);
   }
   const failed = failuresOf(report);
   if (failed.length) throw new UserError('', failureLine(failed));

@@ -17,6 +17,7 @@ import { OPTIMIZERS, type OptimizerName } from '../train/optim.js';
 import { SCHEDULES, type ScheduleName } from '../train/schedule.js';
 import { checkSelection, defaultOutput, parseOps, type ConvertCliOptions } from './convert.js';
 import { addPreprocessOptions, collect, dataInputs, outputBeside, dataOptions, maxDataSizeOption, parseInteger, parseNumber, preprocessOptions, type PreprocessCliOptions } from './options.js';
+import { printable } from '../printable.js';
 import { action, printJson, progressBar, say, type GlobalOptions } from './run.js';
 
 export interface FinetuneCliOptions extends GlobalOptions, PreprocessCliOptions {
@@ -177,7 +178,7 @@ async function runFinetune(input: string, o: FinetuneCliOptions, prepare?: (mf: 
       signal: controller.signal,
       onProgress: bar ? (p) => bar.update(p.batch, p.batches, `epoch ${p.epoch}/${p.epochs}`, ` loss ${p.runningLoss.toFixed(4)}`) : undefined,
       onEpoch: (e) => { bar?.clear(); if (!o.json) say(o, epochLine(e, epochs, splits.train.task)); },
-      say: (l) => { bar?.clear(); if (!o.json) say(o, l); },
+      say: (l) => { bar?.clear(); if (!o.json) say(o, printable(l)); },
     });
     bar?.clear();
     if (o.json) printJson(log);
@@ -212,7 +213,8 @@ function printSummary(o: FinetuneCliOptions, log: FinetuneLog): void {
   if (log.test) lines.push(cls ? `test accuracy (best epoch): ${pct(log.test.accuracy)}` : `test mse (best epoch): ${log.test.mse}`);
   if (log.stopped === 'early-stopping') lines.push('stopped early: no better validation score for --patience epochs');
   lines.push(`wrote ${log.output}`);
-  say(o, lines.join('\n'));
+  // each entry is one line; a path or name in it must not break it
+  say(o, lines.map(printable).join('\n'));
 }
 
 async function dumpGradients(o: FinetuneCliOptions, src: FinetuneRun, train: Dataset, batchSize: number, seed: number, file: string): Promise<void> {
@@ -228,7 +230,7 @@ async function dumpGradients(o: FinetuneCliOptions, src: FinetuneRun, train: Dat
     };
     await writeFileAtomic(file, JSON.stringify(dump) + '\n', { replace: o.force });
     if (o.json) printJson({ file, loss: g.loss, lossKind: g.lossKind, parameters: Object.keys(g.grads) });
-    else say(o, `loss ${g.loss} (${g.lossKind}) on ${g.rows} samples; gradients of ${Object.keys(g.grads).length} parameters written to ${file}`);
+    else say(o, `loss ${g.loss} (${g.lossKind}) on ${g.rows} samples; gradients of ${Object.keys(g.grads).length} parameters written to ${printable(file)}`);
   } finally {
     await rt.close();
   }
@@ -275,7 +277,7 @@ export async function convertThenFinetune(input: string, o: ConvertThenFinetuneO
   };
   await runFinetune(input, ft, (mf) => {
     const report = convert(mf.model, { alpha, form: o.form, ops, include: o.include, exclude: o.exclude, allRelus: o.allRelus, file: input });
-    if (!o.json) say(o, `converted ${report.replaced} activation${report.replaced === 1 ? '' : 's'} to ALReLU (${report.form}); fine-tuning on ${o.data}`);
+    if (!o.json) say(o, `converted ${report.replaced} activation${report.replaced === 1 ? '' : 's'} to ALReLU (${report.form}); fine-tuning on ${printable(String(o.data))}`);
     return { model: mf.model, sourceDir: mf.dir, file: input };
   });
 }

@@ -1,6 +1,6 @@
 /** Shared plumbing for every command: error reporting, exit codes, and where output goes. */
 import { isUserError, messageOf } from '../errors.js';
-import { printable, printableLines } from '../printable.js';
+import { printable, printableJson, printableLines } from '../printable.js';
 
 export interface GlobalOptions {
   json?: boolean;
@@ -40,8 +40,9 @@ export function say(opts: GlobalOptions, line: string): void {
   if (!opts.quiet) process.stderr.write(printableLines(line) + '\n');
 }
 
+/** C1 controls and bidi overrides are valid raw in JSON strings: printableJson escapes them too. */
 export function printJson(value: unknown): void {
-  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+  process.stdout.write(printableJson(JSON.stringify(value, null, 2)) + '\n');
 }
 
 export interface ProgressBar {

@@ -88,7 +88,7 @@ export function register(program: Command): void {
         else say(o, `${browserLine(report)}\n${formatSummary(report)}`);
         if (o.save) {
           await writeFileAtomic(o.save, JSON.stringify(report, null, 2) + '\n', { replace: o.force });
-          say(o, `saved: ${o.save}`);
+          say(o, `saved: ${printable(o.save)}`);
         }
         await finishEvaluation(o, report);
       }),

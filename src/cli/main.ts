@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** alrelu-convert: convert ONNX models to ALReLU, inspect, evaluate and fine-tune them. */
 import { Command } from 'commander';
+import { printableLines } from '../printable.js';
 import { VERSION } from '../version.js';
 import * as convertCmd from './convert.js';
 import * as doctorCmd from './doctor.js';
@@ -12,7 +13,8 @@ import * as serveCmd from './serve.js';
 const program = new Command('alrelu-convert')
   .version(VERSION)
   .description('Rewrite ReLU/LeakyReLU in ONNX models as ALReLU (|LeakyReLU(x, a)|), then evaluate and fine-tune them on onnxruntime.')
-  .configureOutput({ outputError: (s, write) => write(s.startsWith('error:') ? s : `error: ${s}`) })
+  // commander quotes arguments back (a file name from a glob, say): printable like every other line
+  .configureOutput({ outputError: (s, write) => write(printableLines(s.startsWith('error:') ? s : `error: ${s}`)) })
   .exitOverride((err) => {
     // commander's own usage errors (unknown option, missing argument) are bad input too: exit 2.
     process.exit(err.exitCode === 0 ? 0 : 2);

@@ -109,7 +109,7 @@ export class PageChannel {
 
   private onHello(body: Uint8Array): void {
     if (this.hello) throw new Error('another tab is already running this job; close this one');
-    this.hello = JSON.parse(new TextDecoder().decode(body)) as PageHello;
+    this.hello = parseHello(body);
     for (const w of this.helloWaiters.splice(0)) w.resolve(this.hello);
   }
 
@@ -151,6 +151,21 @@ export class PageChannel {
     if (r.ok) p.resolve(r.value);
     else p.reject(new Error(r.error));
   }
+}
+
+/** The page's hello, checked field by field: whoever holds the URL can send one. */
+function parseHello(body: Uint8Array): PageHello {
+  let h: unknown;
+  try {
+    h = JSON.parse(new TextDecoder().decode(body));
+  } catch {
+    throw new Error('malformed hello: not JSON');
+  }
+  const o = (typeof h === 'object' && h !== null ? h : {}) as Record<string, unknown>;
+  const ok = typeof o.userAgent === 'string' && (o.adapter === null || typeof o.adapter === 'string') && typeof o.gpu === 'boolean'
+    && typeof o.crossOriginIsolated === 'boolean' && Number.isInteger(o.threads);
+  if (!ok) throw new Error('malformed hello: expected userAgent, adapter, gpu, crossOriginIsolated and threads');
+  return { userAgent: o.userAgent as string, adapter: o.adapter as string | null, gpu: o.gpu as boolean, crossOriginIsolated: o.crossOriginIsolated as boolean, threads: o.threads as number };
 }
 
 /** The page the user sees: what runs, on what, and how far it got. */

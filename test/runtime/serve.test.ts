@@ -186,7 +186,7 @@ function hit(url: URL, opts: { method?: string; headers?: Record<string, string>
 
 describe("serve's server admits only its own page", () => {
   it('refuses oversized, foreign-host, cross-origin and malformed requests while it waits; no page connects', async () => {
-    let checks: Promise<Record<string, number>> | undefined;
+    let checks: Promise<Record<string, number | number[]>> | undefined;
     const hello = new TextEncoder().encode(JSON.stringify({ crossOriginIsolated: true, threads: 1, gpu: false, adapter: null, userAgent: 'forged' }));
     const started = serve({
       models: [IRIS], data: 'iris', compare: [], connectTimeoutMs: 4000,
@@ -201,11 +201,13 @@ describe("serve's server admits only its own page", () => {
           // hello is a control message: a few MiB at most, refused unread above that
           oversized: (await hit(at('hello'), { method: 'POST', headers: { 'content-length': String(CONTROL_BODY_BYTES + 1) } })).status,
           malformed: (await hit(url, { path: `${url.pathname.replace('index.html', '')}%E0%A4%A` })).status,
+          // a hello from our own origin that is not one is refused, and does not take the job
+          badHellos: await Promise.all(['null', '{}', 'not json', '{"userAgent":1}'].map(async (b) => (await hit(at('hello'), { method: 'POST', body: new TextEncoder().encode(b) })).status)),
         }))();
       },
     });
     await expect(started).rejects.toThrow(/no browser opened .* within 4 s/);
-    expect(await checks).toEqual({ page: 200, foreignHost: 403, foreignOrigin: 403, oversized: 413, malformed: 400 });
+    expect(await checks).toEqual({ page: 200, foreignHost: 403, foreignOrigin: 403, oversized: 413, malformed: 400, badHellos: [409, 409, 409, 409] });
   });
 });
 

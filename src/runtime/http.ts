@@ -100,7 +100,7 @@ export class Loopback {
     let self: Loopback | undefined;
     const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
       self!.handle(req, res).catch(() => {
-        // a bug of ours: no message (it may name local paths), and no half-written answer
+        // a client gone mid-body, or a bug of ours: no message (it may name local paths), no half-written answer
         if (res.headersSent) res.destroy();
         else res.writeHead(500, { 'content-type': 'text/plain', connection: 'close' }).end('internal error');
       });

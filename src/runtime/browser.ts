@@ -162,6 +162,10 @@ export class BrowserRuntime implements Runtime {
     }
   }
 
+  get threads(): number {
+    return this.info.threads;
+  }
+
   /** Runs so far with the time session.run took inside the page, oldest first. */
   pageTimings(): readonly PageTiming[] {
     return this.timings;

@@ -177,7 +177,7 @@ async function checkWasm(): Promise<EpStatus> {
   try {
     const rt = await openRuntime('wasm');
     await rt.close();
-    const { defaultThreads } = await import('./web.js');
+    const { defaultThreads } = await import('./threads.js');
     return { ep: 'wasm', usable: true, detail: `onnxruntime-web in Node, ${defaultThreads()} thread(s)` };
   } catch (e) {
     return { ep: 'wasm', usable: false, ...splitFix(causeOf(e, 'wasm')) };

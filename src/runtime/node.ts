@@ -21,6 +21,7 @@ import ort from 'onnxruntime-node';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { UserError, messageOf } from '../errors.js';
 import { identityModel } from './models.js';
+import { threadCount } from './threads.js';
 import { checkFeeds, ioMeta, ortMessage, ortOptimization, runFailure, toHost, wrapHostSession, type TensorCtor } from './ort.js';
 import type { DeviceRunResult, DeviceTensor, HostTensor, Runtime, Session, SessionOptions, TensorType } from './types.js';
 
@@ -35,6 +36,13 @@ export interface NodeRuntimeOptions {
   vulkanIcd?: string;
   /** cuda device index, default 0 */
   deviceId?: number;
+  /** intra-op threads, default all cores */
+  threads?: number;
+  /**
+   * Whether idle pool threads spin waiting for work (onnxruntime's default). Spinning pools of sessions that
+   * take turns (a training step and its validation) steal each other's cores: false makes them sleep.
+   */
+  spinning?: boolean;
 }
 
 /** Folder of onnxruntime-node's native libraries; the CUDA provider .so files land here when installed. */
@@ -115,7 +123,11 @@ export class NodeRuntime implements Runtime {
   private identity = new Map<TensorType, Promise<InferenceSession>>();
   private sessions = new Set<InferenceSession>();
 
-  private constructor(readonly ep: NodeEp, private readonly opts: NodeRuntimeOptions) {}
+  readonly threads: number;
+
+  private constructor(readonly ep: NodeEp, private readonly opts: NodeRuntimeOptions) {
+    this.threads = threadCount(opts.threads);
+  }
 
   static async open(ep: NodeEp, opts: NodeRuntimeOptions = {}): Promise<NodeRuntime> {
     if (ep === 'cuda') {
@@ -140,7 +152,11 @@ export class NodeRuntime implements Runtime {
   private async create(model: string | Uint8Array, extra: InferenceSession.SessionOptions, name?: string): Promise<InferenceSession> {
     // fatal only: warnings (e.g. shape ops kept on CPU under WebGPU) are not the user's to act on, and errors come
     // back as exceptions, which the caller words; logged too, they would be a second line on stderr
-    const options: InferenceSession.SessionOptions = { executionProviders: this.providers(), logSeverityLevel: 4, ...extra };
+    const options: InferenceSession.SessionOptions = {
+      executionProviders: this.providers(), logSeverityLevel: 4, intraOpNumThreads: this.threads,
+      ...(this.opts.spinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } } : {}),
+      ...extra,
+    };
     if (this.ep === 'webgpu') webgpuStarted = true;
     try {
       const s = typeof model === 'string'

@@ -76,6 +76,8 @@ export interface SessionOptions {
 
 export interface Runtime {
   readonly ep: EpName;
+  /** threads the EP computes with: onnxruntime's intra-op pool (cpu and the CPU parts of cuda/webgpu), or wasm threads */
+  readonly threads: number;
   /** `model`: a path to an .onnx file (external data resolved beside it) or the model's bytes */
   load(model: string | Uint8Array, options?: SessionOptions): Promise<Session>;
   close(): Promise<void>;

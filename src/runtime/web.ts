@@ -3,43 +3,41 @@
  * the first session initialises the wasm module, so the first WebRuntime's thread count wins.
  * The .wasm/.mjs files come from node_modules/onnxruntime-web/dist (the package's own default in Node).
  */
-import { availableParallelism } from 'node:os';
 import * as ortWeb from 'onnxruntime-web';
 import { UserError } from '../errors.js';
 import { ortMessage, runFailure, wrapHostSession, ortOptimization, type TensorCtor } from './ort.js';
 import { modelSource } from './source.js';
+import { threadCount } from './threads.js';
 import type { Runtime, Session, SessionOptions } from './types.js';
 
 export interface WebRuntimeOptions {
-  /** wasm threads; default min(4, cores). 1 avoids worker threads entirely. */
+  /** threads: onnxruntime's intra-op pool on node EPs, wasm threads on wasm; default all cores (1 avoids worker threads) */
   threads?: number;
-}
-
-/** More than 4 threads rarely helps the wasm kernels and costs memory per worker. */
-export function defaultThreads(): number {
-  return Math.max(1, Math.min(4, availableParallelism()));
 }
 
 // The ESM build exports namespace members; some bundlings put them under default.
 const ort = ((ortWeb as unknown as { default?: typeof ortWeb }).default ?? ortWeb);
 
+let wasmStarted = false;
+
 export class WebRuntime implements Runtime {
   readonly ep = 'wasm' as const;
   private sessions = new Set<{ release(): Promise<void> }>();
 
-  private constructor() {}
+  private constructor(readonly threads: number) {}
 
   static async open(opts: WebRuntimeOptions = {}): Promise<WebRuntime> {
-    const threads = opts.threads ?? defaultThreads();
-    if (!Number.isInteger(threads) || threads < 1) throw new UserError('--threads', `must be a positive integer, got ${threads}`);
-    ort.env.wasm.numThreads = threads;
-    return new WebRuntime();
+    // env.wasm is read once, when the first session starts the module: a later runtime's count is not applied.
+    const threads = threadCount(opts.threads);
+    if (!wasmStarted) ort.env.wasm.numThreads = threads;
+    return new WebRuntime(ort.env.wasm.numThreads ?? 1);
   }
 
   async load(model: string | Uint8Array, options: SessionOptions = {}): Promise<Session> {
     if (options.keepOnDevice?.length) throw new UserError('keepOnDevice', 'the wasm EP has no device memory; outputs are already on the host');
     const src = await modelSource(model);
     let s: Awaited<ReturnType<typeof ort.InferenceSession.create>>;
+    wasmStarted = true;
     try {
       s = await ort.InferenceSession.create(src.bytes, {
         executionProviders: ['wasm'],

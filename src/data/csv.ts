@@ -15,6 +15,7 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { basename, extname } from 'node:path';
 import { UserError } from '../errors.js';
+import { quoted } from './text.js';
 import { readWhole } from './files.js';
 import { DataBudget, formatBytes } from './limits.js';
 import { datasetFromArrays, type Task } from './labels.js';
@@ -47,7 +48,7 @@ export function parseCsv(text: string, delimiter: string, subject: string): Row[
   const rows: Row[] = [];
   let cells: string[] = [];
   let cell = '';
-  let quoted = false;
+  let inQuotes = false;
   let line = 1;
   let rowLine = 1;
   let i = text.charCodeAt(0) === 0xfeff ? 1 : 0;
@@ -59,15 +60,15 @@ export function parseCsv(text: string, delimiter: string, subject: string): Row[
   };
   for (; i < text.length; i++) {
     const c = text[i]!;
-    if (quoted) {
+    if (inQuotes) {
       if (c === '"') {
-        if (text[i + 1] === '"') { cell += '"'; i++; } else quoted = false;
+        if (text[i + 1] === '"') { cell += '"'; i++; } else inQuotes = false;
       } else {
         if (c === '\n') line++;
         cell += c;
       }
     } else if (c === '"' && cell.trim() === '') {
-      quoted = true;
+      inQuotes = true;
       cell = '';
     } else if (c === delimiter) {
       cells.push(cell);
@@ -79,7 +80,7 @@ export function parseCsv(text: string, delimiter: string, subject: string): Row[
       rowLine = line;
     } else cell += c;
   }
-  if (quoted) throw new UserError(subject, `a quoted field opened on line ${rowLine} is never closed`);
+  if (inQuotes) throw new UserError(subject, `a quoted field opened on line ${rowLine} is never closed`);
   if (cell !== '' || cells.length > 0) endRow();
   return rows;
 }
@@ -103,9 +104,9 @@ function labelIndex(opt: string | number | undefined, names: string[] | undefine
     if (idx < 0 || idx >= width) throw new UserError(subject, `label column ${opt} is out of range; the file has ${width} columns (0..${width - 1})`);
     return idx;
   }
-  if (!names) throw new UserError(subject, `label column ${JSON.stringify(opt)} given by name, but the file has no header row; give a 0-based column index`);
+  if (!names) throw new UserError(subject, `label column ${quoted(opt)} given by name, but the file has no header row; give a 0-based column index`);
   const idx = names.findIndex((n) => n.trim() === opt);
-  if (idx < 0) throw new UserError(subject, `no column named ${JSON.stringify(opt)}; the header has ${names.map((n) => JSON.stringify(n.trim())).join(', ')}`);
+  if (idx < 0) throw new UserError(subject, `no column named ${quoted(opt)}; the header has ${names.map((n) => quoted(n.trim())).join(', ')}`);
   return idx;
 }
 
@@ -130,13 +131,13 @@ export async function loadCsv(file: string, opts: CsvOptions = {}): Promise<Data
   if (data.length === 0) throw new UserError(file, 'has zero rows (only a header); expected at least one sample');
   const li = labelIndex(opts.labelColumn, names, width, file);
   const featureCols = [...Array(width).keys()].filter((k) => k !== li);
-  const colName = (k: number): string => (names ? JSON.stringify(names[k]!.trim()) : `${k}`);
+  const colName = (k: number): string => (names ? quoted(names[k]!.trim()) : `${k}`);
 
   const x = new Float32Array(data.length * featureCols.length);
   data.forEach((r, i) => {
     featureCols.forEach((k, f) => {
       const s = r.cells[k]!;
-      if (!isNumber(s)) throw new UserError(file, `line ${r.line}, column ${colName(k)}: expected a number, found ${JSON.stringify(s)}`);
+      if (!isNumber(s)) throw new UserError(file, `line ${r.line}, column ${colName(k)}: expected a number, found ${quoted(s)}`);
       x[i * featureCols.length + f] = Number(s.trim());
     });
   });
@@ -152,7 +153,7 @@ export async function loadCsv(file: string, opts: CsvOptions = {}): Promise<Data
     y = raw.map(Number);
   } else if (task === 'regression') {
     const bad = raw.findIndex((s) => !isNumber(s));
-    throw new UserError(file, `line ${data[bad]!.line}: regression target ${JSON.stringify(raw[bad])} in column ${colName(li)} is not a number`);
+    throw new UserError(file, `line ${data[bad]!.line}: regression target ${quoted(raw[bad]!)} in column ${colName(li)} is not a number`);
   } else if (numeric) {
     const bad = raw.findIndex((s) => !Number.isInteger(Number(s)));
     throw new UserError(file, `line ${data[bad]!.line}: label ${raw[bad]} in column ${colName(li)} is not an integer; classification needs integer or string labels (use task 'regression' for real-valued targets)`);

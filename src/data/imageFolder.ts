@@ -8,6 +8,7 @@
 import { promises as fs } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { UserError } from '../errors.js';
+import { shown } from './text.js';
 import { readWhole } from './files.js';
 import { decodeImage, resizeBilinear, toPlanar, type Channels } from './images.js';
 import { DataBudget, formatBytes } from './limits.js';
@@ -43,7 +44,7 @@ export async function loadImageFolder(dir: string, opts: ImageFolderOptions = {}
     const names = (await fs.readdir(join(dir, cls))).filter((n) => !n.startsWith('.') && isImageFile(n)).sort();
     for (const n of names) files.push({ path: join(dir, cls, n), label });
   }
-  if (files.length === 0) throw new UserError(dir, `has zero images; expected .png, .jpg or .jpeg files in its class subfolders (${classes.join(', ')})`);
+  if (files.length === 0) throw new UserError(dir, `has zero images; expected .png, .jpg or .jpeg files in its class subfolders (${classes.map(shown).join(', ')})`);
 
   const budget = opts.budget ?? new DataBudget();
   const c = channels === 'gray' ? 1 : 3;

@@ -65,8 +65,9 @@ function pngHeader(bytes: Uint8Array, fail: (cause: string) => never): ImageHead
   if (channels === undefined || ![1, 2, 4, 8, 16].includes(depth)) fail(`has an invalid IHDR (colour type ${bytes[25]}, bit depth ${depth})`);
   const interlaced = bytes[28] === 1;
   const inflatedBytes = pngInflatedBytes(width, height, channels! * depth, interlaced);
-  // pngjs holds the inflated and the unfiltered scanlines, then RGBA pixels (16-bit: 8 bytes each, then 4).
-  const decodeBytes = 2 * inflatedBytes + width * height * (depth === 16 ? 12 : 4);
+  // The data is inflated once to check it; then pngjs holds the inflated and the unfiltered
+  // scanlines, then RGBA pixels (16-bit: 8 bytes each, then 4).
+  const decodeBytes = 3 * inflatedBytes + width * height * (depth === 16 ? 12 : 4);
   return { format: 'png', width, height, decodeBytes, interlaced, inflatedBytes };
 }
 
@@ -116,10 +117,12 @@ export function readImageHeader(bytes: Uint8Array, subject: string): ImageHeader
 }
 
 /**
- * pngjs inflates interlaced image data without a cap, so for those the concatenated IDAT chunks are
- * first inflated here, stopping at the exact size the header implies.
+ * The image data (all IDAT chunks) must inflate to exactly the size the header implies, checked here
+ * before pngjs sees it: pngjs inflates interlaced data without a cap, and given too little data it
+ * unfilters whatever its unfilled buffer held (so pixels, and whether the file loads at all, would
+ * depend on stale memory).
  */
-function checkInterlacedData(bytes: Uint8Array, h: ImageHeader, subject: string): void {
+function checkImageData(bytes: Uint8Array, h: ImageHeader, subject: string): void {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const parts: Uint8Array[] = [];
   for (let p = 8; p + 12 <= bytes.length; ) {
@@ -130,14 +133,18 @@ function checkInterlacedData(bytes: Uint8Array, h: ImageHeader, subject: string)
     if (type === 'IEND') break;
     p += 12 + len;
   }
+  const want = h.inflatedBytes!;
+  const fail = (cause: string): never => {
+    throw new UserError(subject, `corrupt PNG image: ${cause}`);
+  };
+  let got: number;
   try {
-    inflateSync(Buffer.concat(parts), { maxOutputLength: Math.max(1, h.inflatedBytes!) });
+    got = inflateSync(Buffer.concat(parts), { maxOutputLength: Math.max(1, want) }).length;
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
-      throw new UserError(subject, `corrupt PNG image: its image data inflates to more than the ${h.inflatedBytes} bytes its ${h.width}x${h.height} header implies`);
-    }
-    // Other inflate errors are pngjs's to report, in its words.
+    if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') fail(`its image data inflates to more than the ${want} bytes its ${h.width}x${h.height} header implies`);
+    return fail(`its image data does not inflate (${(e as Error).message})`);
   }
+  if (got !== want) fail(`its image data inflates to ${got} bytes, its ${h.width}x${h.height} header implies ${want} (truncated?)`);
 }
 
 /**
@@ -150,7 +157,7 @@ export function decodeImage(bytes: Uint8Array, subject: string, budget: DataBudg
   budget.take(subject, h.decodeBytes, `declares ${h.width}x${h.height} pixels, which take about ${formatBytes(h.decodeBytes)} to decode`);
   try {
     if (h.format === 'png') {
-      if (h.interlaced) checkInterlacedData(bytes, h, subject);
+      checkImageData(bytes, h, subject);
       const png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
       if (png.width !== h.width || png.height !== h.height) throw new Error(`decoded ${png.width}x${png.height} pixels, the header says ${h.width}x${h.height}`);
       return { width: png.width, height: png.height, data: new Uint8Array(png.data.buffer, png.data.byteOffset, png.data.byteLength) };

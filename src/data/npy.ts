@@ -5,6 +5,7 @@
  */
 import { halfToFloat } from '../onnx/tensor.js';
 import { UserError } from '../errors.js';
+import { quoted, shown } from './text.js';
 import { formatBytes, shapeText, type DataBudget } from './limits.js';
 
 export type NpyData =
@@ -66,7 +67,7 @@ export function parseNpyHeader(bytes: Uint8Array, subject: string): NpyHeader {
     throw new UserError(subject, `not a valid .npy array: ${cause}`);
   };
   if (bytes.length < 10 || MAGIC.some((b, i) => bytes[i] !== b)) {
-    fail(`expected the magic bytes \\x93NUMPY at the start, found ${JSON.stringify(Buffer.from(bytes.subarray(0, 6)).toString('latin1'))}`);
+    fail(`expected the magic bytes \\x93NUMPY at the start, found ${quoted(Buffer.from(bytes.subarray(0, 6)).toString('latin1'))}`);
   }
   const major = bytes[6]!;
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -88,22 +89,23 @@ export function parseNpyHeader(bytes: Uint8Array, subject: string): NpyHeader {
   const descr = /['"]descr['"]\s*:\s*['"]([^'"]*)['"]/.exec(header)?.[1];
   if (descr === undefined) {
     if (/['"]descr['"]\s*:\s*\[/.test(header)) fail('structured (record) arrays are not supported; save plain numeric arrays');
-    fail(`no descr in header ${JSON.stringify(header.trim())}`);
+    fail(`no descr in header ${quoted(header.trim())}`);
   }
   const fortran = /['"]fortran_order['"]\s*:\s*(True|False)/.exec(header)?.[1];
-  if (fortran === undefined) fail(`no fortran_order in header ${JSON.stringify(header.trim())}`);
+  if (fortran === undefined) fail(`no fortran_order in header ${quoted(header.trim())}`);
   if (fortran === 'True') fail('array is in Fortran order; save it with numpy.ascontiguousarray(a) (C order)');
   const shapeSrc = /['"]shape['"]\s*:\s*\(([^)]*)\)/.exec(header)?.[1];
-  if (shapeSrc === undefined) return fail(`no shape in header ${JSON.stringify(header.trim())}`);
+  if (shapeSrc === undefined) return fail(`no shape in header ${quoted(header.trim())}`);
   const dims = shapeSrc.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
-  if (dims.some((d) => !/^\d+L?$/.test(d))) fail(`bad shape ${JSON.stringify(`(${shapeSrc})`)}: expected non-negative integer dimensions`);
+  if (dims.some((d) => !/^\d+L?$/.test(d))) fail(`bad shape ${quoted(`(${shapeSrc})`)}: expected non-negative integer dimensions`);
   const shape = dims.map((d) => Number(d.replace(/L$/, '')));
 
   const order = descr![0];
+  const shownDescr = shown(descr!);
   const kind = KINDS[descr!.slice(1)];
   if (!kind || !(order === '<' || order === '|' || (order === '=' && kind.bytes === 1))) {
-    if (order === '>' && kind && kind.bytes > 1) fail(`big-endian dtype ${descr} is not supported; save with a.astype(a.dtype.newbyteorder('<'))`);
-    fail(`dtype ${descr} is not supported (expected one of <f4 <f8 <i8 <i4 |u1 |b1, or <f2 <i2 |i1 <u2 <u4 <u8)`);
+    if (order === '>' && kind && kind.bytes > 1) fail(`big-endian dtype ${shownDescr} is not supported; save with a.astype(a.dtype.newbyteorder('<'))`);
+    fail(`dtype ${shownDescr} is not supported (expected one of <f4 <f8 <i8 <i4 |u1 |b1, or <f2 <i2 |i1 <u2 <u4 <u8)`);
   }
   // The product is checked as it grows: a shape whose size cannot be counted exactly is refused,
   // not rounded (2^53 elements would pass a float comparison with the file size by accident).

@@ -10,6 +10,7 @@
  */
 import { inflateRawSync } from 'node:zlib';
 import { UserError } from '../errors.js';
+import { quoted, shown } from './text.js';
 import { formatBytes, MAX_BUFFER, type DataBudget } from './limits.js';
 
 export interface ZipEntry {
@@ -44,12 +45,12 @@ export function crc32(bytes: Uint8Array): number {
 }
 
 /**
- * A member's name is text from the file: one with anything but printable Latin-1 in it is kept
+ * A member's name is text from the file: one with anything but printable ASCII in it is kept
  * quoted, so that every message naming it (and the array name it becomes) stays one visible line.
  */
 function memberName(bytes: Uint8Array, flags: number): string {
   const raw = Buffer.from(bytes).toString(flags & 0x800 ? 'utf8' : 'latin1');
-  return /^[\x20-\x7e\u00a0-\u00ff]*$/.test(raw) ? raw : JSON.stringify(raw);
+  return shown(raw);
 }
 
 export class ZipReader {
@@ -168,7 +169,7 @@ export class ZipReader {
     const localName = memberName(this.bytes.subarray(at + 30, at + 30 + nameLen), flags);
     const disagree = (what: string, local: number | string, central: number | string): never =>
       this.fail(`member ${e.name}: the local header says ${what} ${local}, the central directory ${central}`);
-    if (localName !== e.name) disagree('name', JSON.stringify(localName), JSON.stringify(e.name));
+    if (localName !== e.name) disagree('name', quoted(localName), quoted(e.name));
     if (this.u16(at + 8) !== e.method) disagree('method', this.u16(at + 8), e.method);
     if (!(flags & 8)) {
       if (this.u32(at + 14) !== e.crc) disagree('CRC', this.u32(at + 14), e.crc);

@@ -9,8 +9,9 @@
  * bounded time. Prints one JSON summary line on stdout.
  */
 import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { crc32, deflateSync } from 'node:zlib';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { crc32, deflateSync, inflateSync } from 'node:zlib';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { loadData } from '../../src/data/index.js';
@@ -26,7 +27,8 @@ export const LIMIT = 64 * MiB;
 export const CASES_PER_SEED = 250;
 const SLOW_MS = 5000;
 
-const FIXTURES = join(import.meta.dirname, '../../../shared/fixtures');
+const HERE = fileURLToPath(import.meta.url);
+const FIXTURES = join(dirname(HERE), '../../../shared/fixtures');
 type Rand = () => number;
 type Field = { at: number; width: 1 | 2 | 4 | 8; big: boolean };
 
@@ -234,8 +236,43 @@ export interface FuzzSummary {
   maxRetainedMiB: number;
 }
 
+/**
+ * A PNG whose inflated image data (filter bytes and pixels) is mutated and compressed again, with
+ * valid CRCs: what gets past zlib and the CRC checks to pngjs's unfiltering and bit unpacking.
+ */
+function mutatePngPixels(b: Buffer, r: Rand): Buffer {
+  const chunks: { type: string; data: Buffer }[] = [];
+  for (let p = 8; p + 12 <= b.length; p += 12 + b.readUInt32BE(p)) {
+    const len = b.readUInt32BE(p);
+    chunks.push({ type: b.toString('latin1', p + 4, p + 8), data: b.subarray(p + 8, p + 8 + len) });
+  }
+  const idat = Buffer.concat(chunks.filter((c) => c.type === 'IDAT').map((c) => c.data));
+  let raw: Buffer = inflateSync(idat);
+  raw = r() < 0.25 ? raw.subarray(0, at(raw.length, r)) : MUTATIONS.bitflips!(raw, r, undefined as never);
+  const out: Buffer[] = [b.subarray(0, 8)];
+  let wroteData = false;
+  for (const c of chunks) {
+    if (c.type === 'IDAT') {
+      if (wroteData) continue;
+      wroteData = true;
+    }
+    const data = c.type === 'IDAT' ? deflateSync(raw) : c.data;
+    const head = Buffer.alloc(8);
+    head.writeUInt32BE(data.length, 0);
+    head.write(c.type, 4, 'latin1');
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(Buffer.concat([head.subarray(4), data])), 0);
+    out.push(head, data, crc);
+  }
+  return Buffer.concat(out);
+}
+
+/** A message must be one line; from the loaders of src/data, it must hold no control characters at all. */
+const ONE_LINE = /[\n\r]/;
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
 /** One load: 'loaded', the UserError's message, or undefined where it failed otherwise (recorded). */
-async function attempt(spec: string, limit: number | undefined, what: string, s: FuzzSummary): Promise<'loaded' | string | undefined> {
+async function attempt(spec: string, limit: number | undefined, what: string, s: FuzzSummary, unprintable = ONE_LINE): Promise<'loaded' | string | undefined> {
   const started = performance.now();
   const buffers = process.memoryUsage().arrayBuffers;
   try {
@@ -247,7 +284,7 @@ async function attempt(spec: string, limit: number | undefined, what: string, s:
     } else if (d.length === 0) throw new Error('no reference cases');
     return 'loaded';
   } catch (e) {
-    if (isUserError(e) && !/[\n\r]/.test(e.message)) return e.message;
+    if (isUserError(e) && !unprintable.test(e.message)) return e.message;
     s.failures.push(`${what}: ${e instanceof Error ? e.stack : String(e)}`);
     return undefined;
   } finally {
@@ -284,11 +321,16 @@ export async function fuzz(work: string): Promise<FuzzSummary> {
     const tally = { tried: 0, loaded: 0, refused: 0 };
     const r = mulberry32(original.length * 7919 + seed.name.length);
     for (let k = 0; k < CASES_PER_SEED; k++) {
-      const kind = kinds[k % kinds.length]!;
-      let bytes = MUTATIONS[kind]!(original, r, seed);
-      if (seed.format === 'png' && k % 2 === 0) bytes = fixPngCrcs(bytes);
+      // PNG: every fifth case mutates the pixels under valid compression and CRCs; of the rest, half
+      // get their CRCs fixed so the mutation reaches the decoder.
+      const kind = seed.format === 'png' && k % 5 === 4 ? 'pixels' : kinds[k % kinds.length]!;
+      let bytes = kind === 'pixels' ? mutatePngPixels(original, r) : MUTATIONS[kind]!(original, r, seed);
+      if (seed.format === 'png' && kind !== 'pixels' && k % 2 === 0) bytes = fixPngCrcs(bytes);
       writeFileSync(join(dir, seed.file), bytes);
-      const out = await attempt(join(dir, seed.spec), LIMIT, `${seed.name} case ${k} (${kind})`, s);
+      // Reference .pb files are read by src/data/reference.ts and src/onnx, whose messages carry
+      // tensor names as they are (the CLI escapes them when printing): one line is asked of them.
+      const out = await attempt(join(dir, seed.spec), LIMIT, `${seed.name} case ${k} (${kind})`, s, seed.format === 'pb' ? ONE_LINE : CONTROL);
+      if (process.env.FUZZ_TRACE) process.stderr.write(`${seed.name} case ${k} (${kind}): ${out}\n`);
       s.tried++;
       tally.tried++;
       if (out === undefined) continue;
@@ -308,7 +350,7 @@ export async function fuzz(work: string): Promise<FuzzSummary> {
 }
 
 // Run as a script (`node --import tsx fuzzLoads.ts <work>`, after prepare): the summary is stdout's last line.
-if (process.argv[1] && import.meta.filename === process.argv[1]) {
+if (process.argv[1] && resolve(process.argv[1]) === HERE) {
   const summary = await fuzz(process.argv[2]!);
   process.stdout.write(`${JSON.stringify(summary)}\n`);
 }

@@ -104,6 +104,9 @@ describe('.npz: every inflate is capped by the size its entry declares', () => {
     expect(() => readNpzArrays(bytes, 'l.npz').get('x')!()).toThrow(/l\.npz: not a valid \.npz \(zip\) file: member x\.npy: the local header says size 10, the central directory \d+/);
     const stored = zipOf([{ name: 'x.npy', content: npy('<f4', [3, 2], X), size: 10 }]);
     expect(() => readNpzArrays(stored, 's.npz').get('x')!()).toThrow(/member x\.npy is stored \(not compressed\) but its sizes differ/);
+    const named = zipOf([{ ...good, name: 'x\u001b[2J\n.npy' }]);
+    expect(() => readNpzArrays(named, 'n.npz')).not.toThrow();
+    expect([...readNpzArrays(named, 'n.npz').keys()]).toEqual(['"x\\u001b[2J\\n.npy"']);
     const twice = zipOf([good, good]);
     expect(() => readNpzArrays(twice, 't.npz')).toThrow(/member x\.npy appears twice/);
   });
@@ -178,7 +181,7 @@ describe('images: the header dimensions are checked before decoding', () => {
     expect(png.length).toBeLessThan(100);
     const d = imageFolder('hugepng', { 'a.png': png });
     const grew = await bufferGrowth(() => loadData(d));
-    await expect(loadData(d)).rejects.toThrow(/a\.png: declares 30000x30000 pixels, which take about 5 GiB to decode, above the data size limit/);
+    await expect(loadData(d)).rejects.toThrow(/a\.png: declares 30000x30000 pixels, which take about 5.9 GiB to decode, above the data size limit/);
     expect(grew).toBeLessThan(MiB);
   });
 
@@ -192,7 +195,8 @@ describe('images: the header dimensions are checked before decoding', () => {
 
   it('refuses zero-sized PNGs and a PNG whose size disagrees with its IDAT', () => {
     expect(() => decodeImage(pngOf({ width: 0, height: 5, idat: deflateSync(Buffer.alloc(0)) }), 'z.png')).toThrow(/z\.png: corrupt PNG image: declares 0x5 pixels/);
-    expect(() => decodeImage(pngOf({ width: 8, height: 8, idat: deflateSync(Buffer.alloc(4)) }), 's.png')).toThrow(/s\.png: corrupt PNG image/);
+    // Too little data is refused before pngjs, which would unfilter whatever its buffer held.
+    expect(() => decodeImage(pngOf({ width: 8, height: 8, idat: deflateSync(Buffer.alloc(4)) }), 's.png')).toThrow(/^s\.png: corrupt PNG image: its image data inflates to 4 bytes, its 8x8 header implies 72 \(truncated\?\)$/);
   });
 
   it('decodes interlaced PNGs exactly, and stops an interlaced IDAT that inflates past its header', () => {

@@ -13,6 +13,7 @@
  * messages are built (a cycle's costs its length); the rest are counted.
  */
 import { UserError } from '../errors.js';
+import { printable } from '../printable.js';
 import { dtypeName } from './dtype.js';
 import { int, type GraphProto, type ModelProto, type NodeProto, type TypeProto } from './types.js';
 import { nodeLabel, subgraphsOf } from './walk.js';
@@ -65,8 +66,9 @@ class Problems {
   }
 }
 
-const q = (s: string) => `'${s}'`;
-const nodeText = (n: NodeProto, i: number) => `node ${q(nodeLabel(n, i))} (${n.opType ?? '?'})`;
+/** A name quoted, its control characters escaped: names come from the model, and a message stays one line. */
+const q = (s: string) => `'${printable(s)}'`;
+const nodeText = (n: NodeProto, i: number) => `node ${q(nodeLabel(n, i))} (${printable(n.opType ?? '?')})`;
 
 /**
  * Every structural problem of the model, in the order found (the first is the one to report); empty for a
@@ -77,7 +79,7 @@ export function graphProblems(model: ModelProto): string[] {
   const bound = new Map<string, Def>();
   if (model.graph) checkScope(graphBody(model.graph, '', 'graph'), [], bound, problems);
   for (const fn of model.functions ?? []) {
-    const where = `function ${fn.domain ? `${fn.domain}:` : ''}${fn.name ?? '?'}: `;
+    const where = `function ${printable(`${fn.domain ? `${fn.domain}:` : ''}${fn.name ?? '?'}`)}: `;
     checkScope({ where, nodes: fn.node ?? [], inputs: fn.input ?? [], initializers: [], outputs: fn.output ?? [], kind: 'function' }, [], bound, problems);
   }
   if (problems.more) problems.list.push(`... and ${problems.more} more problems`);
@@ -179,7 +181,7 @@ function checkScope(body: Body, frames: Frame[], bound: Map<string, Def>, proble
       if (x !== '' && !read(x)) problems.add(`${where}${nodeText(n, i)} input ${q(x)} is not defined`);
     }
     for (const { attr, graph } of subgraphsOf(n)) {
-      const path = `${where ? where.slice(0, -2) : 'main'}/${nodeLabel(n, i)}.${attr.name ?? '?'}`;
+      const path = `${where ? where.slice(0, -2) : 'main'}/${printable(`${nodeLabel(n, i)}.${attr.name ?? '?'}`)}`;
       checkScope(graphBody(graph, `${path}: `, 'subgraph'), frames, bound, problems);
     }
   });

@@ -188,6 +188,16 @@ describe('graphProblems: each kind, in each place', () => {
   });
 });
 
+describe('names from the model', () => {
+  it('are quoted with control characters escaped, so every message is one line that cannot drive a terminal', () => {
+    const m = main([node('Relu', ['x\n\x1b[2J'], ['y'], 'r\rr')]);
+    m.graph!.node![0]!.opType = 'Op\u202e';
+    const problems = graphProblems(m);
+    expect(problems).toEqual(["node 'r\\x0dr' (Op\\u{202e}) input 'x\\x0a\\x1b[2J' is not defined"]);
+    expect(problems[0]).not.toMatch(/[\u0000-\u001f\u202e]/);
+  });
+});
+
 describe('what is valid', () => {
   it('unsorted nodes, optional inputs and outputs left out (""), initializers listed as inputs, inputs passed through as outputs', async () => {
     const m = buildModel({

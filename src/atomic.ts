@@ -71,6 +71,8 @@ function errnoOf(e: unknown): string | undefined {
 
 /** Resolves the output's folder and looks at what is there now; refuses what can never be written. */
 async function plan(out: OutputPath): Promise<Planned> {
+  // `out/` names a folder even where none exists yet: writing a file called `out` would surprise.
+  if (out.path === '' || out.path.endsWith('/') || out.path.endsWith(sep)) throw new UserError(out.path, 'is a folder path; expected a file path');
   const abs = resolve(out.path);
   const dir = dirname(abs);
   // The nearest folder that exists (the parent itself, unless folders are to be created on the way).
@@ -240,7 +242,8 @@ function untrack(temps: string[]): void {
 }
 
 function tempPathFor(target: string): string {
-  return join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  // The name's start only: a target near the 255-byte name limit must not push its temporary over it.
+  return join(dirname(target), `.${basename(target).slice(0, 64)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
 }
 
 export interface CommitOptions {

@@ -294,5 +294,16 @@ describe('writing', () => {
     // Outputs that do not exist yet are fine, and nothing is created by checking.
     await checkOutputs([join(dir, 'new.onnx'), join(dir, 'new.log')]);
     expect(existsSync(join(dir, 'new.onnx'))).toBe(false);
+    // A path ending in a slash names a folder, existing or not.
+    await expect(checkOutputs([`${join(dir, 'newdir')}/`])).rejects.toThrow(/newdir\/: is a folder path; expected a file path/);
+    await expect(checkOutputs([''])).rejects.toThrow(/is a folder path/);
+  });
+
+  it('a name at the file-system limit still gets a temporary beside it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'alrelu-out-'));
+    const long = join(dir, `${'é'.repeat(120)}.json`);
+    await writeFileAtomic(long, 'ok');
+    expect(readFileSync(long, 'utf8')).toBe('ok');
+    expect(readdirSync(dir)).toHaveLength(1);
   });
 });

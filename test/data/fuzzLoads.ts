@@ -8,6 +8,7 @@
  * loadData with a small data size limit and must end in a one-line UserError or a valid load, in
  * bounded time. Prints one JSON summary line on stdout.
  */
+import { createHash } from 'node:crypto';
 import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -271,20 +272,24 @@ function mutatePngPixels(b: Buffer, r: Rand): Buffer {
 const ONE_LINE = /[\n\r]/;
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
-/** One load: 'loaded', the UserError's message, or undefined where it failed otherwise (recorded). */
-async function attempt(spec: string, limit: number | undefined, what: string, s: FuzzSummary, unprintable = ONE_LINE): Promise<'loaded' | string | undefined> {
+/** One load: loaded (with a digest of the samples and labels), refused (the UserError's message), or undefined where it failed otherwise (recorded). */
+type Outcome = { loaded: true; digest: string } | { loaded: false; error: string };
+
+async function attempt(spec: string, limit: number | undefined, what: string, s: FuzzSummary, unprintable = ONE_LINE): Promise<Outcome | undefined> {
   const started = performance.now();
   const buffers = process.memoryUsage().arrayBuffers;
   try {
     const d = await loadData(spec, limit === undefined ? {} : { maxDataBytes: limit });
+    const digest = createHash('sha256');
     if (!Array.isArray(d)) {
       const ds = d as Dataset;
       const per = ds.sampleShape.reduce((a, b) => a * b, 1);
       if (ds.x.length !== ds.count * per || ds.y.length < ds.count) throw new Error(`inconsistent data set: ${ds.count} rows of ${ds.sampleShape}, ${ds.x.length} values`);
+      digest.update(new Uint8Array(ds.x.buffer, ds.x.byteOffset, ds.x.byteLength)).update(new Uint8Array(ds.y.buffer, ds.y.byteOffset, ds.y.byteLength));
     } else if (d.length === 0) throw new Error('no reference cases');
-    return 'loaded';
+    return { loaded: true, digest: digest.digest('hex') };
   } catch (e) {
-    if (isUserError(e) && !unprintable.test(e.message)) return e.message;
+    if (isUserError(e) && !unprintable.test(e.message)) return { loaded: false, error: e.message };
     s.failures.push(`${what}: ${e instanceof Error ? e.stack : String(e)}`);
     return undefined;
   } finally {
@@ -303,11 +308,11 @@ export async function fuzz(work: string): Promise<FuzzSummary> {
   for (const a of attacks) {
     s.tried++;
     const r = await attempt(join(a.dir, a.spec), a.limit === 'default' ? undefined : LIMIT, `attack '${a.name}'`, s);
-    if (r === 'loaded') s.failures.push(`attack '${a.name}' loaded`);
-    else if (r !== undefined) {
+    if (r?.loaded) s.failures.push(`attack '${a.name}' loaded`);
+    else if (r) {
       s.held++;
       s.refused++;
-      s.attacks.push({ name: a.name, error: r });
+      s.attacks.push({ name: a.name, error: r.error });
     }
   }
   const kinds = Object.keys(MUTATIONS);
@@ -316,7 +321,7 @@ export async function fuzz(work: string): Promise<FuzzSummary> {
     rmSync(dir, { recursive: true, force: true });
     cpSync(seed.dir, dir, { recursive: true });
     // The seed itself loads: mutations start from a valid file.
-    if ((await attempt(join(dir, seed.spec), LIMIT, `seed ${seed.name}`, s)) !== 'loaded') s.failures.push(`seed ${seed.name} does not load`);
+    if (!(await attempt(join(dir, seed.spec), LIMIT, `seed ${seed.name}`, s))?.loaded) s.failures.push(`seed ${seed.name} does not load`);
     const original = readFileSync(join(seed.dir, seed.file));
     const tally = { tried: 0, loaded: 0, refused: 0 };
     const r = mulberry32(original.length * 7919 + seed.name.length);
@@ -329,13 +334,19 @@ export async function fuzz(work: string): Promise<FuzzSummary> {
       writeFileSync(join(dir, seed.file), bytes);
       // Reference .pb files are read by src/data/reference.ts and src/onnx, whose messages carry
       // tensor names as they are (the CLI escapes them when printing): one line is asked of them.
-      const out = await attempt(join(dir, seed.spec), LIMIT, `${seed.name} case ${k} (${kind})`, s, seed.format === 'pb' ? ONE_LINE : CONTROL);
-      if (process.env.FUZZ_TRACE) process.stderr.write(`${seed.name} case ${k} (${kind}): ${out}\n`);
+      const what = `${seed.name} case ${k} (${kind})`;
+      const out = await attempt(join(dir, seed.spec), LIMIT, what, s, seed.format === 'pb' ? ONE_LINE : CONTROL);
+      if (process.env.FUZZ_TRACE) process.stderr.write(`${what}: ${JSON.stringify(out)}\n`);
       s.tried++;
       tally.tried++;
       if (out === undefined) continue;
+      // Decoders that reuse memory could make an outcome depend on what it held: images load twice alike.
+      if (seed.format === 'png' || seed.format === 'jpeg') {
+        const again = await attempt(join(dir, seed.spec), LIMIT, what, s, CONTROL);
+        if (JSON.stringify(again) !== JSON.stringify(out)) s.failures.push(`${what}: loads differently twice: ${JSON.stringify(out)}, then ${JSON.stringify(again)}`);
+      }
       s.held++;
-      if (out === 'loaded') {
+      if (out.loaded) {
         s.loaded++;
         tally.loaded++;
       } else {

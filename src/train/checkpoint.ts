@@ -164,7 +164,8 @@ export function decodeCheckpoint(path: string, bytes: Uint8Array): Checkpoint {
     const slash = e.name.indexOf('/');
     const prefix = e.name.slice(0, slash);
     const name = e.name.slice(slash + 1);
-    if (slash < 1 || !name || !Object.hasOwn(PARTS, prefix)) throw corrupt(`unexpected tensor name '${e.name}'`);
+    // `__proto__` would set the object's prototype instead of adding a tensor.
+    if (slash < 1 || !name || name === '__proto__' || !Object.hasOwn(PARTS, prefix)) throw corrupt(`unexpected tensor name '${e.name}'`);
     const part = c[PARTS[prefix as keyof typeof PARTS]];
     if (Object.hasOwn(part, name)) throw corrupt(`tensor '${e.name}' appears twice`);
     const size = e.dims.reduce((n, d) => n * d, 1) * bytesPerElement(e.type);

@@ -169,7 +169,7 @@ describe('checkpoint format', () => {
       ['a tensor twice', (m) => { m.tensors[1]!.name = m.tensors[0]!.name; }, /appears twice/],
       ['an unknown part', (m) => { m.tensors[0]!.name = 'weights/w'; }, /unexpected tensor name 'weights\/w'/],
       ['an unknown type', (m) => { m.tensors[0]!.type = 'complex128'; }, /field 'tensors'/],
-      ['a prototype-polluting name', (m) => { m.tensors[0]!.name = 'param/__proto__'; }, /./],
+      ['a prototype-polluting name', (m) => { m.tensors[0]!.name = 'param/__proto__'; }, /unexpected tensor name 'param\/__proto__'/],
       ['another format version', (m) => { m.version = 3; }, /format version 3, expected 2/],
       ['a malformed model hash', (m) => { m.modelHash = '../etc'; }, /field 'modelHash'/],
       ['history that disagrees with the epoch', (m) => { m.epoch = 5; }, /field 'history'/],
@@ -183,11 +183,6 @@ describe('checkpoint format', () => {
       } catch (e) {
         expect(e, what).toBeInstanceOf(UserError);
         c = (e as UserError).cause_;
-      }
-      if (what === 'a prototype-polluting name') {
-        // Either refused or kept as an ordinary own key: never a change to Object.prototype.
-        expect(({} as Record<string, unknown>).w).toBeUndefined();
-        continue;
       }
       expect(c, what).toMatch(cause);
     }

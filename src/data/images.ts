@@ -35,7 +35,7 @@ export interface ImageHeader {
   format: Format;
   width: number;
   height: number;
-  /** the most memory the decoder holds at once for an image of this header (see decodeBytes) */
+  /** the most memory decoding an image of this header holds at once, by the decoder's own allocations */
   decodeBytes: number;
   /** PNG: Adam7-interlaced, and the exact size its image data must inflate to */
   interlaced?: boolean;

@@ -9,7 +9,7 @@ import { UserError } from '../errors.js';
 import { readModel } from '../onnx/read.js';
 import { checkModelOutput, encodeInline, writeModel, type WriteOptions, type WriteResult } from '../onnx/write.js';
 import { addConvertThenFinetuneOptions, convertThenFinetune, type ConvertThenFinetuneOptions } from './finetune.js';
-import { collect, outputBeside, parseInteger, parseNumber } from './options.js';
+import { collect, outputBeside, parseInteger, parseNumber, parseThreads, threadsOption } from './options.js';
 import { action, printJson, say, type GlobalOptions } from './run.js';
 import { table } from './table.js';
 
@@ -26,6 +26,7 @@ export interface ConvertCliOptions extends GlobalOptions {
   verify?: boolean;
   dim: string[];
   seed: string;
+  threads?: string;
   externalData?: boolean;
   inlineData?: boolean;
 }
@@ -68,6 +69,7 @@ function addConvertOptions(cmd: Command): Command {
     .option('--verify', 'check the result on onnxruntime-node CPU with seeded random inputs')
     .option('--dim <name=value>', 'value of a symbolic input dimension for --verify (repeatable)', collect, [])
     .option('--seed <n>', 'seed for --verify inputs', '0')
+    .addOption(threadsOption('with --verify or --finetune: '))
     .option('--external-data', 'store all weights in <output>.data beside the model')
     .option('--inline-data', 'store all weights inside the .onnx file')
     .option('--json', 'print a machine-readable report on stdout')
@@ -112,7 +114,7 @@ async function runConvert(input: string, o: ConvertCliOptions): Promise<ConvertO
     convert(converted.model, options);
     verified = await verify({
       original, zeroAlpha: zeroBytes, zeroAlphaRelus: zeroReport.replaced, converted: encodeInline(converted.model, mf.dir),
-      model: mf.model, dims, seed, file: input,
+      model: mf.model, dims, seed, file: input, ...parseThreads(o.threads),
     });
   }
   const report = convert(mf.model, options);

@@ -8,7 +8,7 @@ import { evaluate, failuresOf } from '../eval/evaluate.js';
 import { formatSummary, renderHtml } from '../eval/report.js';
 import type { EvalReport, EvaluateOptions, RunFailed } from '../eval/types.js';
 import { parseEpList } from '../runtime/index.js';
-import { addEvalDataOptions, dataInputs, dataOptions, modelInputs, parseInteger, parseNumber, preprocessOptions, type EvalDataCliOptions } from './options.js';
+import { addEvalDataOptions, dataInputs, dataOptions, modelInputs, parseInteger, parseNumber, parseThreads, preprocessOptions, type EvalDataCliOptions } from './options.js';
 import { printable } from '../printable.js';
 import { action, printJson, progressBar, say, type GlobalOptions } from './run.js';
 
@@ -29,6 +29,7 @@ export function evaluateOptions(models: string[], o: EvalCliOptions): EvaluateOp
     ...(o.batchSize !== undefined ? { batchSize: parseInteger('--batch-size', o.batchSize, 1) } : {}),
     ...(o.warmup !== undefined ? { warmup: parseInteger('--warmup', o.warmup, 0) } : {}),
     ...(o.tolerance !== undefined ? { tolerance: parseNumber('--tolerance', o.tolerance) } : {}),
+    ...parseThreads(o.threads),
     ...(o.input !== undefined ? { input: o.input } : {}),
     ...(o.output !== undefined ? { output: o.output } : {}),
     preprocess: preprocessOptions(o),

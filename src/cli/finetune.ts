@@ -8,7 +8,7 @@ import { UserError } from '../errors.js';
 import { readModel, type ModelFile } from '../onnx/read.js';
 import { externalDataInputs } from '../onnx/write.js';
 import type { ModelProto } from '../onnx/types.js';
-import { isEpName, openRuntime } from '../runtime/index.js';
+import { isEpName, openRuntime, type RuntimeOptions } from '../runtime/index.js';
 import { EP_NAMES, type EpName } from '../runtime/types.js';
 import type { EpochRecord } from '../train/checkpoint.js';
 import { firstBatchGradients } from '../train/gradients.js';
@@ -16,7 +16,7 @@ import { checkFinetuneFiles, finetune, TrainingStopped, type FinetuneLog } from 
 import { OPTIMIZERS, type OptimizerName } from '../train/optim.js';
 import { SCHEDULES, type ScheduleName } from '../train/schedule.js';
 import { checkSelection, defaultOutput, parseOps, type ConvertCliOptions } from './convert.js';
-import { addPreprocessOptions, collect, dataInputs, outputBeside, dataOptions, maxDataSizeOption, parseInteger, parseNumber, preprocessOptions, type PreprocessCliOptions } from './options.js';
+import { addPreprocessOptions, collect, dataInputs, outputBeside, dataOptions, maxDataSizeOption, parseInteger, parseNumber, parseThreads, preprocessOptions, threadsOption, type PreprocessCliOptions } from './options.js';
 import { printable } from '../printable.js';
 import { action, printJson, progressBar, say, type GlobalOptions } from './run.js';
 
@@ -28,6 +28,7 @@ export interface FinetuneCliOptions extends GlobalOptions, PreprocessCliOptions 
   batchSize: string;
   lr?: string;
   optimizer: OptimizerName;
+  threads?: string;
   weightDecay?: string;
   momentum?: string;
   schedule: ScheduleName;
@@ -66,11 +67,17 @@ function addTrainingOptions(cmd: Command, lead = ''): Command {
     .addOption(new Option('--optimizer <name>', `${lead}optimizer (PyTorch formulas)`).choices([...OPTIMIZERS]).default('adam'));
 }
 
+/** The training step and the validation session take turns: idle pools must sleep, not spin on each other's cores. */
+function trainingRuntimeOptions(o: Pick<FinetuneCliOptions, 'threads'>): RuntimeOptions {
+  return { ...parseThreads(o.threads), spinning: false };
+}
+
 function addFinetuneOptions(cmd: Command): Command {
   return addTrainingOptions(addPreprocessOptions(cmd.requiredOption('--data <spec>', 'labelled data: built-in mnist|iris|penguins|spam, or .npz (x, y), .npy, .csv, an image folder; split 80/10/10 into train/val/test'))
     .option('-o, --output <file>', 'fine-tuned model (default: <name>.finetuned.onnx beside the input)'))
     .option('--weight-decay <x>', 'L2 added to the gradient (sgd, momentum, adam) or decoupled (adamw; default 0.01 there, else 0)')
     .option('--momentum <x>', 'momentum for --optimizer momentum', '0.9')
+    .addOption(threadsOption())
     .addOption(new Option('--schedule <name>', 'learning-rate schedule: constant, step (×gamma every --lr-step epochs), cosine (per step to 0)').choices([...SCHEDULES]).default('constant'))
     .option('--lr-step <n>', 'epochs between decays for --schedule step', '1')
     .option('--lr-gamma <x>', 'decay factor for --schedule step', '0.1')
@@ -155,7 +162,7 @@ async function runFinetune(input: string, o: FinetuneCliOptions, prepare?: (mf: 
     return undefined;
   }
 
-  const rt = await openRuntime(o.ep as EpName);
+  const rt = await openRuntime(o.ep as EpName, trainingRuntimeOptions(o));
   const controller = new AbortController();
   let interrupts = 0;
   const onSigint = () => {
@@ -207,7 +214,7 @@ function printSummary(o: FinetuneCliOptions, log: FinetuneLog): void {
     ...(log.opset.rewritten
       ? [`training graph at opset ${log.opset.training}: the model imports ${log.opset.model}, so ${log.opset.rewritten} node(s) were rewritten to that opset's form (same outputs; the written model keeps its own)`]
       : []),
-    `trained ${log.parameters.trainable.length} parameter tensors (${log.parameters.values} values) on ${log.ep}${log.deviceResident ? ', kept in device memory between steps' : ''}; batch ${log.batch.size}${log.batch.relaxed ? ` (the model's fixed batch ${log.batch.originalBatch} made symbolic for training)` : ''}`,
+    `trained ${log.parameters.trainable.length} parameter tensors (${log.parameters.values} values) on ${log.ep} (${log.threads} thread${log.threads === 1 ? '' : 's'})${log.deviceResident ? ', kept in device memory between steps' : ''}; batch ${log.batch.size}${log.batch.relaxed ? ` (the model's fixed batch ${log.batch.originalBatch} made symbolic for training)` : ''}`,
     cls ? `validation accuracy: ${pct(log.initial.accuracy)} before, ${pct(log.best?.value)} best (epoch ${log.best?.epoch})` : `validation mse: ${log.initial.mse} before, ${log.best?.value} best (epoch ${log.best?.epoch})`,
   ];
   if (log.test) lines.push(cls ? `test accuracy (best epoch): ${pct(log.test.accuracy)}` : `test mse (best epoch): ${log.test.mse}`);
@@ -218,7 +225,7 @@ function printSummary(o: FinetuneCliOptions, log: FinetuneLog): void {
 }
 
 async function dumpGradients(o: FinetuneCliOptions, src: FinetuneRun, train: Dataset, batchSize: number, seed: number, file: string): Promise<void> {
-  const rt = await openRuntime(o.ep as EpName);
+  const rt = await openRuntime(o.ep as EpName, trainingRuntimeOptions(o));
   try {
     const g = await firstBatchGradients(src.model, train, {
       runtime: rt, sourceDir: src.sourceDir, file: src.file, batchSize, seed, shuffle: o.shuffle,
@@ -249,7 +256,7 @@ export function register(program: Command): void {
 
 /** What `alrelu-convert model.onnx --finetune --data <spec> ...` adds to the convert command. */
 export interface ConvertThenFinetuneOptions
-  extends ConvertCliOptions, Pick<FinetuneCliOptions, 'ep' | 'epochs' | 'batchSize' | 'lr' | 'optimizer' | 'scale' | 'maxDataSize'> {
+  extends ConvertCliOptions, Pick<FinetuneCliOptions, 'ep' | 'epochs' | 'batchSize' | 'lr' | 'optimizer' | 'threads' | 'scale' | 'maxDataSize'> {
   finetune?: boolean;
   data?: string;
 }
@@ -271,7 +278,7 @@ export async function convertThenFinetune(input: string, o: ConvertThenFinetuneO
   const out = o.output ?? defaultOutput(input);
   const ops = parseOps(input, o.ops);
   const ft: FinetuneCliOptions = {
-    data: o.data, output: out, ep: o.ep, epochs: o.epochs, batchSize: o.batchSize, lr: o.lr, optimizer: o.optimizer,
+    data: o.data, output: out, ep: o.ep, epochs: o.epochs, batchSize: o.batchSize, lr: o.lr, optimizer: o.optimizer, threads: o.threads,
     schedule: 'constant', seed: o.seed, shuffle: true, freeze: [], trainOnly: [], force: o.force, scale: o.scale, maxDataSize: o.maxDataSize,
     json: o.json, quiet: o.quiet, verbose: o.verbose,
   };

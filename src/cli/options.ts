@@ -9,6 +9,7 @@ import { externalDataInputs } from '../onnx/write.js';
 import type { Channels } from '../data/images.js';
 import { DEFAULT_MAX_DATA_BYTES, formatBytes, type LoadDataOptions, type PreprocessOptions } from '../data/index.js';
 import { UserError } from '../errors.js';
+import { defaultThreads } from '../runtime/threads.js';
 
 /** `<folder of input>/<input name without .onnx><suffix>`: where a command's output goes by default. */
 export function outputBeside(input: string, suffix: string): string {
@@ -153,6 +154,7 @@ export interface EvalDataCliOptions extends PreprocessCliOptions {
   output?: string;
   warmup?: string;
   tolerance?: string;
+  threads?: string;
 }
 
 /** The data flags of the evaluating commands (eval, serve). */
@@ -167,5 +169,15 @@ export function addEvalDataOptions(cmd: Command): Command {
     .option('--output <name>', 'model output that is scored (default: the first whose size fits the labels)');
   return addPreprocessOptions(cmd)
     .option('--warmup <n>', 'untimed runs before timing (default 2)')
-    .option('--tolerance <t>', 'absolute and relative tolerance against test_data_set references (default 1e-4)');
+    .option('--tolerance <t>', 'absolute and relative tolerance against test_data_set references (default 1e-4)')
+    .addOption(threadsOption());
+}
+
+/** `--threads N` for every command that runs onnxruntime: one wording, one parser. */
+export function threadsOption(lead = ''): Option {
+  return new Option('--threads <n>', `${lead}threads per session: onnxruntime's intra-op pool (cpu, cuda, webgpu) and wasm workers (default: all ${defaultThreads()} cores)`);
+}
+
+export function parseThreads(s: string | undefined): { threads?: number } {
+  return s === undefined ? {} : { threads: parseInteger('--threads', s, 1) };
 }

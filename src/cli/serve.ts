@@ -46,7 +46,6 @@ export function register(program: Command): void {
     .option('--compare <list>', "local EPs to evaluate too, for agreement with the browser (comma-separated; 'none' for none)", 'cpu')
     .option('--port <n>', 'listen on this port of 127.0.0.1 (default: a free one); with `ssh -L n:127.0.0.1:n` a browser on another machine can open it')
     .option('--timeout <s>', 'give up when no browser connects within s seconds (default: wait)')
-    .option('--threads <n>', 'wasm threads in the page (default min(4, cores))')
     .option('--max-upload <MiB>', `largest batch of outputs the page may send back in one request (default ${DEFAULT_BODY_BYTES >> 20}); larger ones are refused before they are read`);
   addEvalDataOptions(cmd)
     .option('--save <file>', 'also write the JSON report to this file')
@@ -62,7 +61,7 @@ export function register(program: Command): void {
         const compare = o.compare.trim() === '' || o.compare.trim() === 'none' ? [] : parseEpList(o.compare, '--compare');
         const timeout = positiveInt('--timeout', o.timeout);
         const port = positiveInt('--port', o.port);
-        const threads = positiveInt('--threads', o.threads);
+        const threads = base.threads;
         const maxUpload = positiveInt('--max-upload', o.maxUpload);
         if (maxUpload && maxUpload * 2 ** 20 > MAX_LENGTH) throw new UserError('--max-upload', `at most ${MAX_LENGTH / 2 ** 20} MiB, the largest buffer Node holds; found ${maxUpload}`);
         const { eps: _eps, ...rest } = base;

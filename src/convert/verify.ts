@@ -10,6 +10,7 @@ import { valueTypeOf } from '../onnx/infer.js';
 import { elementCount, floatToHalf } from '../onnx/tensor.js';
 import type { ModelProto } from '../onnx/types.js';
 import { ortMessage } from '../runtime/ort.js';
+import { threadCount } from '../runtime/threads.js';
 import { UserError } from '../errors.js';
 
 export interface VerifyResult {
@@ -17,6 +18,8 @@ export interface VerifyResult {
   /** how many Relu nodes the alpha = 0 check covered */
   checkedRelus: number;
   equivalence: 'identical' | 'different' | 'not-run';
+  /** intra-op threads of the check's sessions */
+  threads: number;
   runs: boolean;
   detail: string;
   inputs: Record<string, number[]>;
@@ -99,22 +102,25 @@ export interface VerifyInputs {
   dims: Record<string, number>;
   seed: number;
   file: string;
+  /** intra-op threads of the sessions; default all cores */
+  threads?: number;
 }
 
 export async function verify(v: VerifyInputs): Promise<VerifyResult> {
   const feeds = randomFeeds(v.model, v.dims, v.seed, v.file);
+  const intraOpNumThreads = threadCount(v.threads);
   const result: VerifyResult = {
-    ok: false, checkedRelus: v.zeroAlphaRelus, equivalence: 'not-run', runs: false, detail: '',
+    ok: false, checkedRelus: v.zeroAlphaRelus, equivalence: 'not-run', threads: intraOpNumThreads, runs: false, detail: '',
     inputs: Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, [...t.dims]])),
   };
   let reference: Record<string, ort.Tensor>;
   try {
-    reference = await runModel(v.original, feeds);
+    reference = await runModel(v.original, feeds, { ...SESSION, intraOpNumThreads });
   } catch (e) {
     throw new UserError(v.file, `the original model does not run on onnxruntime-node CPU: ${ortMessage(e)}`);
   }
   if (v.zeroAlphaRelus > 0) {
-    const zero = await runModel(v.zeroAlpha, feeds).catch((e: unknown) => {
+    const zero = await runModel(v.zeroAlpha, feeds, { ...SESSION, intraOpNumThreads }).catch((e: unknown) => {
       result.detail = `alpha=0 model failed to run: ${ortMessage(e)}`;
       return undefined;
     });
@@ -127,7 +133,7 @@ export async function verify(v: VerifyInputs): Promise<VerifyResult> {
     }
   }
   try {
-    await runModel(v.converted, feeds, { logSeverityLevel: 4 });
+    await runModel(v.converted, feeds, { logSeverityLevel: 4, intraOpNumThreads });
     result.runs = true;
   } catch (e) {
     result.detail ||= `converted model fails on onnxruntime-node CPU: ${ortMessage(e)}`;

@@ -27,6 +27,8 @@ export function formatSummary(report: EvalReport): string {
   const d = report.data;
   // the set's name is a folder or file name: its own line breaks must not reach the terminal
   blocks.push(`data: ${printable(d.name)} (${d.split}, ${d.count} ${d.task === 'reference' ? 'reference cases' : 'samples'})`);
+  const threads = [...new Map(runs.map((r) => [r.ep, r.threads])).entries()];
+  if (threads.length) blocks.push(`threads: ${threads.map(([ep, n]) => `${ep} ${n}`).join(', ')}`);
 
   const cls = runs.filter((r) => r.metrics.task === 'classification');
   if (cls.length) {
@@ -246,8 +248,8 @@ export function renderHtml(report: EvalReport): string {
     sections.push(barChart('throughput, samples per second', runs.map((r) => ({ label: label(r), value: r.latency.samplesPerSecond, text: fmt(r.latency.samplesPerSecond, 0), color: color(r.ep) }))));
     sections.push(
       htmlTable(
-        ['model', 'ep', 'batch', 'batching', 'warm-up runs', 'timed runs', 'p50 ms', 'p95 ms', 'mean ms', 'samples/s'],
-        runs.map((r) => [name(r.model), r.ep, String(r.latency.batchSize), r.feed.batching, String(r.latency.warmupRuns), String(r.latency.runs), fmt(r.latency.p50Ms, 3), fmt(r.latency.p95Ms, 3), fmt(r.latency.meanMs, 3), fmt(r.latency.samplesPerSecond, 1)]),
+        ['model', 'ep', 'threads', 'batch', 'batching', 'warm-up runs', 'timed runs', 'p50 ms', 'p95 ms', 'mean ms', 'samples/s'],
+        runs.map((r) => [name(r.model), r.ep, String(r.threads), String(r.latency.batchSize), r.feed.batching, String(r.latency.warmupRuns), String(r.latency.runs), fmt(r.latency.p50Ms, 3), fmt(r.latency.p95Ms, 3), fmt(r.latency.meanMs, 3), fmt(r.latency.samplesPerSecond, 1)]),
       ),
     );
   }

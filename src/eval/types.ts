@@ -37,6 +37,8 @@ export interface EvaluateOptions {
   dataOptions?: Omit<LoadDataOptions, 'split' | 'seed'>;
   /** untimed runs before timing starts; default 2 */
   warmup?: number;
+  /** threads per provider (onnxruntime intra-op, wasm workers); default all cores */
+  threads?: number;
   /** absolute and relative tolerance for reference data; default 1e-4 */
   tolerance?: number;
   onProgress?: (p: EvalProgress) => void;
@@ -88,6 +90,8 @@ export interface RunOk {
   model: string;
   ep: EpName;
   ok: true;
+  /** threads the provider computed with (onnxruntime's intra-op pool, or wasm threads) */
+  threads: number;
   feed: FeedInfo;
   metrics: RunMetrics;
   latency: LatencyStats;

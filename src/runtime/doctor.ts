@@ -15,6 +15,7 @@ import { arch, platform } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { isUserError, messageOf } from '../errors.js';
 import { openRuntime } from './index.js';
+import { threadCount } from './threads.js';
 import { PROBE_EXPECTED, PROBE_INPUT, probeModel } from './models.js';
 import { CUDA_FIX, SWIFTSHADER_ICD, cudaProviderMissing, explainNodeFailure, type NodeEp } from './node.js';
 import { CHROMIUM, CHROMIUM_FIX, type BrowserRuntime } from './browser.js';
@@ -29,6 +30,8 @@ export interface DoctorOptions {
   env?: NodeJS.ProcessEnv;
   /** per-probe limit, ms (default 60000) */
   timeoutMs?: number;
+  /** threads the commands would compute with (shown for cpu; used by the wasm and browser checks); default all cores */
+  threads?: number;
 }
 
 /** What one child probe saw. */
@@ -121,7 +124,7 @@ function causeOf(e: unknown, ep: string): string {
 
 async function checkCpu(opts: DoctorOptions): Promise<EpStatus> {
   const r = await probeNodeEp('cpu', opts.env, opts.timeoutMs);
-  if (r.ok) return { ep: 'cpu', usable: true, detail: `onnxruntime-node ${r.version ?? '?'} (${platform()} ${arch()})` };
+  if (r.ok) return { ep: 'cpu', usable: true, detail: `onnxruntime-node ${r.version ?? '?'} (${platform()} ${arch()}), ${threadCount(opts.threads)} thread(s)` };
   return { ep: 'cpu', usable: false, reason: `onnxruntime-node does not run here: ${r.error}`, fix: 'npm rebuild onnxruntime-node (or reinstall it for this platform)' };
 }
 
@@ -173,12 +176,11 @@ async function checkWebGpu(opts: DoctorOptions): Promise<EpStatus> {
   return { ep: 'webgpu', usable: false, reason: reason + seen, ...(fix ? { fix } : {}) };
 }
 
-async function checkWasm(): Promise<EpStatus> {
+async function checkWasm(opts: DoctorOptions): Promise<EpStatus> {
   try {
-    const rt = await openRuntime('wasm');
+    const rt = await openRuntime('wasm', opts.threads ? { threads: opts.threads } : {});
     await rt.close();
-    const { defaultThreads } = await import('./threads.js');
-    return { ep: 'wasm', usable: true, detail: `onnxruntime-web in Node, ${defaultThreads()} thread(s)` };
+    return { ep: 'wasm', usable: true, detail: `onnxruntime-web in Node, ${rt.threads} thread(s)` };
   } catch (e) {
     return { ep: 'wasm', usable: false, ...splitFix(causeOf(e, 'wasm')) };
   }
@@ -188,7 +190,7 @@ async function checkBrowser(ep: 'browser-wasm' | 'browser-webgpu', opts: DoctorO
   const exe = opts.chromium ?? CHROMIUM;
   if (!existsSync(exe)) return { ep, usable: false, reason: `Chromium not found at ${exe}`, fix: CHROMIUM_FIX };
   try {
-    const rt = await openRuntime(ep, { chromium: exe, ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}) });
+    const rt = await openRuntime(ep, { chromium: exe, ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}), ...(opts.threads ? { threads: opts.threads } : {}) });
     const info = (rt as BrowserRuntime).info;
     await rt.close();
     const detail = ep === 'browser-webgpu'
@@ -204,7 +206,7 @@ const CHECKS: Record<EpName, (opts: DoctorOptions) => Promise<EpStatus>> = {
   cpu: checkCpu,
   cuda: checkCuda,
   webgpu: checkWebGpu,
-  wasm: () => checkWasm(),
+  wasm: (opts) => checkWasm(opts),
   'browser-wasm': (o) => checkBrowser('browser-wasm', o),
   'browser-webgpu': (o) => checkBrowser('browser-webgpu', o),
 };

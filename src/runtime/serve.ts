@@ -30,7 +30,7 @@ export interface ServeOptions extends Omit<EvaluateOptions, 'eps' | 'runtimes'> 
   maxBodyBytes?: number;
   /** give up when no browser connects within this many ms; default: wait */
   connectTimeoutMs?: number;
-  /** wasm threads in the page, default min(4, cores) */
+  /** wasm threads in the page (default min(4, the browser's cores)) and of the --compare providers (default all cores) */
   threads?: number;
   /** called with the URL to open once the server listens */
   onUrl?: (url: string) => void;

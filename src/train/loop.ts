@@ -84,6 +84,8 @@ export interface FinetuneLog {
   model: string;
   output: string | null;
   ep: string;
+  /** threads the provider computed with (onnxruntime's intra-op pool, or wasm threads) */
+  threads: number;
   startedAt: string;
   data: { train: number; val: number; test: number | null; classes: number | null; task: Dataset['task'] };
   loss: { kind: string; note: string };
@@ -387,7 +389,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     const testMetrics = o.test && o.test.count ? (await valMetricsOf(best, o.test)).summary : null;
     const model = withParameters(o.model, best);
     const log: FinetuneLog = {
-      model: o.file, output: o.out ?? null, ep: o.runtime.ep, startedAt: new Date(started).toISOString(),
+      model: o.file, output: o.out ?? null, ep: o.runtime.ep, threads: o.runtime.threads, startedAt: new Date(started).toISOString(),
       data: { train: train.count, val: val.count, test: o.test?.count ?? null, classes, task: train.task },
       loss: { kind: tm.loss.kind, note: tm.loss.note },
       opset: { model: tm.sourceOpset, training: tm.opset, rewritten: tm.rewritten },

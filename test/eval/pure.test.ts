@@ -73,7 +73,7 @@ describe('tables and report', () => {
       models: ['m.onnx'],
       eps: ['cpu', 'wasm'],
       results: [
-        { model: 'm.onnx', ep: 'cpu', ok: true, feed, metrics: { task: 'classification', ...m }, latency },
+        { model: 'm.onnx', ep: 'cpu', ok: true, threads: 2, feed, metrics: { task: 'classification', ...m }, latency },
         { model: 'm.onnx', ep: 'wasm', ok: false, stage: 'open', error: 'not usable' },
       ],
       agreement: [],
@@ -85,6 +85,8 @@ describe('tables and report', () => {
     expect(html).not.toMatch(/<script|<link|src="http|href="http/);
     const text = formatSummary(report);
     expect(text).toContain('66.67%');
+    expect(text).toMatch(/^threads: cpu 2$/m);
+    expect(html).toMatch(/<td>cpu<\/td><td>2<\/td>/);
     expect(text).toMatch(/failed:\n.*\n.*\nm\.onnx\s+wasm\s+open\s+not usable/);
   });
 });

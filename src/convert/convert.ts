@@ -5,7 +5,7 @@
  */
 import { attrFloat, isDefaultDomain } from '../onnx/attrs.js';
 import { DataType, dtypeName, isFloatType } from '../onnx/dtype.js';
-import { scopeTypes, type ValueType } from '../onnx/infer.js';
+import { inferScope, type StaticInfo } from '../onnx/shapes.js';
 import { opsetVersion } from '../onnx/read.js';
 import { assertValidGraph } from '../onnx/validate.js';
 import { int, type ModelProto, type NodeProto, type TensorProto, type ValueInfo } from '../onnx/types.js';
@@ -85,16 +85,16 @@ export function convert(model: ModelProto, opts: ConvertOptions = {}): ConvertRe
     value: freshValue,
     node: (base: string | undefined, suffix: string) => (base === undefined ? undefined : freshValue(`${base}/${suffix}`)),
   };
-  const typesOf = new Map<Scope, Map<string, ValueType>>();
+  const infoOf = new Map<Scope, StaticInfo>();
   const functionScopesUsingForm: Scope[] = [];
 
   for (const scope of scopes(model)) {
     // The ALReLU function's own body is the definition, not a model activation.
     if (scope.kind === 'function' && isAlreluFunction(scope.fn)) continue;
-    const parentTypes = scope.kind === 'graph' && scope.parent ? typesOf.get(scope.parent) : undefined;
-    const types = scopeTypes(scope, parentTypes);
-    typesOf.set(scope, types);
+    const parentInfo = scope.kind === 'graph' && scope.parent ? infoOf.get(scope.parent) : undefined;
     const scopeOpset = scope.kind === 'function' ? opsetOf(scope.fn.opsetImport, opset) : opset;
+    const info = inferScope(scope, scopeOpset, parentInfo);
+    infoOf.set(scope, info);
     const nodes = scopeNodes(scope);
     const uses = useCounts(scope);
     const producer = new Map<string, NodeProto>();
@@ -128,19 +128,19 @@ export function convert(model: ModelProto, opts: ConvertOptions = {}): ConvertRe
       if (!ops.has(target)) return skip(`${n.opType} not selected (--ops)`);
       if (!selected([n.name ?? '', y, label])) return skip('not selected (--include/--exclude)');
       if (!x || !y) return skip('node has no input or output');
-      const t = types.get(x);
-      if (t && !isFloatType(t.elemType)) return skip(`input is ${dtypeName(t.elemType)}: integer arithmetic, not an activation`);
+      const elemType = info.types.get(x);
+      if (elemType !== undefined && !isFloatType(elemType)) return skip(`input is ${dtypeName(elemType)}: integer arithmetic, not an activation`);
       if (!opts.allRelus) {
-        if (t?.shape && t.shape.length === 0) return skip('scalar (rank-0) input: not an activation (use --all-relus to rewrite)');
+        if (info.shapes.get(x)?.length === 0) return skip('scalar (rank-0) input: not an activation (use --all-relus to rewrite)');
         if (computesOnShapes(x, producer, constant)) return skip('input is computed from a Shape/Size: shape arithmetic, not an activation (use --all-relus to rewrite)');
       }
       const a = target === 'relu' ? alpha : attrFloat(n, 'alpha', DEFAULT_ALPHA);
       let emitted: EmittedForm = form;
-      if (!leakyReluTakes(t?.elemType, scopeOpset)) {
+      if (!leakyReluTakes(elemType, scopeOpset)) {
         emitted = 'max';
         warnOnce(report, `LeakyRelu takes bfloat16 only from opset 16 (model: ${scopeOpset}): bfloat16 activations written as Max(x, -a*x), the same function`);
       }
-      const { nodes: repl, intermediates } = FORMS[emitted]({ x, y, alpha: a, elemType: t?.elemType, name: n.name || undefined }, fresh);
+      const { nodes: repl, intermediates } = FORMS[emitted]({ x, y, alpha: a, elemType, name: n.name || undefined }, fresh);
       if (n.docString) repl[repl.length - 1]!.docString = n.docString;
       out.push(...repl);
       if (scope.kind === 'graph') addValueInfo(scope.graph.valueInfo ??= [], scope.graph, y, intermediates);

@@ -1,6 +1,6 @@
 /** A model's summary: versions, inputs/outputs, op histogram, and every activation and look-alike with its place. */
 import { dtypeName } from '../onnx/dtype.js';
-import { valueTypeOf } from '../onnx/infer.js';
+import { valueTypeOf } from '../onnx/shapes.js';
 import type { ModelFile } from '../onnx/read.js';
 import { int, type ValueInfo } from '../onnx/types.js';
 import { graphProblems } from '../onnx/validate.js';

@@ -6,7 +6,7 @@
 import * as ort from 'onnxruntime-node';
 import { mulberry32 } from '../data/prng.js';
 import { DataType, dtypeName } from '../onnx/dtype.js';
-import { valueTypeOf } from '../onnx/infer.js';
+import { valueTypeOf } from '../onnx/shapes.js';
 import { elementCount, floatToHalf } from '../onnx/tensor.js';
 import type { ModelProto } from '../onnx/types.js';
 import { ortMessage } from '../runtime/ort.js';

@@ -15,7 +15,7 @@ import { alreluPair } from './fuse.js';
 import { NoGradientRuleError } from './rules/errors.js';
 import { alreluGrad } from './rules/activations.js';
 import { ruleFor } from './rules/index.js';
-import { inferStatic } from './shapes.js';
+import { inferGraph } from '../onnx/shapes.js';
 import { makeTensor } from './tensors.js';
 import { elementCount } from '../onnx/tensor.js';
 
@@ -98,7 +98,7 @@ function forwardReach(nodes: NodeProto[], sources: Iterable<string>, isFloat: (v
  */
 export function backward(graph: GraphProto, opts: BackwardOptions & GradOptions & { opset: number; fresh?: (base: string) => string }): BackwardResult {
   const nodes = topoSorted(graph);
-  const info = inferStatic({ ...graph, node: nodes }, opts.opset);
+  const info = inferGraph({ ...graph, node: nodes }, opts.opset);
   const fresh = opts.fresh ?? nameFactory(graphNames(graph));
   const ctx = new GradCtx(fresh, info, opts.opset, { maxPool: opts.maxPool, convInput: opts.convInput });
   const isFloat = (v: string) => {

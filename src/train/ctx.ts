@@ -5,7 +5,7 @@
 import { DataType } from '../onnx/dtype.js';
 import { intAttr, intsAttr, makeNode, tensorAttr } from '../onnx/attrs.js';
 import type { AttributeProto, NodeProto, TensorProto } from '../onnx/types.js';
-import { inferInto, type Shape, type StaticInfo } from './shapes.js';
+import { inferInto, type Shape, type StaticInfo } from '../onnx/shapes.js';
 import { OpsetTooOldError, ShapeUnknownError } from './rules/errors.js';
 import { makeTensor } from './tensors.js';
 import { elementCount } from '../onnx/tensor.js';

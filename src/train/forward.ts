@@ -17,7 +17,8 @@ import { allNames, nameFactory } from '../onnx/walk.js';
 import { encodeInline } from '../onnx/write.js';
 import { raiseOpset } from './rules/opset.js';
 import { fuseAlrelu } from './fuse.js';
-import { makeTensor, constValues } from './tensors.js';
+import { makeTensor } from './tensors.js';
+import { constValues } from '../onnx/shapes.js';
 import { isHalf, promoteGraph } from './precision.js';
 
 export interface ForwardOptions {

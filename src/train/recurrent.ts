@@ -12,14 +12,14 @@ import { Emitter } from './emit.js';
 import { makeTensor } from './tensors.js';
 import type { GraphProto, NodeProto, TensorProto } from '../onnx/types.js';
 import { ShapeUnknownError, UnsupportedGradientError } from './rules/errors.js';
-import { inferStatic } from './shapes.js';
+import { inferGraph } from '../onnx/shapes.js';
 
 /** Rewrites every LSTM, GRU and RNN that depends on one of `sources` into unrolled standard ops, in place; returns how many. */
 export function unrollRecurrent(graph: GraphProto, opset: number, sources: Iterable<string>, fresh: (base: string) => string): number {
   const nodes = graph.node ?? [];
   if (!nodes.some((n) => Object.hasOwn(CELLS, n.opType ?? '') && !n.domain)) return 0;
   const reached = reach(nodes, sources);
-  const info = inferStatic(graph, opset);
+  const info = inferGraph(graph, opset);
   const out: NodeProto[] = [];
   const inits: TensorProto[] = [];
   let count = 0;

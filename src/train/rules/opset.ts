@@ -11,7 +11,7 @@ import { attr, attrFloat, attrInt, attrInts, intAttr, isDefaultDomain, stringAtt
 import { DataType } from '../../onnx/dtype.js';
 import type { AttributeProto, GraphProto, NodeProto, TensorProto } from '../../onnx/types.js';
 import { subgraphsOf } from '../../onnx/walk.js';
-import { inferStatic, type StaticInfo } from '../shapes.js';
+import { inferGraph, type StaticInfo } from '../../onnx/shapes.js';
 import { makeTensor } from '../tensors.js';
 
 /** The opset the rules are written for first: everything has a rule there. */
@@ -76,7 +76,7 @@ function planUpgrade(graph: GraphProto, from: number, fresh: (base: string) => s
   const initializers: TensorProto[] = [];
   const b: UpgradeBuilder = {
     fresh,
-    get info() { return (info ??= inferStatic(graph, from)); },
+    get info() { return (info ??= inferGraph(graph, from)); },
     get used() { return (used ??= new Set([...nodesOf(graph).flatMap((n) => n.input ?? []), ...(graph.output ?? []).map((o) => o.name ?? '')])); },
     constant(dataType, dims, values, base) {
       const name = fresh(base);

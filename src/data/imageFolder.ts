@@ -80,5 +80,6 @@ export async function loadImageFolder(dir: string, opts: ImageFolderOptions = {}
     split: 'all',
     source: dir,
     targetSize: 1,
+    resizedTo: [size![0], size![1]],
   };
 }

@@ -28,7 +28,7 @@ import { SPLITS, type Dataset, type ReferenceCase, type Split } from './types.js
 
 export { preprocess, hasPreprocessing, type PreprocessOptions } from './preprocess.js';
 export { BUILTIN_NAMES } from './builtins.js';
-export { DEFAULT_MAX_DATA_BYTES, formatBytes } from './limits.js';
+export { DataBudget, DEFAULT_MAX_DATA_BYTES, formatBytes } from './limits.js';
 export type { Dataset, ReferenceCase, Split } from './types.js';
 
 export interface LoadDataOptions {
@@ -52,6 +52,11 @@ export interface LoadDataOptions {
    * their headers before anything is allocated (default DEFAULT_MAX_DATA_BYTES).
    */
   maxDataBytes?: number;
+  /**
+   * A budget shared with other loads, when several files make one data set (train, validation and test
+   * files): they count against one limit together. Takes the place of maxDataBytes.
+   */
+  budget?: DataBudget;
 }
 
 export type LoadedData = Dataset | ReferenceCase[];
@@ -124,7 +129,7 @@ export async function loadData(spec: string, o: LoadDataOptions = {}): Promise<L
   }
   const split = parsed.split ?? o.split;
   const seed = o.seed === undefined ? DEFAULT_SEED : checkSeed(o.seed);
-  const budget = new DataBudget(o.maxDataBytes);
+  const budget = o.budget ?? new DataBudget(o.maxDataBytes);
 
   let ds: Dataset;
   const st = await statOf(parsed.name);

@@ -22,6 +22,8 @@ export interface Dataset {
   targetSize?: number;
   /** where it came from: a built-in name or the path that was given, for messages */
   source?: string;
+  /** image folders: the [height, width] every image was resized to */
+  resizedTo?: [number, number];
 }
 
 /** An ONNX `test_data_set_N` folder: model inputs and the reference outputs to compare against. */

@@ -14,6 +14,7 @@ import type { EpochRecord } from '../train/checkpoint.js';
 import { firstBatchGradients } from '../train/gradients.js';
 import { checkFinetuneFiles, finetune, TrainingStopped, type FinetuneLog } from '../train/loop.js';
 import { OPTIMIZERS, type OptimizerName } from '../train/optim.js';
+import { BATCH_NORM_MODES, type BatchNormMode } from '../train/batchnorm.js';
 import { SCHEDULES, type ScheduleName } from '../train/schedule.js';
 import { checkSelection, defaultOutput, parseOps, type ConvertCliOptions } from './convert.js';
 import { addPreprocessOptions, collect, dataInputs, outputBeside, dataOptions, maxDataSizeOption, parseInteger, parseNumber, parseThreads, preprocessOptions, threadsOption, type PreprocessCliOptions } from './options.js';
@@ -38,6 +39,7 @@ export interface FinetuneCliOptions extends GlobalOptions, PreprocessCliOptions 
   shuffle: boolean;
   freeze: string[];
   trainOnly: string[];
+  bn?: BatchNormMode;
   patience?: string;
   maxSteps?: string;
   resume?: string | boolean;
@@ -72,6 +74,12 @@ function trainingRuntimeOptions(o: Pick<FinetuneCliOptions, 'threads'>): Runtime
   return { ...parseThreads(o.threads), spinning: false };
 }
 
+/** --bn: PyTorch's model.train() vs the exported (eval-mode) BatchNormalization; `lead` starts the help text. */
+function bnOption(lead = ''): Option {
+  return new Option('--bn <mode>', `${lead}BatchNormalization: frozen (running statistics as exported) or train (batch statistics, running statistics updated as PyTorch does; layers whose scale and bias are all frozen stay frozen)`)
+    .choices([...BATCH_NORM_MODES]).default('frozen');
+}
+
 function addFinetuneOptions(cmd: Command): Command {
   return addTrainingOptions(addPreprocessOptions(cmd.requiredOption('--data <spec>', 'labelled data: built-in mnist|iris|penguins|spam, or .npz (x, y), .npy, .csv, an image folder; split 80/10/10 into train/val/test'))
     .option('-o, --output <file>', 'fine-tuned model (default: <name>.finetuned.onnx beside the input)'))
@@ -85,6 +93,7 @@ function addFinetuneOptions(cmd: Command): Command {
     .option('--no-shuffle', 'train on the samples in file order')
     .option('--freeze <pattern>', 'keep matching parameters fixed (initializer-name glob or /regex/; repeatable)', collect, [])
     .option('--train-only <pattern>', 'train only matching parameters (glob or /regex/; repeatable)', collect, [])
+    .addOption(bnOption())
     .option('--patience <n>', 'stop after n epochs without a better validation score')
     .option('--max-steps <n>', 'at most n steps per epoch (quick runs)')
     .option('--resume [checkpoint]', 'continue the run saved in the checkpoint (default: <output>.ckpt)')
@@ -178,7 +187,7 @@ async function runFinetune(input: string, o: FinetuneCliOptions, prepare?: (mf: 
       model: src.model, sourceDir: src.sourceDir, file: src.file, ...splits, runtime: rt, epochs, batchSize,
       optimizer: { name: optimizer, weightDecay, momentum: num('--momentum', o.momentum ?? '0.9') },
       schedule: { name: o.schedule, lr, every: whole('--lr-step', o.lrStep ?? '1', 1), gamma: num('--lr-gamma', o.lrGamma ?? '0.1') },
-      seed, shuffle: o.shuffle, freeze: o.freeze, trainOnly: o.trainOnly,
+      seed, shuffle: o.shuffle, freeze: o.freeze, trainOnly: o.trainOnly, batchNorm: o.bn,
       ...(o.patience !== undefined ? { patience: whole('--patience', o.patience, 1) } : {}),
       ...(o.maxSteps !== undefined ? { maxSteps: whole('--max-steps', o.maxSteps, 1) } : {}),
       input: o.input, output: o.trainOutput, out, force: o.force, checkpoint, log: logFile, resume, inputs: data,
@@ -218,6 +227,10 @@ function printSummary(o: FinetuneCliOptions, log: FinetuneLog): void {
     cls ? `validation accuracy: ${pct(log.initial.accuracy)} before, ${pct(log.best?.value)} best (epoch ${log.best?.epoch})` : `validation mse: ${log.initial.mse} before, ${log.best?.value} best (epoch ${log.best?.epoch})`,
   ];
   if (log.test) lines.push(cls ? `test accuracy (best epoch): ${pct(log.test.accuracy)}` : `test mse (best epoch): ${log.test.mse}`);
+  if (log.batchNorm.mode === 'train') {
+    const kept = log.batchNorm.frozen.length ? `; ${log.batchNorm.frozen.length} kept frozen (${log.batchNorm.frozen[0]!.reason}${log.batchNorm.frozen.length > 1 ? ', ...' : ''})` : '';
+    lines.push(`BatchNormalization: ${log.batchNorm.train.length} layer(s) trained with batch statistics, their running statistics updated${kept}`);
+  }
   if (log.stopped === 'early-stopping') lines.push('stopped early: no better validation score for --patience epochs');
   lines.push(`wrote ${log.output}`);
   // each entry is one line; a path or name in it must not break it
@@ -229,7 +242,7 @@ async function dumpGradients(o: FinetuneCliOptions, src: FinetuneRun, train: Dat
   try {
     const g = await firstBatchGradients(src.model, train, {
       runtime: rt, sourceDir: src.sourceDir, file: src.file, batchSize, seed, shuffle: o.shuffle,
-      freeze: o.freeze, trainOnly: o.trainOnly, input: o.input, output: o.trainOutput,
+      freeze: o.freeze, trainOnly: o.trainOnly, input: o.input, output: o.trainOutput, batchNorm: o.bn,
     });
     const dump = {
       model: src.file, batch: g.rows, loss: g.loss, lossKind: g.lossKind,
@@ -256,7 +269,7 @@ export function register(program: Command): void {
 
 /** What `alrelu-convert model.onnx --finetune --data <spec> ...` adds to the convert command. */
 export interface ConvertThenFinetuneOptions
-  extends ConvertCliOptions, Pick<FinetuneCliOptions, 'ep' | 'epochs' | 'batchSize' | 'lr' | 'optimizer' | 'threads' | 'scale' | 'maxDataSize'> {
+  extends ConvertCliOptions, Pick<FinetuneCliOptions, 'bn' | 'ep' | 'epochs' | 'batchSize' | 'lr' | 'optimizer' | 'threads' | 'scale' | 'maxDataSize'> {
   finetune?: boolean;
   data?: string;
 }
@@ -266,6 +279,7 @@ export function addConvertThenFinetuneOptions(cmd: Command): Command {
     .option('--finetune', 'fine-tune the converted model on --data before writing it (same as `finetune` on the result)')
     .option('--data <spec>', 'with --finetune: labelled data (built-in name or path), split 80/10/10'), 'with --finetune: ')
     .option('--scale <k>', 'with --finetune: multiply the data by k first (e.g. 255 for 0..255 pixels)')
+    .addOption(bnOption('with --finetune: '))
     .addOption(maxDataSizeOption('with --finetune: '));
 }
 
@@ -281,6 +295,7 @@ export async function convertThenFinetune(input: string, o: ConvertThenFinetuneO
     data: o.data, output: out, ep: o.ep, epochs: o.epochs, batchSize: o.batchSize, lr: o.lr, optimizer: o.optimizer, threads: o.threads,
     schedule: 'constant', seed: o.seed, shuffle: true, freeze: [], trainOnly: [], force: o.force, scale: o.scale, maxDataSize: o.maxDataSize,
     json: o.json, quiet: o.quiet, verbose: o.verbose,
+    bn: o.bn,
   };
   await runFinetune(input, ft, (mf) => {
     const report = convert(mf.model, { alpha, form: o.form, ops, include: o.include, exclude: o.exclude, allRelus: o.allRelus, file: input });

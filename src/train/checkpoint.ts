@@ -53,6 +53,8 @@ export interface RunSettings {
   input: string;
   output: string;
   maxSteps: number | null;
+  /** BatchNormalization mode (absent in checkpoints made before it existed: 'frozen') */
+  batchNorm?: 'frozen' | 'train';
 }
 
 export interface CheckpointMeta {
@@ -224,7 +226,7 @@ function checkSettings(s: unknown): boolean {
     isObj(schedule) && typeof schedule.name === 'string' && ['lr', 'every', 'gamma'].every((k) => isNum(schedule[k])) &&
     (s.scheduleEpochs === null || isCount(s.scheduleEpochs)) && isCount(s.seed) && typeof s.shuffle === 'boolean' &&
     isStrings(s.freeze) && isStrings(s.trainOnly) && typeof s.input === 'string' && typeof s.output === 'string' &&
-    (s.maxSteps === null || isCount(s.maxSteps));
+    (s.maxSteps === null || isCount(s.maxSteps)) && (s.batchNorm === undefined || s.batchNorm === 'frozen' || s.batchNorm === 'train');
 }
 
 // ---- settings ---------------------------------------------------------------------------------------
@@ -260,5 +262,6 @@ export function settingsDifferences(was: RunSettings, now: RunSettings): string[
   diff('input', was.input, now.input);
   diff('output', was.output, now.output);
   diff('max steps per epoch', was.maxSteps, now.maxSteps);
+  diff('BatchNormalization mode', was.batchNorm ?? 'frozen', now.batchNorm ?? 'frozen');
   return out;
 }

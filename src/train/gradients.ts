@@ -13,6 +13,7 @@ import { buildTrainingModel, LOSS_OUTPUT, type TrainingModel } from './step.js';
 import { tensorFromProto } from '../runtime/tensor.js';
 import { epochOrder, inputBatch, labelBatch, type BatchShape } from './batches.js';
 import type { LossKind } from './loss.js';
+import type { BatchNormMode } from './batchnorm.js';
 
 export interface GradientBatch {
   /** the model input's batch */
@@ -35,6 +36,8 @@ export interface GradientOptions {
   output?: string;
   /** make a fixed batch dimension symbolic (for batches of another size) */
   dynamicBatch?: boolean;
+  /** 'train': gradients with batch statistics, as a `--bn train` step computes them */
+  batchNorm?: BatchNormMode;
 }
 
 export interface GradientResult {
@@ -52,7 +55,7 @@ export async function computeGradients(model: ModelProto, batch: GradientBatch, 
   const params = o.params ?? chooseParameters(model.graph!, { freeze: o.freeze, trainOnly: o.trainOnly }).trainable;
   const tm = buildTrainingModel(model, {
     sourceDir: o.sourceDir ?? '.', file: o.file ?? 'model', params, task, input: o.input, output: o.output,
-    dynamicBatch: o.dynamicBatch, sampleDims: batch.x.dims.slice(1), outputRank: undefined,
+    dynamicBatch: o.dynamicBatch, sampleDims: batch.x.dims.slice(1), outputRank: undefined, batchNorm: o.batchNorm,
   });
   const rt = o.runtime ?? (await openRuntime('cpu'));
   try {
@@ -60,7 +63,7 @@ export async function computeGradients(model: ModelProto, batch: GradientBatch, 
     const s = await rt.load(tm.bytes(), { name: o.file });
     try {
       const feeds: Record<string, HostTensor> = { [tm.input]: batch.x, [tm.labels]: labelsFeed(batch.y, task) };
-      for (const p of tm.params) feeds[p.name] = tensorFromProto(tm.initial.get(p.name)!);
+      for (const p of [...tm.params, ...tm.running]) feeds[p.name] = tensorFromProto(tm.initial.get(p.name)!);
       const out = await s.run(feeds);
       const grads: Record<string, HostTensor> = {};
       for (const p of tm.params) grads[p.name] = out[p.grad]!;

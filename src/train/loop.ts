@@ -28,6 +28,7 @@ import { checkSchedule, learningRate, type ScheduleConfig } from './schedule.js'
 import { buildEvalModel } from './forward.js';
 import { demoteData, promoteTensor } from './precision.js';
 import { buildTrainingModel } from './step.js';
+import { batchNormLayers, type BatchNormChoice, type BatchNormMode } from './batchnorm.js';
 import { metricsOf, predict } from './validate.js';
 import { elementCount } from '../onnx/tensor.js';
 
@@ -59,6 +60,8 @@ export interface FinetuneOptions {
   shuffle?: boolean;
   freeze?: string[];
   trainOnly?: string[];
+  /** BatchNormalization as exported ('frozen', default) or with batch statistics and running updates ('train') */
+  batchNorm?: BatchNormMode;
   /** stop after this many epochs without a better validation score */
   patience?: number;
   /** at most this many steps per epoch (short runs, tests) */
@@ -94,6 +97,8 @@ export interface FinetuneLog {
   /** float16/bfloat16 parameters were trained in float32 and rounded back when written */
   float32Master: boolean;
   parameters: { trainable: string[]; frozen: { name: string; reason: string }[]; values: number };
+  /** 'train': layers normalized with batch statistics, whose running statistics (`running`) the run updates */
+  batchNorm: { mode: BatchNormMode; running: string[] } & BatchNormChoice;
   batch: { size: number; relaxed: boolean; originalBatch: number | string | null; stepsPerEpoch: number };
   optimizer: Required<OptimizerConfig>;
   schedule: ScheduleConfig;
@@ -228,6 +233,11 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   const from = resumeFile(o);
 
   const choice = chooseParameters(o.model.graph!, { freeze: o.freeze, trainOnly: o.trainOnly });
+  // --bn train: running statistics travel with the parameters (fed to validation, checkpointed, written out)
+  const bnMode = o.batchNorm ?? 'frozen';
+  const bn = bnMode === 'train' ? batchNormLayers(o.model.graph!, choice.trainable) : { train: [], frozen: [] };
+  const running = bn.train.flatMap((l) => [l.mean, l.var]);
+  const carried = [...choice.trainable, ...running];
   const hash = modelHash(o.model, o.sourceDir);
   let resumed: Checkpoint | undefined;
   if (from) {
@@ -235,17 +245,17 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     if (resumed.meta.modelHash !== hash) throw new UserError(from, `was made for another model (or another version of ${o.file})`);
   }
 
-  const initialParams = initialParameters(o.model, o.sourceDir, choice.trainable);
+  const initialParams = initialParameters(o.model, o.sourceDir, carried);
   // Batch geometry: a fixed batch dimension is relaxed when the requested size differs, then checked.
   // validation runs ALReLU as one LeakyRelu, as the step does (the written model keeps the user's form);
   // the forward as it is tells the input's shape, and stays the validation model unless the batch is relaxed
-  const base = { sourceDir: o.sourceDir, file: o.file, params: choice.trainable, input: o.input, output: o.output, fuseActivations: true };
+  const base = { sourceDir: o.sourceDir, file: o.file, params: carried, input: o.input, output: o.output, fuseActivations: true };
   let evalModel = buildEvalModel(o.model, { ...base });
   const settings: RunSettings = {
     data: { name: train.name, train: train.count, val: val.count, sha256: o.checkpoint || from ? dataHash(train, val) : '' },
     batchSize: o.batchSize, optimizer, schedule: { name: schedule.name, lr: schedule.lr, every: schedule.every ?? 1, gamma: schedule.gamma ?? 0.1 },
     scheduleEpochs: schedule.name === 'cosine' ? o.epochs : null, seed, shuffle, freeze: o.freeze ?? [], trainOnly: o.trainOnly ?? [],
-    input: evalModel.input, output: evalModel.output, maxSteps: o.maxSteps ?? null,
+    input: evalModel.input, output: evalModel.output, maxSteps: o.maxSteps ?? null, batchNorm: bnMode,
   };
   if (resumed) {
     const diffs = settingsDifferences(resumed.meta.settings, settings);
@@ -297,8 +307,9 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     checkLabels(train, val, initialPred.perSample, evalModel.output);
     if (train.task === 'regression') shape.labelDims = initialPred.dims;
 
+    if (running.length && batchSize < 2) throw new UserError('--batch-size', `is ${batchSize}; BatchNormalization with batch statistics needs batches of 2 or more samples`);
     const tm = buildTrainingModel(o.model, {
-      ...base, dynamicBatch: relax, sampleDims: shape.sampleDims, task: train.task, optimizer, outputRank: 1 + initialPred.dims.length,
+      ...base, params: choice.trainable, batchNorm: bnMode, dynamicBatch: relax, sampleDims: shape.sampleDims, task: train.task, optimizer, outputRank: 1 + initialPred.dims.length,
     });
     const stepsAvail = Math.floor(train.count / batchSize);
     if (stepsAvail < 1) throw new UserError('--data', `the training split has ${train.count} samples, fewer than one batch of ${batchSize}; lower --batch-size or give more data`);
@@ -309,7 +320,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     const startParams = resumed ? resumed.params : initialParams;
     const startState: Record<string, HostTensor> = {};
     for (const s of tm.state) startState[s.name] = resumed?.state[stateKey(s)] ?? zerosLike(s.dims, s.dataType);
-    if (resumed) checkTensors(from!, resumed, tm.params, tm.state.map((s) => ({ ...s, name: stateKey(s) })));
+    if (resumed) checkTensors(from!, resumed, [...tm.params, ...tm.running], tm.state.map((s) => ({ ...s, name: stateKey(s) })));
     const runner = await StepRunner.open(o.runtime, tm, { params: startParams, state: startState });
     const initialMetrics = metricsOf(probeSet, initialPred.scores, initialPred.perSample).summary;
     const valMetricsOf = async (params: Record<string, HostTensor>, ds: Dataset) => {
@@ -394,7 +405,8 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
       loss: { kind: tm.loss.kind, note: tm.loss.note },
       opset: { model: tm.sourceOpset, training: tm.opset, rewritten: tm.rewritten },
       float32Master: tm.promoted,
-      parameters: { trainable: tm.params.map((p) => p.name), frozen: [...choice.frozen, ...tm.noGrad.map((name) => ({ name, reason: 'the loss does not depend on it' }))], values: tm.params.reduce((n, p) => n + elementCount(p.dims), 0) },
+      batchNorm: { mode: bnMode, running, ...bn },
+      parameters: { trainable: tm.params.map((p) => p.name), frozen: [...choice.frozen.filter((f) => !running.includes(f.name)), ...tm.noGrad.map((name) => ({ name, reason: 'the loss does not depend on it' }))], values: tm.params.reduce((n, p) => n + elementCount(p.dims), 0) },
       batch: { size: batchSize, relaxed: relax, originalBatch: tm.originalBatch, stepsPerEpoch },
       optimizer, schedule, seed, shuffle, deviceResident: runner.onDevice,
       initial: initialVal.summary, epochs: meta.history,

@@ -3,6 +3,7 @@
  * state between steps. On node `webgpu` and `cuda` they stay in device memory (the session keeps the
  * updated outputs on the device and the next step feeds them back), so a step moves only the batch,
  * the two scalars and the loss/logits through JS; elsewhere they round-trip through host memory.
+ * Running statistics (`--bn train`) travel with the parameters, under their initializer names.
  */
 import { isUserError, messageOf, UserError } from '../errors.js';
 import { tensorFromProto } from '../runtime/tensor.js';
@@ -24,10 +25,10 @@ export function zerosLike(dims: number[], dataType: number): HostTensor {
   return dataType === 11 ? { type: 'float64', data: new Float64Array(n), dims } : { type: 'float32', data: new Float32Array(n), dims };
 }
 
-/** Where a fresh run starts: the model's own parameter values and zero optimizer state. */
+/** Where a fresh run starts: the model's own parameter values (and running statistics) and zero optimizer state. */
 export function freshStart(tm: TrainingModel): { params: Record<string, HostTensor>; state: Record<string, HostTensor> } {
   const params: Record<string, HostTensor> = {};
-  for (const p of tm.params) params[p.name] = tensorFromProto(tm.initial.get(p.name)!);
+  for (const p of [...tm.params, ...tm.running]) params[p.name] = tensorFromProto(tm.initial.get(p.name)!);
   const state: Record<string, HostTensor> = {};
   for (const s of tm.state) state[s.name] = zerosLike(s.dims, s.dataType);
   return { params, state };
@@ -41,10 +42,10 @@ export class StepRunner {
 
   static async open(rt: Runtime, tm: TrainingModel, start: { params: Record<string, HostTensor>; state: Record<string, HostTensor> }): Promise<StepRunner> {
     const onDevice = deviceResident(rt);
-    const keep = onDevice ? [...tm.params.map((p) => p.updated), ...tm.state.map((s) => s.updated)] : [];
+    const keep = onDevice ? [...tm.params, ...tm.state, ...tm.running].map((p) => p.updated) : [];
     const session = await rt.load(tm.bytes(), keep.length ? { keepOnDevice: keep } : {});
     const r = new StepRunner(tm, session, onDevice, rt.ep);
-    for (const p of tm.params) r.values.set(p.name, start.params[p.name]!);
+    for (const p of [...tm.params, ...tm.running]) r.values.set(p.name, start.params[p.name]!);
     for (const s of tm.state) r.values.set(s.name, start.state[s.name]!);
     return r;
   }
@@ -64,12 +65,10 @@ export class StepRunner {
       if (this.onDevice && this.session.runOnDevice) {
         const res = await this.session.runOnDevice(feeds);
         host = res.host;
-        for (const p of this.tm.params) next.set(p.name, res.device[p.updated]!);
-        for (const s of this.tm.state) next.set(s.name, res.device[s.updated]!);
+        for (const p of this.carried()) next.set(p.name, res.device[p.updated]!);
       } else {
         host = await this.session.run(feeds as Record<string, HostTensor>);
-        for (const p of this.tm.params) next.set(p.name, host[p.updated]!);
-        for (const s of this.tm.state) next.set(s.name, host[s.updated]!);
+        for (const p of this.carried()) next.set(p.name, host[p.updated]!);
       }
     } catch (e) {
       if (isUserError(e)) throw e;
@@ -82,7 +81,12 @@ export class StepRunner {
     return { loss: Number(host[LOSS_OUTPUT]!.data[0]), logits: host[this.tm.output]! };
   }
 
-  /** Host copies of the current parameters and state (by input name). */
+  /** Every value a step updates and the next one reads: parameters, optimizer state, running statistics. */
+  private carried(): { name: string; updated: string }[] {
+    return [...this.tm.params, ...this.tm.state, ...this.tm.running];
+  }
+
+  /** Host copies of the current parameters (running statistics included) and state (by input name). */
   async snapshot(): Promise<{ params: Record<string, HostTensor>; state: Record<string, HostTensor> }> {
     const get = async (name: string): Promise<HostTensor> => {
       const v = this.values.get(name)!;
@@ -90,7 +94,7 @@ export class StepRunner {
     };
     const params: Record<string, HostTensor> = {};
     const state: Record<string, HostTensor> = {};
-    for (const p of this.tm.params) params[p.name] = await get(p.name);
+    for (const p of [...this.tm.params, ...this.tm.running]) params[p.name] = await get(p.name);
     for (const s of this.tm.state) state[s.name] = await get(s.name);
     return { params, state };
   }

@@ -7,6 +7,9 @@
  *   outputs  train.loss (scalar), the model's output (logits, for metrics), each parameter's updated
  *            value, each state tensor's updated value
  *
+ * With `batchNorm: 'train'`, the running statistics of the layers trained with batch statistics are inputs
+ * too, and their updates outputs (src/train/batchnorm.ts): carried from step to step, not optimized.
+ *
  * Parameter inputs keep the initializer names, so the feeds are the model's own names. The same
  * builder without an optimizer gives the gradient model (outputs: loss, logits, one gradient per
  * parameter), which is how gradients are inspected and tested.
@@ -16,6 +19,7 @@ import { encodeModel } from '../onnx/schema.js';
 import { int, type ModelProto, type TypeProto, type ValueInfo } from '../onnx/types.js';
 import { UserError } from '../errors.js';
 import { backward } from './backward.js';
+import { batchNormLayers, declaredType, trainBatchNorm, type BatchNormChoice, type BatchNormMode, type RunningSlot } from './batchnorm.js';
 import { Emitter } from './emit.js';
 import { prepareForward, valueInfoOf, type ForwardGraph, type ForwardOptions } from './forward.js';
 import { fuseAlrelu } from './fuse.js';
@@ -36,6 +40,8 @@ export interface StepOptions extends ForwardOptions {
   optimizer?: OptimizerConfig;
   /** rank of the trained output when known (outputs of other ranks are flattened for classification) */
   outputRank?: number;
+  /** BatchNormalization with batch statistics and running updates ('train'), or as exported ('frozen', default) */
+  batchNorm?: BatchNormMode;
 }
 
 export interface ParamSlot {
@@ -67,6 +73,10 @@ export interface TrainingModel extends Pick<ForwardGraph, 'opset' | 'sourceOpset
   output: string;
   params: ParamSlot[];
   state: StateSlot[];
+  /** running statistics carried from step to step (batchNorm 'train'); their start values are in `initial` */
+  running: RunningSlot[];
+  /** which BatchNormalization layers train with batch statistics (batchNorm 'train'), else undefined */
+  batchNorm?: BatchNormChoice;
   loss: LossInfo;
   /** parameters the loss does not depend on (left as initializers, not trained) */
   noGrad: string[];
@@ -84,8 +94,13 @@ function regressionTargetType(out: ValueInfo | undefined): TypeProto {
 const scalarInput = (name: string): ValueInfo => ({ name, type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: [] } } } });
 
 export function buildTrainingModel(source: ModelProto, opts: StepOptions): TrainingModel {
-  const fwd = prepareForward(source, opts);
+  const bn = opts.batchNorm === 'train' ? batchNormLayers(source.graph!, opts.params) : undefined;
+  const stats = (bn?.train ?? []).flatMap((l) => [l.mean, l.var]);
+  // the running statistics of layers trained with batch statistics become inputs, as parameters do
+  const fwd = prepareForward(source, { ...opts, params: [...opts.params, ...stats] });
   const { graph, fresh } = fwd;
+  const running = bn ? trainBatchNorm(graph, bn.train, fwd.opset, fresh, declaredType(graph)) : [];
+  if (running.length !== stats.length) throw new Error(`BatchNormalization layers to train: ${stats.length / 2}, found ${running.length / 2} in the training graph`);
   // recurrent ops between a parameter and the loss become the standard ops they are made of
   unrollRecurrent(graph, fwd.opset, opts.params, fresh);
   const outInfo = (graph.output ?? []).find((o) => o.name === fwd.output);
@@ -161,6 +176,7 @@ export function buildTrainingModel(source: ModelProto, opts: StepOptions): Train
       outputs.push(valueInfoOf({ name: out, dims: p.dims, dataType: p.dataType }));
     }
   }
+  for (const r of running) outputs.push(valueInfoOf({ name: r.updated, dims: r.dims, dataType: r.dataType }));
   graph.output = outputs;
   // after backward, whose ALReLU gradients read the pre-activation only
   fuseAlrelu(graph);
@@ -173,6 +189,8 @@ export function buildTrainingModel(source: ModelProto, opts: StepOptions): Train
     output: fwd.output,
     params,
     state,
+    running,
+    batchNorm: bn,
     loss,
     opset: fwd.opset,
     sourceOpset: fwd.sourceOpset,

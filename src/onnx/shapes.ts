@@ -13,6 +13,7 @@
 import { DataType } from './dtype.js';
 import { attr, attrInt, attrInts, attrString, isDefaultDomain } from './attrs.js';
 import { elementCount, tensorValues } from './tensor.js';
+import { tensorDataProblem } from './tensorsize.js';
 import type { Scope } from './walk.js';
 import { int, type AttributeProto, type Dimension, type GraphProto, type NodeProto, type TensorProto, type TypeProto, type ValueInfo } from './types.js';
 
@@ -27,6 +28,11 @@ export interface Facts {
   shape?: Shape;
   /** the values of a small numeric constant, flattened */
   value?: number[];
+  /**
+   * The values of a 1-D int64 shape tensor that is not constant but computed from Shape: the dims of some
+   * value, symbolic ones included, so that Reshape(x, Shape(v)) is known to be shaped like v.
+   */
+  dims?: Shape;
 }
 
 /** What is known about every value of a scope (and the scopes around it), by name. */
@@ -36,6 +42,8 @@ export interface StaticInfo {
   consts: Map<string, number[]>;
   /** element types */
   types: Map<string, number>;
+  /** symbolic values of shape tensors (Facts.dims) */
+  dims: Map<string, Shape>;
 }
 
 /** One input of a node as a rule sees it: `name` is '' for an absent optional input. */
@@ -62,9 +70,9 @@ const READ = new Set<number>([DataType.FLOAT, DataType.DOUBLE, DataType.INT64, D
 /** Constants larger than this many elements are not read (shape tensors are short). */
 const CONST_LIMIT = 4096;
 
-/** Values of a small numeric tensor held in the model (not external data); undefined otherwise. */
+/** Values of a small numeric tensor held in the model (not external data); undefined otherwise, or when its data and dims disagree. */
 export function constValues(t: TensorProto | undefined, limit = 1 << 16): number[] | undefined {
-  if (!t || !READ.has(t.dataType ?? 0)) return undefined;
+  if (!t || !READ.has(t.dataType ?? 0) || tensorDataProblem(t)) return undefined;
   return tensorValues(t, limit);
 }
 
@@ -89,6 +97,10 @@ function axesOf(axes: number[], rank: number): number[] | undefined {
   return out as number[];
 }
 const product = (d: Shape): Dim => (d.length === 1 ? d[0]! : d.reduce<Dim>((a, b) => (isNum(a) && isNum(b) ? a * b : null), 1));
+/** A shape tensor's values: constant, or the symbolic dims it was computed from. */
+const dimsIn = (x: Facts): Shape | undefined => x.value ?? x.dims;
+/** Output facts of a shape tensor whose values are `d`: constant when every one is a number. */
+const shapeTensor = (f: Facts, d: Shape | undefined): Facts => (d && allNum(d) ? { ...f, value: d } : { ...f, dims: d });
 const same = (x: Facts): Facts => ({ elemType: x.elemType, shape: x.shape });
 /** Input x's shape with another element type (undefined: unknown). */
 const shaped = (x: Facts, elemType: number | undefined): Facts => ({ elemType, shape: x.shape });
@@ -303,16 +315,15 @@ export const OPS: Readonly<Record<string, Rule>> = {
   },
 
   Constant: (n) => {
-    const a = (n.attribute ?? [])[0];
-    if (!a) return [];
-    return [constantAttr(a)];
+    const a = (n.attribute ?? []).find((v) => v.name && Object.hasOwn(CONSTANT_ATTRS, v.name));
+    return [a ? CONSTANT_ATTRS[a.name!]!(a) : undefined];
   },
   ConstantOfShape: (n, x) => {
     const elemType = attr(n, 'value')?.t?.dataType ?? DataType.FLOAT;
-    const v = x[0]!.value;
+    const v = dimsIn(x[0]!);
     const len = x[0]!.shape?.[0];
-    // the values when constant, else at least the rank (the length of the shape input)
-    if (v) return [{ elemType, shape: v.every((d) => Number.isInteger(d) && d >= 0) ? v : undefined }];
+    // the values when known, else at least the rank (the length of the shape input)
+    if (v) return [{ elemType, shape: v }];
     return [{ elemType, shape: isNum(len) ? Array<Dim>(len).fill(null) : undefined }];
   },
   Shape: (n, x, opset) => {
@@ -321,7 +332,7 @@ export const OPS: Readonly<Record<string, Rule>> = {
     const r = s0.length;
     const bound = (v: number) => Math.max(0, Math.min(r, v < 0 ? v + r : v));
     const part = opset >= 15 ? s0.slice(bound(attrInt(n, 'start', 0)), bound(attrInt(n, 'end', r))) : s0;
-    return [{ elemType: DataType.INT64, shape: [part.length], value: allNum(part) ? part : undefined }];
+    return [shapeTensor({ elemType: DataType.INT64, shape: [part.length] }, part)];
   },
   Size: () => [{ elemType: DataType.INT64, shape: [] }],
   NonZero: (_n, x) => [{ elemType: DataType.INT64, shape: x[0]!.shape ? [x[0]!.shape.length, null] : undefined }],
@@ -342,7 +353,7 @@ export const OPS: Readonly<Record<string, Rule>> = {
     if (!s0 || ax < 0 || ax > r) return [{ elemType: x[0]!.elemType }];
     return [{ elemType: x[0]!.elemType, shape: [product(s0.slice(0, ax)), product(s0.slice(ax))] }];
   },
-  Reshape: (n, x, opset) => [{ elemType: x[0]!.elemType, shape: reshapeShape(x[0]!.shape, inputOrAttr(n, x[1]!, 'shape', opset, 5), attrInt(n, 'allowzero', 0)) }],
+  Reshape: (n, x, opset) => [{ elemType: x[0]!.elemType, shape: reshapeShape(x[0]!.shape, opset >= 5 ? dimsIn(x[1]!) : attrInts(n, 'shape'), attrInt(n, 'allowzero', 0)) }],
   Transpose: (n, x) => {
     const s0 = x[0]!.shape;
     if (!s0) return [{ elemType: x[0]!.elemType }];
@@ -359,8 +370,8 @@ export const OPS: Readonly<Record<string, Rule>> = {
     if (!ss.length || ss.some((s) => !s || s.length !== r) || ax === undefined) return [{ elemType }];
     const shape = [...ss[0]!];
     shape[ax] = ss.reduce<Dim>((a, s) => (isNum(a) && isNum(s![ax]) ? a + s![ax] : null), 0);
-    const vals = given.map((i) => i.value);
-    return [{ elemType, shape, value: vals.every((v) => v) ? (vals as number[][]).flat() : undefined }];
+    const vals = given.map(dimsIn);
+    return [shapeTensor({ elemType, shape }, vals.every((v) => v) ? (vals as Shape[]).flat() : undefined)];
   },
   Split: (n, x, opset) => {
     const outs = n.output ?? [];
@@ -383,20 +394,20 @@ export const OPS: Readonly<Record<string, Rule>> = {
     });
   },
   Squeeze: (n, x, opset) => {
-    const { elemType, shape: s0, value } = x[0]!;
+    const { elemType, shape: s0, value, dims } = x[0]!;
     const axes = inputOrAttr(n, x[1]!, 'axes', opset, 13);
     if (!s0) return [{ elemType }];
     if (!axes || (!axes.length && opset >= 13)) {
       // no axes: every 1 goes, which a symbolic dim leaves open
       if (x[1]!.name && opset >= 13 && !axes) return [{ elemType }];
-      return [{ elemType, shape: allNum(s0) ? s0.filter((d) => d !== 1) : undefined, value }];
+      return [{ elemType, shape: allNum(s0) ? s0.filter((d) => d !== 1) : undefined, value, dims }];
     }
     const ax = axesOf(axes, s0.length);
     if (!ax || ax.some((a) => isNum(s0[a]) && s0[a] !== 1)) return [{ elemType }];
-    return [{ elemType, shape: s0.filter((_, i) => !ax.includes(i)), value }];
+    return [{ elemType, shape: s0.filter((_, i) => !ax.includes(i)), value, dims }];
   },
   Unsqueeze: (n, x, opset) => {
-    const { elemType, shape: s0, value } = x[0]!;
+    const { elemType, shape: s0, value, dims } = x[0]!;
     const axes = inputOrAttr(n, x[1]!, 'axes', opset, 13);
     if (!s0 || !axes) return [{ elemType }];
     const r = s0.length + axes.length;
@@ -405,7 +416,7 @@ export const OPS: Readonly<Record<string, Rule>> = {
     const shape: Dim[] = [];
     let j = 0;
     for (let i = 0; i < r; i++) shape.push(ax.includes(i) ? 1 : s0[j++]!);
-    return [{ elemType, shape, value }];
+    return [{ elemType, shape, value, dims }];
   },
   Gather: (n, x) => {
     const [data, idx] = [x[0]!, x[1]!];
@@ -413,9 +424,9 @@ export const OPS: Readonly<Record<string, Rule>> = {
     const ax = s0 ? axisOf(attrInt(n, 'axis', 0), s0.length) : undefined;
     if (!s0 || !idx.shape || ax === undefined) return [{ elemType: data.elemType }];
     const shape = [...s0.slice(0, ax), ...idx.shape, ...s0.slice(ax + 1)];
-    const v = data.value;
+    const v = dimsIn(data);
     const picked = v && idx.value && s0.length === 1 ? idx.value.map((i) => v[i < 0 ? i + v.length : i]) : undefined;
-    return [{ elemType: data.elemType, shape, value: picked?.every((p) => p !== undefined) ? (picked as number[]) : undefined }];
+    return [shapeTensor({ elemType: data.elemType, shape }, picked?.every((p) => p !== undefined) ? (picked as Shape) : undefined)];
   },
   GatherElements: (_n, x) => [{ elemType: x[0]!.elemType, shape: x[1]!.shape }],
   GatherND: (n, x) => {
@@ -435,7 +446,8 @@ export const OPS: Readonly<Record<string, Rule>> = {
     return [{ elemType, shape: [...s0.slice(0, ax), isNum(depth) ? depth : null, ...s0.slice(ax)] }];
   },
   Slice: (n, x, opset) => {
-    const { elemType, shape: s0, value } = x[0]!;
+    const { elemType, shape: s0 } = x[0]!;
+    const value = dimsIn(x[0]!);
     if (!s0) return [{ elemType }];
     const starts = inputOrAttr(n, x[1]!, 'starts', opset, 10);
     const ends = inputOrAttr(n, x[2]!, 'ends', opset, 10);
@@ -455,7 +467,7 @@ export const OPS: Readonly<Record<string, Rule>> = {
     });
     const r = ranges[0];
     const v = value && s0.length === 1 && r && steps[0] === 1 ? value.slice(r[0], r[0] + r[2]) : undefined;
-    return [{ elemType, shape, value: v }];
+    return [shapeTensor({ elemType, shape }, v)];
   },
   Pad: (n, x, opset) => {
     const s0 = x[0]!.shape;
@@ -473,7 +485,7 @@ export const OPS: Readonly<Record<string, Rule>> = {
   },
   Expand: (_n, x) => {
     const s0 = x[0]!.shape;
-    const target = x[1]!.value;
+    const target = dimsIn(x[1]!);
     const len = x[1]!.shape?.[0];
     const elemType = x[0]!.elemType;
     if (s0 && target) return [{ elemType, shape: broadcastShapes([s0, target]) }];
@@ -548,19 +560,17 @@ function ruleFor(n: NodeProto): Rule | undefined {
   return table && Object.hasOwn(table, op) ? table[op] : undefined;
 }
 
-function constantAttr(a: AttributeProto): Facts {
-  switch (a.name) {
-    case 'value': return a.t ? tensorFacts(a.t) : {};
-    case 'value_float': return { elemType: DataType.FLOAT, shape: [], value: [a.f ?? 0] };
-    case 'value_floats': return { elemType: DataType.FLOAT, shape: [(a.floats ?? []).length], value: a.floats ?? [] };
-    case 'value_int': return { elemType: DataType.INT64, shape: [], value: [int(a.i ?? 0)] };
-    case 'value_ints': return { elemType: DataType.INT64, shape: [(a.ints ?? []).length], value: (a.ints ?? []).map(int) };
-    case 'value_string': return { elemType: DataType.STRING, shape: [] };
-    case 'value_strings': return { elemType: DataType.STRING, shape: [(a.strings ?? []).length] };
-    case 'sparse_value': return { elemType: a.sparseTensor?.values?.dataType, shape: a.sparseTensor?.dims?.map(int) };
-    default: return {};
-  }
-}
+/** A Constant node's one value attribute, by name. */
+const CONSTANT_ATTRS: Readonly<Record<string, (a: AttributeProto) => Facts>> = {
+  value: (a) => (a.t ? tensorFacts(a.t) : {}),
+  value_float: (a) => ({ elemType: DataType.FLOAT, shape: [], value: [a.f ?? 0] }),
+  value_floats: (a) => ({ elemType: DataType.FLOAT, shape: [(a.floats ?? []).length], value: a.floats ?? [] }),
+  value_int: (a) => ({ elemType: DataType.INT64, shape: [], value: [int(a.i ?? 0)] }),
+  value_ints: (a) => ({ elemType: DataType.INT64, shape: [(a.ints ?? []).length], value: (a.ints ?? []).map(int) }),
+  value_string: () => ({ elemType: DataType.STRING, shape: [] }),
+  value_strings: (a) => ({ elemType: DataType.STRING, shape: [(a.strings ?? []).length] }),
+  sparse_value: (a) => ({ elemType: a.sparseTensor?.values?.dataType, shape: a.sparseTensor?.dims?.map(int) }),
+};
 
 function matmulShape(a: Shape | undefined, b: Shape | undefined): Shape | undefined {
   if (!a || !b || !a.length || !b.length) return undefined;
@@ -573,8 +583,8 @@ function matmulShape(a: Shape | undefined, b: Shape | undefined): Shape | undefi
 }
 
 /** Reshape's output: 0 copies the input dim (unless allowzero), one -1 takes what is left. */
-function reshapeShape(s0: Shape | undefined, target: number[] | undefined, allowzero: number): Shape | undefined {
-  if (!target || target.filter((d) => d === -1).length > 1 || target.some((d) => d < -1)) return undefined;
+function reshapeShape(s0: Shape | undefined, target: Shape | undefined, allowzero: number): Shape | undefined {
+  if (!target || target.filter((d) => d === -1).length > 1 || target.some((d) => isNum(d) && d < -1)) return undefined;
   if (allowzero && target.includes(0) && target.includes(-1)) return undefined;
   const out: Dim[] = target.map((d, i) => (d === 0 && !allowzero ? (s0 ? s0[i] ?? null : null) : d));
   const neg = out.indexOf(-1);
@@ -636,16 +646,17 @@ function clean(f: Facts | undefined): Facts {
   if (f.elemType) out.elemType = f.elemType;
   if (f.shape && f.shape.every((d) => d === null || typeof d === 'string' || (Number.isInteger(d) && d >= 0))) out.shape = f.shape;
   if (f.value) out.value = f.value;
+  if (f.dims && !f.value && f.dims.every((d) => d === null || typeof d === 'string' || Number.isInteger(d))) out.dims = f.dims;
   return out;
 }
 
 export function emptyInfo(outer?: StaticInfo): StaticInfo {
-  return { shapes: new Map(outer?.shapes), consts: new Map(outer?.consts), types: new Map(outer?.types) };
+  return { shapes: new Map(outer?.shapes), consts: new Map(outer?.consts), types: new Map(outer?.types), dims: new Map(outer?.dims) };
 }
 
 /** What `info` knows about one value. */
 export function factsOf(info: StaticInfo, name: string): Facts {
-  return { elemType: info.types.get(name), shape: info.shapes.get(name), value: info.consts.get(name) };
+  return { elemType: info.types.get(name), shape: info.shapes.get(name), value: info.consts.get(name), dims: info.dims.get(name) };
 }
 
 /** Records facts for a value; what is already known (declared) stays. */
@@ -654,6 +665,7 @@ export function record(info: StaticInfo, name: string, f: Facts): void {
   if (f.elemType && !info.types.has(name)) info.types.set(name, f.elemType);
   if (f.shape && !info.shapes.has(name)) info.shapes.set(name, f.shape);
   if (f.value && !info.consts.has(name)) info.consts.set(name, f.value);
+  if (f.dims && !info.dims.has(name)) info.dims.set(name, f.dims);
 }
 
 /** Adds what follows from one more node (nodes as a builder emits them). */

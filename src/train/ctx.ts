@@ -30,8 +30,6 @@ export class GradCtx {
   readonly initializers: TensorProto[] = [];
   private readonly constCache = new Map<string, string>();
   private readonly shapeCache = new Map<string, string>();
-  /** Shape(v) output -> v */
-  private readonly shapeOwner = new Map<string, string>();
   /** the node whose gradient is being emitted, for readable names */
   current = 'grad';
 
@@ -56,12 +54,9 @@ export class GradCtx {
     this.nodes.push(node);
     // an explicit dtype first; inferInto types the rest as the forward graph's nodes are typed
     if (dtype) for (const o of outs) this.info.types.set(o, dtype);
+    // (a runtime Shape(v) used as a target shape carries v's dims, symbolic ones included, so the result
+    // is shaped like v and later rules stay on their static paths)
     inferInto(this.info, node, this.opset);
-    // a runtime Shape(v) used as a target shape: the result is shaped like v (symbolic dims included),
-    // which keeps later rules on their static paths
-    const target = opType === 'ConstantOfShape' ? inputs[0] : opType === 'Reshape' || opType === 'Expand' ? inputs[1] : undefined;
-    const like = target ? this.shapeOwner.get(target) : undefined;
-    if (like && !this.info.shapes.has(outs[0]!) && this.info.shapes.has(like)) this.info.shapes.set(outs[0]!, this.info.shapes.get(like)!);
     return outs;
   }
 
@@ -126,7 +121,6 @@ export class GradCtx {
       s = this.op('Shape', [x]);
       this.info.shapes.set(s, [this.rank(x) ?? null]);
       this.shapeCache.set(x, s);
-      this.shapeOwner.set(s, x);
     }
     return s;
   }

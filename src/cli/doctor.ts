@@ -11,7 +11,7 @@ import { checkEps } from '../runtime/doctor.js';
 import { parseEpList } from '../runtime/index.js';
 import type { EpStatus } from '../runtime/types.js';
 import { action, printJson, say, type GlobalOptions } from './run.js';
-import { parseThreads, threadsOption } from './options.js';
+import { parseThreads, parseWebgpuAdapter, threadsOption, webgpuAdapterOption } from './options.js';
 import { table } from './table.js';
 
 export interface DoctorCliOptions extends GlobalOptions {
@@ -19,6 +19,7 @@ export interface DoctorCliOptions extends GlobalOptions {
   require?: string;
   chromium?: string;
   threads?: string;
+  webgpuAdapter?: string;
 }
 
 /** Two columns of facts per EP: what it runs on (or why not), then the fix on its own line. */
@@ -40,6 +41,7 @@ export function register(program: Command): void {
     .option('--require <list>', 'exit 2 if any of these EPs (comma-separated) is not usable')
     .option('--chromium <path>', 'Chromium executable for the browser EPs', CHROMIUM)
     .addOption(threadsOption())
+    .addOption(webgpuAdapterOption())
     .option('--json', 'machine-readable report on stdout')
     .option('--quiet', 'print nothing but errors')
     .option('--verbose', 'print stack traces on errors')
@@ -48,7 +50,7 @@ export function register(program: Command): void {
       const listed = o.ep ? parseEpList(o.ep) : undefined;
       const eps = listed ? [...new Set([...listed, ...required])] : undefined;
       if (process.stderr.isTTY && !o.json) say(o, 'checking each execution provider by running a small model on it...');
-      const statuses = await checkEps({ ...(eps ? { eps } : {}), ...(o.chromium ? { chromium: o.chromium } : {}), ...parseThreads(o.threads) });
+      const statuses = await checkEps({ ...(eps ? { eps } : {}), ...(o.chromium ? { chromium: o.chromium } : {}), ...parseThreads(o.threads), ...parseWebgpuAdapter(o.webgpuAdapter) });
       if (o.json) printJson({ platform: `${platform()} ${arch()}`, node: process.version, eps: statuses });
       else say(o, formatDoctor(statuses));
       const missing = statuses.filter((s) => required.includes(s.ep) && !s.usable);

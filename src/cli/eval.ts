@@ -8,7 +8,7 @@ import { evaluate, failuresOf } from '../eval/evaluate.js';
 import { formatSummary, renderHtml } from '../eval/report.js';
 import type { EvalReport, EvaluateOptions, RunFailed } from '../eval/types.js';
 import { parseEpList } from '../runtime/index.js';
-import { addEvalDataOptions, dataInputs, dataOptions, modelInputs, parseInteger, parseNumber, parseThreads, preprocessOptions, type EvalDataCliOptions } from './options.js';
+import { addEvalDataOptions, dataInputs, dataOptions, modelInputs, parseInteger, parseNumber, parseThreads, parseWebgpuAdapter, preprocessOptions, type EvalDataCliOptions } from './options.js';
 import { printable } from '../printable.js';
 import { action, printJson, progressBar, say, type GlobalOptions } from './run.js';
 
@@ -30,6 +30,7 @@ export function evaluateOptions(models: string[], o: EvalCliOptions): EvaluateOp
     ...(o.warmup !== undefined ? { warmup: parseInteger('--warmup', o.warmup, 0) } : {}),
     ...(o.tolerance !== undefined ? { tolerance: parseNumber('--tolerance', o.tolerance) } : {}),
     ...parseThreads(o.threads),
+    ...parseWebgpuAdapter(o.webgpuAdapter),
     ...(o.input !== undefined ? { input: o.input } : {}),
     ...(o.output !== undefined ? { output: o.output } : {}),
     preprocess: preprocessOptions(o),

@@ -17,7 +17,7 @@ import { OPTIMIZERS, type OptimizerName } from '../train/optim.js';
 import { BATCH_NORM_MODES, type BatchNormMode } from '../train/batchnorm.js';
 import { SCHEDULES, type ScheduleName } from '../train/schedule.js';
 import { checkSelection, defaultOutput, parseOps, type ConvertCliOptions } from './convert.js';
-import { addPreprocessOptions, collect, dataInputs, outputBeside, dataOptions, maxDataSizeOption, parseInteger, parseNumber, parseThreads, preprocessOptions, threadsOption, type PreprocessCliOptions } from './options.js';
+import { addPreprocessOptions, collect, dataInputs, outputBeside, dataOptions, maxDataSizeOption, parseInteger, parseNumber, parseThreads, parseWebgpuAdapter, preprocessOptions, threadsOption, webgpuAdapterOption, type PreprocessCliOptions } from './options.js';
 import { printable } from '../printable.js';
 import { action, printJson, progressBar, say, type GlobalOptions } from './run.js';
 
@@ -30,6 +30,7 @@ export interface FinetuneCliOptions extends GlobalOptions, PreprocessCliOptions 
   lr?: string;
   optimizer: OptimizerName;
   threads?: string;
+  webgpuAdapter?: string;
   weightDecay?: string;
   momentum?: string;
   schedule: ScheduleName;
@@ -66,12 +67,13 @@ function addTrainingOptions(cmd: Command, lead = ''): Command {
     .option('--epochs <n>', `${lead}passes over the training split`, '3')
     .option('--batch-size <n>', `${lead}samples per step`, '32')
     .option('--lr <x>', `${lead}learning rate (default 0.01 for sgd/momentum, 0.001 for adam/adamw)`)
-    .addOption(new Option('--optimizer <name>', `${lead}optimizer (PyTorch formulas)`).choices([...OPTIMIZERS]).default('adam'));
+    .addOption(new Option('--optimizer <name>', `${lead}optimizer (PyTorch formulas)`).choices([...OPTIMIZERS]).default('adam'))
+    .addOption(webgpuAdapterOption(lead));
 }
 
 /** The training step and the validation session take turns: idle pools must sleep, not spin on each other's cores. */
-function trainingRuntimeOptions(o: Pick<FinetuneCliOptions, 'threads'>): RuntimeOptions {
-  return { ...parseThreads(o.threads), spinning: false };
+function trainingRuntimeOptions(o: Pick<FinetuneCliOptions, 'threads' | 'webgpuAdapter'>): RuntimeOptions {
+  return { ...parseThreads(o.threads), ...parseWebgpuAdapter(o.webgpuAdapter), spinning: false };
 }
 
 /** --bn: PyTorch's model.train() vs the exported (eval-mode) BatchNormalization; `lead` starts the help text. */
@@ -224,6 +226,7 @@ function printSummary(o: FinetuneCliOptions, log: FinetuneLog): void {
       ? [`training graph at opset ${log.opset.training}: the model imports ${log.opset.model}, so ${log.opset.rewritten} node(s) were rewritten to that opset's form (same outputs; the written model keeps its own)`]
       : []),
     `trained ${log.parameters.trainable.length} parameter tensors (${log.parameters.values} values) on ${log.ep} (${log.threads} thread${log.threads === 1 ? '' : 's'})${log.deviceResident ? ', kept in device memory between steps' : ''}; batch ${log.batch.size}${log.batch.relaxed ? ` (the model's fixed batch ${log.batch.originalBatch} made symbolic for training)` : ''}`,
+    ...(log.adapter ? [`WebGPU adapter: ${log.adapter.name} (${log.adapter.software ? 'software: on the CPU, not GPU speed' : 'hardware'}${log.adapter.fallback ? `; auto fell back: ${log.adapter.fallback}` : ''})`] : []),
     cls ? `validation accuracy: ${pct(log.initial.accuracy)} before, ${pct(log.best?.value)} best (epoch ${log.best?.epoch})` : `validation mse: ${log.initial.mse} before, ${log.best?.value} best (epoch ${log.best?.epoch})`,
   ];
   if (log.test) lines.push(cls ? `test accuracy (best epoch): ${pct(log.test.accuracy)}` : `test mse (best epoch): ${log.test.mse}`);
@@ -269,7 +272,7 @@ export function register(program: Command): void {
 
 /** What `alrelu-convert model.onnx --finetune --data <spec> ...` adds to the convert command. */
 export interface ConvertThenFinetuneOptions
-  extends ConvertCliOptions, Pick<FinetuneCliOptions, 'bn' | 'ep' | 'epochs' | 'batchSize' | 'lr' | 'optimizer' | 'threads' | 'scale' | 'maxDataSize'> {
+  extends ConvertCliOptions, Pick<FinetuneCliOptions, 'bn' | 'ep' | 'epochs' | 'batchSize' | 'lr' | 'optimizer' | 'threads' | 'webgpuAdapter' | 'scale' | 'maxDataSize'> {
   finetune?: boolean;
   data?: string;
 }
@@ -292,7 +295,7 @@ export async function convertThenFinetune(input: string, o: ConvertThenFinetuneO
   const out = o.output ?? defaultOutput(input);
   const ops = parseOps(input, o.ops);
   const ft: FinetuneCliOptions = {
-    data: o.data, output: out, ep: o.ep, epochs: o.epochs, batchSize: o.batchSize, lr: o.lr, optimizer: o.optimizer, threads: o.threads,
+    data: o.data, output: out, ep: o.ep, epochs: o.epochs, batchSize: o.batchSize, lr: o.lr, optimizer: o.optimizer, threads: o.threads, webgpuAdapter: o.webgpuAdapter,
     schedule: 'constant', seed: o.seed, shuffle: true, freeze: [], trainOnly: [], force: o.force, scale: o.scale, maxDataSize: o.maxDataSize,
     json: o.json, quiet: o.quiet, verbose: o.verbose,
     bn: o.bn,

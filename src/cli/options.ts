@@ -10,6 +10,7 @@ import type { Channels } from '../data/images.js';
 import { DEFAULT_MAX_DATA_BYTES, formatBytes, type LoadDataOptions, type PreprocessOptions } from '../data/index.js';
 import { UserError } from '../errors.js';
 import { defaultThreads } from '../runtime/threads.js';
+import { WEBGPU_ADAPTERS, type WebGpuAdapterChoice } from '../runtime/types.js';
 
 /** `<folder of input>/<input name without .onnx><suffix>`: where a command's output goes by default. */
 export function outputBeside(input: string, suffix: string): string {
@@ -155,6 +156,7 @@ export interface EvalDataCliOptions extends PreprocessCliOptions {
   warmup?: string;
   tolerance?: string;
   threads?: string;
+  webgpuAdapter?: string;
 }
 
 /** The data flags of the evaluating commands (eval, serve). */
@@ -170,7 +172,8 @@ export function addEvalDataOptions(cmd: Command): Command {
   return addPreprocessOptions(cmd)
     .option('--warmup <n>', 'untimed runs before timing (default 2)')
     .option('--tolerance <t>', 'absolute and relative tolerance against test_data_set references (default 1e-4)')
-    .addOption(threadsOption());
+    .addOption(threadsOption())
+    .addOption(webgpuAdapterOption());
 }
 
 /** `--threads N` for every command that runs onnxruntime: one wording, one parser. */
@@ -180,4 +183,16 @@ export function threadsOption(lead = ''): Option {
 
 export function parseThreads(s: string | undefined): { threads?: number } {
   return s === undefined ? {} : { threads: parseInteger('--threads', s, 1) };
+}
+
+/** `--webgpu-adapter` for every command that can run webgpu or browser-webgpu. */
+export function webgpuAdapterOption(lead = ''): Option {
+  return new Option('--webgpu-adapter <adapter>', `${lead}WebGPU adapter of webgpu and browser-webgpu: auto (the GPU where there is one, else SwiftShader on the CPU; reported), gpu (the GPU, or an error), swiftshader`)
+    .choices([...WEBGPU_ADAPTERS]).default('auto');
+}
+
+export function parseWebgpuAdapter(s: string | undefined): { webgpuAdapter?: WebGpuAdapterChoice } {
+  if (s === undefined) return {};
+  if (!(WEBGPU_ADAPTERS as readonly string[]).includes(s)) throw new UserError('--webgpu-adapter', `expected one of ${WEBGPU_ADAPTERS.join(', ')}, found '${s}'`);
+  return { webgpuAdapter: s as WebGpuAdapterChoice };
 }

@@ -307,7 +307,7 @@ export async function evaluate(opts: EvaluateOptions, prepared?: PreparedData): 
     let p = runtimes.get(ep);
     if (!p) {
       const given = opts.runtimes?.[ep];
-      p = given ? Promise.resolve(given) : openRuntime(ep, opts.threads !== undefined ? { threads: opts.threads } : {});
+      p = given ? Promise.resolve(given) : openRuntime(ep, { ...(opts.threads !== undefined ? { threads: opts.threads } : {}), ...(opts.webgpuAdapter ? { webgpuAdapter: opts.webgpuAdapter } : {}) });
       p.catch(() => undefined); // awaited below; keeps an early failure from being "unhandled"
       runtimes.set(ep, p);
     }
@@ -345,7 +345,7 @@ export async function evaluate(opts: EvaluateOptions, prepared?: PreparedData): 
           } else {
             run = await runReference(session, data.cases, opts, model, ep);
           }
-          results.push({ model, ep, ok: true, threads: rt.threads, feed: run.feed, metrics: run.metrics, latency: run.latency });
+          results.push({ model, ep, ok: true, threads: rt.threads, ...(rt.adapter ? { adapter: rt.adapter } : {}), feed: run.feed, metrics: run.metrics, latency: run.latency });
           done.push({ model, ep, outputs: run.outputs, score: run.score });
         } catch (e) {
           if (e instanceof DataMismatchError) {

@@ -2,6 +2,7 @@
  * Presenting an EvalReport: aligned terminal tables, and one self-contained HTML file (inline CSS and
  * SVG, no scripts, fonts or images fetched) that can be mailed or archived as is.
  */
+import type { AdapterInfo } from '../runtime/types.js';
 import type { RunFailed, RunOk, EvalReport } from './types.js';
 import { printable } from '../printable.js';
 import { fmt, formatTable, pct, sci, shortNames } from './table.js';
@@ -12,6 +13,15 @@ function okRuns(r: EvalReport): RunOk[] {
 
 function failedRuns(r: EvalReport): RunFailed[] {
   return r.results.filter((x): x is RunFailed => !x.ok);
+}
+
+/** The WebGPU adapter of each provider that has one (one runtime per provider in a report). */
+function adaptersOf(runs: RunOk[]): [string, AdapterInfo][] {
+  return [...new Map(runs.filter((r) => r.adapter).map((r) => [r.ep, r.adapter!])).entries()];
+}
+
+function adapterLine(a: AdapterInfo): string {
+  return `${a.name} (${a.software ? 'software: on the CPU, latency is not a GPU figure' : 'hardware'}${a.fallback ? `; auto fell back: ${a.fallback}` : ''})`;
 }
 
 function feedText(run: RunOk): string {
@@ -29,6 +39,7 @@ export function formatSummary(report: EvalReport): string {
   blocks.push(`data: ${printable(d.name)} (${d.split}, ${d.count} ${d.task === 'reference' ? 'reference cases' : 'samples'})`);
   const threads = [...new Map(runs.map((r) => [r.ep, r.threads])).entries()];
   if (threads.length) blocks.push(`threads: ${threads.map(([ep, n]) => `${ep} ${n}`).join(', ')}`);
+  for (const [ep, a] of adaptersOf(runs)) blocks.push(`${ep} adapter: ${printable(adapterLine(a))}`);
 
   const cls = runs.filter((r) => r.metrics.task === 'classification');
   if (cls.length) {
@@ -252,6 +263,11 @@ export function renderHtml(report: EvalReport): string {
         runs.map((r) => [name(r.model), r.ep, String(r.threads), String(r.latency.batchSize), r.feed.batching, String(r.latency.warmupRuns), String(r.latency.runs), fmt(r.latency.p50Ms, 3), fmt(r.latency.p95Ms, 3), fmt(r.latency.meanMs, 3), fmt(r.latency.samplesPerSecond, 1)]),
       ),
     );
+    const adapters = adaptersOf(runs);
+    if (adapters.length) {
+      sections.push('<h2>WebGPU adapters</h2>');
+      sections.push(htmlTable(['ep', 'adapter', 'kind', 'asked for', 'note'], adapters.map(([ep, a]) => [ep, a.name, a.software ? 'software (CPU): latency is not a GPU figure' : 'hardware', a.choice, a.fallback ? `auto fell back: ${a.fallback}` : ''])));
+    }
   }
   const agreeRows = report.agreement.flatMap((a) =>
     a.outputs.map((o) => [name(a.model), a.ep, a.referenceEp, o.output, sci(o.maxAbsDiff), sci(o.maxRelDiff), o.argmaxAgreementPct === null ? '-' : `${o.argmaxAgreementPct.toFixed(2)}%`]),

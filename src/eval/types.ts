@@ -1,5 +1,5 @@
 /** The shape of an evaluation: what goes in, and the report (also the --json output) that comes out. */
-import type { EpName, Runtime } from '../runtime/types.js';
+import type { AdapterInfo, EpName, Runtime, WebGpuAdapterChoice } from '../runtime/types.js';
 import type { LoadDataOptions } from '../data/index.js';
 import type { PreprocessOptions } from '../data/preprocess.js';
 import type { Split } from '../data/types.js';
@@ -39,6 +39,8 @@ export interface EvaluateOptions {
   warmup?: number;
   /** threads per provider (onnxruntime intra-op, wasm workers); default all cores */
   threads?: number;
+  /** webgpu and browser-webgpu: which adapter to ask for (default 'auto': the GPU, else SwiftShader) */
+  webgpuAdapter?: WebGpuAdapterChoice;
   /** absolute and relative tolerance for reference data; default 1e-4 */
   tolerance?: number;
   onProgress?: (p: EvalProgress) => void;
@@ -92,6 +94,8 @@ export interface RunOk {
   ok: true;
   /** threads the provider computed with (onnxruntime's intra-op pool, or wasm threads) */
   threads: number;
+  /** webgpu and browser-webgpu: the adapter the run computed on, and whether it is a software (CPU) one */
+  adapter?: AdapterInfo;
   feed: FeedInfo;
   metrics: RunMetrics;
   latency: LatencyStats;

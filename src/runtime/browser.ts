@@ -6,13 +6,13 @@
  */
 import { existsSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
-import { UserError, messageOf } from '../errors.js';
+import { UserError, isUserError, messageOf } from '../errors.js';
 import { Loopback } from './http.js';
 import { checkFeeds } from './ort.js';
 import { AUTOMATION_HTML, RUNNER_JS } from './page.js';
 import { modelSource } from './source.js';
 import { packTensors, unpackTensors } from './tensor.js';
-import type { HostTensor, IoMeta, Runtime, Session, SessionOptions } from './types.js';
+import type { AdapterInfo, HostTensor, IoMeta, Runtime, Session, SessionOptions, WebGpuAdapterChoice } from './types.js';
 
 export type BrowserEp = 'browser-webgpu' | 'browser-wasm';
 
@@ -22,8 +22,11 @@ export const CHROMIUM_FIX = 'apt-get install -y chromium';
 export interface BrowserRuntimeOptions {
   /** Chromium executable, default /usr/bin/chromium */
   chromium?: string;
-  /** browser-webgpu: 'swiftshader' (default, CPU Vulkan that works everywhere) or 'gpu' (Chromium's own adapter choice) */
-  webgpuAdapter?: 'swiftshader' | 'gpu';
+  /**
+   * browser-webgpu: 'auto' (default) Chromium's real adapter where it finds one, else a relaunch on SwiftShader;
+   * 'gpu' the real adapter or a UserError; 'swiftshader' the CPU Vulkan driver that works everywhere
+   */
+  webgpuAdapter?: WebGpuAdapterChoice;
   /** wasm threads in the page, default min(4, cores) */
   threads?: number;
   /** launch and page start-up timeout, ms (default 60000) */
@@ -36,6 +39,8 @@ export interface PageInfo {
   gpu: boolean;
   /** WebGPU adapter as vendor/architecture/description, null when none */
   adapter: string | null;
+  /** the adapter is a fallback (CPU) one such as SwiftShader */
+  software?: boolean;
 }
 
 /** The runner's API as the page exposes it on window.__alrelu (see page.ts). */
@@ -63,12 +68,30 @@ export interface PageTiming {
 /**
  * Chromium's command line. The sandbox confines a renderer that a hostile model or page might take
  * over; Chromium refuses to start sandboxed as root, so only root gets --no-sandbox.
+ * 'gpu': WebGPU on Linux needs Chromium's Vulkan feature, and headless Chromium blocklists many GPUs (it
+ * checks its blocklist for the display stack it does not use); 'swiftshader' pins the CPU adapter.
+ * ('--use-angle=vulkan', which some guides add, crashed the page here when no GPU was present.)
  */
 export function chromiumArgs(ep: BrowserEp | 'serve', adapter: 'swiftshader' | 'gpu' = 'swiftshader', root = isRoot()): string[] {
   const args = ['--headless=new', ...(root ? ['--no-sandbox'] : []), '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-  if (ep !== 'browser-wasm') args.push('--enable-unsafe-webgpu');
-  if (ep !== 'browser-wasm' && adapter === 'swiftshader') args.push('--use-webgpu-adapter=swiftshader');
+  if (ep === 'browser-wasm') return args;
+  args.push('--enable-unsafe-webgpu');
+  if (adapter === 'swiftshader') args.push('--use-webgpu-adapter=swiftshader');
+  else args.push('--enable-features=Vulkan', '--ignore-gpu-blocklist');
   return args;
+}
+
+/** What a launch with Chromium's own adapter choice found, as a reason not to use it. */
+function notHardware(info: PageInfo): string | undefined {
+  if (!info.adapter) return info.gpu ? 'Chromium found no WebGPU adapter' : 'Chromium has no navigator.gpu';
+  if (info.software) return `Chromium's only adapter is ${info.adapter}, a software (CPU) one`;
+  return undefined;
+}
+
+/** A UserError's cause without its "subject: " prefix. */
+function causeOf(e: unknown, subject: string): string {
+  const m = messageOf(e);
+  return m.startsWith(`${subject}: `) ? m.slice(subject.length + 2) : m;
 }
 
 function isRoot(): boolean {
@@ -76,18 +99,29 @@ function isRoot(): boolean {
 }
 
 /** Launches Debian's Chromium; a missing binary is a UserError with the apt command. */
-export async function launchChromium(ep: BrowserEp | 'serve', opts: BrowserRuntimeOptions = {}): Promise<Browser> {
+export async function launchChromium(ep: BrowserEp | 'serve', opts: BrowserRuntimeOptions = {}, adapter: 'swiftshader' | 'gpu' = 'swiftshader'): Promise<Browser> {
   const exe = opts.chromium ?? CHROMIUM;
   if (!existsSync(exe)) throw new UserError(ep, `Chromium not found at ${exe}; fix: ${CHROMIUM_FIX}`);
   // Imported here, not at the top: doctor and serve import this module, and through them every CLI
   // start would pay for loading playwright-core (about 0.4 s) even for `convert`.
   const { chromium } = await import('playwright-core');
   try {
-    const args = chromiumArgs(ep, opts.webgpuAdapter);
+    const args = chromiumArgs(ep, adapter);
     // playwright adds --no-sandbox itself unless told that the sandbox stays
     return await chromium.launch({ executablePath: exe, headless: true, args, chromiumSandbox: !args.includes('--no-sandbox'), timeout: opts.timeoutMs ?? 60_000 });
   } catch (e) {
     throw new UserError(ep, `Chromium at ${exe} failed to start: ${firstLine(messageOf(e))}`);
+  }
+}
+
+/** A page call that cannot hang the command: a GPU process that never answers becomes an error. */
+async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} within ${ms / 1000} s`)), ms); });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -116,6 +150,8 @@ export class BrowserRuntime implements Runtime {
     /** what the page found: threads, isolation, WebGPU adapter */
     readonly info: PageInfo,
     private readonly shutdown: () => Promise<void>,
+    /** browser-webgpu: the adapter in use and how it was chosen */
+    readonly adapter?: AdapterInfo,
   ) {}
 
   /**
@@ -126,13 +162,46 @@ export class BrowserRuntime implements Runtime {
     return new BrowserRuntime(ep, call, server, info, async () => undefined);
   }
 
+  /**
+   * browser-webgpu with 'auto' launches Chromium with its own adapter choice first and, when that is no
+   * hardware adapter (none, a crash, or Chromium's SwiftShader fallback), launches it again pinned to
+   * SwiftShader: the configuration every test here runs, rather than whatever Chromium fell back to.
+   */
   static async open(ep: BrowserEp, opts: BrowserRuntimeOptions = {}): Promise<BrowserRuntime> {
+    const choice = opts.webgpuAdapter ?? 'auto';
+    if (ep !== 'browser-webgpu') return BrowserRuntime.launch(ep, opts, 'swiftshader');
+    const adapterOf = (rt: BrowserRuntime, fallback?: string): BrowserRuntime =>
+      new BrowserRuntime(ep, rt.call, rt.server, rt.info, rt.shutdown, { name: rt.info.adapter ?? 'none', software: !!rt.info.software, choice, ...(fallback ? { fallback } : {}) }).withErrors(rt.pageErrors);
+    if (choice === 'swiftshader') return adapterOf(await BrowserRuntime.launch(ep, opts, 'swiftshader'));
+    let why: string;
+    try {
+      const rt = await BrowserRuntime.launch(ep, opts, 'gpu');
+      const no = notHardware(rt.info);
+      if (!no) return adapterOf(rt);
+      await rt.close();
+      why = no;
+    } catch (e) {
+      if (!isUserError(e)) throw e;
+      why = `Chromium with its own adapter choice failed: ${causeOf(e, ep)}`;
+    }
+    if (choice === 'gpu') {
+      throw new UserError(ep, `no hardware WebGPU adapter: ${why}; fix: install the GPU's Vulkan driver and libvulkan1 (check with \`vulkaninfo --summary\`), or ask for the adapter 'auto' or 'swiftshader' to run on the CPU`);
+    }
+    return adapterOf(await BrowserRuntime.launch(ep, opts, 'swiftshader'), why);
+  }
+
+  private withErrors(errors: string[]): this {
+    this.pageErrors = errors;
+    return this;
+  }
+
+  private static async launch(ep: BrowserEp, opts: BrowserRuntimeOptions, adapter: 'swiftshader' | 'gpu'): Promise<BrowserRuntime> {
     const server = await Loopback.start();
     let browser: Browser | undefined;
     try {
       server.set('index.html', { body: AUTOMATION_HTML, type: 'text/html; charset=utf-8' });
       server.set('runner.mjs', { body: RUNNER_JS, type: 'text/javascript' });
-      browser = await launchChromium(ep, opts);
+      browser = await launchChromium(ep, opts, adapter);
       const page = await browser.newPage();
       const errors: string[] = [];
       page.on('pageerror', (e) => errors.push(e.message));
@@ -141,10 +210,10 @@ export class BrowserRuntime implements Runtime {
       await page.waitForFunction(() => (window as unknown as Partial<PageWindow>).__alrelu !== undefined, undefined, { timeout: opts.timeoutMs ?? 60_000 })
         .catch(() => { throw new UserError(ep, `the runner page did not start: ${errors.join('; ') || 'no error reported'}`); });
       const call = playwrightCall(page);
-      const info = await call('init', [opts.threads ?? 0]);
-      if (ep === 'browser-webgpu' && !info.adapter) {
+      const info = await withTimeout(call('init', [opts.threads ?? 0]), opts.timeoutMs ?? 60_000, 'the runner page did not answer (asking for the WebGPU adapter)');
+      if (ep === 'browser-webgpu' && !info.adapter && adapter === 'swiftshader') {
         throw new UserError(ep, info.gpu
-          ? 'Chromium exposes WebGPU but found no adapter; fix: run with the default webgpuAdapter (swiftshader), and check that libvulkan1 is installed (apt-get install -y libvulkan1)'
+          ? 'Chromium exposes WebGPU but found no adapter, not even SwiftShader; fix: check that libvulkan1 is installed (apt-get install -y libvulkan1)'
           : 'Chromium has no navigator.gpu; fix: a Chromium with WebGPU (113+) started with --enable-unsafe-webgpu');
       }
       const b = browser;

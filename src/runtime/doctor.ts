@@ -5,8 +5,8 @@
  *
  * The onnxruntime-node EPs are probed in a child process: a failed Dawn adapter request is permanent
  * for the process that made it, and a broken CUDA install can abort the process outright. A child
- * also lets doctor try webgpu a second time with SwiftShader's ICD, to tell the user whether that
- * export would make it work here, without committing this process to it.
+ * also lets doctor try webgpu a second time with SwiftShader's ICD, as the 'auto' adapter choice would,
+ * without committing this process to it.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -19,7 +19,8 @@ import { threadCount } from './threads.js';
 import { PROBE_EXPECTED, PROBE_INPUT, probeModel } from './models.js';
 import { CUDA_FIX, SWIFTSHADER_ICD, cudaProviderMissing, explainNodeFailure, type NodeEp } from './node.js';
 import { CHROMIUM, CHROMIUM_FIX, type BrowserRuntime } from './browser.js';
-import { EP_NAMES, type EpName, type EpStatus } from './types.js';
+import { EP_NAMES, type AdapterInfo, type EpName, type EpStatus, type WebGpuAdapterChoice } from './types.js';
+import { describeIcd, systemDriver } from './vulkan.js';
 
 export interface DoctorOptions {
   /** which EPs to check, default all of them */
@@ -30,8 +31,16 @@ export interface DoctorOptions {
   env?: NodeJS.ProcessEnv;
   /** per-probe limit, ms (default 60000) */
   timeoutMs?: number;
+  /** webgpu and browser-webgpu: which adapter to check, as the EPs would choose it (default 'auto') */
+  webgpuAdapter?: WebGpuAdapterChoice;
   /** threads the commands would compute with (shown for cpu; used by the wasm and browser checks); default all cores */
   threads?: number;
+}
+
+/** "adapter: NAME (software ...)" and, for an 'auto' that fell back, why. */
+export function adapterText(a: AdapterInfo): string {
+  const kind = a.software ? 'software: runs on the CPU, correct but not GPU speed' : 'hardware';
+  return `adapter: ${a.name} (${kind})${a.fallback ? `; auto fell back to it: ${a.fallback}` : ''}`;
 }
 
 /** What one child probe saw. */
@@ -141,18 +150,33 @@ async function checkCuda(opts: DoctorOptions): Promise<EpStatus> {
 }
 
 /**
- * Node WebGPU (Dawn over Vulkan). alrelu never sets VK_ICD_FILENAMES on its own: picking SwiftShader
- * behind the user's back would make `webgpu` silently a CPU backend. So doctor tests the environment
- * as it is and, when that has no adapter, tests SwiftShader too and says whether exporting it works.
+ * Node WebGPU (Dawn over Vulkan), as `webgpuAdapter` would choose (vulkan.ts): the environment as it is
+ * (the system's drivers, or the user's VK_ICD_FILENAMES), and for 'auto' without an adapter there, SwiftShader.
+ * onnxruntime-node does not name Dawn's adapter, so the name is the driver's.
  */
 async function checkWebGpu(opts: DoctorOptions): Promise<EpStatus> {
   const env = opts.env ?? process.env;
+  const choice = opts.webgpuAdapter ?? 'auto';
   const icd = env.VK_ICD_FILENAMES;
+  const usable = (adapter: AdapterInfo): EpStatus => ({ ep: 'webgpu', usable: true, detail: `Dawn; ${adapterText(adapter)}`, adapter });
+  const swiftshader = async (fallback?: string): Promise<EpStatus> => {
+    const swiftEnv = { ...env, VK_ICD_FILENAMES: SWIFTSHADER_ICD };
+    const r = await probeNodeEp('webgpu', swiftEnv, opts.timeoutMs);
+    if (r.ok) return usable({ ...describeIcd(SWIFTSHADER_ICD), choice, ...(fallback ? { fallback } : {}) });
+    const { reason, fix } = explainNodeFailure('webgpu', r.error ?? 'no adapter', swiftEnv);
+    return { ep: 'webgpu', usable: false, reason: `SwiftShader: ${reason}${fallback ? `; and ${fallback}` : ''}`, ...(fix ? { fix } : {}) };
+  };
+  if (choice === 'swiftshader') {
+    if (!existsSync(SWIFTSHADER_ICD)) return { ep: 'webgpu', usable: false, reason: `SwiftShader's Vulkan driver not found at ${SWIFTSHADER_ICD}`, fix: 'apt-get install -y chromium libvulkan1' };
+    return swiftshader();
+  }
   const r = await probeNodeEp('webgpu', env, opts.timeoutMs);
-  const swiftIcd = icd === SWIFTSHADER_ICD;
   if (r.ok) {
-    const where = icd ? `VK_ICD_FILENAMES=${icd}` : "the system's Vulkan drivers";
-    return { ep: 'webgpu', usable: true, detail: `Dawn on ${where}${swiftIcd ? ' (SwiftShader: a CPU Vulkan driver, correct but slow; not GPU speed)' : ''}` };
+    const driver = systemDriver(env);
+    if (choice === 'gpu' && driver.software) {
+      return { ep: 'webgpu', usable: false, reason: `no hardware WebGPU adapter: Dawn runs, but on ${driver.name}, a software driver`, fix: icd ? "unset VK_ICD_FILENAMES to use the system's Vulkan drivers" : "install your GPU's Vulkan driver" };
+    }
+    return usable({ ...driver, choice });
   }
   const warnings = nativeWarnings(r.stderr);
   if (!/adapter/i.test(r.error ?? '')) {
@@ -160,18 +184,7 @@ async function checkWebGpu(opts: DoctorOptions): Promise<EpStatus> {
     return { ep: 'webgpu', usable: false, reason, ...(fix ? { fix } : {}), ...(warnings ? { detail: warnings } : {}) };
   }
   const seen = warnings ? ` (Vulkan: ${warnings})` : '';
-  if (!icd && existsSync(SWIFTSHADER_ICD)) {
-    const withSwift = await probeNodeEp('webgpu', { ...env, VK_ICD_FILENAMES: SWIFTSHADER_ICD }, opts.timeoutMs);
-    if (withSwift.ok) {
-      return {
-        ep: 'webgpu',
-        usable: false,
-        reason: `no WebGPU (Vulkan) adapter with the system's Vulkan drivers${seen}`,
-        fix: `export VK_ICD_FILENAMES=${SWIFTSHADER_ICD} (tested here: works; SwiftShader runs on the CPU, for correctness not speed), or install your GPU's Vulkan driver`,
-        detail: 'alrelu does not set VK_ICD_FILENAMES itself (library callers may pass vulkanIcd)',
-      };
-    }
-  }
+  if (choice === 'auto' && !icd && existsSync(SWIFTSHADER_ICD)) return swiftshader(`no WebGPU adapter with the system's Vulkan drivers${seen}`);
   const { reason, fix } = explainNodeFailure('webgpu', r.error ?? 'no adapter', env);
   return { ep: 'webgpu', usable: false, reason: reason + seen, ...(fix ? { fix } : {}) };
 }
@@ -190,13 +203,17 @@ async function checkBrowser(ep: 'browser-wasm' | 'browser-webgpu', opts: DoctorO
   const exe = opts.chromium ?? CHROMIUM;
   if (!existsSync(exe)) return { ep, usable: false, reason: `Chromium not found at ${exe}`, fix: CHROMIUM_FIX };
   try {
-    const rt = await openRuntime(ep, { chromium: exe, ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}), ...(opts.threads ? { threads: opts.threads } : {}) });
-    const info = (rt as BrowserRuntime).info;
+    const rt = await openRuntime(ep, {
+      chromium: exe, ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}), ...(opts.threads ? { threads: opts.threads } : {}),
+      ...(opts.webgpuAdapter ? { webgpuAdapter: opts.webgpuAdapter } : {}),
+    });
+    const { info, adapter } = rt as BrowserRuntime;
     await rt.close();
-    const detail = ep === 'browser-webgpu'
-      ? `adapter: ${info.adapter ?? 'none'} (Chromium is told to use SwiftShader; for your real GPU run \`alrelu-convert serve\` and open the URL in your own browser)`
-      : `${info.threads} thread(s), ${info.crossOriginIsolated ? 'cross-origin isolated' : 'not cross-origin isolated (single-threaded)'}`;
-    return { ep, usable: true, detail: `${exe}; ${detail}` };
+    if (ep === 'browser-webgpu' && adapter) {
+      const own = adapter.software ? ' (for a GPU this machine lacks: `alrelu-convert serve`, opened in your own browser)' : '';
+      return { ep, usable: true, detail: `${exe}; ${adapterText(adapter)}${own}`, adapter };
+    }
+    return { ep, usable: true, detail: `${exe}; ${info.threads} thread(s), ${info.crossOriginIsolated ? 'cross-origin isolated' : 'not cross-origin isolated (single-threaded)'}` };
   } catch (e) {
     return { ep, usable: false, ...splitFix(causeOf(e, ep)) };
   }

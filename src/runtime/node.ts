@@ -4,8 +4,9 @@
  * WebGPU environment: Dawn reads VK_ICD_FILENAMES (which Vulkan driver) and wants XDG_RUNTIME_DIR when
  * it first asks for an adapter, i.e. at the first webgpu session of the process. Setting process.env
  * before that works (Node writes through to the C environment). Once an adapter request has failed the
- * process never retries, so the variables must be right before the first attempt; `vulkanIcd` sets
- * VK_ICD_FILENAMES for callers that want SwiftShader without touching their shell.
+ * process never retries, so the variables must be right before the first attempt. `webgpuAdapter` picks
+ * the driver (vulkan.ts: 'auto' probes the system's drivers in a child and falls back to SwiftShader), and
+ * `vulkanIcd` names one outright.
  *
  * keepOnDevice (webgpu, cuda): outputs so named come back as DeviceTensors that wrap ORT's 'gpu-buffer'
  * tensors and can be fed to the next run of any session of this runtime without a JS copy. Reading one
@@ -13,7 +14,7 @@
  * Tensor.getData() on a node WebGPU tensor aborts the process (seen here, "terminate called after
  * throwing an instance of 'char const*'").
  */
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -23,17 +24,19 @@ import { UserError, messageOf } from '../errors.js';
 import { identityModel } from './models.js';
 import { threadCount } from './threads.js';
 import { checkFeeds, ioMeta, ortMessage, ortOptimization, runFailure, toHost, wrapHostSession, type TensorCtor } from './ort.js';
-import type { DeviceRunResult, DeviceTensor, HostTensor, Runtime, Session, SessionOptions, TensorType } from './types.js';
+import type { AdapterInfo, DeviceRunResult, DeviceTensor, HostTensor, Runtime, Session, SessionOptions, TensorType, WebGpuAdapterChoice } from './types.js';
+import { SWIFTSHADER_ICD, chooseVulkanDriver, nvidiaDriver } from './vulkan.js';
 
 export type NodeEp = 'cpu' | 'cuda' | 'webgpu';
 
-/** Debian's chromium ships SwiftShader, a CPU Vulkan driver: WebGPU without a GPU (slow, correct). */
-export const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
+export { SWIFTSHADER_ICD, nvidiaDriver };
 export const CUDA_FIX = 'ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node';
 
 export interface NodeRuntimeOptions {
-  /** webgpu: Vulkan ICD manifest to use (e.g. SWIFTSHADER_ICD); set as VK_ICD_FILENAMES before WebGPU starts */
+  /** webgpu: Vulkan ICD manifest to use (e.g. SWIFTSHADER_ICD); set as VK_ICD_FILENAMES before WebGPU starts; overrides webgpuAdapter */
   vulkanIcd?: string;
+  /** webgpu: 'auto' (default) the system's Vulkan drivers where they give an adapter, else SwiftShader; 'gpu'; 'swiftshader' */
+  webgpuAdapter?: WebGpuAdapterChoice;
   /** cuda device index, default 0 */
   deviceId?: number;
   /** intra-op threads, default all cores */
@@ -57,15 +60,6 @@ export function cudaProviderMissing(): string | undefined {
     if (!existsSync(p)) return p;
   }
   return undefined;
-}
-
-/** The NVIDIA kernel driver's version line, or undefined when no driver is loaded. */
-export function nvidiaDriver(): string | undefined {
-  try {
-    return readFileSync('/proc/driver/nvidia/version', 'utf8').split('\n')[0]?.trim() || 'present';
-  } catch {
-    return undefined;
-  }
 }
 
 let webgpuStarted = false;
@@ -101,8 +95,8 @@ export function explainNodeFailure(ep: NodeEp, message: string, env: NodeJS.Proc
     const fix = icd
       ? `VK_ICD_FILENAMES=${icd} gave no usable adapter; check that file, or unset it to use the system's Vulkan drivers`
       : swift
-        ? `install your GPU's Vulkan driver, or on CPU-only Linux use Debian chromium's SwiftShader: export VK_ICD_FILENAMES=${SWIFTSHADER_ICD} (slow; for correctness checks)`
-        : `install your GPU's Vulkan driver, or on CPU-only Linux: apt-get install -y chromium libvulkan1 and export VK_ICD_FILENAMES=${SWIFTSHADER_ICD}`;
+        ? `install your GPU's Vulkan driver, or on CPU-only Linux choose the WebGPU adapter 'auto' or 'swiftshader' (Debian chromium's SwiftShader: slow; for correctness checks)`
+        : `install your GPU's Vulkan driver, or on CPU-only Linux: apt-get install -y chromium libvulkan1 and choose the WebGPU adapter 'auto' or 'swiftshader' (SwiftShader: slow; for correctness checks)`;
     return { reason: 'no WebGPU (Vulkan) adapter found', fix };
   }
   return { reason: firstLine(message) };
@@ -125,7 +119,7 @@ export class NodeRuntime implements Runtime {
 
   readonly threads: number;
 
-  private constructor(readonly ep: NodeEp, private readonly opts: NodeRuntimeOptions) {
+  private constructor(readonly ep: NodeEp, private readonly opts: NodeRuntimeOptions, readonly adapter?: AdapterInfo) {
     this.threads = threadCount(opts.threads);
   }
 
@@ -137,8 +131,14 @@ export class NodeRuntime implements Runtime {
         throw new UserError('cuda', `${reason}; fix: ${fix}`);
       }
     }
-    if (ep === 'webgpu') prepareWebGpuEnv(opts.vulkanIcd);
-    return new NodeRuntime(ep, opts);
+    if (ep !== 'webgpu') return new NodeRuntime(ep, opts);
+    const { icd, adapter, unavailable } = await chooseVulkanDriver(opts.webgpuAdapter ?? 'auto', opts.vulkanIcd, webgpuStarted);
+    if (unavailable !== undefined) {
+      const { reason, fix } = explainNodeFailure('webgpu', unavailable);
+      throw new UserError('webgpu', fix ? `${reason}; fix: ${fix}` : reason);
+    }
+    prepareWebGpuEnv(icd);
+    return new NodeRuntime(ep, opts, adapter);
   }
 
   private providers(): InferenceSession.SessionOptions['executionProviders'] {

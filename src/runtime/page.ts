@@ -62,11 +62,14 @@ export async function post(url, body) {
 }
 
 export async function describeGpu() {
-  if (!navigator.gpu) return { gpu: false, adapter: null };
+  if (!navigator.gpu) return { gpu: false, adapter: null, software: false };
   const a = await navigator.gpu.requestAdapter();
-  if (!a) return { gpu: true, adapter: null };
+  if (!a) return { gpu: true, adapter: null, software: false };
   const i = a.info ?? {};
-  return { gpu: true, adapter: [i.vendor, i.architecture, i.description].filter(Boolean).join(' ') || 'unnamed adapter' };
+  const adapter = [i.vendor, i.architecture, i.description].filter(Boolean).join(' ') || 'unnamed adapter';
+  // Chromium offers SwiftShader as the fallback adapter when it finds no GPU, even without being told to.
+  const software = !!(i.isFallbackAdapter ?? a.isFallbackAdapter) || /swiftshader|llvmpipe|lavapipe|software/i.test(adapter);
+  return { gpu: true, adapter, software };
 }
 
 const meta = (ms) => ms.map((m) => m.isTensor ? { name: m.name, type: m.type, shape: Array.from(m.shape) } : { name: m.name, type: 'unknown', shape: [] });

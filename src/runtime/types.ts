@@ -74,10 +74,32 @@ export interface SessionOptions {
   name?: string;
 }
 
+/**
+ * Which WebGPU adapter a webgpu or browser-webgpu runtime asks for: 'gpu' the real one (or an error), 'swiftshader'
+ * the CPU Vulkan driver Debian's chromium ships (correct, slow, everywhere), 'auto' the real one where there is
+ * one, else SwiftShader, and the runtime says which it got.
+ */
+export const WEBGPU_ADAPTERS = ['auto', 'gpu', 'swiftshader'] as const;
+export type WebGpuAdapterChoice = (typeof WEBGPU_ADAPTERS)[number];
+
+/** The WebGPU adapter a runtime computes on. */
+export interface AdapterInfo {
+  /** as the adapter names itself (browser: vendor, architecture, description), or the Vulkan driver (node) */
+  name: string;
+  /** a CPU implementation (SwiftShader, lavapipe): results are right, speed is not a GPU's */
+  software: boolean;
+  /** what was asked for */
+  choice: WebGpuAdapterChoice;
+  /** 'auto' only: why the real adapter was not used, when it fell back to SwiftShader */
+  fallback?: string;
+}
+
 export interface Runtime {
   readonly ep: EpName;
   /** threads the EP computes with: onnxruntime's intra-op pool (cpu and the CPU parts of cuda/webgpu), or wasm threads */
   readonly threads: number;
+  /** webgpu and browser-webgpu: the adapter in use */
+  readonly adapter?: AdapterInfo;
   /** `model`: a path to an .onnx file (external data resolved beside it) or the model's bytes */
   load(model: string | Uint8Array, options?: SessionOptions): Promise<Session>;
   close(): Promise<void>;
@@ -90,4 +112,6 @@ export interface EpStatus {
   reason?: string;
   fix?: string;
   detail?: string;
+  /** webgpu and browser-webgpu when usable: the adapter they run on */
+  adapter?: AdapterInfo;
 }

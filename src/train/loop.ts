@@ -18,7 +18,7 @@ import { decodeModel, encodeModel } from '../onnx/schema.js';
 import type { ModelProto, TensorProto } from '../onnx/types.js';
 import { encodeInline, externalDataInputs, modelOutputFiles, writeModel } from '../onnx/write.js';
 import { tensorFromProto, bytesOf } from '../runtime/tensor.js';
-import type { HostTensor, Runtime, Session, TensorType } from '../runtime/types.js';
+import type { AdapterInfo, HostTensor, Runtime, Session, TensorType } from '../runtime/types.js';
 import { epochOrder, inputBatch, labelBatch, type BatchShape } from './batches.js';
 import { readCheckpoint, settingsDifferences, writeCheckpoint, type Checkpoint, type CheckpointMeta, type EpochRecord, type RunSettings } from './checkpoint.js';
 import { checkOptimizer, type OptimizerConfig } from './optim.js';
@@ -89,6 +89,8 @@ export interface FinetuneLog {
   ep: string;
   /** threads the provider computed with (onnxruntime's intra-op pool, or wasm threads) */
   threads: number;
+  /** webgpu and browser-webgpu: the adapter trained on, and whether it is a software (CPU) one */
+  adapter?: AdapterInfo;
   startedAt: string;
   data: { train: number; val: number; test: number | null; classes: number | null; task: Dataset['task'] };
   loss: { kind: string; note: string };
@@ -400,7 +402,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     const testMetrics = o.test && o.test.count ? (await valMetricsOf(best, o.test)).summary : null;
     const model = withParameters(o.model, best);
     const log: FinetuneLog = {
-      model: o.file, output: o.out ?? null, ep: o.runtime.ep, threads: o.runtime.threads, startedAt: new Date(started).toISOString(),
+      model: o.file, output: o.out ?? null, ep: o.runtime.ep, threads: o.runtime.threads, ...(o.runtime.adapter ? { adapter: o.runtime.adapter } : {}), startedAt: new Date(started).toISOString(),
       data: { train: train.count, val: val.count, test: o.test?.count ?? null, classes, task: train.task },
       loss: { kind: tm.loss.kind, note: tm.loss.note },
       opset: { model: tm.sourceOpset, training: tm.opset, rewritten: tm.rewritten },

@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { EvalReport } from '../../src/eval/types.js';
 import { CLI, runCli, type CliResult as Result } from '../cli.js';
 import { fixture, ROOT } from '../helpers.js';
+import { hasGpuDevice } from '../runtime/gpu.js';
 
 // dist/ is built once per test run by test/global-setup.ts.
 const IRIS = fixture('windows-ml/iris_mlp/Network.onnx');
@@ -100,6 +101,34 @@ describe('eval command', () => {
     oneError(human);
     expect(human.stderr).toMatch(/Network\.onnx\s+cpu\s+98\.00%/);
     expect(human.stderr).toMatch(/failed:[\s\S]*cuda\s+open/);
+  });
+
+  // Without a GPU (this machine), 'auto' must land on SwiftShader and say so; 'gpu' must refuse in one line.
+  it.runIf(!hasGpuDevice())('webgpu and browser-webgpu name their adapter: auto falls back to SwiftShader, flagged software (JSON, text, HTML); gpu is one error line', async () => {
+    const html = join(tmp, 'adapters.html');
+    const r = await run([IRIS, '--data', 'iris', '--limit', '8', '--ep', 'cpu,webgpu,browser-webgpu', '--json', '--report', html]);
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as EvalReport;
+    const adapters = report.results.map((x) => [x.ep, x.ok && x.adapter]);
+    expect(adapters).toEqual([
+      ['cpu', undefined],
+      ['webgpu', { name: 'SwiftShader (Vulkan on the CPU)', software: true, choice: 'auto', fallback: "no WebGPU adapter with the system's Vulkan drivers" }],
+      ['browser-webgpu', { name: 'google swiftshader', software: true, choice: 'auto', fallback: "Chromium's only adapter is google swiftshader, a software (CPU) one" }],
+    ]);
+    const page = readFileSync(html, 'utf8');
+    expect(page).toContain('<h2>WebGPU adapters</h2>');
+    expect(page).toMatch(/<td>browser-webgpu<\/td><td>google swiftshader<\/td><td>software \(CPU\): latency is not a GPU figure<\/td><td>auto<\/td>/);
+
+    const text = await run([IRIS, '--data', 'iris', '--limit', '8', '--ep', 'webgpu']);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stderr).toContain("webgpu adapter: SwiftShader (Vulkan on the CPU) (software: on the CPU, latency is not a GPU figure; auto fell back: no WebGPU adapter with the system's Vulkan drivers)");
+
+    const t0 = Date.now();
+    const gpu = await run([IRIS, '--data', 'iris', '--limit', '8', '--ep', 'browser-webgpu,webgpu', '--webgpu-adapter', 'gpu']);
+    expect(oneError(gpu)).toBe("error: browser-webgpu: no hardware WebGPU adapter: Chromium's only adapter is google swiftshader, a software (CPU) one; fix: install the GPU's Vulkan driver and libvulkan1 (check with `vulkaninfo --summary`), or ask for the adapter 'auto' or 'swiftshader' to run on the CPU (and 1 more failed run, listed above)");
+    expect(gpu.stderr).toMatch(/webgpu\s+open\s+webgpu: no WebGPU \(Vulkan\) adapter found/);
+    expect(Date.now() - t0).toBeLessThan(60_000);
+    expect(onlyError(await run([IRIS, '--data', 'iris', '--ep', 'webgpu', '--webgpu-adapter', 'GPU']))).toMatch(/^error: .*--webgpu-adapter.*'GPU'.*auto, gpu, swiftshader/);
   });
 
   it('data that does not fit the model: wrong input name, wrong shape, labels out of range', async () => {

@@ -5,10 +5,14 @@ import { checkEps, probeNodeEp } from '../../src/runtime/doctor.js';
 import { openRuntime } from '../../src/runtime/index.js';
 import { CUDA_FIX, SWIFTSHADER_ICD, cudaProviderMissing, nvidiaDriver } from '../../src/runtime/node.js';
 import { ROOT } from '../helpers.js';
+import { hasGpuDevice } from './gpu.js';
 
 // Where the CUDA libraries or a driver exist, cuda may well work; the error path is then untestable.
 const noCuda = cudaProviderMissing() !== undefined;
 const hasSwiftShader = existsSync(SWIFTSHADER_ICD);
+// No adapter as the environment stands (true on CPU-only CI); probed in a child, which commits nothing here.
+const noAdapter = !process.env.VK_ICD_FILENAMES && hasSwiftShader && !(await probeNodeEp('webgpu')).ok;
+const SOFTWARE = 'software: runs on the CPU, correct but not GPU speed';
 
 describe('checkEps', () => {
   it('reports every EP in order, and each unusable one with a reason and a fix', async () => {
@@ -19,7 +23,10 @@ describe('checkEps', () => {
     expect(by.cpu).toMatchObject({ usable: true, detail: expect.stringMatching(/^onnxruntime-node 1\.\d+/) });
     expect(by.wasm).toMatchObject({ usable: true, detail: expect.stringContaining('onnxruntime-web') });
     expect(by['browser-wasm']).toMatchObject({ usable: true });
-    expect(by['browser-webgpu']).toMatchObject({ usable: true, detail: expect.stringMatching(/adapter: .*swiftshader/i) });
+    if (!hasGpuDevice()) {
+      expect(by['browser-webgpu']).toMatchObject({ usable: true, adapter: { name: 'google swiftshader', software: true, choice: 'auto' } });
+      expect(by['browser-webgpu']!.detail).toContain(`adapter: google swiftshader (${SOFTWARE}); auto fell back to it: Chromium's only adapter is google swiftshader, a software (CPU) one`);
+    }
     for (const s of all.filter((x) => !x.usable)) {
       expect(s.reason, s.ep).toBeTruthy();
       expect(s.fix, s.ep).toBeTruthy();
@@ -29,17 +36,32 @@ describe('checkEps', () => {
       expect(by.cuda!.reason).toMatch(/CUDA provider libraries are not installed/);
       expect(by.cuda!.fix).toContain(CUDA_FIX);
     }
-    // Without a driver named in the environment, a CPU-only box has no adapter; doctor must say that
-    // the SwiftShader export works, having tried it.
-    if (!process.env.VK_ICD_FILENAMES && !by.webgpu!.usable && hasSwiftShader) {
-      expect(by.webgpu!.reason).toMatch(/no WebGPU \(Vulkan\) adapter/);
-      expect(by.webgpu!.fix).toContain(`export VK_ICD_FILENAMES=${SWIFTSHADER_ICD} (tested here: works`);
+    // Without a driver named in the environment, a CPU-only box has no adapter: 'auto' runs on SwiftShader,
+    // having tried it, and doctor says it is a software one and why it was taken.
+    if (noAdapter) {
+      expect(by.webgpu).toMatchObject({ usable: true, adapter: { name: 'SwiftShader (Vulkan on the CPU)', software: true, choice: 'auto' } });
+      expect(by.webgpu!.detail).toContain(`adapter: SwiftShader (Vulkan on the CPU) (${SOFTWARE}); auto fell back to it: no WebGPU adapter with the system's Vulkan drivers`);
     }
+  });
+
+  it.runIf(noAdapter && !hasGpuDevice())("webgpuAdapter 'gpu' finds neither a node nor a browser GPU here; 'swiftshader' names SwiftShader as software", async () => {
+    const gpu = await checkEps({ eps: ['webgpu', 'browser-webgpu'], webgpuAdapter: 'gpu' });
+    expect(gpu.map((s) => [s.ep, s.usable])).toEqual([['webgpu', false], ['browser-webgpu', false]]);
+    expect(gpu[0]!.reason).toMatch(/^no WebGPU \(Vulkan\) adapter found/);
+    expect(gpu[0]!.fix).toContain("choose the WebGPU adapter 'auto' or 'swiftshader'");
+    expect(gpu[1]!.reason).toBe("no hardware WebGPU adapter: Chromium's only adapter is google swiftshader, a software (CPU) one");
+    expect(gpu[1]!.fix).toMatch(/^install the GPU's Vulkan driver/);
+    const swift = await checkEps({ eps: ['webgpu', 'browser-webgpu'], webgpuAdapter: 'swiftshader' });
+    expect(swift.map((s) => [s.ep, s.usable, s.adapter])).toEqual([
+      ['webgpu', true, { name: 'SwiftShader (Vulkan on the CPU)', software: true, choice: 'swiftshader' }],
+      ['browser-webgpu', true, { name: 'google swiftshader', software: true, choice: 'swiftshader' }],
+    ]);
+    for (const s of swift) expect(s.detail).toContain(SOFTWARE);
   });
 
   it.runIf(hasSwiftShader)('webgpu follows VK_ICD_FILENAMES: SwiftShader works, a missing manifest is explained', async () => {
     const [swift] = await checkEps({ eps: ['webgpu'], env: { ...process.env, VK_ICD_FILENAMES: SWIFTSHADER_ICD } });
-    expect(swift).toMatchObject({ ep: 'webgpu', usable: true, detail: expect.stringContaining('SwiftShader') });
+    expect(swift).toMatchObject({ ep: 'webgpu', usable: true, adapter: { software: true, choice: 'auto' }, detail: expect.stringContaining(`SwiftShader (Vulkan on the CPU) (${SOFTWARE})`) });
     const [bad] = await checkEps({ eps: ['webgpu'], env: { ...process.env, VK_ICD_FILENAMES: '/nonexistent/icd.json' } });
     expect(bad).toMatchObject({ ep: 'webgpu', usable: false, reason: expect.stringContaining('no WebGPU (Vulkan) adapter') });
     expect(bad!.fix).toContain('VK_ICD_FILENAMES=/nonexistent/icd.json gave no usable adapter');
@@ -54,15 +76,13 @@ describe('checkEps', () => {
   });
 });
 
-// No adapter as the environment stands (true on CPU-only CI): openRuntime must say so, not pick SwiftShader.
-const noAdapter = !process.env.VK_ICD_FILENAMES && hasSwiftShader && !(await probeNodeEp('webgpu')).ok;
-
-describe.runIf(noAdapter)('asking for webgpu without a Vulkan adapter', () => {
-  it('is a UserError with the SwiftShader export, not a silent CPU fallback', async () => {
-    // This process's Dawn is now committed to "no adapter"; the other tests here probe in children.
-    await expect(openRuntime('webgpu')).rejects.toMatchObject({
+// 'auto' (the default) falls back to SwiftShader and says so: test/eval/cli.test.ts runs it in a child.
+describe.runIf(noAdapter)("asking for webgpu's GPU without a Vulkan adapter", () => {
+  it('is a UserError naming both ways out, not a silent CPU fallback', async () => {
+    // Decided by a probe in a child: Dawn in this process is never asked, and stays free to start.
+    await expect(openRuntime('webgpu', { webgpuAdapter: 'gpu' })).rejects.toMatchObject({
       name: 'UserError',
-      message: `webgpu: no WebGPU (Vulkan) adapter found; fix: install your GPU's Vulkan driver, or on CPU-only Linux use Debian chromium's SwiftShader: export VK_ICD_FILENAMES=${SWIFTSHADER_ICD} (slow; for correctness checks)`,
+      message: "webgpu: no WebGPU (Vulkan) adapter found; fix: install your GPU's Vulkan driver, or on CPU-only Linux choose the WebGPU adapter 'auto' or 'swiftshader' (Debian chromium's SwiftShader: slow; for correctness checks)",
     });
     expect(process.env.VK_ICD_FILENAMES).toBeUndefined();
   });

@@ -25,11 +25,12 @@ import { tensorFromProto } from '../../src/runtime/tensor.js';
 import type { EpName, HostTensor, Runtime } from '../../src/runtime/types.js';
 import { batchNormLayers, trainBatchNorm } from '../../src/train/batchnorm.js';
 import { labelsFeed } from '../../src/train/gradients.js';
-import { finetune } from '../../src/train/loop.js';
+import { finetune, type FinetuneLog } from '../../src/train/loop.js';
 import type { OptimizerConfig } from '../../src/train/optim.js';
 import { chooseParameters } from '../../src/train/params.js';
 import { freshStart, StepRunner } from '../../src/train/runner.js';
 import { buildEvalModel, buildTrainingModel, type TrainingModel } from '../../src/train/step.js';
+import { errorLine, runCli } from '../cli.js';
 import { ROOT } from '../helpers.js';
 import { gradCheck, n, type Case, type InputSpec } from './rules.harness.js';
 
@@ -306,5 +307,36 @@ describe('the loop with --bn train', () => {
     const rt = await runtime('cpu');
     await expect(finetune({ model: bnModel(), sourceDir: '.', file: 'bn.onnx', train: blobs(8, 0), val: blobs(4, 1), runtime: rt, batchSize: 1, epochs: 1, optimizer: { name: 'sgd' }, schedule: { name: 'constant', lr: 0.01 }, batchNorm: 'train' }))
       .rejects.toThrow(/--batch-size: is 1; BatchNormalization with batch statistics needs batches of 2 or more/);
+  });
+});
+
+describe('through the CLI', () => {
+  const MLP = join(ORACLE, 'mlp_sgd.onnx');
+  it('finetune --bn train: logged, summarized, written; another --bn on --resume is refused; a bad mode is a usage error', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'alrelu-bn-cli-'));
+    const out = join(dir, 'mlp.ft.onnx');
+    const args = ['finetune', MLP, '--data', 'iris', '--batch-size', '16', '--max-steps', '3', '--optimizer', 'sgd', '--lr', '0.05', '-o', out];
+    const r = await runCli([...args, '--epochs', '1', '--bn', 'train', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const log = JSON.parse(r.stdout) as FinetuneLog;
+    expect(log.batchNorm.mode).toBe('train');
+    expect(log.batchNorm.running).toEqual(['1.running_mean', '1.running_var']);
+    const saved = JSON.parse(readFileSync(`${out}.log.json`, 'utf8')) as FinetuneLog;
+    expect(saved.batchNorm).toEqual(log.batchNorm);
+    const before = decodeModel(readFileSync(MLP));
+    const after = decodeModel(readFileSync(out));
+    const vals = (m: ModelProto, s: string) => Array.from(tensorFromProto(m.graph!.initializer!.find((t) => t.name === s)!).data as Float32Array);
+    expect(vals(after, '1.running_var')).not.toEqual(vals(before, '1.running_var'));
+    // the text summary says what happened
+    const again = await runCli([...args, '--epochs', '1', '--bn', 'train', '--force', '--no-shuffle']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr + again.stdout).toMatch(/BatchNormalization: 1 layer\(s\) trained with batch statistics/);
+    // the checkpoint was made with --bn train: resuming without it is another run
+    const resumed = await runCli([...args, '--epochs', '2', '--no-shuffle', '--resume', '--force']);
+    expect(resumed.code, resumed.stderr).toBe(2);
+    expect(errorLine(resumed)).toMatch(/was made with BatchNormalization mode train, this run has frozen/);
+    const bad = await runCli([...args, '--epochs', '1', '--bn', 'eval']);
+    expect(bad.code).toBe(2);
+    expect(errorLine(bad)).toMatch(/--bn <mode>.*'eval' is invalid/);
   });
 });

@@ -2,7 +2,9 @@
 import { Command, Option } from 'commander';
 import { checkOutputs, writeFileAtomic, type InputPath } from '../atomic.js';
 import { convert } from '../convert/convert.js';
-import { isReference, loadData, parseSpec, preprocess } from '../data/index.js';
+import { parseSpec } from '../data/index.js';
+import { describeImageSize, imageSizeChoice, modelImageSize, type ImageSizeChoice } from '../data/imageSize.js';
+import { describeSources, loadTrainingSets, type SplitSources } from '../data/ownSplits.js';
 import type { Dataset } from '../data/types.js';
 import { UserError } from '../errors.js';
 import { readModel, type ModelFile } from '../onnx/read.js';
@@ -12,6 +14,7 @@ import { isEpName, openRuntime, type RuntimeOptions } from '../runtime/index.js'
 import { EP_NAMES, type EpName } from '../runtime/types.js';
 import type { EpochRecord } from '../train/checkpoint.js';
 import { firstBatchGradients } from '../train/gradients.js';
+import { MAX_HEAD_CLASSES, replaceHead, type HeadReplacement } from '../train/head.js';
 import { checkFinetuneFiles, finetune, TrainingStopped, type FinetuneLog } from '../train/loop.js';
 import { OPTIMIZERS, type OptimizerName } from '../train/optim.js';
 import { BATCH_NORM_MODES, type BatchNormMode } from '../train/batchnorm.js';
@@ -23,6 +26,9 @@ import { action, printJson, progressBar, say, type GlobalOptions } from './run.j
 
 export interface FinetuneCliOptions extends GlobalOptions, PreprocessCliOptions {
   data: string;
+  valData?: string;
+  testData?: string;
+  numClasses?: string;
   output?: string;
   ep: string;
   epochs: string;
@@ -83,7 +89,7 @@ function bnOption(lead = ''): Option {
 }
 
 function addFinetuneOptions(cmd: Command): Command {
-  return addTrainingOptions(addPreprocessOptions(cmd.requiredOption('--data <spec>', 'labelled data: built-in mnist|iris|penguins|spam, or .npz (x, y), .npy, .csv, an image folder; split 80/10/10 into train/val/test'))
+  return addTrainingOptions(addPreprocessOptions(addOwnSplitOptions(cmd.requiredOption('--data <spec>', 'labelled data: built-in mnist|iris|penguins|spam, or .npz (x, y), .npy, .csv, an image folder; split 80/10/10 into train/val/test unless --val-data or --test-data is given')))
     .option('-o, --output <file>', 'fine-tuned model (default: <name>.finetuned.onnx beside the input)'))
     .option('--weight-decay <x>', 'L2 added to the gradient (sgd, momentum, adam) or decoupled (adamw; default 0.01 there, else 0)')
     .option('--momentum <x>', 'momentum for --optimizer momentum', '0.9')
@@ -104,31 +110,92 @@ function addFinetuneOptions(cmd: Command): Command {
     .option('--force', 'overwrite an existing output, log and checkpoint')
     .option('--input <name>', 'model input that receives the data (default: the only one)')
     .option('--train-output <name>', 'model output the loss is computed on (default: the first)')
+    .option('--num-classes <n>', 'replace the classifier head (the Gemm, or MatMul + Add, that makes the logits) with a fresh one of n outputs, initialised as PyTorch\'s nn.Linear from --seed: for a new label set')
     .option('--dump-gradients <file.json>', 'write the loss and every parameter\'s gradient on the first training batch, then stop');
 }
 
 
+/** --val-data and --test-data: the user's own splits; `lead` starts each help text. */
+function addOwnSplitOptions(cmd: Command, lead = ''): Command {
+  return cmd
+    .option('--val-data <spec>', `${lead}validation set of your own (same kinds as --data; .npy as x.npy with y.npy beside it): --data is then all training data, no split is made`)
+    .option('--test-data <spec>', `${lead}test set of your own, evaluated once at the end: --data is then all training data, no split is made`);
+}
+
 export interface FinetuneSplits {
   train: Dataset;
   val: Dataset;
-  test: Dataset;
+  test?: Dataset;
 }
 
-async function loadSplits(o: FinetuneCliOptions): Promise<FinetuneSplits> {
-  if (parseSpec(o.data).split) throw new UserError(`--data ${o.data}`, 'fine-tuning splits the data itself (80% train, 10% validation, 10% test); give the set without :split');
-  const pre = preprocessOptions(o);
+interface LoadedSplits {
+  splits: FinetuneSplits;
+  sources: SplitSources;
+  imageSize?: ImageSizeChoice;
+}
+
+/**
+ * The training, validation and test sets: --data split 80/10/10, or --data whole with --val-data and/or
+ * --test-data. Image folders are resized to --image-size, else the model input's static height and
+ * width, else the first image's size.
+ */
+async function loadSplits(o: FinetuneCliOptions, model: ModelProto): Promise<LoadedSplits> {
+  const own = o.valData !== undefined || o.testData !== undefined;
+  if (!own && parseSpec(o.data).split) throw new UserError(`--data ${o.data}`, 'fine-tuning splits the data itself (80% train, 10% validation, 10% test); give the set without :split, or give your own splits with --val-data / --test-data');
   const dataOpts = dataOptions(o);
-  const part = async (split: 'train' | 'val' | 'test') => {
-    const d = await loadData(o.data, { ...dataOpts, split });
-    if (isReference(d)) throw new UserError(`--data ${o.data}`, 'holds reference cases (test_data_set folders), not labelled samples to train on');
-    return preprocess(d, pre);
-  };
-  return { train: await part('train'), val: await part('val'), test: await part('test') };
+  const fromModel = dataOpts.imageSize ? undefined : modelImageSize(model, { input: o.input, layout: o.layout });
+  const sets = await loadTrainingSets(
+    { data: o.data, ...(o.valData !== undefined ? { val: o.valData } : {}), ...(o.testData !== undefined ? { test: o.testData } : {}) },
+    { ...dataOpts, ...(fromModel?.size ? { imageSize: fromModel.size } : {}) },
+    preprocessOptions(o),
+  );
+  const { sources, ...splits } = sets;
+  const asked = dataOpts.imageSize === undefined ? undefined : typeof dataOpts.imageSize === 'number' ? [dataOpts.imageSize, dataOpts.imageSize] as [number, number] : dataOpts.imageSize;
+  const imageSize = splits.train.resizedTo ? imageSizeChoice(splits.train.resizedTo, asked, fromModel) : undefined;
+  return { splits, sources, ...(imageSize ? { imageSize } : {}) };
 }
 
-/** One line per epoch on stderr. */
-function epochLine(e: EpochRecord, epochs: number, task: Dataset['task']): string {
-  const v = task === 'classification' ? `val accuracy ${(100 * e.valMetric).toFixed(2)}%` : `val mse ${e.valMetric.toPrecision(4)}`;
+/** A new head for --num-classes: replaced before any data is loaded, checked against the data after. */
+function newHead(o: FinetuneCliOptions, src: FinetuneRun, seed: number): { src: FinetuneRun; head?: HeadReplacement } {
+  if (o.numClasses === undefined) return { src };
+  const n = whole('--num-classes', o.numClasses, 2);
+  if (n > MAX_HEAD_CLASSES) throw new UserError('--num-classes', `${n} is above ${MAX_HEAD_CLASSES}, the most classes supported`);
+  try {
+    const r = replaceHead(src.model, { numClasses: n, seed, ...(o.trainOutput !== undefined ? { output: o.trainOutput } : {}), file: src.file });
+    return { src: { ...src, model: r.model }, head: r.report };
+  } catch (e) {
+    // the library's neutral subject, as the flag the user typed
+    if (e instanceof UserError && e.subject === 'number of classes') throw new UserError('--num-classes', e.cause_);
+    throw e;
+  }
+}
+
+function checkHeadClasses(head: HeadReplacement, train: Dataset): void {
+  if (train.task !== 'classification') throw new UserError('--num-classes', `replaces a classifier head, but the data is ${train.task}`);
+  const k = train.classes?.length;
+  if (k !== undefined && k !== head.newClasses) {
+    throw new UserError('--num-classes', `is ${head.newClasses}, but the training data has ${k} classes (${train.classes!.slice(0, 8).join(', ')}${k > 8 ? ', ...' : ''}); give --num-classes ${k}`);
+  }
+}
+
+/** What was decided before training, one line each: where the splits came from, the image size, a new head. */
+function preparationLines(log: FinetuneLog): string[] {
+  const d = log.data;
+  return [
+    ...(d.sources ? [`data: ${describeSources(d.sources)}`] : []),
+    ...(d.imageSize ? [describeImageSize(d.imageSize, '--image-size')] : []),
+    ...(log.head ? [headLine(log.head)] : []),
+  ];
+}
+
+function headLine(h: HeadReplacement): string {
+  const nodes = h.nodes.map((n) => `'${n}'`).join(' + ');
+  return `classifier head replaced: ${h.form} ${nodes} (weight ${h.weight}${h.bias ? `, bias ${h.bias}` : ''}) from ${h.oldClasses} to ${h.newClasses} classes over ${h.features} features, initialised U(-${h.bound.toPrecision(4)}, ${h.bound.toPrecision(4)}) with seed ${h.seed}`;
+}
+
+/** One line per epoch on stderr; `task` undefined: no validation set (the epoch's score is its training loss). */
+function epochLine(e: EpochRecord, epochs: number, task: Dataset['task'] | undefined): string {
+  const v = task === 'classification' ? `val accuracy ${(100 * e.valMetric).toFixed(2)}%` : task === 'regression' ? `val mse ${e.valMetric.toPrecision(4)}` : 'no validation set';
   return `epoch ${e.epoch}/${epochs}  train loss ${e.trainLoss.toFixed(4)}  ${v}  lr ${e.lr.toPrecision(3)}  ${e.seconds.toFixed(1)} s`;
 }
 
@@ -157,7 +224,7 @@ async function runFinetune(input: string, o: FinetuneCliOptions, prepare?: (mf: 
   const batchSize = whole('--batch-size', o.batchSize, 1);
   const seed = whole('--seed', o.seed, 0);
   const mf = await readModel(input);
-  const data = dataInputs(o.data, o.labels);
+  const data = [...dataInputs(o.data, o.labels), ...dataInputs(o.valData), ...dataInputs(o.testData)];
   // Every file this run writes is checked before the data is loaded or anything trained.
   if (o.dumpGradients) {
     const inputs: InputPath[] = [{ path: input, what: 'the input model' }, ...data, ...externalDataInputs(mf.model, mf.dir)];
@@ -165,8 +232,10 @@ async function runFinetune(input: string, o: FinetuneCliOptions, prepare?: (mf: 
   } else {
     await checkFinetuneFiles({ model: mf.model, sourceDir: mf.dir, file: input, out, checkpoint, log: logFile, resume, force: o.force, inputs: data });
   }
-  const src = prepare ? prepare(mf) : { model: mf.model, sourceDir: mf.dir, file: input };
-  const splits = await loadSplits(o);
+  const { src, head } = newHead(o, prepare ? prepare(mf) : { model: mf.model, sourceDir: mf.dir, file: input }, seed);
+  const loaded = await loadSplits(o, src.model);
+  const { splits } = loaded;
+  if (head) checkHeadClasses(head, splits.train);
 
   if (o.dumpGradients) {
     await dumpGradients(o, src, splits.train, batchSize, seed, o.dumpGradients);
@@ -193,9 +262,10 @@ async function runFinetune(input: string, o: FinetuneCliOptions, prepare?: (mf: 
       ...(o.patience !== undefined ? { patience: whole('--patience', o.patience, 1) } : {}),
       ...(o.maxSteps !== undefined ? { maxSteps: whole('--max-steps', o.maxSteps, 1) } : {}),
       input: o.input, output: o.trainOutput, out, force: o.force, checkpoint, log: logFile, resume, inputs: data,
+      sources: loaded.sources, ...(head ? { head } : {}), ...(loaded.imageSize ? { imageSize: loaded.imageSize } : {}),
       signal: controller.signal,
       onProgress: bar ? (p) => bar.update(p.batch, p.batches, `epoch ${p.epoch}/${p.epochs}`, ` loss ${p.runningLoss.toFixed(4)}`) : undefined,
-      onEpoch: (e) => { bar?.clear(); if (!o.json) say(o, epochLine(e, epochs, splits.train.task)); },
+      onEpoch: (e) => { bar?.clear(); if (!o.json) say(o, epochLine(e, epochs, splits.val.count ? splits.train.task : undefined)); },
       say: (l) => { bar?.clear(); if (!o.json) say(o, printable(l)); },
     });
     bar?.clear();
@@ -219,6 +289,7 @@ function pct(v: number | null | undefined): string {
 function printSummary(o: FinetuneCliOptions, log: FinetuneLog): void {
   const cls = log.data.task === 'classification';
   const lines = [
+    ...preparationLines(log),
     `loss: ${log.loss.note}`,
     ...(log.float32Master ? ['float16/bfloat16 parameters trained in float32 and rounded back to their own type in the written model'] : []),
     // raising the opset alone changes nothing a user sees; rewritten nodes are worth a line
@@ -227,7 +298,9 @@ function printSummary(o: FinetuneCliOptions, log: FinetuneLog): void {
       : []),
     `trained ${log.parameters.trainable.length} parameter tensors (${log.parameters.values} values) on ${log.ep} (${log.threads} thread${log.threads === 1 ? '' : 's'})${log.deviceResident ? ', kept in device memory between steps' : ''}; batch ${log.batch.size}${log.batch.relaxed ? ` (the model's fixed batch ${log.batch.originalBatch} made symbolic for training)` : ''}`,
     ...(log.adapter ? [`WebGPU adapter: ${log.adapter.name} (${log.adapter.software ? 'software: on the CPU, not GPU speed' : 'hardware'}${log.adapter.fallback ? `; auto fell back: ${log.adapter.fallback}` : ''})`] : []),
-    cls ? `validation accuracy: ${pct(log.initial.accuracy)} before, ${pct(log.best?.value)} best (epoch ${log.best?.epoch})` : `validation mse: ${log.initial.mse} before, ${log.best?.value} best (epoch ${log.best?.epoch})`,
+    log.data.val === 0
+      ? `no validation set: kept epoch ${log.best?.epoch} (lowest training loss, ${log.best?.value.toFixed(4)})`
+      : cls ? `validation accuracy: ${pct(log.initial.accuracy)} before, ${pct(log.best?.value)} best (epoch ${log.best?.epoch})` : `validation mse: ${log.initial.mse} before, ${log.best?.value} best (epoch ${log.best?.epoch})`,
   ];
   if (log.test) lines.push(cls ? `test accuracy (best epoch): ${pct(log.test.accuracy)}` : `test mse (best epoch): ${log.test.mse}`);
   if (log.batchNorm.mode === 'train') {
@@ -272,15 +345,15 @@ export function register(program: Command): void {
 
 /** What `alrelu-convert model.onnx --finetune --data <spec> ...` adds to the convert command. */
 export interface ConvertThenFinetuneOptions
-  extends ConvertCliOptions, Pick<FinetuneCliOptions, 'bn' | 'ep' | 'epochs' | 'batchSize' | 'lr' | 'optimizer' | 'threads' | 'webgpuAdapter' | 'scale' | 'maxDataSize'> {
+  extends ConvertCliOptions, Pick<FinetuneCliOptions, 'bn' | 'ep' | 'epochs' | 'batchSize' | 'lr' | 'optimizer' | 'threads' | 'webgpuAdapter' | 'scale' | 'maxDataSize' | 'valData' | 'testData'> {
   finetune?: boolean;
   data?: string;
 }
 
 export function addConvertThenFinetuneOptions(cmd: Command): Command {
-  return addTrainingOptions(cmd
+  return addTrainingOptions(addOwnSplitOptions(cmd
     .option('--finetune', 'fine-tune the converted model on --data before writing it (same as `finetune` on the result)')
-    .option('--data <spec>', 'with --finetune: labelled data (built-in name or path), split 80/10/10'), 'with --finetune: ')
+    .option('--data <spec>', 'with --finetune: labelled data (built-in name or path), split 80/10/10 unless --val-data or --test-data is given'), 'with --finetune: '), 'with --finetune: ')
     .option('--scale <k>', 'with --finetune: multiply the data by k first (e.g. 255 for 0..255 pixels)')
     .addOption(bnOption('with --finetune: '))
     .addOption(maxDataSizeOption('with --finetune: '));
@@ -295,7 +368,7 @@ export async function convertThenFinetune(input: string, o: ConvertThenFinetuneO
   const out = o.output ?? defaultOutput(input);
   const ops = parseOps(input, o.ops);
   const ft: FinetuneCliOptions = {
-    data: o.data, output: out, ep: o.ep, epochs: o.epochs, batchSize: o.batchSize, lr: o.lr, optimizer: o.optimizer, threads: o.threads, webgpuAdapter: o.webgpuAdapter,
+    data: o.data, valData: o.valData, testData: o.testData, output: out, ep: o.ep, epochs: o.epochs, batchSize: o.batchSize, lr: o.lr, optimizer: o.optimizer, threads: o.threads, webgpuAdapter: o.webgpuAdapter,
     schedule: 'constant', seed: o.seed, shuffle: true, freeze: [], trainOnly: [], force: o.force, scale: o.scale, maxDataSize: o.maxDataSize,
     json: o.json, quiet: o.quiet, verbose: o.verbose,
     bn: o.bn,

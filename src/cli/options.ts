@@ -120,7 +120,7 @@ export function addPreprocessOptions(cmd: Command): Command {
     .addOption(new Option('--task <task>', 'what the labels are, for user files').choices(['classification', 'regression']))
     .option('--label-column <col>', 'CSV label column: header name or 0-based index (default: "label", else the last)')
     .option('--labels <file>', '.npy labels file, when the samples file is not x.npy with y.npy beside it')
-    .option('--image-size <HxW>', "resize images of an image folder to this size (default: the first image's)")
+    .option('--image-size <HxW>', "resize images of an image folder to this size (default: the height and width the model's input declares, read per --layout; where they are symbolic, the first image's size)")
     .addOption(new Option('--channels <c>', 'image channels').choices(['rgb', 'gray']))
     .addOption(maxDataSizeOption());
 }

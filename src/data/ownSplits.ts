@@ -33,7 +33,8 @@ const PART_TEXT: Record<Exclude<Split, 'all'>, string> = { train: '80%', val: '1
 
 function sourceText(s: SplitSource | null): string {
   if (!s) return 'none';
-  const what = s.part === 'all' ? `all of ${s.spec}` : `${PART_TEXT[s.part]} of ${s.spec} (its seeded '${s.part}' split)`;
+  const set = s.spec.endsWith(`:${s.part}`) ? s.spec.slice(0, -s.part.length - 1) : s.spec;
+  const what = s.part === 'all' ? `all of ${s.spec}` : `${PART_TEXT[s.part]} of ${set} (its seeded '${s.part}' split)`;
   return `${what}, ${s.count} sample${s.count === 1 ? '' : 's'}`;
 }
 
@@ -42,10 +43,15 @@ export function describeSources(s: SplitSources): string {
   return `train: ${sourceText(s.train)}; validation: ${sourceText(s.val)}; test: ${sourceText(s.test)}`;
 }
 
-/** The sources as one comparable string, for a run's identity. */
-export function sourcesKey(s: SplitSources): string {
+/**
+ * The sources as one comparable string, for a run's identity; undefined for the seeded 80/10/10 of one
+ * set (which runs from before own splits existed also had).
+ */
+export function sourcesKey(s: SplitSources): string | undefined {
   const one = (x: SplitSource | null) => (x ? `${x.part}:${x.spec}` : 'none');
-  return `train=${one(s.train)} val=${one(s.val)} test=${one(s.test)}`;
+  const { train, val, test } = s;
+  if (train.part === 'train' && val?.part === 'val' && test?.part === 'test' && val.spec === train.spec && test.spec === train.spec) return undefined;
+  return `train=${one(train)} val=${one(val)} test=${one(test)}`;
 }
 
 const list = (names: string[], max = 6) => names.slice(0, max).map(shown).join(', ') + (names.length > max ? `, ... (${names.length} in all)` : '');

@@ -6,7 +6,8 @@
  * other models still run. Problems with the data itself or the options throw before anything runs.
  */
 import { existsSync, statSync } from 'node:fs';
-import { hasPreprocessing, isReference, loadData, preprocess } from '../data/index.js';
+import { hasPreprocessing, isReference, loadData, parseSpec, preprocess } from '../data/index.js';
+import { imageSizeChoice, modelImageSize, type ImageSizeChoice, type ModelImageSize } from '../data/imageSize.js';
 import { select } from '../data/split.js';
 import type { Dataset, ReferenceCase, Split } from '../data/types.js';
 import { messageOf, UserError } from '../errors.js';
@@ -26,7 +27,21 @@ const DEFAULT_WARMUP = 2;
 const DEFAULT_TOLERANCE = 1e-4;
 
 /** The data as evaluate() runs it: subset, preprocessed and checked (see prepareData). */
-export type PreparedData = { kind: 'dataset'; ds: Dataset } | { kind: 'reference'; cases: ReferenceCase[] };
+export type PreparedData = { kind: 'dataset'; ds: Dataset; imageSize?: ImageSizeChoice } | { kind: 'reference'; cases: ReferenceCase[] };
+
+/** What the data is loaded from: the options, and the models (the first one's input sizes image folders). */
+type LoadOptions = Omit<EvaluateOptions, 'models' | 'eps'> & { models?: string[] };
+
+/**
+ * An image folder's default size: the first (baseline) model's static input height and width. Read only
+ * where the data is a folder and no size was asked for.
+ */
+async function sizeFromModel(opts: LoadOptions): Promise<ModelImageSize | undefined> {
+  const model = opts.models?.[0];
+  if (opts.dataOptions?.imageSize !== undefined || model === undefined) return undefined;
+  if (!statSync(parseSpec(opts.data).name, { throwIfNoEntry: false })?.isDirectory()) return undefined;
+  return modelImageSize((await readModel(model)).model, { input: opts.input, layout: opts.preprocess?.layout });
+}
 
 function checkPositiveInt(flag: string, v: number | undefined): void {
   if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw new UserError(flag, `expected a positive integer, found ${v}`);
@@ -38,8 +53,9 @@ function evenSubset(ds: Dataset, n: number): Dataset {
   return select(ds, Array.from({ length: n }, (_, i) => Math.floor((i * ds.count) / n)));
 }
 
-async function load(opts: Omit<EvaluateOptions, 'models' | 'eps'>): Promise<PreparedData> {
-  const loaded = await loadData(opts.data, { ...opts.dataOptions, split: opts.split, seed: opts.seed });
+async function load(opts: LoadOptions): Promise<PreparedData> {
+  const fromModel = await sizeFromModel(opts);
+  const loaded = await loadData(opts.data, { ...opts.dataOptions, ...(fromModel?.size ? { imageSize: fromModel.size } : {}), split: opts.split, seed: opts.seed });
   if (isReference(loaded)) {
     if (hasPreprocessing(opts.preprocess ?? {})) {
       throw new UserError('--scale/--mean/--std/--layout', 'do not apply to test_data_set reference data, which is fed to the model exactly as stored');
@@ -58,7 +74,9 @@ async function load(opts: Omit<EvaluateOptions, 'models' | 'eps'>): Promise<Prep
       if (!Number.isInteger(v) || v < 0) throw new DataMismatchError(opts.data, `expected class indices >= 0, found label ${v} at row ${i}`);
     }
   }
-  return { kind: 'dataset', ds };
+  const asked = opts.dataOptions?.imageSize;
+  const imageSize = ds.resizedTo ? imageSizeChoice(ds.resizedTo, typeof asked === 'number' ? [asked, asked] : asked, fromModel) : undefined;
+  return { kind: 'dataset', ds, ...(imageSize ? { imageSize } : {}) };
 }
 
 /** A run's output tensors, split per sample and appended to the collected outputs. */
@@ -283,7 +301,7 @@ export function checkModels(models: string[], command = 'eval'): void {
  * wants them done early (serve, before it hands out a URL) calls this and passes the result to
  * evaluate(), which then does not load the data a second time.
  */
-export async function prepareData(opts: Omit<EvaluateOptions, 'models' | 'eps'>): Promise<PreparedData> {
+export async function prepareData(opts: LoadOptions): Promise<PreparedData> {
   checkPositiveInt('--batch-size', opts.batchSize);
   checkPositiveInt('--limit', opts.maxSamples);
   return load(opts);
@@ -382,6 +400,7 @@ export async function evaluate(opts: EvaluateOptions, prepared?: PreparedData): 
       split,
       count: ds ? ds.count : data.kind === 'reference' ? data.cases.length : 0,
       ...(ds?.classes ? { classes: ds.classes } : {}),
+      ...(data.kind === 'dataset' && data.imageSize ? { imageSize: data.imageSize } : {}),
       preprocess: opts.preprocess ?? {},
     },
     requestedBatchSize: requestedBatch,

@@ -4,6 +4,7 @@
  */
 import type { AdapterInfo } from '../runtime/types.js';
 import type { RunFailed, RunOk, EvalReport } from './types.js';
+import { describeImageSize } from '../data/imageSize.js';
 import { printable } from '../printable.js';
 import { fmt, formatTable, pct, sci, shortNames } from './table.js';
 
@@ -37,6 +38,7 @@ export function formatSummary(report: EvalReport): string {
   const d = report.data;
   // the set's name is a folder or file name: its own line breaks must not reach the terminal
   blocks.push(`data: ${printable(d.name)} (${d.split}, ${d.count} ${d.task === 'reference' ? 'reference cases' : 'samples'})`);
+  if (d.imageSize) blocks.push(printable(describeImageSize(d.imageSize)));
   const threads = [...new Map(runs.map((r) => [r.ep, r.threads])).entries()];
   if (threads.length) blocks.push(`threads: ${threads.map(([ep, n]) => `${ep} ${n}`).join(', ')}`);
   for (const [ep, a] of adaptersOf(runs)) blocks.push(`${ep} adapter: ${printable(adapterLine(a))}`);
@@ -314,6 +316,7 @@ figure{margin:1em 0}figcaption{font-weight:bold;margin-bottom:4px}.grid{display:
 <dl>
 <dt>data</dt><dd>${escapeHtml(d.spec)} (${escapeHtml(d.split)}, ${d.count} ${d.task === 'reference' ? 'reference cases' : 'samples'})</dd>
 <dt>preprocessing</dt><dd>${escapeHtml(preText)}</dd>
+${d.imageSize ? `<dt>image size</dt><dd>${escapeHtml(describeImageSize(d.imageSize))}</dd>` : ''}
 <dt>models</dt><dd>${report.models.map((m) => escapeHtml(m)).join('<br>')}</dd>
 <dt>providers</dt><dd>${escapeHtml(report.eps.join(', '))}</dd>
 <dt>requested batch size</dt><dd>${report.requestedBatchSize}</dd>

@@ -3,6 +3,7 @@ import type { AdapterInfo, EpName, Runtime, WebGpuAdapterChoice } from '../runti
 import type { LoadDataOptions } from '../data/index.js';
 import type { PreprocessOptions } from '../data/preprocess.js';
 import type { Split } from '../data/types.js';
+import type { ImageSizeChoice } from '../data/imageSize.js';
 import type { EpAgreement, ModelComparison } from './compare.js';
 import type { LatencyStats } from './latency.js';
 import type { ClassificationMetrics, RegressionMetrics } from './metrics.js';
@@ -123,6 +124,8 @@ export interface DataInfo {
   /** samples (or reference cases) evaluated */
   count: number;
   classes?: string[];
+  /** image folders: the size the images were resized to, and why */
+  imageSize?: ImageSizeChoice;
   preprocess: PreprocessOptions;
 }
 

@@ -39,7 +39,9 @@ export interface EpochRecord {
 /** What makes two runs the same run: a checkpoint is only continued with the settings it was made with. */
 export interface RunSettings {
   /** the data set's name, its split sizes and a sha256 of the training and validation samples and labels */
-  data: { name: string; train: number; val: number; sha256: string };
+  data: { name: string; train: number; val: number; sha256: string; sources?: string };
+  /** classes of a classifier head replaced before training (absent: the model's own head) */
+  numClasses?: number;
   batchSize: number;
   optimizer: { name: string; weightDecay: number; momentum: number; beta1: number; beta2: number; eps: number };
   schedule: { name: string; lr: number; every: number; gamma: number };
@@ -226,7 +228,8 @@ function checkSettings(s: unknown): boolean {
     isObj(schedule) && typeof schedule.name === 'string' && ['lr', 'every', 'gamma'].every((k) => isNum(schedule[k])) &&
     (s.scheduleEpochs === null || isCount(s.scheduleEpochs)) && isCount(s.seed) && typeof s.shuffle === 'boolean' &&
     isStrings(s.freeze) && isStrings(s.trainOnly) && typeof s.input === 'string' && typeof s.output === 'string' &&
-    (s.maxSteps === null || isCount(s.maxSteps)) && (s.batchNorm === undefined || s.batchNorm === 'frozen' || s.batchNorm === 'train');
+    (s.maxSteps === null || isCount(s.maxSteps)) &&
+    (data.sources === undefined || typeof data.sources === 'string') && (s.numClasses === undefined || isCount(s.numClasses)) && (s.batchNorm === undefined || s.batchNorm === 'frozen' || s.batchNorm === 'train');
 }
 
 // ---- settings ---------------------------------------------------------------------------------------
@@ -241,6 +244,8 @@ export function settingsDifferences(was: RunSettings, now: RunSettings): string[
   if (was.data.sha256 !== now.data.sha256 || was.data.train !== now.data.train || was.data.val !== now.data.val) {
     out.push(`data ${was.data.name} (${was.data.train} training, ${was.data.val} validation samples, sha256 ${was.data.sha256.slice(0, 12)}), this run has ${now.data.name} (${now.data.train}, ${now.data.val}, sha256 ${now.data.sha256.slice(0, 12)})`);
   }
+  diff('data splits', was.data.sources ?? 'one set split 80/10/10', now.data.sources ?? 'one set split 80/10/10');
+  diff('classes of a new head', was.numClasses ?? 'the model\'s own head', now.numClasses ?? 'the model\'s own head');
   diff('batch size', was.batchSize, now.batchSize);
   diff('optimizer', was.optimizer.name, now.optimizer.name);
   diff('weight decay', was.optimizer.weightDecay, now.optimizer.weightDecay);

@@ -31,6 +31,9 @@ import { buildTrainingModel } from './step.js';
 import { batchNormLayers, type BatchNormChoice, type BatchNormMode } from './batchnorm.js';
 import { metricsOf, predict } from './validate.js';
 import { elementCount } from '../onnx/tensor.js';
+import { sourcesKey, type SplitSources } from '../data/ownSplits.js';
+import type { ImageSizeChoice } from '../data/imageSize.js';
+import type { HeadReplacement } from './head.js';
 
 export interface FinetuneProgress {
   epoch: number;
@@ -77,6 +80,12 @@ export interface FinetuneOptions {
   resume?: boolean | string;
   /** further files the run reads (data), which no output may replace */
   inputs?: InputSource[];
+  /** where each split came from; recorded in the log, and own split files are part of the run's identity */
+  sources?: SplitSources;
+  /** the classifier head replaced before training (replaceHead); recorded, and part of the run's identity */
+  head?: HeadReplacement;
+  /** image folders: the size the images were resized to, and why; recorded in the log */
+  imageSize?: ImageSizeChoice;
   signal?: AbortSignal;
   onProgress?: (p: FinetuneProgress) => void;
   onEpoch?: (e: EpochRecord) => void;
@@ -92,7 +101,9 @@ export interface FinetuneLog {
   /** webgpu and browser-webgpu: the adapter trained on, and whether it is a software (CPU) one */
   adapter?: AdapterInfo;
   startedAt: string;
-  data: { train: number; val: number; test: number | null; classes: number | null; task: Dataset['task'] };
+  data: { train: number; val: number; test: number | null; classes: number | null; task: Dataset['task']; sources?: SplitSources; imageSize?: ImageSizeChoice };
+  /** the classifier head replaced before training, when it was */
+  head?: HeadReplacement;
   loss: { kind: string; note: string };
   /** default-domain opset of the model and of the training graph (raised where the gradients need newer ops) */
   opset: { model: number; training: number; rewritten: number };
@@ -133,9 +144,12 @@ export class TrainingStopped extends UserError {
 }
 
 const metricName = (ds: Dataset) => (ds.task === 'classification' ? 'accuracy' : 'mse');
-/** Higher accuracy (lower mse) wins; an accuracy tie goes to the lower validation loss. */
-function better(ds: Dataset, a: { value: number; loss?: number }, b: { value: number; loss?: number }): boolean {
-  if (ds.task !== 'classification') return a.value < b.value;
+/**
+ * Higher accuracy (lower mse) wins; an accuracy tie goes to the lower validation loss. Without a
+ * validation set (`ds` undefined) the value is the training loss: lower wins.
+ */
+function better(ds: Dataset | undefined, a: { value: number; loss?: number }, b: { value: number; loss?: number }): boolean {
+  if (!ds || ds.task !== 'classification') return a.value < b.value;
   if (a.value !== b.value) return a.value > b.value;
   return a.loss !== undefined && b.loss !== undefined && a.loss < b.loss;
 }
@@ -254,7 +268,12 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   const base = { sourceDir: o.sourceDir, file: o.file, params: carried, input: o.input, output: o.output, fuseActivations: true };
   let evalModel = buildEvalModel(o.model, { ...base });
   const settings: RunSettings = {
-    data: { name: train.name, train: train.count, val: val.count, sha256: o.checkpoint || from ? dataHash(train, val) : '' },
+    data: {
+      name: train.name, train: train.count, val: val.count, sha256: o.checkpoint || from ? dataHash(train, val) : '',
+      // the user's own split files (not the seeded 80/10/10 of one set) are part of the identity
+      ...(o.sources && sourcesKey(o.sources) !== undefined ? { sources: sourcesKey(o.sources) } : {}),
+    },
+    ...(o.head ? { numClasses: o.head.newClasses } : {}),
     batchSize: o.batchSize, optimizer, schedule: { name: schedule.name, lr: schedule.lr, every: schedule.every ?? 1, gamma: schedule.gamma ?? 0.1 },
     scheduleEpochs: schedule.name === 'cosine' ? o.epochs : null, seed, shuffle, freeze: o.freeze ?? [], trainOnly: o.trainOnly ?? [],
     input: evalModel.input, output: evalModel.output, maxSteps: o.maxSteps ?? null, batchNorm: bnMode,
@@ -379,7 +398,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
         meta.history.push(rec);
         meta.epoch = epoch + 1;
         const score = { value: v.value, loss: lossOf(v.summary) };
-        if (!meta.best || better(val.count ? val : train, score, meta.best)) {
+        if (!meta.best || better(val.count ? val : undefined, score, meta.best)) {
           meta.best = { epoch: epoch + 1, ...score };
           best = snap.params;
           meta.sinceBest = 0;
@@ -403,7 +422,8 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     const model = withParameters(o.model, best);
     const log: FinetuneLog = {
       model: o.file, output: o.out ?? null, ep: o.runtime.ep, threads: o.runtime.threads, ...(o.runtime.adapter ? { adapter: o.runtime.adapter } : {}), startedAt: new Date(started).toISOString(),
-      data: { train: train.count, val: val.count, test: o.test?.count ?? null, classes, task: train.task },
+      data: { train: train.count, val: val.count, test: o.test?.count ?? null, classes, task: train.task, ...(o.sources ? { sources: o.sources } : {}), ...(o.imageSize ? { imageSize: o.imageSize } : {}) },
+      ...(o.head ? { head: o.head } : {}),
       loss: { kind: tm.loss.kind, note: tm.loss.note },
       opset: { model: tm.sourceOpset, training: tm.opset, rewritten: tm.rewritten },
       float32Master: tm.promoted,
@@ -412,7 +432,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
       batch: { size: batchSize, relaxed: relax, originalBatch: tm.originalBatch, stepsPerEpoch },
       optimizer, schedule, seed, shuffle, deviceResident: runner.onDevice,
       initial: initialVal.summary, epochs: meta.history,
-      best: meta.best ? { ...meta.best, metric: metricName(val.count ? val : train) } : null,
+      best: meta.best ? { ...meta.best, metric: val.count ? metricName(val) : 'train loss' } : null,
       test: testMetrics, stopped, resumedFrom,
       seconds: (Date.now() - started) / 1000,
     };

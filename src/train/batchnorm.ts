@@ -66,6 +66,8 @@ const label = (n: NodeProto, i: number) => n.name || `BatchNormalization #${i + 
 export function batchNormLayers(graph: GraphProto, trainable: readonly string[]): BatchNormChoice {
   const trained = new Set(trainable);
   const inits = new Set((graph.initializer ?? []).map((t) => t.name));
+  // torch.onnx.export (1.13) merges equal tensors into one initializer read through Identity nodes
+  const aliases = new Set((graph.node ?? []).filter((n) => n.opType === 'Identity' && inits.has(n.input?.[0])).map((n) => n.output?.[0]));
   // a statistic read by two nodes (or by anything else) cannot take two layers' updates
   const reads = new Map<string, number>();
   for (const n of graph.node ?? []) for (const x of n.input ?? []) if (x) reads.set(x, (reads.get(x) ?? 0) + 1);
@@ -76,6 +78,8 @@ export function batchNormLayers(graph: GraphProto, trainable: readonly string[])
     const name = label(n, i);
     if (!trained.has(scale ?? '') && !trained.has(bias ?? '')) {
       out.frozen.push({ node: name, reason: 'its scale and bias are not trained' });
+    } else if (aliases.has(mean) || aliases.has(variance)) {
+      out.frozen.push({ node: name, reason: 'its running statistics are Identity copies of a tensor other nodes share (an exporter merged equal tensors)' });
     } else if (!mean || !variance || !inits.has(mean) || !inits.has(variance)) {
       out.frozen.push({ node: name, reason: 'its running statistics are not initializers' });
     } else if (mean === variance || reads.get(mean) !== 1 || reads.get(variance) !== 1) {

@@ -210,16 +210,24 @@ describe('the train-mode graph', () => {
         { opType: 'BatchNormalization', input: ['y1', 's2', 'b2', 'm2', 'v2'], output: ['y2'], name: 'bn2' },
         { opType: 'BatchNormalization', input: ['y2', 's3', 'b3', 'm3', 'm3'], output: ['y3'], name: 'bn3' },
         { opType: 'BatchNormalization', input: ['y3', 's4', 'b4', 'm4', 'computed'], output: ['y4'], name: 'bn4' },
+        { opType: 'Identity', input: ['m1'], output: ['m1copy'], name: 'alias' },
+        { opType: 'BatchNormalization', input: ['y4', 's5', 'b5', 'm1copy', 'v5'], output: ['y5'], name: 'bn5' },
       ],
-      initializer: ['s1', 'b1', 'm1', 'v1', 's2', 'b2', 'm2', 'v2', 's3', 'b3', 'm3', 's4', 'b4', 'm4'].map(f),
+      initializer: ['s1', 'b1', 'm1', 'v1', 's2', 'b2', 'm2', 'v2', 's3', 'b3', 'm3', 's4', 'b4', 'm4', 's5', 'b5', 'v5'].map(f),
     };
-    const c = batchNormLayers(graph, ['s1', 'b2', 's3', 'b3', 's4']);
-    expect(c.train).toEqual([{ node: 'bn1', mean: 'm1', var: 'v1' }, { node: 'bn2', mean: 'm2', var: 'v2' }]);
+    const c = batchNormLayers(graph, ['s1', 'b2', 's3', 'b3', 's4', 's5']);
+    // bn1's mean is also read through bn5's Identity: torch.onnx.export's merged equal tensors
+    expect(c.train).toEqual([{ node: 'bn2', mean: 'm2', var: 'v2' }]);
     expect(c.frozen).toEqual([
+      { node: 'bn1', reason: 'its running statistics are shared with other nodes' },
       { node: 'bn3', reason: 'its running statistics are shared with other nodes' },
       { node: 'bn4', reason: 'its running statistics are not initializers' },
+      { node: 'bn5', reason: 'its running statistics are Identity copies of a tensor other nodes share (an exporter merged equal tensors)' },
     ]);
-    expect(batchNormLayers(graph, ['b2']).frozen.map((x) => x.node)).toEqual(['bn1', 'bn3', 'bn4']);
+    expect(batchNormLayers(graph, ['b2']).frozen.map((x) => x.node)).toEqual(['bn1', 'bn3', 'bn4', 'bn5']);
+    // without the alias, bn1 trains
+    graph.node = graph.node!.slice(0, 4);
+    expect(batchNormLayers(graph, ['s1', 'b2']).train.map((l) => l.node)).toEqual(['bn1', 'bn2']);
     expect(batchNormLayers(graph, ['b2']).frozen[0]!.reason).toBe('its scale and bias are not trained');
   });
 

@@ -145,7 +145,7 @@ async function loadSplits(o: FinetuneCliOptions, model: ModelProto): Promise<Loa
   const dataOpts = dataOptions(o);
   const fromModel = dataOpts.imageSize ? undefined : modelImageSize(model, { input: o.input, layout: o.layout });
   const sets = await loadTrainingSets(
-    { data: o.data, ...(o.valData !== undefined ? { val: o.valData } : {}), ...(o.testData !== undefined ? { test: o.testData } : {}) },
+    { data: o.data, ...(o.valData !== undefined ? { val: o.valData } : {}), ...(o.testData !== undefined ? { test: o.testData } : {}), names: { val: '--val-data', test: '--test-data' } },
     { ...dataOpts, ...(fromModel?.size ? { imageSize: fromModel.size } : {}) },
     preprocessOptions(o),
   );

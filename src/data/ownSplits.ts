@@ -94,6 +94,11 @@ export interface TrainingSetSpecs {
   data: string;
   val?: string;
   test?: string;
+  /**
+   * What the validation and test specs are called where a message is about the spec itself (a missing
+   * file, an empty name); loadData calls every spec --data.
+   */
+  names?: { val?: string; test?: string };
 }
 
 export interface TrainingSets {
@@ -136,9 +141,19 @@ export async function loadTrainingSets(specs: TrainingSetSpecs, o: Omit<LoadData
   // (a labels file belongs to the training samples: own .npy sets are x.npy with y.npy beside it)
   const { labels: _labels, ...rest } = o;
   const same = { ...rest, budget, ...(train.resizedTo ? { imageSize: train.resizedTo } : {}) };
-  const own = async (spec: string | undefined, role: SplitRole) => (spec === undefined ? undefined : alignSplit(train, await labelled(spec, same), role, spec));
-  const val = await own(specs.val, 'validation');
-  const test = await own(specs.test, 'test');
+  const own = async (spec: string | undefined, role: SplitRole, name: string | undefined) => {
+    if (spec === undefined) return undefined;
+    let d: Dataset;
+    try {
+      d = await labelled(spec, same);
+    } catch (e) {
+      if (name !== undefined && e instanceof UserError && /^--data\b/.test(e.subject)) throw new UserError(e.subject.replace(/^--data/, name), e.cause_);
+      throw e;
+    }
+    return alignSplit(train, d, role, spec);
+  };
+  const val = await own(specs.val, 'validation', specs.names?.val);
+  const test = await own(specs.test, 'test', specs.names?.test);
   const none = { ...select(train, []), split: 'val' as const };
   return {
     train: preprocess(train, pre), val: preprocess(val ?? none, pre), ...(test ? { test: preprocess(test, pre) } : {}),

@@ -20,8 +20,8 @@ import { nodeLabel, scopeNodes, scopes } from '../onnx/walk.js';
 
 /** More classes than any label file may name (labels are capped at 2^20 - 1, see data/labels.ts). */
 export const MAX_HEAD_CLASSES = 2 ** 20;
-/** A head weight above this many values (1 GiB of float32) is refused before it is allocated. */
-const MAX_HEAD_VALUES = 2 ** 28;
+/** A head weight above this many values (256 MiB of float32) is refused before it is allocated. */
+const MAX_HEAD_VALUES = 2 ** 26;
 
 /** Ops that may sit between the head and the graph output without changing what the class axis means. */
 const PASS_THROUGH = new Set(['Softmax', 'LogSoftmax', 'Flatten', 'Identity']);
@@ -58,17 +58,17 @@ export interface HeadReplacement {
 
 const FLOATS = new Set<number>([DataType.FLOAT, DataType.FLOAT16, DataType.BFLOAT16, DataType.DOUBLE]);
 
-/** Little-endian bytes of `values` in a float element type. */
-function encodeFloats(values: Float64Array, dataType: number): Uint8Array {
+/** Little-endian bytes of `values` in a float element type (float64 values only for a double tensor). */
+function encodeFloats(values: Float32Array | Float64Array, dataType: number): Uint8Array {
   switch (dataType) {
-    case DataType.DOUBLE: return new Uint8Array(Float64Array.from(values).buffer);
+    case DataType.DOUBLE: return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
     case DataType.FLOAT16: return new Uint8Array(Uint16Array.from(values, floatToHalf).buffer);
     case DataType.BFLOAT16: return new Uint8Array(Uint16Array.from(values, floatToBf16).buffer);
-    default: return new Uint8Array(Float32Array.from(values).buffer);
+    default: return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
   }
 }
 
-function setData(t: TensorProto, dims: number[], values: Float64Array): void {
+function setData(t: TensorProto, dims: number[], values: Float32Array | Float64Array): void {
   for (const k of ['floatData', 'doubleData', 'int32Data', 'externalData', 'dataLocation'] as const) delete (t as Record<string, unknown>)[k];
   t.dims = dims;
   t.rawData = encodeFloats(values, t.dataType!);
@@ -191,13 +191,16 @@ export function replaceHead(model: ModelProto, o: HeadOptions): { model: ModelPr
   const bound = 1 / Math.sqrt(features);
   const rand = mulberry32(o.seed);
   const draw = () => (2 * rand() - 1) * bound;
-  const w = new Float64Array(n * features);
+  const values = (k: number) => (weight.dataType === DataType.DOUBLE ? new Float64Array(k) : new Float32Array(k));
+  const w = values(n * features);
   // drawn as PyTorch's [out, in]; stored as the node reads it
   for (let r = 0; r < n; r++) for (let c = 0; c < features; c++) w[transposed ? r * features + c : c * n + r] = draw();
   setData(weight, transposed ? [n, features] : [features, n], w);
   if (bias) {
     const bd = (bias.dims ?? []).map(int);
-    setData(bias, bd.length ? [...bd.slice(0, -1).map(() => 1), n] : [n], Float64Array.from({ length: n }, draw));
+    const b = values(n);
+    for (let k = 0; k < n; k++) b[k] = draw();
+    setData(bias, bd.length ? [...bd.slice(0, -1).map(() => 1), n] : [n], b);
   }
   // Old exporters also list initializers as graph inputs; their declared shapes follow.
   for (const t of [weight, bias]) {

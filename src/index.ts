@@ -16,6 +16,8 @@ export { serve, type ServeOptions, type ServeReport } from './runtime/serve.js';
 
 // Data and evaluation.
 export { loadData, preprocess, type LoadDataOptions, type PreprocessOptions, type Dataset, type ReferenceCase, type Split } from './data/index.js';
+export { loadTrainingSets, alignSplit, type TrainingSets, type TrainingSetSpecs, type SplitSources } from './data/ownSplits.js';
+export { modelImageSize, type ImageSizeChoice } from './data/imageSize.js';
 export { evaluate } from './eval/evaluate.js';
 export type { EvalReport, EvaluateOptions } from './eval/types.js';
 
@@ -25,4 +27,5 @@ export { buildTrainingModel, type TrainingModel, type StepOptions } from './trai
 export { computeGradients, firstBatchGradients, type GradientResult } from './train/gradients.js';
 export { finetune, type FinetuneOptions, type FinetuneResult, type FinetuneLog } from './train/loop.js';
 export { chooseParameters, type ParameterOptions } from './train/params.js';
+export { replaceHead, type HeadOptions, type HeadReplacement } from './train/head.js';
 export { trainability, type Trainability } from './train/trainability.js';

@@ -6,6 +6,7 @@ import { VERSION } from '../version.js';
 import * as convertCmd from './convert.js';
 import * as doctorCmd from './doctor.js';
 import * as evalCmd from './eval.js';
+import * as experimentCmd from './experiment.js';
 import * as finetuneCmd from './finetune.js';
 import * as inspectCmd from './inspect.js';
 import * as serveCmd from './serve.js';
@@ -20,6 +21,6 @@ const program = new Command('alrelu-convert')
     process.exit(err.exitCode === 0 ? 0 : 2);
   });
 
-for (const cmd of [convertCmd, inspectCmd, evalCmd, doctorCmd, serveCmd, finetuneCmd]) cmd.register(program);
+for (const cmd of [convertCmd, inspectCmd, evalCmd, doctorCmd, serveCmd, finetuneCmd, experimentCmd]) cmd.register(program);
 
 await program.parseAsync(process.argv);

@@ -9,13 +9,13 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { evaluate } from '../../src/eval/evaluate.js';
+import type { EvalReport } from '../../src/eval/types.js';
 import { readModel } from '../../src/onnx/read.js';
 import { int } from '../../src/onnx/types.js';
 import type { FinetuneLog } from '../../src/train/loop.js';
 import { errorLine, runCli } from '../cli.js';
 import { npy, zip } from '../data/build.js';
-import { ROOT } from '../helpers.js';
+import { fixture, ROOT } from '../helpers.js';
 
 const IRIS_MLP = join(ROOT, 'models/iris-mlp.onnx');
 
@@ -46,9 +46,11 @@ function csv(path: string, n: number, seed: number, names = ['no', 'yes'], heade
   return path;
 }
 
+/** top-1 accuracy as `alrelu-convert eval model --data file` measures it. */
 async function top1(model: string, data: string): Promise<number> {
-  const r = await evaluate({ models: [model], data, eps: ['cpu'], warmup: 0, threads: 1 });
-  const run = r.results[0]!;
+  const out = await runCli(['eval', model, '--data', data, '--warmup', '0', '--threads', '1', '--json']);
+  if (out.code !== 0) throw new Error(`eval failed: ${out.stderr}`);
+  const run = (JSON.parse(out.stdout) as EvalReport).results[0]!;
   if (!run.ok || run.metrics.task !== 'classification') throw new Error(`evaluation failed: ${JSON.stringify(run)}`);
   return run.metrics.top1;
 }
@@ -199,6 +201,8 @@ describe('--num-classes', () => {
     const reg = join(dir, 'reg.csv');
     writeFileSync(reg, 'a,b,c,d,t\n' + Array.from({ length: 20 }, (_, i) => `${i},1,2,3,${i / 3}`).join('\n') + '\n');
     expect(errorLine(await runCli(['finetune', IRIS_MLP, '--data', reg, '--task', 'regression', '--num-classes', '2', '--threads', '1', '-o', join(dir, 'n.onnx')]))).toMatch(/--num-classes: replaces a classifier head, but the data is regression/);
+    const noHead = await run(fixture('onnx-onnx/node/test_relu/model.onnx'), ['--num-classes', '2']);
+    expect(errorLine(noHead)).toMatch(/model\.onnx: no recognisable classifier head: 'y' comes from Relu/);
     expect(existsSync(join(dir, 'n.onnx'))).toBe(false);
   });
 });

@@ -164,6 +164,8 @@ const HOSTILE_INPUTS: (Facts | undefined)[][] = [
 describe('hostile nodes', () => {
   it('no entry throws, and every answer is clean (integer dims >= 0, strings or unknown)', () => {
     const ops = [...Object.keys(OPS), 'ALReLU', 'NotAnOp', ''];
+    const bad: string[] = [];
+    const cleanDim = (d: unknown) => d === null || typeof d === 'string' || (Number.isInteger(d) && (d as number) >= 0);
     let calls = 0;
     for (const op of ops) {
       for (const attrs of HOSTILE_ATTRS) {
@@ -173,16 +175,17 @@ describe('hostile nodes', () => {
               const n = makeNode(op, inputs.map((_, k) => (inputs[k] === undefined ? '' : `x${k}`)), Array.from({ length: nOut }, (_, k) => `y${k}`), 'n', attrs);
               const got = inferNode(n, inputs, opset);
               calls++;
-              expect(got).toHaveLength(nOut);
+              if (got.length !== nOut) bad.push(`${op}: ${got.length} outputs for ${nOut}`);
               for (const g of got) {
-                for (const d of g.shape ?? []) expect(d === null || typeof d === 'string' || (Number.isInteger(d) && d >= 0), `${op}: dim ${d}`).toBe(true);
-                if (g.elemType !== undefined) expect(Number.isInteger(g.elemType) && g.elemType > 0).toBe(true);
+                if (g.shape && !g.shape.every(cleanDim)) bad.push(`${op}: shape ${JSON.stringify(g.shape)}`);
+                if (g.elemType !== undefined && !(Number.isInteger(g.elemType) && g.elemType > 0)) bad.push(`${op}: type ${g.elemType}`);
               }
             }
           }
         }
       }
     }
+    expect(bad.slice(0, 10)).toEqual([]);
     expect(calls).toBeGreaterThan(10_000);
   });
 

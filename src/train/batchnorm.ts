@@ -1,17 +1,17 @@
 /**
  * `--bn train`: BatchNormalization as PyTorch's model.train() runs it, in standard ops.
  *
- * Each trained layer's node keeps its inference form (one fast kernel on every EP) but reads the batch's
- * statistics instead of the running ones:
+ * Each trained layer's node becomes the batch-norm formula over the batch's own statistics:
  *
  *   X3   = Reshape(X, [0, 0, -1])                  (N, C, L): any rank >= 2, no rank needed at build time
  *   mean = ReduceMean(X3, [0, 2])                  per channel, over the batch and the spatial axes
- *   var  = ReduceMean((X3 - mean)^2, [0, 2])       biased, as the normalization uses it
- *   Y    = BatchNormalization(X, scale, B, mean, var)
+ *   c    = X3 - mean
+ *   var  = ReduceMean(c * c, [0, 2])               biased, as the normalization uses it
+ *   Y    = Reshape(c * (scale / sqrt(var + eps)) + B, Shape(X))
  *
- * The gradient flows through mean and var (the BatchNormalization rule differentiates them, then the
- * ReduceMean/Sub/Mul rules carry it to X), which adds up to the full batch-norm backward
- * dX = scale/σ · (dY − mean(dY) − x̂·mean(dY·x̂)).
+ * Its gradient is then the other rules' (ReduceMean, Sub, Mul, Sqrt, ...), which add up to the full
+ * batch-norm backward dX = scale/σ · (dY − mean(dY) − x̂·mean(dY·x̂)) and PyTorch's dScale and dB; the
+ * BatchNormalization rule stays the frozen one (its statistics are never differentiated).
  *
  * The running statistics become step inputs, and their updates step outputs that the loop feeds back
  * (carried, never touched by the optimizer):
@@ -25,15 +25,15 @@
  * ONNX's own training_mode=1 (opset 14+) is not used. Measured on onnxruntime 1.30: cpu and wasm run it,
  * the WebGPU EP refuses it ("BatchNormalization trainingMode is not supported yet"); its running variance is
  * the biased one (not PyTorch's rule, so the update would be computed here anyway); and it outputs no batch
- * statistics for the gradient to reuse. The inference kernel fed the batch's statistics runs everywhere.
+ * statistics for a gradient to reuse. These standard ops run on every EP.
  *
  * Which layers train: those with a trained scale or bias and running statistics held in initializers of
  * their own. A layer whose scale and bias are both frozen (--freeze, --train-only) stays frozen in both
  * senses: inference mode with its running statistics, as users of PyTorch freeze a backbone's BN.
  */
-import { attrFloat, attrInt, intAttr, intsAttr } from '../onnx/attrs.js';
+import { attrFloat, attrInt, intAttr, intsAttr, makeNode } from '../onnx/attrs.js';
 import { DataType } from '../onnx/dtype.js';
-import type { GraphProto, NodeProto } from '../onnx/types.js';
+import type { GraphProto, NodeProto, TensorProto } from '../onnx/types.js';
 import { Emitter } from './emit.js';
 
 export const BATCH_NORM_MODES = ['frozen', 'train'] as const;
@@ -96,32 +96,38 @@ export function batchNormLayers(graph: GraphProto, trainable: readonly string[])
 /**
  * Rewrites the chosen layers of `graph` (the training forward, whose running statistics are already graph
  * inputs) to normalize with batch statistics, and adds the nodes computing the updated running statistics.
- * Returns one slot per running statistic, in layer order (mean, then var).
+ * `initial` holds the running statistics' values (for their type and dims). Returns one slot per running
+ * statistic, in layer order (mean, then var).
  */
-export function trainBatchNorm(graph: GraphProto, layers: readonly BatchNormLayer[], opset: number, fresh: (base: string) => string, dtypeOf: (name: string) => number): RunningSlot[] {
+export function trainBatchNorm(graph: GraphProto, layers: readonly BatchNormLayer[], opset: number, fresh: (base: string) => string, initial: ReadonlyMap<string, TensorProto>): RunningSlot[] {
   const byMean = new Map(layers.map((l) => [l.mean, l]));
   const slots: RunningSlot[] = [];
   const nodes: NodeProto[] = [];
-  const dimsOf = new Map((graph.input ?? []).map((v) => [v.name, (v.type?.tensorType?.shape?.dim ?? []).map((d) => Number(d.dimValue ?? 0))]));
   for (const n of graph.node ?? []) {
     const layer = n.opType === 'BatchNormalization' ? byMean.get(n.input?.[3] ?? '') : undefined;
     if (!layer || n.input?.[4] !== layer.var) { nodes.push(n); continue; }
-    const X = n.input[0]!;
-    const dt = dtypeOf(layer.mean);
+    const [X, scale, bias] = n.input as [string, string, string];
+    const stat = initial.get(layer.mean)!;
+    const dt = stat.dataType ?? DataType.FLOAT;
     const em = new Emitter(fresh, `bn_train/${n.name || X}`);
-    const reduceMean = (t: string) => (opset >= 18
-      ? em.op('ReduceMean', [t, em.ints([0, 2])], [intAttr('keepdims', 1)])
-      : em.op('ReduceMean', [t], [intsAttr('axes', [0, 2]), intAttr('keepdims', 1)]));
+    const reduceMean = (t: string, base: string) => (opset >= 18
+      ? em.op('ReduceMean', [t, em.ints([0, 2])], [intAttr('keepdims', 1)], base)
+      : em.op('ReduceMean', [t], [intsAttr('axes', [0, 2]), intAttr('keepdims', 1)], base));
+    const channels = em.ints([1, -1, 1]);
     const x3 = em.op('Reshape', [X, em.ints([0, 0, -1])]);
-    const meanK = reduceMean(x3);
+    const meanK = reduceMean(x3, 'batch_mean');
     const centered = em.op('Sub', [x3, meanK]);
-    const varK = reduceMean(em.op('Mul', [centered, centered]));
-    const flat = em.ints([-1]);
-    const mean = em.op('Reshape', [meanK, flat], [], 'batch_mean');
-    const variance = em.op('Reshape', [varK, flat], [], 'batch_var');
+    const varK = reduceMean(em.op('Mul', [centered, centered]), 'batch_var');
+    const rstd = em.op('Reciprocal', [em.op('Sqrt', [em.op('Add', [varK, em.scalar(attrFloat(n, 'epsilon', 1e-5), dt)])])]);
+    const k = em.op('Mul', [rstd, em.op('Reshape', [scale, channels])]);
+    const y3 = em.op('Add', [em.op('Mul', [centered, k]), em.op('Reshape', [bias, channels])]);
+    em.nodes.push(makeNode('Reshape', [y3, em.op('Shape', [X])], [n.output![0]!], fresh(`bn_train/${n.name || X}/Reshape`)));
     // n / (n - 1) with n = elements per channel, known only at run time when the batch is symbolic
-    const n1 = em.op('Cast', [em.op('Div', [em.op('Size', [X]), em.op('Size', [mean])])], [intAttr('to', dt)]);
-    const unbiased = em.op('Div', [n1, em.op('Sub', [n1, em.scalar(1, dt)])]);
+    const flat = em.ints([-1]);
+    const mean = em.op('Reshape', [meanK, flat]);
+    const variance = em.op('Reshape', [varK, flat]);
+    const count = em.op('Cast', [em.op('Div', [em.op('Size', [X]), em.op('Size', [mean])])], [intAttr('to', dt)]);
+    const unbiased = em.op('Div', [count, em.op('Sub', [count, em.scalar(1, dt)])]);
     const momentum = attrFloat(n, 'momentum', 0.9);
     const blend = (running: string, batch: string) =>
       em.op('Add', [em.op('Mul', [running, em.scalar(momentum, dt)]), em.op('Mul', [batch, em.scalar(1 - momentum, dt)])], [], `${running}/updated`);
@@ -129,17 +135,11 @@ export function trainBatchNorm(graph: GraphProto, layers: readonly BatchNormLaye
     const newVar = blend(layer.var, em.op('Mul', [variance, unbiased]));
     nodes.push(...em.nodes);
     graph.initializer!.push(...em.initializers);
-    nodes.push({ ...n, input: [X, n.input[1]!, n.input[2]!, mean, variance] });
     for (const [name, updated] of [[layer.mean, newMean], [layer.var, newVar]] as const) {
-      slots.push({ name, updated, dims: dimsOf.get(name) ?? [], dataType: dt });
+      const t = initial.get(name)!;
+      slots.push({ name, updated, dims: (t.dims ?? []).map(Number), dataType: t.dataType ?? DataType.FLOAT });
     }
   }
   graph.node = nodes;
   return slots;
-}
-
-/** Element type of a float initializer-like value info (float when undeclared). */
-export function declaredType(graph: GraphProto): (name: string) => number {
-  const types = new Map((graph.input ?? []).map((v) => [v.name, v.type?.tensorType?.elemType ?? DataType.FLOAT]));
-  return (name) => types.get(name) ?? DataType.FLOAT;
 }

@@ -19,7 +19,7 @@ import { encodeModel } from '../onnx/schema.js';
 import { int, type ModelProto, type TypeProto, type ValueInfo } from '../onnx/types.js';
 import { UserError } from '../errors.js';
 import { backward } from './backward.js';
-import { batchNormLayers, declaredType, trainBatchNorm, type BatchNormChoice, type BatchNormMode, type RunningSlot } from './batchnorm.js';
+import { batchNormLayers, trainBatchNorm, type BatchNormChoice, type BatchNormMode, type RunningSlot } from './batchnorm.js';
 import { Emitter } from './emit.js';
 import { prepareForward, valueInfoOf, type ForwardGraph, type ForwardOptions } from './forward.js';
 import { fuseAlrelu } from './fuse.js';
@@ -99,7 +99,7 @@ export function buildTrainingModel(source: ModelProto, opts: StepOptions): Train
   // the running statistics of layers trained with batch statistics become inputs, as parameters do
   const fwd = prepareForward(source, { ...opts, params: [...opts.params, ...stats] });
   const { graph, fresh } = fwd;
-  const running = bn ? trainBatchNorm(graph, bn.train, fwd.opset, fresh, declaredType(graph)) : [];
+  const running = bn ? trainBatchNorm(graph, bn.train, fwd.opset, fresh, fwd.initial) : [];
   if (running.length !== stats.length) throw new Error(`BatchNormalization layers to train: ${stats.length / 2}, found ${running.length / 2} in the training graph`);
   // recurrent ops between a parameter and the loss become the standard ops they are made of
   unrollRecurrent(graph, fwd.opset, opts.params, fresh);

@@ -173,7 +173,7 @@ describe('the train-mode graph', () => {
       input: ['M', 'V'].map((v) => ({ name: v, type: { tensorType: { elemType: DataType.DOUBLE, shape: { dim: [{ dimValue: c }] } } } })),
     };
     let k = 0;
-    const slots = trainBatchNorm(graph, [{ node: 'BatchNormalization_Y', mean: 'M', var: 'V' }], 17, (b) => `${b}_${k++}`, () => DataType.DOUBLE);
+    const slots = trainBatchNorm(graph, [{ node: 'BatchNormalization_Y', mean: 'M', var: 'V' }], 17, (b) => `${b}_${k++}`, new Map(['M', 'V'].map((v) => [v, { name: v, dataType: DataType.DOUBLE, dims: [c] }])));
     expect(slots.map((x) => x.name)).toEqual(['M', 'V']);
     const inputs: Record<string, InputSpec> = {
       X: { shape, grad: true }, S: { shape: [c], grad: grads.S ?? false }, B: { shape: [c], grad: grads.B ?? false },

@@ -1,9 +1,7 @@
 /**
- * BatchNormalization in inference mode, as it runs in the training graph: y = x * k + (B - mean * k) with
- * k = scale / sqrt(var + eps) per channel (axis 1). dX = dY * k, dScale = sum(dY * (x - mean)) / sqrt(var + eps),
- * dB = sum(dY) over all axes but 1. The statistics are constants (frozen) unless `--bn train` feeds the batch's
- * (src/train/batchnorm.ts); then they get their partial derivatives too, dMean = -k sum(dY) and
- * dVar = -scale/2 (var + eps)^-3/2 sum(dY * (x - mean)), and the gradient goes on through the nodes computing them.
+ * BatchNormalization in inference mode, as it runs in the training graph: the running statistics are
+ * frozen constants, so y = x * k + (B - mean * k) with k = scale / sqrt(var + eps) per channel (axis 1).
+ * dX = dY * k, dScale = sum(dY * (x - mean) / sqrt(var + eps)), dB = sum(dY) over all axes but 1.
  */
 import { attrFloat, attrInt, intsAttr } from '../../onnx/attrs.js';
 import { elementCount } from '../../onnx/tensor.js';
@@ -12,10 +10,10 @@ import { UnsupportedGradientError } from './errors.js';
 import { rule, type GradRule } from './types.js';
 
 export const NORM: Record<string, GradRule> = {
-  BatchNormalization: rule([0, 1, 2, 3, 4], ({ node, x, y, dy, need, ctx }) => {
+  BatchNormalization: rule([0, 1, 2], ({ node, x, y, dy, need, ctx }) => {
     const name = node.name ?? '';
     if (attrInt(node, 'training_mode', 0) === 1 || y.filter((o) => o).length > 1) {
-      throw new UnsupportedGradientError('BatchNormalization', name, 'training_mode as exported (fine-tune with batch statistics instead)');
+      throw new UnsupportedGradientError('BatchNormalization', name, 'training_mode (the training graph keeps running statistics frozen)');
     }
     if (attrInt(node, 'spatial', 1) === 0) throw new UnsupportedGradientError('BatchNormalization', name, 'spatial=0');
     const [X, scale, , mean, variance] = x as [string, string, string, string, string];
@@ -25,15 +23,10 @@ export const NORM: Record<string, GradRule> = {
     // per-channel vectors as (C, 1, ...) to broadcast against (N, C, ...)
     const col = (v: string) => (rank > 2 ? ctx.unsqueeze(v, others.slice(1).map((a) => a - 1)) : v);
     const invStd = ctx.op('Reciprocal', [ctx.op('Sqrt', [ctx.add(variance, ctx.scalar(attrFloat(node, 'epsilon', 1e-5), variance))])]);
-    const k = need[0] || need[3] ? ctx.mul(scale, invStd) : undefined;
-    const dX = need[0] ? ctx.mul(g, col(k!)) : undefined;
-    // sum(dY * (x - mean)): dScale's and dVar's common factor
-    const gc = need[1] || need[4] ? ctx.reduceSum(ctx.mul(g, ctx.sub(X, col(mean))), others, false) : undefined;
-    const dScale = need[1] ? ctx.mul(gc!, invStd) : undefined;
-    const sumG = need[2] || need[3] ? ctx.reduceSum(g, others, false) : undefined;
-    const dMean = need[3] ? ctx.neg(ctx.mul(sumG!, k!)) : undefined;
-    const dVar = need[4] ? ctx.mul(ctx.mul(gc!, ctx.scale(scale, -0.5)), ctx.op('Pow', [invStd, ctx.scalar(3, invStd)])) : undefined;
-    return [dX, dScale, sumG, dMean, dVar];
+    const dX = need[0] ? ctx.mul(g, col(ctx.mul(scale, invStd))) : undefined;
+    const dScale = need[1] ? ctx.reduceSum(ctx.mul(g, ctx.mul(ctx.sub(X, col(mean)), col(invStd))), others, false) : undefined;
+    const dB = need[2] ? ctx.reduceSum(g, others, false) : undefined;
+    return [dX, dScale, dB];
   }),
   /*
    * LRN: y = x s^-beta with s = bias + alpha/size * (sum of x^2 over a window of channels

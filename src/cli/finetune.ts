@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import { checkOutputs, writeFileAtomic, type InputPath } from '../atomic.js';
 import { convert } from '../convert/convert.js';
 import { parseSpec } from '../data/index.js';
-import { describeImageSize, imageSizeChoice, modelImageSize, type ImageSizeChoice } from '../data/imageSize.js';
+import { describeImageSize, imageSizeChoice, modelImageSize, withSizeOrigin, type ImageSizeChoice } from '../data/imageSize.js';
 import { describeSources, loadTrainingSets, type SplitSources } from '../data/ownSplits.js';
 import type { Dataset } from '../data/types.js';
 import { UserError } from '../errors.js';
@@ -148,7 +148,9 @@ async function loadSplits(o: FinetuneCliOptions, model: ModelProto): Promise<Loa
     { data: o.data, ...(o.valData !== undefined ? { val: o.valData } : {}), ...(o.testData !== undefined ? { test: o.testData } : {}), names: { val: '--val-data', test: '--test-data' } },
     { ...dataOpts, ...(fromModel?.size ? { imageSize: fromModel.size } : {}) },
     preprocessOptions(o),
-  );
+  ).catch((e: unknown) => {
+    throw withSizeOrigin(e, fromModel);
+  });
   const { sources, ...splits } = sets;
   const asked = dataOpts.imageSize === undefined ? undefined : typeof dataOpts.imageSize === 'number' ? [dataOpts.imageSize, dataOpts.imageSize] as [number, number] : dataOpts.imageSize;
   const imageSize = splits.train.resizedTo ? imageSizeChoice(splits.train.resizedTo, asked, fromModel) : undefined;

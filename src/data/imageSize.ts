@@ -3,6 +3,7 @@
  * input declares (a pretrained ImageNet model takes 224x224 whatever the photos are), else the first
  * image's. Pure over the model, so eval, serve and finetune pick it the same way and say why.
  */
+import { UserError } from '../errors.js';
 import type { ModelProto, ValueInfo } from '../onnx/types.js';
 import { int } from '../onnx/types.js';
 
@@ -50,7 +51,7 @@ export function modelImageSize(model: ModelProto, o: { input?: string; layout?: 
   if (dims.length !== 4) return { why: `the model's input '${named.name}' is ${shapeText(dims)}, not a 4-d image batch` };
   const [h, w] = layout === 'nhwc' ? [dims[1], dims[2]] : [dims[2], dims[3]];
   if (typeof h !== 'number' || typeof w !== 'number') {
-    return { why: `the model's input '${named.name}' is ${shapeText(dims)}: its height and width are symbolic (${layout})` };
+    return { why: `the model's input '${named.name}' is ${shapeText(dims)}: its height and width are not both fixed (${layout})` };
   }
   return { size: [h, w], why: `the model's input '${named.name}' is ${shapeText(dims)} (${layout})` };
 }
@@ -61,6 +62,15 @@ export function imageSizeChoice(resizedTo: [number, number], asked: [number, num
   if (asked) return { height, width, from: 'option', why: 'the size asked for' };
   if (model?.size) return { height, width, from: 'model', why: model.why };
   return { height, width, from: 'first image', why: `the first image's size${model ? `; ${model.why}` : ''}` };
+}
+
+/**
+ * A loading error about images of the model's size (a data size limit refusing 100000x100000 images) says
+ * where that size came from; any other error is returned as it is.
+ */
+export function withSizeOrigin(e: unknown, m: ModelImageSize | undefined): unknown {
+  if (!(e instanceof UserError) || !m?.size || !e.cause_.includes(`x${m.size[0]}x${m.size[1]}`)) return e;
+  return new UserError(e.subject, `${e.cause_}; images are resized to ${m.size[0]}x${m.size[1]} because ${m.why}`, e.exitCode);
 }
 
 /** One line: "images resized to 224x224 (HxW): the model's input 'x' is [N,3,224,224] (nchw)". */

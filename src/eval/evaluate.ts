@@ -7,7 +7,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { hasPreprocessing, isReference, loadData, parseSpec, preprocess } from '../data/index.js';
-import { imageSizeChoice, modelImageSize, type ImageSizeChoice, type ModelImageSize } from '../data/imageSize.js';
+import { imageSizeChoice, modelImageSize, withSizeOrigin, type ImageSizeChoice, type ModelImageSize } from '../data/imageSize.js';
 import { select } from '../data/split.js';
 import type { Dataset, ReferenceCase, Split } from '../data/types.js';
 import { messageOf, UserError } from '../errors.js';
@@ -55,7 +55,9 @@ function evenSubset(ds: Dataset, n: number): Dataset {
 
 async function load(opts: LoadOptions): Promise<PreparedData> {
   const fromModel = await sizeFromModel(opts);
-  const loaded = await loadData(opts.data, { ...opts.dataOptions, ...(fromModel?.size ? { imageSize: fromModel.size } : {}), split: opts.split, seed: opts.seed });
+  const loaded = await loadData(opts.data, { ...opts.dataOptions, ...(fromModel?.size ? { imageSize: fromModel.size } : {}), split: opts.split, seed: opts.seed }).catch((e: unknown) => {
+    throw withSizeOrigin(e, fromModel);
+  });
   if (isReference(loaded)) {
     if (hasPreprocessing(opts.preprocess ?? {})) {
       throw new UserError('--scale/--mean/--std/--layout', 'do not apply to test_data_set reference data, which is fed to the model exactly as stored');

@@ -92,7 +92,7 @@ describe('modelImageSize', () => {
     expect(modelImageSize(imageModel([1, 32, 24, 3]))).toMatchObject({ size: [24, 3] });
     const sym = modelImageSize(imageModel(['N', 3, 'H', 'W']));
     expect(sym.size).toBeUndefined();
-    expect(sym.why).toMatch(/'x' is \[N,3,H,W\]: its height and width are symbolic/);
+    expect(sym.why).toMatch(/'x' is \[N,3,H,W\]: its height and width are not both fixed/);
     expect(modelImageSize(imageModel(['N', 3, 32, 'W'])).size).toBeUndefined();
     const flat = imageModel(['N', 3, 32, 32]);
     flat.graph!.input = [vi('x', ['N', 3072])];
@@ -127,7 +127,7 @@ describe('eval and finetune on a folder of images of other sizes', () => {
     expect(s.code, s.stderr).toBe(0);
     const rs = JSON.parse(s.stdout) as EvalReport;
     expect(rs.data.imageSize).toMatchObject({ height: 40, width: 48, from: 'first image' });
-    expect(rs.data.imageSize!.why).toMatch(/first image's size; the model's input 'x' is \[N,3,H,W\]: its height and width are symbolic/);
+    expect(rs.data.imageSize!.why).toMatch(/first image's size; the model's input 'x' is \[N,3,H,W\]: its height and width are not both fixed/);
 
     const n = await runCli(['eval', nhwc, '--data', folder, '--layout', 'nhwc', '--json', '--threads', '1']);
     expect(n.code, n.stderr).toBe(0);
@@ -148,5 +148,17 @@ describe('eval and finetune on a folder of images of other sizes', () => {
     const log = JSON.parse(r.stdout) as FinetuneLog;
     expect(log.data.imageSize).toMatchObject({ height: 32, width: 32, from: 'model' });
     expect(log.data.sources).toMatchObject({ train: { spec: folder, part: 'all', count: 8 }, val: { spec: val, part: 'all', count: 3 }, test: null });
+  });
+});
+
+describe('a model declaring absurd image sizes', () => {
+  it('is refused by the data size limit before anything is allocated, and the error says where the size came from', async () => {
+    const huge = join(dir, 'huge.onnx');
+    writeFileSync(huge, encodeModel(imageModel(['N', 3, 100000, 100000])));
+    const r = await runCli(['eval', huge, '--data', folder, '--threads', '1']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/holds 8 images of 3x100000x100000 floats.*above the data size limit.*; images are resized to 100000x100000 because the model's input 'x' is \[N,3,100000,100000\] \(nchw\)/);
+    // a negative or zero dim is not a size: the first image's is used
+    expect(modelImageSize(imageModel(['N', 3, -5, 7])).why).toMatch(/\[N,3,\?,7\]: its height and width are not both fixed/);
   });
 });

@@ -159,7 +159,7 @@ interface PlannedRun {
   go(): Promise<Omit<RunRecord, 'finishedAt' | 'seconds'>>;
 }
 
-async function testScores(rt: Runtime, model: ModelProto, sourceDir: string, file: string, test: Dataset, batch: number, input?: string, output?: string): Promise<TestScores> {
+export async function testScores(rt: Runtime, model: ModelProto, sourceDir: string, file: string, test: Dataset, batch: number, input?: string, output?: string): Promise<TestScores> {
   const session = await rt.load(encodeInline(model, sourceDir), { name: file });
   try {
     const inMeta = input ? session.inputs.find((i) => i.name === input) : session.inputs[0];

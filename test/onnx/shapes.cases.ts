@@ -7,7 +7,7 @@
 import { floatAttr, intAttr, intsAttr, stringAttr, tensorAttr, graphAttr } from '../../src/onnx/attrs.js';
 import { DataType } from '../../src/onnx/dtype.js';
 import type { Dim, Shape } from '../../src/onnx/shapes.js';
-import type { AttributeProto, GraphProto, ValueInfo } from '../../src/onnx/types.js';
+import { AttrType, type AttributeProto, type GraphProto, type ValueInfo } from '../../src/onnx/types.js';
 
 const { FLOAT, INT64, BOOL, INT32, DOUBLE, UINT8 } = DataType;
 
@@ -289,7 +289,7 @@ export const CASES: Case[] = [
   { op: 'Resize', in: [f(1, 3, 4, 5), f32(1, 1, 0.5, 0.5)], opset: 10, out: [fl(1, 3, 2, 2)], what: 'Resize-10: scales at input 1' },
   { op: 'Resize', in: [f(1, 3, 4, 5), none, none, i64(8, 8)], attrs: [is('axes', [2, 3])], opset: 18, out: [o(FLOAT)], what: 'axes: left unknown', ort: false },
   { op: 'Upsample', in: [f(1, 3, 4, 5), f32(1, 1, 2, 2)], opset: 9, out: [fl(1, 3, 8, 10)] },
-  { op: 'Upsample', in: [f(1, 3, 4, 5)], attrs: [{ name: 'scales', type: 6, floats: [1, 1, 2, 3] }], opset: 7, out: [fl(1, 3, 8, 15)] },
+  { op: 'Upsample', in: [f(1, 3, 4, 5)], attrs: [{ name: 'scales', type: AttrType.FLOATS, floats: [1, 1, 2, 3] }], opset: 7, out: [fl(1, 3, 8, 15)] },
 
   // recurrent
   { op: 'LSTM', in: [f(5, 2, 3), konst(FLOAT, [1, 16, 3]), konst(FLOAT, [1, 16, 4])], attrs: [i('hidden_size', 4)], out: [fl(5, 1, 2, 4), fl(1, 2, 4), fl(1, 2, 4)] },

@@ -258,7 +258,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   let resumed: Checkpoint | undefined;
   if (from) {
     resumed = await readCheckpoint(from);
-    if (resumed.meta.modelHash !== hash) throw new UserError(from, `was made for another model (or another version of ${o.file})`);
+    if (resumed.meta.modelHash !== hash) throw new UserError(from, `was made for another model (or another version of ${o.file})${headDifference(resumed.meta.settings, o.head, seed)}`);
   }
 
   const initialParams = initialParameters(o.model, o.sourceDir, carried);
@@ -442,6 +442,19 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   } finally {
     await evalSession.release();
   }
+}
+
+/**
+ * A new head is part of the model trained: a checkpoint of another head count, or of a head drawn from
+ * another seed, is for another model. Says which, where it is one of those.
+ */
+function headDifference(was: RunSettings, head: HeadReplacement | undefined, seed: number): string {
+  const a = was.numClasses ?? null;
+  const b = head?.newClasses ?? null;
+  const own = 'the model\'s own head';
+  if (a !== b) return `: its run had ${a === null ? own : `a new head of ${a} classes`}, this one has ${b === null ? own : `a new head of ${b} classes`}`;
+  if (b !== null && was.seed !== seed) return `: its new head was drawn with seed ${was.seed}, this run's with seed ${seed}`;
+  return '';
 }
 
 /** A resumed checkpoint holds exactly the run's tensors, each with its type and dims. */

@@ -156,6 +156,20 @@ describe('--val-data and --test-data', () => {
     const same = await runCli([...base, '--test-data', testA, '--epochs', '2', '--resume', '--force']);
     expect(same.code, same.stderr).toBe(0);
   });
+
+  it('so is a new head: resuming without it, or with another seed, says so', async () => {
+    const train = csv(join(dir, 'h-train.csv'), 60, 17);
+    const out = join(dir, 'h.onnx');
+    const base = ['finetune', IRIS_MLP, '--data', train, '--threads', '1', '-o', out];
+    const first = await runCli([...base, '--num-classes', '2', '--epochs', '1']);
+    expect(first.code, first.stderr).toBe(0);
+    const own = await runCli([...base, '--epochs', '2', '--resume', '--force']);
+    expect(errorLine(own)).toMatch(/was made for another model .*: its run had a new head of 2 classes, this one has the model's own head/);
+    const seed = await runCli([...base, '--num-classes', '2', '--seed', '5', '--epochs', '2', '--resume', '--force']);
+    expect(errorLine(seed)).toMatch(/its new head was drawn with seed 0, this run's with seed 5/);
+    const same = await runCli([...base, '--num-classes', '2', '--epochs', '2', '--resume', '--force']);
+    expect(same.code, same.stderr).toBe(0);
+  });
 });
 
 describe('--num-classes', () => {

@@ -56,6 +56,8 @@ class Net {
 
   private uniform(name: string, dims: number[], bound: number): string {
     const n = dims.reduce((a, b) => a * b, 1);
+    // counted before allocating: a typo in a size must not take the machine's memory
+    if (this.parameters + n > MAX_PARAMETERS) throw new UserError('model size', `more than ${MAX_PARAMETERS} parameters (at ${name} [${dims.join(', ')}]); use smaller sizes`);
     const v = new Float32Array(n);
     for (let i = 0; i < n; i++) v[i] = (this.rand() * 2 - 1) * bound;
     this.inits.push({ name, dims, dataType: DataType.FLOAT, rawData: new Uint8Array(v.buffer) });
@@ -138,7 +140,6 @@ export function buildModel(o: BuildOptions): ModelProto {
     width = n;
   });
   net.linear(x, width, o.classes, `fc${o.hidden.length + 1}`);
-  if (net.parameters > MAX_PARAMETERS) throw new UserError(o.arch, `has ${net.parameters} parameters, more than the ${MAX_PARAMETERS} an experiment model may have; use smaller sizes`);
   net.nodes[net.nodes.length - 1]!.output = [OUTPUT];
   const model: ModelProto = {
     irVersion: 8,

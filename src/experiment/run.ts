@@ -14,7 +14,7 @@
 import { createHash } from 'node:crypto';
 import { convert } from '../convert/convert.js';
 import { loadData, preprocess, type Dataset, type LoadDataOptions, type PreprocessOptions } from '../data/index.js';
-import { isReference } from '../data/index.js';
+import { isReference, parseSpec } from '../data/index.js';
 import { applySplit, select } from '../data/split.js';
 import { UserError } from '../errors.js';
 import { classificationMetrics } from '../eval/metrics.js';
@@ -112,6 +112,7 @@ export interface LoadSetsOptions {
 
 /** One classification data set, limited, split 80/10/10 and preprocessed. */
 export async function loadSets(spec: string, o: LoadSetsOptions): Promise<LoadedSets> {
+  if (parseSpec(spec).split) throw new UserError(spec, 'names a split; the experiment splits each data set itself (80/10/10, seed 0): give the whole set');
   const all = await loadData(spec, { ...o.data, split: 'all' });
   if (isReference(all)) throw new UserError(spec, 'holds reference cases (test_data_set folders), not labelled samples to train on');
   if (all.task !== 'classification') throw new UserError(spec, 'is regression data; the experiment compares classifiers (accuracy, macro-F1, AUC)');

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.js';
 import { DataType } from '../../src/onnx/dtype.js';
 import { encodeModel } from '../../src/onnx/schema.js';
-import { tensorValues } from '../../src/onnx/tensor.js';
+import { floatToHalf, halfToFloat, tensorValues } from '../../src/onnx/tensor.js';
 import { int, type ModelProto, type NodeProto, type TensorProto } from '../../src/onnx/types.js';
 import { replaceHead } from '../../src/train/head.js';
 
@@ -194,6 +194,22 @@ describe('replaceHead', () => {
     const fromInput = headModel('gemm-transB1', 4, 3);
     fromInput.graph!.output = [vi('x', ['N', 4])];
     refuse(fromInput, 2, /not computed by a node/);
+  });
+
+  it('a float16 head stays float16: the same draws, rounded to half', () => {
+    const half = headModel('gemm-transB1', 16, 3);
+    for (const t of half.graph!.initializer!) {
+      const v = tensorValues(t)!;
+      t.dataType = DataType.FLOAT16;
+      t.rawData = new Uint8Array(Uint16Array.from(v, floatToHalf).buffer);
+    }
+    const h = replaceHead(half, { numClasses: 4, seed: 11 }).model;
+    const f = replaceHead(headModel('gemm-transB1', 16, 3), { numClasses: 4, seed: 11 }).model;
+    const hw = init(h, 'fc.weight');
+    expect(hw.dataType).toBe(DataType.FLOAT16);
+    expect(hw.rawData!.byteLength).toBe(4 * 16 * 2);
+    const fw = tensorValues(init(f, 'fc.weight'))!;
+    tensorValues(hw)!.forEach((v, i) => expect(v).toBe(halfToFloat(floatToHalf(fw[i]!))));
   });
 
   it('a Gemm without bias gets none; a [1, K] bias keeps its rank', async () => {

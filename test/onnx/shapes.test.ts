@@ -2,7 +2,7 @@
  * The inference engine, op by op (shapes.cases.ts), against onnxruntime's real output dims and types on a
  * one-node model per case; hostile nodes; whole graphs with constant folding; and every real model.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
@@ -300,7 +300,7 @@ describe('whole graphs', () => {
 
 // ---- every real model ----
 
-const MODELS = [...allFixtureModels(), join(ROOT, 'models/iris-mlp.onnx'), join(ROOT, 'models/mnist-cnn.onnx')];
+const MODELS = [...allFixtureModels(), ...readdirSync(join(ROOT, 'models')).filter((f) => f.endsWith('.onnx')).map((f) => join(ROOT, 'models', f))];
 
 /** Infers every scope of a model, as convert does, with the graph's own declarations of inner values removed. */
 function inferModel(m: ModelProto): { main?: StaticInfo; all: number } {

@@ -344,7 +344,7 @@ describe('through the CLI', () => {
     expect(resumed.code, resumed.stderr).toBe(2);
     expect(errorLine(resumed)).toMatch(/was made with BatchNormalization mode train, this run has frozen/);
     const bad = await runCli([...args, '--epochs', '1', '--bn', 'eval']);
-    expect(bad.code).toBe(2);
+    expect(bad.code, bad.stderr).toBe(2);
     expect(errorLine(bad)).toMatch(/--bn <mode>.*'eval' is invalid/);
   });
 });

@@ -25,7 +25,9 @@
  * ONNX's own training_mode=1 (opset 14+) is not used. Measured on onnxruntime 1.30: cpu and wasm run it,
  * the WebGPU EP refuses it ("BatchNormalization trainingMode is not supported yet"); its running variance is
  * the biased one (not PyTorch's rule, so the update would be computed here anyway); and it outputs no batch
- * statistics for a gradient to reuse. These standard ops run on every EP.
+ * statistics for a gradient to reuse. These standard ops run on every EP; they cost more than its fused kernel
+ * (one layer's forward at [16, 64, 32, 32], cpu, 1 thread: 8.0 ms against 3.0 ms, best of 30 on a loaded
+ * 2-core machine; the whole step of a 6-layer CNN at 64×64, batch 16: within 5-15% of `frozen`).
  *
  * Which layers train: those with a trained scale or bias and running statistics held in initializers of
  * their own. A layer whose scale and bias are both frozen (--freeze, --train-only) stays frozen in both

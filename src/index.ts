@@ -29,3 +29,9 @@ export { finetune, type FinetuneOptions, type FinetuneResult, type FinetuneLog }
 export { chooseParameters, type ParameterOptions } from './train/params.js';
 export { replaceHead, type HeadOptions, type HeadReplacement } from './train/head.js';
 export { trainability, type Trainability } from './train/trainability.js';
+
+// Experiments: from-scratch networks, ReLU vs LeakyReLU vs ALReLU across seeds, paired tests.
+export { buildModel as buildExperimentModel, ACTIVATIONS, type Activation, type ArchSpec, type BuildOptions } from './experiment/build.js';
+export { runScratch, runSwap, loadSets, type ExperimentResult, type ExperimentSettings, type ScratchOptions, type SwapOptions } from './experiment/run.js';
+export { analyze, type Analysis } from './experiment/analysis.js';
+export { pairedTests, summarize, type PairedTest, type Summary } from './experiment/stats.js';

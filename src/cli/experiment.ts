@@ -12,7 +12,7 @@ import { ACTIVATIONS, ARCHITECTURES, type Activation, type Architecture } from '
 import { formatMarkdown, formatText, renderExperimentHtml, type Provenance } from '../experiment/report.js';
 import { loadSets, runScratch, runSwap, type ExperimentHooks, type ExperimentResult, type TrainingSettings } from '../experiment/run.js';
 import { readModel } from '../onnx/read.js';
-import { printable } from '../printable.js';
+import { printable, printableLines } from '../printable.js';
 import { isEpName, openRuntime } from '../runtime/index.js';
 import { EP_NAMES, type EpName } from '../runtime/types.js';
 import { TrainingStopped } from '../train/loop.js';
@@ -167,7 +167,7 @@ async function runExperiment(o: ExperimentCliOptions): Promise<void> {
   await writeFileAtomic(files.md, md, { replace: true });
   await writeFileAtomic(files.html, renderExperimentHtml(result, analysis, provenance), { replace: true });
   if (o.json) printJson(summary);
-  else if (o.markdown) process.stdout.write(md);
+  else if (o.markdown) process.stdout.write(printableLines(md));
   else {
     say(o, formatText(result, analysis));
     say(o, `wrote ${printable(files.html)}, ${printable(files.json)}, ${printable(files.md)}${result.skipped ? ` (${result.skipped} run(s) recorded earlier were not run again)` : ''}`);

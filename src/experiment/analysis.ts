@@ -3,7 +3,8 @@ import type { RunRecord } from './results.js';
 import type { ExperimentResult } from './run.js';
 import { pairedTests, summarize, type PairedTest, type Summary } from './stats.js';
 
-export const METRICS = ['accuracy', 'macroF1', 'auc'] as const;
+/** loss: the test cross-entropy (lower is better), which still separates models whose test accuracy ties */
+export const METRICS = ['accuracy', 'macroF1', 'auc', 'loss'] as const;
 export type Metric = (typeof METRICS)[number];
 
 export interface VariantSummary {

@@ -4,7 +4,7 @@
  * learning curves, every seed's test scores, and the paired tests.
  */
 import { fmt, formatTable, pct } from '../eval/table.js';
-import type { Analysis, Comparison, DataAnalysis, Metric } from './analysis.js';
+import { METRICS, type Analysis, type Comparison, type DataAnalysis, type Metric } from './analysis.js';
 import { describeArch } from './build.js';
 import type { RunRecord } from './results.js';
 import type { ExperimentResult } from './run.js';
@@ -17,7 +17,7 @@ export interface Provenance {
   date: string;
 }
 
-const METRIC_NAMES: Record<Metric, string> = { accuracy: 'accuracy', macroF1: 'macro-F1', auc: 'ROC AUC' };
+const METRIC_NAMES: Record<Metric, string> = { accuracy: 'accuracy', macroF1: 'macro-F1', auc: 'ROC AUC', loss: 'test loss' };
 
 function meanStd(s: Summary, metric: Metric): string {
   if (!s.n) return '-';
@@ -40,11 +40,11 @@ function tText(c: Comparison): string {
   return c.test.t.p === null ? `- (${c.test.t.note})` : pValue(c.test.t.p);
 }
 
-const SUMMARY_HEAD = ['data', 'variant', 'seeds', 'accuracy (%)', 'macro-F1', 'ROC AUC'];
+const SUMMARY_HEAD = ['data', 'variant', 'seeds', 'accuracy (%)', 'macro-F1', 'ROC AUC', 'test loss'];
 const TEST_HEAD = ['data', 'comparison', 'metric', 'mean diff', 'wins/losses/ties', 'Wilcoxon p', 'paired t p'];
 
 function summaryRows(a: Analysis): string[][] {
-  return a.data.flatMap((d) => d.variants.map((v) => [d.data, v.variant, String(v.seeds), meanStd(v.metrics.accuracy, 'accuracy'), meanStd(v.metrics.macroF1, 'macroF1'), meanStd(v.metrics.auc, 'auc')]));
+  return a.data.flatMap((d) => d.variants.map((v) => [d.data, v.variant, String(v.seeds), meanStd(v.metrics.accuracy, 'accuracy'), meanStd(v.metrics.macroF1, 'macroF1'), meanStd(v.metrics.auc, 'auc'), meanStd(v.metrics.loss, 'loss')]));
 }
 
 function testRows(a: Analysis): string[][] {
@@ -65,6 +65,7 @@ function dataLines(r: ExperimentResult): string[] {
 
 const NOTES = [
   'Each run keeps the epoch with the best validation accuracy and is scored on the test split; every seed uses the same split.',
+  'Test loss is the cross-entropy on the test split (lower is better); it separates models whose accuracy ties on a small test set.',
   'Tests are paired by seed and two-sided; "~" marks a Wilcoxon p from the normal approximation (ties or zero differences), otherwise it is exact.',
 ];
 
@@ -154,14 +155,15 @@ function frame(xMax: number, lo: number, hi: number, xLabel: string, yLabel: str
 
 const svg = (f: Frame, body: string, cls: string) => `<svg class="${cls}" xmlns="http://www.w3.org/2000/svg" width="${f.w}" height="${f.h}" font-size="11" font-family="sans-serif" role="img">${body}</svg>`;
 
-function range(values: number[]): [number, number] {
+/** A padded value range; scores clamp to [0, 1], a loss only to [0, ∞). */
+function range(values: number[], unit = true): [number, number] {
   const ok = values.filter(Number.isFinite);
   if (!ok.length) return [0, 1];
   let lo = Math.min(...ok);
   let hi = Math.max(...ok);
   const pad = Math.max((hi - lo) * 0.08, 0.005);
   lo = Math.max(0, lo - pad);
-  hi = Math.min(1, hi + pad);
+  hi = unit ? Math.min(1, hi + pad) : hi + pad;
   return hi > lo ? [lo, hi] : [0, 1];
 }
 
@@ -200,7 +202,7 @@ function seedPoints(d: DataAnalysis, runs: RunRecord[], variants: string[], metr
   const val = (r: RunRecord) => r.test[metric];
   const vals = runs.map(val).filter((x): x is number => x !== null);
   if (!vals.length) return '';
-  const [lo, hi] = range(vals);
+  const [lo, hi] = range(vals, metric !== 'loss');
   const { f, axes } = frame(variants.length - 1, lo, hi, 'variant', `test ${METRIC_NAMES[metric]}`, []);
   const parts = [axes];
   variants.forEach((v, i) => parts.push(`<text x="${f.x(i)}" y="${f.h - 22}" text-anchor="middle">${esc(v)}</text>`));
@@ -230,7 +232,7 @@ export function renderExperimentHtml(r: ExperimentResult, a: Analysis, p: Proven
       `<h2>${esc(d.data)}</h2>`,
       legend(variants),
       table(SUMMARY_HEAD.slice(1), summaryRows({ ...a, data: [d] }).map((row) => row.slice(1))),
-      `<div class="grid">${learningCurves(d, runs, variants)}${(['accuracy', 'macroF1', 'auc'] as const).map((m) => seedPoints(d, runs, variants, m, r.settings.seeds)).join('')}</div>`,
+      `<div class="grid">${learningCurves(d, runs, variants)}${METRICS.map((m) => seedPoints(d, runs, variants, m, r.settings.seeds)).join('')}</div>`,
       '<h3>Paired tests across seeds</h3>',
       table(TEST_HEAD.slice(1), testRows({ ...a, data: [d] }).map((row) => row.slice(1))),
     ].join('\n');

@@ -54,7 +54,7 @@ describe('experiment', () => {
     expect(html.match(/class="chart curves"/g)).toHaveLength(2);
     // every run's test accuracy is one point, carrying the JSON's value
     const points = [...html.matchAll(/data-variant="([^"]+)" data-seed="(\d+)" data-value="([^"]+)"/g)];
-    expect(points).toHaveLength(3 * PLAN); // accuracy, macro-F1 and AUC
+    expect(points).toHaveLength(4 * PLAN); // accuracy, macro-F1, AUC and test loss
     for (const x of runs) expect(points.some((p) => p[1] === x.variant && Number(p[2]) === x.seed && Number(p[3]) === (x.test as { accuracy: number }).accuracy)).toBe(true);
     const md = readFileSync(join(full, 'results.md'), 'utf8');
     expect(md).toMatch(/^Produced by `alrelu-convert experiment --data iris,mnist .*` on .*, \d{4}-\d\d-\d\d\./);

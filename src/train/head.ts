@@ -16,7 +16,8 @@ import { DataType, dtypeName } from '../onnx/dtype.js';
 import { decodeModel, encodeModel } from '../onnx/schema.js';
 import { floatToBf16, floatToHalf } from '../onnx/tensor.js';
 import { int, type ModelProto, type TensorProto, type ValueInfo } from '../onnx/types.js';
-import { nodeLabel, scopeNodes, scopes } from '../onnx/walk.js';
+import { Graph } from '../onnx/graph.js';
+import { nodeLabel } from '../onnx/walk.js';
 
 /** More classes than any label file may name (labels are capped at 2^20 - 1, see data/labels.ts). */
 export const MAX_HEAD_CLASSES = 2 ** 20;
@@ -100,21 +101,19 @@ export function replaceHead(model: ModelProto, o: HeadOptions): { model: ModelPr
   const graphOut = (g.output ?? []).find((v) => v.name === outName);
   if (outName === undefined || !graphOut) throw new UserError(file, `has no graph output '${outName ?? ''}'`);
 
-  // Every use of a value: node inputs in every graph (a subgraph may capture it) and graph outputs.
-  const uses = new Map<string, number>();
-  const use = (name: string) => uses.set(name, (uses.get(name) ?? 0) + 1);
-  for (const s of scopes(copy)) {
-    if (s.kind !== 'graph') continue;
-    for (const nd of scopeNodes(s)) for (const i of nd.input ?? []) if (i) use(i);
-    if (s.graph === g) for (const v of g.output ?? []) if (v.name) use(v.name);
-  }
-  const producer = new Map<string, number>();
-  nodes.forEach((nd, i) => (nd.output ?? []).forEach((v) => v && producer.set(v, i)));
+  // uses: node inputs, captures by subgraphs at any depth, and graph outputs
+  const graph = Graph.of(g);
+  const at = new Map(nodes.map((nd, i) => [nd, i]));
+  /** index of the node that writes `v` */
+  const producer = (v: string): number | undefined => {
+    const nd = graph.producer(v);
+    return nd ? at.get(nd) : undefined;
+  };
   const inits = new Map((g.initializer ?? []).map((t) => [t.name ?? '', t]));
   const label = (i: number) => nodeLabel(nodes[i]!, i);
   const expected = 'expected the logits to come from a Gemm, or a MatMul + Add, possibly followed by Softmax, LogSoftmax, Flatten or Identity';
   const single = (value: string, what: string) => {
-    const k = uses.get(value) ?? 0;
+    const k = graph.uses(value);
     if (k > 1) throw new UserError(file, `the classifier head's ${what} '${value}' feeds ${k} consumers; replacing the head would change what the others see, so it is refused`);
   };
 
@@ -122,7 +121,7 @@ export function replaceHead(model: ModelProto, o: HeadOptions): { model: ModelPr
   let value = outName;
   const passed: number[] = [];
   for (;;) {
-    const p = producer.get(value);
+    const p = producer(value);
     if (p === undefined) throw new UserError(file, `no recognisable classifier head: '${value}' is ${inits.has(value) ? 'a constant' : 'a graph input'}, not computed by a node; ${expected}`);
     single(value, value === outName ? 'output' : 'value');
     const nd = nodes[p]!;
@@ -135,7 +134,7 @@ export function replaceHead(model: ModelProto, o: HeadOptions): { model: ModelPr
     if (nd.opType === 'Gemm' || nd.opType === 'Add') break;
     throw new UserError(file, `no recognisable classifier head: '${value}' comes from ${nd.opType} '${label(p)}'; ${expected}`);
   }
-  const headIndex = producer.get(value)!;
+  const headIndex = producer(value)!;
   const head = nodes[headIndex]!;
 
   /** A float initializer read only by the head's own nodes. */
@@ -143,7 +142,7 @@ export function replaceHead(model: ModelProto, o: HeadOptions): { model: ModelPr
     const t = name ? inits.get(name) : undefined;
     if (!t) throw new UserError(file, `no recognisable classifier head: its ${role} '${name ?? ''}' is not an initializer (a weight computed in the graph cannot be re-initialised)`);
     if (!FLOATS.has(t.dataType ?? 0)) throw new UserError(file, `the classifier head's ${role} '${name}' is ${dtypeName(t.dataType)}; expected a float tensor`);
-    if ((uses.get(name!) ?? 0) > owners) throw new UserError(file, `the classifier head's ${role} '${name}' is shared with other nodes; re-initialising it would change them too, so it is refused`);
+    if (graph.uses(name!) > owners) throw new UserError(file, `the classifier head's ${role} '${name}' is shared with other nodes; re-initialising it would change them too, so it is refused`);
     return t;
   };
 
@@ -164,7 +163,7 @@ export function replaceHead(model: ModelProto, o: HeadOptions): { model: ModelPr
   } else {
     form = 'MatMul+Add';
     const [a, b] = head.input ?? [];
-    const mm = [a, b].map((v) => (v !== undefined ? producer.get(v) : undefined));
+    const mm = [a, b].map((v) => (v !== undefined ? producer(v) : undefined));
     const side = [0, 1].find((k) => mm[k] !== undefined && nodes[mm[k]!]!.opType === 'MatMul' && isDefaultDomain(nodes[mm[k]!]!.domain) && inits.has([a, b][1 - k] ?? ''));
     if (side === undefined) throw new UserError(file, `no recognisable classifier head: '${value}' comes from Add '${label(headIndex)}', which does not add a constant bias to a MatMul; ${expected}`);
     const mmIndex = mm[side]!;

@@ -173,6 +173,14 @@ describe('replaceHead', () => {
     two.graph!.output!.push(vi('logits', ['N', 3]));
     refuse(two, 2, /'logits' feeds 2 consumers/);
 
+    // a read from inside a subgraph (an If branch capturing the logits) is a consumer too
+    const captured = headModel('gemm-transB1', 4, 3);
+    const branch = (name: string) => ({ name, node: [{ opType: 'Identity', input: ['logits'], output: [`${name}_out`] }], output: [vi(`${name}_out`, ['N', 3])] });
+    captured.graph!.input!.push({ name: 'c', type: { tensorType: { elemType: DataType.BOOL, shape: { dim: [] } } } });
+    captured.graph!.node!.push({ opType: 'If', input: ['c'], output: ['picked'], name: 'if', attribute: [{ name: 'then_branch', type: 5, g: branch('t') }, { name: 'else_branch', type: 5, g: branch('e') }] });
+    captured.graph!.output!.push(vi('picked', ['N', 3]));
+    refuse(captured, 2, /output 'logits' feeds [23] consumers/);
+
     const shared = headModel('gemm-transB1', 4, 4);
     shared.graph!.node!.push({ opType: 'Add', input: ['fc.weight', 'fc.weight'], output: ['other'], name: 'other' });
     shared.graph!.output!.push(vi('other', [4, 4]));

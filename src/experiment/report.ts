@@ -17,10 +17,12 @@ export interface Provenance {
   date: string;
 }
 
-const METRIC_NAMES: Record<Metric, string> = { accuracy: 'accuracy', macroF1: 'macro-F1', auc: 'ROC AUC', loss: 'test loss' };
+const METRIC_NAMES: Record<Metric, string> = { accuracy: 'accuracy', macroF1: 'macro-F1', auc: 'ROC AUC', loss: 'loss' };
 
 function meanStd(s: Summary, metric: Metric): string {
   if (!s.n) return '-';
+  // one value (the unseeded swap variants): no spread to show
+  if (s.n === 1) return metric === 'accuracy' ? pct(s.mean) : fmt(s.mean);
   return metric === 'accuracy' ? `${pct(s.mean)} ± ${(100 * s.std).toFixed(2)}` : `${fmt(s.mean)} ± ${fmt(s.std)}`;
 }
 
@@ -41,7 +43,7 @@ function tText(c: Comparison): string {
 }
 
 const SUMMARY_HEAD = ['data', 'variant', 'seeds', 'accuracy (%)', 'macro-F1', 'ROC AUC', 'test loss'];
-const TEST_HEAD = ['data', 'comparison', 'metric', 'mean diff', 'wins/losses/ties', 'Wilcoxon p', 'paired t p'];
+const TEST_HEAD = ['data', 'comparison (a vs b)', 'metric', 'mean a - b', 'seeds a>b/a<b/=', 'Wilcoxon p', 'paired t p'];
 
 function summaryRows(a: Analysis): string[][] {
   return a.data.flatMap((d) => d.variants.map((v) => [d.data, v.variant, String(v.seeds), meanStd(v.metrics.accuracy, 'accuracy'), meanStd(v.metrics.macroF1, 'macroF1'), meanStd(v.metrics.auc, 'auc'), meanStd(v.metrics.loss, 'loss')]));
@@ -203,14 +205,16 @@ function seedPoints(d: DataAnalysis, runs: RunRecord[], variants: string[], metr
   const vals = runs.map(val).filter((x): x is number => x !== null);
   if (!vals.length) return '';
   const [lo, hi] = range(vals, metric !== 'loss');
-  const { f, axes } = frame(variants.length - 1, lo, hi, 'variant', `test ${METRIC_NAMES[metric]}`, []);
+  // one slot per variant, its points in the middle: nothing sits on an axis or the edge
+  const { f, axes } = frame(variants.length, lo, hi, 'variant', `test ${METRIC_NAMES[metric]}`, []);
+  const slot = (i: number) => f.x(i + 0.5);
   const parts = [axes];
-  variants.forEach((v, i) => parts.push(`<text x="${f.x(i)}" y="${f.h - 22}" text-anchor="middle">${esc(v)}</text>`));
+  variants.forEach((v, i) => parts.push(`<text x="${slot(i)}" y="${f.h - 22}" text-anchor="middle">${esc(v)}</text>`));
   const jitter = (k: number) => (seeds.length > 1 ? (k / (seeds.length - 1) - 0.5) * 14 : 0);
   seeds.forEach((seed, k) => {
     const pts = variants.map((v, i) => {
       const r = runs.find((x) => x.variant === v && (x.seed === seed || x.seed === null));
-      return r && val(r) !== null ? ([f.x(i) + jitter(k), f.y(val(r)!), val(r)!, v] as const) : null;
+      return r && val(r) !== null ? ([slot(i) + jitter(k), f.y(val(r)!), val(r)!, v] as const) : null;
     });
     const line = pts.filter((p) => p !== null);
     if (line.length > 1) parts.push(`<path d="${line.map((p, i) => `${i ? 'L' : 'M'}${p![0].toFixed(1)},${p![1].toFixed(1)}`).join('')}" fill="none" stroke="#999" stroke-opacity="0.6"/>`);

@@ -35,3 +35,8 @@ export { buildModel as buildExperimentModel, ACTIVATIONS, type Activation, type 
 export { runScratch, runSwap, loadSets, type ExperimentResult, type ExperimentSettings, type ScratchOptions, type SwapOptions } from './experiment/run.js';
 export { analyze, type Analysis } from './experiment/analysis.js';
 export { pairedTests, summarize, type PairedTest, type Summary } from './experiment/stats.js';
+
+// The whole job in one call (`alrelu-convert pipeline`), and reports as data rendered to text or HTML.
+export { runPipeline, pipelineFiles, type PipelineOptions, type PipelineReport, type ProviderSummary } from './pipeline/pipeline.js';
+export { pipelineDocument, formatPipelineSummary } from './pipeline/report.js';
+export { renderHtml as renderDocumentHtml, renderText as renderDocumentText, type ReportDocument, type Section, type Block } from './eval/document.js';

@@ -9,6 +9,7 @@ import * as evalCmd from './eval.js';
 import * as experimentCmd from './experiment.js';
 import * as finetuneCmd from './finetune.js';
 import * as inspectCmd from './inspect.js';
+import * as pipelineCmd from './pipeline.js';
 import * as serveCmd from './serve.js';
 
 const program = new Command('alrelu-convert')
@@ -21,6 +22,6 @@ const program = new Command('alrelu-convert')
     process.exit(err.exitCode === 0 ? 0 : 2);
   });
 
-for (const cmd of [convertCmd, inspectCmd, evalCmd, doctorCmd, serveCmd, finetuneCmd, experimentCmd]) cmd.register(program);
+for (const cmd of [convertCmd, inspectCmd, evalCmd, doctorCmd, serveCmd, finetuneCmd, experimentCmd, pipelineCmd]) cmd.register(program);
 
 await program.parseAsync(process.argv);

@@ -1,13 +1,16 @@
 /**
  * Text taken from inside a data file (a zip member's name, an .npy header, a CSV cell) and put into a
- * message: quoted, with everything outside printable ASCII escaped, so that a message stays one
- * visible line whatever the file holds, and no control character reaches a terminal through it.
+ * message: written with the escapes every printed name gets (printable()), so a message stays one visible
+ * line whatever the file holds, and no control character reaches a terminal through it.
  */
+import { printable } from '../printable.js';
+
+/** `s` in double quotes, its own quotes and backslashes escaped, then its control characters. */
 export function quoted(s: string): string {
-  return JSON.stringify(s).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return `"${printable(s.replace(/["\\]/g, '\\$&'))}"`;
 }
 
-/** `s` itself where it is all printable ASCII (a plain name reads best bare), else quoted(s). */
+/** `s` itself where it is all printable ASCII (a plain name reads best bare), else with its controls escaped. */
 export function shown(s: string): string {
-  return /^[\x20-\x7e]*$/.test(s) ? s : quoted(s);
+  return printable(s);
 }

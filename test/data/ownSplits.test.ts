@@ -55,7 +55,7 @@ describe('alignSplit', () => {
       expect((err as Error).message).toMatch(cause);
     };
     refuse(ds({ classes: ['a', 'c'] }), /^v\.csv: the validation set has class c, which the training data \(a, b\) does not have$/);
-    refuse(ds({ classes: ['a', 'b', '\u001b[2J'] }), /class "\\u001b\[2J"/);
+    refuse(ds({ classes: ['a', 'b', '\u001b[2J'] }), /class \\x1b\[2J,/);
     refuse(ds({ task: 'regression' }), /holds regression data for the validation set; the training data is classification/);
     refuse(ds({ sampleShape: [3] }), /its samples are 3, the training data's are 2/);
     const cols = ds({ featureNames: ['p', 'q'] });

@@ -93,7 +93,7 @@ export interface BundleEntry {
   length: number;
 }
 
-const align8 = (n: number) => Math.ceil(n / 8) * 8;
+export const align8 = (n: number): number => Math.ceil(n / 8) * 8;
 
 export function packTensors(tensors: Record<string, HostTensor>): Uint8Array {
   const entries: BundleEntry[] = [];

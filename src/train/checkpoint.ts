@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import { constants, promises as fs } from 'node:fs';
 import { writeFileAtomic, type CommitOptions } from '../atomic.js';
 import { UserError } from '../errors.js';
-import { bytesOf, isTensorType, typedFromBytes } from '../runtime/tensor.js';
+import { align8, bytesOf, isTensorType, typedFromBytes, type BundleEntry } from '../runtime/tensor.js';
 import type { HostTensor, TensorType } from '../runtime/types.js';
 
 const MAGIC = 'ALRCKPT2';
@@ -81,15 +81,8 @@ export interface Checkpoint {
   best: Record<string, HostTensor>;
 }
 
-interface TensorEntry {
-  name: string;
-  type: TensorType;
-  dims: number[];
-  offset: number;
-  length: number;
-}
-
-const align8 = (n: number) => Math.ceil(n / 8) * 8;
+/** A tensor's place in the file, as in a tensor bundle. */
+type TensorEntry = BundleEntry;
 const PARTS = { param: 'params', state: 'state', best: 'best' } as const;
 
 export async function writeCheckpoint(path: string, c: Checkpoint, o: CommitOptions = {}): Promise<void> {

@@ -8,11 +8,13 @@ import { DataType, dtypeName, isFloatType } from '../onnx/dtype.js';
 import { inferScope, type StaticInfo } from '../onnx/shapes.js';
 import { opsetVersion } from '../onnx/read.js';
 import { assertValidGraph } from '../onnx/validate.js';
+import { Builder } from '../onnx/builder.js';
+import { Graph } from '../onnx/graph.js';
 import { int, type ModelProto, type NodeProto, type TensorProto, type ValueInfo } from '../onnx/types.js';
-import { allNames, nameFactory, nodeLabel, scopeNodes, scopes, subgraphsOf, type Scope } from '../onnx/walk.js';
+import { allNames, nameFactory, nodeLabel, scopeNodes, scopes, type Scope } from '../onnx/walk.js';
 import { UserError } from '../errors.js';
 import { VERSION } from '../version.js';
-import { alreluFunction, FORMS, FUNCTION_DOMAIN, isAlreluCall, isAlreluFunction, type EmittedForm, type Form } from './forms.js';
+import { alreluFunction, FORMS, FUNCTION_DOMAIN, isAlrelu, isAlreluCall, isAlreluFunction, type EmittedForm, type Form } from './forms.js';
 import { lookalike } from './lookalikes.js';
 import { selection } from './select.js';
 
@@ -79,12 +81,7 @@ export function convert(model: ModelProto, opts: ConvertOptions = {}): ConvertRe
     alpha, form, replaced: 0, byOp: {}, byScope: {}, nodes: [], alreadyAlrelu: [], skipped: [], lookalikes: [],
     warnings: [], opset, irVersion: { from: irFrom, to: irFrom },
   };
-  const taken = allNames(model);
-  const freshValue = nameFactory(taken);
-  const fresh = {
-    value: freshValue,
-    node: (base: string | undefined, suffix: string) => (base === undefined ? undefined : freshValue(`${base}/${suffix}`)),
-  };
+  const fresh = nameFactory(allNames(model));
   const infoOf = new Map<Scope, StaticInfo>();
   const functionScopesUsingForm: Scope[] = [];
 
@@ -96,10 +93,8 @@ export function convert(model: ModelProto, opts: ConvertOptions = {}): ConvertRe
     const info = inferScope(scope, scopeOpset, parentInfo);
     infoOf.set(scope, info);
     const nodes = scopeNodes(scope);
-    const uses = useCounts(scope);
-    const producer = new Map<string, NodeProto>();
-    for (const n of nodes) for (const o of n.output ?? []) if (o) producer.set(o, n);
-    const constant = constantLookup(scope, producer);
+    const g = new Graph(scope, fresh);
+    const constant = constantLookup(g);
     const out: NodeProto[] = [];
 
     nodes.forEach((n, i) => {
@@ -119,7 +114,7 @@ export function convert(model: ModelProto, opts: ConvertOptions = {}): ConvertRe
         report.skipped.push({ ...record, reason });
         out.push(n);
       };
-      const already = alreadyAlrelu(n, nodes, uses);
+      const already = alreadyAlrelu(g, n);
       if (already) {
         report.alreadyAlrelu.push({ ...record, form: already });
         out.push(n);
@@ -132,7 +127,7 @@ export function convert(model: ModelProto, opts: ConvertOptions = {}): ConvertRe
       if (elemType !== undefined && !isFloatType(elemType)) return skip(`input is ${dtypeName(elemType)}: integer arithmetic, not an activation`);
       if (!opts.allRelus) {
         if (info.shapes.get(x)?.length === 0) return skip('scalar (rank-0) input: not an activation (use --all-relus to rewrite)');
-        if (computesOnShapes(x, producer, constant)) return skip('input is computed from a Shape/Size: shape arithmetic, not an activation (use --all-relus to rewrite)');
+        if (computesOnShapes(x, g, constant)) return skip('input is computed from a Shape/Size: shape arithmetic, not an activation (use --all-relus to rewrite)');
       }
       const a = target === 'relu' ? alpha : attrFloat(n, 'alpha', DEFAULT_ALPHA);
       let emitted: EmittedForm = form;
@@ -140,9 +135,10 @@ export function convert(model: ModelProto, opts: ConvertOptions = {}): ConvertRe
         emitted = 'max';
         warnOnce(report, `LeakyRelu takes bfloat16 only from opset 16 (model: ${scopeOpset}): bfloat16 activations written as Max(x, -a*x), the same function`);
       }
-      const { nodes: repl, intermediates } = FORMS[emitted]({ x, y, alpha: a, elemType, name: n.name || undefined }, fresh);
-      if (n.docString) repl[repl.length - 1]!.docString = n.docString;
-      out.push(...repl);
+      const b = new Builder(fresh, { opset: scopeOpset, info });
+      const intermediates = FORMS[emitted]({ x, y, alpha: a, elemType, name: n.name || undefined }, b);
+      if (n.docString) b.nodes[b.nodes.length - 1]!.docString = n.docString;
+      out.push(...b.nodes);
       if (scope.kind === 'graph') addValueInfo(scope.graph.valueInfo ??= [], scope.graph, y, intermediates);
       if (emitted === 'function') functionScopesUsingForm.push(scope);
       report.replaced++;
@@ -169,37 +165,16 @@ function warnOnce(report: ConvertReport, w: string): void {
   if (!report.warnings.includes(w)) report.warnings.push(w);
 }
 
-/** How many readers each value has: nodes of the scope, captures in nested subgraphs, graph outputs. */
-function useCounts(scope: Scope): Map<string, number> {
-  const uses = new Map<string, number>();
-  const bump = (x: string) => x && uses.set(x, (uses.get(x) ?? 0) + 1);
-  const visit = (nodes: NodeProto[]) => {
-    for (const n of nodes) {
-      for (const x of n.input ?? []) bump(x);
-      for (const { graph } of subgraphsOf(n)) {
-        visit(graph.node ?? []);
-        for (const o of graph.output ?? []) bump(o.name ?? '');
-      }
-    }
-  };
-  visit(scopeNodes(scope));
-  const outputs = scope.kind === 'graph' ? (scope.graph.output ?? []).map((o) => o.name ?? '') : (scope.fn.output ?? []);
-  for (const o of outputs) bump(o);
-  return uses;
-}
-
-/** A Relu-family node that already computes ALReLU: LeakyRelu with alpha < 0, or LeakyRelu read only by Abs. */
-function alreadyAlrelu(n: NodeProto, nodes: NodeProto[], uses: Map<string, number>): string | undefined {
-  if (n.opType !== 'LeakyRelu') return undefined;
-  if (attrFloat(n, 'alpha', DEFAULT_ALPHA) < 0) return 'fused';
-  const y = n.output?.[0] ?? '';
-  if (uses.get(y) !== 1) return undefined;
-  const reader = nodes.find((m) => (m.input ?? []).includes(y));
-  return reader && isDefaultDomain(reader.domain) && reader.opType === 'Abs' ? 'subgraph' : undefined;
+/** A Relu-family node that already computes ALReLU: the fused form, or the LeakyRelu of a subgraph form. */
+function alreadyAlrelu(g: Graph, n: NodeProto): Form | undefined {
+  const self = isAlrelu(g, n);
+  if (self) return self.form;
+  const [reader] = g.consumers(n.output?.[0] ?? '');
+  return reader && isAlrelu(g, reader)?.leaky === n ? 'subgraph' : undefined;
 }
 
 /** Follows producers back from x: true when a Shape/Size feeds it and no graph input does (constants are neutral). */
-function computesOnShapes(x: string, producer: Map<string, NodeProto>, constant: (name: string) => TensorProto | undefined): boolean {
+function computesOnShapes(x: string, g: Graph, constant: (name: string) => TensorProto | undefined): boolean {
   let sawShape = false;
   const seen = new Set<string>();
   const stack = [x];
@@ -207,7 +182,7 @@ function computesOnShapes(x: string, producer: Map<string, NodeProto>, constant:
     const v = stack.pop()!;
     if (seen.has(v)) continue;
     seen.add(v);
-    const p = producer.get(v);
+    const p = g.producer(v);
     if (!p) {
       if (constant(v)) continue;
       return false; // a graph input or an outer-scope value: real data
@@ -223,13 +198,13 @@ function computesOnShapes(x: string, producer: Map<string, NodeProto>, constant:
   return sawShape;
 }
 
-function constantLookup(scope: Scope, producer: Map<string, NodeProto>): (name: string) => TensorProto | undefined {
+function constantLookup(g: Graph): (name: string) => TensorProto | undefined {
   const inits = new Map<string, TensorProto>();
-  for (let s: Scope | undefined = scope; s; s = s.parent) {
+  for (let s: Scope | undefined = g.scope; s; s = s.parent) {
     if (s.kind === 'graph') for (const t of s.graph.initializer ?? []) if (t.name && !inits.has(t.name)) inits.set(t.name, t);
   }
   return (name) => {
-    const c = producer.get(name);
+    const c = g.producer(name);
     if (c?.opType === 'Constant') return c.attribute?.find((a) => a.name === 'value')?.t;
     return inits.get(name);
   };

@@ -3,9 +3,12 @@
  * last node always writes the original output name, so consumers, graph outputs and subgraph captures
  * keep working without rewiring.
  */
-import { floatAttr, makeNode, tensorAttr } from '../onnx/attrs.js';
-import { scalarTensor } from '../onnx/tensor.js';
-import { AttrType, type AttributeProto, type FunctionProto, type NodeProto } from '../onnx/types.js';
+import { attrFloat, floatAttr, isDefaultDomain, tensorAttr } from '../onnx/attrs.js';
+import type { Builder } from '../onnx/builder.js';
+import { DataType } from '../onnx/dtype.js';
+import type { Graph } from '../onnx/graph.js';
+import { makeTensor } from '../onnx/tensor.js';
+import { AttrType, type FunctionProto, type NodeProto } from '../onnx/types.js';
 
 export type Form = 'subgraph' | 'fused' | 'function';
 /** `max` is not user-selectable: it stands in where LeakyRelu cannot take the element type. */
@@ -19,6 +22,40 @@ export const isAlreluCall = (n: NodeProto): boolean => n.domain === FUNCTION_DOM
 /** The model-local function that defines it. */
 export const isAlreluFunction = (f: FunctionProto): boolean => f.domain === FUNCTION_DOMAIN && f.name === FUNCTION_NAME;
 
+/** LeakyRelu's alpha when the attribute is absent (ONNX). */
+const LEAKY_DEFAULT = 0.01;
+
+/** An ALReLU already in a graph, found at the node that writes its output. */
+export interface AlreluMatch {
+  form: Form;
+  /** the activation's input */
+  x: string;
+  /** the slope a, as in ALReLU(x) = -a·x below 0 (the subgraph form's LeakyRelu alpha as written) */
+  alpha: number;
+  /** the subgraph form's LeakyRelu, which only the Abs reads */
+  leaky?: NodeProto;
+}
+
+/**
+ * The one ALReLU matcher (convert reports these as already converted, training fuses and differentiates
+ * them): a call of the function form; a LeakyRelu with alpha < 0 (fused form); an Abs whose input is a
+ * LeakyRelu read by nothing else (subgraph form). A LeakyRelu is matched by isAlrelu(g, its reader).
+ */
+export function isAlrelu(g: Graph, n: NodeProto): AlreluMatch | undefined {
+  const x = n.input?.[0];
+  if (!x) return undefined;
+  if (isAlreluCall(n)) return { form: 'function', x, alpha: attrFloat(n, 'alpha', LEAKY_DEFAULT) };
+  if (!isDefaultDomain(n.domain)) return undefined;
+  if (n.opType === 'LeakyRelu') {
+    const a = attrFloat(n, 'alpha', LEAKY_DEFAULT);
+    return a < 0 ? { form: 'fused', x, alpha: -a } : undefined;
+  }
+  if (n.opType !== 'Abs') return undefined;
+  const p = g.producer(x);
+  if (p?.opType !== 'LeakyRelu' || !isDefaultDomain(p.domain) || !p.input?.[0] || g.uses(x) !== 1) return undefined;
+  return { form: 'subgraph', x: p.input[0], alpha: attrFloat(p, 'alpha', LEAKY_DEFAULT), leaky: p };
+}
+
 export interface Site {
   x: string;
   y: string;
@@ -28,50 +65,38 @@ export interface Site {
   name: string | undefined;
 }
 
-export interface Fresh {
-  value(base: string): string;
-  node(base: string | undefined, suffix: string): string | undefined;
-}
+/** Emits one site's nodes into `b` (the last writes y); returns the new intermediate values. */
+type Emit = (s: Site, b: Builder) => string[];
 
-type Emit = (s: Site, fresh: Fresh) => { nodes: NodeProto[]; intermediates: string[] };
-
-/** makeNode, leaving the name unset when the original node had none. */
-const node = (op: string, input: string[], output: string[], name: string | undefined, attrs: AttributeProto[] = [], domain?: string) => {
-  const n = makeNode(op, input, output, name ?? '', attrs, domain);
-  if (name === undefined) delete n.name;
-  return n;
-};
+/** A name for one more node of the replacement: derived from the original's, or none when it had none. */
+const part = (b: Builder, s: Site, suffix: string) => (s.name === undefined ? undefined : b.fresh(`${s.name}/${suffix}`));
 
 export const FORMS: Record<EmittedForm, Emit> = {
   // Abs(LeakyRelu(x, a)): the definition, as the paper writes it.
-  subgraph: (s, fresh) => {
-    const t = fresh.value(`${s.y}_leaky`);
-    return {
-      nodes: [
-        node('LeakyRelu', [s.x], [t], fresh.node(s.name, 'leaky'), [floatAttr('alpha', s.alpha)]),
-        node('Abs', [t], [s.y], s.name),
-      ],
-      intermediates: [t],
-    };
+  subgraph: (s, b) => {
+    const t = b.fresh(`${s.y}_leaky`);
+    b.node('LeakyRelu', [s.x], [t], [floatAttr('alpha', s.alpha)], { name: part(b, s, 'leaky') });
+    b.node('Abs', [t], [s.y], [], { name: s.name });
+    return [t];
   },
   // LeakyRelu(x, -a) is the same function in one node, and onnxruntime fuses it into a preceding Conv.
-  fused: (s) => ({ nodes: [node('LeakyRelu', [s.x], [s.y], s.name, [floatAttr('alpha', -s.alpha)])], intermediates: [] }),
-  function: (s) => ({
-    nodes: [node(FUNCTION_NAME, [s.x], [s.y], s.name, [floatAttr('alpha', s.alpha)], FUNCTION_DOMAIN)],
-    intermediates: [],
-  }),
+  fused: (s, b) => {
+    b.node('LeakyRelu', [s.x], [s.y], [floatAttr('alpha', -s.alpha)], { name: s.name });
+    return [];
+  },
+  function: (s, b) => {
+    b.node(FUNCTION_NAME, [s.x], [s.y], [floatAttr('alpha', s.alpha)], { name: s.name, domain: FUNCTION_DOMAIN });
+    return [];
+  },
   // Max(x, -a*x): ops that take every float type at every opset that has the type.
-  max: (s, fresh) => {
-    const c = fresh.value(`${s.y}_neg_alpha`);
-    const t = fresh.value(`${s.y}_scaled`);
-    return {
-      nodes: [
-        node('Constant', [], [c], fresh.node(s.name, 'neg_alpha'), [tensorAttr('value', scalarTensor(c, s.elemType ?? 1, -s.alpha))]),
-        node('Mul', [s.x, c], [t], fresh.node(s.name, 'scaled')),
-        node('Max', [s.x, t], [s.y], s.name),
-      ],
-      intermediates: [t],
-    };
+  max: (s, b) => {
+    const c = b.fresh(`${s.y}_neg_alpha`);
+    const t = b.fresh(`${s.y}_scaled`);
+    // a Constant node, not an initializer: function bodies have none
+    b.node('Constant', [], [c], [tensorAttr('value', makeTensor(c, s.elemType ?? DataType.FLOAT, [], [-s.alpha]))], { name: part(b, s, 'neg_alpha') });
+    b.node('Mul', [s.x, c], [t], [], { name: part(b, s, 'scaled') });
+    b.node('Max', [s.x, t], [s.y], [], { name: s.name });
+    return [t];
   },
 };
 

@@ -58,16 +58,22 @@ interface Index {
 
 export class Graph {
   private index: Index | undefined;
-  /** A name no value, initializer or node of the model has, nor any earlier fresh name. */
-  readonly freshName: (base: string) => string;
+  private names: ((base: string) => string) | undefined;
 
   /**
    * `fresh` shares one name set between several wrappers of the same model; without it, names are taken
-   * from this scope and every subgraph inside it.
+   * (on first use) from this scope and every subgraph inside it.
    */
   constructor(readonly scope: Scope, fresh?: (base: string) => string) {
-    this.freshName = fresh ?? nameFactory(allNames(scope.kind === 'graph' ? { graph: scope.graph } : { functions: [scope.fn] }));
+    this.names = fresh;
   }
+
+  /** A name no value, initializer or node of the model has, nor any earlier fresh name. */
+  readonly freshName = (base: string): string => {
+    const s = this.scope;
+    this.names ??= nameFactory(allNames(s.kind === 'graph' ? { graph: s.graph } : { functions: [s.fn] }));
+    return this.names(base);
+  };
 
   /** A standalone graph (the main graph of a model, or any GraphProto). */
   static of(graph: GraphProto, fresh?: (base: string) => string): Graph {

@@ -91,14 +91,14 @@ export function floatToBf16(v: number): number {
   return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
 }
 
-/** A scalar constant of a float element type, as raw little-endian bytes. */
-export function scalarTensor(name: string, elemType: number, value: number): TensorProto {
+/** A tensor of `dataType` (float, double, float16, bfloat16 or int64) holding `values`, stored as raw little-endian bytes. */
+export function makeTensor(name: string, dataType: number, dims: number[], values: ArrayLike<number>): TensorProto {
   let raw: Uint8Array;
-  switch (elemType) {
-    case DataType.DOUBLE: raw = new Uint8Array(new Float64Array([value]).buffer); break;
-    case DataType.FLOAT16: raw = new Uint8Array(new Uint16Array([floatToHalf(value)]).buffer); break;
-    case DataType.BFLOAT16: raw = new Uint8Array(new Uint16Array([floatToBf16(value)]).buffer); break;
-    default: raw = new Uint8Array(new Float32Array([value]).buffer);
-  }
-  return { name, dataType: elemType, dims: [], rawData: raw };
+  if (dataType === DataType.FLOAT) raw = new Uint8Array(Float32Array.from(values).buffer);
+  else if (dataType === DataType.DOUBLE) raw = new Uint8Array(Float64Array.from(values).buffer);
+  else if (dataType === DataType.INT64) raw = new Uint8Array(BigInt64Array.from(Array.from(values, (v) => BigInt(v))).buffer);
+  else if (dataType === DataType.FLOAT16) raw = new Uint8Array(Uint16Array.from(Array.from(values, floatToHalf)).buffer);
+  else if (dataType === DataType.BFLOAT16) raw = new Uint8Array(Uint16Array.from(Array.from(values, floatToBf16)).buffer);
+  else throw new Error(`makeTensor: unsupported element type ${dataType}`);
+  return { name, dataType, dims, rawData: raw };
 }

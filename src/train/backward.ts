@@ -8,10 +8,10 @@
  */
 import { tensorAttr } from '../onnx/attrs.js';
 import { isFloatType } from '../onnx/dtype.js';
+import { captures, Graph } from '../onnx/graph.js';
 import type { GraphProto, NodeProto, TensorProto } from '../onnx/types.js';
-import { nameFactory, subgraphsOf } from '../onnx/walk.js';
+import { isAlrelu } from '../convert/forms.js';
 import { GradCtx, type GradOptions } from './ctx.js';
-import { alreluPair } from './fuse.js';
 import { NoGradientRuleError } from './rules/errors.js';
 import { alreluGrad } from './rules/activations.js';
 import { ruleFor } from './rules/index.js';
@@ -53,30 +53,6 @@ function diffInputs(n: NodeProto): number[] {
   return rule.diff;
 }
 
-/** Outer-scope names a node's subgraphs read (If/Loop bodies capture values without listing them as inputs). */
-function captured(n: NodeProto): string[] {
-  const out: string[] = [];
-  const visit = (g: GraphProto) => {
-    for (const m of g.node ?? []) {
-      out.push(...(m.input ?? []).filter((x) => x));
-      for (const s of subgraphsOf(m)) visit(s.graph);
-    }
-  };
-  for (const s of subgraphsOf(n)) visit(s.graph);
-  return out;
-}
-
-function graphNames(graph: GraphProto): Set<string> {
-  const names = new Set<string>();
-  for (const v of [...(graph.input ?? []), ...(graph.output ?? []), ...(graph.valueInfo ?? [])]) if (v.name) names.add(v.name);
-  for (const t of graph.initializer ?? []) if (t.name) names.add(t.name);
-  for (const n of graph.node ?? []) {
-    if (n.name) names.add(n.name);
-    for (const x of [...(n.input ?? []), ...(n.output ?? [])]) if (x) names.add(x);
-  }
-  return names;
-}
-
 /**
  * The values that depend differentiably on `sources`, in one forward sweep.
  * `isFloat` excludes integer/bool values (shapes, indices, masks), which carry no gradient.
@@ -85,7 +61,7 @@ function forwardReach(nodes: NodeProto[], sources: Iterable<string>, isFloat: (v
   const active = new Set(sources);
   for (const n of nodes) {
     const ins = n.input ?? [];
-    const hit = diffInputs(n).some((i) => ins[i] && active.has(ins[i]!)) || captured(n).some((x) => active.has(x));
+    const hit = diffInputs(n).some((i) => ins[i] && active.has(ins[i]!)) || captures(n).some((x) => active.has(x));
     if (hit) for (const o of n.output ?? []) if (o && isFloat(o)) active.add(o);
   }
   return active;
@@ -97,22 +73,17 @@ function forwardReach(nodes: NodeProto[], sources: Iterable<string>, isFloat: (v
  * `opset` is the default-domain opset the training model will declare (see trainingOpset).
  */
 export function backward(graph: GraphProto, opts: BackwardOptions & GradOptions & { opset: number; fresh?: (base: string) => string }): BackwardResult {
-  const nodes = topoSorted(graph);
-  const info = inferGraph({ ...graph, node: nodes }, opts.opset);
-  const fresh = opts.fresh ?? nameFactory(graphNames(graph));
-  const ctx = new GradCtx(fresh, info, opts.opset, { maxPool: opts.maxPool, convInput: opts.convInput });
+  // a sorted copy: ONNX requires producers first, but some exporters write nodes out of order (onnxruntime accepts it)
+  const sorted: GraphProto = { ...graph, node: [...(graph.node ?? [])] };
+  const g = Graph.of(sorted, opts.fresh);
+  const nodes = g.toposort();
+  const info = inferGraph(sorted, opts.opset);
+  const ctx = new GradCtx(g.freshName, info, opts.opset, { maxPool: opts.maxPool, convInput: opts.convInput });
   const isFloat = (v: string) => {
     const t = info.types.get(v);
     return t === undefined || isFloatType(t);
   };
   const active = forwardReach(nodes, opts.wrt, isFloat);
-  const producer = new Map<string, NodeProto>();
-  const uses = new Map<string, number>();
-  for (const n of nodes) {
-    for (const o of n.output ?? []) if (o) producer.set(o, n);
-    for (const i of [...(n.input ?? []), ...captured(n)]) uses.set(i, (uses.get(i) ?? 0) + 1);
-  }
-  for (const o of graph.output ?? []) if (o.name) uses.set(o.name, (uses.get(o.name) ?? 0) + 1);
 
   // contributions to each value's gradient, summed when first read
   const parts = new Map<string, string[]>();
@@ -151,8 +122,8 @@ export function backward(graph: GraphProto, opts: BackwardOptions & GradOptions 
     const diff = new Set(diffInputs(n));
     const need = ins.map((v, i) => !!v && diff.has(i) && active.has(v));
     if (!need.some((b) => b)) continue;
-    const fused = alreluPair(n, producer, uses);
-    if (fused && active.has(fused.x)) {
+    const fused = isAlrelu(g, n);
+    if (fused?.form === 'subgraph' && active.has(fused.x)) {
       // Abs(LeakyRelu(x)) as one ALReLU: one mask product instead of Sign, Where and two products
       ctx.current = n.name || `ALReLU_${k}`;
       contribute(fused.x, alreluGrad(ctx, fused.x, gradOf(outs[0]!)!, fused.alpha));
@@ -189,29 +160,6 @@ export function backward(graph: GraphProto, opts: BackwardOptions & GradOptions 
   const used = new Set(ctx.nodes.flatMap((x) => x.input ?? []));
   const initializers = ctx.initializers.filter((t) => used.has(t.name!));
   return { nodes: ctx.nodes, initializers, grads, noGrad };
-}
-
-/**
- * The graph's nodes in an order where every value is produced before it is read. ONNX requires that order,
- * but some exporters write nodes out of order; onnxruntime accepts those, so we do too.
- */
-function topoSorted(graph: GraphProto): NodeProto[] {
-  const nodes = graph.node ?? [];
-  const produced = new Set<string>();
-  for (const n of nodes) for (const o of n.output ?? []) if (o) produced.add(o);
-  const ready = new Set<string>();
-  const pending = (n: NodeProto) => [...(n.input ?? []), ...captured(n)].filter((x) => x && produced.has(x) && !ready.has(x));
-  if (nodes.every((n) => { const ok = pending(n).length === 0; for (const o of n.output ?? []) if (o) ready.add(o); return ok; })) return nodes;
-  ready.clear();
-  const out: NodeProto[] = [];
-  let rest = nodes;
-  while (rest.length) {
-    const next = rest.filter((n) => pending(n).length === 0);
-    if (!next.length) return [...out, ...rest]; // a cycle: leave the rest as written
-    for (const n of next) { out.push(n); for (const o of n.output ?? []) if (o) ready.add(o); }
-    rest = rest.filter((n) => !next.includes(n));
-  }
-  return out;
 }
 
 /** The wrt values whose gradient would flow through node `n` (for the error message). */

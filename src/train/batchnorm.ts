@@ -33,10 +33,10 @@
  * their own. A layer whose scale and bias are both frozen (--freeze, --train-only) stays frozen in both
  * senses: inference mode with its running statistics, as users of PyTorch freeze a backbone's BN.
  */
-import { attrFloat, attrInt, intAttr, intsAttr, makeNode } from '../onnx/attrs.js';
+import { attrFloat, attrInt, intAttr } from '../onnx/attrs.js';
+import { Builder } from '../onnx/builder.js';
 import { DataType } from '../onnx/dtype.js';
 import type { GraphProto, NodeProto, TensorProto } from '../onnx/types.js';
-import { Emitter } from './emit.js';
 
 export const BATCH_NORM_MODES = ['frozen', 'train'] as const;
 export type BatchNormMode = (typeof BATCH_NORM_MODES)[number];
@@ -111,10 +111,8 @@ export function trainBatchNorm(graph: GraphProto, layers: readonly BatchNormLaye
     const [X, scale, bias] = n.input as [string, string, string];
     const stat = initial.get(layer.mean)!;
     const dt = stat.dataType ?? DataType.FLOAT;
-    const em = new Emitter(fresh, `bn_train/${n.name || X}`);
-    const reduceMean = (t: string, base: string) => (opset >= 18
-      ? em.op('ReduceMean', [t, em.ints([0, 2])], [intAttr('keepdims', 1)], base)
-      : em.op('ReduceMean', [t], [intsAttr('axes', [0, 2]), intAttr('keepdims', 1)], base));
+    const em = new Builder(fresh, { opset, prefix: `bn_train/${n.name || X}` });
+    const reduceMean = (t: string, base: string) => em.reduceMean(t, [0, 2], true, { base });
     const channels = em.ints([1, -1, 1]);
     const x3 = em.op('Reshape', [X, em.ints([0, 0, -1])]);
     const meanK = reduceMean(x3, 'batch_mean');
@@ -123,7 +121,7 @@ export function trainBatchNorm(graph: GraphProto, layers: readonly BatchNormLaye
     const rstd = em.op('Reciprocal', [em.op('Sqrt', [em.op('Add', [varK, em.scalar(attrFloat(n, 'epsilon', 1e-5), dt)])])]);
     const k = em.op('Mul', [rstd, em.op('Reshape', [scale, channels])]);
     const y3 = em.op('Add', [em.op('Mul', [centered, k]), em.op('Reshape', [bias, channels])]);
-    em.nodes.push(makeNode('Reshape', [y3, em.op('Shape', [X])], [n.output![0]!], fresh(`bn_train/${n.name || X}/Reshape`)));
+    em.node('Reshape', [y3, em.op('Shape', [X])], [n.output![0]!], [], { name: fresh(`bn_train/${n.name || X}/Reshape`) });
     // n / (n - 1) with n = elements per channel, known only at run time when the batch is symbolic
     const flat = em.ints([-1]);
     const mean = em.op('Reshape', [meanK, flat]);
@@ -132,7 +130,7 @@ export function trainBatchNorm(graph: GraphProto, layers: readonly BatchNormLaye
     const unbiased = em.op('Div', [count, em.op('Sub', [count, em.scalar(1, dt)])]);
     const momentum = attrFloat(n, 'momentum', 0.9);
     const blend = (running: string, batch: string) =>
-      em.op('Add', [em.op('Mul', [running, em.scalar(momentum, dt)]), em.op('Mul', [batch, em.scalar(1 - momentum, dt)])], [], `${running}/updated`);
+      em.op('Add', [em.op('Mul', [running, em.scalar(momentum, dt)]), em.op('Mul', [batch, em.scalar(1 - momentum, dt)])], [], { base: `${running}/updated` });
     const newMean = blend(layer.mean, mean);
     const newVar = blend(layer.var, em.op('Mul', [variance, unbiased]));
     nodes.push(...em.nodes);

@@ -12,11 +12,11 @@
  * - Regression: mean squared error over every element, as torch.nn.MSELoss.
  * Labels come in as int64 [batch, 1] so GatherElements can use them directly.
  */
-import { attrInt, intAttr, intsAttr, isDefaultDomain } from '../onnx/attrs.js';
+import { attrInt, intAttr, isDefaultDomain } from '../onnx/attrs.js';
 import { DataType } from '../onnx/dtype.js';
-import { makeTensor } from './tensors.js';
 import type { GraphProto, NodeProto } from '../onnx/types.js';
-import type { Emitter } from './emit.js';
+import type { Builder } from '../onnx/builder.js';
+import { Graph } from '../onnx/graph.js';
 
 export type LossKind = 'cross-entropy' | 'nll-logsoftmax' | 'nll-softmax' | 'mse';
 
@@ -26,10 +26,6 @@ export interface LossInfo {
   kind: LossKind;
   /** one sentence for the log saying what was detected */
   note: string;
-}
-
-function producerOf(graph: GraphProto, name: string): NodeProto | undefined {
-  return (graph.node ?? []).find((n) => (n.output ?? []).includes(name));
 }
 
 const isDefault = (n: NodeProto) => isDefaultDomain(n.domain);
@@ -53,16 +49,16 @@ function lastAxis(n: NodeProto, rank: number | undefined, dims: (number | string
  */
 export function addLoss(
   graph: GraphProto,
-  em: Emitter,
+  em: Builder,
   opts: { output: string; labels: string; task: 'classification' | 'regression'; rank?: number; dims?: (number | string | null)[]; opset: number; dataType?: number },
 ): LossInfo {
   if (opts.task === 'regression') {
-    const d = em.op('Sub', [opts.output, opts.labels], [], 'diff');
-    const loss = em.op('ReduceMean', [em.op('Mul', [d, d], [], 'sq')], [intAttr('keepdims', 0)], 'loss');
+    const d = em.op('Sub', [opts.output, opts.labels], [], { base: 'diff' });
+    const loss = em.op('ReduceMean', [em.op('Mul', [d, d], [], { base: 'sq' })], [intAttr('keepdims', 0)], { base: 'loss' });
     return { loss, kind: 'mse', note: 'regression: mean squared error over every output element' };
   }
-  const flat = (x: string) => (opts.rank === 2 ? x : em.op('Flatten', [x], [intAttr('axis', 1)], 'flat'));
-  const last = producerOf(graph, opts.output);
+  const flat = (x: string) => (opts.rank === 2 ? x : em.op('Flatten', [x], [intAttr('axis', 1)], { base: 'flat' }));
+  const last = Graph.of(graph).producer(opts.output);
   let logp: string;
   let kind: LossKind;
   let note: string;
@@ -73,28 +69,26 @@ export function addLoss(
   } else if (last && isDefault(last) && last.opType === 'Softmax' && lastAxis(last, opts.rank, opts.dims, opts.opset)) {
     // Same axis semantics as the Softmax: at opset >= 13 both act on one axis.
     const axis = attrInt(last, 'axis', opts.opset >= 13 ? -1 : 1);
-    logp = flat(em.op('LogSoftmax', [last.input![0]!], [intAttr('axis', axis)], 'logp'));
+    logp = flat(em.op('LogSoftmax', [last.input![0]!], [intAttr('axis', axis)], { base: 'logp' }));
     kind = 'nll-softmax';
     note = `the model ends in Softmax (node ${last.name || last.output![0]}): NLL on the log of its output, computed as LogSoftmax of its input`;
   } else {
-    logp = em.op('LogSoftmax', [flat(opts.output)], [intAttr('axis', 1)], 'logp');
+    logp = em.op('LogSoftmax', [flat(opts.output)], [intAttr('axis', 1)], { base: 'logp' });
     kind = 'cross-entropy';
     note = 'the model outputs logits: softmax cross-entropy';
   }
-  const picked = opts.opset >= 16 ? em.op('GatherElements', [logp, opts.labels], [intAttr('axis', 1)], 'picked') : pickByMask(em, logp, opts.labels, opts.opset, opts.dataType ?? DataType.FLOAT);
-  const loss = em.op('Neg', [em.op('ReduceMean', [picked], [intAttr('keepdims', 0)], 'mean_logp')], [], 'loss');
+  const picked = opts.opset >= 16 ? em.op('GatherElements', [logp, opts.labels], [intAttr('axis', 1)], { base: 'picked' }) : pickByMask(em, logp, opts.labels, opts.dataType ?? DataType.FLOAT);
+  const loss = em.op('Neg', [em.op('ReduceMean', [picked], [intAttr('keepdims', 0)], { base: 'mean_logp' })], [], { base: 'loss' });
   return { loss, kind, note };
 }
 
 /** logp[b, labels[b]] as [batch, 1] from ops of opset 9 on: OneHot(labels, classes) as a mask, Where, row sum. */
-function pickByMask(em: Emitter, logp: string, labels: string, opset: number, dataType: number): string {
-  const flatLabels = em.op('Reshape', [labels, em.ints([-1])], [], 'labels_flat');
-  const classes = em.op('Gather', [em.op('Shape', [logp]), em.int0(1)], [intAttr('axis', 0)], 'classes');
-  const values = em.constant(makeTensor('', DataType.FLOAT, [2], [0, 1]), 'onehot_values');
-  const hot = em.op('OneHot', [flatLabels, classes, values], [intAttr('axis', -1)], 'onehot');
-  const mask = em.op('Cast', [hot], [intAttr('to', DataType.BOOL)], 'label_mask');
-  const rows = em.op('Where', [mask, logp, em.scalar(0, dataType)], [], 'label_logp');
-  return opset >= 13
-    ? em.op('ReduceSum', [rows, em.ints([1])], [intAttr('keepdims', 1)], 'picked')
-    : em.op('ReduceSum', [rows], [intsAttr('axes', [1]), intAttr('keepdims', 1)], 'picked');
+function pickByMask(em: Builder, logp: string, labels: string, dataType: number): string {
+  const flatLabels = em.op('Reshape', [labels, em.ints([-1])], [], { base: 'labels_flat' });
+  const classes = em.op('Gather', [em.op('Shape', [logp]), em.int0(1)], [intAttr('axis', 0)], { base: 'classes' });
+  const values = em.constant(DataType.FLOAT, [2], [0, 1]);
+  const hot = em.op('OneHot', [flatLabels, classes, values], [intAttr('axis', -1)], { base: 'onehot' });
+  const mask = em.op('Cast', [hot], [intAttr('to', DataType.BOOL)], { base: 'label_mask' });
+  const rows = em.op('Where', [mask, logp, em.scalar(0, dataType)], [], { base: 'label_logp' });
+  return em.reduceSum(rows, [1], true, { base: 'picked' });
 }

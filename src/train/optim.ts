@@ -14,7 +14,7 @@
  */
 import { UserError } from '../errors.js';
 import { DataType } from '../onnx/dtype.js';
-import type { Emitter } from './emit.js';
+import type { Builder } from '../onnx/builder.js';
 
 export const OPTIMIZERS = ['sgd', 'momentum', 'adam', 'adamw'] as const;
 export type OptimizerName = (typeof OPTIMIZERS)[number];
@@ -65,39 +65,39 @@ export interface UpdateOutput {
  * Emits the update of every parameter. `lr` and `step` are float32 scalar inputs; parameters of another
  * float type get them through CastLike.
  */
-export function emitUpdates(em: Emitter, cfg: Required<OptimizerConfig>, lr: string, step: string, items: UpdateInput[]): UpdateOutput[] {
+export function emitUpdates(em: Builder, cfg: Required<OptimizerConfig>, lr: string, step: string, items: UpdateInput[]): UpdateOutput[] {
   const F = DataType.FLOAT;
   const c = (v: number) => em.scalar(v, F);
   // Shared scalars, computed once per step.
   let adamStep = '';
   let bc2Sqrt = '';
   if (cfg.name === 'adam' || cfg.name === 'adamw') {
-    const bc1 = em.op('Sub', [c(1), em.op('Pow', [c(cfg.beta1), step])], [], 'bias_correction1');
-    bc2Sqrt = em.op('Sqrt', [em.op('Sub', [c(1), em.op('Pow', [c(cfg.beta2), step])])], [], 'bias_correction2_sqrt');
-    adamStep = em.op('Div', [lr, bc1], [], 'step_size');
+    const bc1 = em.op('Sub', [c(1), em.op('Pow', [c(cfg.beta1), step])], [], { base: 'bias_correction1' });
+    bc2Sqrt = em.op('Sqrt', [em.op('Sub', [c(1), em.op('Pow', [c(cfg.beta2), step])])], [], { base: 'bias_correction2_sqrt' });
+    adamStep = em.op('Div', [lr, bc1], [], { base: 'step_size' });
   }
-  const decayFactor = cfg.name === 'adamw' && cfg.weightDecay > 0 ? em.op('Sub', [c(1), em.op('Mul', [lr, c(cfg.weightDecay)])], [], 'decay') : '';
+  const decayFactor = cfg.name === 'adamw' && cfg.weightDecay > 0 ? em.op('Sub', [c(1), em.op('Mul', [lr, c(cfg.weightDecay)])], [], { base: 'decay' }) : '';
 
   return items.map((it) => {
     // Scalars in the parameter's own element type.
     const like = (s: string) => (it.dataType === F ? s : em.op('CastLike', [s, it.param]));
     const k = (v: number) => like(c(v));
     let g = it.grad;
-    if (cfg.weightDecay > 0 && cfg.name !== 'adamw') g = em.op('Add', [g, em.op('Mul', [it.param, k(cfg.weightDecay)])], [], 'grad_l2');
+    if (cfg.weightDecay > 0 && cfg.name !== 'adamw') g = em.op('Add', [g, em.op('Mul', [it.param, k(cfg.weightDecay)])], [], { base: 'grad_l2' });
     switch (cfg.name) {
       case 'sgd':
-        return { param: em.op('Sub', [it.param, em.op('Mul', [g, like(lr)])], [], 'updated'), state: [] };
+        return { param: em.op('Sub', [it.param, em.op('Mul', [g, like(lr)])], [], { base: 'updated' }), state: [] };
       case 'momentum': {
-        const buf = em.op('Add', [em.op('Mul', [it.state[0]!, k(cfg.momentum)]), g], [], 'momentum');
-        return { param: em.op('Sub', [it.param, em.op('Mul', [buf, like(lr)])], [], 'updated'), state: [buf] };
+        const buf = em.op('Add', [em.op('Mul', [it.state[0]!, k(cfg.momentum)]), g], [], { base: 'momentum' });
+        return { param: em.op('Sub', [it.param, em.op('Mul', [buf, like(lr)])], [], { base: 'updated' }), state: [buf] };
       }
       case 'adam':
       case 'adamw': {
-        const m = em.op('Add', [em.op('Mul', [it.state[0]!, k(cfg.beta1)]), em.op('Mul', [g, k(1 - cfg.beta1)])], [], 'exp_avg');
-        const v = em.op('Add', [em.op('Mul', [it.state[1]!, k(cfg.beta2)]), em.op('Mul', [em.op('Mul', [g, g]), k(1 - cfg.beta2)])], [], 'exp_avg_sq');
-        const denom = em.op('Add', [em.op('Div', [em.op('Sqrt', [v]), like(bc2Sqrt)]), k(cfg.eps)], [], 'denom');
-        const p0 = decayFactor ? em.op('Mul', [it.param, like(decayFactor)], [], 'decayed') : it.param;
-        const p = em.op('Sub', [p0, em.op('Mul', [em.op('Div', [m, denom]), like(adamStep)])], [], 'updated');
+        const m = em.op('Add', [em.op('Mul', [it.state[0]!, k(cfg.beta1)]), em.op('Mul', [g, k(1 - cfg.beta1)])], [], { base: 'exp_avg' });
+        const v = em.op('Add', [em.op('Mul', [it.state[1]!, k(cfg.beta2)]), em.op('Mul', [em.op('Mul', [g, g]), k(1 - cfg.beta2)])], [], { base: 'exp_avg_sq' });
+        const denom = em.op('Add', [em.op('Div', [em.op('Sqrt', [v]), like(bc2Sqrt)]), k(cfg.eps)], [], { base: 'denom' });
+        const p0 = decayFactor ? em.op('Mul', [it.param, like(decayFactor)], [], { base: 'decayed' }) : it.param;
+        const p = em.op('Sub', [p0, em.op('Mul', [em.op('Div', [m, denom]), like(adamStep)])], [], { base: 'updated' });
         return { param: p, state: [m, v] };
       }
     }

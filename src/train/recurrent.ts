@@ -6,9 +6,9 @@
  * sequence length must be static (finetune takes it from the data where the model leaves it open).
  * Not covered: LSTM's input_forget, layout 1.
  */
-import { attr, attrFloat, attrInt, attrString, floatAttr, intAttr, intsAttr, makeNode, tensorAttr } from '../onnx/attrs.js';
+import { attr, attrFloat, attrInt, attrString, floatAttr, intAttr, intsAttr, tensorAttr } from '../onnx/attrs.js';
+import { Builder } from '../onnx/builder.js';
 import { DataType } from '../onnx/dtype.js';
-import { Emitter } from './emit.js';
 import { makeTensor } from './tensors.js';
 import type { GraphProto, NodeProto, TensorProto } from '../onnx/types.js';
 import { ShapeUnknownError, UnsupportedGradientError } from './rules/errors.js';
@@ -27,7 +27,7 @@ export function unrollRecurrent(graph: GraphProto, opset: number, sources: Itera
     const cell = Object.hasOwn(CELLS, n.opType ?? '') && !n.domain ? CELLS[n.opType!] : undefined;
     if (!cell || !(n.input ?? []).some((i) => i && reached.has(i))) { out.push(n); continue; }
     if (opset < 13) throw new UnsupportedGradientError(n.opType!, n.name ?? '', `a training graph at opset ${opset} (the unrolled form needs 13)`);
-    const b = new Builder(fresh, n.name || n.output![0]!, info.types.get(n.input![0]!) ?? DataType.FLOAT);
+    const b = new Builder(fresh, { opset, info, prefix: n.name || n.output![0]! });
     unroll(n, cell, b, info.shapes.get(n.input![0]!));
     out.push(...b.nodes);
     inits.push(...b.initializers);
@@ -51,25 +51,8 @@ function reach(nodes: NodeProto[], sources: Iterable<string>): Set<string> {
   return r;
 }
 
-/** The loss/optimizer Emitter (fresh names, shared constants) with the few shapes the unrolled steps use. */
-class Builder extends Emitter {
-  constructor(fresh: (b: string) => string, base: string, readonly dtype: number) {
-    super(fresh, base);
-  }
-  /** a float scalar of the op's own type by default */
-  override scalar(value: number, dataType: number = this.dtype): string {
-    return super.scalar(value, dataType);
-  }
-  slice(x: string, start: number, end: number, axis: number): string {
-    return this.op('Slice', [x, this.ints([start]), this.ints([end]), this.ints([axis])]);
-  }
-  gather(x: string, i: number): string { return this.op('Gather', [x, this.int0(i)], [intAttr('axis', 0)]); }
-  unsqueeze(x: string, axis: number): string { return this.op('Unsqueeze', [x, this.ints([axis])]); }
-  /** x under the op's own output name */
-  output(x: string, name: string): void {
-    this.nodes.push(makeNode('Identity', [x], [name], this.fresh(`${this.prefix}/Identity`)));
-  }
-}
+/** Row i of x (axis 0). */
+const gather = (b: Builder, x: string, i: number) => b.op('Gather', [x, b.int0(i)], [intAttr('axis', 0)]);
 
 /** activation name -> how many of activation_alpha / activation_beta it takes, and their defaults */
 const ACTIVATIONS: Record<string, { alpha?: number; beta?: number; emit: (b: Builder, x: string, alpha: number, beta: number) => string }> = {
@@ -82,8 +65,8 @@ const ACTIVATIONS: Record<string, { alpha?: number; beta?: number; emit: (b: Bui
   thresholdedrelu: { alpha: 1, emit: (b, x, a) => b.op('ThresholdedRelu', [x], [floatAttr('alpha', a)]) },
   elu: { alpha: 1, emit: (b, x, a) => b.op('Elu', [x], [floatAttr('alpha', a)]) },
   hardsigmoid: { alpha: 0.2, beta: 0.5, emit: (b, x, a, c) => b.op('HardSigmoid', [x], [floatAttr('alpha', a), floatAttr('beta', c)]) },
-  affine: { alpha: 1, beta: 0, emit: (b, x, a, c) => b.op('Add', [b.op('Mul', [x, b.scalar(a)]), b.scalar(c)]) },
-  scaledtanh: { alpha: 1, beta: 1, emit: (b, x, a, c) => b.op('Mul', [b.op('Tanh', [b.op('Mul', [x, b.scalar(c)])]), b.scalar(a)]) },
+  affine: { alpha: 1, beta: 0, emit: (b, x, a, c) => b.op('Add', [b.op('Mul', [x, b.scalar(a, x)]), b.scalar(c, x)]) },
+  scaledtanh: { alpha: 1, beta: 1, emit: (b, x, a, c) => b.op('Mul', [b.op('Tanh', [b.op('Mul', [x, b.scalar(c, x)])]), b.scalar(a, x)]) },
 };
 
 type Act = (x: string) => string;
@@ -124,9 +107,9 @@ const CELLS: Record<string, Cell> = {
       if (attrInt(n, 'input_forget', 0) !== 0) throw new UnsupportedGradientError('LSTM', n.name ?? '', 'input_forget=1');
       let gates = b.op('Add', [xw, b.op('MatMul', [h0!, rT])]);
       if (rb) gates = b.op('Add', [gates, rb]);
-      const gate = (j: number) => b.slice(gates, j * H, (j + 1) * H, 1);
+      const gate = (j: number) => b.slice(gates, [j * H], [(j + 1) * H], [1]);
       let [gi, go, gf, gc] = [gate(0), gate(1), gate(2), gate(3)];
-      const [pi, po, pf] = p ? [0, 1, 2].map((k) => b.slice(p, k * H, (k + 1) * H, 0)) : [];
+      const [pi, po, pf] = p ? [0, 1, 2].map((k) => b.slice(p, [k * H], [(k + 1) * H], [0])) : [];
       if (pi && pf) {
         gi = b.op('Add', [gi, b.op('Mul', [pi, c0!])]);
         gf = b.op('Add', [gf, b.op('Mul', [pf, c0!])]);
@@ -141,18 +124,18 @@ const CELLS: Record<string, Cell> = {
   GRU: {
     gates: 3, activations: ['sigmoid', 'tanh'], states: 1,
     step(b, { n, H, xw, rT, rb, prev: [h0], acts: [f, g], clipped }) {
-      const rzT = b.slice(rT, 0, 2 * H, 1);
-      const rhT = b.slice(rT, 2 * H, 3 * H, 1);
-      let zr = b.op('Add', [b.slice(xw, 0, 2 * H, 1), b.op('MatMul', [h0!, rzT])]);
-      if (rb) zr = b.op('Add', [zr, b.slice(rb, 0, 2 * H, 0)]);
-      const z = f!(clipped(b.slice(zr, 0, H, 1)));
-      const r = f!(clipped(b.slice(zr, H, 2 * H, 1)));
-      const rbh = rb ? b.slice(rb, 2 * H, 3 * H, 0) : undefined;
+      const rzT = b.slice(rT, [0], [2 * H], [1]);
+      const rhT = b.slice(rT, [2 * H], [3 * H], [1]);
+      let zr = b.op('Add', [b.slice(xw, [0], [2 * H], [1]), b.op('MatMul', [h0!, rzT])]);
+      if (rb) zr = b.op('Add', [zr, b.slice(rb, [0], [2 * H], [0])]);
+      const z = f!(clipped(b.slice(zr, [0], [H], [1])));
+      const r = f!(clipped(b.slice(zr, [H], [2 * H], [1])));
+      const rbh = rb ? b.slice(rb, [2 * H], [3 * H], [0]) : undefined;
       const plus = (x: string) => (rbh ? b.op('Add', [x, rbh]) : x);
       const recur = attrInt(n, 'linear_before_reset', 0)
         ? b.op('Mul', [r, plus(b.op('MatMul', [h0!, rhT]))])
         : plus(b.op('MatMul', [b.op('Mul', [r, h0!]), rhT]));
-      const cand = g!(clipped(b.op('Add', [b.slice(xw, 2 * H, 3 * H, 1), recur])));
+      const cand = g!(clipped(b.op('Add', [b.slice(xw, [2 * H], [3 * H], [1]), recur])));
       return [b.op('Add', [cand, b.op('Mul', [z, b.op('Sub', [h0!, cand])])])];
     },
   },
@@ -178,6 +161,7 @@ function unroll(n: NodeProto, cell: Cell, b: Builder, xShape: (number | string |
   const [X, W, R, B, seqLens, h0, c0, P] = [...(n.input ?? []), '', '', '', '', '', ''] as string[];
   // layout 1 (batch first) is left out: onnxruntime's recurrent kernels refuse it, so no model that runs has it
   if (attrInt(n, 'layout', 0) !== 0) throw new UnsupportedGradientError(op, name, 'layout=1');
+  const dt = b.dtype(X);
   const S = xShape?.[0];
   if (typeof S !== 'number') throw new ShapeUnknownError(name, `the sequence length of ${X} (${op}, unrolled for training)`);
   const H = attrInt(n, 'hidden_size', 0);
@@ -196,50 +180,52 @@ function unroll(n: NodeProto, cell: Cell, b: Builder, xShape: (number | string |
     const beta = spec.beta !== undefined ? (betas.shift() ?? spec.beta) : 0;
     return (x) => spec.emit(b, x, alpha, beta);
   });
-  const clipped: Act = (x) => (clip === undefined ? x : b.op('Clip', [x, b.scalar(-clip), b.scalar(clip)]));
+  const clipped: Act = (x) => (clip === undefined ? x : b.op('Clip', [x, b.scalar(-clip, dt), b.scalar(clip, dt)]));
   // zeros [B, H] for missing initial states, B from the data at run time
   const batch = b.op('Slice', [b.op('Shape', [X]), b.ints([1]), b.ints([2])]);
-  const zeros = () => b.op('ConstantOfShape', [b.op('Concat', [batch, b.ints([H])], [intAttr('axis', 0)])], [tensorAttr('value', makeTensor('', b.dtype, [1], [0]))]);
+  const zeros = () => b.op('ConstantOfShape', [b.op('Concat', [batch, b.ints([H])], [intAttr('axis', 0)])], [tensorAttr('value', makeTensor('', dt, [1], [0]))]);
   const G = cell.gates * H;
   const ys: string[] = [];
   const finals: string[][] = Array.from({ length: cell.states }, () => []);
   // sequence_lens: a sequence's steps past its length keep its state and output zeros, and the reverse
   // direction runs each sequence from its own last step (ReverseSequence within each length, and back)
   const lens64 = seqLens ? b.op('Cast', [seqLens], [intAttr('to', DataType.INT64)]) : undefined;
-  const within = (t: number) => b.unsqueeze(b.op('Less', [b.int0(t), lens64!]), 1); // [B, 1]
+  const within = (t: number) => b.unsqueeze(b.op('Less', [b.int0(t), lens64!]), [1]); // [B, 1]
   const reverseEach = (x: string) => b.op('ReverseSequence', [x, lens64!], [intAttr('batch_axis', 1), intAttr('time_axis', 0)]);
   for (let d = 0; d < dirs; d++) {
     const k0 = acts.length / dirs;
     const backwards = direction === 'reverse' || d === 1;
     const input = lens64 && backwards ? reverseEach(X) : X;
-    let xw = b.op('MatMul', [input, b.op('Transpose', [b.gather(W, d)], [intsAttr('perm', [1, 0])])]); // [S, B, G]
-    const bd = B ? b.gather(B, d) : undefined;
-    if (bd) xw = b.op('Add', [xw, b.slice(bd, 0, G, 0)]);
-    const rT = b.op('Transpose', [b.gather(R, d)], [intsAttr('perm', [1, 0])]); // [H, G]
-    const rb = bd ? b.slice(bd, G, 2 * G, 0) : undefined;
-    const p = P ? b.gather(P, d) : undefined;
-    let prev = [h0 ? b.gather(h0, d) : zeros(), ...(cell.states > 1 ? [c0 ? b.gather(c0, d) : zeros()] : [])];
+    let xw = b.op('MatMul', [input, b.op('Transpose', [gather(b, W, d)], [intsAttr('perm', [1, 0])])]); // [S, B, G]
+    const bd = B ? gather(b, B, d) : undefined;
+    if (bd) xw = b.op('Add', [xw, b.slice(bd, [0], [G], [0])]);
+    const rT = b.op('Transpose', [gather(b, R, d)], [intsAttr('perm', [1, 0])]); // [H, G]
+    const rb = bd ? b.slice(bd, [G], [2 * G], [0]) : undefined;
+    const p = P ? gather(b, P, d) : undefined;
+    let prev = [h0 ? gather(b, h0, d) : zeros(), ...(cell.states > 1 ? [c0 ? gather(b, c0, d) : zeros()] : [])];
     const perStep = new Array<string>(S);
     for (let k = 0; k < S; k++) {
       // with lengths, the reversed copy runs forwards; without, the steps run backwards
       const t = backwards && !lens64 ? S - 1 - k : k;
-      const next = cell.step(b, { n, H, xw: b.gather(xw, t), rT, rb, p, prev, acts: acts.slice(d * k0, (d + 1) * k0), clipped });
+      const next = cell.step(b, { n, H, xw: gather(b, xw, t), rT, rb, p, prev, acts: acts.slice(d * k0, (d + 1) * k0), clipped });
       if (lens64) {
         const m = within(t);
-        perStep[t] = b.unsqueeze(b.op('Where', [m, next[0]!, b.scalar(0)]), 0);
+        perStep[t] = b.unsqueeze(b.op('Where', [m, next[0]!, b.scalar(0, dt)]), [0]);
         prev = next.map((v, j) => b.op('Where', [m, v, prev[j]!]));
       } else {
         prev = next;
-        perStep[t] = b.unsqueeze(prev[0]!, 0);
+        perStep[t] = b.unsqueeze(prev[0]!, [0]);
       }
     }
     let y = S === 1 ? perStep[0]! : b.op('Concat', perStep, [intAttr('axis', 0)]); // [S, B, H]
     if (lens64 && backwards) y = reverseEach(y);
-    ys.push(b.unsqueeze(y, 1)); // [S, 1, B, H]
-    prev.forEach((v, j) => finals[j]!.push(b.unsqueeze(v, 0)));
+    ys.push(b.unsqueeze(y, [1])); // [S, 1, B, H]
+    prev.forEach((v, j) => finals[j]!.push(b.unsqueeze(v, [0])));
   }
   const join = (parts: string[], axis: number) => (parts.length === 1 ? parts[0]! : b.op('Concat', parts, [intAttr('axis', axis)]));
   const outs = n.output ?? [];
-  if (outs[0]) b.output(join(ys, 1), outs[0]);
-  finals.forEach((f, j) => { if (outs[j + 1]) b.output(join(f, 0), outs[j + 1]); });
+  // each result under the op's own output name
+  const output = (x: string, name: string) => b.node('Identity', [x], [name], [], { name: b.fresh(`${b.prefix}/Identity`) });
+  if (outs[0]) output(join(ys, 1), outs[0]);
+  finals.forEach((f, j) => { if (outs[j + 1]) output(join(f, 0), outs[j + 1]); });
 }

@@ -14,13 +14,13 @@
  * builder without an optimizer gives the gradient model (outputs: loss, logits, one gradient per
  * parameter), which is how gradients are inspected and tested.
  */
+import { Builder } from '../onnx/builder.js';
 import { DataType } from '../onnx/dtype.js';
 import { encodeModel } from '../onnx/schema.js';
 import { int, type ModelProto, type TypeProto, type ValueInfo } from '../onnx/types.js';
 import { UserError } from '../errors.js';
 import { backward } from './backward.js';
 import { batchNormLayers, trainBatchNorm, type BatchNormChoice, type BatchNormMode, type RunningSlot } from './batchnorm.js';
-import { Emitter } from './emit.js';
 import { prepareForward, valueInfoOf, type ForwardGraph, type ForwardOptions } from './forward.js';
 import { fuseAlrelu } from './fuse.js';
 
@@ -114,7 +114,7 @@ export function buildTrainingModel(source: ModelProto, opts: StepOptions): Train
     : { name: LABELS_INPUT, type: regressionTargetType(outInfo) };
   graph.input!.push(labelsInfo);
 
-  const em = new Emitter(fresh, 'loss');
+  const em = new Builder(fresh, { opset: fwd.opset, prefix: 'loss' });
   const loss = addLoss(graph, em, { output: fwd.output, labels: LABELS_INPUT, task: opts.task, rank: outRank, dims: outDims, opset: fwd.opset, dataType: outInfo?.type?.tensorType?.elemType });
   graph.node!.push(...em.nodes);
   graph.initializer!.push(...em.initializers);
@@ -152,7 +152,7 @@ export function buildTrainingModel(source: ModelProto, opts: StepOptions): Train
       });
       return { param: p.name, grad: p.grad, state: names, dataType: p.dataType };
     });
-    const opt = new Emitter(fresh, `optim.${cfg.name}`);
+    const opt = new Builder(fresh, { opset: fwd.opset, prefix: `optim.${cfg.name}` });
     const updates = emitUpdates(opt, cfg, LR_INPUT, STEP_INPUT, items);
     graph.node!.push(...opt.nodes);
     graph.initializer!.push(...opt.initializers);

@@ -112,7 +112,7 @@ describe('experiment', () => {
     // models/README.md: iris-mlp scores 93.33% on iris:test (14 of 15)
     expect(s.runs[0].test.accuracy).toBeCloseTo(14 / 15, 12);
     expect(s.analysis.data[0].comparisons.map((c: { a: string; b: string; metric: string }) => `${c.a}/${c.b}/${c.metric}`)).toEqual([
-      'alrelu-finetuned/relu-finetuned/accuracy', 'alrelu-finetuned/relu-finetuned/macroF1', 'alrelu-finetuned/relu-finetuned/auc',
+      'alrelu-finetuned/relu-finetuned/accuracy', 'alrelu-finetuned/relu-finetuned/macroF1', 'alrelu-finetuned/relu-finetuned/auc', 'alrelu-finetuned/relu-finetuned/loss',
     ]);
     expect(s.settings.model.sha256).toMatch(/^[0-9a-f]{64}$/);
   }, 120_000);

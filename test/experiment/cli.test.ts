@@ -103,6 +103,26 @@ describe('experiment', () => {
     expect(a.skipped).toBe(before.length);
   }, 120_000);
 
+  it('Ctrl-C stops after the current run\'s step, keeps every finished run, and says how to continue', async () => {
+    const out = join(dir, 'sigint');
+    const child = spawn(process.execPath, [CLI, ...TINY, '-o', out], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const file = join(out, 'results.jsonl');
+    const code = await new Promise<number | null>((resolve) => {
+      const poll = setInterval(() => {
+        if (existsSync(file) && runsOf(out).length >= 1) { clearInterval(poll); child.kill('SIGINT'); }
+      }, 10);
+      child.on('exit', (c) => { clearInterval(poll); resolve(c); });
+    });
+    expect(code).toBe(130);
+    expect(stderr).toMatch(/error: experiment: interrupted; every finished run is in .*results\.jsonl: continue with --resume/);
+    const kept = runsOf(out);
+    expect(kept.length).toBeGreaterThanOrEqual(1);
+    expect(kept.length).toBeLessThan(PLAN);
+    expect(existsSync(join(out, 'summary.json'))).toBe(false);
+  }, 120_000);
+
   it('swap and fine-tune: the pretrained ReLU model as is, converted, converted + fine-tuned, and the ReLU control', async () => {
     const out = join(dir, 'swap');
     const r = await runCli(['experiment', '--model', 'models/iris-mlp.onnx', '--data', 'iris', '--seeds', '2', '--epochs', '1', '--threads', '1', '-o', out, '--json']);

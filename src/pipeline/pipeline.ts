@@ -168,6 +168,13 @@ async function undo(created: string[], dirCreated: string | undefined): Promise<
 export async function runPipeline(o: PipelineOptions): Promise<PipelineReport> {
   const started = Date.now();
   const say = o.say ?? (() => undefined);
+  const stages: PipelineReport['stages'] = [];
+  let mark = started;
+  const lap = (stage: PipelineReport['stages'][number]['stage']) => {
+    const now = Date.now();
+    stages.push({ stage, seconds: (now - mark) / 1000 });
+    mark = now;
+  };
   if (parseSpec(o.data).split) throw new UserError(o.data, 'the pipeline splits the data itself (80% train, 10% validation, 10% test); give the set without :split');
   const mf = await readModel(o.model);
   const files = pipelineFiles(o.model, o.outDir);
@@ -180,8 +187,10 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineReport> {
     throw new UserError(o.model, conv.alreadyAlrelu.length ? `is already ALReLU (${conv.alreadyAlrelu.length} activation(s)); nothing to convert` : 'has no Relu or LeakyRelu to convert; nothing for the pipeline to do');
   }
   const { makeDir, fresh } = await checkOutDir(files, o);
+  lap('prepare');
   o.onProgress?.({ stage: 'providers', eps: o.eps ?? null });
   const { checked, used } = await chooseProviders(o);
+  lap('providers');
   const unusable = checked.filter((s) => !s.usable);
   say(`providers: ${used.map((s) => s.ep + (s.adapter?.software ? ' (software adapter)' : '')).join(', ')}${unusable.length ? `; not usable here: ${unusable.map((s) => s.ep).join(', ')}` : ''}`);
 
@@ -190,6 +199,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineReport> {
   const created = [...fresh];
   try {
     await writeModel(mf.model, files.converted, { sourceDir: mf.dir, force: o.force, inputs: [{ path: o.model, what: 'the input model' }] });
+    lap('convert');
     say(`converted ${conv.replaced} activation(s) to ALReLU (${conv.form}, a = ${conv.alpha}): ${files.converted}`);
 
     const evalBase = {
@@ -213,6 +223,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineReport> {
     const conversionCheck = { ep: checkEp, metric: co?.metrics.task === 'regression' ? 'mse' as const : 'top1' as const, original: scoreOf(co), converted: scoreOf(cc), samples: co?.latency.samples ?? 0 };
     const failedCheck = check.results.find((r) => !r.ok);
     if (failedCheck && !failedCheck.ok) throw new UserError(basename(failedCheck.model), failedCheck.error);
+    lap('check');
     say(`before fine-tuning, on ${checkEp}: original ${fmtScore(conversionCheck.metric, conversionCheck.original)}, converted ${fmtScore(conversionCheck.metric, conversionCheck.converted)}`);
 
     // step 4: fine-tune the converted model (as written), on the train/validation split; test stays for evaluation
@@ -247,6 +258,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineReport> {
       await rt.close();
     }
     const log = ft.log;
+    lap('finetune');
 
     // step 5: all three models on every usable provider; software adapters on a few samples, cpu beside them
     const models = { original: o.model, converted: files.converted, finetuned: files.finetuned };
@@ -260,6 +272,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineReport> {
       ? await evaluate({ ...evalBase, maxSamples: softSamples, models: list, eps: [...(used.some((s) => s.ep === 'cpu') ? ['cpu' as const] : []), ...slow.map((s) => s.ep)] })
       : null;
     stopIfAborted();
+    lap('evaluate');
 
     const cls = sets.train.task === 'classification';
     const validation = [
@@ -270,6 +283,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineReport> {
       version: 1,
       createdAt: new Date(started).toISOString(),
       seconds: 0,
+      stages,
       model: o.model,
       data: { spec: o.data, name: sets.train.name, task: sets.train.task, classes: log.data.classes, train: sets.train.count, val: sets.val.count, test: sets.test?.count ?? 0 },
       files,
@@ -283,6 +297,8 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineReport> {
       summary: summarize(models, used, full, software),
       evaluations: { full, software },
     };
+    // the report's own rendering is too quick to matter; its stage is counted before it is written
+    lap('report');
     report.seconds = (Date.now() - started) / 1000;
     await writeFileAtomic(files.json, printableJson(JSON.stringify(report, null, 2)) + '\n', { replace: o.force });
     await writeFileAtomic(files.report, renderHtml(pipelineDocument(report)), { replace: o.force });

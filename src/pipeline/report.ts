@@ -191,6 +191,8 @@ function failuresSection(r: PipelineReport): Section | undefined {
   return rows.length ? { id: 'failures', title: 'Failed runs', warn: true, blocks: [{ kind: 'table', id: 'failures', headers: ['ep', 'error'], align: ['left', 'left'], rows }] } : undefined;
 }
 
+const stagesText = (r: PipelineReport) => r.stages.map((s) => `${s.stage} ${s.seconds.toFixed(s.seconds < 10 ? 1 : 0)} s`).join(', ');
+
 export function pipelineDocument(r: PipelineReport): ReportDocument {
   const unusable = r.providers.checked.filter((s) => !s.usable);
   return {
@@ -199,7 +201,8 @@ export function pipelineDocument(r: PipelineReport): ReportDocument {
       ['model', r.model],
       ['data', `${r.data.spec}: ${r.data.train} train / ${r.data.val} validation / ${r.data.test} test samples${r.data.classes ? `, ${r.data.classes} classes` : ''}`],
       ['outputs', r.files.outDir],
-      ['created', `${r.createdAt} (${r.seconds.toFixed(0)} s)`],
+      ['created', `${r.createdAt}`],
+      ['time', `${r.seconds.toFixed(0)} s: ${stagesText(r)}`],
     ],
     sections: [
       conversionSection(r),
@@ -226,7 +229,7 @@ export function formatPipelineSummary(r: PipelineReport): string {
   const unusable = r.providers.checked.filter((s) => !s.usable);
   for (const s of unusable) lines.push(`not usable here: ${s.ep}: ${s.reason ?? 'unknown reason'}${s.fix ? `\n  fix: ${s.fix}` : ''}`);
   const t = r.training;
-  lines.push(`fine-tuned ${t.epochs} epoch(s) × ${t.stepsPerEpoch} steps on ${t.ep} in ${t.seconds.toFixed(1)} s; whole run ${r.seconds.toFixed(0)} s`);
+  lines.push(`fine-tuned ${t.epochs} epoch(s) × ${t.stepsPerEpoch} steps on ${t.ep} in ${t.seconds.toFixed(1)} s; whole run ${r.seconds.toFixed(0)} s (${stagesText(r)})`);
   lines.push(`models: ${r.files.converted}\n        ${r.files.finetuned}`);
   lines.push(`report: ${r.files.report}`);
   return lines.join('\n');

@@ -41,6 +41,8 @@ export interface PipelineReport {
   version: 1;
   createdAt: string;
   seconds: number;
+  /** wall-clock seconds of each stage, in order */
+  stages: { stage: 'prepare' | 'providers' | 'convert' | 'check' | 'finetune' | 'evaluate' | 'report'; seconds: number }[];
   model: string;
   data: { spec: string; name: string; task: 'classification' | 'regression'; classes: number | null; train: number; val: number; test: number };
   files: PipelineFiles;

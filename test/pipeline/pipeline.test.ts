@@ -52,6 +52,10 @@ describe('pipeline on the shipped MNIST CNN (cpu, wasm; 2 epochs of 12 steps, 16
     expect(rec.providers.used).toEqual([...EPS]);
     expect(rec.providers.checked.map((s) => s.ep)).toEqual([...EPS]);
     expect(rec.summary.map((s) => [s.ep, s.samples])).toEqual(EPS.map((ep) => [ep, LIMIT]));
+    expect(rec.stages.map((s) => s.stage)).toEqual(['prepare', 'providers', 'convert', 'check', 'finetune', 'evaluate', 'report']);
+    const staged = rec.stages.reduce((a, s) => a + s.seconds, 0);
+    expect(staged).toBeLessThanOrEqual(rec.seconds);
+    expect(staged).toBeGreaterThan(rec.seconds - 1);
   });
 
   it('its numbers are those of an independent evaluation of the written models, and of the fine-tuning log', async () => {

@@ -18,7 +18,7 @@ import { fmt, median } from './stats.js';
 import { ratioRow, type BenchOptions, type Row, type Section, type SectionResult } from './types.js';
 
 
-function mnistModel(): string {
+export function mnistModel(): string {
   // dist/bench/ when built, bench/ under tsx: models/ is at the package root either way.
   for (const rel of ['../../models/mnist-cnn.onnx', '../models/mnist-cnn.onnx']) {
     const p = fileURLToPath(new URL(rel, import.meta.url));

@@ -2,7 +2,7 @@
  * npm run bench: every figure is a ratio against a baseline measured in the same run, so numbers from
  * different machines compare by their ratios. Table on stdout (progress on stderr), or JSON with --json.
  *
- *   node dist/bench/main.js [--quick] [--json] [--only a,b] [--skip a,b] [--webgpu]
+ *   node dist/bench/main.js [--quick] [--json] [--only a,b] [--skip a,b] [--webgpu] [--gpu] [--out FILE]
  */
 import { availableParallelism, cpus } from 'node:os';
 import { resolve } from 'node:path';
@@ -12,11 +12,15 @@ import { VERSION } from '../src/version.js';
 import { convertSection } from './convert.js';
 import { epsSection } from './eps.js';
 import { formsSection } from './forms.js';
+import { gpuSection } from './gpu.js';
+import { writeFileAtomic } from '../src/atomic.js';
 import { fmt } from './stats.js';
 import { trainSection } from './train.js';
 import { goalText, meets, type Section, type SectionResult } from './types.js';
 
-const SECTIONS: Section[] = [convertSection, formsSection, epsSection, trainSection];
+const SECTIONS: Section[] = [convertSection, formsSection, epsSection, trainSection, gpuSection];
+/** Sections a plain run leaves out: gpu is its own run (--gpu), for a machine with a GPU. */
+const ON_REQUEST = new Set(['gpu']);
 
 const HELP = `usage: npm run bench -- [options]
 
@@ -29,6 +33,10 @@ const HELP = `usage: npm run bench -- [options]
                  competing for the cores; equals wall time on an idle machine with 1 thread.
                  wall: wall-clock time (use on an idle machine, or with --threads > 1)
   --webgpu       also measure node WebGPU in 'eps' (SwiftShader on CPU-only machines: slow, not a speed figure)
+  --gpu          run the gpu section (alone, or with --only's): cuda, webgpu and browser-webgpu against cpu
+                 on all cores, eval and fine-tune throughput and agreement; exits 1 where an NVIDIA driver is
+                 loaded but an EP could not use the GPU (each such line names the fix)
+  --out FILE     also write the JSON document to FILE (e.g. to bring a remote run's results back)
   --cache DIR    where generated models live (default .bench/)
 
 sections:
@@ -47,6 +55,8 @@ async function main(): Promise<number> {
       only: { type: 'string' },
       skip: { type: 'string' },
       webgpu: { type: 'boolean', default: false },
+      gpu: { type: 'boolean', default: false },
+      out: { type: 'string' },
       threads: { type: 'string', default: '1' },
       clock: { type: 'string', default: 'cpu' },
       cache: { type: 'string', default: '.bench' },
@@ -57,7 +67,7 @@ async function main(): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
-  const only = list(values.only);
+  const only = values.gpu ? [...(list(values.only) ?? []), 'gpu'] : list(values.only);
   const skip = list(values.skip) ?? [];
   for (const n of [...(only ?? []), ...skip]) {
     if (!SECTIONS.some((s) => s.name === n)) {
@@ -65,7 +75,7 @@ async function main(): Promise<number> {
       return 2;
     }
   }
-  const chosen = SECTIONS.filter((s) => (!only || only.includes(s.name)) && !skip.includes(s.name));
+  const chosen = SECTIONS.filter((s) => (only ? only.includes(s.name) : !ON_REQUEST.has(s.name)) && !skip.includes(s.name));
   const log = (msg: string) => process.stderr.write(`${msg}\n`);
   const threads = Number(values.threads);
   if (!Number.isInteger(threads) || threads < 1) {
@@ -107,9 +117,15 @@ async function main(): Promise<number> {
     totalSeconds: (performance.now() - started) / 1000,
   };
 
+  const failed = results.some((r) => r.error || r.result?.failures?.length);
+  const doc = `${JSON.stringify({ env, sections: results }, null, 2)}\n`;
+  if (values.out) {
+    await writeFileAtomic(values.out, doc, { replace: true });
+    log(`results: ${values.out}`);
+  }
   if (values.json) {
-    process.stdout.write(`${JSON.stringify({ env, sections: results }, null, 2)}\n`);
-    return 0;
+    process.stdout.write(doc);
+    return failed ? 1 : 0;
   }
   const rows: string[][] = [];
   const notes: string[] = [];
@@ -138,11 +154,12 @@ async function main(): Promise<number> {
   notes.forEach((n, i) => { if (n) out.push(`[${i + 1}] ${n}`); });
   for (const r of results) {
     for (const s of r.result?.skipped ?? []) out.push(`${r.name}: not measured: ${s}`);
+    for (const f of r.result?.failures ?? []) out.push(`${r.name}: FAILED: ${f}`);
     if (r.error) out.push(`${r.name}: FAILED: ${r.error}`);
   }
   out.push(`sections: ${results.map((r) => `${r.name} ${r.seconds.toFixed(0)} s`).join(', ')}; total ${env.totalSeconds.toFixed(0)} s`);
   process.stdout.write(`${out.join('\n')}\n`);
-  return results.some((r) => r.error) ? 1 : 0;
+  return failed ? 1 : 0;
 }
 
 process.exitCode = await main();

@@ -45,6 +45,8 @@ export interface SectionResult {
   details?: Record<string, unknown>;
   /** why the section (or a part of it) could not run, e.g. a missing peer */
   skipped?: string[];
+  /** what could not run although it should have here (the run exits 1), each a line with the fix */
+  failures?: string[];
 }
 
 export interface Section {

@@ -120,9 +120,12 @@ function esc(s: string): string {
 
 const PALETTE = ['#3b6fb6', '#e08a2c', '#3a9a5b', '#c4453c', '#8464b0', '#8c6d4f'];
 
-function table(head: string[], rows: string[][]): string {
-  return `<table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rows.map((r) => `<tr>${r.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
+/** A table whose cells may carry their raw number in data-value, so what is shown can be checked against the JSON. */
+function table(id: string, head: string[], rows: string[][], values: (number | null)[][] = []): string {
+  const cell = (c: string, v: number | null | undefined) => `<td${v === undefined ? '' : ` data-value="${v ?? ''}"`}>${esc(c)}</td>`;
+  return `<table data-table="${esc(id)}"><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rows.map((r, i) => `<tr>${r.map((c, j) => cell(c, values[i]?.[j])).join('')}</tr>`).join('')}</tbody></table>`;
 }
+
 
 interface Frame {
   w: number;
@@ -155,7 +158,7 @@ function frame(xMax: number, lo: number, hi: number, xLabel: string, yLabel: str
   return { f, axes: parts.join('') };
 }
 
-const svg = (f: Frame, body: string, cls: string) => `<svg class="${cls}" xmlns="http://www.w3.org/2000/svg" width="${f.w}" height="${f.h}" font-size="11" font-family="sans-serif" role="img">${body}</svg>`;
+const svg = (f: Frame, body: string, cls: string, chart: string) => `<svg class="${cls}" data-chart="${esc(chart)}" xmlns="http://www.w3.org/2000/svg" width="${f.w}" height="${f.h}" font-size="11" font-family="sans-serif" role="img">${body}</svg>`;
 
 /** A padded value range; scores clamp to [0, 1], a loss only to [0, ∞). */
 function range(values: number[], unit = true): [number, number] {
@@ -187,7 +190,7 @@ function learningCurves(d: DataAnalysis, runs: RunRecord[], variants: string[]):
     const path = (pts: [number, number][]) => pts.map(([x, y], i) => `${i ? 'L' : 'M'}${f.x(x).toFixed(1)},${f.y(y).toFixed(1)}`).join('');
     for (const r of mine) {
       const pts = r.curve.filter((c) => c.valAccuracy !== null).map((c) => [c.epoch, c.valAccuracy!] as [number, number]);
-      parts.push(`<path d="${path(pts)}" fill="none" stroke="${color}" stroke-opacity="0.35" stroke-width="1"><title>${esc(`${v} seed ${r.seed}`)}</title></path>`);
+      parts.push(`<path class="seed" d="${path(pts)}" fill="none" stroke="${color}" stroke-opacity="0.35" stroke-width="1"><title>${esc(`${v} seed ${r.seed}`)}</title></path>`);
     }
     const mean: [number, number][] = [];
     for (let e = 0; e <= epochs; e++) {
@@ -196,7 +199,7 @@ function learningCurves(d: DataAnalysis, runs: RunRecord[], variants: string[]):
     }
     if (mean.length) parts.push(`<path class="mean" d="${path(mean)}" fill="none" stroke="${color}" stroke-width="2.5"><title>${esc(`${v}: mean over seeds`)}</title></path>`);
   });
-  return `<figure><figcaption>${esc(`${d.data}: learning curves (thin: each seed; thick: mean)`)}</figcaption>${svg(f, parts.join(''), 'chart curves')}</figure>`;
+  return `<figure><figcaption>${esc(`${d.data}: learning curves (thin: each seed; thick: mean)`)}</figcaption>${svg(f, parts.join(''), 'chart curves', `${d.data}:curves`)}</figure>`;
 }
 
 /** Every seed's test score per variant, a seed's points joined across variants (the pairing the tests use). */
@@ -224,7 +227,7 @@ function seedPoints(d: DataAnalysis, runs: RunRecord[], variants: string[], metr
       parts.push(`<circle class="point" cx="${p[0].toFixed(1)}" cy="${p[1].toFixed(1)}" r="4" fill="${color}" data-variant="${esc(p[3])}" data-seed="${seed}" data-value="${p[2]}"><title>${esc(`${p[3]} seed ${seed}: ${metric === 'accuracy' ? pct(p[2]) : fmt(p[2])}`)}</title></circle>`);
     });
   });
-  return `<figure><figcaption>${esc(`${d.data}: test ${METRIC_NAMES[metric]} per seed (lines join one seed's variants)`)}</figcaption>${svg(f, parts.join(''), 'chart points')}</figure>`;
+  return `<figure><figcaption>${esc(`${d.data}: test ${METRIC_NAMES[metric]} per seed (lines join one seed's variants)`)}</figcaption>${svg(f, parts.join(''), 'chart points', `${d.data}:${metric}`)}</figure>`;
 }
 
 /** The whole experiment as one HTML document. */
@@ -235,10 +238,12 @@ export function renderExperimentHtml(r: ExperimentResult, a: Analysis, p: Proven
     return [
       `<h2>${esc(d.data)}</h2>`,
       legend(variants),
-      table(SUMMARY_HEAD.slice(1), summaryRows({ ...a, data: [d] }).map((row) => row.slice(1))),
+      table(`summary:${d.data}`, SUMMARY_HEAD.slice(1), summaryRows({ ...a, data: [d] }).map((row) => row.slice(1)),
+        d.variants.map((v) => [null, v.seeds, ...METRICS.map((m) => (v.metrics[m].n ? v.metrics[m].mean : null))])),
       `<div class="grid">${learningCurves(d, runs, variants)}${METRICS.map((m) => seedPoints(d, runs, variants, m, r.settings.seeds)).join('')}</div>`,
       '<h3>Paired tests across seeds</h3>',
-      table(TEST_HEAD.slice(1), testRows({ ...a, data: [d] }).map((row) => row.slice(1))),
+      table(`tests:${d.data}`, TEST_HEAD.slice(1), testRows({ ...a, data: [d] }).map((row) => row.slice(1)),
+        d.comparisons.map((c) => [null, null, Number.isNaN(c.test.meanDiff) ? null : c.test.meanDiff, null, c.test.wilcoxon.p, c.test.t.p])),
     ].join('\n');
   });
   return `<!doctype html>

@@ -6,12 +6,14 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CLI, errorLine, runCli } from '../cli.js';
 import { ROOT } from '../helpers.js';
 import { buildModel, bytesOfModel, makeNode, tensorInfo } from '../convert/build.js';
 import { DataType } from '../../src/onnx/dtype.js';
+import { launchChromium } from '../../src/runtime/browser.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'alrelu-experiment-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -59,6 +61,68 @@ describe('experiment', () => {
     const md = readFileSync(join(full, 'results.md'), 'utf8');
     expect(md).toMatch(/^Produced by `alrelu-convert experiment --data iris,mnist .*` on .*, \d{4}-\d\d-\d\d\./);
     expect(md).toMatch(/\| iris \| alrelu \| 2 \|/);
+  }, 120_000);
+
+  it('report.html in headless Chromium, from disk: every chart drawn, nothing fetched, the numbers of summary.json', async () => {
+    const browser = await launchChromium('browser-wasm');
+    try {
+      const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
+      const file = pathToFileURL(join(full, 'report.html')).href;
+      const requests: string[] = [];
+      const problems: string[] = [];
+      await page.route('**/*', (route) => {
+        if (route.request().url() === file) return route.continue();
+        requests.push(route.request().url());
+        return route.abort();
+      });
+      page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') problems.push(m.text()); });
+      page.on('pageerror', (e) => problems.push(e.message));
+      await page.goto(file);
+      expect(requests).toEqual([]);
+      expect(problems).toEqual([]);
+      const summary = JSON.parse(readFileSync(join(full, 'summary.json'), 'utf8'));
+      const charts = await page.$$eval('svg[data-chart]', (svgs) => svgs.map((svg) => {
+        const box = svg.getBoundingClientRect();
+        return {
+          id: svg.getAttribute('data-chart'), w: box.width, h: box.height,
+          seeds: svg.querySelectorAll('path.seed').length, means: svg.querySelectorAll('path.mean').length,
+          points: [...svg.querySelectorAll('circle.point')].map((c) => ({ variant: c.getAttribute('data-variant'), seed: Number(c.getAttribute('data-seed')), value: Number(c.getAttribute('data-value')), r: c.getBoundingClientRect().width })),
+        };
+      }));
+      expect(charts.map((c) => c.id)).toEqual(['iris', 'mnist'].flatMap((d) => ['curves', 'accuracy', 'macroF1', 'auc', 'loss'].map((m) => `${d}:${m}`)));
+      for (const c of charts) {
+        expect(c.w, c.id!).toBeGreaterThan(300);
+        expect(c.h, c.id!).toBeGreaterThan(100);
+        const [data, metric] = c.id!.split(':') as [string, string];
+        const runs = summary.runs.filter((r: { data: string }) => r.data === data);
+        if (metric === 'curves') {
+          expect(c.seeds).toBe(runs.length);
+          expect(c.means).toBe(3);
+          continue;
+        }
+        // one visible point per run, carrying the run's own test score
+        expect(c.points).toHaveLength(runs.length);
+        for (const p of c.points) {
+          expect(p.r).toBeGreaterThan(2);
+          const run = runs.find((r: { variant: string; seed: number }) => r.variant === p.variant && r.seed === p.seed);
+          expect(p.value).toBe(run.test[metric]);
+        }
+      }
+      for (const d of summary.analysis.data) {
+        const rows = await page.$$eval(`table[data-table="summary:${d.data}"] tbody tr`, (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => ({ text: td.textContent, value: td.getAttribute('data-value') }))));
+        expect(rows.map((r) => r[0]!.text)).toEqual(['relu', 'leakyrelu', 'alrelu']);
+        rows.forEach((r, i) => {
+          const v = d.variants[i];
+          expect(r.slice(2).map((c) => Number(c.value))).toEqual([v.metrics.accuracy.mean, v.metrics.macroF1.mean, v.metrics.auc.mean, v.metrics.loss.mean]);
+          expect(r[2]!.text).toBe(`${(100 * v.metrics.accuracy.mean).toFixed(2)}% ± ${(100 * v.metrics.accuracy.std).toFixed(2)}`);
+        });
+        const tests = await page.$$eval(`table[data-table="tests:${d.data}"] tbody tr`, (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.getAttribute('data-value'))));
+        const num = (v: string | null) => (v === '' || v === null ? null : Number(v));
+        expect(tests.map((r) => [num(r[4]!), num(r[5]!)])).toEqual(d.comparisons.map((c: { test: { wilcoxon: { p: number | null }; t: { p: number | null } } }) => [c.test.wilcoxon.p, c.test.t.p]));
+      }
+    } finally {
+      await browser.close();
+    }
   }, 120_000);
 
   it('resumes after a kill: no finished run repeated, the same results as without the interruption', async () => {

@@ -16,6 +16,7 @@ import { tensorValues } from '../../src/onnx/tensor.js';
 import type { FinetuneLog } from '../../src/train/loop.js';
 import { CLI, errorLine, runCli } from '../cli.js';
 import { ROOT } from '../helpers.js';
+import { hasGpuDevice } from '../runtime/gpu.js';
 
 const MNIST = resolve(ROOT, '../shared/fixtures/models/onnx2c/mnist/model.onnx');
 const IRIS_MLP = resolve(ROOT, '../shared/fixtures/gradients/mlp_iris/model.onnx');
@@ -83,6 +84,22 @@ describe('the one-command flow', () => {
     expect(ops.filter((o) => o === 'Relu')).toHaveLength(0);
     expect(ops.filter((o) => o === 'LeakyRelu')).toHaveLength(2);
     expect(errorLine(await runCli([IRIS_MLP, '--finetune', '-o', join(dir, 'x.onnx')]))).toMatch(/--finetune: needs --data <spec>/);
+  });
+});
+
+describe.runIf(!hasGpuDevice())('the WebGPU adapter trained on, without a GPU', () => {
+  it("webgpu's auto adapter falls back to SwiftShader: the log and the summary say so, software; --webgpu-adapter gpu refuses in one line", async () => {
+    const dir = tmp();
+    const out = join(dir, 'iris.ft.onnx');
+    const r = await runCli(['finetune', IRIS_MLP, '--data', 'iris', '--epochs', '1', '--max-steps', '2', '--ep', 'webgpu', '-o', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain("WebGPU adapter: SwiftShader (Vulkan on the CPU) (software: on the CPU, not GPU speed; auto fell back: no WebGPU adapter with the system's Vulkan drivers)");
+    const log = JSON.parse(readFileSync(`${out}.log.json`, 'utf8')) as FinetuneLog;
+    expect(log.adapter).toEqual({ name: 'SwiftShader (Vulkan on the CPU)', software: true, choice: 'auto', fallback: "no WebGPU adapter with the system's Vulkan drivers" });
+    const gpu = await runCli(['finetune', IRIS_MLP, '--data', 'iris', '--epochs', '1', '--ep', 'webgpu', '--webgpu-adapter', 'gpu', '-o', join(dir, 'gpu.onnx')]);
+    expect(gpu.code).toBe(2);
+    expect(errorLine(gpu)).toMatch(/^error: webgpu: no WebGPU \(Vulkan\) adapter found; fix: /);
+    expect(existsSync(join(dir, 'gpu.onnx'))).toBe(false);
   });
 });
 

@@ -5,7 +5,7 @@
  * and every number on the page equal to the --json record. Hostile command lines end in one line.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -219,6 +219,21 @@ describe('pipeline: hostile command lines', () => {
     expect(r.stderr.trimEnd().endsWith(errors[0]!)).toBe(true);
     expect(errors[0]).toMatch(/^error: mnist-cnn\.onnx: .*(shape|samples)/);
     expect(existsSync(out)).toBe(false);
+  });
+
+  it('markup and escape sequences in a model\'s file name stay text in the report and on the terminal', async () => {
+    const dir = join(tmp, 'names');
+    mkdirSync(dir);
+    const model = join(dir, '<img src=x>&\x1b[2J.onnx');
+    copyFileSync(MODEL, model);
+    const out = join(tmp, 'names-out');
+    const r = await runCli(['pipeline', model, '--data', 'mnist', '--ep', 'cpu', '--epochs', '1', '--max-steps', '2', '--limit', '32', '-o', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).not.toContain('\x1b');
+    expect(r.stderr).toContain('\\x1b[2J');
+    const html = readFileSync(join(out, 'report.html'), 'utf8');
+    expect(html).not.toMatch(/<img/i);
+    expect(html).toContain('&lt;img src=x&gt;&amp;');
   });
 
   it('a data split given: the pipeline makes its own', async () => {

@@ -6,7 +6,7 @@
  */
 import { intAttr, intsAttr, makeNode } from './attrs.js';
 import { DataType } from './dtype.js';
-import { emptyInfo, inferInto, record, tensorFacts, type StaticInfo } from './shapes.js';
+import { emptyInfo, inferInto, record, tensorFacts, type Shape, type StaticInfo } from './shapes.js';
 import { makeTensor } from './tensor.js';
 import type { AttributeProto, NodeProto, TensorProto } from './types.js';
 
@@ -59,7 +59,7 @@ export class Builder {
   opN(opType: string, inputs: string[], nOut: number, attrs: AttributeProto[] = [], o: OpOptions = {}): string[] {
     const base = `${this.prefix}/${o.base ?? opType}`;
     const outs = Array.from({ length: nOut }, () => this.fresh(base));
-    this.add(makeNode(opType, inputs, outs, this.fresh(`${this.prefix}/${opType}`), attrs, o.domain), o.dtype);
+    this.emit(makeNode(opType, inputs, outs, this.fresh(`${this.prefix}/${opType}`), attrs, o.domain), o.dtype);
     return outs;
   }
 
@@ -70,11 +70,11 @@ export class Builder {
   node(opType: string, inputs: string[], outputs: string[], attrs: AttributeProto[] = [], o: { name?: string; domain?: string } = {}): NodeProto {
     const n = makeNode(opType, inputs, outputs, o.name ?? '', attrs, o.domain);
     if (o.name === undefined) delete n.name;
-    return this.add(n);
+    return this.emit(n);
   }
 
   /** Appends a node made elsewhere (outputs named by the caller, e.g. an original output kept) and infers its outputs. */
-  add(node: NodeProto, dtype?: number): NodeProto {
+  emit(node: NodeProto, dtype?: number): NodeProto {
     this.nodes.push(node);
     // an explicit type first; inference types the rest
     if (dtype) for (const o of node.output ?? []) if (o) this.info.types.set(o, dtype);
@@ -123,6 +123,25 @@ export class Builder {
   /** Element type of a value; float when nothing says otherwise. */
   dtype(name: string): number {
     return this.info.types.get(name) ?? DataType.FLOAT;
+  }
+
+  shape(name: string): Shape | undefined {
+    return this.info.shapes.get(name);
+  }
+
+  rank(name: string): number | undefined {
+    return this.info.shapes.get(name)?.length;
+  }
+
+  /** Static shape when every dim is a number. */
+  fixedShape(name: string): number[] | undefined {
+    const s = this.info.shapes.get(name);
+    return s && s.every((d) => typeof d === 'number') ? (s as number[]) : undefined;
+  }
+
+  /** The values of a small constant, when known. */
+  constValue(name: string): number[] | undefined {
+    return this.info.consts.get(name);
   }
 
   /** Unsqueeze, with axes as an input from opset 13 and as an attribute before. */

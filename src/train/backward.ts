@@ -16,8 +16,7 @@ import { NoGradientRuleError } from './rules/errors.js';
 import { alreluGrad } from './rules/activations.js';
 import { ruleFor } from './rules/index.js';
 import { inferGraph } from '../onnx/shapes.js';
-import { makeTensor } from './tensors.js';
-import { elementCount } from '../onnx/tensor.js';
+import { elementCount, makeTensor } from '../onnx/tensor.js';
 
 export { NoGradientRuleError, OpsetTooOldError, ShapeUnknownError, UnsupportedGradientError } from './rules/errors.js';
 export { opsWithRules } from './rules/index.js';
@@ -98,19 +97,19 @@ export function backward(graph: GraphProto, opts: BackwardOptions & GradOptions 
     if (hit) return hit;
     const list = parts.get(v);
     if (!list) return undefined;
-    ctx.current = `grad/${v}`;
+    ctx.prefix = `grad/${v}`;
     const g = list.length === 1 ? list[0]! : ctx.op('Sum', list);
     total.set(v, g);
     return g;
   };
 
   if (active.has(opts.loss)) {
-    ctx.current = `grad/${opts.loss}`;
+    ctx.prefix = `grad/${opts.loss}`;
     const dt = ctx.dtype(opts.loss);
     const fixed = ctx.fixedShape(opts.loss);
     const seed = fixed
       ? ctx.constant(dt, fixed, new Array<number>(elementCount(fixed)).fill(1))
-      : ctx.op('ConstantOfShape', [ctx.shapeOf(opts.loss)], [tensorAttr('value', makeTensor('', dt, [1], [1]))], dt);
+      : ctx.op('ConstantOfShape', [ctx.shapeOf(opts.loss)], [tensorAttr('value', makeTensor('', dt, [1], [1]))], { dtype: dt });
     contribute(opts.loss, seed);
   }
 
@@ -125,7 +124,7 @@ export function backward(graph: GraphProto, opts: BackwardOptions & GradOptions 
     const fused = isAlrelu(g, n);
     if (fused?.form === 'subgraph' && active.has(fused.x)) {
       // Abs(LeakyRelu(x)) as one ALReLU: one mask product instead of Sign, Where and two products
-      ctx.current = n.name || `ALReLU_${k}`;
+      ctx.prefix = n.name || `ALReLU_${k}`;
       contribute(fused.x, alreluGrad(ctx, fused.x, gradOf(outs[0]!)!, fused.alpha));
       continue;
     }
@@ -133,7 +132,7 @@ export function backward(graph: GraphProto, opts: BackwardOptions & GradOptions 
     const op = n.opType ?? '';
     if (!rule) throw new NoGradientRuleError(n.domain ? `${n.domain}:${op}` : op, n.name ?? '', reachingParams(nodes, opts.wrt, n, isFloat));
     const dy = outs.map((o) => (o ? gradOf(o) : undefined));
-    ctx.current = n.name || `${op}_${k}`;
+    ctx.prefix = n.name || `${op}_${k}`;
     const dx = rule.grad({ node: n, x: ins, y: outs, dy, need, ctx });
     ins.forEach((v, i) => {
       const g = dx[i];
@@ -150,7 +149,7 @@ export function backward(graph: GraphProto, opts: BackwardOptions & GradOptions 
     const produced = ctx.info.consts.has(g) ? false : ctx.nodes.some((x) => x.output?.includes(g!));
     // each gradient its own node output (not a constant, not shared), so callers can wire or rename it freely
     if (!produced || given.has(g)) {
-      ctx.current = `grad/${w}`;
+      ctx.prefix = `grad/${w}`;
       g = ctx.op('Identity', [g]);
     }
     given.add(g);

@@ -1,14 +1,14 @@
 /**
- * What a gradient rule sees: a node builder with fresh names, constants in the right element type, the
- * static shapes known at build time, and runtime-shape helpers for the dims that are symbolic.
+ * What a gradient rule sees: the graph layer's Builder (fresh names, constants deduplicated by content, the
+ * static shapes known at build time) plus the helpers only gradients need (runtime shapes for the dims that
+ * are symbolic, broadcasting undone, masks).
  */
 import { DataType } from '../onnx/dtype.js';
-import { intAttr, intsAttr, makeNode, tensorAttr } from '../onnx/attrs.js';
-import type { AttributeProto, NodeProto, TensorProto } from '../onnx/types.js';
-import { inferInto, type Shape, type StaticInfo } from '../onnx/shapes.js';
+import { intAttr, intsAttr, tensorAttr } from '../onnx/attrs.js';
+import { Builder } from '../onnx/builder.js';
+import type { StaticInfo } from '../onnx/shapes.js';
 import { OpsetTooOldError, ShapeUnknownError } from './rules/errors.js';
-import { makeTensor } from './tensors.js';
-import { elementCount } from '../onnx/tensor.js';
+import { elementCount, makeTensor } from '../onnx/tensor.js';
 
 /** Choices between equivalent gradient graphs. */
 export interface GradOptions {
@@ -25,91 +25,21 @@ export interface GradOptions {
   convInput?: 'auto' | 'conv' | 'convTranspose';
 }
 
-export class GradCtx {
-  readonly nodes: NodeProto[] = [];
-  readonly initializers: TensorProto[] = [];
-  private readonly constCache = new Map<string, string>();
+/**
+ * The Builder (src/onnx/builder.ts) with what only gradients need: runtime-shape helpers, broadcasting
+ * undone, select/mask arithmetic, and errors naming the node being differentiated (its `prefix`).
+ */
+export class GradCtx extends Builder {
   private readonly shapeCache = new Map<string, string>();
-  /** the node whose gradient is being emitted, for readable names */
-  current = 'grad';
 
   constructor(
-    readonly fresh: (base: string) => string,
-    readonly info: StaticInfo,
+    fresh: (base: string) => string,
+    info: StaticInfo,
     /** default-domain opset of the model being emitted */
-    readonly opset: number,
+    opset: number,
     readonly options: GradOptions = {},
-  ) {}
-
-  /** Emits one node with one output; returns the output name. */
-  op(opType: string, inputs: string[], attrs: AttributeProto[] = [], dtype?: number): string {
-    return this.opN(opType, inputs, 1, attrs, dtype)[0]!;
-  }
-
-  /** Emits one node with `nOut` outputs (all of element type `dtype` when given). */
-  opN(opType: string, inputs: string[], nOut: number, attrs: AttributeProto[] = [], dtype?: number, domain?: string): string[] {
-    const base = `${this.current}/${opType}`;
-    const outs = Array.from({ length: nOut }, () => this.fresh(base));
-    const node = makeNode(opType, inputs, outs, this.fresh(base), attrs, domain);
-    this.nodes.push(node);
-    // an explicit dtype first; inferInto types the rest as the forward graph's nodes are typed
-    if (dtype) for (const o of outs) this.info.types.set(o, dtype);
-    // (a runtime Shape(v) used as a target shape carries v's dims, symbolic ones included, so the result
-    // is shaped like v and later rules stay on their static paths)
-    inferInto(this.info, node, this.opset);
-    return outs;
-  }
-
-  /** Element type of a value; float when nothing says otherwise. */
-  dtype(name: string): number {
-    return this.info.types.get(name) ?? DataType.FLOAT;
-  }
-
-  shape(name: string): Shape | undefined {
-    return this.info.shapes.get(name);
-  }
-
-  rank(name: string): number | undefined {
-    return this.info.shapes.get(name)?.length;
-  }
-
-  /** Static shape when every dim is a number. */
-  fixedShape(name: string): number[] | undefined {
-    const s = this.info.shapes.get(name);
-    return s && s.every((d) => typeof d === 'number') ? (s as number[]) : undefined;
-  }
-
-  constValue(name: string): number[] | undefined {
-    return this.info.consts.get(name);
-  }
-
-  /** An initializer (deduplicated by content). */
-  constant(dataType: number, dims: number[], values: number[]): string {
-    const key = `${dataType}|${dims.join(',')}|${values.join(',')}`;
-    const hit = this.constCache.get(key);
-    if (hit) return hit;
-    const name = this.fresh(`grad_const/${dataType === DataType.INT64 ? 'i64' : 'f'}_${values.length <= 4 ? values.join('_') : 'tensor'}`);
-    this.initializers.push(makeTensor(name, dataType, dims, values));
-    this.info.types.set(name, dataType);
-    this.info.shapes.set(name, dims);
-    this.info.consts.set(name, values);
-    this.constCache.set(key, name);
-    return name;
-  }
-
-  /** A 1-D int64 constant (axes, shapes, starts...). */
-  ints(values: number[]): string {
-    return this.constant(DataType.INT64, [values.length], values);
-  }
-
-  /** A 0-D int64 constant. */
-  int0(value: number): string {
-    return this.constant(DataType.INT64, [], [value]);
-  }
-
-  /** A scalar constant of `like`'s element type. */
-  scalar(value: number, like: string): string {
-    return this.constant(this.dtype(like), [], [value]);
+  ) {
+    super(fresh, { opset, info, prefix: 'grad' });
   }
 
   /** Shape(x) computed at runtime (one node per value). */
@@ -139,14 +69,14 @@ export class GradCtx {
   }
 
   zerosOfShape(shape: string, dataType: number): string {
-    return this.op('ConstantOfShape', [shape], [tensorAttr('value', makeTensor('', dataType, [1], [0]))], dataType);
+    return this.op('ConstantOfShape', [shape], [tensorAttr('value', makeTensor('', dataType, [1], [0]))], { dtype: dataType });
   }
 
   /** Number of elements of x as a scalar of `like`'s type. */
   countAs(x: string, like: string): string {
     const fixed = this.fixedShape(x);
     if (fixed) return this.scalar(elementCount(fixed), like);
-    return this.op('Cast', [this.op('Size', [x])], [intAttr('to', this.dtype(like))], this.dtype(like));
+    return this.op('Cast', [this.op('Size', [x])], [intAttr('to', this.dtype(like))], { dtype: this.dtype(like) });
   }
 
   /** [number of elements of x] as a 1-D int64 tensor (the shape of x flattened). */
@@ -194,7 +124,7 @@ export class GradCtx {
     const sg = this.shapeOf(g);
     const sx = this.shapeOf(x);
     const diff = this.op('Sub', [this.op('Size', [sg]), this.op('Size', [sx])]);
-    const ones = this.op('ConstantOfShape', [this.unsqueeze(diff, [0])], [tensorAttr('value', makeTensor('', DataType.INT64, [1], [1]))], DataType.INT64);
+    const ones = this.op('ConstantOfShape', [this.unsqueeze(diff, [0])], [tensorAttr('value', makeTensor('', DataType.INT64, [1], [1]))], { dtype: DataType.INT64 });
     const padded = this.op('Concat', [ones, sx], [intAttr('axis', 0)]);
     const isOne = this.op('Equal', [padded, this.ints([1])]);
     const axes = this.op('Reshape', [this.op('NonZero', [isOne]), this.ints([-1])]);
@@ -204,26 +134,12 @@ export class GradCtx {
 
   /** Throws when the model's opset is too old for what a rule must emit. */
   need(minOpset: number, what: string): void {
-    if (this.opset < minOpset) throw new OpsetTooOldError(this.current, what, minOpset, this.opset);
+    if (this.opset < minOpset) throw new OpsetTooOldError(this.prefix, what, minOpset, this.opset);
   }
 
-  /** Unsqueeze, with axes as an input from opset 13 and as an attribute before. */
-  unsqueeze(x: string, axes: number[]): string {
-    return this.opset >= 13 ? this.op('Unsqueeze', [x, this.ints(axes)]) : this.op('Unsqueeze', [x], [intsAttr('axes', axes)]);
-  }
-
-  squeeze(x: string, axes: number[]): string {
-    return this.opset >= 13 ? this.op('Squeeze', [x, this.ints(axes)]) : this.op('Squeeze', [x], [intsAttr('axes', axes)]);
-  }
-
-  /** Slice along `axes` (opset 10+ form; step 1 unless given). */
-  slice(x: string, starts: number[] | string, ends: number[] | string, axes: number[], steps?: number[]): string {
+  override slice(x: string, starts: number[] | string, ends: number[] | string, axes: number[], steps?: number[]): string {
     this.need(10, 'Slice with inputs');
-    const s = typeof starts === 'string' ? starts : this.ints(starts);
-    const e = typeof ends === 'string' ? ends : this.ints(ends);
-    const ins = [x, s, e, this.ints(axes)];
-    if (steps) ins.push(this.ints(steps));
-    return this.op('Slice', ins);
+    return super.slice(x, starts, ends, axes, steps);
   }
 
   transpose(x: string, perm: number[]): string {
@@ -247,7 +163,7 @@ export class GradCtx {
   /** Cast(cond) to like's element type: 1 where it holds, 0 elsewhere. */
   mask(cond: string, like: string): string {
     const dt = this.dtype(like);
-    return this.op('Cast', [cond], [intAttr('to', dt)], dt);
+    return this.op('Cast', [cond], [intAttr('to', dt)], { dtype: dt });
   }
 
   /**
@@ -263,39 +179,27 @@ export class GradCtx {
     }
     if (typeof a === 'number' && typeof b === 'number') return this.add(this.scale(this.mask(cond, like), a - b), this.scalar(b, like));
     const v = (t: number | string) => (typeof t === 'number' ? this.scalar(t, like) : t);
-    return this.op('Where', [cond, v(a), v(b)], [], this.dtype(like));
-  }
-
-  /** ReduceSum with axes as an input from opset 13, as an attribute before. */
-  reduceSum(x: string, axes: number[], keepdims: boolean): string {
-    const keep = intAttr('keepdims', keepdims ? 1 : 0);
-    return this.opset >= 13 ? this.op('ReduceSum', [x, this.ints(axes)], [keep]) : this.op('ReduceSum', [x], [intsAttr('axes', axes), keep]);
-  }
-
-  /** ReduceMean (axes as an input from opset 18, as an attribute before). */
-  reduceMean(x: string, axes: number[], keepdims: boolean): string {
-    const keep = intAttr('keepdims', keepdims ? 1 : 0);
-    return this.opset >= 18 ? this.op('ReduceMean', [x, this.ints(axes)], [keep]) : this.op('ReduceMean', [x], [intsAttr('axes', axes), keep]);
+    return this.op('Where', [cond, v(a), v(b)], [], { dtype: this.dtype(like) });
   }
 
   /** Static rank, or an error naming what needed it. */
   needRank(x: string, what: string): number {
     const r = this.rank(x);
-    if (r === undefined) throw new ShapeUnknownError(this.current, `the rank of ${x} (${what})`);
+    if (r === undefined) throw new ShapeUnknownError(this.prefix, `the rank of ${x} (${what})`);
     return r;
   }
 
   /** Static dims, or an error naming what needed them. */
   needShape(x: string, what: string): number[] {
     const s = this.fixedShape(x);
-    if (!s) throw new ShapeUnknownError(this.current, `the shape of ${x} (${what})`);
+    if (!s) throw new ShapeUnknownError(this.prefix, `the shape of ${x} (${what})`);
     return s;
   }
 
   /** Static dims from `from` on (e.g. the spatial dims of an NCHW tensor with a symbolic batch). */
   needDims(x: string, from: number, what: string): number[] {
     const s = this.shape(x)?.slice(from);
-    if (!s || !s.every((d) => typeof d === 'number')) throw new ShapeUnknownError(this.current, `dims ${from}.. of ${x} (${what})`);
+    if (!s || !s.every((d) => typeof d === 'number')) throw new ShapeUnknownError(this.prefix, `dims ${from}.. of ${x} (${what})`);
     return s as number[];
   }
 }

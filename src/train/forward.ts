@@ -17,7 +17,7 @@ import { allNames, nameFactory } from '../onnx/walk.js';
 import { encodeInline } from '../onnx/write.js';
 import { raiseOpset } from './rules/opset.js';
 import { fuseAlrelu } from './fuse.js';
-import { makeTensor } from './tensors.js';
+import { makeTensor } from '../onnx/tensor.js';
 import { constValues } from '../onnx/shapes.js';
 import { isHalf, promoteGraph } from './precision.js';
 

@@ -6,11 +6,10 @@
  * underflow without loss scaling (float16 flushes below 6e-8); float32 needs none.
  */
 import { DataType } from '../onnx/dtype.js';
-import { elementCount, floatToBf16, floatToHalf, tensorValues } from '../onnx/tensor.js';
+import { elementCount, floatToBf16, floatToHalf, makeTensor, tensorValues } from '../onnx/tensor.js';
 import { int, type AttributeProto, type GraphProto, type TensorProto, type TypeProto } from '../onnx/types.js';
 import { subgraphsOf } from '../onnx/walk.js';
 import type { HostTensor } from '../runtime/types.js';
-import { makeTensor } from './tensors.js';
 
 export const isHalf = (t: number | undefined): boolean => t === DataType.FLOAT16 || t === DataType.BFLOAT16;
 

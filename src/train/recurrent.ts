@@ -9,7 +9,7 @@
 import { attr, attrFloat, attrInt, attrString, floatAttr, intAttr, intsAttr, tensorAttr } from '../onnx/attrs.js';
 import { Builder } from '../onnx/builder.js';
 import { DataType } from '../onnx/dtype.js';
-import { makeTensor } from './tensors.js';
+import { makeTensor } from '../onnx/tensor.js';
 import type { GraphProto, NodeProto, TensorProto } from '../onnx/types.js';
 import { ShapeUnknownError, UnsupportedGradientError } from './rules/errors.js';
 import { inferGraph } from '../onnx/shapes.js';

@@ -15,7 +15,7 @@ import { int, type GraphProto, type ModelProto, type ValueInfo } from '../../src
 import { backward, NoGradientRuleError, trainingOpset } from '../../src/train/backward.js';
 import { fuseAlrelu } from '../../src/train/fuse.js';
 import { alreluFunction } from '../../src/convert/forms.js';
-import { makeTensor } from '../../src/train/tensors.js';
+import { makeTensor } from '../../src/onnx/tensor.js';
 import { mulberry32 } from '../../src/data/prng.js';
 import { n } from './rules.harness.js';
 import { fixture } from '../helpers.js';

@@ -4,7 +4,7 @@ import type { Dataset } from '../../src/data/types.js';
 import { DataType } from '../../src/onnx/dtype.js';
 import type { ModelProto } from '../../src/onnx/types.js';
 import { firstBatchGradients } from '../../src/train/gradients.js';
-import { makeTensor } from '../../src/train/tensors.js';
+import { makeTensor } from '../../src/onnx/tensor.js';
 
 const info = (name: string, last: number) => ({ name, type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: [{ dimParam: 'N' }, { dimValue: last }] } } } });
 

@@ -17,7 +17,7 @@ import { openRuntime } from '../../src/runtime/index.js';
 import { SWIFTSHADER_ICD } from '../../src/runtime/node.js';
 import type { HostTensor, Runtime } from '../../src/runtime/types.js';
 import { buildTrainingModel, LOSS_OUTPUT, LR_INPUT, STEP_INPUT } from '../../src/train/step.js';
-import { makeTensor } from '../../src/train/tensors.js';
+import { makeTensor } from '../../src/onnx/tensor.js';
 import { mulberry32 } from '../../src/data/prng.js';
 import { elementCount } from '../../src/onnx/tensor.js';
 import { n } from './rules.harness.js';

@@ -19,7 +19,7 @@ import { openRuntime } from '../../src/runtime/index.js';
 import { SWIFTSHADER_ICD } from '../../src/runtime/node.js';
 import type { HostTensor } from '../../src/runtime/types.js';
 import { unrollRecurrent } from '../../src/train/recurrent.js';
-import { makeTensor } from '../../src/train/tensors.js';
+import { makeTensor } from '../../src/onnx/tensor.js';
 import { fixture } from '../helpers.js';
 import { n } from './rules.harness.js';
 

@@ -10,7 +10,7 @@ import { DataType } from '../../src/onnx/dtype.js';
 import { encodeModel } from '../../src/onnx/schema.js';
 import type { FunctionProto, GraphProto, ModelProto, NodeProto, TensorProto, ValueInfo } from '../../src/onnx/types.js';
 import { backward, type BackwardResult, type GradOptions } from '../../src/train/backward.js';
-import { makeTensor } from '../../src/train/tensors.js';
+import { makeTensor } from '../../src/onnx/tensor.js';
 import { mulberry32 } from '../../src/data/prng.js';
 
 export type Gen = 'normal' | 'away' | 'distinct' | 'positive';

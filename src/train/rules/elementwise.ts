@@ -56,7 +56,7 @@ export const ELEMENTWISE: Record<string, GradRule> = {
   Pow: rule('all', ({ x, y, dy, need, ctx }) => {
     const g = dy[0]!;
     const [a, b] = [x[0]!, x[1]!];
-    const bl = ctx.dtype(b) === ctx.dtype(a) ? b : ctx.op('Cast', [b], [intAttrTo(ctx.dtype(a))], ctx.dtype(a));
+    const bl = ctx.dtype(b) === ctx.dtype(a) ? b : ctx.op('Cast', [b], [intAttrTo(ctx.dtype(a))], { dtype: ctx.dtype(a) });
     const da = need[0] ? ctx.unbroadcast(ctx.mul(g, ctx.mul(bl, ctx.op('Pow', [a, ctx.sub(bl, ctx.scalar(1, a))]))), a) : undefined;
     const db = need[1] ? ctx.unbroadcast(ctx.mul(g, ctx.mul(y[0]!, ctx.op('Log', [a]))), b) : undefined;
     return [da, db];
@@ -68,12 +68,12 @@ export const ELEMENTWISE: Record<string, GradRule> = {
   Cast: rule([0], ({ x, dy, ctx, node }) => {
     const from = ctx.dtype(x[0]!);
     if (!isFloatType(from) || !isFloatType(attrInt(node, 'to', 0))) return [undefined];
-    return [from === ctx.dtype(dy[0]!) ? dy[0]! : ctx.op('Cast', [dy[0]!], [intAttrTo(from)], from)];
+    return [from === ctx.dtype(dy[0]!) ? dy[0]! : ctx.op('Cast', [dy[0]!], [intAttrTo(from)], { dtype: from })];
   }),
   CastLike: rule([0], ({ x, dy, ctx }) => {
     const from = ctx.dtype(x[0]!);
     if (!isFloatType(from)) return [undefined];
-    return [from === ctx.dtype(dy[0]!) ? dy[0]! : ctx.op('Cast', [dy[0]!], [intAttrTo(from)], from)];
+    return [from === ctx.dtype(dy[0]!) ? dy[0]! : ctx.op('Cast', [dy[0]!], [intAttrTo(from)], { dtype: from })];
   }),
 };
 

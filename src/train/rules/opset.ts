@@ -12,7 +12,7 @@ import { DataType } from '../../onnx/dtype.js';
 import type { AttributeProto, GraphProto, NodeProto, TensorProto } from '../../onnx/types.js';
 import { subgraphsOf } from '../../onnx/walk.js';
 import { inferGraph, type StaticInfo } from '../../onnx/shapes.js';
-import { makeTensor } from '../tensors.js';
+import { makeTensor } from '../../onnx/tensor.js';
 
 /** The opset the rules are written for first: everything has a rule there. */
 export const TARGET_OPSET = 17;

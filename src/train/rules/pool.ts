@@ -104,7 +104,7 @@ function maxPoolByWindows({ node, x, y, dy, ctx }: RuleArgs): Grads {
   const windows = tiled
     ? ctx.op('SpaceToDepth', [padded], [intAttr('blocksize', kernel[0]!)])
     : ctx.op('Conv', [padded, kernels], [intsAttr('kernel_shape', kernel), intsAttr('strides', geom.strides), intsAttr('dilations', geom.dilations)]);
-  const match = ctx.op('Cast', [ctx.op('Equal', [windows, flat(y[0]!)])], [intAttr('to', dt)], dt);
+  const match = ctx.op('Cast', [ctx.op('Equal', [windows, flat(y[0]!)])], [intAttr('to', dt)], { dtype: dt });
   const before = ctx.op('CumSum', [match, ctx.int0(1)], [intAttr('exclusive', 1)]);
   const first = ctx.op('Relu', [ctx.sub(match, before)]);
   const g = ctx.mul(flat(dy[0]!), first);
@@ -133,7 +133,7 @@ function maxPoolByIndices({ node, x, y, dy, ctx }: RuleArgs): Grads {
   if (!idx) {
     // the forward node did not ask for indices: a twin that does (ORT computes both in one pass)
     const attrs = (node.attribute ?? []).filter((a) => a.name !== 'storage_order');
-    idx = ctx.opN('MaxPool', [x[0]!], 2, attrs, ctx.dtype(x[0]!))[1]!;
+    idx = ctx.opN('MaxPool', [x[0]!], 2, attrs, { dtype: ctx.dtype(x[0]!) })[1]!;
     ctx.info.types.set(idx, DataType.INT64);
   }
   const g = dy[0]!;

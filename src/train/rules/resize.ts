@@ -30,14 +30,14 @@ function resizeGrad({ node, x, y, dy, ctx }: RuleArgs): string {
   if (attrInt(node, 'antialias', 0) !== 0 || attr(node, 'axes')) throw new UnsupportedGradientError(op, name, 'antialias or axes');
   const xs = ctx.shape(x[0]!);
   const ys = ctx.shape(y[0]!);
-  if (!xs || !ys || xs.length !== ys.length) throw new ShapeUnknownError(ctx.current, `the shapes of ${x[0]} and ${y[0]} (${op} gradient)`);
+  if (!xs || !ys || xs.length !== ys.length) throw new ShapeUnknownError(ctx.prefix, `the shapes of ${x[0]} and ${y[0]} (${op} gradient)`);
   // the scale the coordinate transform divides by: the scales input where given, else out / in
   const given = op === 'Upsample' && ctx.opset < 9 ? attr(node, 'scales')?.floats : ctx.constValue(x[modern ? 2 : 1] ?? '');
   const resized: { axis: number; A: number[][] }[] = [];
   for (let i = 0; i < xs.length; i++) {
     const [din, dout] = [xs[i], ys[i]];
     if (din === dout && (given?.[i] ?? 1) === 1) continue; // untouched axis (the batch may be symbolic)
-    if (typeof din !== 'number' || typeof dout !== 'number') throw new ShapeUnknownError(ctx.current, `dim ${i} of ${x[0]} and ${y[0]} (${op} gradient)`);
+    if (typeof din !== 'number' || typeof dout !== 'number') throw new ShapeUnknownError(ctx.prefix, `dim ${i} of ${x[0]} and ${y[0]} (${op} gradient)`);
     const scale = Math.fround(given?.length === xs.length ? given[i]! : dout / din);
     const rounding = modern ? attrString(node, 'nearest_mode', 'round_prefer_floor') : scale < 1 ? 'ceil' : 'floor';
     resized.push({ axis: i, A: interpolation(mode, coord, rounding, din, dout, scale, cubic) });

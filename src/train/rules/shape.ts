@@ -49,7 +49,7 @@ export const SHAPE: Record<string, GradRule> = {
   Split: rule([0], (a) => {
     const { node, x, y, ctx } = a;
     const axis = attrInt(node, 'axis', 0);
-    return [ctx.op('Concat', y.map((_, i) => dyOr0(a, i)), [intAttr('axis', axis)], ctx.dtype(x[0]!))];
+    return [ctx.op('Concat', y.map((_, i) => dyOr0(a, i)), [intAttr('axis', axis)], { dtype: ctx.dtype(x[0]!) })];
   }),
   Slice: rule([0], (a) => [sliceGrad(a)]),
   // every tile's gradient adds up: dY viewed as (r0, d0, r1, d1, ...) summed over the r axes
@@ -57,7 +57,7 @@ export const SHAPE: Record<string, GradRule> = {
     const reps = ctx.constValue(x[1]!);
     if (!reps) throw new UnsupportedGradientError('Tile', node.name ?? '', 'repeats that are not constant');
     const dims = ctx.shape(x[0]!);
-    if (!dims || dims.filter((d) => typeof d !== 'number').length > 1) throw new ShapeUnknownError(ctx.current, `the shape of ${x[0]} (Tile gradient; one symbolic dim at most)`);
+    if (!dims || dims.filter((d) => typeof d !== 'number').length > 1) throw new ShapeUnknownError(ctx.prefix, `the shape of ${x[0]} (Tile gradient; one symbolic dim at most)`);
     if (reps.every((r) => r === 1)) return [dy[0]!];
     const view = dims.flatMap((d, i) => [reps[i]!, typeof d === 'number' ? d : -1]);
     return [ctx.reduceSum(ctx.reshape(dy[0]!, ctx.ints(view)), reps.map((_, i) => 2 * i), false)];
@@ -127,16 +127,16 @@ function sliceGrad({ node, x, dy, ctx }: RuleArgs): string {
   let t = g;
   axes.forEach((a, j) => {
     const dim = ctx.dimsOf(X, a, a + 1);
-    const range = ctx.op('Range', [ctx.int0(0), ctx.squeeze(dim, [0]), ctx.int0(1)], [], DataType.INT64);
+    const range = ctx.op('Range', [ctx.int0(0), ctx.squeeze(dim, [0]), ctx.int0(1)], [], { dtype: DataType.INT64 });
     const sliceIns = [range, pick(starts, j), pick(ends, j), ctx.ints([0])];
     if (steps !== undefined) sliceIns.push(pick(steps, j));
-    const idx = ctx.op('Slice', sliceIns, [], DataType.INT64);
+    const idx = ctx.op('Slice', sliceIns, [], { dtype: DataType.INT64 });
     // indices shaped [1, .., n, .., 1], broadcast to t's shape
     const bshape = Array.from({ length: rank }, (_, i) => (i === a ? -1 : 1));
     const tshape = ctx.shapeOf(t);
-    const full = ctx.op('Expand', [ctx.reshape(idx, ctx.ints(bshape)), tshape], [], DataType.INT64);
+    const full = ctx.op('Expand', [ctx.reshape(idx, ctx.ints(bshape)), tshape], [], { dtype: DataType.INT64 });
     // zeros: t's shape with axis a as in X
-    const zshape = ctx.op('Concat', [ctx.dimsOf(t, 0, a), dim, ctx.dimsOf(t, a + 1)], [intAttr('axis', 0)], DataType.INT64);
+    const zshape = ctx.op('Concat', [ctx.dimsOf(t, 0, a), dim, ctx.dimsOf(t, a + 1)], [intAttr('axis', 0)], { dtype: DataType.INT64 });
     const zeros = ctx.zerosOfShape(zshape, ctx.dtype(g));
     t = ctx.op('ScatterElements', [zeros, full, t], [intAttr('axis', a)]);
   });
@@ -171,7 +171,7 @@ function foldPads({ node, x, dy, ctx }: RuleArgs, mode: string): string {
     const [pb, pe] = [pads[i]!, pads[i + axes.length]!];
     if (pb === 0 && pe === 0) return;
     const d = ctx.shape(X)?.[axis];
-    if (typeof d !== 'number') throw new ShapeUnknownError(ctx.current, `dim ${axis} of ${X} (Pad gradient in ${mode} mode)`);
+    if (typeof d !== 'number') throw new ShapeUnknownError(ctx.prefix, `dim ${axis} of ${X} (Pad gradient in ${mode} mode)`);
     const parts = [ctx.slice(g, [pb], [pb + d], [axis])];
     const front = pb ? ctx.slice(g, [0], [pb], [axis]) : undefined;
     const back = pe ? ctx.slice(g, [pb + d], [pb + d + pe], [axis]) : undefined;

@@ -1,2 +1,0 @@
-/** Small constant tensors, made by src/onnx/tensor.ts (kept here for the train modules that import it). */
-export { makeTensor } from '../onnx/tensor.js';

@@ -1,5 +1,4 @@
 /** `alrelu-convert experiment`: does ALReLU help? Trained across seeds, with paired tests, resumable. */
-import { promises as fs } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus, totalmem, platform, arch } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -112,7 +111,6 @@ async function runExperiment(o: ExperimentCliOptions): Promise<void> {
   const sets = [];
   for (const spec of dataSpecs) sets.push(await loadSets(spec, loadOpts));
 
-  await fs.mkdir(dir, { recursive: true });
   const rt = await openRuntime(o.ep as EpName, { ...parseThreads(o.threads), spinning: false });
   const controller = new AbortController();
   let interrupts = 0;

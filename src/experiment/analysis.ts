@@ -34,11 +34,14 @@ export interface Analysis {
   data: DataAnalysis[];
 }
 
-/** The pairs tested: ALReLU against each other variant; in the swap design, (c) against the control (d). */
+/**
+ * The pairs tested: ALReLU against each other variant (without ALReLU, the first variant against the others);
+ * in the swap design, (c) against the control (d).
+ */
 export function comparedPairs(mode: 'scratch' | 'swap', variants: string[]): [string, string][] {
   if (mode === 'swap') return [['alrelu-finetuned', 'relu-finetuned']];
-  if (!variants.includes('alrelu')) return [];
-  return variants.filter((v) => v !== 'alrelu').map((v) => ['alrelu', v]);
+  const a = variants.includes('alrelu') ? 'alrelu' : variants[0];
+  return variants.filter((v) => v !== a).map((v) => [a!, v]);
 }
 
 const value = (r: RunRecord, m: Metric): number | null => r.test[m];

@@ -79,7 +79,7 @@ export function formatText(r: ExperimentResult, a: Analysis): string {
     '',
     formatTable(SUMMARY_HEAD, summaryRows(a)),
     '',
-    formatTable(TEST_HEAD, testRows(a)),
+    testRows(a).length ? formatTable(TEST_HEAD, testRows(a)) : 'one variant: nothing to compare',
     '',
     ...NOTES,
     ...sameStartWarnings(a),

@@ -5,6 +5,7 @@
  * run). A resumed experiment reads it, refuses it when its settings differ, and skips every recorded run.
  */
 import { promises as fs } from 'node:fs';
+import { dirname } from 'node:path';
 import { writeFileAtomic } from '../atomic.js';
 import { UserError } from '../errors.js';
 
@@ -104,6 +105,8 @@ export class ResultsFile {
   /** Records a finished run: the whole file rewritten atomically with the new line at the end. */
   async add(run: RunRecord): Promise<void> {
     if (this.has(runKey(run))) throw new Error(`run ${runKey(run)} recorded twice`);
+    // the folder appears with the first finished run: a run that fails before leaves nothing behind
+    await fs.mkdir(dirname(this.path), { recursive: true });
     const lines = [JSON.stringify({ kind: 'settings', settings: this.settings }), ...[...this.runs, run].map((r) => JSON.stringify({ kind: 'run', ...r }))];
     await writeFileAtomic(this.path, lines.join('\n') + '\n', { replace: this.exists });
     this.exists = true;

@@ -243,7 +243,7 @@ const STYLE = `
 body{font-family:system-ui,sans-serif;margin:0 auto;padding:1.5em 2em;color:#222;max-width:1100px;line-height:1.4}
 h1{font-size:1.6em;margin:.2em 0 .6em}h2{font-size:1.25em;margin:1.6em 0 .4em;border-bottom:1px solid #ddd;padding-bottom:.2em}
 table{border-collapse:collapse;margin:.6em 0;font-size:13px}th,td{border:1px solid #ccc;padding:3px 8px;text-align:right;white-space:nowrap}
-th{background:#f0f0f0}td:first-child,th:first-child,td.l,th.l{text-align:left}td.l{white-space:normal;min-width:5em}caption{text-align:left;font-weight:bold;padding:2px 0}
+th{background:#f0f0f0}td:first-child,th:first-child,td.l,th.l{text-align:left}td.l{white-space:normal;min-width:5em}td:first-child{white-space:nowrap}caption{text-align:left;font-weight:bold;padding:2px 0}
 .scroll{overflow-x:auto}figure{margin:.8em 0}figcaption{font-weight:bold;margin-bottom:4px}svg{max-width:100%;height:auto}
 .legend{font-size:12px;margin:2px 0 4px}.legend span{margin-right:1.2em}.legend i{display:inline-block;width:10px;height:10px;margin-right:4px;vertical-align:-1px}
 .warn h2{color:#c4453c}p.note{margin:.3em 0;color:#444}dl{display:grid;grid-template-columns:max-content auto;gap:2px 1em}dt{font-weight:bold}dd{margin:0;overflow-wrap:anywhere}

@@ -225,7 +225,9 @@ export function formatPipelineSummary(r: PipelineReport): string {
   const doc = pipelineDocument(r);
   const accuracy = doc.sections.find((s) => s.id === 'accuracy')!;
   const table = accuracy.blocks.find((b) => b.kind === 'table')!;
-  const lines = [renderText({ ...doc, sections: [{ ...accuracy, blocks: [table] }] })];
+  // the providers that cannot run get their own lines below, with the fix
+  const notes = (accuracy.notes ?? []).filter((n) => !n.startsWith('Not usable here'));
+  const lines = [renderText({ ...doc, sections: [{ ...accuracy, notes, blocks: [table] }] })];
   const unusable = r.providers.checked.filter((s) => !s.usable);
   for (const s of unusable) lines.push(`not usable here: ${s.ep}: ${s.reason ?? 'unknown reason'}${s.fix ? `\n  fix: ${s.fix}` : ''}`);
   const t = r.training;

@@ -83,6 +83,9 @@ function scoreOf(r: RunOk | undefined): number | null {
   return m.task === 'classification' ? m.top1 : m.task === 'regression' ? m.mse : null;
 }
 
+/** Samples a run scored (its metrics' count; the timing counts the same samples, warm-up runs aside). */
+const samplesOf = (r: RunOk | undefined): number => (r && r.metrics.task !== 'reference' ? r.metrics.count : 0);
+
 const okRun = (report: EvalReport | null, model: string, ep: string): RunOk | undefined =>
   report?.results.find((r): r is RunOk => r.ok && r.model === model && r.ep === ep);
 
@@ -141,7 +144,7 @@ function summarize(models: { original: string; converted: string; finetuned: str
     const any = ft ?? run(models.original) ?? run(models.converted);
     return {
       ep: s.ep,
-      samples: any?.latency.samples ?? 0,
+      samples: samplesOf(any),
       metric: any?.metrics.task === 'regression' ? 'mse' : 'top1',
       original: scoreOf(run(models.original)),
       converted: scoreOf(run(models.converted)),
@@ -220,7 +223,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineReport> {
     const check = await evaluate({ ...evalBase, models: [o.model, files.converted], eps: [checkEp] });
     stopIfAborted();
     const [co, cc] = [okRun(check, o.model, checkEp), okRun(check, files.converted, checkEp)];
-    const conversionCheck = { ep: checkEp, metric: co?.metrics.task === 'regression' ? 'mse' as const : 'top1' as const, original: scoreOf(co), converted: scoreOf(cc), samples: co?.latency.samples ?? 0 };
+    const conversionCheck = { ep: checkEp, metric: co?.metrics.task === 'regression' ? 'mse' as const : 'top1' as const, original: scoreOf(co), converted: scoreOf(cc), samples: samplesOf(co) };
     const failedCheck = check.results.find((r) => !r.ok);
     if (failedCheck && !failedCheck.ok) throw new UserError(basename(failedCheck.model), failedCheck.error);
     lap('check');

@@ -1,5 +1,6 @@
 /** The shape of an evaluation: what goes in, and the report (also the --json output) that comes out. */
 import type { AdapterInfo, EpName, Runtime, WebGpuAdapterChoice } from '../runtime/types.js';
+import type { Batching } from '../runtime/feed.js';
 import type { LoadDataOptions } from '../data/index.js';
 import type { PreprocessOptions } from '../data/preprocess.js';
 import type { Split } from '../data/types.js';
@@ -60,8 +61,7 @@ export interface FeedInfo {
   /** shape of a full run's tensor */
   feedShape: number[];
   output: string;
-  /** dynamic: batch dimension symbolic; fixed: fixed batch > 1 (last run zero-padded); single: one sample per run */
-  batching: 'dynamic' | 'fixed' | 'single';
+  batching: Batching;
   batchSize: number;
 }
 

@@ -18,7 +18,7 @@ import { isReference, parseSpec } from '../data/index.js';
 import { applySplit, select } from '../data/split.js';
 import { UserError } from '../errors.js';
 import { classificationMetrics } from '../eval/metrics.js';
-import { fitSample } from '../eval/feed.js';
+import { fitSample } from '../runtime/feed.js';
 import { elementCount } from '../onnx/tensor.js';
 import { decodeModel, encodeModel } from '../onnx/schema.js';
 import type { ModelProto } from '../onnx/types.js';

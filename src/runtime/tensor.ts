@@ -5,7 +5,7 @@
 import { DataType } from '../onnx/dtype.js';
 import { int, type TensorProto } from '../onnx/types.js';
 import type { HostTensor, TensorType, TypedArray } from './types.js';
-import { elementCount } from '../onnx/tensor.js';
+import { elementCount, halfToFloat } from '../onnx/tensor.js';
 
 type ArrayCtor = { new (buffer: ArrayBuffer, byteOffset: number, length: number): TypedArray; BYTES_PER_ELEMENT: number };
 
@@ -123,4 +123,29 @@ export function unpackTensors(bytes: Uint8Array): Record<string, HostTensor> {
     out[e.name] = { type: e.type, dims: e.dims, data: typedFromBytes(e.type, bytes.subarray(start, start + e.length)) };
   }
   return out;
+}
+
+/**
+ * Element values as float64, so metrics never care which element type a model emits: widest common
+ * type, so comparing float64 references loses nothing.
+ * float16 tensors travel as raw Uint16Array bits (see runtime/types.ts).
+ */
+export function toFloat64(t: HostTensor): Float64Array {
+  const n = t.data.length;
+  const out = new Float64Array(n);
+  if (t.type === 'float16') {
+    const bits = t.data as Uint16Array;
+    for (let i = 0; i < n; i++) out[i] = halfToFloat(bits[i]!);
+  } else if (t.data instanceof BigInt64Array || t.data instanceof BigUint64Array) {
+    for (let i = 0; i < n; i++) out[i] = Number(t.data[i]!);
+  } else {
+    const d = t.data as Exclude<HostTensor['data'], BigInt64Array | BigUint64Array>;
+    for (let i = 0; i < n; i++) out[i] = d[i]!;
+  }
+  return out;
+}
+
+/** A shape as messages print it: [1,3,224,224]. */
+export function shapeText(dims: readonly (number | string)[]): string {
+  return `[${dims.join(',')}]`;
 }

@@ -1,7 +1,7 @@
 /** Cutting a Dataset into feeds: samples as the model's input shape, labels as the training model wants them. */
 import { permutation } from '../data/prng.js';
 import type { Dataset } from '../data/types.js';
-import { castSamples } from '../eval/feed.js';
+import { castSamples } from '../runtime/feed.js';
 import type { HostTensor, TensorType } from '../runtime/types.js';
 import { elementCount } from '../onnx/tensor.js';
 

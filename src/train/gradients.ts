@@ -4,7 +4,7 @@
  */
 import type { Dataset } from '../data/types.js';
 import { UserError } from '../errors.js';
-import { fitSample } from '../eval/feed.js';
+import { fitSample } from '../runtime/feed.js';
 import { int, type ModelProto } from '../onnx/types.js';
 import { openRuntime } from '../runtime/index.js';
 import type { HostTensor, Runtime } from '../runtime/types.js';

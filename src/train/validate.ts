@@ -1,7 +1,7 @@
 /** Validation: the forward model run over a data set with given parameter values, and its metrics. */
 import type { Dataset } from '../data/types.js';
 import { classificationMetrics, regressionMetrics } from '../eval/metrics.js';
-import { toFloat64 } from '../eval/tensor.js';
+import { toFloat64 } from '../runtime/tensor.js';
 import type { HostTensor, Session } from '../runtime/types.js';
 import { inputBatch, type BatchShape } from './batches.js';
 

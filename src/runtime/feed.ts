@@ -4,9 +4,8 @@
  */
 import { elementCount, floatToHalf } from '../onnx/tensor.js';
 import { UserError } from '../errors.js';
-import type { IoMeta, TensorType, TypedArray } from '../runtime/types.js';
+import type { IoMeta, TensorType, TypedArray } from './types.js';
 import { shapeText } from './tensor.js';
-import type { FeedInfo } from './types.js';
 
 /**
  * A data set that does not fit the model (or the other way round). Thrown, never recorded per
@@ -14,8 +13,17 @@ import type { FeedInfo } from './types.js';
  */
 export class DataMismatchError extends UserError {}
 
-/** The report's FeedInfo fields known before any run (feedShape follows from them), and how to build each run's tensor. */
-export interface FeedPlan extends Pick<FeedInfo, 'input' | 'declaredShape' | 'batching' | 'batchSize'> {
+/** dynamic: batch dimension symbolic; fixed: fixed batch > 1 (last run zero-padded); single: one sample per run */
+export type Batching = 'dynamic' | 'fixed' | 'single';
+
+/** How samples go into a model input, known before any run, and how to build each run's tensor. */
+export interface FeedPlan {
+  /** the input that receives the samples */
+  input: string;
+  /** the input's declared shape (strings are symbolic dimensions) */
+  declaredShape: (number | string)[];
+  batching: Batching;
+  batchSize: number;
   /** dims of one sample as fed (the data's sample shape, or the model's when only a reshape differs) */
   sampleDims: number[];
   /** whether the model input has a leading batch dimension at all */

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { encodeNpy } from '../../src/data/npy.js';
 import { evaluate } from '../../src/eval/evaluate.js';
-import { castSamples, fitSample, pickInput, planFeed } from '../../src/eval/feed.js';
+import { castSamples, fitSample, pickInput, planFeed } from '../../src/runtime/feed.js';
 import type { RunOk } from '../../src/eval/types.js';
 import { DataType } from '../../src/onnx/dtype.js';
 import { encodeModel } from '../../src/onnx/schema.js';

@@ -12,7 +12,7 @@ export { UserError } from './errors.js';
 // Runtimes: one interface over every execution provider, and what works here.
 export { openRuntime, parseEpList, EP_NAMES, type EpName, type Runtime, type Session, type HostTensor, type EpStatus } from './runtime/index.js';
 export { checkEps, type DoctorOptions } from './runtime/doctor.js';
-export { serve, type ServeOptions, type ServeReport } from './runtime/serve.js';
+export { serve, type ServeOptions, type ServeReport } from './serve/serve.js';
 
 // Data and evaluation.
 export { loadData, preprocess, type LoadDataOptions, type PreprocessOptions, type Dataset, type ReferenceCase, type Split } from './data/index.js';

@@ -5,7 +5,7 @@
  * any onnxruntime session exists; the few that need one use the 131-parameter iris MLP. Run two at a time.
  *
  * Output paths, data loaders, external data and serve's HTTP side have their own tables (test/onnx,
- * test/data, test/runtime/serve): the rows here are options, arguments, and model/data misfits.
+ * test/data, test/serve/serve): the rows here are options, arguments, and model/data misfits.
  */
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -11,7 +11,7 @@ import { formatSummary } from '../eval/report.js';
 import { printable } from '../printable.js';
 import { DEFAULT_BODY_BYTES } from '../runtime/http.js';
 import { parseEpList } from '../runtime/index.js';
-import { serve, type PageEpChoice, type ServeReport } from '../runtime/serve.js';
+import { serve, type PageEpChoice, type ServeReport } from '../serve/serve.js';
 import { checkEvalOutputs, evaluateOptions, finishEvaluation, type EvalCliOptions } from './eval.js';
 import { addEvalDataOptions, parseInteger } from './options.js';
 import { action, printJson, say } from './run.js';

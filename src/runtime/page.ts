@@ -1,6 +1,6 @@
 /**
  * The code that runs inside the page: plain JavaScript served as /runner.mjs by the loopback server and
- * used both by BrowserRuntime (driven through playwright) and by serve.ts (a user's own browser). It
+ * used both by BrowserRuntime (driven through playwright) and by serve/serve.ts (a user's own browser). It
  * keeps sessions in the page and moves tensors only as binary bundles over HTTP: GET feeds, POST outputs.
  * The bundle layout must match packTensors/unpackTensors in tensor.ts.
  */

@@ -13,9 +13,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunOk } from '../../src/eval/types.js';
 import { chromiumArgs, launchChromium } from '../../src/runtime/browser.js';
 import { CONTROL_BODY_BYTES } from '../../src/runtime/http.js';
-import { serve, type ServeOptions, type ServeReport } from '../../src/runtime/serve.js';
+import { serve, type ServeOptions, type ServeReport } from '../../src/serve/serve.js';
 import { ROOT } from '../helpers.js';
-import { FIXTURES } from './fixtures.js';
+import { FIXTURES } from '../runtime/fixtures.js';
 
 const IRIS = join(FIXTURES, 'windows-ml', 'iris_mlp', 'Network.onnx');
 const RELU = join(FIXTURES, 'onnx-onnx', 'node', 'test_relu');

@@ -7,9 +7,9 @@
  * Only the first page to say hello gets the job; a second tab is told so and does nothing.
  */
 import { UserError } from '../errors.js';
-import type { PageApi, PageCall, PageInfo } from './browser.js';
-import { CONTROL_BODY_BYTES, type Loopback } from './http.js';
-import { RUNNER_JS } from './page.js';
+import type { PageApi, PageCall, PageInfo } from '../runtime/browser.js';
+import { CONTROL_BODY_BYTES, type Loopback } from '../runtime/http.js';
+import { RUNNER_JS } from '../runtime/page.js';
 
 /** What the page reports when it connects. */
 export interface PageHello extends PageInfo {

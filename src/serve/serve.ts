@@ -12,10 +12,10 @@ import { UserError, messageOf } from '../errors.js';
 import { checkModels, evaluate, prepareData } from '../eval/evaluate.js';
 import { LatencyRecorder } from '../eval/latency.js';
 import type { EvalReport, EvaluateOptions, RunResult } from '../eval/types.js';
-import { BrowserRuntime, type BrowserEp, type PageTiming } from './browser.js';
-import { Loopback } from './http.js';
+import { BrowserRuntime, type BrowserEp, type PageTiming } from '../runtime/browser.js';
+import { Loopback } from '../runtime/http.js';
 import { PageChannel, type PageHello } from './remote.js';
-import type { EpName } from './types.js';
+import type { EpName } from '../runtime/types.js';
 
 export type PageEpChoice = 'auto' | 'webgpu' | 'wasm';
 

@@ -1,49 +1,16 @@
 /** `alrelu-convert <model.onnx>`: the rewrite, with --dry-run, --verify and --json. */
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
-import { convert, type ConvertReport, type TargetOp } from '../convert/convert.js';
-import type { Form } from '../convert/forms.js';
-import { patternMatcher } from '../convert/select.js';
+import { convert, type ConvertReport } from '../convert/convert.js';
 import { verify, type VerifyResult } from '../convert/verify.js';
 import { UserError } from '../errors.js';
 import { readModel } from '../onnx/read.js';
 import { checkModelOutput, encodeInline, writeModel, type WriteOptions, type WriteResult } from '../onnx/write.js';
 import { addConvertThenFinetuneOptions, convertThenFinetune, type ConvertThenFinetuneOptions } from './finetune.js';
-import { collect, outputBeside, parseInteger, parseNumber, parseThreads, threadsOption } from './options.js';
-import { action, printJson, say, type GlobalOptions } from './run.js';
+import { checkSelection, defaultOutput, parseOps, type ConvertCliOptions } from './convertOptions.js';
+import { collect, parseInteger, parseNumber, parseThreads, threadsOption } from './options.js';
+import { action, printJson, say } from './run.js';
 import { table } from './table.js';
-
-export interface ConvertCliOptions extends GlobalOptions {
-  output?: string;
-  alpha: string;
-  form: Form;
-  ops: string;
-  include: string[];
-  exclude: string[];
-  allRelus?: boolean;
-  dryRun?: boolean;
-  force?: boolean;
-  verify?: boolean;
-  dim: string[];
-  seed: string;
-  threads?: string;
-  externalData?: boolean;
-  inlineData?: boolean;
-}
-
-export const defaultOutput = (input: string): string => outputBeside(input, '.alrelu.onnx');
-
-export function parseOps(file: string, s: string): TargetOp[] {
-  const ops = s.split(',').map((o) => o.trim().toLowerCase()).filter(Boolean);
-  for (const o of ops) if (o !== 'relu' && o !== 'leakyrelu') throw new UserError(file, `--ops takes relu and/or leakyrelu, got '${o}'`);
-  return ops as TargetOp[];
-}
-
-/** --include/--exclude patterns checked before the model is read, named by their flag. */
-export function checkSelection(o: { include: string[]; exclude: string[] }): void {
-  for (const p of o.include) patternMatcher(p, '--include');
-  for (const p of o.exclude) patternMatcher(p, '--exclude');
-}
 
 function parseDims(specs: string[]): Record<string, number> {
   const dims: Record<string, number> = {};

@@ -19,7 +19,7 @@ import { checkFinetuneFiles, finetune, TrainingStopped, type FinetuneLog } from 
 import { OPTIMIZERS, type OptimizerName } from '../train/optim.js';
 import { BATCH_NORM_MODES, type BatchNormMode } from '../train/batchnorm.js';
 import { SCHEDULES, type ScheduleName } from '../train/schedule.js';
-import { checkSelection, defaultOutput, parseOps, type ConvertCliOptions } from './convert.js';
+import { checkSelection, defaultOutput, parseOps, type ConvertCliOptions } from './convertOptions.js';
 import { addPreprocessOptions, collect, dataInputs, outputBeside, dataOptions, maxDataSizeOption, parseInteger, parseNumber, parseThreads, parseWebgpuAdapter, preprocessOptions, threadsOption, webgpuAdapterOption, type PreprocessCliOptions } from './options.js';
 import { printable } from '../printable.js';
 import { action, printJson, progressBar, say, type GlobalOptions } from './run.js';

@@ -68,7 +68,8 @@ function forwardReach(nodes: NodeProto[], sources: Iterable<string>, isFloat: (v
 
 /**
  * Returns the gradient nodes to add after the forward nodes of `graph` (which must already contain the
- * loss computation, in topological order). Appends nothing to `graph`. Uses `fresh` for unique names.
+ * loss computation, in any order without cycles: a GraphCycleError otherwise). Appends nothing to `graph`.
+ * Uses `fresh` for unique names.
  * `opset` is the default-domain opset the training model will declare (see trainingOpset).
  */
 export function backward(graph: GraphProto, opts: BackwardOptions & GradOptions & { opset: number; fresh?: (base: string) => string }): BackwardResult {

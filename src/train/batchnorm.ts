@@ -36,6 +36,7 @@
 import { attrFloat, attrInt, intAttr } from '../onnx/attrs.js';
 import { Builder } from '../onnx/builder.js';
 import { DataType } from '../onnx/dtype.js';
+import { Graph } from '../onnx/graph.js';
 import type { GraphProto, NodeProto, TensorProto } from '../onnx/types.js';
 
 export const BATCH_NORM_MODES = ['frozen', 'train'] as const;
@@ -70,9 +71,8 @@ export function batchNormLayers(graph: GraphProto, trainable: readonly string[])
   const inits = new Set((graph.initializer ?? []).map((t) => t.name));
   // torch.onnx.export (1.13) merges equal tensors into one initializer read through Identity nodes
   const aliases = new Set((graph.node ?? []).filter((n) => n.opType === 'Identity' && inits.has(n.input?.[0])).map((n) => n.output?.[0]));
-  // a statistic read by two nodes (or by anything else) cannot take two layers' updates
-  const reads = new Map<string, number>();
-  for (const n of graph.node ?? []) for (const x of n.input ?? []) if (x) reads.set(x, (reads.get(x) ?? 0) + 1);
+  // a statistic read by two nodes (or by anything else: a subgraph, an output) cannot take two layers' updates
+  const g = Graph.of(graph);
   const out: BatchNormChoice = { train: [], frozen: [] };
   (graph.node ?? []).forEach((n, i) => {
     if (n.opType !== 'BatchNormalization' || (n.domain && n.domain !== 'ai.onnx')) return;
@@ -84,7 +84,7 @@ export function batchNormLayers(graph: GraphProto, trainable: readonly string[])
       out.frozen.push({ node: name, reason: 'its running statistics are Identity copies of a tensor other nodes share (an exporter merged equal tensors)' });
     } else if (!mean || !variance || !inits.has(mean) || !inits.has(variance)) {
       out.frozen.push({ node: name, reason: 'its running statistics are not initializers' });
-    } else if (mean === variance || reads.get(mean) !== 1 || reads.get(variance) !== 1) {
+    } else if (mean === variance || g.uses(mean) !== 1 || g.uses(variance) !== 1) {
       out.frozen.push({ node: name, reason: 'its running statistics are shared with other nodes' });
     } else if (attrInt(n, 'training_mode', 0) === 1 || (n.output ?? []).filter((o) => o).length > 1) {
       out.frozen.push({ node: name, reason: 'it is exported in training mode' });

@@ -157,7 +157,7 @@ async function checkCuda(opts: DoctorOptions): Promise<EpStatus> {
 async function checkWebGpu(opts: DoctorOptions): Promise<EpStatus> {
   const env = opts.env ?? process.env;
   const choice = opts.webgpuAdapter ?? 'auto';
-  const icd = env.VK_ICD_FILENAMES;
+  const icd = env.VK_ICD_FILENAMES ?? env.VK_DRIVER_FILES;
   const usable = (adapter: AdapterInfo): EpStatus => ({ ep: 'webgpu', usable: true, detail: `Dawn; ${adapterText(adapter)}`, adapter });
   const swiftshader = async (fallback?: string): Promise<EpStatus> => {
     const swiftEnv = { ...env, VK_ICD_FILENAMES: SWIFTSHADER_ICD };
@@ -174,7 +174,7 @@ async function checkWebGpu(opts: DoctorOptions): Promise<EpStatus> {
   if (r.ok) {
     const driver = systemDriver(env);
     if (choice === 'gpu' && driver.software) {
-      return { ep: 'webgpu', usable: false, reason: `no hardware WebGPU adapter: Dawn runs, but on ${driver.name}, a software driver`, fix: icd ? "unset VK_ICD_FILENAMES to use the system's Vulkan drivers" : "install your GPU's Vulkan driver" };
+      return { ep: 'webgpu', usable: false, reason: `no hardware WebGPU adapter: Dawn runs, but on ${driver.name}, a software driver`, fix: icd ? "unset VK_ICD_FILENAMES and VK_DRIVER_FILES to use the system's Vulkan drivers" : "install your GPU's Vulkan driver" };
     }
     return usable({ ...driver, choice });
   }

@@ -14,6 +14,12 @@ import type { AdapterInfo, WebGpuAdapterChoice } from './types.js';
 /** Debian's chromium ships SwiftShader, a CPU Vulkan driver: WebGPU without a GPU (slow, correct). */
 export const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 
+/** The user's own driver list, by the variable that names it (VK_DRIVER_FILES is the loader's newer name, and wins). */
+function exportedDrivers(env: NodeJS.ProcessEnv): { name: string; list: string } | undefined {
+  for (const name of ['VK_DRIVER_FILES', 'VK_ICD_FILENAMES']) if (env[name]) return { name, list: env[name]! };
+  return undefined;
+}
+
 /** Where the Vulkan loader looks for driver manifests when VK_ICD_FILENAMES is unset (Linux). */
 const ICD_DIRS = ['/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d', '/usr/share/vulkan/icd.d'];
 
@@ -65,10 +71,10 @@ function manifests(): string[] {
  * is a CPU driver (lavapipe).
  */
 export function systemDriver(env: NodeJS.ProcessEnv = process.env): { name: string; software: boolean } {
-  const listed = env.VK_ICD_FILENAMES ?? env.VK_DRIVER_FILES;
+  const listed = exportedDrivers(env);
   if (listed) {
-    const parts = listed.split(':').filter(Boolean).map(describeIcd);
-    return { name: `VK_ICD_FILENAMES=${listed}: ${parts.map((p) => p.name).join(', ')}`, software: parts.length > 0 && parts.every((p) => p.software) };
+    const parts = listed.list.split(':').filter(Boolean).map(describeIcd);
+    return { name: `${listed.name}=${listed.list}: ${parts.map((p) => p.name).join(', ')}`, software: parts.length > 0 && parts.every((p) => p.software) };
   }
   const drivers = manifests().map(describeIcd);
   const hardware = drivers.filter((d) => !d.software);
@@ -111,10 +117,12 @@ export async function chooseVulkanDriver(choice: WebGpuAdapterChoice, vulkanIcd:
     if (!existsSync(SWIFTSHADER_ICD)) throw new UserError('webgpu', `SwiftShader's Vulkan driver not found at ${SWIFTSHADER_ICD}; fix: apt-get install -y chromium libvulkan1`);
     return { icd: SWIFTSHADER_ICD, adapter: { ...describeIcd(SWIFTSHADER_ICD), choice } };
   }
-  if (env.VK_ICD_FILENAMES) {
+  // A driver list the user exported is theirs: no probe, no fallback (the loader would ignore ours under VK_DRIVER_FILES).
+  const exported = exportedDrivers(env);
+  if (exported) {
     const mine = system();
     if (choice === 'gpu' && mine.software) {
-      throw new UserError('webgpu', `no hardware WebGPU adapter: ${mine.name} is a software driver; fix: unset VK_ICD_FILENAMES to use the system's Vulkan drivers`);
+      throw new UserError('webgpu', `no hardware WebGPU adapter: ${mine.name} is a software driver; fix: unset ${exported.name} to use the system's Vulkan drivers`);
     }
     return { adapter: mine };
   }

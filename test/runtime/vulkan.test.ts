@@ -17,6 +17,9 @@ describe('systemDriver', () => {
     expect(systemDriver({ VK_ICD_FILENAMES: SWIFTSHADER_ICD })).toEqual({ name: `VK_ICD_FILENAMES=${SWIFTSHADER_ICD}: SwiftShader (Vulkan on the CPU)`, software: true });
     expect(systemDriver({ VK_ICD_FILENAMES: `${SWIFTSHADER_ICD}:/etc/vulkan/icd.d/nvidia_icd.json` }).software).toBe(false);
     expect(systemDriver({ VK_ICD_FILENAMES: '::' }).software).toBe(false);
+    // the loader's newer variable wins over the old one, and is named as such
+    expect(systemDriver({ VK_DRIVER_FILES: '/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json', VK_ICD_FILENAMES: SWIFTSHADER_ICD }))
+      .toEqual({ name: 'VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json: NVIDIA Vulkan driver', software: false });
   });
 });
 
@@ -36,5 +39,11 @@ describe('chooseVulkanDriver', () => {
       message: `webgpu: no hardware WebGPU adapter: VK_ICD_FILENAMES=${SWIFTSHADER_ICD}: SwiftShader (Vulkan on the CPU) is a software driver; fix: unset VK_ICD_FILENAMES to use the system's Vulkan drivers`,
     });
     await expect(chooseVulkanDriver('gpu', undefined, true, { VK_ICD_FILENAMES: SWIFTSHADER_ICD })).rejects.toThrow(/already started in this process on .*SwiftShader/);
+    await expect(chooseVulkanDriver('gpu', undefined, false, { VK_DRIVER_FILES: SWIFTSHADER_ICD })).rejects.toThrow(/; fix: unset VK_DRIVER_FILES to use/);
+  });
+
+  it('auto leaves a VK_DRIVER_FILES export alone: no probe, no SwiftShader behind it', async () => {
+    const r = await chooseVulkanDriver('auto', undefined, false, { VK_DRIVER_FILES: '/x/nvidia_icd.json' });
+    expect(r).toEqual({ adapter: { name: 'VK_DRIVER_FILES=/x/nvidia_icd.json: NVIDIA Vulkan driver', software: false, choice: 'auto' } });
   });
 });

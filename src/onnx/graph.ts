@@ -122,7 +122,7 @@ export class Graph {
   toposort(): NodeProto[] {
     const nodes = this.nodes;
     const at = new Map<string, number>();
-    nodes.forEach((n, i) => { for (const o of n.output ?? []) if (o) at.set(o, i); });
+    nodes.forEach((n, i) => { for (const o of n.output ?? []) if (o && !at.has(o)) at.set(o, i); }); // the first writer, as producer()
     const deps = nodes.map((n) => reads(n).flatMap((x) => { const j = at.get(x); return j === undefined ? [] : [j]; }));
     const state = new Uint8Array(nodes.length); // 0 unvisited, 1 on the stack, 2 placed
     const order: number[] = [];

@@ -94,6 +94,33 @@ describe('Graph: producers, consumers, uses', () => {
   });
 });
 
+describe('Graph: hostile shapes', () => {
+  it('an empty GraphProto, nodes without inputs or outputs, empty optional names, a GRAPHS attribute', () => {
+    const empty = Graph.of({});
+    expect([empty.uses('x'), empty.toposort(), empty.cleanup()]).toEqual([0, [], { nodes: 0, initializers: 0 }]);
+    const proto: GraphProto = {
+      node: [
+        { opType: 'Relu' }, // no input, no output: nothing to drop it for
+        makeNode('Dropout', ['x', '', ''], ['', ''], 'unnamed_outputs'), // outputs all absent: dead
+        makeNode('Custom', ['x'], ['c'], 'graphs', [{ name: 'bodies', type: 10, graphs: [body([node('Neg', ['x'], ['n'])], ['n']), body([], ['x'])] }], 'com.example'),
+      ],
+      output: [f32('c')],
+    };
+    const g = Graph.of(proto);
+    expect(g.uses('x')).toBe(4); // Dropout, Custom, and both bodies
+    expect(g.uses('')).toBe(0);
+    expect(g.cleanup()).toEqual({ nodes: 1, initializers: 0 });
+    expect(proto.node!.map((n) => n.name)).toEqual([undefined, 'graphs']);
+  });
+
+  it('two nodes writing one value (an invalid graph) do not break the indexes or the sort', () => {
+    const proto: GraphProto = { node: [node('Abs', ['v'], ['y']), node('Relu', ['x'], ['v'], 'r1'), node('Neg', ['x'], ['v'], 'r2')], output: [f32('y')] };
+    const g = Graph.of(proto);
+    expect(g.producer('v')?.name).toBe('r1');
+    expect(names(g.toposort())).toEqual(['r1', 'y', 'r2']);
+  });
+});
+
 describe('Graph.toposort', () => {
   it('leaves a sorted graph exactly as it is', () => {
     const proto = nested();

@@ -12,7 +12,8 @@ import { captures, Graph, GraphCycleError } from '../../src/onnx/graph.js';
 import { decodeModel, encodeModel } from '../../src/onnx/schema.js';
 import type { GraphProto, ModelProto, NodeProto } from '../../src/onnx/types.js';
 import { floatTensor, tensorInfo } from '../convert/build.js';
-import { bytesOf, fixture, ROOT, session } from '../helpers.js';
+import { randomFeeds, runModel } from '../../src/convert/verify.js';
+import { bytesOf, fixture, ROOT } from '../helpers.js';
 
 const f32 = (name: string, dims: (number | string)[] = [2]) => tensorInfo(name, DataType.FLOAT, dims);
 const node = (op: string, ins: string[], outs: string[], name = outs[0] ?? op) => makeNode(op, ins, outs, name);
@@ -219,34 +220,12 @@ describe('Graph.cleanup', () => {
   });
 });
 
-/** Seeded inputs from the model's declared types (symbolic dims as 1). */
-function feedsFor(model: ModelProto): Record<string, ort.Tensor> {
-  let seed = 1;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
-  const inits = new Set((model.graph!.initializer ?? []).map((t) => t.name));
-  const feeds: Record<string, ort.Tensor> = {};
-  for (const i of model.graph!.input ?? []) {
-    if (inits.has(i.name)) continue;
-    const tt = i.type!.tensorType!;
-    const dims = (tt.shape?.dim ?? []).map((d) => (d.dimValue !== undefined && d.dimValue !== null ? Number(d.dimValue) : 1));
-    const count = dims.reduce((a, b) => a * b, 1);
-    if (tt.elemType === DataType.FLOAT) feeds[i.name!] = new ort.Tensor('float32', Float32Array.from({ length: count }, rand), dims);
-    else if (tt.elemType === DataType.BOOL) feeds[i.name!] = new ort.Tensor('bool', Uint8Array.from({ length: count }, () => 1), dims);
-    else if (tt.elemType === DataType.INT64) feeds[i.name!] = new ort.Tensor('int64', BigInt64Array.from({ length: count }, () => 3n), dims);
-    else throw new Error(`no feed for ${i.name} of type ${tt.elemType}`);
-  }
-  return feeds;
+async function outputsOf(bytes: Uint8Array, feeds: Record<string, ort.Tensor>): Promise<Uint8Array[]> {
+  const out = await runModel(bytes, feeds);
+  return Object.keys(out).sort().map((k) => Uint8Array.from(bytesOf(out[k]!)));
 }
 
-async function outputsOf(bytes: Uint8Array, feeds: Record<string, ort.Tensor>): Promise<Uint8Array[]> {
-  const s = await session(bytes);
-  try {
-    const out = await s.run(feeds);
-    return s.outputNames.map((n) => Uint8Array.from(bytesOf(out[n]!)));
-  } finally {
-    await s.release();
-  }
-}
+const bool = (v: boolean) => new ort.Tensor('bool', Uint8Array.of(v ? 1 : 0), []);
 
 describe('Graph.cleanup on real models (onnxruntime, before and after)', () => {
   it('mnist-cnn with a dead branch added: the branch goes, the outputs stay bit-identical', async () => {
@@ -259,7 +238,7 @@ describe('Graph.cleanup on real models (onnxruntime, before and after)', () => {
     model.graph!.node!.splice(3, 0, node('Relu', [mid], [dead]), node('Mul', [dead, dead], [g.freshName('dead')]));
     model.graph!.initializer!.push(floatTensor(g.freshName('unused_w'), [1], [7]));
     g.changed();
-    const feeds = feedsFor(model);
+    const feeds = randomFeeds(model, { N: 2 }, 7, 'mnist-cnn');
     const withDead = encodeModel(model);
     expect(g.cleanup()).toEqual({ nodes: 2, initializers: 1 });
     expect(model.graph!.initializer!.some((t) => t.name === w)).toBe(true);
@@ -270,13 +249,18 @@ describe('Graph.cleanup on real models (onnxruntime, before and after)', () => {
     expect(encodeModel(model)).toEqual(encodeModel(decodeModel(original))); // exactly the original again
   });
 
-  it.each(['burn-onnx/subgraph/outer_scope_ref.onnx', 'burn-onnx/subgraph/outer_scope_loop.onnx'])('%s: values read only by a subgraph stay', async (file) => {
+  // both branches of the If, and a Loop that runs three times: the captured Relu is used in every run
+  it.each([
+    ['burn-onnx/subgraph/outer_scope_ref.onnx', { condition: bool(true) }],
+    ['burn-onnx/subgraph/outer_scope_ref.onnx', { condition: bool(false) }],
+    ['burn-onnx/subgraph/outer_scope_loop.onnx', { max_iter: new ort.Tensor('int64', BigInt64Array.of(3n), []), cond_init: bool(true) }],
+  ])('%s: values read only by a subgraph stay', async (file, fixed) => {
     const original = readFileSync(fixture(file));
     const model = decodeModel(original);
     const count = model.graph!.node!.length;
     expect(Graph.of(model.graph!).cleanup()).toEqual({ nodes: 0, initializers: 0 });
     expect(model.graph!.node).toHaveLength(count);
-    const feeds = feedsFor(model);
+    const feeds = { ...randomFeeds(model, {}, 7, file), ...fixed };
     expect(await outputsOf(encodeModel(model), feeds)).toEqual(await outputsOf(original, feeds));
   });
 });

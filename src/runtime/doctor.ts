@@ -20,7 +20,7 @@ import { PROBE_EXPECTED, PROBE_INPUT, probeModel } from './models.js';
 import { CUDA_FIX, SWIFTSHADER_ICD, cudaProviderMissing, explainNodeFailure, type NodeEp } from './node.js';
 import { CHROMIUM, CHROMIUM_FIX, type BrowserRuntime } from './browser.js';
 import { EP_NAMES, type AdapterInfo, type EpName, type EpStatus, type WebGpuAdapterChoice } from './types.js';
-import { describeIcd, systemDriver } from './vulkan.js';
+import { describeIcd, nvidiaContainerIcd, nvidiaDriver, systemDriver } from './vulkan.js';
 
 export interface DoctorOptions {
   /** which EPs to check, default all of them */
@@ -184,6 +184,11 @@ async function checkWebGpu(opts: DoctorOptions): Promise<EpStatus> {
     return { ep: 'webgpu', usable: false, reason, ...(fix ? { fix } : {}), ...(warnings ? { detail: warnings } : {}) };
   }
   const seen = warnings ? ` (Vulkan: ${warnings})` : '';
+  // as the runtime does: NVIDIA's manifest where its container runtime mounts it, outside the loader's search path
+  const nvidia = icd ? undefined : nvidiaContainerIcd();
+  if (nvidia && (await probeNodeEp('webgpu', { ...env, VK_ICD_FILENAMES: nvidia }, opts.timeoutMs)).ok) {
+    return usable({ name: `NVIDIA (${nvidiaDriver()}, ${nvidia})`, software: false, choice });
+  }
   if (choice === 'auto' && !icd && existsSync(SWIFTSHADER_ICD)) return swiftshader(`no WebGPU adapter with the system's Vulkan drivers${seen}`);
   const { reason, fix } = explainNodeFailure('webgpu', r.error ?? 'no adapter', env);
   return { ep: 'webgpu', usable: false, reason: reason + seen, ...(fix ? { fix } : {}) };

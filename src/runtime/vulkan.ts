@@ -86,6 +86,17 @@ export function systemDriver(env: NodeJS.ProcessEnv = process.env): { name: stri
   return { name: `the system's Vulkan drivers (${hardware.map((d) => d.name).join(', ')})`, software: false };
 }
 
+/**
+ * Where NVIDIA's container runtime mounts the driver's Vulkan manifest: outside the loader's default search
+ * path, so the system's drivers alone show no GPU there (so on the lent H200 machines). With the NVIDIA
+ * driver loaded, the first of these that exists.
+ */
+const NVIDIA_CONTAINER_ICDS = ['/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json', '/usr/local/nvidia/icd.d/nvidia_icd.json'];
+
+export function nvidiaContainerIcd(): string | undefined {
+  return nvidiaDriver() ? NVIDIA_CONTAINER_ICDS.find((f) => existsSync(f)) : undefined;
+}
+
 let systemProbe: Promise<{ ok: boolean; error?: string }> | undefined;
 
 /** Whether the system's drivers (VK_ICD_FILENAMES unset) give Dawn an adapter, asked once per process, in a child. */
@@ -128,6 +139,11 @@ export async function chooseVulkanDriver(choice: WebGpuAdapterChoice, vulkanIcd:
   }
   const probe = await probeSystemDrivers(env);
   if (probe.ok) return { adapter: system() };
+  const nvidia = nvidiaContainerIcd();
+  if (nvidia) {
+    const { probeNodeEp } = await import('./doctor.js');
+    if ((await probeNodeEp('webgpu', { ...env, VK_ICD_FILENAMES: nvidia })).ok) return { icd: nvidia, adapter: { name: `NVIDIA (${nvidiaDriver()}, ${nvidia})`, software: false, choice } };
+  }
   if (choice === 'gpu' || !existsSync(SWIFTSHADER_ICD)) return { adapter: system(), unavailable: probe.error ?? 'no adapter' };
   return { icd: SWIFTSHADER_ICD, adapter: { ...describeIcd(SWIFTSHADER_ICD), choice, fallback: "no WebGPU adapter with the system's Vulkan drivers" } };
 }

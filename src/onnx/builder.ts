@@ -144,6 +144,22 @@ export class Builder {
     return this.info.consts.get(name);
   }
 
+  reshape(x: string, shape: string): string {
+    return this.op('Reshape', [x, shape]);
+  }
+
+  /** Transpose (x itself for the identity permutation). */
+  transpose(x: string, perm: number[]): string {
+    if (perm.every((p, i) => p === i)) return x;
+    return this.op('Transpose', [x], [intsAttr('perm', perm)]);
+  }
+
+  mul(a: string, b: string): string { return this.op('Mul', [a, b]); }
+  add(a: string, b: string): string { return this.op('Add', [a, b]); }
+  sub(a: string, b: string): string { return this.op('Sub', [a, b]); }
+  div(a: string, b: string): string { return this.op('Div', [a, b]); }
+  neg(a: string): string { return this.op('Neg', [a]); }
+
   /** Unsqueeze, with axes as an input from opset 13 and as an attribute before. */
   unsqueeze(x: string, axes: number[]): string {
     return this.opset >= 13 ? this.op('Unsqueeze', [x, this.ints(axes)]) : this.op('Unsqueeze', [x], [intsAttr('axes', axes)]);

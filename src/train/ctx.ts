@@ -4,7 +4,7 @@
  * are symbolic, broadcasting undone, masks).
  */
 import { DataType } from '../onnx/dtype.js';
-import { intAttr, intsAttr, tensorAttr } from '../onnx/attrs.js';
+import { intAttr, tensorAttr } from '../onnx/attrs.js';
 import { Builder } from '../onnx/builder.js';
 import type { StaticInfo } from '../onnx/shapes.js';
 import { OpsetTooOldError, ShapeUnknownError } from './rules/errors.js';
@@ -86,10 +86,6 @@ export class GradCtx extends Builder {
     return this.unsqueeze(this.op('Size', [x]), [0]);
   }
 
-  reshape(x: string, shape: string): string {
-    return this.op('Reshape', [x, shape]);
-  }
-
   /**
    * Sums a gradient `g` (shaped like the broadcast result) back to the shape of operand `x`: NumPy
    * broadcasting repeats x along the axes where it has size 1 or is missing, so its gradient is the sum
@@ -141,17 +137,6 @@ export class GradCtx extends Builder {
     this.need(10, 'Slice with inputs');
     return super.slice(x, starts, ends, axes, steps);
   }
-
-  transpose(x: string, perm: number[]): string {
-    if (perm.every((p, i) => p === i)) return x;
-    return this.op('Transpose', [x], [intsAttr('perm', perm)]);
-  }
-
-  mul(a: string, b: string): string { return this.op('Mul', [a, b]); }
-  add(a: string, b: string): string { return this.op('Add', [a, b]); }
-  sub(a: string, b: string): string { return this.op('Sub', [a, b]); }
-  div(a: string, b: string): string { return this.op('Div', [a, b]); }
-  neg(a: string): string { return this.op('Neg', [a]); }
 
   /** x * c for a number c (skipped when c is 1). */
   scale(x: string, c: number): string {

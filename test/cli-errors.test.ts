@@ -121,7 +121,7 @@ const TABLE: Record<string, Row[]> = {
     [['finetune', IRIS, '--data', 'iris', '-o', OUT, '--ep', 'tpu'], /Allowed choices are cpu, cuda, webgpu, wasm/],
     [['finetune', IRIS, '--data', 'iris', '-o', OUT, '--freeze', '/[/'], /^error: --freeze: '\/\[\/' is not a valid \/regular expression\//],
     [['finetune', IRIS, '--data', 'iris', '-o', OUT, '--input', 'nosuch'], /^error: --input nosuch: no such data input/],
-    [['finetune', IRIS, '--data', 'iris', '-o', OUT, '--train-output', 'nosuch'], /no such output in \S*iris-mlp\.onnx/],
+    [['finetune', IRIS, '--data', 'iris', '-o', OUT, '--train-output', 'nosuch'], /^error: --train-output nosuch: no such output in \S*iris-mlp\.onnx/],
     [['finetune', INVALID, '--data', 'iris', '-o', OUT], /invalid\.onnx: invalid graph: node '\/Relu' \(Relu\) input 'nowhere' is not defined$/],
     [['finetune', WRONG_WEIGHT, '--data', 'iris', '-o', OUT], /wrong-weight\.onnx: onnxruntime-node \(cpu\) cannot load the model: .*ShapeInferenceError/],
     [['finetune', SHORT_BIAS, '--data', 'iris', '-o', OUT], /short-bias\.onnx: onnxruntime-node \(cpu\) could not run the model: .*Invalid bias shape/],

@@ -10,7 +10,7 @@ import type { EvalReport, EvaluateOptions, RunFailed } from '../eval/types.js';
 import { parseEpList } from '../runtime/index.js';
 import { addEvalDataOptions, dataInputs, dataOptions, modelInputs, parseInteger, parseNumber, parseThreads, parseWebgpuAdapter, preprocessOptions, type EvalDataCliOptions } from './options.js';
 import { printable } from '../printable.js';
-import { action, printJson, progressBar, say, type GlobalOptions } from './run.js';
+import { action, printJson, progressBar, say, withFlag, type GlobalOptions } from './run.js';
 
 export interface EvalCliOptions extends GlobalOptions, EvalDataCliOptions {
   ep: string;
@@ -45,7 +45,7 @@ function failureLine(failed: RunFailed[]): string {
   // Provider failures already start with the EP's name; a data mismatch is about the model, not the EP.
   // A model that does not load names itself already (and says which onnxruntime it tried).
   const named = f.stage === 'open' || (f.stage === 'load' && f.error.startsWith(`${f.model}: `));
-  const head = named ? f.error : f.stage === 'data' ? `${f.model}: ${f.error}` : `${f.ep} on ${f.model}: ${f.error}`;
+  const head = named ? f.error : f.stage === 'data' ? `${f.model}: ${withFlag(f.error)}` : `${f.ep} on ${f.model}: ${f.error}`;
   const more = failed.length > 1 ? ` (and ${failed.length - 1} more failed run${failed.length > 2 ? 's' : ''}, listed above)` : '';
   return head + more;
 }

@@ -342,7 +342,7 @@ export function register(program: Command): void {
     .option('--verbose', 'print stack traces on errors')
     .action(action(async (model: string, o: FinetuneCliOptions) => {
       await runFinetune(model, o);
-    }));
+    }, { output: '--train-output' }));
 }
 
 /** What `alrelu-convert model.onnx --finetune --data <spec> ...` adds to the convert command. */

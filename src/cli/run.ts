@@ -9,18 +9,53 @@ export interface GlobalOptions {
 }
 
 /**
- * Runs a command body. User errors become one line `error: <file>: <cause>` on stderr and exit 2;
- * anything else is a bug: one line too, with the stack only under --verbose. Messages quote names
- * from models and data, so the line is made printable whole: a name's newline cannot forge a line.
+ * The library names an option in an error by its name in the API, with the value where that names
+ * something (`batchSize`, `input=x`); the user typed a flag. Keys are those names, values the flags of
+ * every command that has the option.
  */
-export function action<A extends unknown[]>(body: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+const FLAGS: ReadonlyMap<string, string> = new Map([
+  ['batchSize', '--batch-size'], ['compare', '--compare'], ['data', '--data'], ['ep', '--ep'], ['eps', '--ep'],
+  ['epochs', '--epochs'], ['freeze', '--freeze'], ['input', '--input'], ['layout', '--layout'], ['maxSamples', '--limit'],
+  ['mean', '--mean'], ['optimizer', '--optimizer'], ['optimizer.momentum', '--momentum'], ['optimizer.weightDecay', '--weight-decay'],
+  ['output', '--output'], ['pageEp', '--page-ep'], ['patience', '--patience'], ['port', '--port'], ['preprocess', '--scale/--mean/--std/--layout'],
+  ['resume', '--resume'], ['scale', '--scale'], ['schedule', '--schedule'], ['schedule.every', '--lr-step'], ['schedule.gamma', '--lr-gamma'],
+  ['schedule.lr', '--lr'], ['split', '--split'], ['std', '--std'], ['train', '--data'], ['trainOnly', '--train-only'],
+]);
+
+/**
+ * A library subject as the user knows it: an option's API name, alone or as `name=value`, becomes its
+ * flag (`--input x`); anything else (a file, a model, `input x` for a model's input) is left as it is.
+ * `flags` overrides the table for one command (finetune's training output is --train-output).
+ */
+export function asFlag(subject: string, flags: Readonly<Record<string, string>> = {}): string {
+  const m = /^([A-Za-z.]+)(?:=(.*))?$/s.exec(subject);
+  if (!m) return subject;
+  const flag = Object.hasOwn(flags, m[1]!) ? flags[m[1]!] : FLAGS.get(m[1]!);
+  if (flag === undefined) return subject;
+  return m[2] === undefined ? flag : `${flag} ${m[2]}`;
+}
+
+/** A recorded `subject: cause` message (a report's error field) with its subject as asFlag says. */
+export function withFlag(message: string, flags?: Readonly<Record<string, string>>): string {
+  const m = /^([A-Za-z.]+(?:=[^:]*)?): /.exec(message);
+  return m ? `${asFlag(m[1]!, flags)}${message.slice(m[1]!.length)}` : message;
+}
+
+/**
+ * Runs a command body. User errors become one line `error: <subject>: <cause>` on stderr and exit 2,
+ * the subject named as the user knows it (asFlag); anything else is a bug: one line too, with the stack
+ * only under --verbose. Messages quote names from models and data, so the line is made printable whole:
+ * a name's newline cannot forge a line.
+ */
+export function action<A extends unknown[]>(body: (...args: A) => Promise<void>, flags?: Readonly<Record<string, string>>): (...args: A) => Promise<void> {
   return async (...args: A) => {
     const verbose = process.argv.includes('--verbose');
     try {
       await body(...args);
     } catch (e) {
       if (isUserError(e)) {
-        process.stderr.write(`error: ${printable(e.message)}\n`);
+        const subject = asFlag(e.subject, flags);
+        process.stderr.write(`error: ${printable(subject ? `${subject}: ${e.cause_}` : e.cause_)}\n`);
         if (verbose && e.stack) process.stderr.write(printableLines(e.stack) + '\n');
         process.exitCode = e.exitCode;
       } else {

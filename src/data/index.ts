@@ -87,7 +87,7 @@ async function statOf(path: string) {
 
 function unknownSpec(spec: string): UserError {
   return new UserError(
-    `--data ${spec}`,
+    `data=${spec}`,
     `no such file or folder, and not a built-in data set; the built-in data sets are ${BUILTIN_NAMES.join(', ')} (optionally name:split, split one of ${SPLITS.join(', ')}), or give a path to .npz, .npy, .csv, an image folder or a test_data_set folder`,
   );
 }
@@ -122,10 +122,10 @@ async function loadFolder(path: string, o: LoadDataOptions, budget: DataBudget):
  * cases of test_data_set folders. Every problem with the spec or the files is a UserError.
  */
 export async function loadData(spec: string, o: LoadDataOptions = {}): Promise<LoadedData> {
-  if (spec.trim() === '') throw new UserError('--data', 'expected a data set name or path, found an empty string');
+  if (spec.trim() === '') throw new UserError('data', 'expected a data set name or path, found an empty string');
   const parsed = parseSpec(spec);
   if (parsed.split && o.split && parsed.split !== o.split) {
-    throw new UserError('--split', `conflicts with the split in --data ${spec} (${o.split} vs ${parsed.split}); give one`);
+    throw new UserError('split', `conflicts with the split in --data ${spec} (${o.split} vs ${parsed.split}); give one`);
   }
   const split = parsed.split ?? o.split;
   const seed = o.seed === undefined ? DEFAULT_SEED : checkSeed(o.seed);
@@ -136,7 +136,7 @@ export async function loadData(spec: string, o: LoadDataOptions = {}): Promise<L
   if (st?.isDirectory()) {
     const loaded = await loadFolder(parsed.name, o, budget);
     if (isReference(loaded)) {
-      if (split && split !== 'all') throw new UserError('--split', `does not apply to reference data (${parsed.name} holds test_data_set folders, not labelled samples)`);
+      if (split && split !== 'all') throw new UserError('split', `does not apply to reference data (${parsed.name} holds test_data_set folders, not labelled samples)`);
       if (loaded.length === 0) throw new UserError(parsed.name, 'holds no test_data_set_N folders');
       return loaded;
     }

@@ -147,7 +147,7 @@ export async function loadTrainingSets(specs: TrainingSetSpecs, o: Omit<LoadData
     try {
       d = await labelled(spec, same);
     } catch (e) {
-      if (name !== undefined && e instanceof UserError && /^--data\b/.test(e.subject)) throw new UserError(e.subject.replace(/^--data/, name), e.cause_);
+      if (name !== undefined && e instanceof UserError && /^data(=|$)/.test(e.subject)) throw new UserError(e.subject.replace(/^data=?/, (d) => (d === 'data=' ? `${name} ` : name)), e.cause_);
       throw e;
     }
     return alignSplit(train, d, role, spec);

@@ -46,14 +46,14 @@ export function preprocess(ds: Dataset, p: PreprocessOptions): Dataset {
   const shape = ds.sampleShape;
   const size = elementCount(shape);
   const scale = p.scale ?? 1;
-  if (!Number.isFinite(scale)) throw new UserError('--scale', `expected a number, found ${p.scale}`);
-  if (p.mean) checkFinite('--mean', p.mean);
+  if (!Number.isFinite(scale)) throw new UserError('scale', `expected a number, found ${p.scale}`);
+  if (p.mean) checkFinite('mean', p.mean);
   if (p.std) {
-    checkFinite('--std', p.std);
-    if (p.std.some((s) => s === 0)) throw new UserError('--std', 'expected non-zero values (each value divides the data)');
+    checkFinite('std', p.std);
+    if (p.std.some((s) => s === 0)) throw new UserError('std', 'expected non-zero values (each value divides the data)');
   }
-  const mean = p.mean ? perElement('--mean', p.mean, shape) : undefined;
-  const std = p.std ? perElement('--std', p.std, shape) : undefined;
+  const mean = p.mean ? perElement('mean', p.mean, shape) : undefined;
+  const std = p.std ? perElement('std', p.std, shape) : undefined;
   const x = new Float32Array(ds.x.length);
   for (let r = 0; r < ds.count; r++) {
     const o = r * size;
@@ -65,7 +65,7 @@ export function preprocess(ds: Dataset, p: PreprocessOptions): Dataset {
     }
   }
   if (p.layout === 'nhwc') {
-    if (shape.length !== 3) throw new UserError('--layout nhwc', `expected image samples [C,H,W], found samples shaped [${shape.join(',')}]`);
+    if (shape.length !== 3) throw new UserError('layout=nhwc', `expected image samples [C,H,W], found samples shaped [${shape.join(',')}]`);
     const [c, h, w] = shape as [number, number, number];
     const t = new Float32Array(x.length);
     for (let r = 0; r < ds.count; r++) {

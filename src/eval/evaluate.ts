@@ -60,7 +60,7 @@ async function load(opts: LoadOptions): Promise<PreparedData> {
   });
   if (isReference(loaded)) {
     if (hasPreprocessing(opts.preprocess ?? {})) {
-      throw new UserError('--scale/--mean/--std/--layout', 'do not apply to test_data_set reference data, which is fed to the model exactly as stored');
+      throw new UserError('preprocess', 'do not apply to test_data_set reference data, which is fed to the model exactly as stored');
     }
     const cases = opts.maxSamples !== undefined ? loaded.slice(0, opts.maxSamples) : loaded;
     if (cases.length === 0) throw new DataMismatchError(opts.data, 'expected at least one test_data_set_N reference case, found none');
@@ -116,7 +116,7 @@ function pickOutput(outputs: CollectedOutputs, ds: Dataset, wanted: string | und
   const names = order.filter((n) => outputs[n]);
   const list = names.map((n) => `${n} (${outputs[n]!.rowSize} per sample)`).join(', ');
   if (wanted !== undefined) {
-    if (!outputs[wanted]) throw new DataMismatchError(`--output ${wanted}`, `no such output in ${model}; expected one of: ${list}`);
+    if (!outputs[wanted]) throw new DataMismatchError(`output=${wanted}`, `no such output in ${model}; expected one of: ${list}`);
     return wanted;
   }
   if (ds.task === 'regression') {
@@ -304,8 +304,8 @@ export function checkModels(models: string[], command = 'eval'): void {
  * evaluate(), which then does not load the data a second time.
  */
 export async function prepareData(opts: LoadOptions): Promise<PreparedData> {
-  checkPositiveInt('--batch-size', opts.batchSize);
-  checkPositiveInt('--limit', opts.maxSamples);
+  checkPositiveInt('batchSize', opts.batchSize);
+  checkPositiveInt('maxSamples', opts.maxSamples);
   return load(opts);
 }
 
@@ -318,7 +318,7 @@ export async function evaluate(opts: EvaluateOptions, prepared?: PreparedData): 
   // Read as every command reads a model (tensor sizes, external data inside the model's folder), before a
   // runtime that opens the path itself sees it.
   for (const m of opts.models) await readModel(m);
-  if (opts.eps.length === 0) throw new UserError('--ep', 'expected at least one execution provider');
+  if (opts.eps.length === 0) throw new UserError('eps', 'expected at least one execution provider');
   const data = prepared ?? (await prepareData(opts));
   const requestedBatch = opts.batchSize ?? DEFAULT_BATCH_SIZE;
 

@@ -42,7 +42,7 @@ export function pickInput(inputs: IoMeta[], sampleShape: number[], name: string 
   if (inputs.length === 0) throw new DataMismatchError(model, 'the model has no inputs to feed data to');
   if (name !== undefined) {
     const found = inputs.find((i) => i.name === name);
-    if (!found) throw new DataMismatchError(`--input ${name}`, `no such input in ${model}; expected one of: ${describeInputs(inputs)}`);
+    if (!found) throw new DataMismatchError(`input=${name}`, `no such input in ${model}; expected one of: ${describeInputs(inputs)}`);
     return found;
   }
   if (inputs.length === 1) return inputs[0]!;

@@ -32,7 +32,7 @@ export function isEpName(s: string): s is EpName {
 }
 
 /** Parses a comma-separated list of EPs given to `flag`; unknown names, or none, are a UserError naming the known ones. */
-export function parseEpList(list: string, flag = '--ep'): EpName[] {
+export function parseEpList(list: string, flag = 'ep'): EpName[] {
   const names = list.split(',').map((s) => s.trim()).filter(Boolean);
   if (names.length === 0) throw new UserError(flag, `expected at least one execution provider (known: ${EP_NAMES.join(', ')})`);
   for (const n of names) {
@@ -46,7 +46,7 @@ export function parseEpList(list: string, flag = '--ep'): EpName[] {
  * and fix when the EP is not usable here.
  */
 export async function openRuntime(ep: EpName, opts: RuntimeOptions = {}): Promise<Runtime> {
-  if (!isEpName(ep)) throw new UserError('--ep', `unknown execution provider '${String(ep)}' (known: ${EP_NAMES.join(', ')})`);
+  if (!isEpName(ep)) throw new UserError('ep', `unknown execution provider '${String(ep)}' (known: ${EP_NAMES.join(', ')})`);
   const rt = await BACKENDS[ep](ep, opts);
   try {
     await selfTest(rt);

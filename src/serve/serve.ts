@@ -57,7 +57,7 @@ function pickPageEp(hello: PageHello, choice: PageEpChoice): BrowserEp {
   if (choice === 'wasm') return 'browser-wasm';
   if (hello.adapter) return 'browser-webgpu';
   if (choice === 'auto') return 'browser-wasm';
-  throw new UserError('--page-ep webgpu', hello.gpu
+  throw new UserError('pageEp=webgpu', hello.gpu
     ? `the browser exposes WebGPU but has no adapter (${hello.userAgent}); fix: enable hardware acceleration, or in Chrome check chrome://gpu`
     : `the browser has no WebGPU (${hello.userAgent}); fix: open the URL in Chrome/Edge 113+ (or Firefox/Safari with WebGPU enabled), or use --page-ep wasm`);
 }
@@ -82,7 +82,7 @@ function pageLatency(result: RunResult, timings: readonly PageTiming[]): RunResu
 export async function serve(opts: ServeOptions): Promise<ServeReport> {
   const compare = opts.compare ?? ['cpu'];
   for (const ep of compare) {
-    if (ep.startsWith('browser-')) throw new UserError('--compare', `${ep} runs in a Chromium of ours; serve compares the page with local EPs (cpu, cuda, webgpu, wasm)`);
+    if (ep.startsWith('browser-')) throw new UserError('compare', `${ep} runs in a Chromium of ours; serve compares the page with local EPs (cpu, cuda, webgpu, wasm)`);
   }
   // Everything that can be checked without the page is checked before the URL is handed out: a user
   // should not open a browser only to be told the model path was mistyped.
@@ -92,7 +92,7 @@ export async function serve(opts: ServeOptions): Promise<ServeReport> {
   try {
     server = await Loopback.start({ port: opts.port ?? 0, ...(opts.maxBodyBytes ? { maxBodyBytes: opts.maxBodyBytes } : {}) });
   } catch (e) {
-    throw new UserError(`--port ${opts.port ?? 0}`, `cannot listen on 127.0.0.1: ${messageOf(e)}`);
+    throw new UserError(`port=${opts.port ?? 0}`, `cannot listen on 127.0.0.1: ${messageOf(e)}`);
   }
   try {
     const channel = new PageChannel(server, opts.threads ?? 0);

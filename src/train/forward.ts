@@ -110,7 +110,7 @@ export function prepareForward(source: ModelProto, opts: ForwardOptions): Forwar
   let input: ValueInfo | undefined;
   if (opts.input !== undefined) {
     input = data.find((i) => i.name === opts.input);
-    if (!input) throw new UserError(`--input ${opts.input}`, `no such data input in ${opts.file} (inputs: ${data.map((i) => i.name).join(', ') || 'none'})`);
+    if (!input) throw new UserError(`input=${opts.input}`, `no such data input in ${opts.file} (inputs: ${data.map((i) => i.name).join(', ') || 'none'})`);
   } else if (data.length === 1) {
     input = data[0];
   } else {
@@ -121,7 +121,7 @@ export function prepareForward(source: ModelProto, opts: ForwardOptions): Forwar
   const outputs = graph.output ?? [];
   const output = opts.output ?? outputs[0]?.name;
   if (!output || !outputs.some((o) => o.name === output)) {
-    throw new UserError(`--output ${opts.output ?? ''}`, `no such output in ${opts.file} (outputs: ${outputs.map((o) => o.name).join(', ')})`);
+    throw new UserError(`output=${opts.output ?? ''}`, `no such output in ${opts.file} (outputs: ${outputs.map((o) => o.name).join(', ')})`);
   }
 
   const initial = new Map<string, TensorProto>();

@@ -93,7 +93,7 @@ export async function firstBatchGradients(model: ModelProto, train: Dataset, o: 
   const rows = epochOrder(train.count, o.seed, 0, o.shuffle).subarray(0, Math.min(o.batchSize, train.count));
   const inits = new Set((model.graph!.initializer ?? []).map((t) => t.name));
   const inMeta = (model.graph!.input ?? []).find((i) => (o.input ? i.name === o.input : !inits.has(i.name)));
-  if (!inMeta) throw new UserError(o.input ? `--input ${o.input}` : o.file, o.input ? 'no such model input' : 'has no data input');
+  if (!inMeta) throw new UserError(o.input ? `input=${o.input}` : o.file, o.input ? 'no such model input' : 'has no data input');
   const shape = (inMeta.type?.tensorType?.shape?.dim ?? []).map((d) => (d.dimValue !== undefined ? int(d.dimValue) : (d.dimParam ?? '?')));
   const fit = fitSample(shape, train.sampleShape);
   if (!fit || !fit.hasBatchDim) throw new UserError(o.file, `input '${inMeta.name}' takes shape [${shape.join(', ')}]; samples of shape [${train.sampleShape.join(', ')}] do not fit`);

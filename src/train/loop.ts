@@ -181,7 +181,7 @@ const resumeFile = (o: FileOptions): string | undefined => (typeof o.resume === 
  */
 export async function checkFinetuneFiles(o: FileOptions): Promise<{ continuing: boolean }> {
   const from = resumeFile(o);
-  if (o.resume && !from) throw new UserError('--resume', 'needs a checkpoint path');
+  if (o.resume && !from) throw new UserError('resume', 'needs a checkpoint path');
   const continuing = from !== undefined && o.checkpoint !== undefined && (await sameFile(from, o.checkpoint));
   const outputs = [
     ...(o.out ? [o.out, ...modelOutputFiles(o.model, o.out, { sourceDir: o.sourceDir }).slice(1).map((path) => ({ path, createFolders: true }))] : []),
@@ -239,9 +239,9 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   const shuffle = o.shuffle ?? true;
   const optimizer = checkOptimizer(o.optimizer);
   const schedule = checkSchedule(o.schedule);
-  if (!Number.isInteger(o.epochs) || o.epochs < 1) throw new UserError('--epochs', `must be a whole number ≥ 1, got ${o.epochs}`);
-  if (!Number.isInteger(o.batchSize) || o.batchSize < 1) throw new UserError('--batch-size', `must be a whole number ≥ 1, got ${o.batchSize}`);
-  if (o.patience !== undefined && !(Number.isInteger(o.patience) && o.patience >= 1)) throw new UserError('--patience', `must be a whole number of epochs ≥ 1, got ${o.patience}`);
+  if (!Number.isInteger(o.epochs) || o.epochs < 1) throw new UserError('epochs', `must be a whole number ≥ 1, got ${o.epochs}`);
+  if (!Number.isInteger(o.batchSize) || o.batchSize < 1) throw new UserError('batchSize', `must be a whole number ≥ 1, got ${o.batchSize}`);
+  if (o.patience !== undefined && !(Number.isInteger(o.patience) && o.patience >= 1)) throw new UserError('patience', `must be a whole number of epochs ≥ 1, got ${o.patience}`);
   const { train, val } = o;
   if (train.task !== val.task) throw new Error('train and validation sets differ in task');
   const { continuing } = await checkFinetuneFiles(o);
@@ -327,12 +327,12 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     checkLabels(train, val, initialPred.perSample, evalModel.output);
     if (train.task === 'regression') shape.labelDims = initialPred.dims;
 
-    if (running.length && batchSize < 2) throw new UserError('--batch-size', `is ${batchSize}; BatchNormalization with batch statistics needs batches of 2 or more samples`);
+    if (running.length && batchSize < 2) throw new UserError('batchSize', `is ${batchSize}; BatchNormalization with batch statistics needs batches of 2 or more samples`);
     const tm = buildTrainingModel(o.model, {
       ...base, params: choice.trainable, batchNorm: bnMode, dynamicBatch: relax, sampleDims: shape.sampleDims, task: train.task, optimizer, outputRank: 1 + initialPred.dims.length,
     });
     const stepsAvail = Math.floor(train.count / batchSize);
-    if (stepsAvail < 1) throw new UserError('--data', `the training split has ${train.count} samples, fewer than one batch of ${batchSize}; lower --batch-size or give more data`);
+    if (stepsAvail < 1) throw new UserError('train', `the training split has ${train.count} samples, fewer than one batch of ${batchSize}; lower --batch-size or give more data`);
     const stepsPerEpoch = Math.min(stepsAvail, o.maxSteps ?? Infinity);
     const totalSteps = stepsPerEpoch * o.epochs;
 
@@ -486,12 +486,12 @@ function checkLabels(train: Dataset, val: Dataset, perSample: number, output: st
     let max = -1;
     for (const ds of [train, val]) for (let i = 0; i < ds.count; i++) max = Math.max(max, ds.y[i]!);
     if (max >= perSample) {
-      throw new UserError('--data', `labels go up to ${max}, but the model's output '${output}' has ${perSample} value${perSample === 1 ? '' : 's'} per sample (classes 0..${perSample - 1})`);
+      throw new UserError('data', `labels go up to ${max}, but the model's output '${output}' has ${perSample} value${perSample === 1 ? '' : 's'} per sample (classes 0..${perSample - 1})`);
     }
     return;
   }
   const ts = (train.targetSize ?? 1);
-  if (ts !== perSample) throw new UserError('--data', `targets have ${ts} values per sample, but the model's output '${output}' has ${perSample}`);
+  if (ts !== perSample) throw new UserError('data', `targets have ${ts} values per sample, but the model's output '${output}' has ${perSample}`);
 }
 
 async function relaxedAgrees(

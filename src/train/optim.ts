@@ -35,16 +35,16 @@ export function stateSlots(name: OptimizerName): string[] {
 }
 
 export function checkOptimizer(c: OptimizerConfig): Required<OptimizerConfig> {
-  if (!(OPTIMIZERS as readonly string[]).includes(c.name)) throw new UserError('--optimizer', `unknown optimizer '${c.name}' (known: ${OPTIMIZERS.join(', ')})`);
+  if (!(OPTIMIZERS as readonly string[]).includes(c.name)) throw new UserError('optimizer', `unknown optimizer '${c.name}' (known: ${OPTIMIZERS.join(', ')})`);
   const full: Required<OptimizerConfig> = {
     name: c.name, weightDecay: c.weightDecay ?? 0, momentum: c.momentum ?? 0.9, beta1: c.beta1 ?? 0.9, beta2: c.beta2 ?? 0.999, eps: c.eps ?? 1e-8,
   };
-  if (!(full.weightDecay >= 0) || !Number.isFinite(full.weightDecay)) throw new UserError('--weight-decay', `must be a number ≥ 0, got ${c.weightDecay}`);
-  if (!(full.momentum >= 0 && full.momentum < 1)) throw new UserError('--momentum', `must be in [0, 1), got ${c.momentum}`);
+  if (!(full.weightDecay >= 0) || !Number.isFinite(full.weightDecay)) throw new UserError('optimizer.weightDecay', `must be a number ≥ 0, got ${c.weightDecay}`);
+  if (!(full.momentum >= 0 && full.momentum < 1)) throw new UserError('optimizer.momentum', `must be in [0, 1), got ${c.momentum}`);
   for (const [k, v] of [['beta1', full.beta1], ['beta2', full.beta2]] as const) {
     if (!(v >= 0 && v < 1)) throw new UserError(`--${k}`, `must be in [0, 1), got ${v}`);
   }
-  if (!(full.eps > 0)) throw new UserError('--eps', `must be > 0, got ${c.eps}`);
+  if (!(full.eps > 0)) throw new UserError('optimizer.eps', `must be > 0, got ${c.eps}`);
   return full;
 }
 

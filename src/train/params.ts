@@ -38,8 +38,8 @@ function runningStatistics(graph: GraphProto): Set<string> {
 }
 
 export function chooseParameters(graph: GraphProto, opts: ParameterOptions = {}): ParameterChoice {
-  const only = (opts.trainOnly ?? []).map((p) => matcher('--train-only', p));
-  const freeze = (opts.freeze ?? []).map((p) => matcher('--freeze', p));
+  const only = (opts.trainOnly ?? []).map((p) => matcher('trainOnly', p));
+  const freeze = (opts.freeze ?? []).map((p) => matcher('freeze', p));
   const stats = runningStatistics(graph);
   const trainable: string[] = [];
   const frozen: ParameterChoice['frozen'] = [];
@@ -52,7 +52,7 @@ export function chooseParameters(graph: GraphProto, opts: ParameterOptions = {})
     else if (freeze.some((m) => m(name))) frozen.push({ name, reason: 'matched by --freeze' });
     else trainable.push(name);
   }
-  for (const [flag, patterns] of [['--train-only', opts.trainOnly ?? []], ['--freeze', opts.freeze ?? []]] as const) {
+  for (const [flag, patterns] of [['trainOnly', opts.trainOnly ?? []], ['freeze', opts.freeze ?? []]] as const) {
     for (const p of patterns) {
       const m = matcher(flag, p);
       if (!candidates.some((t) => m(t.name!))) {
@@ -61,7 +61,7 @@ export function chooseParameters(graph: GraphProto, opts: ParameterOptions = {})
     }
   }
   if (trainable.length === 0) {
-    throw new UserError(candidates.length ? '--freeze' : 'model', candidates.length ? 'every parameter is frozen; nothing to train' : 'has no float initializers to train');
+    throw new UserError(candidates.length ? 'freeze' : 'model', candidates.length ? 'every parameter is frozen; nothing to train' : 'has no float initializers to train');
   }
   return { trainable, frozen };
 }

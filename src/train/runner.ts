@@ -74,7 +74,7 @@ export class StepRunner {
       if (isUserError(e)) throw e;
       // A kernel the EP lacks at run time (e.g. WebGPU MaxPool with Indices) is the user's choice of EP to change.
       const msg = messageOf(e).split('\n').map((l) => l.trim()).filter(Boolean).pop() ?? '';
-      throw new UserError(`--ep ${this.ep}`, `onnxruntime could not run the training step: ${msg}; try another --ep (cpu and wasm run every op of it)`);
+      throw new UserError(`ep=${this.ep}`, `onnxruntime could not run the training step: ${msg}; try another --ep (cpu and wasm run every op of it)`);
     }
     for (const v of this.values.values()) if (isDevice(v)) v.dispose();
     this.values = next;

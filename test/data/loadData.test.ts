@@ -44,12 +44,12 @@ describe('data specs', () => {
     const test = await dataset('mnist:test');
     expect([test.count, test.split]).toEqual([1000, 'test']);
     expect((await dataset('iris', { split: 'val' })).count).toBe(15);
-    expect(await userError(loadData('iris:test', { split: 'train' }))).toMatch(/--split: conflicts with the split in --data iris:test/);
+    expect(await userError(loadData('iris:test', { split: 'train' }))).toMatch(/^split: conflicts with the split in --data iris:test/);
   });
 
   it('names the built-ins when a name is unknown', async () => {
     const msg = await userError(loadData('mnits'));
-    expect(msg).toMatch(/^--data mnits: no such file or folder, and not a built-in data set; the built-in data sets are mnist, iris, penguins, spam/);
+    expect(msg).toMatch(/^data=mnits: no such file or folder, and not a built-in data set; the built-in data sets are mnist, iris, penguins, spam/);
   });
 
   it('rejects files it cannot read as data, by extension', async () => {
@@ -124,8 +124,8 @@ describe('preprocess', () => {
   });
 
   it('says what fits when a flag does not', () => {
-    expect(() => preprocess(ds, { mean: [1, 2, 3] })).toThrow(/--mean: expected 1 value or 2 \(one per channel of samples shaped \[2,1,3\]\), found 3/);
-    expect(() => preprocess(ds, { std: [0] })).toThrow(/--std: expected non-zero values/);
-    expect(() => preprocess({ ...ds, sampleShape: [6] }, { layout: 'nhwc' })).toThrow(/--layout nhwc: expected image samples \[C,H,W\]/);
+    expect(() => preprocess(ds, { mean: [1, 2, 3] })).toThrow(/^mean: expected 1 value or 2 \(one per channel of samples shaped \[2,1,3\]\), found 3/);
+    expect(() => preprocess(ds, { std: [0] })).toThrow(/^std: expected non-zero values/);
+    expect(() => preprocess({ ...ds, sampleShape: [6] }, { layout: 'nhwc' })).toThrow(/^layout=nhwc: expected image samples \[C,H,W\]/);
   });
 });

@@ -130,7 +130,7 @@ describe('serve in a browser without WebGPU', () => {
     await expect(serveIn(plain, { models: [IRIS], data: 'iris', pageEp: 'webgpu' })).rejects.toMatchObject({
       name: 'UserError',
       // headless Chromium on localhost has navigator.gpu but no adapter without --enable-unsafe-webgpu
-      message: expect.stringMatching(/^--page-ep webgpu: the browser (has no WebGPU|exposes WebGPU but has no adapter) \(.*HeadlessChrome.*\); fix: /),
+      message: expect.stringMatching(/^pageEp=webgpu: the browser (has no WebGPU|exposes WebGPU but has no adapter) \(.*HeadlessChrome.*\); fix: /),
     });
   });
 

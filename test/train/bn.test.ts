@@ -314,7 +314,7 @@ describe('the loop with --bn train', () => {
   it('refuses batches of one sample: a batch variance needs two', async () => {
     const rt = await runtime('cpu');
     await expect(finetune({ model: bnModel(), sourceDir: '.', file: 'bn.onnx', train: blobs(8, 0), val: blobs(4, 1), runtime: rt, batchSize: 1, epochs: 1, optimizer: { name: 'sgd' }, schedule: { name: 'constant', lr: 0.01 }, batchNorm: 'train' }))
-      .rejects.toThrow(/--batch-size: is 1; BatchNormalization with batch statistics needs batches of 2 or more/);
+      .rejects.toThrow(/^batchSize: is 1; BatchNormalization with batch statistics needs batches of 2 or more/);
   });
 });
 

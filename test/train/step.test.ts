@@ -115,7 +115,7 @@ describe('parameters', () => {
     expect(all.trainable.sort()).toEqual(['Parameter193', 'Parameter194', 'Parameter5', 'Parameter6', 'Parameter87', 'Parameter88']);
     expect(chooseParameters(mf.model.graph!, { freeze: ['Parameter19?'] }).trainable.sort()).toEqual(['Parameter5', 'Parameter6', 'Parameter87', 'Parameter88']);
     expect(chooseParameters(mf.model.graph!, { trainOnly: ['/^Parameter19[34]$/'] }).trainable.sort()).toEqual(['Parameter193', 'Parameter194']);
-    expect(() => chooseParameters(mf.model.graph!, { freeze: ['nothing*'] })).toThrow(/--freeze: 'nothing\*' matches no parameter/);
+    expect(() => chooseParameters(mf.model.graph!, { freeze: ['nothing*'] })).toThrow(/^freeze: 'nothing\*' matches no parameter/);
     expect(() => chooseParameters(mf.model.graph!, { freeze: ['*'] })).toThrow(/every parameter is frozen/);
     const bn = {
       node: [{ opType: 'BatchNormalization', input: ['x', 's', 'b', 'mean', 'var'], output: ['y'] }],

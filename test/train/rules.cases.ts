@@ -128,6 +128,9 @@ export const CONV_CASES: Case[] = [
   // many channels, few positions: the batch folded into the weight gradient's GEMMs
   conv('batch folded into the weight GEMMs: pads', [2, 6, 3, 4], [5, 6, 3, 3], { pads: [1, 1, 1, 1] }),
   conv('batch folded into the weight GEMMs: stride 2 dilations', [2, 5, 7, 6], [6, 5, 2, 3], { strides: [2, 2], dilations: [2, 1], pads: [0, 1, 1, 0] }, false),
+  // strided, ungrouped: the weight gradient as one Conv a dimension up (X as one image of N channels, dY as kernels)
+  conv('7x7 stride 2 stem, symbolic batch', [2, 3, 11, 10], [4, 3, 7, 7], { strides: [2, 2], pads: [3, 3, 3, 3] }, false, { maxElems: 80, inputs: { X: grad([2, 3, 11, 10], { symbolic: [0] }), W: grad([4, 3, 7, 7]) } }),
+  conv('stride 3 and 2, dilations 2 and 1, leftover rows', [2, 2, 11, 8], [3, 2, 2, 3], { strides: [3, 2], dilations: [2, 1], pads: [1, 0, 0, 2] }),
   conv('batch folded into the weight GEMMs: symbolic batch', [3, 6, 3, 3], [4, 6, 2, 2], {}, false, { inputs: { X: grad([3, 6, 3, 3], { symbolic: [0] }), W: grad([4, 6, 2, 2]) } }),
   conv('no bias, symbolic batch', [2, 2, 5, 5], [3, 2, 3, 3], { pads: [1, 1, 1, 1] }, false, { inputs: { X: grad([2, 2, 5, 5], { symbolic: [0] }), W: grad([3, 2, 3, 3]) } }),
   {

@@ -2,7 +2,8 @@
  * Conv and ConvTranspose. For Conv (the recipes in DESIGN.md, verified on ORT CPU):
  * - dX = ConvTranspose(dY, W) with the forward strides, dilations, pads and group, and output_padding set
  *   to the rows the forward conv's floor division dropped, so the result has X's size again;
- * - dW = im2col patches of X times dY, one batched MatMul summed over the batch (convWeightGradByPatches);
+ * - dW, strided and ungrouped (1-D, 2-D): one Conv a dimension up, X the image and dY the kernels (convWeightGradByConvUp);
+ * - dW otherwise = im2col patches of X times dY, one batched MatMul summed over the batch (convWeightGradByPatches);
  *   where W's shape is not static, Conv(X^T, dY^T) with batch and channel axes swapped, strides and
  *   dilations swapped, the forward pads, sliced to the kernel size (the "image" is X, the "kernel" is
  *   dY, summed over the batch; groups folded into the channel axis);
@@ -15,6 +16,7 @@ import type { GradCtx } from '../ctx.js';
 import { UnsupportedGradientError } from './errors.js';
 import { rule, type GradRule } from './types.js';
 import { elementCount } from '../../onnx/tensor.js';
+import { chunks, concat } from '../../onnx/concat.js';
 
 export interface ConvGeom {
   /** spatial input sizes */
@@ -204,17 +206,22 @@ function convWeightGradByPatches(ctx: GradCtx, X: string, gY: string, W: string,
       else parts.push(ctx.slice(padded, at, at.map((a0, i) => a0 + (g.outSize[i]! - 1) * g.strides[i]! + 1), sp, g.strides));
     }
     const gW = shift && Wp > g.outSize[1]! ? ctx.op('Pad', [gY, ctx.ints([0, 0, 0, 0, 0, 0, 0, Wp - g.outSize[1]!])]) : gY;
+    // Each offset's GEMM is dY x patches^T, giving (Cout, C) (onnxruntime folds the Transpose into the
+    // MatMul); the K of them stacked (K, Cout*C) need only the offset axis moved inwards to be W's
+    // layout. (Patches x dY^T gave (K, C, Cout), whose reversal to (Cout, C, K) ran 50-270 ms a step on
+    // ResNet-18's 512x512x3x3 layers: onnxruntime's general Transpose path.)
+    const toW = (stack: string) => ctx.reshape(ctx.transpose(ctx.reshape(stack, ctx.ints([K, -1])), [1, 0]), ctx.ints(ws));
     if (fold) {
-      const Dt = ctx.transpose(ctx.reshape(ctx.transpose(gW, [1, 0, ...sp]), ctx.ints([cout, -1])), [1, 0]); // (N*L, Cout)
-      const mm = ctx.op('Concat', parts.map((p) => ctx.op('MatMul', [ctx.reshape(p, ctx.ints([C, -1])), Dt])), [intAttr('axis', 0)]); // (K*C, Cout)
-      return ctx.reshape(ctx.transpose(ctx.reshape(mm, ctx.ints([K, C, cout])), [2, 1, 0]), ctx.ints(ws));
+      const D = ctx.reshape(ctx.transpose(gW, [1, 0, ...sp]), ctx.ints([cout, -1])); // (Cout, N*L)
+      return toW(concat(ctx, parts.map((p) => ctx.op('MatMul', [D, ctx.transpose(ctx.reshape(p, ctx.ints([C, -1])), [1, 0])])), 0)); // (K*Cout, C)
     }
-    const dYt = ctx.transpose(ctx.reshape(gW, ctx.ints([-1, cout, Lr])), [0, 2, 1]);
+    const D = ctx.reshape(gW, ctx.ints([-1, cout, Lr]));
     // one MatMul per offset rather than one over the concatenated patches: writing and reading back all
     // K*C*L patch rows costs more than the smaller GEMMs lose (bench ResNet: 292 vs 330 ms a step)
-    const m = ctx.op('Concat', parts.map((p) => ctx.op('MatMul', [ctx.reshape(p, ctx.ints([-1, C, Lr])), dYt])), [intAttr('axis', 1)]); // (N, K*C, Cout)
-    const s = ctx.reshape(ctx.reduceSum(m, [0], false), ctx.ints([K, C, cout]));
-    return ctx.reshape(ctx.transpose(s, [2, 1, 0]), ctx.ints(ws));
+    const mm = parts.map((p) => ctx.op('MatMul', [D, ctx.transpose(ctx.reshape(p, ctx.ints([-1, C, Lr])), [0, 2, 1])])); // (N, Cout, C) each
+    // (N, K*Cout, C) summed over the batch, as runs of offsets each summed, then stacked (K*Cout, C): a
+    // Concat of 8+ inputs is wrong on onnxruntime-web's WebGPU EP (onnx/concat.ts)
+    return toW(concat(ctx, chunks(mm).map((run) => ctx.reduceSum(concat(ctx, run, 1), [0], false)), 0));
   } else {
     // grouped: every channel on its own through K one-hot kernels (N*C, K, L). (A depthwise Conv with K
     // kernels per channel is faster on CPU, but onnxruntime 1.30's WebGPU EP gets it wrong.)
@@ -223,9 +230,32 @@ function convWeightGradByPatches(ctx: GradCtx, X: string, gY: string, W: string,
   }
   const Pg = ctx.reshape(P, ctx.ints([-1, G, cg * K, L]));
   const Dg = ctx.reshape(gY, ctx.ints([-1, G, og, L]));
-  const m = ctx.op('MatMul', [Pg, ctx.transpose(Dg, [0, 1, 3, 2])]); // (N, G, Cg*K, Og)
-  const s = ctx.reduceSum(m, [0], false); // (G, Cg*K, Og)
-  return ctx.reshape(ctx.transpose(s, [0, 2, 1]), ctx.ints(ws));
+  const m = ctx.op('MatMul', [Dg, ctx.transpose(Pg, [0, 1, 3, 2])]); // (N, G, Og, Cg*K): W's layout, summed over N
+  return ctx.reshape(ctx.reduceSum(m, [0], false), ctx.ints(ws));
+}
+
+/**
+ * Conv's weight gradient for strided, ungrouped 1-D and 2-D convs as one Conv a dimension up (the "Conv3D
+ * trick"): X (N, C, in...) read as one image (1, N, C, in...) of N channels, dY (N, K, out...) as K kernels
+ * (K, N, 1, out...) dilated by the forward strides, strided by the forward dilations, padded as forward:
+ * out[0, k, c, j] = sum_{n,p} dY[n, k, p] * X_padded[n, c, j*dilation + p*stride] = dW[k, c, j], sliced to
+ * the kernel (the floor division may leave more) and reshaped (free) to (K, C, kernel...). It builds no
+ * K-fold copy of X's windows, where the per-offset strided Slices build K of them (49 for a 7x7 stem).
+ */
+function convWeightGradByConvUp(ctx: GradCtx, X: string, gY: string, W: string, g: ConvGeom): string | undefined {
+  const ws = ctx.fixedShape(W);
+  const n = g.kernel.length;
+  if (!ws || g.group !== 1 || n > 2 || g.strides.every((s) => s === 1) || elementCount(g.kernel) === 1) return undefined;
+  const [cout, C] = [ws[0]!, ws[1]!];
+  const img = ctx.reshape(X, ctx.ints([1, -1, C, ...g.inSize])); // (1, N, C, in...)
+  const sp = g.kernel.map((_, i) => i + 2);
+  const ker = ctx.reshape(ctx.transpose(gY, [1, 0, ...sp]), ctx.ints([cout, -1, 1, ...g.outSize])); // (K, N, 1, out...)
+  const pads = [0, ...g.pads.slice(0, n), 0, ...g.pads.slice(n)];
+  const full = ctx.op('Conv', [img, ker], [intsAttr('strides', [1, ...g.dilations]), intsAttr('dilations', [1, ...g.strides]), intsAttr('pads', pads)]); // (1, K, C, k'...)
+  const size = g.inSize.map((h, i) => h + g.pads[i]! + g.pads[i + n]! - g.strides[i]! * (g.outSize[i]! - 1) - 1);
+  const reach = size.map((s, i) => Math.floor(s / g.dilations[i]!) + 1);
+  const cut = reach.some((r, i) => r !== g.kernel[i]) ? ctx.slice(full, g.kernel.map(() => 0), g.kernel, sp.map((a) => a + 1)) : full;
+  return ctx.reshape(cut, ctx.ints(ws));
 }
 
 export const CONV: Record<string, GradRule> = {
@@ -236,7 +266,7 @@ export const CONV: Record<string, GradRule> = {
     const geom = convGeom(ctx, node, X, kernel, ctx.needDims(y[0]!, 2, 'Conv gradient'));
     const sp = kernel.map((_, i) => i + 2);
     const dX = need[0] ? (convInputGradByConv(ctx, gY, W, geom) ?? convInputGrad(ctx, gY, W, geom)) : undefined;
-    const dW = need[1] ? (convWeightGradByPatches(ctx, X, gY, W, geom) ?? batchCorrelation(ctx, X, gY, geom.group, geom.strides, geom.dilations, geom.pads, kernel)) : undefined;
+    const dW = need[1] ? (convWeightGradByConvUp(ctx, X, gY, W, geom) ?? convWeightGradByPatches(ctx, X, gY, W, geom) ?? batchCorrelation(ctx, X, gY, geom.group, geom.strides, geom.dilations, geom.pads, kernel)) : undefined;
     const dB = need[2] && B ? ctx.reduceSum(gY, [0, ...sp], false) : undefined;
     return [dX, dW, dB];
   }),

@@ -385,7 +385,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
         }
         const snap = await runner.snapshot();
         // The last update of the epoch can overflow without a loss to show it: never checkpoint it.
-        const bad = Object.entries(snap.params).find(([, t]) => !(t.data as Float32Array).every(Number.isFinite));
+        const bad = Object.entries(snap.params).find(([, t]) => !allFinite(t.data as Float32Array));
         if (bad) {
           throw new TrainingStopped(o.file, `parameter '${bad[0]}' holds NaN/Inf after step ${meta.globalStep} (epoch ${epoch + 1}); stopped. ${lastGood()}; try a lower --lr`, 'nan');
         }
@@ -441,6 +441,12 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   } finally {
     await evalSession.release();
   }
+}
+
+/** A plain loop: typed-array every() with a callback took 1.4 s over ResNet-18's 11.7M parameters. */
+function allFinite(a: Float32Array | Float64Array): boolean {
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i]!)) return false;
+  return true;
 }
 
 /**

@@ -21,3 +21,14 @@ export function isUserError(e: unknown): e is UserError {
 export function messageOf(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
+
+/**
+ * The line of a multi-line library message that says what happened, for a one-line error: onnxruntime
+ * puts it last (after a source location), Playwright first (before its call log, behind a
+ * "page.evaluate: Error: " prefix).
+ */
+export function messageLine(s: string, from: 'first' | 'last'): string {
+  const lines = s.split('\n').map((l) => l.trim()).filter(Boolean);
+  if (from === 'last') return lines[lines.length - 1] ?? s;
+  return (lines[0] ?? s).replace(/^[\w.]+: (Error: )?/, '');
+}

@@ -10,7 +10,7 @@ import { addConvertThenFinetuneOptions, convertThenFinetune, type ConvertThenFin
 import { checkSelection, defaultOutput, parseOps, type ConvertCliOptions } from './convertOptions.js';
 import { collect, parseInteger, parseNumber, parseThreads, threadsOption } from './options.js';
 import { action, printJson, say } from './run.js';
-import { table } from './table.js';
+import { table } from '../eval/table.js';
 
 function parseDims(specs: string[]): Record<string, number> {
   const dims: Record<string, number> = {};

@@ -12,7 +12,7 @@ import { parseEpList } from '../runtime/index.js';
 import type { EpStatus } from '../runtime/types.js';
 import { action, printJson, say, type GlobalOptions } from './run.js';
 import { parseThreads, parseWebgpuAdapter, threadsOption, webgpuAdapterOption } from './options.js';
-import { table } from './table.js';
+import { table } from '../eval/table.js';
 
 export interface DoctorCliOptions extends GlobalOptions {
   ep?: string;

@@ -12,6 +12,7 @@ import { externalDataInputs } from '../onnx/write.js';
 import type { ModelProto } from '../onnx/types.js';
 import { isEpName, openRuntime, type RuntimeOptions } from '../runtime/index.js';
 import { EP_NAMES, type EpName } from '../runtime/types.js';
+import { pct } from '../eval/table.js';
 import type { EpochRecord } from '../train/checkpoint.js';
 import { firstBatchGradients } from '../train/gradients.js';
 import { MAX_HEAD_CLASSES, replaceHead, type HeadReplacement } from '../train/head.js';
@@ -282,10 +283,6 @@ async function runFinetune(input: string, o: FinetuneCliOptions, prepare?: (mf: 
     process.off('SIGINT', onSigint);
     await rt.close();
   }
-}
-
-function pct(v: number | null | undefined): string {
-  return typeof v === 'number' ? `${(100 * v).toFixed(2)}%` : 'n/a';
 }
 
 function printSummary(o: FinetuneCliOptions, log: FinetuneLog): void {

@@ -4,7 +4,7 @@ import { inspect } from '../convert/inspect.js';
 import { readModel } from '../onnx/read.js';
 import { trainability, type Trainability } from '../train/trainability.js';
 import { action, printJson, say, type GlobalOptions } from './run.js';
-import { table } from './table.js';
+import { table } from '../eval/table.js';
 
 const shape = (s: (number | string | null)[] | null) => (s ? `[${s.map((d) => d ?? '?').join(', ')}]` : '?');
 

@@ -22,6 +22,8 @@ export interface TableBlock {
   headers: string[];
   rows: Cell[][];
   align?: Align[];
+  /** a long table of detail (one row per case or per adapter) that the HTML shows and the terminal summary leaves out */
+  detail?: boolean;
 }
 
 export interface Bar {
@@ -54,6 +56,18 @@ export interface LinesBlock {
   yUnit?: Unit;
 }
 
+/** A count matrix (a confusion matrix) as a heatmap, shaded per row so that rare rows stay visible. */
+export interface HeatmapBlock {
+  kind: 'heatmap';
+  id: string;
+  title: string;
+  rowLabel: string;
+  colLabel: string;
+  /** one label per row and column */
+  labels: string[];
+  counts: number[][];
+}
+
 /** How axis values read: fractions as percentages, milliseconds, or plain numbers. */
 export type Unit = 'fraction' | 'ms' | 'plain';
 
@@ -62,7 +76,7 @@ function unitText(v: number, unit: Unit = 'plain'): string {
   return unit === 'fraction' ? `${Number((v * 100).toPrecision(4))}%` : unit === 'ms' ? `${n} ms` : n;
 }
 
-export type Block = TableBlock | BarsBlock | LinesBlock;
+export type Block = TableBlock | BarsBlock | LinesBlock | HeatmapBlock;
 
 export interface Section {
   id: string;
@@ -83,11 +97,16 @@ export const cell = (text: string, value?: number | null): Cell => (value === un
 
 // ---------------------------------------------------------------------------------------------- text
 
-/** The document for a terminal: facts, then each section's notes and tables (charts are HTML only). */
-export function renderText(doc: ReportDocument, sections?: string[]): string {
+/**
+ * The document for a terminal: the facts named in `facts` (`name: value` lines), then each section's
+ * notes and tables (charts and detail tables are HTML only); `sections` picks sections by id.
+ */
+export function renderText(doc: ReportDocument, sections?: string[], facts: string[] = []): string {
   const out: string[] = [];
+  const factLines = doc.facts.filter(([k]) => facts.includes(k)).map(([k, v]) => `${printable(k)}: ${printable(v)}`);
+  if (factLines.length) out.push(factLines.join('\n'));
   for (const s of doc.sections.filter((x) => !sections || sections.includes(x.id))) {
-    const tables = s.blocks.filter((b): b is TableBlock => b.kind === 'table' && b.rows.length > 0);
+    const tables = s.blocks.filter((b): b is TableBlock => b.kind === 'table' && !b.detail && b.rows.length > 0);
     if (!tables.length && !s.notes?.length) continue;
     const lines = [`${s.title}:`, ...(s.notes ?? []).map((n) => printable(n))];
     for (const t of tables) lines.push((t.title ? `${t.title}:\n` : '') + formatTable(t.headers, t.rows.map((r) => r.map((c) => c.text)), t.align));
@@ -235,8 +254,42 @@ function linesHtml(b: LinesBlock): string {
   return `<figure><figcaption>${escapeHtml(b.title)}</figcaption>${legend(b.series.map((s) => s.name), (i) => PALETTE[i % PALETTE.length]!)}${svgOpen(b.id, left + plotW + right, top + plotH + bottom, marks)}${parts.join('')}</svg></figure>`;
 }
 
+/** Each cell shaded by its share of its row: the diagonal in blue, the rest in red, so that mistakes stand out even when small. */
+function heatmapHtml(b: HeatmapBlock): string {
+  const n = b.counts.length;
+  if (!n) return '';
+  const size = n > 20 ? 14 : 34;
+  const showCounts = n <= 20;
+  const margin = 60;
+  const side = margin + n * size + 10;
+  const parts: string[] = [];
+  b.counts.forEach((row, i) => {
+    const total = row.reduce((a, v) => a + v, 0) || 1;
+    row.forEach((v, j) => {
+      const f = v / total;
+      const [r, g, bl] = i === j ? [59, 111, 182] : [196, 69, 60];
+      const fill = v === 0 ? '#f7f7f7' : `rgba(${r},${g},${bl},${(0.12 + 0.88 * f).toFixed(3)})`;
+      const x = margin + j * size;
+      const y = margin + i * size;
+      parts.push(`<rect class="cell" x="${x}" y="${y}" width="${size}" height="${size}" fill="${fill}" stroke="#fff" data-value="${attrNum(v)}"><title>${escapeHtml(`${b.rowLabel} ${b.labels[i] ?? i}, ${b.colLabel} ${b.labels[j] ?? j}: ${v}`)}</title></rect>`);
+      if (showCounts && v) parts.push(`<text x="${x + size / 2}" y="${y + size / 2 + 4}" text-anchor="middle" fill="${f > 0.5 ? '#fff' : '#222'}">${v}</text>`);
+    });
+  });
+  if (showCounts) {
+    b.labels.forEach((c, k) => {
+      const label = escapeHtml(c.length > 6 ? c.slice(0, 6) : c);
+      parts.push(`<text x="${margin - 4}" y="${margin + k * size + size / 2 + 4}" text-anchor="end">${label}</text>`);
+      parts.push(`<text x="${margin + k * size + size / 2}" y="${margin - 6}" text-anchor="middle">${label}</text>`);
+    });
+  }
+  const mid = margin + (n * size) / 2;
+  parts.push(`<text x="${mid}" y="14" text-anchor="middle" font-weight="bold">${escapeHtml(b.colLabel)}</text>`);
+  parts.push(`<text x="12" y="${mid}" text-anchor="middle" font-weight="bold" transform="rotate(-90 12 ${mid})">${escapeHtml(b.rowLabel)}</text>`);
+  return `<figure class="heat"><figcaption>${escapeHtml(b.title)}</figcaption>${svgOpen(b.id, side, side, n * n)}${parts.join('')}</svg></figure>`;
+}
+
 function blockHtml(b: Block): string {
-  return b.kind === 'table' ? tableHtml(b) : b.kind === 'bars' ? barsHtml(b) : linesHtml(b);
+  return b.kind === 'table' ? tableHtml(b) : b.kind === 'bars' ? barsHtml(b) : b.kind === 'lines' ? linesHtml(b) : heatmapHtml(b);
 }
 
 const STYLE = `
@@ -246,7 +299,7 @@ table{border-collapse:collapse;margin:.6em 0;font-size:13px}th,td{border:1px sol
 th{background:#f0f0f0}td:first-child,th:first-child,td.l,th.l{text-align:left}td.l{white-space:normal;min-width:5em}td:first-child{white-space:nowrap}caption{text-align:left;font-weight:bold;padding:2px 0}
 .scroll{overflow-x:auto}figure{margin:.8em 0}figcaption{font-weight:bold;margin-bottom:4px}svg{max-width:100%;height:auto}
 .legend{font-size:12px;margin:2px 0 4px}.legend span{margin-right:1.2em}.legend i{display:inline-block;width:10px;height:10px;margin-right:4px;vertical-align:-1px}
-.warn h2{color:#c4453c}p.note{margin:.3em 0;color:#444}dl{display:grid;grid-template-columns:max-content auto;gap:2px 1em}dt{font-weight:bold}dd{margin:0;overflow-wrap:anywhere}
+.warn h2{color:#c4453c}figure.heat{display:inline-block;vertical-align:top;margin-right:1em}p.note{margin:.3em 0;color:#444}dl{display:grid;grid-template-columns:max-content auto;gap:2px 1em}dt{font-weight:bold}dd{margin:0;overflow-wrap:anywhere}
 `;
 
 /** One HTML file, readable from disk with no network: styles inline, charts as inline SVG, no scripts. */

@@ -7,20 +7,35 @@ export type Align = 'left' | 'right';
 /** Cells that read as numbers (or a placeholder for one), which line up on the right by default. */
 const NUMERIC = /^(?:[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[-+]?\d+)?%?|-|inf|-inf|)$/i;
 
+/** Rows as lines of columns two spaces apart, each padded to its widest cell (printable first, so names can neither act nor misalign). */
+function alignedLines(raw: string[][], align: (c: number, rows: string[][]) => Align, indent = ''): string[] {
+  const rows = raw.map((r) => r.map(printable));
+  const cols = Math.max(0, ...rows.map((r) => r.length));
+  const widths = Array.from({ length: cols }, (_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
+  return rows.map(
+    (r) =>
+      indent +
+      r
+        .map((cell, c) => (align(c, rows) === 'right' ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!)))
+        .join('  ')
+        .trimEnd(),
+  );
+}
+
 /**
  * Aligned columns separated by two spaces, with a dashed rule under the header. Cells hold names from
  * models and data: they are made printable before they are measured.
  */
 export function formatTable(headers: string[], raw: string[][], align?: Align[]): string {
-  const rows = raw.map((r) => r.map(printable));
-  const widths = headers.map((h, c) => Math.max(h.length, ...rows.map((r) => (r[c] ?? '').length)));
-  const al = headers.map((_, c) => align?.[c] ?? (rows.length && rows.every((r) => NUMERIC.test(r[c] ?? '')) ? 'right' : 'left'));
-  const line = (cells: string[]) =>
-    cells
-      .map((cell, c) => (al[c] === 'right' ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!)))
-      .join('  ')
-      .trimEnd();
-  return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map((r) => line(headers.map((_, c) => r[c] ?? '')))].join('\n');
+  const body = raw.map((r) => headers.map((_, c) => printable(r[c] ?? '')));
+  const al = headers.map((_, c) => align?.[c] ?? (body.length && body.every((r) => NUMERIC.test(r[c]!)) ? 'right' : 'left'));
+  const widths = headers.map((h, c) => Math.max(h.length, ...body.map((r) => r[c]!.length)));
+  return alignedLines([headers, widths.map((w) => '-'.repeat(w)), ...body], (c) => al[c] ?? 'left').join('\n');
+}
+
+/** Headerless left-aligned columns (a key and its values per row), indented: the CLI's listings. */
+export function table(cells: string[][], indent = '  '): string {
+  return alignedLines(cells, () => 'left', indent).join('\n');
 }
 
 /** Fixed decimals, or '-' for a missing value, so columns keep their width. */

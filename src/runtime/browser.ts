@@ -6,7 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
-import { UserError, isUserError, messageOf } from '../errors.js';
+import { UserError, isUserError, messageLine, messageOf } from '../errors.js';
 import { Loopback } from './http.js';
 import { checkFeeds } from './ort.js';
 import { AUTOMATION_HTML, RUNNER_JS } from './page.js';
@@ -110,7 +110,7 @@ export async function launchChromium(ep: BrowserEp | 'serve', opts: BrowserRunti
     // playwright adds --no-sandbox itself unless told that the sandbox stays
     return await chromium.launch({ executablePath: exe, headless: true, args, chromiumSandbox: !args.includes('--no-sandbox'), timeout: opts.timeoutMs ?? 60_000 });
   } catch (e) {
-    throw new UserError(ep, `Chromium at ${exe} failed to start: ${firstLine(messageOf(e))}`);
+    throw new UserError(ep, `Chromium at ${exe} failed to start: ${messageLine(messageOf(e), 'first')}`);
   }
 }
 
@@ -123,11 +123,6 @@ async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<
   } finally {
     clearTimeout(timer);
   }
-}
-
-/** Playwright prefixes page errors with "page.evaluate: Error: " and appends call logs. */
-function firstLine(s: string): string {
-  return (s.split('\n')[0] ?? s).replace(/^[\w.]+: (Error: )?/, '');
 }
 
 /** page.evaluate as a PageCall; the callback is serialized into the page and reaches Node values only through its argument. */
@@ -227,7 +222,7 @@ export class BrowserRuntime implements Runtime {
       await browser?.close().catch(() => undefined);
       await server.close();
       if (e instanceof UserError) throw e;
-      throw new UserError(ep, firstLine(messageOf(e)));
+      throw new UserError(ep, messageLine(messageOf(e), 'first'));
     }
   }
 
@@ -295,7 +290,7 @@ export class BrowserRuntime implements Runtime {
 
   private explain(e: unknown): string {
     const extra = this.pageErrors.splice(0).filter((m) => !m.includes('favicon'));
-    return firstLine(messageOf(e)) + (extra.length ? ` (page: ${extra.slice(-3).join('; ')})` : '');
+    return messageLine(messageOf(e), 'first') + (extra.length ? ` (page: ${extra.slice(-3).join('; ')})` : '');
   }
 
   async close(): Promise<void> {

@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import ort from 'onnxruntime-node';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
-import { UserError, messageOf } from '../errors.js';
+import { UserError, messageLine, messageOf } from '../errors.js';
 import { identityModel } from './models.js';
 import { threadCount } from './threads.js';
 import { checkFeeds, ioMeta, ortMessage, ortOptimization, runFailure, toHost, wrapHostSession, type TensorCtor } from './ort.js';
@@ -86,8 +86,8 @@ export function explainNodeFailure(ep: NodeEp, message: string, env: NodeJS.Proc
         ? { reason: 'CUDA provider libraries are not installed in onnxruntime-node', fix: CUDA_FIX }
         : { reason: 'CUDA provider libraries are not installed, and no NVIDIA driver is loaded (/proc/driver/nvidia/version missing)', fix: `install the NVIDIA driver and CUDA 12 runtime, then ${CUDA_FIX}` };
     }
-    if (!driver) return { reason: `no NVIDIA driver is loaded (${firstLine(message)})`, fix: 'install the NVIDIA driver and CUDA 12 runtime' };
-    return { reason: firstLine(message) };
+    if (!driver) return { reason: `no NVIDIA driver is loaded (${messageLine(message, 'last')})`, fix: 'install the NVIDIA driver and CUDA 12 runtime' };
+    return { reason: messageLine(message, 'last') };
   }
   if (ep === 'webgpu' && /adapter/i.test(message)) {
     const icd = env.VK_ICD_FILENAMES;
@@ -99,13 +99,7 @@ export function explainNodeFailure(ep: NodeEp, message: string, env: NodeJS.Proc
         : `install your GPU's Vulkan driver, or on CPU-only Linux: apt-get install -y chromium libvulkan1 and choose the WebGPU adapter 'auto' or 'swiftshader' (SwiftShader: slow; for correctness checks)`;
     return { reason: 'no WebGPU (Vulkan) adapter found', fix };
   }
-  return { reason: firstLine(message) };
-}
-
-function firstLine(s: string): string {
-  // ORT prefixes messages with a source location; the last line usually says what happened.
-  const lines = s.split('\n').map((l) => l.trim()).filter(Boolean);
-  return lines[lines.length - 1] ?? s;
+  return { reason: messageLine(message, 'last') };
 }
 
 const Ctor = ort.Tensor as unknown as TensorCtor;

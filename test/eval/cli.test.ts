@@ -100,7 +100,7 @@ describe('eval command', () => {
     const human = await run([IRIS, '--data', 'iris', '--ep', 'cuda,cpu']);
     oneError(human);
     expect(human.stderr).toMatch(/Network\.onnx\s+cpu\s+98\.00%/);
-    expect(human.stderr).toMatch(/failed:[\s\S]*cuda\s+open/);
+    expect(human.stderr).toMatch(/Failed:[\s\S]*cuda\s+open/);
   });
 
   // Without a GPU (this machine), 'auto' must land on SwiftShader and say so; 'gpu' must refuse in one line.

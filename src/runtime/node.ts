@@ -174,7 +174,9 @@ export class NodeRuntime implements Runtime {
     if (keep.length > 0 && this.ep === 'cpu') {
       throw new UserError('keepOnDevice', 'needs a device EP (webgpu or cuda); cpu outputs are already on the host');
     }
-    const base: InferenceSession.SessionOptions = { graphOptimizationLevel: ortOptimization(options.optimization) };
+    const base: InferenceSession.SessionOptions = {
+      graphOptimizationLevel: ortOptimization(options.optimization), ...(options.arena === false && this.ep === 'cpu' ? { enableCpuMemArena: false } : {}),
+    };
     const failed = runFailure(options.name, `onnxruntime-node (${this.ep})`);
     if (keep.length === 0) {
       const s = await this.create(model, base, options.name);

@@ -43,7 +43,8 @@ export class StepRunner {
   static async open(rt: Runtime, tm: TrainingModel, start: { params: Record<string, HostTensor>; state: Record<string, HostTensor> }): Promise<StepRunner> {
     const onDevice = deviceResident(rt);
     const keep = onDevice ? [...tm.params, ...tm.state, ...tm.running].map((p) => p.updated) : [];
-    const session = await rt.load(tm.bytes(), keep.length ? { keepOnDevice: keep } : {});
+    // no arena: a step's activations and gradients are freed after it, not kept reserved beside validation's
+    const session = await rt.load(tm.bytes(), keep.length ? { keepOnDevice: keep } : { arena: false });
     const r = new StepRunner(tm, session, onDevice, rt.ep);
     for (const p of [...tm.params, ...tm.running]) r.values.set(p.name, start.params[p.name]!);
     for (const s of tm.state) r.values.set(s.name, start.state[s.name]!);

@@ -8,6 +8,7 @@
  */
 import { attr, attrFloat, attrInt, attrString, floatAttr, intAttr, intsAttr, tensorAttr } from '../onnx/attrs.js';
 import { Builder } from '../onnx/builder.js';
+import { concat } from '../onnx/concat.js';
 import { DataType } from '../onnx/dtype.js';
 import { makeTensor } from '../onnx/tensor.js';
 import type { GraphProto, NodeProto, TensorProto } from '../onnx/types.js';
@@ -217,12 +218,12 @@ function unroll(n: NodeProto, cell: Cell, b: Builder, xShape: (number | string |
         perStep[t] = b.unsqueeze(prev[0]!, [0]);
       }
     }
-    let y = S === 1 ? perStep[0]! : b.op('Concat', perStep, [intAttr('axis', 0)]); // [S, B, H]
+    let y = concat(b, perStep, 0); // [S, B, H]
     if (lens64 && backwards) y = reverseEach(y);
     ys.push(b.unsqueeze(y, [1])); // [S, 1, B, H]
     prev.forEach((v, j) => finals[j]!.push(b.unsqueeze(v, [0])));
   }
-  const join = (parts: string[], axis: number) => (parts.length === 1 ? parts[0]! : b.op('Concat', parts, [intAttr('axis', axis)]));
+  const join = (parts: string[], axis: number) => concat(b, parts, axis);
   const outs = n.output ?? [];
   // each result under the op's own output name
   const output = (x: string, name: string) => b.node('Identity', [x], [name], [], { name: b.fresh(`${b.prefix}/Identity`) });

@@ -4,6 +4,7 @@
  * the copies (tiles, padded borders).
  */
 import { attrInt, attrInts, attrString, intAttr, intsAttr } from '../../onnx/attrs.js';
+import { concat } from '../../onnx/concat.js';
 import { DataType } from '../../onnx/dtype.js';
 import { ShapeUnknownError, UnsupportedGradientError } from './errors.js';
 import { dyOr0, normAxis, rule, type GradRule, type RuleArgs } from './types.js';
@@ -49,7 +50,7 @@ export const SHAPE: Record<string, GradRule> = {
   Split: rule([0], (a) => {
     const { node, x, y, ctx } = a;
     const axis = attrInt(node, 'axis', 0);
-    return [ctx.op('Concat', y.map((_, i) => dyOr0(a, i)), [intAttr('axis', axis)], { dtype: ctx.dtype(x[0]!) })];
+    return [concat(ctx, y.map((_, i) => dyOr0(a, i)), axis, { dtype: ctx.dtype(x[0]!) })];
   }),
   Slice: rule([0], (a) => [sliceGrad(a)]),
   // every tile's gradient adds up: dY viewed as (r0, d0, r1, d1, ...) summed over the r axes

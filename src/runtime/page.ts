@@ -74,6 +74,7 @@ export async function describeGpu() {
 
 const meta = (ms) => ms.map((m) => m.isTensor ? { name: m.name, type: m.type, shape: Array.from(m.shape) } : { name: m.name, type: 'unknown', shape: [] });
 const sessions = new Map();
+const webgpuSessions = new Set();
 let nextId = 1;
 
 export async function init(threads) {
@@ -91,6 +92,7 @@ export async function load(modelUrl, external, ep, optimization) {
   });
   const id = nextId++;
   sessions.set(id, s);
+  if (ep === 'webgpu') webgpuSessions.add(id);
   return { id, inputs: meta(s.inputMetadata), outputs: meta(s.outputMetadata) };
 }
 
@@ -98,8 +100,22 @@ export async function run(id, feedsUrl, resultUrl) {
   const s = sessions.get(id);
   if (!s) throw new Error('session ' + id + ' was released');
   const feeds = unpack(await fetchBytes(feedsUrl));
+  // onnxruntime-web's WebGPU EP only logs a kernel that fails WebGPU validation (a Concat of 8+ inputs
+  // in 1.30: more storage buffers than its device allows), and the kernels submitted with it never run,
+  // so the outputs come back wrong without an error. An error scope around the run makes it a failure.
+  const device = webgpuSessions.has(id) ? ort.env.webgpu.device : undefined;
+  device?.pushErrorScope('validation');
   const t0 = performance.now();
-  const out = await s.run(feeds);
+  let out;
+  try {
+    out = await s.run(feeds);
+  } finally {
+    const invalid = await device?.popErrorScope();
+    if (invalid) {
+      for (const t of Object.values(out ?? {})) t.dispose?.();
+      throw new Error('the WebGPU EP ran a kernel that failed WebGPU validation, so the outputs are wrong: ' + invalid.message.split('\n')[0]);
+    }
+  }
   const ms = performance.now() - t0;
   await post(resultUrl, pack(out));
   for (const t of Object.values(out)) t.dispose?.();
@@ -109,6 +125,7 @@ export async function run(id, feedsUrl, resultUrl) {
 export async function release(id) {
   const s = sessions.get(id);
   sessions.delete(id);
+  webgpuSessions.delete(id);
   await s?.release();
 }
 

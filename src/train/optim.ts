@@ -42,7 +42,7 @@ export function checkOptimizer(c: OptimizerConfig): Required<OptimizerConfig> {
   if (!(full.weightDecay >= 0) || !Number.isFinite(full.weightDecay)) throw new UserError('optimizer.weightDecay', `must be a number ≥ 0, got ${c.weightDecay}`);
   if (!(full.momentum >= 0 && full.momentum < 1)) throw new UserError('optimizer.momentum', `must be in [0, 1), got ${c.momentum}`);
   for (const [k, v] of [['beta1', full.beta1], ['beta2', full.beta2]] as const) {
-    if (!(v >= 0 && v < 1)) throw new UserError(`--${k}`, `must be in [0, 1), got ${v}`);
+    if (!(v >= 0 && v < 1)) throw new UserError(`optimizer.${k}`, `must be in [0, 1), got ${v}`);
   }
   if (!(full.eps > 0)) throw new UserError('optimizer.eps', `must be > 0, got ${c.eps}`);
   return full;

@@ -2,7 +2,7 @@
  * npm run bench: every figure is a ratio against a baseline measured in the same run, so numbers from
  * different machines compare by their ratios. Table on stdout (progress on stderr), or JSON with --json.
  *
- *   node dist/bench/main.js [--quick] [--json] [--only a,b] [--skip a,b] [--webgpu] [--gpu] [--out FILE]
+ *   node dist/bench/main.js [--quick] [--json] [--only a,b] [--skip a,b] [--webgpu] [--gpu] [--real] [--out FILE]
  */
 import { availableParallelism, cpus } from 'node:os';
 import { resolve } from 'node:path';
@@ -15,12 +15,13 @@ import { formsSection } from './forms.js';
 import { gpuSection } from './gpu.js';
 import { writeFileAtomic } from '../src/atomic.js';
 import { fmt } from './stats.js';
+import { realSection } from './real.js';
 import { trainSection } from './train.js';
 import { goalText, meets, type Section, type SectionResult } from './types.js';
 
-const SECTIONS: Section[] = [convertSection, formsSection, epsSection, trainSection, gpuSection];
-/** Sections a plain run leaves out: gpu is its own run (--gpu), for a machine with a GPU. */
-const ON_REQUEST = new Set(['gpu']);
+const SECTIONS: Section[] = [convertSection, formsSection, epsSection, trainSection, realSection, gpuSection];
+/** Sections a plain run leaves out: gpu is its own run (--gpu), for a machine with a GPU; real (--real) takes many minutes. */
+const ON_REQUEST = new Set(['gpu', 'real']);
 
 const HELP = `usage: npm run bench -- [options]
 
@@ -36,6 +37,9 @@ const HELP = `usage: npm run bench -- [options]
   --gpu          run the gpu section (alone, or with --only's): cuda, webgpu and browser-webgpu against cpu
                  on all cores, eval and fine-tune throughput and agreement; exits 1 where an NVIDIA driver is
                  loaded but an EP could not use the GPU (each such line names the fix)
+  --real         run the real section (alone, or with --only's): torchvision's ResNet-18 and MobileNetV2 at
+                 224x224, Adam fine-tune vs PyTorch at 1 and all threads, batch 8 and 32 (--quick: batch 8);
+                 needs python3-torch, python3-torchvision, python3-onnx
   --out FILE     also write the JSON document to FILE (e.g. to bring a remote run's results back)
   --cache DIR    where generated models live (default .bench/)
 
@@ -56,6 +60,7 @@ async function main(): Promise<number> {
       skip: { type: 'string' },
       webgpu: { type: 'boolean', default: false },
       gpu: { type: 'boolean', default: false },
+      real: { type: 'boolean', default: false },
       out: { type: 'string' },
       threads: { type: 'string', default: '1' },
       clock: { type: 'string', default: 'cpu' },
@@ -67,7 +72,8 @@ async function main(): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
-  const only = values.gpu ? [...(list(values.only) ?? []), 'gpu'] : list(values.only);
+  const requested = [...(values.gpu ? ['gpu'] : []), ...(values.real ? ['real'] : [])];
+  const only = requested.length ? [...(list(values.only) ?? []), ...requested] : list(values.only);
   const skip = list(values.skip) ?? [];
   for (const n of [...(only ?? []), ...skip]) {
     if (!SECTIONS.some((s) => s.name === n)) {

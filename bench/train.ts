@@ -21,6 +21,7 @@ import { interleave, pairedRatio, type Contender } from './interleave.js';
 import { cpuSession } from './ort.js';
 import { resnet } from './model.js';
 import { findPython, PythonWorker } from './python.js';
+import { TORCH_NET } from './torchnet.js';
 import { fmt, median } from './stats.js';
 import { ratioRow, type BenchOptions, type Row, type Section, type SectionResult } from './types.js';
 
@@ -46,55 +47,13 @@ function batch(size: number, perSample: number): { x: Float32Array; y: BigInt64A
 /** The same network in PyTorch, built node by node from the ONNX graph (the ops our CNNs use). */
 const PY_TORCH = String.raw`
 import json, sys, time
-import numpy as np, onnx, torch
-import torch.nn.functional as F
-from onnx import numpy_helper, helper
+import torch
 path, batch, threads, lr, momentum = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
 trainable = set(json.loads(sys.argv[6]))
 torch.set_num_threads(threads)
 torch.manual_seed(0)
-g = onnx.load(path).graph
-params, consts = {}, {}
-for t in g.initializer:
-    a = torch.from_numpy(numpy_helper.to_array(t).copy())
-    if t.name in trainable:
-        params[t.name] = torch.nn.Parameter(a)
-    else:
-        consts[t.name] = a
-inits = set(params) | set(consts)
-inp = [i.name for i in g.input if i.name not in inits][0]
-out = g.output[0].name
-nodes = [(n.op_type, list(n.input), list(n.output), {a.name: helper.get_attribute_value(a) for a in n.attribute}) for n in g.node]
-
-def sym(p):
-    assert p[:len(p)//2] == p[len(p)//2:], 'asymmetric pads'
-    return p[:len(p)//2]
-
-def forward(x):
-    env = dict(consts); env.update(params); env[inp] = x
-    for op, ins, outs, A in nodes:
-        i = [env[k] if k else None for k in ins]
-        if op == 'Conv':
-            y = F.conv2d(i[0], i[1], i[2] if len(i) > 2 else None, stride=A.get('strides', 1), padding=sym(A.get('pads', [0, 0, 0, 0])), dilation=A.get('dilations', 1), groups=A.get('group', 1))
-        elif op == 'Relu': y = F.relu(i[0])
-        elif op == 'LeakyRelu': y = F.leaky_relu(i[0], A.get('alpha', 0.01))
-        elif op == 'Abs': y = torch.abs(i[0])
-        elif op == 'MaxPool': y = F.max_pool2d(i[0], A['kernel_shape'], A.get('strides', 1), sym(A.get('pads', [0, 0, 0, 0])))
-        elif op == 'Flatten': y = torch.flatten(i[0], A.get('axis', 1))
-        elif op == 'Gemm':
-            assert not A.get('transA', 0) and A.get('alpha', 1.0) == 1.0 and A.get('beta', 1.0) == 1.0
-            y = F.linear(i[0], i[1] if A.get('transB', 0) else i[1].t(), i[2] if len(i) > 2 else None)
-        elif op == 'Add': y = i[0] + i[1]
-        elif op == 'GlobalAveragePool': y = i[0].mean((2, 3), keepdim=True)
-        else: raise SystemExit('torch peer: no mapping for ' + op)
-        env[outs[0]] = y
-    return env[out]
-
-shape = [d.dim_value if d.dim_value > 0 else batch for d in g.input[[i.name for i in g.input].index(inp)].type.tensor_type.shape.dim]
-shape[0] = batch
-n = int(np.prod(shape))
-x = torch.from_numpy(((np.arange(n, dtype=np.uint64) * np.uint64(2654435761)) % np.uint64(1000)).astype(np.float64).astype(np.float32) / np.float32(1000)).reshape(shape)
-y = torch.arange(batch) % 10
+${TORCH_NET}
+x, y = bench_batch(batch)
 opt = torch.optim.SGD(list(params.values()), lr=lr, momentum=momentum)
 
 def step():

@@ -115,82 +115,90 @@ export async function writeModel(model: ModelProto, out: string, opts: WriteOpti
   const tensors = allTensors(model);
   let mode = opts.externalData ?? 'keep';
   const edits = new TensorEdits();
-  const edit = (t: TensorProto) => edits.save(t);
-  const restore = () => edits.restore();
-
   try {
     if (mode === 'inline') inlineExternal(tensors, sourceDir, edits);
     let encoded = encodeModelParts(model);
     const limit = opts.protobufLimit ?? PROTOBUF_LIMIT;
     if (encoded.length > limit && mode !== 'all') {
-      restore();
+      edits.restore();
       warnings.push(`the model is ${(encoded.length / 2 ** 30).toFixed(2)} GiB inline, over protobuf's 2 GiB limit: weights written as external data`);
       mode = 'all';
     }
-    const dataFiles: string[] = [];
-    const targets = [path];
-    const copies: { from: string; to: string }[] = [];
-    const moved: { t: TensorProto; bytes: Uint8Array | (() => Uint8Array) }[] = [];
-    let location = '';
-
-    if (mode === 'keep' && !sameFolder(sourceDir, outDir)) {
-      for (const loc of new Set(tensors.filter(isExternal).map((t) => externalRef(t).location))) {
-        const to = resolveLocation(outDir, loc);
-        copies.push({ from: loc, to }); // read by copyExternalFile: by real path, inside sourceDir, regular files only
-      }
-    } else if (mode === 'all') {
-      location = opts.dataLocation ?? `${basename(path)}.data`;
-      const threshold = opts.sizeThreshold ?? 1024;
-      let offset = 0;
-      for (const t of tensors) {
-        const size = isExternal(t) ? (externalRef(t).length ?? -1) : (t.rawData?.length ?? 0);
-        if (!isExternal(t) && size < threshold) continue;
-        const bytes: Uint8Array | (() => Uint8Array) = isExternal(t) ? () => readExternalBytes(sourceDir, t) : t.rawData!;
-        const length = typeof bytes === 'function' ? bytes().length : bytes.length;
-        offset = Math.ceil(offset / ALIGN) * ALIGN;
-        edit(t);
-        moved.push({ t, bytes });
-        setExternal(t, location, offset, length);
-        offset += length;
-      }
-      if (moved.length) targets.push(resolveLocation(outDir, location));
-      encoded = encodeModelParts(model);
-    }
-    for (const c of copies) targets.push(c.to);
+    const copies = mode === 'keep' && !sameFolder(sourceDir, outDir) ? externalCopies(tensors, outDir) : [];
+    const location = opts.dataLocation ?? `${basename(path)}.data`;
+    const moved = mode === 'all' ? moveToDataFile(tensors, sourceDir, location, opts.sizeThreshold ?? 1024, edits) : [];
+    if (mode === 'all') encoded = encodeModelParts(model);
+    const targets = [path, ...(moved.length ? [resolveLocation(outDir, location)] : []), ...copies.map((c) => c.to)];
     // Known only now where the model went over protobuf's limit; otherwise the same files as checked above.
     await checkTargets(model, out, targets, opts);
     if (encoded.length > limit) throw new UserError(out, 'the model is over 2 GiB even with its weights stored externally');
 
     for (const c of copies) await fs.mkdir(dirname(c.to), { recursive: true });
-    await commitFiles(targets, async (temps) => {
-      await writeParts(temps[0]!, encoded);
-      let next = 1;
-      if (moved.length) {
-        const fh = await fs.open(temps[next++]!, 'wx');
-        try {
-          for (const m of moved) {
-            const ref = externalRef(m.t);
-            const data = typeof m.bytes === 'function' ? m.bytes() : m.bytes;
-            await fh.write(data, 0, data.length, ref.offset);
-          }
-        } finally {
-          await fh.close();
-        }
-      }
-      for (const c of copies) await copyExternalFile(sourceDir, c.from, temps[next++]!);
-    }, { replace: opts.force ?? false });
-    dataFiles.push(...targets.slice(1));
-    return { path, bytes: encoded.length, dataFiles, warnings };
+    await commitFiles(targets, (temps) => writeTargets(temps, encoded, moved, copies, sourceDir), { replace: opts.force ?? false });
+    return { path, bytes: encoded.length, dataFiles: targets.slice(1), warnings };
   } catch (e) {
-    if (e instanceof UserError) throw e;
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EACCES' || code === 'EROFS' || code === 'ENOENT' || code === 'ENOTDIR') {
-      throw new UserError(out, `cannot write: ${code === 'ENOENT' ? 'folder does not exist' : (e as Error).message}`);
-    }
-    throw e;
+    throw writeError(e, out);
   } finally {
-    restore();
+    edits.restore();
   }
+}
+
+type Moved = { t: TensorProto; bytes: Uint8Array | (() => Uint8Array) };
+
+/** 'keep' into another folder: each external data file the model names is copied beside the output. */
+function externalCopies(tensors: TensorProto[], outDir: string): { from: string; to: string }[] {
+  // read by copyExternalFile: by real path, inside sourceDir, regular files only
+  return [...new Set(tensors.filter(isExternal).map((t) => externalRef(t).location))].map((loc) => ({ from: loc, to: resolveLocation(outDir, loc) }));
+}
+
+/**
+ * 'all': every external tensor, and every inline one of `threshold` bytes or more, is pointed at its
+ * aligned place in the one data file `location` (edits recorded in `edits`, so the caller's model is restored).
+ */
+function moveToDataFile(tensors: TensorProto[], sourceDir: string, location: string, threshold: number, edits: TensorEdits): Moved[] {
+  const moved: Moved[] = [];
+  let offset = 0;
+  for (const t of tensors) {
+    const size = isExternal(t) ? (externalRef(t).length ?? -1) : (t.rawData?.length ?? 0);
+    if (!isExternal(t) && size < threshold) continue;
+    const bytes: Uint8Array | (() => Uint8Array) = isExternal(t) ? () => readExternalBytes(sourceDir, t) : t.rawData!;
+    const length = typeof bytes === 'function' ? bytes().length : bytes.length;
+    offset = Math.ceil(offset / ALIGN) * ALIGN;
+    edits.save(t);
+    moved.push({ t, bytes });
+    setExternal(t, location, offset, length);
+    offset += length;
+  }
+  return moved;
+}
+
+/** The temporary files, in the order of the targets: the model, the data file (when tensors moved), the copies. */
+async function writeTargets(temps: string[], encoded: EncodedModel, moved: Moved[], copies: { from: string }[], sourceDir: string): Promise<void> {
+  await writeParts(temps[0]!, encoded);
+  let next = 1;
+  if (moved.length) {
+    const fh = await fs.open(temps[next++]!, 'wx');
+    try {
+      for (const m of moved) {
+        const ref = externalRef(m.t);
+        const data = typeof m.bytes === 'function' ? m.bytes() : m.bytes;
+        await fh.write(data, 0, data.length, ref.offset);
+      }
+    } finally {
+      await fh.close();
+    }
+  }
+  for (const c of copies) await copyExternalFile(sourceDir, c.from, temps[next++]!);
+}
+
+/** A file system refusal as a UserError naming the output; anything else as it was. */
+function writeError(e: unknown, out: string): unknown {
+  if (e instanceof UserError) return e;
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'EACCES' || code === 'EROFS' || code === 'ENOENT' || code === 'ENOTDIR') {
+    return new UserError(out, `cannot write: ${code === 'ENOENT' ? 'folder does not exist' : (e as Error).message}`);
+  }
+  return e;
 }
 
 /** Writes the pieces in order; the weights go from the model's own arrays to the kernel, uncopied. */

@@ -91,18 +91,9 @@ function regressionTargetType(out: ValueInfo | undefined): TypeProto {
   return { tensorType: { elemType: tt?.elemType ?? DataType.FLOAT, shape: { dim: dims.map((d, i) => (i === 0 ? { dimParam: 'batch' } : { ...d })) } } };
 }
 
-const scalarInput = (name: string): ValueInfo => ({ name, type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: [] } } } });
-
-export function buildTrainingModel(source: ModelProto, opts: StepOptions): TrainingModel {
-  const bn = opts.batchNorm === 'train' ? batchNormLayers(source.graph!, opts.params) : undefined;
-  const stats = (bn?.train ?? []).flatMap((l) => [l.mean, l.var]);
-  // the running statistics of layers trained with batch statistics become inputs, as parameters do
-  const fwd = prepareForward(source, { ...opts, params: [...opts.params, ...stats] });
+/** The labels input, and the loss of the forward's output against it. */
+function appendLoss(fwd: ForwardGraph, opts: StepOptions): { loss: LossInfo; outInfo: ValueInfo | undefined } {
   const { graph, fresh } = fwd;
-  const running = bn ? trainBatchNorm(graph, bn.train, fwd.opset, fresh, fwd.initial) : [];
-  if (running.length !== stats.length) throw new Error(`BatchNormalization layers to train: ${stats.length / 2}, found ${running.length / 2} in the training graph`);
-  // recurrent ops between a parameter and the loss become the standard ops they are made of
-  unrollRecurrent(graph, fwd.opset, opts.params, fresh);
   const outInfo = (graph.output ?? []).find((o) => o.name === fwd.output);
   const outShape = outInfo?.type?.tensorType?.shape?.dim;
   const outRank = opts.outputRank ?? outShape?.length;
@@ -118,64 +109,96 @@ export function buildTrainingModel(source: ModelProto, opts: StepOptions): Train
   const loss = addLoss(graph, em, { output: fwd.output, labels: LABELS_INPUT, task: opts.task, rank: outRank, dims: outDims, opset: fwd.opset, dataType: outInfo?.type?.tensorType?.elemType });
   graph.node!.push(...em.nodes);
   graph.initializer!.push(...em.initializers);
+  return { loss, outInfo };
+}
+
+/** The gradient of `loss` for each of `wrt`; parameters the loss does not depend on go back to being initializers (nothing to feed or update). */
+function appendGradients(fwd: ForwardGraph, wrt: string[], loss: string): { params: ParamSlot[]; noGrad: string[] } {
+  const { graph, fresh } = fwd;
   // backward() reads the loss nodes from the graph; the loss is renamed to its public name at the end.
-  const back = backward(graph, { wrt: opts.params, loss: loss.loss, opset: fwd.opset, fresh });
+  const back = backward(graph, { wrt, loss, opset: fwd.opset, fresh });
   graph.node!.push(...back.nodes);
   graph.initializer!.push(...back.initializers);
-
-  // Parameters the loss does not depend on go back to being initializers: nothing to feed or update.
   const noGrad = new Set(back.noGrad);
   if (noGrad.size) {
     graph.input = graph.input!.filter((i) => !noGrad.has(i.name!));
     for (const p of noGrad) graph.initializer!.push(fwd.initial.get(p)!);
   }
-  const params: ParamSlot[] = opts.params.filter((p) => !noGrad.has(p)).map((p) => {
+  const params = wrt.filter((p) => !noGrad.has(p)).map((p) => {
     const t = fwd.initial.get(p)!;
     return { name: p, updated: '', grad: back.grads.get(p)!, dims: (t.dims ?? []).map(int), dataType: t.dataType ?? DataType.FLOAT };
   });
+  return { params, noGrad: back.noGrad };
+}
+
+/**
+ * The optimizer step: step and learning-rate inputs, one state input per slot and parameter, and the
+ * update nodes, whose new parameters and state become outputs (in the order of `params`).
+ */
+function appendOptimizer(fwd: ForwardGraph, cfg: ReturnType<typeof checkOptimizer>, params: ParamSlot[], outputs: ValueInfo[]): StateSlot[] {
+  const { graph, fresh } = fwd;
   const state: StateSlot[] = [];
+  graph.input!.push(scalarInput(STEP_INPUT), scalarInput(LR_INPUT));
+  const slots = stateSlots(cfg.name);
+  const items = params.map((p) => {
+    const names = slots.map((s) => fresh(`optim.${s}/${p.name}`));
+    names.forEach((n, i) => {
+      state.push({ name: n, updated: '', param: p.name, slot: slots[i]!, dims: p.dims, dataType: p.dataType });
+      graph.input!.push(valueInfoOf({ name: n, dims: p.dims, dataType: p.dataType }));
+    });
+    return { param: p.name, grad: p.grad, state: names, dataType: p.dataType };
+  });
+  const opt = new Builder(fresh, { opset: fwd.opset, prefix: `optim.${cfg.name}` });
+  const updates = emitUpdates(opt, cfg, LR_INPUT, STEP_INPUT, items);
+  graph.node!.push(...opt.nodes);
+  graph.initializer!.push(...opt.initializers);
+  let k = 0;
+  updates.forEach((u, i) => {
+    const p = params[i]!;
+    p.updated = u.param;
+    outputs.push(valueInfoOf({ name: u.param, dims: p.dims, dataType: p.dataType }));
+    for (const s of u.state) {
+      const slot = state[k++]!;
+      slot.updated = s;
+      outputs.push(valueInfoOf({ name: s, dims: slot.dims, dataType: slot.dataType }));
+    }
+  });
+  return state;
+}
+
+/** The gradients model (no optimizer): each gradient an output. */
+function appendGradientOutputs(fwd: ForwardGraph, params: ParamSlot[], outputs: ValueInfo[]): StateSlot[] {
+  const { graph, fresh } = fwd;
+  for (const p of params) {
+    // A gradient may be an input or initializer name (e.g. an untouched zero): route it through Identity.
+    const out = fresh(`grad/${p.name}`);
+    graph.node!.push({ opType: 'Identity', input: [p.grad], output: [out], name: fresh(`grad/${p.name}/Identity`) });
+    p.grad = out;
+    outputs.push(valueInfoOf({ name: out, dims: p.dims, dataType: p.dataType }));
+  }
+  return [];
+}
+
+const scalarInput = (name: string): ValueInfo => ({ name, type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: [] } } } });
+
+export function buildTrainingModel(source: ModelProto, opts: StepOptions): TrainingModel {
+  const bn = opts.batchNorm === 'train' ? batchNormLayers(source.graph!, opts.params) : undefined;
+  const stats = (bn?.train ?? []).flatMap((l) => [l.mean, l.var]);
+  // the running statistics of layers trained with batch statistics become inputs, as parameters do
+  const fwd = prepareForward(source, { ...opts, params: [...opts.params, ...stats] });
+  const { graph, fresh } = fwd;
+  const running = bn ? trainBatchNorm(graph, bn.train, fwd.opset, fresh, fwd.initial) : [];
+  if (running.length !== stats.length) throw new Error(`BatchNormalization layers to train: ${stats.length / 2}, found ${running.length / 2} in the training graph`);
+  // recurrent ops between a parameter and the loss become the standard ops they are made of
+  unrollRecurrent(graph, fwd.opset, opts.params, fresh);
+  const { loss, outInfo } = appendLoss(fwd, opts);
+  const { params, noGrad } = appendGradients(fwd, opts.params, loss.loss);
   const outputs: ValueInfo[] = [
     { name: LOSS_OUTPUT, type: { tensorType: { elemType: outInfo?.type?.tensorType?.elemType ?? DataType.FLOAT, shape: { dim: [] } } } },
     ...(graph.output ?? []),
   ];
   graph.node!.push({ opType: 'Identity', input: [loss.loss], output: [LOSS_OUTPUT], name: fresh('train/loss') });
-
-  if (opts.optimizer) {
-    const cfg = checkOptimizer(opts.optimizer);
-    graph.input!.push(scalarInput(STEP_INPUT), scalarInput(LR_INPUT));
-    const slots = stateSlots(cfg.name);
-    const items = params.map((p) => {
-      const names = slots.map((s) => fresh(`optim.${s}/${p.name}`));
-      names.forEach((n, i) => {
-        state.push({ name: n, updated: '', param: p.name, slot: slots[i]!, dims: p.dims, dataType: p.dataType });
-        graph.input!.push(valueInfoOf({ name: n, dims: p.dims, dataType: p.dataType }));
-      });
-      return { param: p.name, grad: p.grad, state: names, dataType: p.dataType };
-    });
-    const opt = new Builder(fresh, { opset: fwd.opset, prefix: `optim.${cfg.name}` });
-    const updates = emitUpdates(opt, cfg, LR_INPUT, STEP_INPUT, items);
-    graph.node!.push(...opt.nodes);
-    graph.initializer!.push(...opt.initializers);
-    let k = 0;
-    updates.forEach((u, i) => {
-      const p = params[i]!;
-      p.updated = u.param;
-      outputs.push(valueInfoOf({ name: u.param, dims: p.dims, dataType: p.dataType }));
-      for (const s of u.state) {
-        const slot = state[k++]!;
-        slot.updated = s;
-        outputs.push(valueInfoOf({ name: s, dims: slot.dims, dataType: slot.dataType }));
-      }
-    });
-  } else {
-    for (const p of params) {
-      // A gradient may be an input or initializer name (e.g. an untouched zero): route it through Identity.
-      const out = fresh(`grad/${p.name}`);
-      graph.node!.push({ opType: 'Identity', input: [p.grad], output: [out], name: fresh(`grad/${p.name}/Identity`) });
-      p.grad = out;
-      outputs.push(valueInfoOf({ name: out, dims: p.dims, dataType: p.dataType }));
-    }
-  }
+  const state = opts.optimizer ? appendOptimizer(fwd, checkOptimizer(opts.optimizer), params, outputs) : appendGradientOutputs(fwd, params, outputs);
   for (const r of running) outputs.push(valueInfoOf({ name: r.updated, dims: r.dims, dataType: r.dataType }));
   graph.output = outputs;
   // after backward, whose ALReLU gradients read the pre-activation only
@@ -199,7 +222,7 @@ export function buildTrainingModel(source: ModelProto, opts: StepOptions): Train
     originalBatch: fwd.originalBatch,
     relaxedBatch: fwd.relaxedBatch,
     initial: fwd.initial,
-    noGrad: back.noGrad,
+    noGrad,
     bytes: () => (cached ??= encodeModel(fwd.model)),
   };
 }

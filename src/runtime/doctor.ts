@@ -8,16 +8,13 @@
  * also lets doctor try webgpu a second time with SwiftShader's ICD, as the 'auto' adapter choice would,
  * without committing this process to it.
  */
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { arch, platform } from 'node:os';
-import { pathToFileURL } from 'node:url';
 import { isUserError, messageOf } from '../errors.js';
 import { openRuntime } from './index.js';
 import { threadCount } from './threads.js';
-import { PROBE_EXPECTED, PROBE_INPUT, probeModel } from './models.js';
-import { CUDA_FIX, SWIFTSHADER_ICD, cudaProviderMissing, explainNodeFailure, type NodeEp } from './node.js';
+import { probeNodeEp } from './probe.js';
+import { CUDA_FIX, SWIFTSHADER_ICD, cudaProviderMissing, explainNodeFailure } from './node.js';
 import { CHROMIUM, CHROMIUM_FIX, type BrowserRuntime } from './browser.js';
 import { EP_NAMES, type AdapterInfo, type EpName, type EpStatus, type WebGpuAdapterChoice } from './types.js';
 import { describeIcd, nvidiaContainerIcd, nvidiaDriver, systemDriver } from './vulkan.js';
@@ -43,71 +40,6 @@ export function adapterText(a: AdapterInfo): string {
   return `adapter: ${a.name} (${kind})${a.fallback ? `; auto fell back to it: ${a.fallback}` : ''}`;
 }
 
-/** What one child probe saw. */
-interface ProbeResult {
-  ok: boolean;
-  error?: string;
-  version?: string;
-  /** the native library's own warnings (Dawn explains rejected Vulkan drivers there) */
-  stderr: string;
-}
-
-// Plain JavaScript so it runs under bare `node` whether alrelu runs from dist/ or from sources under tsx.
-const PROBE_JS = String.raw`
-import { readFileSync } from 'node:fs';
-const a = JSON.parse(readFileSync(0, 'utf8'));
-const mod = await import(a.ort);
-const ort = mod.default ?? mod;
-const out = { ok: false, version: ort.env?.versions?.node ?? ort.env?.versions?.common };
-try {
-  const ep = a.ep === 'cuda' ? { name: 'cuda', deviceId: 0 } : a.ep;
-  const s = await ort.InferenceSession.create(Buffer.from(a.model, 'base64'), { executionProviders: [ep], logSeverityLevel: 3 });
-  const r = await s.run({ x: new ort.Tensor('float32', Float32Array.from(a.input), a.dims) });
-  const y = Array.from(r.y.data);
-  out.ok = y.length === a.expected.length && y.every((v, i) => Math.abs(v - a.expected[i]) < 1e-6);
-  if (!out.ok) out.error = 'a Relu self-test gave wrong results (' + y.join(', ') + ')';
-  await s.release();
-} catch (e) {
-  out.error = String(e && e.message ? e.message : e);
-}
-process.stdout.write(JSON.stringify(out));
-`;
-
-function ortNodeUrl(): string {
-  return pathToFileURL(createRequire(import.meta.url).resolve('onnxruntime-node')).href;
-}
-
-/** Runs the Relu self-test on one onnxruntime-node EP in a child process. */
-export function probeNodeEp(ep: NodeEp, env: NodeJS.ProcessEnv = process.env, timeoutMs = 60_000): Promise<ProbeResult> {
-  const args = JSON.stringify({
-    ort: ortNodeUrl(),
-    ep,
-    model: Buffer.from(probeModel()).toString('base64'),
-    input: Array.from(PROBE_INPUT.data as Float32Array),
-    dims: PROBE_INPUT.dims,
-    expected: Array.from(PROBE_EXPECTED),
-  });
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', PROBE_JS], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    child.on('error', (e) => { clearTimeout(timer); resolve({ ok: false, error: messageOf(e), stderr }); });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      try {
-        resolve({ ...(JSON.parse(stdout) as Omit<ProbeResult, 'stderr'>), stderr });
-      } catch {
-        const why = signal === 'SIGKILL' ? `the probe did not finish within ${timeoutMs / 1000} s` : `the probe crashed (${signal ?? `exit code ${code}`})`;
-        resolve({ ok: false, error: `${why}${stderr.trim() ? `: ${lastLines(stderr, 1)}` : ''}`, stderr });
-      }
-    });
-    child.stdin.end(args);
-  });
-}
-
 /** The native library's warnings worth showing: Dawn's reasons for rejecting a Vulkan driver. */
 function nativeWarnings(stderr: string): string | undefined {
   const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('Warning:') && !/npm warn/i.test(l));
@@ -115,9 +47,6 @@ function nativeWarnings(stderr: string): string | undefined {
   return unique.length ? unique.slice(0, 2).join('; ') : undefined;
 }
 
-function lastLines(s: string, n: number): string {
-  return s.split('\n').map((l) => l.trim()).filter(Boolean).slice(-n).join(' ');
-}
 
 /** "reason; fix: command" (how openRuntime's UserErrors read) as its two halves. */
 function splitFix(message: string): { reason: string; fix?: string } {

@@ -9,6 +9,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { UserError } from '../errors.js';
+import { probeNodeEp } from './probe.js';
 import type { AdapterInfo, WebGpuAdapterChoice } from './types.js';
 
 /** Debian's chromium ships SwiftShader, a CPU Vulkan driver: WebGPU without a GPU (slow, correct). */
@@ -101,11 +102,11 @@ let systemProbe: Promise<{ ok: boolean; error?: string }> | undefined;
 
 /** Whether the system's drivers (VK_ICD_FILENAMES unset) give Dawn an adapter, asked once per process, in a child. */
 function probeSystemDrivers(env: NodeJS.ProcessEnv): Promise<{ ok: boolean; error?: string }> {
-  systemProbe ??= import('./doctor.js').then(({ probeNodeEp }) => {
+  if (!systemProbe) {
     const clean = { ...env };
     delete clean.VK_ICD_FILENAMES;
-    return probeNodeEp('webgpu', clean);
-  });
+    systemProbe = probeNodeEp('webgpu', clean);
+  }
   return systemProbe;
 }
 
@@ -141,7 +142,6 @@ export async function chooseVulkanDriver(choice: WebGpuAdapterChoice, vulkanIcd:
   if (probe.ok) return { adapter: system() };
   const nvidia = nvidiaContainerIcd();
   if (nvidia) {
-    const { probeNodeEp } = await import('./doctor.js');
     if ((await probeNodeEp('webgpu', { ...env, VK_ICD_FILENAMES: nvidia })).ok) return { icd: nvidia, adapter: { name: `NVIDIA (${nvidiaDriver()}, ${nvidia})`, software: false, choice } };
   }
   if (choice === 'gpu' || !existsSync(SWIFTSHADER_ICD)) return { adapter: system(), unavailable: probe.error ?? 'no adapter' };

@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { checkEps, probeNodeEp } from '../../src/runtime/doctor.js';
+import { checkEps } from '../../src/runtime/doctor.js';
+import { probeNodeEp } from '../../src/runtime/probe.js';
 import { openRuntime } from '../../src/runtime/index.js';
 import { CUDA_FIX, SWIFTSHADER_ICD, cudaProviderMissing, nvidiaDriver } from '../../src/runtime/node.js';
 import { ROOT } from '../helpers.js';

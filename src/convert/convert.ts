@@ -97,54 +97,30 @@ export function convert(model: ModelProto, opts: ConvertOptions = {}): ConvertRe
     const constant = constantLookup(g);
     const out: NodeProto[] = [];
 
+    const ctx: NodeContext = { g, constant, info, opset: scopeOpset, opts, ops, selected, alpha, form };
+
     nodes.forEach((n, i) => {
       const label = nodeLabel(n, i);
       const record = { scope: scope.path, node: label, op: n.opType ?? '' };
-      const target = isDefaultDomain(n.domain) ? TARGETS[n.opType ?? ''] : undefined;
-      if (!target) {
-        if (isAlreluCall(n)) report.alreadyAlrelu.push({ ...record, form: 'function' });
-        const what = lookalike(n, constant);
-        if (what) report.lookalikes.push({ ...record, domain: n.domain ?? '', what });
+      const d = decide(n, label, ctx);
+      if (d.kind !== 'replace') {
+        if (d.kind === 'keep' && d.lookalike) report.lookalikes.push({ ...record, domain: n.domain ?? '', what: d.lookalike });
+        else if (d.kind === 'already') report.alreadyAlrelu.push({ ...record, form: d.form });
+        else if (d.kind === 'skip') report.skipped.push({ ...record, reason: d.reason });
         out.push(n);
         return;
       }
-      const x = n.input?.[0] ?? '';
-      const y = n.output?.[0] ?? '';
-      const skip = (reason: string) => {
-        report.skipped.push({ ...record, reason });
-        out.push(n);
-      };
-      const already = alreadyAlrelu(g, n);
-      if (already) {
-        report.alreadyAlrelu.push({ ...record, form: already });
-        out.push(n);
-        return;
-      }
-      if (!ops.has(target)) return skip(`${n.opType} not selected (--ops)`);
-      if (!selected([n.name ?? '', y, label])) return skip('not selected (--include/--exclude)');
-      if (!x || !y) return skip('node has no input or output');
-      const elemType = info.types.get(x);
-      if (elemType !== undefined && !isFloatType(elemType)) return skip(`input is ${dtypeName(elemType)}: integer arithmetic, not an activation`);
-      if (!opts.allRelus) {
-        if (info.shapes.get(x)?.length === 0) return skip('scalar (rank-0) input: not an activation (use --all-relus to rewrite)');
-        if (computesOnShapes(x, g, constant)) return skip('input is computed from a Shape/Size: shape arithmetic, not an activation (use --all-relus to rewrite)');
-      }
-      const a = target === 'relu' ? alpha : attrFloat(n, 'alpha', DEFAULT_ALPHA);
-      let emitted: EmittedForm = form;
-      if (!leakyReluTakes(elemType, scopeOpset)) {
-        emitted = 'max';
-        warnOnce(report, `LeakyRelu takes bfloat16 only from opset 16 (model: ${scopeOpset}): bfloat16 activations written as Max(x, -a*x), the same function`);
-      }
+      if (d.warning) warnOnce(report, d.warning);
       const b = new Builder(fresh, { opset: scopeOpset, info });
-      const intermediates = FORMS[emitted]({ x, y, alpha: a, elemType, name: n.name || undefined }, b);
+      const intermediates = FORMS[d.form]({ x: d.x, y: d.y, alpha: d.alpha, elemType: d.elemType, name: n.name || undefined }, b);
       if (n.docString) b.nodes[b.nodes.length - 1]!.docString = n.docString;
       out.push(...b.nodes);
-      if (scope.kind === 'graph') addValueInfo(scope.graph.valueInfo ??= [], scope.graph, y, intermediates);
-      if (emitted === 'function') functionScopesUsingForm.push(scope);
+      if (scope.kind === 'graph') addValueInfo(scope.graph.valueInfo ??= [], scope.graph, d.y, intermediates);
+      if (d.form === 'function') functionScopesUsingForm.push(scope);
       report.replaced++;
       report.byOp[n.opType!] = (report.byOp[n.opType!] ?? 0) + 1;
       report.byScope[scope.path] = (report.byScope[scope.path] ?? 0) + 1;
-      report.nodes.push({ ...record, alpha: a, form: emitted });
+      report.nodes.push({ ...record, alpha: d.alpha, form: d.form });
     });
     if (scope.kind === 'graph') scope.graph.node = out;
     else scope.fn.node = out;
@@ -159,6 +135,53 @@ export function convert(model: ModelProto, opts: ConvertOptions = {}): ConvertRe
 function opsetOf(imports: { domain?: string; version?: number | { toNumber(): number } }[] | undefined, dflt: number): number {
   const o = (imports ?? []).find((i) => isDefaultDomain(i.domain));
   return o ? int(o.version as number) : dflt;
+}
+
+/** What one scope's nodes are decided against. */
+interface NodeContext {
+  g: Graph;
+  constant: (name: string) => TensorProto | undefined;
+  info: StaticInfo;
+  opset: number;
+  opts: ConvertOptions;
+  ops: Set<string>;
+  selected: (names: string[]) => boolean;
+  alpha: number;
+  form: Form;
+}
+
+/** What convert does with one node, and why. */
+type Decision =
+  /** not a Relu/LeakyRelu: kept as it is; a look-alike is reported */
+  | { kind: 'keep'; lookalike?: string }
+  | { kind: 'already'; form: string }
+  | { kind: 'skip'; reason: string }
+  | { kind: 'replace'; x: string; y: string; alpha: number; elemType: number | undefined; form: EmittedForm; warning?: string };
+
+/** The one decision per node: keep, already ALReLU, skip (with the reason), or replace (with what). */
+function decide(n: NodeProto, label: string, c: NodeContext): Decision {
+  const target = isDefaultDomain(n.domain) ? TARGETS[n.opType ?? ''] : undefined;
+  if (!target) return isAlreluCall(n) ? { kind: 'already', form: 'function' } : { kind: 'keep', lookalike: lookalike(n, c.constant) };
+  const x = n.input?.[0] ?? '';
+  const y = n.output?.[0] ?? '';
+  const already = alreadyAlrelu(c.g, n);
+  if (already) return { kind: 'already', form: already };
+  const skip = (reason: string): Decision => ({ kind: 'skip', reason });
+  if (!c.ops.has(target)) return skip(`${n.opType} not selected (--ops)`);
+  if (!c.selected([n.name ?? '', y, label])) return skip('not selected (--include/--exclude)');
+  if (!x || !y) return skip('node has no input or output');
+  const elemType = c.info.types.get(x);
+  if (elemType !== undefined && !isFloatType(elemType)) return skip(`input is ${dtypeName(elemType)}: integer arithmetic, not an activation`);
+  if (!c.opts.allRelus) {
+    if (c.info.shapes.get(x)?.length === 0) return skip('scalar (rank-0) input: not an activation (use --all-relus to rewrite)');
+    if (computesOnShapes(x, c.g, c.constant)) return skip('input is computed from a Shape/Size: shape arithmetic, not an activation (use --all-relus to rewrite)');
+  }
+  const alpha = target === 'relu' ? c.alpha : attrFloat(n, 'alpha', DEFAULT_ALPHA);
+  if (leakyReluTakes(elemType, c.opset)) return { kind: 'replace', x, y, alpha, elemType, form: c.form };
+  return {
+    kind: 'replace', x, y, alpha, elemType, form: 'max',
+    warning: `LeakyRelu takes bfloat16 only from opset 16 (model: ${c.opset}): bfloat16 activations written as Max(x, -a*x), the same function`,
+  };
 }
 
 function warnOnce(report: ConvertReport, w: string): void {

@@ -322,73 +322,102 @@ export async function evaluate(opts: EvaluateOptions, prepared?: PreparedData): 
   const data = prepared ?? (await prepareData(opts));
   const requestedBatch = opts.batchSize ?? DEFAULT_BATCH_SIZE;
 
-  const runtimes = new Map<EpName, Promise<Runtime>>();
-  const runtimeFor = (ep: EpName) => {
-    let p = runtimes.get(ep);
-    if (!p) {
-      const given = opts.runtimes?.[ep];
-      p = given ? Promise.resolve(given) : openRuntime(ep, { ...(opts.threads !== undefined ? { threads: opts.threads } : {}), ...(opts.webgpuAdapter ? { webgpuAdapter: opts.webgpuAdapter } : {}) });
-      p.catch(() => undefined); // awaited below; keeps an early failure from being "unhandled"
-      runtimes.set(ep, p);
-    }
-    return p;
-  };
-
+  const runtimes = new Runtimes(opts);
   const results: RunResult[] = [];
-  const done: { model: string; ep: EpName; outputs: CollectedOutputs; score: Score }[] = [];
+  const done: Done[] = [];
   try {
     for (const model of opts.models) {
-      let mismatched = false;
       for (const ep of opts.eps) {
-        if (mismatched) break;
-        let rt: Runtime;
-        try {
-          rt = await runtimeFor(ep);
-        } catch (e) {
-          results.push({ model, ep, ok: false, stage: 'open', error: oneLine(e) });
-          continue;
+        const outcome = await runModelOn(runtimes, data, opts, model, ep, requestedBatch);
+        if ('mismatch' in outcome) {
+          // The data does not fit this model: every provider would say the same, so say it once per
+          // provider and go on to the next model.
+          for (const other of opts.eps.slice(opts.eps.indexOf(ep))) results.push({ model, ep: other, ok: false, stage: 'data', error: outcome.mismatch });
+          break;
         }
-        let session: Session;
-        try {
-          session = await rt.load(model);
-        } catch (e) {
-          results.push({ model, ep, ok: false, stage: 'load', error: oneLine(e) });
-          continue;
-        }
-        try {
-          let run: ModelEpRun;
-          if (data.kind === 'dataset') {
-            const input = pickInput(session.inputs, data.ds.sampleShape, opts.input, model);
-            checkOtherInputs(session.inputs, input.name, model);
-            const plan = planFeed(input, data.ds.sampleShape, requestedBatch);
-            run = await runDataset(session, data.ds, opts, model, ep, plan);
-          } else {
-            run = await runReference(session, data.cases, opts, model, ep);
-          }
-          results.push({ model, ep, ok: true, threads: rt.threads, ...(rt.adapter ? { adapter: rt.adapter } : {}), feed: run.feed, metrics: run.metrics, latency: run.latency });
-          done.push({ model, ep, outputs: run.outputs, score: run.score });
-        } catch (e) {
-          if (e instanceof DataMismatchError) {
-            // The data does not fit this model: every provider would say the same, so say it once per
-            // provider and go on to the next model.
-            for (const other of opts.eps.slice(opts.eps.indexOf(ep))) results.push({ model, ep: other, ok: false, stage: 'data', error: oneLine(e) });
-            mismatched = true;
-          } else {
-            results.push({ model, ep, ok: false, stage: 'run', error: oneLine(e) });
-          }
-        } finally {
-          await session.release().catch(() => undefined);
-        }
+        results.push(outcome.result);
+        if (outcome.done) done.push(outcome.done);
       }
     }
   } finally {
-    for (const [ep, p] of runtimes) {
-      if (opts.runtimes?.[ep]) continue; // the caller's, and the caller closes it
+    await runtimes.close();
+  }
+  return reportOf(opts, data, requestedBatch, results, done);
+}
+
+/** A run's outputs and score, kept for the agreement between providers and the comparison of models. */
+type Done = { model: string; ep: EpName; outputs: CollectedOutputs; score: Score };
+
+/**
+ * The runtimes of one evaluation, each opened on first use; `close` closes those it opened (a runtime
+ * the caller passed in `runtimes` is the caller's to close).
+ */
+class Runtimes {
+  private readonly opened = new Map<EpName, Promise<Runtime>>();
+  constructor(private readonly opts: EvaluateOptions) {}
+  get(ep: EpName): Promise<Runtime> {
+    let p = this.opened.get(ep);
+    if (!p) {
+      const { opts } = this;
+      const given = opts.runtimes?.[ep];
+      p = given ? Promise.resolve(given) : openRuntime(ep, { ...(opts.threads !== undefined ? { threads: opts.threads } : {}), ...(opts.webgpuAdapter ? { webgpuAdapter: opts.webgpuAdapter } : {}) });
+      p.catch(() => undefined); // awaited by the caller; keeps an early failure from being "unhandled"
+      this.opened.set(ep, p);
+    }
+    return p;
+  }
+  async close(): Promise<void> {
+    for (const [ep, p] of this.opened) {
+      if (this.opts.runtimes?.[ep]) continue;
       const rt = await p.catch(() => undefined);
       await rt?.close().catch(() => undefined);
     }
   }
+}
 
+/**
+ * One model on one provider: a result (a failure names its stage: open, load or run), or the data
+ * not fitting the model, which holds for every provider.
+ */
+async function runModelOn(
+  runtimes: Runtimes, data: PreparedData, opts: EvaluateOptions, model: string, ep: EpName, requestedBatch: number,
+): Promise<{ result: RunResult; done?: Done } | { mismatch: string }> {
+  let rt: Runtime;
+  try {
+    rt = await runtimes.get(ep);
+  } catch (e) {
+    return { result: { model, ep, ok: false, stage: 'open', error: oneLine(e) } };
+  }
+  let session: Session;
+  try {
+    session = await rt.load(model);
+  } catch (e) {
+    return { result: { model, ep, ok: false, stage: 'load', error: oneLine(e) } };
+  }
+  try {
+    let run: ModelEpRun;
+    if (data.kind === 'dataset') {
+      const input = pickInput(session.inputs, data.ds.sampleShape, opts.input, model);
+      checkOtherInputs(session.inputs, input.name, model);
+      const plan = planFeed(input, data.ds.sampleShape, requestedBatch);
+      run = await runDataset(session, data.ds, opts, model, ep, plan);
+    } else {
+      run = await runReference(session, data.cases, opts, model, ep);
+    }
+    return {
+      result: { model, ep, ok: true, threads: rt.threads, ...(rt.adapter ? { adapter: rt.adapter } : {}), feed: run.feed, metrics: run.metrics, latency: run.latency },
+      done: { model, ep, outputs: run.outputs, score: run.score },
+    };
+  } catch (e) {
+    if (e instanceof DataMismatchError) return { mismatch: oneLine(e) };
+    return { result: { model, ep, ok: false, stage: 'run', error: oneLine(e) } };
+  } finally {
+    await session.release().catch(() => undefined);
+  }
+}
+
+/** The report: what was evaluated on what, each run's result, and the agreements and comparisons between them. */
+function reportOf(opts: EvaluateOptions, data: PreparedData, requestedBatch: number, results: RunResult[], done: Done[]): EvalReport {
   const agreement = opts.models.flatMap((m) => epAgreement(m, done.filter((d) => d.model === m)));
   const comparison = compareModels(done, opts.models);
   const ds = data.kind === 'dataset' ? data.ds : undefined;

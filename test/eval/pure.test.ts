@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { compareModels, diffOutputs, epAgreement } from '../../src/eval/compare.js';
 import { LatencyRecorder, percentile } from '../../src/eval/latency.js';
-import { formatSummary, renderHtml } from '../../src/eval/report.js';
-import { formatTable, shortNames } from '../../src/eval/table.js';
+import { evalDocument, formatSummary, renderHtml } from '../../src/eval/report.js';
+import { formatTable, shortNames, table } from '../../src/eval/table.js';
+import type { TableBlock } from '../../src/eval/document.js';
 import type { EvalReport } from '../../src/eval/types.js';
 import { classificationMetrics } from '../../src/eval/metrics.js';
 
@@ -57,6 +58,11 @@ describe('tables and report', () => {
     const t = formatTable(['name', 'value'], [['a', '1.5'], ['long name', '10.25']]);
     expect(t.split('\n')).toEqual(['name       value', '---------  -----', 'a            1.5', 'long name  10.25']);
   });
+  it('lists headerless rows for the CLI with the same aligner: printable, no trailing blanks', () => {
+    const t = table([['a', 'x\x1b[2J', ''], ['long key', 'y']], '> ');
+    expect(t).toBe('> a         x\\x1b[2J\n> long key  y');
+    expect(table([])).toBe('');
+  });
   it('disambiguates colliding model file names', () => {
     const m = shortNames(['a/x/model.onnx', 'b/x/model.onnx', 'c/other.onnx']);
     expect([...m.values()]).toEqual(['a/x/model.onnx', 'b/x/model.onnx', 'c/other.onnx']);
@@ -89,5 +95,37 @@ describe('tables and report', () => {
     // the latency table's ep and threads, the thread count carrying its number
     expect(html).toMatch(/<td class="l">cpu<\/td><td data-value="2">2<\/td>/);
     expect(text).toMatch(/Failed:\n.*\n.*\nm\.onnx\s+wasm\s+open\s+not usable/);
+  });
+  it('writes the report once: the text and HTML are renderings of one document, the HTML cells carrying the JSON numbers', () => {
+    const m = classificationMetrics([0.2, 0.7, 0.1, 0.6, 0.3, 0.1], [1, 2], 3);
+    const latency = { batchSize: 2, warmupRuns: 1, runs: 3, p50Ms: 1.25, p95Ms: 2.5, meanMs: 1.5, minMs: 1, maxMs: 3, samplesPerSecond: 1600, samples: 6, totalMs: 4 };
+    const feed = { input: 'x', declaredShape: [2, 3], feedShape: [2, 3], output: 'y', batching: 'single' as const, batchSize: 2 };
+    const run = (model: string, ep: 'cpu' | 'wasm') => ({ model, ep, ok: true as const, threads: 1, feed, metrics: { task: 'classification' as const, ...m }, latency });
+    const report: EvalReport = {
+      createdAt: 'now', data: { spec: 'toy', name: 'toy', task: 'classification', split: 'all', count: 2, preprocess: {} }, requestedBatchSize: 2,
+      models: ['a/m.onnx', 'b/m.onnx'], eps: ['cpu', 'wasm'],
+      results: [run('a/m.onnx', 'cpu'), run('a/m.onnx', 'wasm'), run('b/m.onnx', 'cpu')],
+      agreement: [{ model: 'a/m.onnx', ep: 'wasm', referenceEp: 'cpu', outputs: [{ output: 'y', maxAbsDiff: 3e-7, maxRelDiff: 1e-6, argmaxAgreementPct: 100 }] }],
+      comparison: [],
+    };
+    const doc = evalDocument(report);
+    const text = formatSummary(report);
+    const html = renderHtml(report);
+    const tables = doc.sections.flatMap((s) => s.blocks).filter((b): b is TableBlock => b.kind === 'table');
+    expect(tables.map((t) => t.id)).toEqual(['classification', 'latency', 'agreement']);
+    for (const t of tables) {
+      // the same headers and cells in both renderings (the text pads them into columns)
+      expect(text).toMatch(new RegExp(t.headers.map((h) => h.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('\\s+')));
+      expect(html).toContain(`data-table="${t.id}"`);
+      for (const row of t.rows) expect(text).toMatch(new RegExp(row.map((c) => c.text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('\\s+')));
+    }
+    // numbers travel with their text: the top-1 cell and bar carry the metric, the agreement cell its percentage
+    expect(html).toContain(`<td data-value="${m.top1}">${(m.top1 * 100).toFixed(2)}%</td>`);
+    expect(html.match(new RegExp(`class="bar"[^>]*data-value="${m.top1}"`, 'g'))).toHaveLength(3);
+    expect(html).toContain('<td data-value="100">100.00%</td>');
+    expect(html).toContain('data-value="3e-7"');
+    // the confusion matrices: one per run, every count a mark with its number
+    expect(html.match(/data-chart="confusion-\d"/g)).toHaveLength(3);
+    expect(html).toMatch(/<rect class="cell"[^>]*data-value="1"><title>true 1, predicted 1: 1<\/title>/);
   });
 });

@@ -105,7 +105,7 @@ describe('tables and report', () => {
       createdAt: 'now', data: { spec: 'toy', name: 'toy', task: 'classification', split: 'all', count: 2, preprocess: {} }, requestedBatchSize: 2,
       models: ['a/m.onnx', 'b/m.onnx'], eps: ['cpu', 'wasm'],
       results: [run('a/m.onnx', 'cpu'), run('a/m.onnx', 'wasm'), run('b/m.onnx', 'cpu')],
-      agreement: [{ model: 'a/m.onnx', ep: 'wasm', referenceEp: 'cpu', outputs: [{ output: 'y', maxAbsDiff: 3e-7, maxRelDiff: 1e-6, argmaxAgreementPct: 100 }] }],
+      agreement: [{ model: 'a/m.onnx', ep: 'wasm', referenceEp: 'cpu', outputs: [{ output: 'y', maxAbsDiff: 3e-7, maxRelDiff: 1e-6, argmaxAgreementPct: 100, samples: 2 }] }],
       comparison: [],
     };
     const doc = evalDocument(report);

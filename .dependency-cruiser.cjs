@@ -56,6 +56,14 @@ module.exports = {
     ...upward,
     ...sideways,
     {
+      name: 'page-is-browser-code',
+      // the .js files hold exactly the run-time imports; the .d.ts ones may name types from anywhere
+      comment: 'runtime/page runs in the browser, served file by file: its .js imports only its own folder (no node:, no packages)',
+      severity: 'error',
+      from: { path: '^dist/src/runtime/page/[^/]+\\.js$' },
+      to: { pathNot: '^dist/src/runtime/page/' },
+    },
+    {
       name: 'not-to-unresolvable',
       comment: 'every relative import resolves (a moved module left an importer behind)',
       severity: 'error',

@@ -9,7 +9,8 @@ import type { Browser, Page } from 'playwright-core';
 import { UserError, isUserError, messageLine, messageOf } from '../errors.js';
 import { Loopback } from './http.js';
 import { checkFeeds } from './ort.js';
-import { AUTOMATION_HTML, RUNNER_JS } from './page.js';
+import { AUTOMATION_HTML, servePage } from './page.js';
+import type { PageApi, PageInfo } from './page/api.js';
 import { modelSource } from './source.js';
 import { packTensors, unpackTensors } from './tensor.js';
 import type { AdapterInfo, HostTensor, IoMeta, Runtime, Session, SessionOptions, WebGpuAdapterChoice } from './types.js';
@@ -33,24 +34,8 @@ export interface BrowserRuntimeOptions {
   timeoutMs?: number;
 }
 
-export interface PageInfo {
-  crossOriginIsolated: boolean;
-  threads: number;
-  gpu: boolean;
-  /** WebGPU adapter as vendor/architecture/description, null when none */
-  adapter: string | null;
-  /** the adapter is a fallback (CPU) one such as SwiftShader */
-  software?: boolean;
-}
+export type { PageApi, PageInfo } from './page/api.js';
 
-/** The runner's API as the page exposes it on window.__alrelu (see page.ts). */
-export interface PageApi {
-  init(threads: number): Promise<PageInfo>;
-  load(modelUrl: string, external: { path: string; url: string }[], ep: string, optimization: string): Promise<{ id: number; inputs: IoMeta[]; outputs: IoMeta[] }>;
-  /** resolves to the milliseconds session.run took inside the page (no HTTP transfer) */
-  run(id: number, feedsUrl: string, resultUrl: string): Promise<number>;
-  release(id: number): Promise<void>;
-}
 type PageWindow = { __alrelu: PageApi };
 
 /**
@@ -195,7 +180,7 @@ export class BrowserRuntime implements Runtime {
     let browser: Browser | undefined;
     try {
       server.set('index.html', { body: AUTOMATION_HTML, type: 'text/html; charset=utf-8' });
-      server.set('runner.mjs', { body: RUNNER_JS, type: 'text/javascript' });
+      servePage(server);
       browser = await launchChromium(ep, opts, adapter);
       const page = await browser.newPage();
       const errors: string[] = [];

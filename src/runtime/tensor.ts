@@ -1,39 +1,15 @@
 /**
- * HostTensor plumbing shared by every backend: typed arrays per element type, TensorProto -> HostTensor
- * (for reference data), and a compact binary bundle used to move tensors across the browser boundary.
+ * HostTensor plumbing shared by every backend: TensorProto -> HostTensor (for reference data) and element
+ * values as float64. Typed arrays per element type and the tensor bundle live in page/bundle.ts, which the
+ * browser page imports too; they are re-exported here for Node callers.
  */
 import { DataType } from '../onnx/dtype.js';
 import { int, type TensorProto } from '../onnx/types.js';
 import type { HostTensor, TensorType, TypedArray } from './types.js';
 import { elementCount, halfToFloat } from '../onnx/tensor.js';
+import { ARRAYS, typedFromBytes } from './page/bundle.js';
 
-type ArrayCtor = { new (buffer: ArrayBuffer, byteOffset: number, length: number): TypedArray; BYTES_PER_ELEMENT: number };
-
-/** float16 travels as raw Uint16Array bits and bool as Uint8Array, as onnxruntime's JS APIs accept them. */
-const ARRAYS: Record<TensorType, ArrayCtor> = {
-  float32: Float32Array, float64: Float64Array, float16: Uint16Array, int8: Int8Array, uint8: Uint8Array,
-  int16: Int16Array, uint16: Uint16Array, int32: Int32Array, uint32: Uint32Array, int64: BigInt64Array,
-  uint64: BigUint64Array, bool: Uint8Array,
-};
-
-export function isTensorType(t: string): t is TensorType {
-  return Object.hasOwn(ARRAYS, t);
-}
-
-/** A typed array of `type` viewing (a copy of, when misaligned) `bytes`. */
-export function typedFromBytes(type: TensorType, bytes: Uint8Array): TypedArray {
-  const Ctor = ARRAYS[type];
-  const n = bytes.byteLength / Ctor.BYTES_PER_ELEMENT;
-  if (!Number.isInteger(n)) throw new Error(`${bytes.byteLength} bytes is not a whole number of ${type} elements`);
-  // Typed array views need an aligned offset; copying is cheaper than reasoning about callers' buffers.
-  // (new Uint8Array(x) copies; Buffer#slice would not.)
-  const own = bytes.byteOffset % Ctor.BYTES_PER_ELEMENT === 0 ? bytes : new Uint8Array(bytes);
-  return new Ctor(own.buffer as ArrayBuffer, own.byteOffset, n);
-}
-
-export function bytesOf(data: TypedArray): Uint8Array {
-  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-}
+export { ARRAYS, align8, bytesOf, isTensorType, packTensors, typedFromBytes, unpackTensors, type BundleEntry, type Packable } from './page/bundle.js';
 
 /** Typed array of any onnxruntime tensor data into the HostTensor convention (Float16Array -> Uint16Array bits). */
 export function hostData(type: TensorType, data: unknown): TypedArray {
@@ -78,51 +54,6 @@ export function tensorFromProto(t: TensorProto): HostTensor {
   }
   if (data.length !== n) throw new Error(`tensor '${t.name ?? ''}' has ${data.length} elements, dims say ${n}`);
   return { type, data, dims };
-}
-
-/**
- * Bundle format (also written and read by the page script in page.ts, keep the two in step):
- * u32 LE header length | JSON header [{name, type, dims, offset, length}] | zero padding to 8 | data.
- * Every tensor's data starts on an 8-byte boundary so the reader can view it without copying.
- */
-export interface BundleEntry {
-  name: string;
-  type: TensorType;
-  dims: number[];
-  offset: number;
-  length: number;
-}
-
-export const align8 = (n: number): number => Math.ceil(n / 8) * 8;
-
-export function packTensors(tensors: Record<string, HostTensor>): Uint8Array {
-  const entries: BundleEntry[] = [];
-  let offset = 0;
-  for (const [name, t] of Object.entries(tensors)) {
-    entries.push({ name, type: t.type, dims: t.dims, offset, length: t.data.byteLength });
-    offset = align8(offset + t.data.byteLength);
-  }
-  const header = new TextEncoder().encode(JSON.stringify(entries));
-  const base = align8(4 + header.byteLength);
-  const out = new Uint8Array(base + offset);
-  new DataView(out.buffer).setUint32(0, header.byteLength, true);
-  out.set(header, 4);
-  for (const e of entries) out.set(bytesOf(tensors[e.name]!.data), base + e.offset);
-  return out;
-}
-
-export function unpackTensors(bytes: Uint8Array): Record<string, HostTensor> {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLength = view.getUint32(0, true);
-  const entries = JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + headerLength))) as BundleEntry[];
-  const base = align8(4 + headerLength);
-  const out: Record<string, HostTensor> = {};
-  for (const e of entries) {
-    if (!isTensorType(e.type)) throw new Error(`tensor '${e.name}' has unsupported type ${e.type}`);
-    const start = base + e.offset;
-    out[e.name] = { type: e.type, dims: e.dims, data: typedFromBytes(e.type, bytes.subarray(start, start + e.length)) };
-  }
-  return out;
 }
 
 /**

@@ -1,6 +1,6 @@
 /**
  * A page the user opens in their own browser, driven over HTTP instead of playwright: the page long-polls
- * GET cmd for the next call of the runner API (page.ts), runs it, and POSTs the reply. A second
+ * GET cmd for the next call of the runner API (runtime/page/runner.ts), runs it, and POSTs the reply. A second
  * request, GET presence, stays open for the page's lifetime, so a closed or reloaded tab is noticed
  * at once (the browser drops the connection) and pending calls fail instead of hanging.
  *
@@ -9,7 +9,7 @@
 import { UserError } from '../errors.js';
 import type { PageApi, PageCall, PageInfo } from '../runtime/browser.js';
 import { CONTROL_BODY_BYTES, type Loopback } from '../runtime/http.js';
-import { RUNNER_JS } from '../runtime/page.js';
+import { RUNNER, servePage } from '../runtime/page.js';
 
 /** What the page reports when it connects. */
 export interface PageHello extends PageInfo {
@@ -41,7 +41,7 @@ export class PageChannel {
 
   constructor(private readonly server: Loopback, threads = 0) {
     server.set('index.html', { body: SERVE_HTML, type: 'text/html; charset=utf-8' });
-    server.set('runner.mjs', { body: RUNNER_JS, type: 'text/javascript' });
+    servePage(server);
     server.set('serve.mjs', { body: SERVE_JS, type: 'text/javascript' });
     server.set('job.json', { body: JSON.stringify({ threads }), type: JSON_TYPE });
     server.onPost('hello', (body) => this.onHello(body), CONTROL_BODY_BYTES);
@@ -189,7 +189,7 @@ export const SERVE_JS = String.raw`
 const status = (s, err) => { const e = document.getElementById('status'); e.textContent = s; e.className = err ? 'err' : ''; };
 let api;
 try {
-  api = await import('./runner.mjs');
+  api = await import('./${RUNNER}');
 } catch (e) {
   status('could not start onnxruntime-web: ' + (e && e.message ? e.message : e), true);
   throw e;

@@ -459,8 +459,10 @@ async function startState(o: FinetuneOptions, run: RunPlan, plan: BatchPlan): Pr
   const state: Record<string, HostTensor> = {};
   for (const s of tm.state) state[s.name] = resumed?.state[stateKey(s)] ?? zerosLike(s.dims, s.dataType);
   if (run.resumed) checkTensors(run.resumed.file, run.resumed.checkpoint, [...tm.params, ...tm.running], tm.state.map((s) => ({ ...s, name: stateKey(s) })));
-  const initialMetrics = metricsOf(probeSet, initialPred.scores, initialPred.perSample).summary;
-  const initialVal = val.count ? await validationMetrics(plan, run, val, run.initialParams) : { value: NaN, summary: initialMetrics };
+  // The probe above ran the starting parameters over the validation set already (when there is one): its scores are the starting score.
+  const initial = metricsOf(probeSet, initialPred.scores, initialPred.perSample);
+  const initialMetrics = initial.summary;
+  const initialVal = val.count ? initial : { value: NaN, summary: initialMetrics };
 
   const meta: CheckpointMeta = resumed?.meta ?? {
     version: 2, modelHash: run.hash, settings: run.settings, params: run.choice.trainable, epoch: 0, globalStep: 0,

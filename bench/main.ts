@@ -93,7 +93,7 @@ async function main(): Promise<number> {
     process.stderr.write(`error: --clock: must be cpu or wall, got '${clock}'\n`);
     return 2;
   }
-  const opts = { clock: clock as 'cpu' | 'wall', quick: values.quick!, webgpu: values.webgpu!, threads, cacheDir: resolve(values.cache!), log };
+  const opts = { clock: clock as 'cpu' | 'wall', quick: values.quick, webgpu: values.webgpu, threads, cacheDir: resolve(values.cache), log };
 
   const started = performance.now();
   const results: { name: string; seconds: number; result?: SectionResult; error?: string }[] = [];

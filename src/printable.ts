@@ -15,7 +15,7 @@ const UNPRINTABLE = new RegExp(`[\\u0000-\\u001f${BEYOND_C0}]`, 'gu');
 /** what JSON.stringify leaves raw: it escapes C0 in strings, and its own line breaks must stay */
 const RAW_IN_JSON = new RegExp(`[${BEYOND_C0}]`, 'gu');
 
-const escape = (c: string): string => {
+const escapeChar = (c: string): string => {
   const n = c.codePointAt(0)!;
   return n < 0x100 ? `\\x${n.toString(16).padStart(2, '0')}` : `\\u{${n.toString(16)}}`;
 };
@@ -25,7 +25,7 @@ const escape = (c: string): string => {
  * printable(printable(s)) === printable(s): formatting layers may each apply it.
  */
 export function printable(s: string): string {
-  return s.replace(UNPRINTABLE, escape);
+  return s.replace(UNPRINTABLE, escapeChar);
 }
 
 /** printable() per line: the newlines of text the tool composed itself survive, nothing else does. */

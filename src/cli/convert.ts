@@ -1,6 +1,6 @@
 /** `alrelu-convert <model.onnx>`: the rewrite, with --dry-run, --verify and --json. */
 import { resolve } from 'node:path';
-import { Command, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { convert, type ConvertReport } from '../convert/convert.js';
 import { verify, type VerifyResult } from '../convert/verify.js';
 import { UserError } from '../errors.js';

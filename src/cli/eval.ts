@@ -1,6 +1,6 @@
 /** `alrelu-convert eval <model.onnx...> --data <spec> --ep <list>`: accuracy, agreement and latency per provider. */
 import { basename } from 'node:path';
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { checkOutputs, writeFileAtomic } from '../atomic.js';
 import { checkSplit } from '../data/split.js';
 import { UserError } from '../errors.js';

@@ -2,7 +2,7 @@
 import { createRequire } from 'node:module';
 import { cpus, totalmem, platform, arch } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Command, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { checkOutputs, writeFileAtomic, type OutputPath } from '../atomic.js';
 import { DEFAULT_ALPHA } from '../convert/convert.js';
 import { UserError } from '../errors.js';

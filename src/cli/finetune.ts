@@ -1,5 +1,5 @@
 /** `alrelu-convert finetune <model.onnx> --data <spec>`: training on onnxruntime, on any execution provider. */
-import { Command, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { checkOutputs, writeFileAtomic, type InputPath } from '../atomic.js';
 import { convert } from '../convert/convert.js';
 import { parseSpec } from '../data/index.js';

@@ -1,7 +1,7 @@
 /** Option parsers, and the data and preprocessing flags that eval, serve and finetune share. */
 import { statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { Command, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import type { InputPath, InputSource } from '../atomic.js';
 import { parseSpec } from '../data/index.js';
 import { readModel } from '../onnx/read.js';

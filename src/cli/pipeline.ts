@@ -4,7 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { Command, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import type { Form } from '../convert/forms.js';
 import { UserError } from '../errors.js';
 import { PIPELINE_DEFAULTS, runPipeline, SOFTWARE_SAMPLES, type PipelineReport } from '../pipeline/pipeline.js';

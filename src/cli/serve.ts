@@ -4,7 +4,7 @@
  * Same data flags and report as `eval`; local EPs (--compare, default cpu) run too, for agreement.
  */
 import { constants } from 'node:buffer';
-import { Command, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { writeFileAtomic } from '../atomic.js';
 import { UserError } from '../errors.js';
 import { formatSummary } from '../eval/report.js';

@@ -7,9 +7,7 @@ import { attrFloat, attrString, attrStrings, isDefaultDomain } from '../onnx/att
 import { tensorValues } from '../onnx/tensor.js';
 import type { NodeProto, TensorProto } from '../onnx/types.js';
 
-export interface ConstLookup {
-  (name: string): TensorProto | undefined;
-}
+export type ConstLookup = (name: string) => TensorProto | undefined
 
 const isDefault = (n: NodeProto) => isDefaultDomain(n.domain);
 const reluName = /^(leaky)?relu$/i;

@@ -125,7 +125,7 @@ export async function verify(v: VerifyInputs): Promise<VerifyResult> {
       return undefined;
     });
     if (zero) {
-      const differing = Object.keys(reference).filter((k) => !zero[k] || !bitsEqual(reference[k]!, zero[k]!));
+      const differing = Object.keys(reference).filter((k) => !zero[k] || !bitsEqual(reference[k]!, zero[k]));
       result.equivalence = differing.length ? 'different' : 'identical';
       if (differing.length) result.detail = `alpha=0 outputs differ from the original: ${differing.join(', ')}`;
     } else {

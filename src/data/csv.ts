@@ -90,7 +90,7 @@ const isNumber = (s: string): boolean => s.trim() !== '' && Number.isFinite(Numb
 function detectHeader(rows: Row[]): boolean {
   if (rows.length < 2) return rows.length === 1 && !rows[0]!.cells.every(isNumber) && rows[0]!.cells.some((c) => !isNumber(c));
   const [a, b] = [rows[0]!.cells, rows[1]!.cells];
-  return a.some((cell, k) => !isNumber(cell) && b[k] !== undefined && isNumber(b[k]!));
+  return a.some((cell, k) => !isNumber(cell) && b[k] !== undefined && isNumber(b[k]));
 }
 
 function labelIndex(opt: string | number | undefined, names: string[] | undefined, width: number, subject: string): number {
@@ -143,7 +143,7 @@ export async function loadCsv(file: string, opts: CsvOptions = {}): Promise<Data
   });
 
   const raw = data.map((r) => r.cells[li]!.trim());
-  const empty = raw.findIndex((s) => s === '');
+  const empty = raw.indexOf('');
   if (empty >= 0) throw new UserError(file, `line ${data[empty]!.line}: the label (column ${colName(li)}) is empty`);
   const task = opts.task ?? 'classification';
   let y: number[];

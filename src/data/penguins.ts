@@ -24,8 +24,8 @@ export async function loadPenguins(): Promise<Dataset> {
   const y = new Int32Array(kept.length);
   kept.forEach((r, i) => {
     PENGUIN_COLUMNS.forEach((c, f) => (x[i * 4 + f] = r[c] as number));
-    const label = PENGUIN_CLASSES.indexOf(String(r['Species']));
-    if (label < 0) throw new UserError('vega-datasets penguins.json', `unknown species ${JSON.stringify(r['Species'])}`);
+    const label = PENGUIN_CLASSES.indexOf(String(r.Species));
+    if (label < 0) throw new UserError('vega-datasets penguins.json', `unknown species ${JSON.stringify(r.Species)}`);
     y[i] = label;
   });
   return {

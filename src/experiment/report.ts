@@ -220,7 +220,7 @@ function seedPoints(d: DataAnalysis, runs: RunRecord[], variants: string[], metr
       return r && val(r) !== null ? ([slot(i) + jitter(k), f.y(val(r)!), val(r)!, v] as const) : null;
     });
     const line = pts.filter((p) => p !== null);
-    if (line.length > 1) parts.push(`<path d="${line.map((p, i) => `${i ? 'L' : 'M'}${p![0].toFixed(1)},${p![1].toFixed(1)}`).join('')}" fill="none" stroke="#999" stroke-opacity="0.6"/>`);
+    if (line.length > 1) parts.push(`<path d="${line.map((p, i) => `${i ? 'L' : 'M'}${p[0].toFixed(1)},${p[1].toFixed(1)}`).join('')}" fill="none" stroke="#999" stroke-opacity="0.6"/>`);
     pts.forEach((p) => {
       if (!p) return;
       const color = PALETTE[variants.indexOf(p[3]) % PALETTE.length]!;

@@ -79,7 +79,7 @@ export class ResultsFile {
       }
     });
     const head = parsed[0] as { kind?: string; settings?: unknown } | undefined;
-    if (!head || head.kind !== 'settings') throw new UserError(path, 'does not start with the settings line of an experiment; start over with --force');
+    if (head?.kind !== 'settings') throw new UserError(path, 'does not start with the settings line of an experiment; start over with --force');
     const diffs = settingsDiff(head.settings, settings);
     if (diffs.length) throw new UserError(path, `was made with other settings (${diffs.join('; ')}); resume with the recorded settings, or start over with --force`);
     const runs: RunRecord[] = [];

@@ -167,7 +167,7 @@ export async function testScores(rt: Runtime, model: ModelProto, sourceDir: stri
     const outName = output ?? session.outputs[0]?.name;
     if (!inMeta || !outName) throw new UserError(file, `has no input${input ? ` '${input}'` : ''} or output to score`);
     const fit = fitSample(inMeta.shape, test.sampleShape);
-    if (!fit || !fit.hasBatchDim) throw new UserError(file, `input '${inMeta.name}' takes shape [${inMeta.shape.join(', ')}]; samples of shape [${test.sampleShape.join(', ')}] with a batch dimension do not fit`);
+    if (!fit?.hasBatchDim) throw new UserError(file, `input '${inMeta.name}' takes shape [${inMeta.shape.join(', ')}]; samples of shape [${test.sampleShape.join(', ')}] with a batch dimension do not fit`);
     const fixed = typeof inMeta.shape[0] === 'number' && (inMeta.shape[0] as number) > 0 ? (inMeta.shape[0] as number) : undefined;
     const p = await predict(session, inMeta.name, outName, test, { sampleDims: fit.sampleDims, inputType: 'float32', labelDims: [1] }, fixed ?? batch, fixed !== undefined, {});
     if (p.perSample < 2) throw new UserError(file, `output '${outName}' has ${p.perSample} value per sample; a classifier needs one score per class`);

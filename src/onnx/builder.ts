@@ -136,7 +136,7 @@ export class Builder {
   /** Static shape when every dim is a number. */
   fixedShape(name: string): number[] | undefined {
     const s = this.info.shapes.get(name);
-    return s && s.every((d) => typeof d === 'number') ? (s as number[]) : undefined;
+    return s?.every((d) => typeof d === 'number') ? (s as number[]) : undefined;
   }
 
   /** The values of a small constant, when known. */

@@ -217,8 +217,8 @@ const reduce: Rule = (n, x, opset) => {
   const axes = axesIn ? x[1]!.value : attrInts(n, 'axes');
   if (!s0 || (axesIn && x[1]!.name && !axes)) return [{ elemType }];
   const keep = attrInt(n, 'keepdims', 1);
-  if ((!axes || !axes.length) && axesIn && attrInt(n, 'noop_with_empty_axes', 0)) return [same(x[0]!)];
-  const ax = axes && axes.length ? axesOf(axes, s0.length) : s0.map((_, i) => i);
+  if ((!axes?.length) && axesIn && attrInt(n, 'noop_with_empty_axes', 0)) return [same(x[0]!)];
+  const ax = axes?.length ? axesOf(axes, s0.length) : s0.map((_, i) => i);
   if (!ax) return [{ elemType }];
   return [{ elemType, shape: keep ? s0.map((d, i) => (ax.includes(i) ? 1 : d)) : s0.filter((_, i) => !ax.includes(i)) }];
 };
@@ -244,7 +244,7 @@ const recurrent: Rule = (n, x) => {
   const h = attrInt(n, 'hidden_size', 0) || null;
   const dirs = attrString(n, 'direction', 'forward') === 'bidirectional' ? 2 : 1;
   const outs = n.opType === 'LSTM' ? 3 : 2;
-  if (!s0 || s0.length !== 3) return Array.from({ length: outs }, () => ({ elemType }));
+  if (s0?.length !== 3) return Array.from({ length: outs }, () => ({ elemType }));
   const batchFirst = attrInt(n, 'layout', 0) === 1;
   const [seq, batch] = batchFirst ? [s0[1]!, s0[0]!] : [s0[0]!, s0[1]!];
   const y = batchFirst ? [batch, seq, dirs, h] : [seq, dirs, batch, h];
@@ -260,7 +260,7 @@ const control: Rule = (n) => {
     const [a, b] = [declared(attr(n, 'then_branch')?.g), declared(attr(n, 'else_branch')?.g)];
     return (n.output ?? []).map((_, i) => {
       const t = a[i] ?? b[i];
-      const agree = a[i]?.shape && b[i]?.shape && JSON.stringify(a[i]!.shape) === JSON.stringify(b[i]!.shape);
+      const agree = a[i]?.shape && b[i]?.shape && JSON.stringify(a[i].shape) === JSON.stringify(b[i].shape);
       return t && { elemType: t.elemType || undefined, shape: agree ? a[i]!.shape : undefined };
     });
   }
@@ -504,13 +504,13 @@ export const OPS: Readonly<Record<string, Rule>> = {
     const s = x[0]!.shape;
     const b = attrInt(n, 'blocksize', 0);
     const shape = s && s.length === 4 && b > 0 ? [s[0]!, isNum(s[1]) ? s[1] / (b * b) : null, isNum(s[2]) ? s[2] * b : null, isNum(s[3]) ? s[3] * b : null] : undefined;
-    return [{ elemType: x[0]!.elemType, shape: shape && shape.every((d) => !isNum(d) || Number.isInteger(d)) ? shape : undefined }];
+    return [{ elemType: x[0]!.elemType, shape: shape?.every((d) => !isNum(d) || Number.isInteger(d)) ? shape : undefined }];
   },
   SpaceToDepth: (n, x) => {
     const s = x[0]!.shape;
     const b = attrInt(n, 'blocksize', 0);
     const shape = s && s.length === 4 && b > 0 ? [s[0]!, isNum(s[1]) ? s[1] * b * b : null, isNum(s[2]) ? s[2] / b : null, isNum(s[3]) ? s[3] / b : null] : undefined;
-    return [{ elemType: x[0]!.elemType, shape: shape && shape.every((d) => !isNum(d) || Number.isInteger(d)) ? shape : undefined }];
+    return [{ elemType: x[0]!.elemType, shape: shape?.every((d) => !isNum(d) || Number.isInteger(d)) ? shape : undefined }];
   },
   TopK: (n, x, opset) => {
     const s0 = x[0]!.shape;
@@ -634,7 +634,7 @@ export function inferNode(n: NodeProto, inputs: (Facts | undefined)[], opset: nu
   if (!rule) return outs.map(() => ({}));
   const names = n.input ?? [];
   // padded so that a rule reading an optional input past the end sees it absent
-  const x: Input[] = Array.from({ length: Math.max(names.length, 8) }, (_, i) => (names[i] ? { ...inputs[i], name: names[i]! } : ABSENT));
+  const x: Input[] = Array.from({ length: Math.max(names.length, 8) }, (_, i) => (names[i] ? { ...inputs[i], name: names[i] } : ABSENT));
   const got = rule(n, x, opset);
   return outs.map((_, i) => clean(got[i]));
 }
@@ -644,7 +644,7 @@ function clean(f: Facts | undefined): Facts {
   const out: Facts = {};
   if (!f) return out;
   if (f.elemType) out.elemType = f.elemType;
-  if (f.shape && f.shape.every((d) => d === null || typeof d === 'string' || (Number.isInteger(d) && d >= 0))) out.shape = f.shape;
+  if (f.shape?.every((d) => d === null || typeof d === 'string' || (Number.isInteger(d) && d >= 0))) out.shape = f.shape;
   if (f.value) out.value = f.value;
   if (f.dims && !f.value && f.dims.every((d) => d === null || typeof d === 'string' || Number.isInteger(d))) out.dims = f.dims;
   return out;

@@ -15,7 +15,7 @@ export function tensorValues(t: TensorProto, limit = 1 << 16): number[] | undefi
   const count = elementCount((t.dims ?? []).map(int));
   if (count > limit) return undefined;
   const raw = t.rawData;
-  if (raw && raw.length) {
+  if (raw?.length) {
     const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
     const read = (i: number): number => {
       switch (t.dataType) {
@@ -63,7 +63,7 @@ export function floatToHalf(v: number): number {
   const exp = (x >>> 23) & 0xff;
   let mant = x & 0x7fffff;
   if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  let e = exp - 127 + 15;
+  const e = exp - 127 + 15;
   if (e >= 31) return sign | 0x7c00;
   if (e <= 0) {
     if (e < -10) return sign;

@@ -222,7 +222,7 @@ async function writeParts(file: string, encoded: EncodedModel): Promise<void> {
 class TensorEdits {
   private saved: { t: TensorProto; fields: Partial<TensorProto> }[] = [];
   save(t: TensorProto): void {
-    const own = (k: keyof TensorProto) => (Object.prototype.hasOwnProperty.call(t, k) ? t[k] : undefined);
+    const own = (k: keyof TensorProto) => (Object.hasOwn(t, k) ? t[k] : undefined);
     this.saved.push({ t, fields: { rawData: own('rawData'), dataLocation: own('dataLocation'), externalData: own('externalData') } as Partial<TensorProto> });
   }
   restore(): void {

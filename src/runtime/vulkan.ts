@@ -17,7 +17,7 @@ export const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 
 /** The user's own driver list, by the variable that names it (VK_DRIVER_FILES is the loader's newer name, and wins). */
 function exportedDrivers(env: NodeJS.ProcessEnv): { name: string; list: string } | undefined {
-  for (const name of ['VK_DRIVER_FILES', 'VK_ICD_FILENAMES']) if (env[name]) return { name, list: env[name]! };
+  for (const name of ['VK_DRIVER_FILES', 'VK_ICD_FILENAMES']) if (env[name]) return { name, list: env[name] };
   return undefined;
 }
 

@@ -60,7 +60,7 @@ function forwardReach(nodes: NodeProto[], sources: Iterable<string>, isFloat: (v
   const active = new Set(sources);
   for (const n of nodes) {
     const ins = n.input ?? [];
-    const hit = diffInputs(n).some((i) => ins[i] && active.has(ins[i]!)) || captures(n).some((x) => active.has(x));
+    const hit = diffInputs(n).some((i) => ins[i] && active.has(ins[i])) || captures(n).some((x) => active.has(x));
     if (hit) for (const o of n.output ?? []) if (o && isFloat(o)) active.add(o);
   }
   return active;

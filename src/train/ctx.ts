@@ -184,7 +184,7 @@ export class GradCtx extends Builder {
   /** Static dims from `from` on (e.g. the spatial dims of an NCHW tensor with a symbolic batch). */
   needDims(x: string, from: number, what: string): number[] {
     const s = this.shape(x)?.slice(from);
-    if (!s || !s.every((d) => typeof d === 'number')) throw new ShapeUnknownError(this.prefix, `dims ${from}.. of ${x} (${what})`);
+    if (!s?.every((d) => typeof d === 'number')) throw new ShapeUnknownError(this.prefix, `dims ${from}.. of ${x} (${what})`);
     return s as number[];
   }
 }

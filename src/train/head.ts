@@ -164,7 +164,7 @@ export function replaceHead(model: ModelProto, o: HeadOptions): { model: ModelPr
     form = 'MatMul+Add';
     const [a, b] = head.input ?? [];
     const mm = [a, b].map((v) => (v !== undefined ? producer(v) : undefined));
-    const side = [0, 1].find((k) => mm[k] !== undefined && nodes[mm[k]!]!.opType === 'MatMul' && isDefaultDomain(nodes[mm[k]!]!.domain) && inits.has([a, b][1 - k] ?? ''));
+    const side = [0, 1].find((k) => mm[k] !== undefined && nodes[mm[k]]!.opType === 'MatMul' && isDefaultDomain(nodes[mm[k]]!.domain) && inits.has([a, b][1 - k] ?? ''));
     if (side === undefined) throw new UserError(file, `no recognisable classifier head: '${value}' comes from Add '${label(headIndex)}', which does not add a constant bias to a MatMul; ${expected}`);
     const mmIndex = mm[side]!;
     const matmul = nodes[mmIndex]!;
@@ -205,7 +205,7 @@ export function replaceHead(model: ModelProto, o: HeadOptions): { model: ModelPr
   for (const t of [weight, bias]) {
     const decl = t && (g.input ?? []).find((v) => v.name === t.name);
     const dims = decl?.type?.tensorType?.shape?.dim;
-    if (t && dims) decl!.type!.tensorType!.shape!.dim = (t.dims ?? []).map((d) => ({ dimValue: int(d) }));
+    if (t && dims) decl.type!.tensorType!.shape!.dim = (t.dims ?? []).map((d) => ({ dimValue: int(d) }));
   }
   // The class axis of every value from the head to the output is now n long.
   const changed = new Set([value, ...passed.map((i) => nodes[i]!.output![0]!)]);

@@ -148,7 +148,7 @@ const metricName = (ds: Dataset) => (ds.task === 'classification' ? 'accuracy' :
  * validation set (`ds` undefined) the value is the training loss: lower wins.
  */
 function better(ds: Dataset | undefined, a: { value: number; loss?: number }, b: { value: number; loss?: number }): boolean {
-  if (!ds || ds.task !== 'classification') return a.value < b.value;
+  if (ds?.task !== 'classification') return a.value < b.value;
   if (a.value !== b.value) return a.value > b.value;
   return a.loss !== undefined && b.loss !== undefined && a.loss < b.loss;
 }
@@ -330,7 +330,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     } finally {
       await runner.close();
     }
-    const testMetrics = o.test && o.test.count ? (await validationMetrics(plan, run, o.test, start.best)).summary : null;
+    const testMetrics = o.test?.count ? (await validationMetrics(plan, run, o.test, start.best)).summary : null;
     const model = withParameters(o.model, start.best);
     const log = buildLog(o, run, plan, start, { started, stopped, testMetrics, deviceResident: runner.onDevice });
     if (o.out) await writeModel(model, o.out, { sourceDir: o.sourceDir, force: o.force, inputs: [{ path: o.file, what: 'the input model' }, ...(o.inputs ?? [])] });
@@ -410,7 +410,7 @@ async function planBatches(o: FinetuneOptions, run: RunPlan, validation: Validat
   let session = await validation.load(evalModel);
   const inMeta = session.inputs.find((i) => i.name === evalModel.input)!;
   const fit = fitSample(inMeta.shape, o.train.sampleShape);
-  if (!fit || !fit.hasBatchDim) {
+  if (!fit?.hasBatchDim) {
     throw new UserError(o.file, `input '${evalModel.input}' takes shape [${inMeta.shape.join(', ')}]; samples of shape [${o.train.sampleShape.join(', ')}] with a batch dimension do not fit`);
   }
   const fixed = typeof inMeta.shape[0] === 'number' && (inMeta.shape[0] as number) > 0 ? (inMeta.shape[0] as number) : undefined;

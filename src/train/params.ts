@@ -32,7 +32,7 @@ function runningStatistics(graph: GraphProto): Set<string> {
   const out = new Set<string>();
   for (const n of graph.node ?? []) {
     if (n.opType !== 'BatchNormalization') continue;
-    for (const i of [3, 4]) if (n.input?.[i]) out.add(n.input[i]!);
+    for (const i of [3, 4]) if (n.input?.[i]) out.add(n.input[i]);
   }
   return out;
 }

@@ -159,7 +159,7 @@ const CELLS: Record<string, Cell> = {
 function unroll(n: NodeProto, cell: Cell, b: Builder, xShape: (number | string | null)[] | undefined): void {
   const op = n.opType ?? '';
   const name = n.name ?? '';
-  const [X, W, R, B, seqLens, h0, c0, P] = [...(n.input ?? []), '', '', '', '', '', ''] as string[];
+  const [X = '', W = '', R = '', B = '', seqLens = '', h0 = '', c0 = '', P = ''] = n.input ?? [];
   // layout 1 (batch first) is left out: onnxruntime's recurrent kernels refuse it, so no model that runs has it
   if (attrInt(n, 'layout', 0) !== 0) throw new UnsupportedGradientError(op, name, 'layout=1');
   const dt = b.dtype(X);
@@ -228,5 +228,8 @@ function unroll(n: NodeProto, cell: Cell, b: Builder, xShape: (number | string |
   // each result under the op's own output name
   const output = (x: string, name: string) => b.node('Identity', [x], [name], [], { name: b.fresh(`${b.prefix}/Identity`) });
   if (outs[0]) output(join(ys, 1), outs[0]);
-  finals.forEach((f, j) => { if (outs[j + 1]) output(join(f, 0), outs[j + 1]); });
+  finals.forEach((f, j) => {
+    const out = outs[j + 1];
+    if (out) output(join(f, 0), out);
+  });
 }

@@ -80,7 +80,7 @@ describe('penguins', () => {
     expect(ds.count).toBe(342);
     expect(ds.classes).toEqual(['Adelie', 'Chinstrap', 'Gentoo']);
     const bySpecies = new Map<string, number>();
-    for (const r of complete) bySpecies.set(String(r['Species']), (bySpecies.get(String(r['Species'])) ?? 0) + 1);
+    for (const r of complete) bySpecies.set(String(r.Species), (bySpecies.get(String(r.Species)) ?? 0) + 1);
     const c = counts(ds.y);
     ds.classes!.forEach((name, i) => expect(c.get(i)).toBe(bySpecies.get(name)));
     expect(Array.from(ds.x.subarray(0, 4))).toEqual(numeric.map((k) => Math.fround(complete[0]![k] as number)));

@@ -171,7 +171,7 @@ describe('experiment', () => {
     const out = join(dir, 'sigint');
     const child = spawn(process.execPath, [CLI, ...TINY, '-o', out], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const file = join(out, 'results.jsonl');
     const code = await new Promise<number | null>((resolve) => {
       const poll = setInterval(() => {

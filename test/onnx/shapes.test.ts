@@ -319,7 +319,7 @@ function inferModel(m: ModelProto): { main?: StaticInfo; all: number } {
 /** A declared shape with every dim fixed or named. */
 const declaredShape = (v: ValueInfo): (number | string)[] | undefined => {
   const s = valueTypeOf(v.type)?.shape;
-  return s && s.every((d) => d !== null) ? (s as (number | string)[]) : undefined;
+  return s?.every((d) => d !== null) ? (s as (number | string)[]) : undefined;
 };
 
 describe('every real model', () => {

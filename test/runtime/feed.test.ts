@@ -49,6 +49,7 @@ describe('feed planning', () => {
 
   it('casts to the input element type; float16 within half a unit in the last place', () => {
     expect(Array.from(castSamples(Float32Array.from([1.4, 2.6, -0.5]), 'int32') as Int32Array)).toEqual([1, 3, 0]);
+    // biome-ignore lint/suspicious/noApproximativeNumericConstant: a sample value, not pi
     const values = [0, 1, -2.5, 0.1, 65504, 1e-7, 3.14159, -1e5];
     const half = castSamples(Float32Array.from(values), 'float16') as Uint16Array;
     // Known bit patterns (IEEE 754 binary16, round to nearest even).

@@ -241,7 +241,7 @@ describe('upgraded and mask-loss training graphs on other execution providers', 
         opened.push(rt);
         const runner = await StepRunner.open(rt, tm, freshStart(tm));
         losses[ep] = [];
-        for (let t = 1; t <= 3; t++) losses[ep]!.push((await runner.step(x, y, t, 0.05)).loss);
+        for (let t = 1; t <= 3; t++) losses[ep].push((await runner.step(x, y, t, 0.05)).loss);
         await runner.close();
       }
       expect(losses.cpu![2]!).toBeLessThan(losses.cpu![0]!);

@@ -191,7 +191,7 @@ describe('an unrolled recurrent training graph on other execution providers', ()
       try {
         const runner = await StepRunner.open(rt, tm, freshStart(tm));
         losses[ep] = [];
-        for (let t = 1; t <= 3; t++) losses[ep]!.push((await runner.step(x, y, t, 0.1)).loss);
+        for (let t = 1; t <= 3; t++) losses[ep].push((await runner.step(x, y, t, 0.1)).loss);
         await runner.close();
       } finally {
         await rt.close();

@@ -42,7 +42,10 @@ export const ACTIVATIONS: Record<string, GradRule> = {
   }),
   // gamma above 0, gamma * alpha * e^x = y + gamma * alpha at or below it
   Selu: rule('all', ({ node, x, y, dy, ctx }) => {
+    // the exact values of onnx's float32 defaults, written out in full
+    // biome-ignore lint/correctness/noPrecisionLoss: each is exactly a float32, so exactly a double too
     const alpha = attrFloat(node, 'alpha', 1.67326319217681884765625);
+    // biome-ignore lint/correctness/noPrecisionLoss: as alpha
     const gamma = attrFloat(node, 'gamma', 1.05070102214813232421875);
     const pos = ctx.op('Greater', [x[0]!, ctx.scalar(0, x[0]!)]);
     return [ctx.mul(dy[0]!, ctx.op('Where', [pos, ctx.scalar(gamma, x[0]!), ctx.add(y[0]!, ctx.scalar(gamma * alpha, x[0]!))]))];

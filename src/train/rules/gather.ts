@@ -10,7 +10,7 @@ import type { GradCtx } from '../ctx.js';
 function positive(ctx: GradCtx, idx: string, data: string, axis: number): string {
   const dim = ctx.dimsOf(data, axis, axis + 1);
   const cv = ctx.constValue(idx);
-  if (cv && cv.every((v) => v >= 0)) return idx;
+  if (cv?.every((v) => v >= 0)) return idx;
   const i64 = ctx.dtype(idx) === 7 ? idx : ctx.op('Cast', [idx], [intAttr('to', 7)], { dtype: 7 });
   const neg = ctx.op('Less', [i64, ctx.int0(0)]);
   return ctx.op('Where', [neg, ctx.add(i64, ctx.squeeze(dim, [0])), i64], [], { dtype: 7 });

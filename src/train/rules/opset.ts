@@ -222,7 +222,7 @@ function softmaxUpgrade(n: NodeProto, from: number, b: UpgradeBuilder): NodeProt
   const attrs = without(n, 'axis');
   // the same where every axis after `axis` has size 1 (the last axis, or [N, C, 1, 1] classifier heads)
   const at = dims && axis < 0 ? axis + dims.length : axis;
-  if (dims && dims.slice(at + 1).every((d) => d === 1)) return [{ ...n, attribute: [...attrs, intAttr('axis', at === dims.length - 1 ? -1 : at)] }];
+  if (dims?.slice(at + 1).every((d) => d === 1)) return [{ ...n, attribute: [...attrs, intAttr('axis', at === dims.length - 1 ? -1 : at)] }];
   const base = n.name || n.output![0]!;
   const flat = b.fresh(`${base}/flat`);
   const rows = b.fresh(`${base}/rows`);

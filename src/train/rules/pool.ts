@@ -50,7 +50,7 @@ export const POOL: Record<string, GradRule> = {
   GlobalAveragePool: rule([0], ({ x, y, dy, ctx }) => {
     const X = x[0]!;
     const sp = ctx.shape(X)?.slice(2);
-    const scale = sp && sp.every((d) => typeof d === 'number')
+    const scale = sp?.every((d) => typeof d === 'number')
       ? ctx.scalar(1 / elementCount(sp as number[]), X)
       : ctx.div(ctx.countAs(y[0]!, X), ctx.countAs(X, X));
     return [ctx.op('Expand', [ctx.mul(dy[0]!, scale), ctx.shapeOf(X)])];

@@ -15,7 +15,7 @@ function reducedAxes({ node, x, ctx }: RuleArgs): number[] | 'all' | 'none' {
       if (!axes) throw new UnsupportedGradientError(op, node.name ?? '', 'axes computed at runtime');
     }
   } else axes = attrInts(node, 'axes');
-  if (!axes || !axes.length) return attrInt(node, 'noop_with_empty_axes', 0) && axesAsInput ? 'none' : 'all';
+  if (!axes?.length) return attrInt(node, 'noop_with_empty_axes', 0) && axesAsInput ? 'none' : 'all';
   const rank = ctx.needRank(x[0]!, `${op} axes`);
   return axes.map((a) => normAxis(a, rank));
 }
@@ -33,7 +33,7 @@ function inverseCount(a: RuleArgs, axes: number[] | 'all'): string {
   const { x, y, ctx } = a;
   const s = ctx.shape(x[0]!);
   const dims = s && (axes === 'all' ? s : axes.map((i) => s[i]));
-  if (dims && dims.every((d) => typeof d === 'number')) return ctx.scalar(1 / elementCount(dims as number[]), x[0]!);
+  if (dims?.every((d) => typeof d === 'number')) return ctx.scalar(1 / elementCount(dims as number[]), x[0]!);
   return ctx.div(ctx.countAs(y[0]!, x[0]!), ctx.countAs(x[0]!, x[0]!));
 }
 

@@ -95,7 +95,7 @@ function interpolation(mode: string, coord: string, rounding: string, len: numbe
       else if (rounding === 'ceil') k = Math.ceil(v);
       else if (v === Math.trunc(v) + 0.5) k = rounding === 'round_prefer_ceil' ? Math.ceil(v) : Math.floor(v);
       else k = Math.sign(v) * Math.round(Math.abs(v)); // C's round: halves away from zero
-      A[o]![Math.min(Math.max(k, 0), len - 1)] += 1;
+      A[o]![Math.min(Math.max(k, 0), len - 1)]! += 1;
     } else if (mode === 'cubic') {
       // Keys' kernel over the 4 neighbours floor(v) - 1 .. floor(v) + 2 (not clamped first): taps past the
       // ends read the edge element, or with exclude_outside drop out and the rest are renormalized
@@ -104,15 +104,15 @@ function interpolation(mode: string, coord: string, rounding: string, len: numbe
       const taps = w.map((wk, k) => ({ at: x0 - 1 + k, wk }));
       const inside = cubic.excludeOutside ? taps.filter((tp) => tp.at >= 0 && tp.at < len) : taps;
       const sum = cubic.excludeOutside ? inside.reduce((acc, tp) => acc + tp.wk, 0) : 1;
-      for (const tp of inside) A[o]![Math.min(Math.max(tp.at, 0), len - 1)] += tp.wk / sum;
+      for (const tp of inside) A[o]![Math.min(Math.max(tp.at, 0), len - 1)]! += tp.wk / sum;
     } else {
       const c = Math.max(0, Math.min(v, len - 1));
       const x1 = Math.min(Math.trunc(c), len - 1);
       const x2 = Math.min(x1 + 1, len - 1);
       let [d1, d2] = [Math.abs(f(c - x1)), Math.abs(f(c - x2))];
       if (x1 === x2) [d1, d2] = [0.5, 0.5];
-      A[o]![x1] += d2;
-      A[o]![x2] += d1;
+      A[o]![x1]! += d2;
+      A[o]![x2]! += d1;
     }
   }
   return A;

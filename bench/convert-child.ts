@@ -23,12 +23,14 @@ const report = convert(file.model, { form: form as Form });
 const t2 = performance.now();
 await writeModel(file.model, output, { sourceDir: file.dir, force: true });
 const t3 = performance.now();
-console.log(JSON.stringify({
-  floorBytes,
-  peakBytes: process.resourceUsage().maxRSS * 1024,
-  modelBytes: file.size,
-  replaced: report.replaced,
-  readMs: t1 - t0,
-  convertMs: t2 - t1,
-  writeMs: t3 - t2,
-}));
+console.log(
+  JSON.stringify({
+    floorBytes,
+    peakBytes: process.resourceUsage().maxRSS * 1024,
+    modelBytes: file.size,
+    replaced: report.replaced,
+    readMs: t1 - t0,
+    convertMs: t2 - t1,
+    writeMs: t3 - t2,
+  }),
+);

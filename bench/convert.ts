@@ -54,8 +54,24 @@ print(json.dumps({'ms': (t3 - t0) * 1e3, 'loadMs': (t1 - t0) * 1e3, 'editMs': (t
                   'replaced': n, 'floorBytes': floor, 'peakBytes': peak * 1024}))
 `;
 
-interface PyResult { ms: number; loadMs: number; editMs: number; saveMs: number; replaced: number; floorBytes: number; peakBytes: number }
-interface ChildResult { floorBytes: number; peakBytes: number; modelBytes: number; replaced: number; readMs: number; convertMs: number; writeMs: number }
+interface PyResult {
+  ms: number;
+  loadMs: number;
+  editMs: number;
+  saveMs: number;
+  replaced: number;
+  floorBytes: number;
+  peakBytes: number;
+}
+interface ChildResult {
+  floorBytes: number;
+  peakBytes: number;
+  modelBytes: number;
+  replaced: number;
+  readMs: number;
+  convertMs: number;
+  writeMs: number;
+}
 
 /** convert-child next to this module: .js when built, .ts under tsx (execArgv carries tsx's loader). */
 function childScript(): string {
@@ -111,12 +127,30 @@ export const convertSection: Section = {
     // Paired per round (each round ran every contender once, back to back), then the median.
     const paired = (a: number[], b: number[]) => median(a.map((x, i) => x / b[i]!));
     const rows: Row[] = [
-      { ...ratioRow('read+convert+write, ms (ours)', med.ours, 'ms', { name: 'fs.copyFile', value: med.copy, unit: 'ms' }, { max: 3 },
-        `wall time, median of ${rounds} interleaved rounds, ratio paired per round; ours ${spread(times.ours)}; copy ${spread(times.copy)}`), ratio: paired(times.ours, times.copy) },
+      {
+        ...ratioRow(
+          'read+convert+write, ms (ours)',
+          med.ours,
+          'ms',
+          { name: 'fs.copyFile', value: med.copy, unit: 'ms' },
+          { max: 3 },
+          `wall time, median of ${rounds} interleaved rounds, ratio paired per round; ours ${spread(times.ours)}; copy ${spread(times.copy)}`,
+        ),
+        ratio: paired(times.ours, times.copy),
+      },
     ];
     if (typeof py !== 'string') {
-      rows.push({ ...ratioRow('read+convert+write, ms (ours)', med.ours, 'ms', { name: 'python onnx load+edit+save', value: med.python, unit: 'ms' }, { max: 1 },
-        `as above; python onnx ${py.versions.onnx} timed inside the interpreter: ${spread(times.python)}`), ratio: paired(times.ours, times.python) });
+      rows.push({
+        ...ratioRow(
+          'read+convert+write, ms (ours)',
+          med.ours,
+          'ms',
+          { name: 'python onnx load+edit+save', value: med.python, unit: 'ms' },
+          { max: 1 },
+          `as above; python onnx ${py.versions.onnx} timed inside the interpreter: ${spread(times.python)}`,
+        ),
+        ratio: paired(times.ours, times.python),
+      });
     }
 
     // Peak memory: a fresh process per measurement, so nothing from the runs above inflates it.
@@ -130,12 +164,28 @@ export const convertSection: Section = {
     await fs.rm(out.ours, { force: true });
     const above = Math.max(...mem.map((m) => m.peakBytes - m.floorBytes));
     const peak = Math.max(...mem.map((m) => m.peakBytes));
-    rows.push(ratioRow('peak memory above process floor, MB (ours)', above / MB, 'MB', { name: 'model file size', value: model.bytes / MB, unit: 'MB' }, { max: 2 },
-      `peak RSS ${fmt(peak / MB)} MB incl. ${fmt(mem[0]!.floorBytes / MB)} MB for Node + code`));
+    rows.push(
+      ratioRow(
+        'peak memory above process floor, MB (ours)',
+        above / MB,
+        'MB',
+        { name: 'model file size', value: model.bytes / MB, unit: 'MB' },
+        { max: 2 },
+        `peak RSS ${fmt(peak / MB)} MB incl. ${fmt(mem[0]!.floorBytes / MB)} MB for Node + code`,
+      ),
+    );
     if (pyRuns.length) {
       const pyAbove = Math.max(...pyRuns.map((r) => r.peakBytes - r.floorBytes));
-      rows.push(ratioRow('peak memory above process floor, MB (python onnx)', pyAbove / MB, 'MB', { name: 'model file size', value: model.bytes / MB, unit: 'MB' }, undefined,
-        'for reference: the same measurement for the Python route'));
+      rows.push(
+        ratioRow(
+          'peak memory above process floor, MB (python onnx)',
+          pyAbove / MB,
+          'MB',
+          { name: 'model file size', value: model.bytes / MB, unit: 'MB' },
+          undefined,
+          'for reference: the same measurement for the Python route',
+        ),
+      );
     }
     return {
       rows,

@@ -17,7 +17,6 @@ import { resnet } from './model.js';
 import { fmt, median } from './stats.js';
 import { ratioRow, type BenchOptions, type Row, type Section, type SectionResult } from './types.js';
 
-
 export function mnistModel(): string {
   // dist/bench/ when built, bench/ under tsx: models/ is at the package root either way.
   for (const rel of ['../../models/mnist-cnn.onnx', '../models/mnist-cnn.onnx']) {
@@ -79,8 +78,16 @@ export const epsSection: Section = {
         const perSec = (ep: string) => (m.batch * 1000) / median(res.blocks[ep]!);
         const cpu = perSec('cpu');
         for (const ep of runtimes.keys()) {
-          rows.push(ratioRow(`${m.name} batch ${m.batch}: ${ep} throughput, samples/s`, perSec(ep), 'samples/s', { name: 'cpu', value: cpu, unit: 'samples/s' }, undefined,
-            `${fmt(median(res.blocks[ep]!))} ms/batch ${res.clock} time (best of ${m.perRound} per round, ${m.rounds} rounds; wall p50 of all runs ${fmt(median(res.wall[ep]!))})${ep === 'webgpu' ? '; SwiftShader (CPU), not a GPU figure' : ''}`));
+          rows.push(
+            ratioRow(
+              `${m.name} batch ${m.batch}: ${ep} throughput, samples/s`,
+              perSec(ep),
+              'samples/s',
+              { name: 'cpu', value: cpu, unit: 'samples/s' },
+              undefined,
+              `${fmt(median(res.blocks[ep]!))} ms/batch ${res.clock} time (best of ${m.perRound} per round, ${m.rounds} rounds; wall p50 of all runs ${fmt(median(res.wall[ep]!))})${ep === 'webgpu' ? '; SwiftShader (CPU), not a GPU figure' : ''}`,
+            ),
+          );
         }
         opts.log(`eps: ${m.name}: ${[...runtimes.keys()].map((ep) => `${ep} ${fmt(perSec(ep))}/s`).join(', ')}`);
         details[m.name] = { batch: m.batch, clock: res.clock, wallMs: res.wall, cpuMs: res.cpu };

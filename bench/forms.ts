@@ -39,7 +39,9 @@ export function randomInput(bytes: Uint8Array, seed = 1): Record<string, HostTen
   const m = decodeModel(bytes);
   const inits = new Set((m.graph?.initializer ?? []).map((t) => t.name));
   const inp = (m.graph?.input ?? []).find((i) => !inits.has(i.name))!;
-  const dims = (inp.type?.tensorType?.shape?.dim ?? []).map((d) => (d.dimValue !== undefined && d.dimValue !== null && int(d.dimValue) > 0 ? int(d.dimValue) : 1));
+  const dims = (inp.type?.tensorType?.shape?.dim ?? []).map((d) =>
+    d.dimValue !== undefined && d.dimValue !== null && int(d.dimValue) > 0 ? int(d.dimValue) : 1,
+  );
   const n = elementCount(dims);
   const data = new Float32Array(n);
   const rand = mulberry32(seed);
@@ -73,12 +75,26 @@ async function formsOf(name: string, bytes: Uint8Array, opts: BenchOptions, roun
   try {
     const res = await interleave(
       sessions.map(([k, s]) => ({ name: k, run: s.run })),
-      { clock: opts.clock, warmup: 5, rounds, perRound, onRound: (r) => { if ((r + 1) % 5 === 0 || r + 1 === rounds) opts.log(`forms: ${name} round ${r + 1}/${rounds}`); } },
+      {
+        clock: opts.clock,
+        warmup: 5,
+        rounds,
+        perRound,
+        onRound: (r) => {
+          if ((r + 1) % 5 === 0 || r + 1 === rounds) opts.log(`forms: ${name} round ${r + 1}/${rounds}`);
+        },
+      },
     );
     const base = median(res.blocks.original!);
     const rows = FORMS.map((form) => {
-      const row = ratioRow(`${name}: ${form}, ms`, median(res.blocks[form]!), 'ms', { name: 'original', value: base, unit: 'ms' }, FORM_GOALS[form],
-        `${opts.clock} time, best of ${perRound} per round, ${rounds} interleaved rounds, ratio paired per round; wall p50 of all runs: ${form} ${fmt(median(res.wall[form]!))}, original ${fmt(median(res.wall.original!))}`);
+      const row = ratioRow(
+        `${name}: ${form}, ms`,
+        median(res.blocks[form]!),
+        'ms',
+        { name: 'original', value: base, unit: 'ms' },
+        FORM_GOALS[form],
+        `${opts.clock} time, best of ${perRound} per round, ${rounds} interleaved rounds, ratio paired per round; wall p50 of all runs: ${form} ${fmt(median(res.wall[form]!))}, original ${fmt(median(res.wall.original!))}`,
+      );
       row.ratio = pairedRatio(res, form, 'original');
       return row;
     });

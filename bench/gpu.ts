@@ -157,7 +157,10 @@ async function open(ep: EpName, threads: number): Promise<Runtime> {
   return openRuntime(ep, { threads, webgpuAdapter: 'auto' });
 }
 
-export async function runGpuBench(opts: BenchOptions, eps: readonly EpName[] = GPU_EPS): Promise<{ statuses: GpuEpStatus[]; measurements: GpuMeasurement[]; threads: number }> {
+export async function runGpuBench(
+  opts: BenchOptions,
+  eps: readonly EpName[] = GPU_EPS,
+): Promise<{ statuses: GpuEpStatus[]; measurements: GpuMeasurement[]; threads: number }> {
   const threads = availableParallelism();
   const small = await resnet(opts.cacheDir);
   const nets: Net[] = [
@@ -226,14 +229,26 @@ function rows(statuses: GpuEpStatus[], ms: GpuMeasurement[], threads: number): R
     if (m.eval && base?.eval) {
       const v = (m.eval.batch * 1000) / m.eval.ms;
       const b = (base.eval.batch * 1000) / base.eval.ms;
-      out.push({ metric: `${m.net} eval on ${m.ep}, samples/s`, value: v, unit: 'samples/s', baseline: { name: `cpu, ${threads} threads`, value: b, unit: 'samples/s' }, ratio: v / b,
-        note: `batch ${m.eval.batch}, median of ${m.eval.runs} wall-clock run${m.eval.runs === 1 ? '' : 's'} after one warm-up; outputs max |diff| vs cpu ${m.eval.maxAbsDiff?.toExponential(2) ?? 'n/a'}${adapter}` });
+      out.push({
+        metric: `${m.net} eval on ${m.ep}, samples/s`,
+        value: v,
+        unit: 'samples/s',
+        baseline: { name: `cpu, ${threads} threads`, value: b, unit: 'samples/s' },
+        ratio: v / b,
+        note: `batch ${m.eval.batch}, median of ${m.eval.runs} wall-clock run${m.eval.runs === 1 ? '' : 's'} after one warm-up; outputs max |diff| vs cpu ${m.eval.maxAbsDiff?.toExponential(2) ?? 'n/a'}${adapter}`,
+      });
     }
     if (m.train && base?.train) {
       const v = (m.train.batch * 1000) / m.train.msPerStep;
       const b = (base.train.batch * 1000) / base.train.msPerStep;
-      out.push({ metric: `${m.net} fine-tune on ${m.ep}, samples/s`, value: v, unit: 'samples/s', baseline: { name: `cpu, ${threads} threads`, value: b, unit: 'samples/s' }, ratio: v / b,
-        note: `batch ${m.train.batch}, Adam, median of steps 2-${m.train.steps}; losses max |diff| vs cpu over ${m.train.steps} steps ${m.train.maxLossDiff?.toExponential(2) ?? 'n/a'}${adapter}` });
+      out.push({
+        metric: `${m.net} fine-tune on ${m.ep}, samples/s`,
+        value: v,
+        unit: 'samples/s',
+        baseline: { name: `cpu, ${threads} threads`, value: b, unit: 'samples/s' },
+        ratio: v / b,
+        note: `batch ${m.train.batch}, Adam, median of steps 2-${m.train.steps}; losses max |diff| vs cpu over ${m.train.steps} steps ${m.train.maxLossDiff?.toExponential(2) ?? 'n/a'}${adapter}`,
+      });
     }
   }
   return out;
@@ -247,7 +262,9 @@ function disagreements(ms: GpuMeasurement[]): string[] {
       out.push(`${m.ep} on ${m.net}: eval outputs differ from cpu's by up to ${m.eval.maxAbsDiff.toExponential(2)} (tolerance ${OUTPUT_TOLERANCE})`);
     }
     if (m.train?.maxLossDiff !== undefined && !(m.train.maxLossDiff <= LOSS_TOLERANCE * Math.max(1, ...m.train.losses.map(Math.abs)))) {
-      out.push(`${m.ep} on ${m.net}: training losses differ from cpu's by up to ${m.train.maxLossDiff.toExponential(2)} (losses ${m.train.losses.map((l) => l.toPrecision(4)).join(', ')}): the EP computes the training step wrongly`);
+      out.push(
+        `${m.ep} on ${m.net}: training losses differ from cpu's by up to ${m.train.maxLossDiff.toExponential(2)} (losses ${m.train.losses.map((l) => l.toPrecision(4)).join(', ')}): the EP computes the training step wrongly`,
+      );
     }
   }
   return out;
@@ -259,7 +276,9 @@ function problems(statuses: GpuEpStatus[], ms: GpuMeasurement[]): string[] {
   for (const m of ms.filter((x) => x.error)) out.push(`${m.ep} on ${m.net}: ${m.error}`);
   if (nvidiaDriver()) {
     for (const s of statuses.filter((x) => x.adapter?.software)) {
-      out.push(`${s.ep}: ran on ${s.adapter!.name}, a software adapter, although an NVIDIA driver is loaded; fix: install NVIDIA's Vulkan driver (nvidia_icd.json, from the libnvidia-gl package matching the driver) and libvulkan1`);
+      out.push(
+        `${s.ep}: ran on ${s.adapter!.name}, a software adapter, although an NVIDIA driver is loaded; fix: install NVIDIA's Vulkan driver (nvidia_icd.json, from the libnvidia-gl package matching the driver) and libvulkan1`,
+      );
     }
   }
   return out;

@@ -48,7 +48,10 @@ async function timeBoth(f: () => Promise<unknown>): Promise<Timing> {
   return { wall, cpu: (c.user + c.system) / 1000 };
 }
 
-export async function interleave(cs: Contender[], o: { clock: Clock; warmup: number; rounds: number; perRound: number; onRound?: (r: number) => void }): Promise<Interleaved> {
+export async function interleave(
+  cs: Contender[],
+  o: { clock: Clock; warmup: number; rounds: number; perRound: number; onRound?: (r: number) => void },
+): Promise<Interleaved> {
   for (const c of cs) for (let i = 0; i < o.warmup; i++) await c.run();
   const init = () => Object.fromEntries(cs.map((c) => [c.name, [] as number[]]));
   const res: Interleaved = { clock: o.clock, wall: init(), cpu: init(), blocks: init() };

@@ -48,7 +48,12 @@ ${SECTIONS.map((s) => `  ${s.name.padEnd(9)} ${s.description}`).join('\n')}
 `;
 
 function list(v: string | undefined): string[] | undefined {
-  return v === undefined ? undefined : v.split(',').map((s) => s.trim()).filter(Boolean);
+  return v === undefined
+    ? undefined
+    : v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
 }
 
 async function main(): Promise<number> {
@@ -152,12 +157,26 @@ async function main(): Promise<number> {
     }
   }
   const out: string[] = [];
-  out.push(`alrelu ${env.alrelu} bench, ${env.node} ${env.platform}, ${env.cores} cores (${env.cpu}), ${threads} thread${threads > 1 ? 's' : ''} per session, ${clock} clock${opts.quick ? ', --quick' : ''}`);
+  out.push(
+    `alrelu ${env.alrelu} bench, ${env.node} ${env.platform}, ${env.cores} cores (${env.cpu}), ${threads} thread${threads > 1 ? 's' : ''} per session, ${clock} clock${opts.quick ? ', --quick' : ''}`,
+  );
   out.push('');
-  out.push(formatTable(['section', 'metric', 'value', 'baseline (same run)', 'ratio', 'goal', 'met', 'note'], rows,
-    ['left', 'left', 'right', 'left', 'right', 'left', 'left', 'left']));
+  out.push(
+    formatTable(['section', 'metric', 'value', 'baseline (same run)', 'ratio', 'goal', 'met', 'note'], rows, [
+      'left',
+      'left',
+      'right',
+      'left',
+      'right',
+      'left',
+      'left',
+      'left',
+    ]),
+  );
   out.push('');
-  notes.forEach((n, i) => { if (n) out.push(`[${i + 1}] ${n}`); });
+  notes.forEach((n, i) => {
+    if (n) out.push(`[${i + 1}] ${n}`);
+  });
   for (const r of results) {
     for (const s of r.result?.skipped ?? []) out.push(`${r.name}: not measured: ${s}`);
     for (const f of r.result?.failures ?? []) out.push(`${r.name}: FAILED: ${f}`);

@@ -18,7 +18,6 @@ const FLOAT = 1;
 /** bump when a generator changes so stale cached files are not reused */
 const GEN_VERSION = 2;
 
-
 class Builder {
   nodes: NodeProto[] = [];
   inits: TensorProto[] = [];
@@ -51,9 +50,9 @@ class Builder {
     const b = this.bias(`${name}.bias`, cout);
     const y = this.fresh(`${name}_out`);
     const pad = (k - 1) >> 1;
-    this.nodes.push(makeNode('Conv', [x, w, b], [y], name, [
-      intsAttr('kernel_shape', [k, k]), intsAttr('strides', [stride, stride]), intsAttr('pads', [pad, pad, pad, pad]),
-    ]));
+    this.nodes.push(
+      makeNode('Conv', [x, w, b], [y], name, [intsAttr('kernel_shape', [k, k]), intsAttr('strides', [stride, stride]), intsAttr('pads', [pad, pad, pad, pad])]),
+    );
     return y;
   }
   op(op: string, inputs: string[], name: string, attrs = [] as ReturnType<typeof intAttr>[]): string {

@@ -54,7 +54,9 @@ export class PythonWorker {
       if (w) w(line);
       else this.lines.push(line);
     });
-    child.stderr.on('data', (d: Buffer) => { this.stderr = (this.stderr + d.toString()).slice(-4000); });
+    child.stderr.on('data', (d: Buffer) => {
+      this.stderr = (this.stderr + d.toString()).slice(-4000);
+    });
     child.on('exit', (code) => {
       this.exited = new Error(`python peer exited (${code}): ${this.stderr.trim().split('\n').slice(-3).join(' | ')}`);
       for (const w of this.waiting.splice(0)) w('');

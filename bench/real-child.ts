@@ -16,7 +16,14 @@ import { chooseParameters } from '../src/train/params.js';
 import { buildEvalModel, buildTrainingModel } from '../src/train/step.js';
 import { median } from './stats.js';
 
-export interface RealJob { model: string; batch: number; threads: number; steps: number; forwards: number; scratch: string }
+export interface RealJob {
+  model: string;
+  batch: number;
+  threads: number;
+  steps: number;
+  forwards: number;
+  scratch: string;
+}
 
 export interface RealRun {
   /** wall ms of the training steps after the first (the end of one step to the end of the next) */
@@ -57,11 +64,26 @@ async function main(job: RealJob): Promise<RealRun> {
   let firstLoss = NaN;
   const f0 = performance.now();
   await finetune({
-    model, sourceDir: dirname(job.model), file: job.model, runtime: rt,
-    train: benchData('train', B * job.steps, sample), val: benchData('val', B, sample), test: benchData('test', B, sample),
-    epochs: 1, batchSize: B, optimizer: { name: 'adam' }, schedule: { name: 'constant', lr: 1e-4 }, shuffle: false,
-    out: join(job.scratch, 'out.onnx'), checkpoint: join(job.scratch, 'out.ckpt'), log: join(job.scratch, 'log.json'), force: true,
-    onProgress: (p) => { stamps.push(performance.now()); if (p.batch === 1) firstLoss = p.runningLoss; },
+    model,
+    sourceDir: dirname(job.model),
+    file: job.model,
+    runtime: rt,
+    train: benchData('train', B * job.steps, sample),
+    val: benchData('val', B, sample),
+    test: benchData('test', B, sample),
+    epochs: 1,
+    batchSize: B,
+    optimizer: { name: 'adam' },
+    schedule: { name: 'constant', lr: 1e-4 },
+    shuffle: false,
+    out: join(job.scratch, 'out.onnx'),
+    checkpoint: join(job.scratch, 'out.ckpt'),
+    log: join(job.scratch, 'log.json'),
+    force: true,
+    onProgress: (p) => {
+      stamps.push(performance.now());
+      if (p.batch === 1) firstLoss = p.runningLoss;
+    },
   });
   const f1 = performance.now();
   const peak = peakRss();
@@ -99,7 +121,10 @@ async function main(job: RealJob): Promise<RealRun> {
   await fwd.release();
   await fs.rm(job.scratch, { recursive: true, force: true });
   return {
-    steps, forward, peakRss: peak, firstLoss,
+    steps,
+    forward,
+    peakRss: peak,
+    firstLoss,
     fixed: { total: f1 - f0, beforeSteps, afterSteps, convert: convertMs, buildEval, buildStep, loadStep, loadEval },
   };
 }

@@ -76,7 +76,13 @@ with torch.no_grad():
 print(json.dumps({'steps': times[1:], 'forward': fwd, 'peakRss': peak, 'firstLoss': first, 'torch': torch.__version__}))
 `;
 
-interface TorchRun { steps: number[]; forward: number[]; peakRss: number; firstLoss: number; torch: string }
+interface TorchRun {
+  steps: number[];
+  forward: number[];
+  peakRss: number;
+  firstLoss: number;
+  torch: string;
+}
 
 const NETS = [
   { name: 'resnet18', label: 'ResNet-18' },
@@ -100,7 +106,10 @@ async function ours(job: RealJob): Promise<RealRun> {
 
 const torchEnv = (threads: number) => ({ OMP_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads), OMP_WAIT_POLICY: 'PASSIVE', KMP_BLOCKTIME: '0' });
 
-interface Pair { ours: RealRun; torch: TorchRun }
+interface Pair {
+  ours: RealRun;
+  torch: TorchRun;
+}
 
 const stepMs = (r: { steps: number[] }) => median(r.steps);
 const fwdMs = (r: { forward: number[] }) => median(r.forward);
@@ -108,7 +117,8 @@ const pairMedian = (pairs: Pair[], f: (p: Pair) => number) => median(pairs.map(f
 
 export const realSection: Section = {
   name: 'real',
-  description: 'ResNet-18 and MobileNetV2 (torchvision) fine-tuned at 224x224 with Adam vs PyTorch: step time at 1 and all threads, step/forward, peak RSS, fixed cost',
+  description:
+    'ResNet-18 and MobileNetV2 (torchvision) fine-tuned at 224x224 with Adam vs PyTorch: step time at 1 and all threads, step/forward, peak RSS, fixed cost',
   async run(opts: BenchOptions): Promise<SectionResult> {
     const py = await findPython(['torch', 'torchvision', 'onnx', 'numpy']);
     if (typeof py === 'string') return { rows: [], skipped: [`real networks: ${py}`] };
@@ -138,7 +148,12 @@ export const realSection: Section = {
               opts.log(`real: ${net.label} batch ${B}, ${threads} thread(s), pair ${k + 1}/${pairsPer}: ours`);
               const o = await ours({ model: file, batch: B, threads, steps: steps + 1, forwards, scratch: join(opts.cacheDir, 'tmp', `real-${process.pid}`) });
               opts.log(`real:   ours step ${fmt(stepMs(o))} ms, forward ${fmt(fwdMs(o))} ms, peak ${fmt(o.peakRss / MB)} MB; PyTorch`);
-              const t = await runPythonJson<TorchRun>(py, PY_RUN, [peerFile, String(B), String(threads), String(steps + 1), String(forwards), JSON.stringify(trainable)], torchEnv(threads));
+              const t = await runPythonJson<TorchRun>(
+                py,
+                PY_RUN,
+                [peerFile, String(B), String(threads), String(steps + 1), String(forwards), JSON.stringify(trainable)],
+                torchEnv(threads),
+              );
               opts.log(`real:   PyTorch step ${fmt(stepMs(t))} ms, forward ${fmt(fwdMs(t))} ms, peak ${fmt(t.peakRss / MB)} MB`);
               pairs.push({ ours: o, torch: t });
             }
@@ -148,28 +163,41 @@ export const realSection: Section = {
             const how = `wall time, median of ${steps} steps after the first, ${pairsPer} pair(s) of runs (ours, PyTorch) each in its own process, ratio per pair then median`;
             const losses = `first-step loss ours ${last.ours.firstLoss.toFixed(5)} vs PyTorch ${last.torch.firstLoss.toFixed(5)}`;
             rows.push({
-              metric: `${label}: training step, ms (ours)`, value: median(pairs.map((p) => stepMs(p.ours))), unit: 'ms',
+              metric: `${label}: training step, ms (ours)`,
+              value: median(pairs.map((p) => stepMs(p.ours))),
+              unit: 'ms',
               baseline: { name: `pytorch ${last.torch.torch}`, value: median(pairs.map((p) => stepMs(p.torch))), unit: 'ms' },
-              ratio: pairMedian(pairs, (p) => stepMs(p.torch) / stepMs(p.ours)), goal: { min: 0.7 },
+              ratio: pairMedian(pairs, (p) => stepMs(p.torch) / stepMs(p.ours)),
+              goal: { min: 0.7 },
               note: `PyTorch's step time / ours (>= 0.7x: what standard ops allow; 1.0x: parity); ${how}; Adam, same graph and parameters (${trainable.length} tensors); ${losses}`,
             });
             rows.push({
-              ...ratioRow(`${label}: training step / forward (ours)`, median(pairs.map((p) => stepMs(p.ours))), 'ms',
-                { name: 'forward pass', value: median(pairs.map((p) => fwdMs(p.ours))), unit: 'ms' }, { max: 3.5 },
-                `${how}; PyTorch's step = ${pairMedian(pairs, (p) => stepMs(p.torch) / fwdMs(p.torch)).toFixed(2)}x its no-grad forward (${fmt(median(pairs.map((p) => fwdMs(p.torch))))} ms)`),
+              ...ratioRow(
+                `${label}: training step / forward (ours)`,
+                median(pairs.map((p) => stepMs(p.ours))),
+                'ms',
+                { name: 'forward pass', value: median(pairs.map((p) => fwdMs(p.ours))), unit: 'ms' },
+                { max: 3.5 },
+                `${how}; PyTorch's step = ${pairMedian(pairs, (p) => stepMs(p.torch) / fwdMs(p.torch)).toFixed(2)}x its no-grad forward (${fmt(median(pairs.map((p) => fwdMs(p.torch))))} ms)`,
+              ),
               ratio: pairMedian(pairs, (p) => stepMs(p.ours) / fwdMs(p.ours)),
             });
             rows.push({
-              metric: `${label}: fine-tune peak RSS, MB (ours)`, value: median(pairs.map((p) => p.ours.peakRss)) / MB, unit: 'MB',
+              metric: `${label}: fine-tune peak RSS, MB (ours)`,
+              value: median(pairs.map((p) => p.ours.peakRss)) / MB,
+              unit: 'MB',
               baseline: { name: 'pytorch', value: median(pairs.map((p) => p.torch.peakRss)) / MB, unit: 'MB' },
-              ratio: pairMedian(pairs, (p) => p.ours.peakRss / p.torch.peakRss), goal: { max: 1 },
+              ratio: pairMedian(pairs, (p) => p.ours.peakRss / p.torch.peakRss),
+              goal: { max: 1 },
               note: `VmHWM of each process: ours the whole finetune() (set-up, steps, validation, test, checkpoint, output model), PyTorch's its ${steps + 1} steps (it also holds the parsed ONNX it rebuilt the network from)`,
             });
             if (net.name === 'resnet18' && B === 8 && threads === all) {
               const fx = last.ours.fixed;
               const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
               rows.push({
-                metric: `${label}: fixed cost around the steps, s (ours)`, value: median(pairs.map((p) => (p.ours.fixed.beforeSteps + p.ours.fixed.afterSteps) / 1000)), unit: 's',
+                metric: `${label}: fixed cost around the steps, s (ours)`,
+                value: median(pairs.map((p) => (p.ours.fixed.beforeSteps + p.ours.fixed.afterSteps) / 1000)),
+                unit: 's',
                 note: `goal <= 3 s; finetune() wall time less its steps: before the first step ${s(fx.beforeSteps)} (graph building, sessions, validation of the starting parameters), after the last ${s(fx.afterSteps)} (validation, checkpoint, test, output model); timed alone: eval graph ${s(fx.buildEval)}, training graph ${s(fx.buildStep)}, step session ${s(fx.loadStep)}, eval session ${s(fx.loadEval)}; conversion before it ${s(fx.convert)}`,
               });
             }
@@ -179,9 +207,12 @@ export const realSection: Section = {
             const many = byThreads.get(all)!;
             const scale = (f: (p: Pair) => number) => median(one.map((p, i) => f(p) / f(many[i]!)));
             rows.push({
-              metric: `${net.label} b${B}: training step, 1 thread / ${all} threads (ours)`, value: median(one.map((p) => stepMs(p.ours))), unit: 'ms',
+              metric: `${net.label} b${B}: training step, 1 thread / ${all} threads (ours)`,
+              value: median(one.map((p) => stepMs(p.ours))),
+              unit: 'ms',
               baseline: { name: `${all} threads`, value: median(many.map((p) => stepMs(p.ours))), unit: 'ms' },
-              ratio: scale((p) => stepMs(p.ours)), goal: { min: 1.7 },
+              ratio: scale((p) => stepMs(p.ours)),
+              goal: { min: 1.7 },
               note: `speed-up from 1 to ${all} threads (goal >= 1.7x at 2); PyTorch's: ${scale((p) => stepMs(p.torch)).toFixed(2)}x; pairs matched in run order`,
             });
           }

@@ -2,7 +2,10 @@
 import { percentile } from '../src/eval/latency.js';
 
 export function median(xs: readonly number[]): number {
-  return percentile([...xs].sort((a, b) => a - b), 50);
+  return percentile(
+    [...xs].sort((a, b) => a - b),
+    50,
+  );
 }
 
 /** Wall time of one awaited call, in milliseconds. */

@@ -79,7 +79,10 @@ for line in sys.stdin:
     print(json.dumps({'wall': (time.perf_counter() - w0) * 1e3, 'cpu': (time.process_time() - c0) * 1e3}), flush=True)
 `;
 
-interface TorchReady { firstLoss: number; torch: string }
+interface TorchReady {
+  firstLoss: number;
+  torch: string;
+}
 
 interface Net {
   name: string;
@@ -110,7 +113,11 @@ async function measure(net: Net, opts: BenchOptions): Promise<{ rows: Row[]; ski
   const start = freshStart(tm);
   const fed = await cpuSession(fedModel.bytes, { [fedModel.input]: { type: 'float32', data: x, dims: xDims }, ...start.params }, opts.threads);
   const stepSession = await ort.InferenceSession.create(tm.bytes(), {
-    executionProviders: ['cpu'], graphOptimizationLevel: 'all', intraOpNumThreads: opts.threads, interOpNumThreads: 1, logSeverityLevel: 3,
+    executionProviders: ['cpu'],
+    graphOptimizationLevel: 'all',
+    intraOpNumThreads: opts.threads,
+    interOpNumThreads: 1,
+    logSeverityLevel: 3,
   });
   const feeds: Record<string, ort.Tensor> = {
     [tm.input]: new ort.Tensor('float32', x, xDims),
@@ -130,7 +137,11 @@ async function measure(net: Net, opts: BenchOptions): Promise<{ rows: Row[]; ski
   };
   const { rounds, perRound } = net;
   const skipped: string[] = [];
-  const contenders: Contender[] = [{ name: 'forward', run: fwd.run }, { name: 'forward-fed', run: fed.run }, { name: 'step', run: step }];
+  const contenders: Contender[] = [
+    { name: 'forward', run: fwd.run },
+    { name: 'forward-fed', run: fed.run },
+    { name: 'step', run: step },
+  ];
   // PyTorch takes turns with us (same rounds, same blocks), so both see the same machine.
   let torch: { worker: PythonWorker; ready: TorchReady } | undefined;
   const py = await findPython(['torch', 'onnx', 'numpy']);
@@ -140,11 +151,19 @@ async function measure(net: Net, opts: BenchOptions): Promise<{ rows: Row[]; ski
   } else {
     await fs.mkdir(dirname(netFile), { recursive: true });
     await writeFileAtomic(netFile, evalModel.bytes, { replace: true });
-    torch = await PythonWorker.start<TorchReady>(py, PY_TORCH, [netFile, String(B), String(opts.threads), String(LR), String(MOMENTUM), JSON.stringify(tm.params.map((p) => p.name))], {
-      // OpenMP threads that spin-wait between PyTorch's ops would compete with our turns (and
-      // ignore set_num_threads in some kernels): same thread count, and sleep when idle.
-      OMP_NUM_THREADS: String(opts.threads), MKL_NUM_THREADS: String(opts.threads), OMP_WAIT_POLICY: 'PASSIVE', KMP_BLOCKTIME: '0',
-    });
+    torch = await PythonWorker.start<TorchReady>(
+      py,
+      PY_TORCH,
+      [netFile, String(B), String(opts.threads), String(LR), String(MOMENTUM), JSON.stringify(tm.params.map((p) => p.name))],
+      {
+        // OpenMP threads that spin-wait between PyTorch's ops would compete with our turns (and
+        // ignore set_num_threads in some kernels): same thread count, and sleep when idle.
+        OMP_NUM_THREADS: String(opts.threads),
+        MKL_NUM_THREADS: String(opts.threads),
+        OMP_WAIT_POLICY: 'PASSIVE',
+        KMP_BLOCKTIME: '0',
+      },
+    );
     const w = torch.worker;
     contenders.push({ name: 'torch-forward', run: () => w.call('forward') }, { name: 'torch-step', run: () => w.call('step') });
   }
@@ -163,19 +182,38 @@ async function measure(net: Net, opts: BenchOptions): Promise<{ rows: Row[]; ski
   opts.log(`train: ${label}: step ${fmt(ms('step'))} ms, forward ${fmt(ms('forward'))} ms${torch ? `; PyTorch step ${fmt(ms('torch-step'))} ms` : ''}`);
   const how = `${opts.clock} time, best of ${perRound} per round, ${rounds} interleaved rounds, ratio paired per round`;
   const rows: Row[] = [
-    { ...ratioRow(`${label}: training step, ms`, ms('step'), 'ms', { name: 'forward pass', value: ms('forward'), unit: 'ms' }, { max: 3.5 },
-      `${how}; SGD momentum ${MOMENTUM}, ${tm.params.length} parameter tensors fed back each step`),
-    ratio: pairedRatio(res, 'step', 'forward') },
-    { ...ratioRow(`${label}: training step (vs a weights-fed forward), ms`, ms('step'), 'ms', { name: 'forward, weights fed', value: ms('forward-fed'), unit: 'ms' }, undefined,
-      `${how}; the forward with its weights as graph inputs, as in the training step (no constant-weight kernels); that forward costs ${pairedRatio(res, 'forward-fed', 'forward').toFixed(2)}x the constant-weight one`),
-    ratio: pairedRatio(res, 'step', 'forward-fed') },
+    {
+      ...ratioRow(
+        `${label}: training step, ms`,
+        ms('step'),
+        'ms',
+        { name: 'forward pass', value: ms('forward'), unit: 'ms' },
+        { max: 3.5 },
+        `${how}; SGD momentum ${MOMENTUM}, ${tm.params.length} parameter tensors fed back each step`,
+      ),
+      ratio: pairedRatio(res, 'step', 'forward'),
+    },
+    {
+      ...ratioRow(
+        `${label}: training step (vs a weights-fed forward), ms`,
+        ms('step'),
+        'ms',
+        { name: 'forward, weights fed', value: ms('forward-fed'), unit: 'ms' },
+        undefined,
+        `${how}; the forward with its weights as graph inputs, as in the training step (no constant-weight kernels); that forward costs ${pairedRatio(res, 'forward-fed', 'forward').toFixed(2)}x the constant-weight one`,
+      ),
+      ratio: pairedRatio(res, 'step', 'forward-fed'),
+    },
   ];
   if (torch) {
     // Throughput ratio: our samples/s over PyTorch's = PyTorch's step time over ours.
     rows.push({
-      metric: `${label}: training throughput, samples/s (ours)`, value: (B * 1000) / ms('step'), unit: 'samples/s',
+      metric: `${label}: training throughput, samples/s (ours)`,
+      value: (B * 1000) / ms('step'),
+      unit: 'samples/s',
       baseline: { name: `pytorch ${torch.ready.torch}`, value: (B * 1000) / ms('torch-step'), unit: 'samples/s' },
-      ratio: pairedRatio(res, 'torch-step', 'step'), goal: { min: 1 },
+      ratio: pairedRatio(res, 'torch-step', 'step'),
+      goal: { min: 1 },
       note: `${how}; same network, parameters, batch, optimizer, ${opts.threads} thread(s); first-step loss ours ${losses[0]?.toFixed(6)} vs torch ${torch.ready.firstLoss.toFixed(6)}; PyTorch step = ${pairedRatio(res, 'torch-step', 'torch-forward').toFixed(2)}x its own forward (${fmt(ms('torch-forward'))} ms)`,
     });
   }

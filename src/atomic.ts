@@ -265,7 +265,13 @@ async function commitNew(temps: string[], targets: string[]): Promise<void> {
       } catch (e) {
         if (errnoOf(e) === 'EEXIST') throw new UserError(targets[i]!, EXISTS_CAUSE);
         if (!NO_LINKS.has(errnoOf(e) ?? '')) throw e;
-        if (await fs.lstat(targets[i]!).then(() => true, () => false)) throw new UserError(targets[i]!, EXISTS_CAUSE);
+        if (
+          await fs.lstat(targets[i]!).then(
+            () => true,
+            () => false,
+          )
+        )
+          throw new UserError(targets[i]!, EXISTS_CAUSE);
         await fs.rename(temps[i]!, targets[i]!);
         linked.push(targets[i]!);
       }

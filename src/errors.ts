@@ -28,7 +28,10 @@ export function messageOf(e: unknown): string {
  * "page.evaluate: Error: " prefix).
  */
 export function messageLine(s: string, from: 'first' | 'last'): string {
-  const lines = s.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = s
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   if (from === 'last') return lines[lines.length - 1] ?? s;
   return (lines[0] ?? s).replace(/^[\w.]+: (Error: )?/, '');
 }

@@ -62,12 +62,19 @@ export function realInside(base: string, location: string, ref: Reference): stri
 
 function errnoCause(e: unknown): string {
   switch ((e as NodeJS.ErrnoException).code) {
-    case 'ENOENT': return 'is missing';
-    case 'ENOTDIR': return 'is missing (a part of its path is not a folder)';
-    case 'ELOOP': return 'is a loop of symbolic links';
-    case 'EACCES': case 'EPERM': return 'cannot be read (permission denied)';
-    case 'ENAMETOOLONG': return 'has a path that is too long';
-    default: return `cannot be opened (${(e as Error).message})`;
+    case 'ENOENT':
+      return 'is missing';
+    case 'ENOTDIR':
+      return 'is missing (a part of its path is not a folder)';
+    case 'ELOOP':
+      return 'is a loop of symbolic links';
+    case 'EACCES':
+    case 'EPERM':
+      return 'cannot be read (permission denied)';
+    case 'ENAMETOOLONG':
+      return 'has a path that is too long';
+    default:
+      return `cannot be opened (${(e as Error).message})`;
   }
 }
 

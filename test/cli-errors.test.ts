@@ -106,7 +106,10 @@ const TABLE: Record<string, Row[]> = {
     [['eval', IRIS, '--data', 'iris', '--quiet', '--output', 'nosuch'], /--output nosuch: no such output/],
     [['eval', IRIS, '--data', at('five.csv'), '--quiet'], /iris-mlp\.onnx: input input: expected samples of shape \[4\]/],
     [['eval', at('nope.onnx'), '--data', 'iris'], /nope\.onnx: .*(not found|no such file)/],
-    [['eval', WRONG_WEIGHT, '--data', 'iris', '--quiet'], /^error: \S*wrong-weight\.onnx: onnxruntime-node \(cpu\) cannot load the model: .*ShapeInferenceError/],
+    [
+      ['eval', WRONG_WEIGHT, '--data', 'iris', '--quiet'],
+      /^error: \S*wrong-weight\.onnx: onnxruntime-node \(cpu\) cannot load the model: .*ShapeInferenceError/,
+    ],
     [['eval', SHORT_BIAS, '--data', 'iris', '--quiet'], /^error: cpu on \S*short-bias\.onnx: .*Invalid bias shape/],
     [['eval', SYMBOLIC, '--data', at('five.csv'), '--quiet'], /^error: cpu on \S*symbolic\.onnx: .*Gemm.*Dimension mismatch/],
     [['eval', INVALID, '--data', 'iris', '--quiet'], /invalid\.onnx: onnxruntime-node \(cpu\) cannot load the model: .*nowhere/],
@@ -126,7 +129,10 @@ const TABLE: Record<string, Row[]> = {
     [['finetune', WRONG_WEIGHT, '--data', 'iris', '-o', OUT], /wrong-weight\.onnx: onnxruntime-node \(cpu\) cannot load the model: .*ShapeInferenceError/],
     [['finetune', SHORT_BIAS, '--data', 'iris', '-o', OUT], /short-bias\.onnx: onnxruntime-node \(cpu\) could not run the model: .*Invalid bias shape/],
     [['finetune', SYMBOLIC, '--data', at('five.csv'), '-o', OUT], /symbolic\.onnx: onnxruntime-node \(cpu\) could not run the model: .*Dimension mismatch/],
-    [['finetune', SHORT_BIAS, '--data', 'iris', '--dump-gradients', at('g.json')], /short-bias\.onnx: onnxruntime-node \(cpu\) could not run the model: .*Invalid bias shape/],
+    [
+      ['finetune', SHORT_BIAS, '--data', 'iris', '--dump-gradients', at('g.json')],
+      /short-bias\.onnx: onnxruntime-node \(cpu\) could not run the model: .*Invalid bias shape/,
+    ],
   ],
   serve: [
     [['serve', IRIS], /required option '--data <spec>' not specified/],
@@ -140,7 +146,10 @@ const TABLE: Record<string, Row[]> = {
     [['doctor', '--bogus'], /unknown option '--bogus'/],
     [['doctor', '--ep', 'tpu'], /^error: --ep: unknown execution provider 'tpu'/],
     [['doctor', '--require', 'tpu'], /^error: --require: unknown execution provider 'tpu'/],
-    [['doctor', '--quiet', '--ep', 'browser-wasm', '--require', 'browser-wasm', '--chromium', at('no-chromium')], /^error: --require: browser-wasm is not usable: Chromium not found/],
+    [
+      ['doctor', '--quiet', '--ep', 'browser-wasm', '--require', 'browser-wasm', '--chromium', at('no-chromium')],
+      /^error: --require: browser-wasm is not usable: Chromium not found/,
+    ],
   ],
 };
 

@@ -11,9 +11,30 @@ describe('library entry point', () => {
     const report = await lib.evaluate({ models: [fixture('windows-ml/iris_mlp/Network.onnx')], data: 'iris', eps: ['cpu'] });
     expect(report.results).toHaveLength(1);
     expect(report.results[0]).toMatchObject({ ok: true, ep: 'cpu' });
-    const tm = lib.buildTrainingModel(mf.model, { sourceDir: mf.dir, file: 'iris', params: lib.chooseParameters(mf.model.graph!).trainable, task: 'classification', optimizer: { name: 'sgd' } });
+    const tm = lib.buildTrainingModel(mf.model, {
+      sourceDir: mf.dir,
+      file: 'iris',
+      params: lib.chooseParameters(mf.model.graph!).trainable,
+      task: 'classification',
+      optimizer: { name: 'sgd' },
+    });
     expect(tm.params.length).toBeGreaterThan(0);
-    for (const name of ['openRuntime', 'checkEps', 'serve', 'loadData', 'backward', 'computeGradients', 'finetune', 'trainability', 'writeModel', 'inspect', 'verify', 'replaceHead', 'loadTrainingSets', 'modelImageSize']) {
+    for (const name of [
+      'openRuntime',
+      'checkEps',
+      'serve',
+      'loadData',
+      'backward',
+      'computeGradients',
+      'finetune',
+      'trainability',
+      'writeModel',
+      'inspect',
+      'verify',
+      'replaceHead',
+      'loadTrainingSets',
+      'modelImageSize',
+    ]) {
       expect(typeof (lib as Record<string, unknown>)[name], name).toBe('function');
     }
   });

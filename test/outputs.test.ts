@@ -38,8 +38,10 @@ function snapshot(dir: string): Map<string, string> {
   const walk = (d: string) => {
     for (const e of readdirSync(d, { withFileTypes: true })) {
       const p = join(d, e.name);
-      if (e.isDirectory()) { out.set(p, 'dir'); walk(p); }
-      else if (e.isSymbolicLink()) out.set(p, `link`);
+      if (e.isDirectory()) {
+        out.set(p, 'dir');
+        walk(p);
+      } else if (e.isSymbolicLink()) out.set(p, `link`);
       else out.set(p, readFileSync(p).toString('base64'));
     }
   };
@@ -67,7 +69,10 @@ const FLAGS: OutputFlag[] = [
   { name: 'finetune -o', args: (d, out) => ['finetune', d.model, ...FT, '-o', out, '--quiet'] },
   { name: 'finetune --log', args: (d, out) => ['finetune', d.model, ...FT, '-o', join(d.dir, 'ft.onnx'), '--log', out, '--quiet'] },
   { name: 'finetune --checkpoint', args: (d, out) => ['finetune', d.model, ...FT, '-o', join(d.dir, 'ft.onnx'), '--checkpoint', out, '--quiet'] },
-  { name: 'finetune --dump-gradients', args: (d, out) => ['finetune', d.model, '--data', 'iris', '-o', join(d.dir, 'ft.onnx'), '--dump-gradients', out, '--quiet'] },
+  {
+    name: 'finetune --dump-gradients',
+    args: (d, out) => ['finetune', d.model, '--data', 'iris', '-o', join(d.dir, 'ft.onnx'), '--dump-gradients', out, '--quiet'],
+  },
 ];
 
 /** Runs a command that must be refused: exit 2, one `error: <out>: <cause>` line, nothing in `dir` changed. */
@@ -86,36 +91,70 @@ async function expectRefused(args: string[], dir: string, subject: string, cause
 const CASES: { name: string; force: boolean; cause: RegExp; target: (d: Dir) => string }[] = [
   { name: 'the input model by its path', force: true, cause: /is the input model; choose another path$/, target: (d) => d.model },
   {
-    name: 'the input model through a symlink', force: true, cause: /is the input model \(.*model\.onnx\); choose another path$/,
-    target: (d) => { symlinkSync(d.model, join(d.dir, 'link.onnx')); return join(d.dir, 'link.onnx'); },
+    name: 'the input model through a symlink',
+    force: true,
+    cause: /is the input model \(.*model\.onnx\); choose another path$/,
+    target: (d) => {
+      symlinkSync(d.model, join(d.dir, 'link.onnx'));
+      return join(d.dir, 'link.onnx');
+    },
   },
   {
-    name: 'the input model through a hard link', force: true, cause: /is the input model \(.*model\.onnx\); choose another path$/,
-    target: (d) => { linkSync(d.model, join(d.dir, 'hard.onnx')); return join(d.dir, 'hard.onnx'); },
+    name: 'the input model through a hard link',
+    force: true,
+    cause: /is the input model \(.*model\.onnx\); choose another path$/,
+    target: (d) => {
+      linkSync(d.model, join(d.dir, 'hard.onnx'));
+      return join(d.dir, 'hard.onnx');
+    },
   },
   {
-    name: 'the input model through `..`', force: true, cause: /is the input model; choose another path$/,
-    target: (d) => { mkdirSync(join(d.dir, 'sub')); return `${d.dir}/sub/../model.onnx`; },
+    name: 'the input model through `..`',
+    force: true,
+    cause: /is the input model; choose another path$/,
+    target: (d) => {
+      mkdirSync(join(d.dir, 'sub'));
+      return `${d.dir}/sub/../model.onnx`;
+    },
   },
   {
-    name: 'an existing file without --force', force: false,
+    name: 'an existing file without --force',
+    force: false,
     cause: /: already exists \(use --force to overwrite\)$|: a checkpoint of an earlier run is here: --resume to continue it, or --force to start over$/,
-    target: (d) => { writeFileSync(join(d.dir, 'keep.out'), 'keep me'); return join(d.dir, 'keep.out'); },
+    target: (d) => {
+      writeFileSync(join(d.dir, 'keep.out'), 'keep me');
+      return join(d.dir, 'keep.out');
+    },
   },
   {
-    name: 'a folder', force: true, cause: /is a folder; expected a file path$/,
-    target: (d) => { mkdirSync(join(d.dir, 'folder.out')); return join(d.dir, 'folder.out'); },
+    name: 'a folder',
+    force: true,
+    cause: /is a folder; expected a file path$/,
+    target: (d) => {
+      mkdirSync(join(d.dir, 'folder.out'));
+      return join(d.dir, 'folder.out');
+    },
   },
   {
-    name: 'a symlink to another file (never written through)', force: true, cause: /is a symbolic link; give the path of a file/,
-    target: (d) => { writeFileSync(join(d.dir, 'other.txt'), 'other'); symlinkSync(join(d.dir, 'other.txt'), join(d.dir, 'ln.out')); return join(d.dir, 'ln.out'); },
+    name: 'a symlink to another file (never written through)',
+    force: true,
+    cause: /is a symbolic link; give the path of a file/,
+    target: (d) => {
+      writeFileSync(join(d.dir, 'other.txt'), 'other');
+      symlinkSync(join(d.dir, 'other.txt'), join(d.dir, 'ln.out'));
+      return join(d.dir, 'ln.out');
+    },
   },
   {
-    name: 'a device', force: true, cause: /is not a regular file/,
+    name: 'a device',
+    force: true,
+    cause: /is not a regular file/,
     target: () => '/dev/null',
   },
   {
-    name: 'a folder that does not exist', force: true, cause: /cannot write: folder '.*nowhere' does not exist$/,
+    name: 'a folder that does not exist',
+    force: true,
+    cause: /cannot write: folder '.*nowhere' does not exist$/,
     target: (d) => join(d.dir, 'nowhere', 'x.out'),
   },
 ];
@@ -157,15 +196,32 @@ describe('every output flag of every command follows the rules of -o', () => {
 describe('two outputs of one command are never one file', () => {
   const cases: [string, (d: Dir) => string[], string][] = [
     ['finetune --log = -o', (d) => ['finetune', d.model, ...FT, '-o', join(d.dir, 'a.out'), '--log', join(d.dir, 'a.out')], 'a.out'],
-    ['finetune --checkpoint = --log', (d) => ['finetune', d.model, ...FT, '-o', join(d.dir, 'ft.onnx'), '--checkpoint', join(d.dir, 'a.out'), '--log', `${d.dir}/sub/../a.out`], 'sub/../a.out'],
-    ['finetune --log = the default checkpoint', (d) => ['finetune', d.model, ...FT, '-o', join(d.dir, 'ft.onnx'), '--log', join(d.dir, 'ft.onnx.ckpt')], 'ft.onnx.ckpt'],
-    ['serve --save = --report', (d) => ['serve', d.model, ...EVAL, '--timeout', '1', '--save', join(d.dir, 'a.out'), '--report', join(d.dir, 'a.out')], 'a.out'],
+    [
+      'finetune --checkpoint = --log',
+      (d) => ['finetune', d.model, ...FT, '-o', join(d.dir, 'ft.onnx'), '--checkpoint', join(d.dir, 'a.out'), '--log', `${d.dir}/sub/../a.out`],
+      'sub/../a.out',
+    ],
+    [
+      'finetune --log = the default checkpoint',
+      (d) => ['finetune', d.model, ...FT, '-o', join(d.dir, 'ft.onnx'), '--log', join(d.dir, 'ft.onnx.ckpt')],
+      'ft.onnx.ckpt',
+    ],
+    [
+      'serve --save = --report',
+      (d) => ['serve', d.model, ...EVAL, '--timeout', '1', '--save', join(d.dir, 'a.out'), '--report', join(d.dir, 'a.out')],
+      'a.out',
+    ],
   ];
   for (const [what, args, second] of cases) {
     it(what, async () => {
       const d = workdir();
       mkdirSync(join(d.dir, 'sub'));
-      await expectRefused([...args(d), '--force'], d.dir, `${d.dir}/${second}`, /is the same file as the output .*a\.out|is the same file as the output .*ckpt; give each output its own path/);
+      await expectRefused(
+        [...args(d), '--force'],
+        d.dir,
+        `${d.dir}/${second}`,
+        /is the same file as the output .*a\.out|is the same file as the output .*ckpt; give each output its own path/,
+      );
     });
   }
 
@@ -173,7 +229,12 @@ describe('two outputs of one command are never one file', () => {
     const d = workdir();
     writeFileSync(join(d.dir, 'a.out'), 'x');
     linkSync(join(d.dir, 'a.out'), join(d.dir, 'b.out'));
-    await expectRefused(['finetune', d.model, ...FT, '-o', join(d.dir, 'ft.onnx'), '--log', join(d.dir, 'a.out'), '--checkpoint', join(d.dir, 'b.out'), '--force'], d.dir, join(d.dir, 'a.out'), /is the same file as the output .*b\.out/);
+    await expectRefused(
+      ['finetune', d.model, ...FT, '-o', join(d.dir, 'ft.onnx'), '--log', join(d.dir, 'a.out'), '--checkpoint', join(d.dir, 'b.out'), '--force'],
+      d.dir,
+      join(d.dir, 'a.out'),
+      /is the same file as the output .*b\.out/,
+    );
   });
 });
 
@@ -206,12 +267,22 @@ describe('outputs never replace the data, the labels, external data or a resumed
     // never decoded: the outputs are refused before any data is read
     writeFileSync(join(folder, 'a', '0.png'), 'an image');
     const img = join(folder, 'a', '0.png');
-    await expectRefused(['finetune', d.model, '--data', folder, '-o', join(d.dir, 'ft.onnx'), '--log', img, '--force'], d.dir, img, /is a file of the data folder \(.*imgs\); choose another path/);
+    await expectRefused(
+      ['finetune', d.model, '--data', folder, '-o', join(d.dir, 'ft.onnx'), '--log', img, '--force'],
+      d.dir,
+      img,
+      /is a file of the data folder \(.*imgs\); choose another path/,
+    );
     linkSync(img, join(d.dir, 'outside.png'));
-    await expectRefused(['finetune', d.model, '--data', folder, '-o', join(d.dir, 'ft.onnx'), '--log', join(d.dir, 'outside.png'), '--force'], d.dir, join(d.dir, 'outside.png'), /is a hard link to a file of the data folder \(.*imgs\); choose another path$/);
+    await expectRefused(
+      ['finetune', d.model, '--data', folder, '-o', join(d.dir, 'ft.onnx'), '--log', join(d.dir, 'outside.png'), '--force'],
+      d.dir,
+      join(d.dir, 'outside.png'),
+      /is a hard link to a file of the data folder \(.*imgs\); choose another path$/,
+    );
   });
 
-  it('convert --external-data at the input model\'s own data file', async () => {
+  it("convert --external-data at the input model's own data file", async () => {
     const { dir, model } = (() => {
       const d = mkdtempSync(join(tmpdir(), 'alrelu-out-'));
       const m = decodeModel(readFileSync(fixture('onnx-onnx/examples-simple_cnn/simple_cnn.onnx')));
@@ -221,7 +292,12 @@ describe('outputs never replace the data, the labels, external data or a resumed
       return { dir: d, model: join(d, 'model.onnx') };
     })();
     // -o <dir>/weights writes its data to <dir>/weights.data: the input's external data.
-    await expectRefused([model, '-o', join(dir, 'weights'), '--external-data', '--force'], dir, join(dir, 'weights.data'), /is external data of the input model; choose another path/);
+    await expectRefused(
+      [model, '-o', join(dir, 'weights'), '--external-data', '--force'],
+      dir,
+      join(dir, 'weights.data'),
+      /is external data of the input model; choose another path/,
+    );
     // and keeping the data external into another folder that is the same folder by a symlink is no copy at all
     const link = join(mkdtempSync(join(tmpdir(), 'alrelu-out-')), 'link');
     symlinkSync(dir, link);
@@ -237,29 +313,49 @@ describe('outputs never replace the data, the labels, external data or a resumed
     expect(first.code, first.stderr).toBe(0);
     // Resuming from a hard link of the checkpoint and writing to the checkpoint: one file, the same run.
     linkSync(ckpt, join(d.dir, 'run-link.ckpt'));
-    const cont = await runCli(['finetune', d.model, ...FT.map((a) => (a === '1' ? '2' : a)), '-o', join(d.dir, 'b.onnx'), '--resume', join(d.dir, 'run-link.ckpt'), '--checkpoint', ckpt, '--quiet']);
+    const cont = await runCli([
+      'finetune',
+      d.model,
+      ...FT.map((a) => (a === '1' ? '2' : a)),
+      '-o',
+      join(d.dir, 'b.onnx'),
+      '--resume',
+      join(d.dir, 'run-link.ckpt'),
+      '--checkpoint',
+      ckpt,
+      '--quiet',
+    ]);
     expect(cont.code, cont.stderr).toBe(0);
     // Resuming from one checkpoint while writing the log over it is refused.
-    await expectRefused(['finetune', d.model, ...FT, '-o', join(d.dir, 'c.onnx'), '--resume', ckpt, '--checkpoint', join(d.dir, 'new.ckpt'), '--log', ckpt, '--force'], d.dir, ckpt, /is the checkpoint resumed from; choose another path/);
+    await expectRefused(
+      ['finetune', d.model, ...FT, '-o', join(d.dir, 'c.onnx'), '--resume', ckpt, '--checkpoint', join(d.dir, 'new.ckpt'), '--log', ckpt, '--force'],
+      d.dir,
+      ckpt,
+      /is the checkpoint resumed from; choose another path/,
+    );
   });
 });
 
 describe('writing', () => {
   it('a failed write leaves neither the target nor a temporary', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'alrelu-out-'));
-    await expect(commitFiles([join(dir, 'a'), join(dir, 'b')], async ([a]) => {
-      writeFileSync(a!, 'half');
-      throw new Error('disk full');
-    })).rejects.toThrow(/disk full/);
+    await expect(
+      commitFiles([join(dir, 'a'), join(dir, 'b')], async ([a]) => {
+        writeFileSync(a!, 'half');
+        throw new Error('disk full');
+      }),
+    ).rejects.toThrow(/disk full/);
     expect(readdirSync(dir)).toEqual([]);
   });
 
   it('a file that appears while writing is not clobbered without force, and nothing is half-committed', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'alrelu-out-'));
-    await expect(commitFiles([join(dir, 'a'), join(dir, 'b')], async (temps) => {
-      for (const t of temps) writeFileSync(t, 'new', { flag: 'wx' });
-      writeFileSync(join(dir, 'b'), 'theirs');
-    })).rejects.toThrow(/b: already exists/);
+    await expect(
+      commitFiles([join(dir, 'a'), join(dir, 'b')], async (temps) => {
+        for (const t of temps) writeFileSync(t, 'new', { flag: 'wx' });
+        writeFileSync(join(dir, 'b'), 'theirs');
+      }),
+    ).rejects.toThrow(/b: already exists/);
     expect(readdirSync(dir)).toEqual(['b']);
     expect(readFileSync(join(dir, 'b'), 'utf8')).toBe('theirs');
     await writeFileAtomic(join(dir, 'b'), 'mine', { replace: true });
@@ -278,7 +374,9 @@ describe('writing', () => {
       });`;
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
     const code = await new Promise<number | null>((done) => {
-      child.stdout.on('data', (b: Buffer) => { if (b.toString().includes('ready')) child.kill('SIGINT'); });
+      child.stdout.on('data', (b: Buffer) => {
+        if (b.toString().includes('ready')) child.kill('SIGINT');
+      });
       child.on('close', (c) => done(c));
     });
     expect(code).toBe(130);

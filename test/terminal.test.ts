@@ -57,7 +57,8 @@ writeFileSync(plainDomainModel, evilModel(false));
 const data = join(tmp, name('data'));
 for (const [k, cls] of [name('cat'), name('dog')].entries()) {
   mkdirSync(join(data, cls), { recursive: true });
-  for (let i = 0; i < 3; i++) writeFileSync(join(data, cls, `${name(String(i))}.png`), pngOf({ width: 2, height: 2, pixels: Uint8Array.of(10 * i, 200 * k, 30, 90) }));
+  for (let i = 0; i < 3; i++)
+    writeFileSync(join(data, cls, `${name(String(i))}.png`), pngOf({ width: 2, height: 2, pixels: Uint8Array.of(10 * i, 200 * k, 30, 90) }));
 }
 
 /** Nothing raw on either stream, and the names that should show do, escaped on one line. */
@@ -99,7 +100,8 @@ describe('names from models and data reach the terminal escaped', () => {
     expectPrintable(r, ['model', 'second', 'data', 'out', 'report']);
     const html = readFileSync(report, 'utf8');
     expect(html).not.toContain('<i>');
-    for (const shown of ['model', 'data', 'out', 'cat', 'dog']) expect(html, shown).toContain(`${shown}\x1b[2J\x1b]0;pwned\x07\r\nerror: forged\u202eevil\x9b31m&lt;i&gt;`);
+    for (const shown of ['model', 'data', 'out', 'cat', 'dog'])
+      expect(html, shown).toContain(`${shown}\x1b[2J\x1b]0;pwned\x07\r\nerror: forged\u202eevil\x9b31m&lt;i&gt;`);
   });
 
   it('finetune: the written file named in its summary', async () => {

@@ -63,7 +63,9 @@ async function runConvert(input: string, o: ConvertCliOptions): Promise<ConvertO
   const out = o.output ?? defaultOutput(input);
   const mf = await readModel(input);
   const writeOptions: WriteOptions = {
-    sourceDir: mf.dir, force: o.force, externalData: o.externalData ? 'all' : o.inlineData ? 'inline' : 'keep',
+    sourceDir: mf.dir,
+    force: o.force,
+    externalData: o.externalData ? 'all' : o.inlineData ? 'inline' : 'keep',
     inputs: [{ path: input, what: 'the input model' }],
   };
   // Every file written is checked before converting and verifying.
@@ -80,8 +82,15 @@ async function runConvert(input: string, o: ConvertCliOptions): Promise<ConvertO
     const converted = await readModel(input);
     convert(converted.model, options);
     verified = await verify({
-      original, zeroAlpha: zeroBytes, zeroAlphaRelus: zeroReport.replaced, converted: encodeInline(converted.model, mf.dir),
-      model: mf.model, dims, seed, file: input, ...parseThreads(o.threads),
+      original,
+      zeroAlpha: zeroBytes,
+      zeroAlphaRelus: zeroReport.replaced,
+      converted: encodeInline(converted.model, mf.dir),
+      model: mf.model,
+      dims,
+      seed,
+      file: input,
+      ...parseThreads(o.threads),
     });
   }
   const report = convert(mf.model, options);
@@ -97,11 +106,21 @@ async function runConvert(input: string, o: ConvertCliOptions): Promise<ConvertO
 function printConvert(o: ConvertCliOptions, r: ConvertOutcome): void {
   if (o.json) {
     printJson({
-      input: r.input, output: r.output, dryRun: r.dryRun, form: r.report.form, alpha: r.report.alpha,
+      input: r.input,
+      output: r.output,
+      dryRun: r.dryRun,
+      form: r.report.form,
+      alpha: r.report.alpha,
       replaced: { total: r.report.replaced, byOp: r.report.byOp, byGraph: r.report.byScope },
-      nodes: r.report.nodes, alreadyAlrelu: r.report.alreadyAlrelu, skipped: r.report.skipped,
-      lookalikes: r.report.lookalikes, warnings: r.report.warnings, irVersion: r.report.irVersion, opset: r.report.opset,
-      verify: r.verify ?? null, dataFiles: r.written?.dataFiles ?? [],
+      nodes: r.report.nodes,
+      alreadyAlrelu: r.report.alreadyAlrelu,
+      skipped: r.report.skipped,
+      lookalikes: r.report.lookalikes,
+      warnings: r.report.warnings,
+      irVersion: r.report.irVersion,
+      opset: r.report.opset,
+      verify: r.verify ?? null,
+      dataFiles: r.written?.dataFiles ?? [],
     });
     return;
   }
@@ -110,7 +129,15 @@ function printConvert(o: ConvertCliOptions, r: ConvertOutcome): void {
     ['input', r.input],
     ['output', r.output ?? '(dry run: nothing written)'],
     ['form', `${rep.form}, alpha ${rep.alpha} for Relu`],
-    ['replaced', `${rep.replaced}` + (rep.replaced ? ` (${Object.entries(rep.byOp).map(([k, v]) => `${k} ${v}`).join(', ')})` : '')],
+    [
+      'replaced',
+      `${rep.replaced}` +
+        (rep.replaced
+          ? ` (${Object.entries(rep.byOp)
+              .map(([k, v]) => `${k} ${v}`)
+              .join(', ')})`
+          : ''),
+    ],
   ];
   const graphs = Object.entries(rep.byScope);
   if (graphs.length > 1 || (graphs.length === 1 && graphs[0]![0] !== 'main')) rows.push(['graphs', graphs.map(([k, v]) => `${k}: ${v}`).join('; ')]);
@@ -123,17 +150,26 @@ function printConvert(o: ConvertCliOptions, r: ConvertOutcome): void {
 }
 
 export function verdict(v: VerifyResult): string {
-  const eq = v.equivalence === 'identical' ? `alpha=0 identical to the original on ${v.checkedRelus} Relu` : v.equivalence === 'not-run' ? 'no Relu to check at alpha=0' : 'alpha=0 DIFFERS from the original';
+  const eq =
+    v.equivalence === 'identical'
+      ? `alpha=0 identical to the original on ${v.checkedRelus} Relu`
+      : v.equivalence === 'not-run'
+        ? 'no Relu to check at alpha=0'
+        : 'alpha=0 DIFFERS from the original';
   return `${v.ok ? 'ok' : 'FAILED'}: ${eq}; converted model ${v.runs ? 'runs' : 'does NOT run'} on onnxruntime-node CPU${v.detail ? ` (${v.detail})` : ''}`;
 }
 
 export function register(program: Command): void {
-  addConvertThenFinetuneOptions(addConvertOptions(program.command('convert', { isDefault: true }).argument('<model>', 'ONNX model to convert').description('rewrite every Relu/LeakyRelu as ALReLU')))
-    .action(action(async (model: string, o: ConvertThenFinetuneOptions) => {
+  addConvertThenFinetuneOptions(
+    addConvertOptions(
+      program.command('convert', { isDefault: true }).argument('<model>', 'ONNX model to convert').description('rewrite every Relu/LeakyRelu as ALReLU'),
+    ),
+  ).action(
+    action(async (model: string, o: ConvertThenFinetuneOptions) => {
       if (o.finetune) return convertThenFinetune(model, o);
       const r = await runConvert(model, o);
       printConvert(o, r);
       if (r.verify && !r.verify.ok) throw new UserError(model, `verification failed: ${verdict(r.verify)}`);
-    }));
+    }),
+  );
 }
-

@@ -30,7 +30,10 @@ export interface ConvertCliOptions extends GlobalOptions {
 export const defaultOutput = (input: string): string => outputBeside(input, '.alrelu.onnx');
 
 export function parseOps(file: string, s: string): TargetOp[] {
-  const ops = s.split(',').map((o) => o.trim().toLowerCase()).filter(Boolean);
+  const ops = s
+    .split(',')
+    .map((o) => o.trim().toLowerCase())
+    .filter(Boolean);
   for (const o of ops) if (o !== 'relu' && o !== 'leakyrelu') throw new UserError(file, `--ops takes relu and/or leakyrelu, got '${o}'`);
   return ops as TargetOp[];
 }

@@ -45,17 +45,27 @@ export function register(program: Command): void {
     .option('--json', 'machine-readable report on stdout')
     .option('--quiet', 'print nothing but errors')
     .option('--verbose', 'print stack traces on errors')
-    .action(action(async (o: DoctorCliOptions) => {
-      const required = o.require ? parseEpList(o.require, '--require') : [];
-      const listed = o.ep ? parseEpList(o.ep) : undefined;
-      const eps = listed ? [...new Set([...listed, ...required])] : undefined;
-      if (process.stderr.isTTY && !o.json) say(o, 'checking each execution provider by running a small model on it...');
-      const statuses = await checkEps({ ...(eps ? { eps } : {}), ...(o.chromium ? { chromium: o.chromium } : {}), ...parseThreads(o.threads), ...parseWebgpuAdapter(o.webgpuAdapter) });
-      if (o.json) printJson({ platform: `${platform()} ${arch()}`, node: process.version, eps: statuses });
-      else say(o, formatDoctor(statuses));
-      const missing = statuses.filter((s) => required.includes(s.ep) && !s.usable);
-      if (missing.length) {
-        throw new UserError('--require', missing.map((s) => `${s.ep} is not usable: ${s.reason ?? 'unknown reason'}${s.fix ? `; fix: ${s.fix}` : ''}`).join(' | '));
-      }
-    }));
+    .action(
+      action(async (o: DoctorCliOptions) => {
+        const required = o.require ? parseEpList(o.require, '--require') : [];
+        const listed = o.ep ? parseEpList(o.ep) : undefined;
+        const eps = listed ? [...new Set([...listed, ...required])] : undefined;
+        if (process.stderr.isTTY && !o.json) say(o, 'checking each execution provider by running a small model on it...');
+        const statuses = await checkEps({
+          ...(eps ? { eps } : {}),
+          ...(o.chromium ? { chromium: o.chromium } : {}),
+          ...parseThreads(o.threads),
+          ...parseWebgpuAdapter(o.webgpuAdapter),
+        });
+        if (o.json) printJson({ platform: `${platform()} ${arch()}`, node: process.version, eps: statuses });
+        else say(o, formatDoctor(statuses));
+        const missing = statuses.filter((s) => required.includes(s.ep) && !s.usable);
+        if (missing.length) {
+          throw new UserError(
+            '--require',
+            missing.map((s) => `${s.ep} is not usable: ${s.reason ?? 'unknown reason'}${s.fix ? `; fix: ${s.fix}` : ''}`).join(' | '),
+          );
+        }
+      }),
+    );
 }

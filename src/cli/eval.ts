@@ -8,7 +8,18 @@ import { evaluate, failuresOf } from '../eval/evaluate.js';
 import { formatSummary, renderHtml } from '../eval/report.js';
 import type { EvalReport, EvaluateOptions, RunFailed } from '../eval/types.js';
 import { parseEpList } from '../runtime/index.js';
-import { addEvalDataOptions, dataInputs, dataOptions, modelInputs, parseInteger, parseNumber, parseThreads, parseWebgpuAdapter, preprocessOptions, type EvalDataCliOptions } from './options.js';
+import {
+  addEvalDataOptions,
+  dataInputs,
+  dataOptions,
+  modelInputs,
+  parseInteger,
+  parseNumber,
+  parseThreads,
+  parseWebgpuAdapter,
+  preprocessOptions,
+  type EvalDataCliOptions,
+} from './options.js';
 import { printable } from '../printable.js';
 import { action, printJson, progressBar, say, withFlag, type GlobalOptions } from './run.js';
 
@@ -37,7 +48,6 @@ export function evaluateOptions(models: string[], o: EvalCliOptions): EvaluateOp
     dataOptions: dataOptions(o),
   };
 }
-
 
 /** The one `error:` line for failed runs: the first failure, and how many more the table shows. */
 function failureLine(failed: RunFailed[]): string {

@@ -21,7 +21,22 @@ import { OPTIMIZERS, type OptimizerName } from '../train/optim.js';
 import { BATCH_NORM_MODES, type BatchNormMode } from '../train/batchnorm.js';
 import { SCHEDULES, type ScheduleName } from '../train/schedule.js';
 import { checkSelection, defaultOutput, parseOps, type ConvertCliOptions } from './convertOptions.js';
-import { addPreprocessOptions, collect, dataInputs, outputBeside, dataOptions, maxDataSizeOption, parseInteger, parseNumber, parseThreads, parseWebgpuAdapter, preprocessOptions, threadsOption, webgpuAdapterOption, type PreprocessCliOptions } from './options.js';
+import {
+  addPreprocessOptions,
+  collect,
+  dataInputs,
+  outputBeside,
+  dataOptions,
+  maxDataSizeOption,
+  parseInteger,
+  parseNumber,
+  parseThreads,
+  parseWebgpuAdapter,
+  preprocessOptions,
+  threadsOption,
+  webgpuAdapterOption,
+  type PreprocessCliOptions,
+} from './options.js';
 import { printable } from '../printable.js';
 import { action, printJson, progressBar, say, type GlobalOptions } from './run.js';
 
@@ -85,17 +100,33 @@ function trainingRuntimeOptions(o: Pick<FinetuneCliOptions, 'threads' | 'webgpuA
 
 /** --bn: PyTorch's model.train() vs the exported (eval-mode) BatchNormalization; `lead` starts the help text. */
 function bnOption(lead = ''): Option {
-  return new Option('--bn <mode>', `${lead}BatchNormalization: frozen (running statistics as exported) or train (batch statistics, running statistics updated as PyTorch does; layers whose scale and bias are all frozen stay frozen)`)
-    .choices([...BATCH_NORM_MODES]).default('frozen');
+  return new Option(
+    '--bn <mode>',
+    `${lead}BatchNormalization: frozen (running statistics as exported) or train (batch statistics, running statistics updated as PyTorch does; layers whose scale and bias are all frozen stay frozen)`,
+  )
+    .choices([...BATCH_NORM_MODES])
+    .default('frozen');
 }
 
 function addFinetuneOptions(cmd: Command): Command {
-  return addTrainingOptions(addPreprocessOptions(addOwnSplitOptions(cmd.requiredOption('--data <spec>', 'labelled data: built-in mnist|iris|penguins|spam, or .npz (x, y), .npy, .csv, an image folder; split 80/10/10 into train/val/test unless --val-data or --test-data is given')))
-    .option('-o, --output <file>', 'fine-tuned model (default: <name>.finetuned.onnx beside the input)'))
+  return addTrainingOptions(
+    addPreprocessOptions(
+      addOwnSplitOptions(
+        cmd.requiredOption(
+          '--data <spec>',
+          'labelled data: built-in mnist|iris|penguins|spam, or .npz (x, y), .npy, .csv, an image folder; split 80/10/10 into train/val/test unless --val-data or --test-data is given',
+        ),
+      ),
+    ).option('-o, --output <file>', 'fine-tuned model (default: <name>.finetuned.onnx beside the input)'),
+  )
     .option('--weight-decay <x>', 'L2 added to the gradient (sgd, momentum, adam) or decoupled (adamw; default 0.01 there, else 0)')
     .option('--momentum <x>', 'momentum for --optimizer momentum', '0.9')
     .addOption(threadsOption())
-    .addOption(new Option('--schedule <name>', 'learning-rate schedule: constant, step (×gamma every --lr-step epochs), cosine (per step to 0)').choices([...SCHEDULES]).default('constant'))
+    .addOption(
+      new Option('--schedule <name>', 'learning-rate schedule: constant, step (×gamma every --lr-step epochs), cosine (per step to 0)')
+        .choices([...SCHEDULES])
+        .default('constant'),
+    )
     .option('--lr-step <n>', 'epochs between decays for --schedule step', '1')
     .option('--lr-gamma <x>', 'decay factor for --schedule step', '0.1')
     .option('--seed <n>', 'seed of the batch order', '0')
@@ -106,20 +137,25 @@ function addFinetuneOptions(cmd: Command): Command {
     .option('--patience <n>', 'stop after n epochs without a better validation score')
     .option('--max-steps <n>', 'at most n steps per epoch (quick runs)')
     .option('--resume [checkpoint]', 'continue the run saved in the checkpoint (default: <output>.ckpt)')
-    .option('--checkpoint <file>', 'where each epoch\'s checkpoint goes (default: <output>.ckpt)')
+    .option('--checkpoint <file>', "where each epoch's checkpoint goes (default: <output>.ckpt)")
     .option('--log <file>', 'JSON log of the run (default: <output>.log.json)')
     .option('--force', 'overwrite an existing output, log and checkpoint')
     .option('--input <name>', 'model input that receives the data (default: the only one)')
     .option('--train-output <name>', 'model output the loss is computed on (default: the first)')
-    .option('--num-classes <n>', 'replace the classifier head (the Gemm, or MatMul + Add, that makes the logits) with a fresh one of n outputs, initialised as PyTorch\'s nn.Linear from --seed: for a new label set')
-    .option('--dump-gradients <file.json>', 'write the loss and every parameter\'s gradient on the first training batch, then stop');
+    .option(
+      '--num-classes <n>',
+      "replace the classifier head (the Gemm, or MatMul + Add, that makes the logits) with a fresh one of n outputs, initialised as PyTorch's nn.Linear from --seed: for a new label set",
+    )
+    .option('--dump-gradients <file.json>', "write the loss and every parameter's gradient on the first training batch, then stop");
 }
-
 
 /** --val-data and --test-data: the user's own splits; `lead` starts each help text. */
 function addOwnSplitOptions(cmd: Command, lead = ''): Command {
   return cmd
-    .option('--val-data <spec>', `${lead}validation set of your own (same kinds as --data; .npy as x.npy with y.npy beside it): --data is then all training data, no split is made`)
+    .option(
+      '--val-data <spec>',
+      `${lead}validation set of your own (same kinds as --data; .npy as x.npy with y.npy beside it): --data is then all training data, no split is made`,
+    )
     .option('--test-data <spec>', `${lead}test set of your own, evaluated once at the end: --data is then all training data, no split is made`);
 }
 
@@ -142,18 +178,32 @@ interface LoadedSplits {
  */
 async function loadSplits(o: FinetuneCliOptions, model: ModelProto): Promise<LoadedSplits> {
   const own = o.valData !== undefined || o.testData !== undefined;
-  if (!own && parseSpec(o.data).split) throw new UserError(`--data ${o.data}`, 'fine-tuning splits the data itself (80% train, 10% validation, 10% test); give the set without :split, or give your own splits with --val-data / --test-data');
+  if (!own && parseSpec(o.data).split)
+    throw new UserError(
+      `--data ${o.data}`,
+      'fine-tuning splits the data itself (80% train, 10% validation, 10% test); give the set without :split, or give your own splits with --val-data / --test-data',
+    );
   const dataOpts = dataOptions(o);
   const fromModel = dataOpts.imageSize ? undefined : modelImageSize(model, { input: o.input, layout: o.layout });
   const sets = await loadTrainingSets(
-    { data: o.data, ...(o.valData !== undefined ? { val: o.valData } : {}), ...(o.testData !== undefined ? { test: o.testData } : {}), names: { val: '--val-data', test: '--test-data' } },
+    {
+      data: o.data,
+      ...(o.valData !== undefined ? { val: o.valData } : {}),
+      ...(o.testData !== undefined ? { test: o.testData } : {}),
+      names: { val: '--val-data', test: '--test-data' },
+    },
     { ...dataOpts, ...(fromModel?.size ? { imageSize: fromModel.size } : {}) },
     preprocessOptions(o),
   ).catch((e: unknown) => {
     throw withSizeOrigin(e, fromModel);
   });
   const { sources, ...splits } = sets;
-  const asked = dataOpts.imageSize === undefined ? undefined : typeof dataOpts.imageSize === 'number' ? [dataOpts.imageSize, dataOpts.imageSize] as [number, number] : dataOpts.imageSize;
+  const asked =
+    dataOpts.imageSize === undefined
+      ? undefined
+      : typeof dataOpts.imageSize === 'number'
+        ? ([dataOpts.imageSize, dataOpts.imageSize] as [number, number])
+        : dataOpts.imageSize;
   const imageSize = splits.train.resizedTo ? imageSizeChoice(splits.train.resizedTo, asked, fromModel) : undefined;
   return { splits, sources, ...(imageSize ? { imageSize } : {}) };
 }
@@ -177,7 +227,10 @@ function checkHeadClasses(head: HeadReplacement, train: Dataset): void {
   if (train.task !== 'classification') throw new UserError('--num-classes', `replaces a classifier head, but the data is ${train.task}`);
   const k = train.classes?.length;
   if (k !== undefined && k !== head.newClasses) {
-    throw new UserError('--num-classes', `is ${head.newClasses}, but the training data has ${k} classes (${train.classes!.slice(0, 8).join(', ')}${k > 8 ? ', ...' : ''}); give --num-classes ${k}`);
+    throw new UserError(
+      '--num-classes',
+      `is ${head.newClasses}, but the training data has ${k} classes (${train.classes!.slice(0, 8).join(', ')}${k > 8 ? ', ...' : ''}); give --num-classes ${k}`,
+    );
   }
 }
 
@@ -198,10 +251,14 @@ function headLine(h: HeadReplacement): string {
 
 /** One line per epoch on stderr; `task` undefined: no validation set (the epoch's score is its training loss). */
 function epochLine(e: EpochRecord, epochs: number, task: Dataset['task'] | undefined): string {
-  const v = task === 'classification' ? `val accuracy ${(100 * e.valMetric).toFixed(2)}%` : task === 'regression' ? `val mse ${e.valMetric.toPrecision(4)}` : 'no validation set';
+  const v =
+    task === 'classification'
+      ? `val accuracy ${(100 * e.valMetric).toFixed(2)}%`
+      : task === 'regression'
+        ? `val mse ${e.valMetric.toPrecision(4)}`
+        : 'no validation set';
   return `epoch ${e.epoch}/${epochs}  train loss ${e.trainLoss.toFixed(4)}  ${v}  lr ${e.lr.toPrecision(3)}  ${e.seconds.toFixed(1)} s`;
 }
-
 
 export interface FinetuneRun {
   model: ModelProto;
@@ -258,18 +315,43 @@ async function runFinetune(input: string, o: FinetuneCliOptions, prepare?: (mf: 
   const bar = process.stderr.isTTY && !o.quiet && !o.json ? progressBar() : undefined;
   try {
     const { log } = await finetune({
-      model: src.model, sourceDir: src.sourceDir, file: src.file, ...splits, runtime: rt, epochs, batchSize,
+      model: src.model,
+      sourceDir: src.sourceDir,
+      file: src.file,
+      ...splits,
+      runtime: rt,
+      epochs,
+      batchSize,
       optimizer: { name: optimizer, weightDecay, momentum: num('--momentum', o.momentum ?? '0.9') },
       schedule: { name: o.schedule, lr, every: whole('--lr-step', o.lrStep ?? '1', 1), gamma: num('--lr-gamma', o.lrGamma ?? '0.1') },
-      seed, shuffle: o.shuffle, freeze: o.freeze, trainOnly: o.trainOnly, batchNorm: o.bn,
+      seed,
+      shuffle: o.shuffle,
+      freeze: o.freeze,
+      trainOnly: o.trainOnly,
+      batchNorm: o.bn,
       ...(o.patience !== undefined ? { patience: whole('--patience', o.patience, 1) } : {}),
       ...(o.maxSteps !== undefined ? { maxSteps: whole('--max-steps', o.maxSteps, 1) } : {}),
-      input: o.input, output: o.trainOutput, out, force: o.force, checkpoint, log: logFile, resume, inputs: data,
-      sources: loaded.sources, ...(head ? { head } : {}), ...(loaded.imageSize ? { imageSize: loaded.imageSize } : {}),
+      input: o.input,
+      output: o.trainOutput,
+      out,
+      force: o.force,
+      checkpoint,
+      log: logFile,
+      resume,
+      inputs: data,
+      sources: loaded.sources,
+      ...(head ? { head } : {}),
+      ...(loaded.imageSize ? { imageSize: loaded.imageSize } : {}),
       signal: controller.signal,
       onProgress: bar ? (p) => bar.update(p.batch, p.batches, `epoch ${p.epoch}/${p.epochs}`, ` loss ${p.runningLoss.toFixed(4)}`) : undefined,
-      onEpoch: (e) => { bar?.clear(); if (!o.json) say(o, epochLine(e, epochs, splits.val.count ? splits.train.task : undefined)); },
-      say: (l) => { bar?.clear(); if (!o.json) say(o, printable(l)); },
+      onEpoch: (e) => {
+        bar?.clear();
+        if (!o.json) say(o, epochLine(e, epochs, splits.val.count ? splits.train.task : undefined));
+      },
+      say: (l) => {
+        bar?.clear();
+        if (!o.json) say(o, printable(l));
+      },
     });
     bar?.clear();
     if (o.json) printJson(log);
@@ -293,17 +375,27 @@ function printSummary(o: FinetuneCliOptions, log: FinetuneLog): void {
     ...(log.float32Master ? ['float16/bfloat16 parameters trained in float32 and rounded back to their own type in the written model'] : []),
     // raising the opset alone changes nothing a user sees; rewritten nodes are worth a line
     ...(log.opset.rewritten
-      ? [`training graph at opset ${log.opset.training}: the model imports ${log.opset.model}, so ${log.opset.rewritten} node(s) were rewritten to that opset's form (same outputs; the written model keeps its own)`]
+      ? [
+          `training graph at opset ${log.opset.training}: the model imports ${log.opset.model}, so ${log.opset.rewritten} node(s) were rewritten to that opset's form (same outputs; the written model keeps its own)`,
+        ]
       : []),
     `trained ${log.parameters.trainable.length} parameter tensors (${log.parameters.values} values) on ${log.ep} (${log.threads} thread${log.threads === 1 ? '' : 's'})${log.deviceResident ? ', kept in device memory between steps' : ''}; batch ${log.batch.size}${log.batch.relaxed ? ` (the model's fixed batch ${log.batch.originalBatch} made symbolic for training)` : ''}`,
-    ...(log.adapter ? [`WebGPU adapter: ${log.adapter.name} (${log.adapter.software ? 'software: on the CPU, not GPU speed' : 'hardware'}${log.adapter.fallback ? `; auto fell back: ${log.adapter.fallback}` : ''})`] : []),
+    ...(log.adapter
+      ? [
+          `WebGPU adapter: ${log.adapter.name} (${log.adapter.software ? 'software: on the CPU, not GPU speed' : 'hardware'}${log.adapter.fallback ? `; auto fell back: ${log.adapter.fallback}` : ''})`,
+        ]
+      : []),
     log.data.val === 0
       ? `no validation set: kept epoch ${log.best?.epoch} (lowest training loss, ${log.best?.value.toFixed(4)})`
-      : cls ? `validation accuracy: ${pct(log.initial.accuracy)} before, ${pct(log.best?.value)} best (epoch ${log.best?.epoch})` : `validation mse: ${log.initial.mse} before, ${log.best?.value} best (epoch ${log.best?.epoch})`,
+      : cls
+        ? `validation accuracy: ${pct(log.initial.accuracy)} before, ${pct(log.best?.value)} best (epoch ${log.best?.epoch})`
+        : `validation mse: ${log.initial.mse} before, ${log.best?.value} best (epoch ${log.best?.epoch})`,
   ];
   if (log.test) lines.push(cls ? `test accuracy (best epoch): ${pct(log.test.accuracy)}` : `test mse (best epoch): ${log.test.mse}`);
   if (log.batchNorm.mode === 'train') {
-    const kept = log.batchNorm.frozen.length ? `; ${log.batchNorm.frozen.length} kept frozen (${log.batchNorm.frozen[0]!.reason}${log.batchNorm.frozen.length > 1 ? ', ...' : ''})` : '';
+    const kept = log.batchNorm.frozen.length
+      ? `; ${log.batchNorm.frozen.length} kept frozen (${log.batchNorm.frozen[0]!.reason}${log.batchNorm.frozen.length > 1 ? ', ...' : ''})`
+      : '';
     lines.push(`BatchNormalization: ${log.batchNorm.train.length} layer(s) trained with batch statistics, their running statistics updated${kept}`);
   }
   if (log.stopped === 'early-stopping') lines.push('stopped early: no better validation score for --patience epochs');
@@ -316,11 +408,23 @@ async function dumpGradients(o: FinetuneCliOptions, src: FinetuneRun, train: Dat
   const rt = await openRuntime(o.ep as EpName, trainingRuntimeOptions(o));
   try {
     const g = await firstBatchGradients(src.model, train, {
-      runtime: rt, sourceDir: src.sourceDir, file: src.file, batchSize, seed, shuffle: o.shuffle,
-      freeze: o.freeze, trainOnly: o.trainOnly, input: o.input, output: o.trainOutput, batchNorm: o.bn,
+      runtime: rt,
+      sourceDir: src.sourceDir,
+      file: src.file,
+      batchSize,
+      seed,
+      shuffle: o.shuffle,
+      freeze: o.freeze,
+      trainOnly: o.trainOnly,
+      input: o.input,
+      output: o.trainOutput,
+      batchNorm: o.bn,
     });
     const dump = {
-      model: src.file, batch: g.rows, loss: g.loss, lossKind: g.lossKind,
+      model: src.file,
+      batch: g.rows,
+      loss: g.loss,
+      lossKind: g.lossKind,
       gradients: Object.fromEntries(Object.entries(g.grads).map(([k, v]) => [k, { dims: v.dims, values: Array.from(v.data as Float32Array) }])),
     };
     await writeFileAtomic(file, JSON.stringify(dump) + '\n', { replace: o.force });
@@ -337,22 +441,37 @@ export function register(program: Command): void {
     .option('--json', 'print the run log as JSON on stdout')
     .option('--quiet', 'print nothing but errors')
     .option('--verbose', 'print stack traces on errors')
-    .action(action(async (model: string, o: FinetuneCliOptions) => {
-      await runFinetune(model, o);
-    }, { output: '--train-output' }));
+    .action(
+      action(
+        async (model: string, o: FinetuneCliOptions) => {
+          await runFinetune(model, o);
+        },
+        { output: '--train-output' },
+      ),
+    );
 }
 
 /** What `alrelu-convert model.onnx --finetune --data <spec> ...` adds to the convert command. */
 export interface ConvertThenFinetuneOptions
-  extends ConvertCliOptions, Pick<FinetuneCliOptions, 'bn' | 'ep' | 'epochs' | 'batchSize' | 'lr' | 'optimizer' | 'threads' | 'webgpuAdapter' | 'scale' | 'maxDataSize' | 'valData' | 'testData'> {
+  extends ConvertCliOptions,
+    Pick<
+      FinetuneCliOptions,
+      'bn' | 'ep' | 'epochs' | 'batchSize' | 'lr' | 'optimizer' | 'threads' | 'webgpuAdapter' | 'scale' | 'maxDataSize' | 'valData' | 'testData'
+    > {
   finetune?: boolean;
   data?: string;
 }
 
 export function addConvertThenFinetuneOptions(cmd: Command): Command {
-  return addTrainingOptions(addOwnSplitOptions(cmd
-    .option('--finetune', 'fine-tune the converted model on --data before writing it (same as `finetune` on the result)')
-    .option('--data <spec>', 'with --finetune: labelled data (built-in name or path), split 80/10/10 unless --val-data or --test-data is given'), 'with --finetune: '), 'with --finetune: ')
+  return addTrainingOptions(
+    addOwnSplitOptions(
+      cmd
+        .option('--finetune', 'fine-tune the converted model on --data before writing it (same as `finetune` on the result)')
+        .option('--data <spec>', 'with --finetune: labelled data (built-in name or path), split 80/10/10 unless --val-data or --test-data is given'),
+      'with --finetune: ',
+    ),
+    'with --finetune: ',
+  )
     .option('--scale <k>', 'with --finetune: multiply the data by k first (e.g. 255 for 0..255 pixels)')
     .addOption(bnOption('with --finetune: '))
     .addOption(maxDataSizeOption('with --finetune: '));
@@ -367,14 +486,37 @@ export async function convertThenFinetune(input: string, o: ConvertThenFinetuneO
   const out = o.output ?? defaultOutput(input);
   const ops = parseOps(input, o.ops);
   const ft: FinetuneCliOptions = {
-    data: o.data, valData: o.valData, testData: o.testData, output: out, ep: o.ep, epochs: o.epochs, batchSize: o.batchSize, lr: o.lr, optimizer: o.optimizer, threads: o.threads, webgpuAdapter: o.webgpuAdapter,
-    schedule: 'constant', seed: o.seed, shuffle: true, freeze: [], trainOnly: [], force: o.force, scale: o.scale, maxDataSize: o.maxDataSize,
-    json: o.json, quiet: o.quiet, verbose: o.verbose,
+    data: o.data,
+    valData: o.valData,
+    testData: o.testData,
+    output: out,
+    ep: o.ep,
+    epochs: o.epochs,
+    batchSize: o.batchSize,
+    lr: o.lr,
+    optimizer: o.optimizer,
+    threads: o.threads,
+    webgpuAdapter: o.webgpuAdapter,
+    schedule: 'constant',
+    seed: o.seed,
+    shuffle: true,
+    freeze: [],
+    trainOnly: [],
+    force: o.force,
+    scale: o.scale,
+    maxDataSize: o.maxDataSize,
+    json: o.json,
+    quiet: o.quiet,
+    verbose: o.verbose,
     bn: o.bn,
   };
   await runFinetune(input, ft, (mf) => {
     const report = convert(mf.model, { alpha, form: o.form, ops, include: o.include, exclude: o.exclude, allRelus: o.allRelus, file: input });
-    if (!o.json) say(o, `converted ${report.replaced} activation${report.replaced === 1 ? '' : 's'} to ALReLU (${report.form}); fine-tuning on ${printable(String(o.data))}`);
+    if (!o.json)
+      say(
+        o,
+        `converted ${report.replaced} activation${report.replaced === 1 ? '' : 's'} to ALReLU (${report.form}); fine-tuning on ${printable(String(o.data))}`,
+      );
     return { model: mf.model, sourceDir: mf.dir, file: input };
   });
 }

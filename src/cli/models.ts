@@ -28,7 +28,10 @@ await action(async () => {
       const t0 = Date.now();
       const r = await trainShipped(m, rt);
       await writeFileAtomic(join(root, m.file), r.bytes, { replace: true });
-      say({}, `${m.file}: ${m.data} ${r.counts.train}/${r.counts.val}/${r.counts.test}, best epoch ${r.bestEpoch}, test accuracy ${(100 * r.test.accuracy).toFixed(2)}%, macro-F1 ${r.test.macroF1.toFixed(4)}, ROC AUC ${r.test.auc?.toFixed(4) ?? '-'} (${((Date.now() - t0) / 1000).toFixed(1)} s, ${r.bytes.length} bytes)`);
+      say(
+        {},
+        `${m.file}: ${m.data} ${r.counts.train}/${r.counts.val}/${r.counts.test}, best epoch ${r.bestEpoch}, test accuracy ${(100 * r.test.accuracy).toFixed(2)}%, macro-F1 ${r.test.macroF1.toFixed(4)}, ROC AUC ${r.test.auc?.toFixed(4) ?? '-'} (${((Date.now() - t0) / 1000).toFixed(1)} s, ${r.bytes.length} bytes)`,
+      );
     }
   } finally {
     await rt.close();

@@ -83,13 +83,17 @@ function parseSize(s: string): [number, number] {
 export function parseByteSize(flag: string, s: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$/i.exec(s.trim());
   const bytes = m ? Number(m[1]) * 1024 ** ' kmgt'.indexOf((m[2] || ' ').toLowerCase()) : NaN;
-  if (!(bytes >= 1 && Number.isSafeInteger(Math.floor(bytes)))) throw new UserError(flag, `expected a size such as 4G, 512M or a number of bytes, found '${s}'`);
+  if (!(bytes >= 1 && Number.isSafeInteger(Math.floor(bytes))))
+    throw new UserError(flag, `expected a size such as 4G, 512M or a number of bytes, found '${s}'`);
   return Math.floor(bytes);
 }
 
 /** The data size limit's flag, for every command that loads data. */
 export function maxDataSizeOption(lead = ''): Option {
-  return new Option('--max-data-size <size>', `${lead}data size limit: the most memory a data set's decoded contents may take, checked against file headers before loading (e.g. 8G; default ${formatBytes(DEFAULT_MAX_DATA_BYTES)}); raise it only for files you trust`);
+  return new Option(
+    '--max-data-size <size>',
+    `${lead}data size limit: the most memory a data set's decoded contents may take, checked against file headers before loading (e.g. 8G; default ${formatBytes(DEFAULT_MAX_DATA_BYTES)}); raise it only for files you trust`,
+  );
 }
 
 /** A CSV label column given as a number is an index, otherwise a header name. */
@@ -120,7 +124,10 @@ export function addPreprocessOptions(cmd: Command): Command {
     .addOption(new Option('--task <task>', 'what the labels are, for user files').choices(['classification', 'regression']))
     .option('--label-column <col>', 'CSV label column: header name or 0-based index (default: "label", else the last)')
     .option('--labels <file>', '.npy labels file, when the samples file is not x.npy with y.npy beside it')
-    .option('--image-size <HxW>', "resize images of an image folder to this size (default: the height and width the model's input declares, read per --layout; where they are symbolic, the first image's size)")
+    .option(
+      '--image-size <HxW>',
+      "resize images of an image folder to this size (default: the height and width the model's input declares, read per --layout; where they are symbolic, the first image's size)",
+    )
     .addOption(new Option('--channels <c>', 'image channels').choices(['rgb', 'gray']))
     .addOption(maxDataSizeOption());
 }
@@ -162,7 +169,10 @@ export interface EvalDataCliOptions extends PreprocessCliOptions {
 /** The data flags of the evaluating commands (eval, serve). */
 export function addEvalDataOptions(cmd: Command): Command {
   cmd
-    .requiredOption('--data <spec>', 'built-in mnist|iris|penguins|spam (optionally name:split), or a path: .npz, .npy, .csv, an image folder, a test_data_set folder or a model folder holding them')
+    .requiredOption(
+      '--data <spec>',
+      'built-in mnist|iris|penguins|spam (optionally name:split), or a path: .npz, .npy, .csv, an image folder, a test_data_set folder or a model folder holding them',
+    )
     .addOption(new Option('--split <split>', 'part of a labelled set (seeded 80/10/10); default all').choices(['train', 'val', 'test', 'all']))
     .option('--seed <n>', 'seed of the train/val/test split (default 0)')
     .option('--limit <n>', 'evaluate n samples spread evenly over the set (or the first n reference cases)')
@@ -178,7 +188,10 @@ export function addEvalDataOptions(cmd: Command): Command {
 
 /** `--threads N` for every command that runs onnxruntime: one wording, one parser. */
 export function threadsOption(lead = ''): Option {
-  return new Option('--threads <n>', `${lead}threads per session: onnxruntime's intra-op pool (cpu, cuda, webgpu) and wasm workers (default: all ${defaultThreads()} cores)`);
+  return new Option(
+    '--threads <n>',
+    `${lead}threads per session: onnxruntime's intra-op pool (cpu, cuda, webgpu) and wasm workers (default: all ${defaultThreads()} cores)`,
+  );
 }
 
 export function parseThreads(s: string | undefined): { threads?: number } {
@@ -187,12 +200,17 @@ export function parseThreads(s: string | undefined): { threads?: number } {
 
 /** `--webgpu-adapter` for every command that can run webgpu or browser-webgpu. */
 export function webgpuAdapterOption(lead = ''): Option {
-  return new Option('--webgpu-adapter <adapter>', `${lead}WebGPU adapter of webgpu and browser-webgpu: auto (the GPU where there is one, else SwiftShader on the CPU; reported), gpu (the GPU, or an error), swiftshader`)
-    .choices([...WEBGPU_ADAPTERS]).default('auto');
+  return new Option(
+    '--webgpu-adapter <adapter>',
+    `${lead}WebGPU adapter of webgpu and browser-webgpu: auto (the GPU where there is one, else SwiftShader on the CPU; reported), gpu (the GPU, or an error), swiftshader`,
+  )
+    .choices([...WEBGPU_ADAPTERS])
+    .default('auto');
 }
 
 export function parseWebgpuAdapter(s: string | undefined): { webgpuAdapter?: WebGpuAdapterChoice } {
   if (s === undefined) return {};
-  if (!(WEBGPU_ADAPTERS as readonly string[]).includes(s)) throw new UserError('--webgpu-adapter', `expected one of ${WEBGPU_ADAPTERS.join(', ')}, found '${s}'`);
+  if (!(WEBGPU_ADAPTERS as readonly string[]).includes(s))
+    throw new UserError('--webgpu-adapter', `expected one of ${WEBGPU_ADAPTERS.join(', ')}, found '${s}'`);
   return { webgpuAdapter: s as WebGpuAdapterChoice };
 }

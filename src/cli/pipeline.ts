@@ -12,7 +12,19 @@ import { formatPipelineSummary } from '../pipeline/report.js';
 import { parseEpList } from '../runtime/index.js';
 import { EP_NAMES, type EpName } from '../runtime/types.js';
 import { OPTIMIZERS, type OptimizerName } from '../train/optim.js';
-import { addPreprocessOptions, dataInputs, dataOptions, parseInteger, parseNumber, parseThreads, parseWebgpuAdapter, preprocessOptions, threadsOption, webgpuAdapterOption, type PreprocessCliOptions } from './options.js';
+import {
+  addPreprocessOptions,
+  dataInputs,
+  dataOptions,
+  parseInteger,
+  parseNumber,
+  parseThreads,
+  parseWebgpuAdapter,
+  preprocessOptions,
+  threadsOption,
+  webgpuAdapterOption,
+  type PreprocessCliOptions,
+} from './options.js';
 import { action, printJson, progressBar, say, type GlobalOptions } from './run.js';
 
 export interface PipelineCliOptions extends GlobalOptions, PreprocessCliOptions {
@@ -37,7 +49,10 @@ export interface PipelineCliOptions extends GlobalOptions, PreprocessCliOptions 
 
 /** `alrelu-out/<model>-<UTC time>`: a fresh folder per run, so running twice never needs --force. */
 export function defaultOutDir(model: string, now = new Date()): string {
-  const stamp = now.toISOString().replace(/\.\d+Z$/, '').replace(/:/g, '-');
+  const stamp = now
+    .toISOString()
+    .replace(/\.\d+Z$/, '')
+    .replace(/:/g, '-');
   const base = join('alrelu-out', `${basename(model).replace(/\.onnx$/i, '')}-${stamp}`);
   let dir = base;
   for (let k = 2; existsSync(dir); k++) dir = `${base}-${k}`;
@@ -47,9 +62,14 @@ export function defaultOutDir(model: string, now = new Date()): string {
 export function register(program: Command): void {
   const cmd = program
     .command('pipeline')
-    .description('the whole job: convert a model, evaluate it against the original, fine-tune it, evaluate all three on every usable execution provider, and write report.html')
+    .description(
+      'the whole job: convert a model, evaluate it against the original, fine-tune it, evaluate all three on every usable execution provider, and write report.html',
+    )
     .argument('<model>', 'ONNX model with Relu/LeakyRelu activations')
-    .requiredOption('--data <spec>', 'labelled data: built-in mnist|iris|penguins|spam, or .npz (x, y), .npy, .csv, an image folder; split 80/10/10 into train (fine-tuning), validation and test (evaluation)')
+    .requiredOption(
+      '--data <spec>',
+      'labelled data: built-in mnist|iris|penguins|spam, or .npz (x, y), .npy, .csv, an image folder; split 80/10/10 into train (fine-tuning), validation and test (evaluation)',
+    )
     .option('--ep <list>', 'providers to evaluate on, comma-separated (default: every usable one; one that cannot run is an error)')
     .addOption(new Option('--train-ep <ep>', 'provider to fine-tune on').choices([...EP_NAMES]).default(PIPELINE_DEFAULTS.trainEp))
     .option('--epochs <n>', 'fine-tuning epochs', String(PIPELINE_DEFAULTS.epochs))
@@ -61,18 +81,24 @@ export function register(program: Command): void {
     .option('--alpha <a>', 'ALReLU slope for Relu nodes (default 0.01)')
     .addOption(new Option('--form <form>', 'what each activation becomes').choices(['subgraph', 'fused', 'function']))
     .option('--limit <n>', 'evaluate n test samples spread evenly over the split (default all)')
-    .option('--software-limit <n>', `test samples on providers with a software WebGPU adapter (SwiftShader takes seconds per batch); 0: as many as the others`, String(SOFTWARE_SAMPLES));
+    .option(
+      '--software-limit <n>',
+      `test samples on providers with a software WebGPU adapter (SwiftShader takes seconds per batch); 0: as many as the others`,
+      String(SOFTWARE_SAMPLES),
+    );
   addPreprocessOptions(cmd)
     .addOption(threadsOption())
     .addOption(webgpuAdapterOption())
     .option('-o, --out-dir <folder>', 'where the models, report.html and pipeline.json go (default: a new alrelu-out/<model>-<time>/)')
-    .option('--force', 'write into a folder that holds files, replacing an earlier run\'s')
+    .option('--force', "write into a folder that holds files, replacing an earlier run's")
     .option('--json', 'print the whole record (pipeline.json) on stdout')
     .option('--quiet', 'print nothing but errors')
     .option('--verbose', 'print stack traces on errors')
-    .action(action(async (model: string, o: PipelineCliOptions) => {
-      await runPipelineCli(model, o);
-    }));
+    .action(
+      action(async (model: string, o: PipelineCliOptions) => {
+        await runPipelineCli(model, o);
+      }),
+    );
 }
 
 async function runPipelineCli(model: string, o: PipelineCliOptions): Promise<void> {
@@ -96,25 +122,38 @@ async function runPipelineCli(model: string, o: PipelineCliOptions): Promise<voi
   let report: PipelineReport;
   try {
     report = await runPipeline({
-      model, data: o.data, outDir, ...(eps ? { eps } : {}), trainEp: o.trainEp,
-      epochs: parseInteger('--epochs', o.epochs, 1), batchSize: parseInteger('--batch-size', o.batchSize, 1), optimizer: o.optimizer, seed: parseInteger('--seed', o.seed, 0),
+      model,
+      data: o.data,
+      outDir,
+      ...(eps ? { eps } : {}),
+      trainEp: o.trainEp,
+      epochs: parseInteger('--epochs', o.epochs, 1),
+      batchSize: parseInteger('--batch-size', o.batchSize, 1),
+      optimizer: o.optimizer,
+      seed: parseInteger('--seed', o.seed, 0),
       ...(o.maxSteps !== undefined ? { maxSteps: parseInteger('--max-steps', o.maxSteps, 1) } : {}),
       ...(o.lr !== undefined ? { lr: positive('--lr', o.lr) } : {}),
       ...(o.alpha !== undefined ? { alpha: parseNumber('--alpha', o.alpha) } : {}),
       ...(o.form ? { form: o.form } : {}),
       ...(o.limit !== undefined ? { limit: parseInteger('--limit', o.limit, 1) } : {}),
       softwareLimit: parseInteger('--software-limit', o.softwareLimit, 0),
-      ...parseThreads(o.threads), ...parseWebgpuAdapter(o.webgpuAdapter),
-      preprocess: preprocessOptions(o), dataOptions: dataOptions(o),
-      force: o.force, inputs: dataInputs(o.data, o.labels),
-      say: talk, signal: controller.signal,
-      ...(bar ? {
-        onProgress: (p) => {
-          if (p.stage === 'providers') talk(`checking ${p.eps ? p.eps.join(', ') : 'every execution provider (about half a minute)'}...`);
-          else if (p.stage === 'evaluate') bar.update(p.eval.done, p.eval.total, `evaluating ${basename(p.eval.model)} on ${p.eval.ep}`);
-          else bar.update(p.step.batch, p.step.batches, `fine-tuning epoch ${p.step.epoch}/${p.step.epochs}`, `  loss ${p.step.runningLoss.toFixed(4)}`);
-        },
-      } : {}),
+      ...parseThreads(o.threads),
+      ...parseWebgpuAdapter(o.webgpuAdapter),
+      preprocess: preprocessOptions(o),
+      dataOptions: dataOptions(o),
+      force: o.force,
+      inputs: dataInputs(o.data, o.labels),
+      say: talk,
+      signal: controller.signal,
+      ...(bar
+        ? {
+            onProgress: (p) => {
+              if (p.stage === 'providers') talk(`checking ${p.eps ? p.eps.join(', ') : 'every execution provider (about half a minute)'}...`);
+              else if (p.stage === 'evaluate') bar.update(p.eval.done, p.eval.total, `evaluating ${basename(p.eval.model)} on ${p.eval.ep}`);
+              else bar.update(p.step.batch, p.step.batches, `fine-tuning epoch ${p.step.epoch}/${p.step.epochs}`, `  loss ${p.step.runningLoss.toFixed(4)}`);
+            },
+          }
+        : {}),
     });
   } finally {
     bar?.clear();
@@ -123,7 +162,11 @@ async function runPipelineCli(model: string, o: PipelineCliOptions): Promise<voi
   if (o.json) printJson(report);
   else say(o, formatPipelineSummary(report));
   const failed = report.summary.filter((s) => s.errors.length);
-  if (failed.length) throw new UserError(failed[0]!.ep, `${failed[0]!.errors[0]}${failed.length > 1 ? ` (and failures on ${failed.length - 1} more provider(s), listed above)` : ''}`);
+  if (failed.length)
+    throw new UserError(
+      failed[0]!.ep,
+      `${failed[0]!.errors[0]}${failed.length > 1 ? ` (and failures on ${failed.length - 1} more provider(s), listed above)` : ''}`,
+    );
 }
 
 function positive(flag: string, s: string): number {

@@ -33,7 +33,10 @@ const positiveInt = (flag: string, s: string | undefined): number | undefined =>
 function browserLine(r: ServeReport): string {
   const b = r.browser;
   // the page says what it is: its words are text from outside, kept to one line each
-  const where = b.ep === 'browser-webgpu' ? `WebGPU adapter: ${printable(String(b.adapter))}` : `wasm, ${b.threads} thread(s)${b.crossOriginIsolated ? '' : ', not cross-origin isolated'}`;
+  const where =
+    b.ep === 'browser-webgpu'
+      ? `WebGPU adapter: ${printable(String(b.adapter))}`
+      : `wasm, ${b.threads} thread(s)${b.crossOriginIsolated ? '' : ', not cross-origin isolated'}`;
   return `browser: ${printable(b.userAgent)}\n  ran on ${b.ep} (${where}); browser latency measured inside the page`;
 }
 
@@ -42,11 +45,18 @@ export function register(program: Command): void {
     .command('serve')
     .description('evaluate in your own browser on your own GPU: prints a URL, the page runs the models with onnxruntime-web and sends the results back')
     .argument('<models...>', 'ONNX models; the first is the baseline the others are compared with')
-    .addOption(new Option('--page-ep <ep>', 'onnxruntime-web backend in the page: auto takes WebGPU when the browser has an adapter, else wasm').choices(['auto', 'webgpu', 'wasm']).default('auto'))
+    .addOption(
+      new Option('--page-ep <ep>', 'onnxruntime-web backend in the page: auto takes WebGPU when the browser has an adapter, else wasm')
+        .choices(['auto', 'webgpu', 'wasm'])
+        .default('auto'),
+    )
     .option('--compare <list>', "local EPs to evaluate too, for agreement with the browser (comma-separated; 'none' for none)", 'cpu')
     .option('--port <n>', 'listen on this port of 127.0.0.1 (default: a free one); with `ssh -L n:127.0.0.1:n` a browser on another machine can open it')
     .option('--timeout <s>', 'give up when no browser connects within s seconds (default: wait)')
-    .option('--max-upload <MiB>', `largest batch of outputs the page may send back in one request (default ${DEFAULT_BODY_BYTES >> 20}); larger ones are refused before they are read`);
+    .option(
+      '--max-upload <MiB>',
+      `largest batch of outputs the page may send back in one request (default ${DEFAULT_BODY_BYTES >> 20}); larger ones are refused before they are read`,
+    );
   addEvalDataOptions(cmd)
     .option('--save <file>', 'also write the JSON report to this file')
     .option('--report <file>', 'also write a self-contained HTML report with charts')
@@ -63,7 +73,8 @@ export function register(program: Command): void {
         const port = positiveInt('--port', o.port);
         const threads = base.threads;
         const maxUpload = positiveInt('--max-upload', o.maxUpload);
-        if (maxUpload && maxUpload * 2 ** 20 > MAX_LENGTH) throw new UserError('--max-upload', `at most ${MAX_LENGTH / 2 ** 20} MiB, the largest buffer Node holds; found ${maxUpload}`);
+        if (maxUpload && maxUpload * 2 ** 20 > MAX_LENGTH)
+          throw new UserError('--max-upload', `at most ${MAX_LENGTH / 2 ** 20} MiB, the largest buffer Node holds; found ${maxUpload}`);
         const { eps: _eps, ...rest } = base;
         const report = await serve({
           ...rest,
@@ -77,7 +88,10 @@ export function register(program: Command): void {
           onUrl: (url) => {
             process.stderr.write(`open this URL in a browser on this machine (WebGPU needs Chrome/Edge 113+ or another WebGPU browser):\n  ${url}\n`);
             const p = new URL(url).port;
-            say(o, `from another machine: ssh -L ${p}:127.0.0.1:${p} <this host> (start serve with --port ${p} to keep it fixed), then open the same URL there`);
+            say(
+              o,
+              `from another machine: ssh -L ${p}:127.0.0.1:${p} <this host> (start serve with --port ${p} to keep it fixed), then open the same URL there`,
+            );
             say(o, 'waiting for a browser... (Ctrl-C to stop)');
           },
           onConnect: (hello, ep) => say(o, `browser connected: running on ${ep}${hello.adapter ? ` (adapter: ${printable(hello.adapter)})` : ''}`),

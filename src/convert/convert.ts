@@ -78,8 +78,18 @@ export function convert(model: ModelProto, opts: ConvertOptions = {}): ConvertRe
   assertValidGraph(file, model);
   const irFrom = int(model.irVersion);
   const report: ConvertReport = {
-    alpha, form, replaced: 0, byOp: {}, byScope: {}, nodes: [], alreadyAlrelu: [], skipped: [], lookalikes: [],
-    warnings: [], opset, irVersion: { from: irFrom, to: irFrom },
+    alpha,
+    form,
+    replaced: 0,
+    byOp: {},
+    byScope: {},
+    nodes: [],
+    alreadyAlrelu: [],
+    skipped: [],
+    lookalikes: [],
+    warnings: [],
+    opset,
+    irVersion: { from: irFrom, to: irFrom },
   };
   const fresh = nameFactory(allNames(model));
   const infoOf = new Map<Scope, StaticInfo>();
@@ -115,7 +125,7 @@ export function convert(model: ModelProto, opts: ConvertOptions = {}): ConvertRe
       const intermediates = FORMS[d.form]({ x: d.x, y: d.y, alpha: d.alpha, elemType: d.elemType, name: n.name || undefined }, b);
       if (n.docString) b.nodes[b.nodes.length - 1]!.docString = n.docString;
       out.push(...b.nodes);
-      if (scope.kind === 'graph') addValueInfo(scope.graph.valueInfo ??= [], scope.graph, d.y, intermediates);
+      if (scope.kind === 'graph') addValueInfo((scope.graph.valueInfo ??= []), scope.graph, d.y, intermediates);
       if (d.form === 'function') functionScopesUsingForm.push(scope);
       report.replaced++;
       report.byOp[n.opType!] = (report.byOp[n.opType!] ?? 0) + 1;
@@ -174,12 +184,18 @@ function decide(n: NodeProto, label: string, c: NodeContext): Decision {
   if (elemType !== undefined && !isFloatType(elemType)) return skip(`input is ${dtypeName(elemType)}: integer arithmetic, not an activation`);
   if (!c.opts.allRelus) {
     if (c.info.shapes.get(x)?.length === 0) return skip('scalar (rank-0) input: not an activation (use --all-relus to rewrite)');
-    if (computesOnShapes(x, c.g, c.constant)) return skip('input is computed from a Shape/Size: shape arithmetic, not an activation (use --all-relus to rewrite)');
+    if (computesOnShapes(x, c.g, c.constant))
+      return skip('input is computed from a Shape/Size: shape arithmetic, not an activation (use --all-relus to rewrite)');
   }
   const alpha = target === 'relu' ? c.alpha : attrFloat(n, 'alpha', DEFAULT_ALPHA);
   if (leakyReluTakes(elemType, c.opset)) return { kind: 'replace', x, y, alpha, elemType, form: c.form };
   return {
-    kind: 'replace', x, y, alpha, elemType, form: 'max',
+    kind: 'replace',
+    x,
+    y,
+    alpha,
+    elemType,
+    form: 'max',
     warning: `LeakyRelu takes bfloat16 only from opset 16 (model: ${c.opset}): bfloat16 activations written as Max(x, -a*x), the same function`,
   };
 }

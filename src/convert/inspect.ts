@@ -80,5 +80,13 @@ export function inspect(mf: ModelFile): Inspection {
     if (isUserError(e)) return { ...base, ...none, notConvertible: e.cause_ };
     throw e;
   }
-  return { ...base, activations: report.nodes, alreadyAlrelu: report.alreadyAlrelu, skipped: report.skipped, lookalikes: report.lookalikes, problems, notConvertible: null };
+  return {
+    ...base,
+    activations: report.nodes,
+    alreadyAlrelu: report.alreadyAlrelu,
+    skipped: report.skipped,
+    lookalikes: report.lookalikes,
+    problems,
+    notConvertible: null,
+  };
 }

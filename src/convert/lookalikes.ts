@@ -7,7 +7,7 @@ import { attrFloat, attrString, attrStrings, isDefaultDomain } from '../onnx/att
 import { tensorValues } from '../onnx/tensor.js';
 import type { NodeProto, TensorProto } from '../onnx/types.js';
 
-export type ConstLookup = (name: string) => TensorProto | undefined
+export type ConstLookup = (name: string) => TensorProto | undefined;
 
 const isDefault = (n: NodeProto) => isDefaultDomain(n.domain);
 const reluName = /^(leaky)?relu$/i;
@@ -25,8 +25,7 @@ const RULES: ((n: NodeProto, constant: ConstLookup) => string | undefined)[] = [
     const minZero = n.input?.[1] ? isZero(constant(n.input[1])) : attrFloat(n, 'min', -Infinity) === 0;
     return minZero ? 'Clip with min 0: a capped ReLU (ReLU6-style), not rewritten' : undefined;
   },
-  (n, constant) =>
-    isDefault(n) && n.opType === 'Max' && (n.input ?? []).some((x) => isZero(constant(x))) ? 'Max(x, 0): ReLU written as Max' : undefined,
+  (n, constant) => (isDefault(n) && n.opType === 'Max' && (n.input ?? []).some((x) => isZero(constant(x))) ? 'Max(x, 0): ReLU written as Max' : undefined),
   (n) => (!isDefault(n) && reluName.test(n.opType ?? '') ? `op named ${n.opType} in custom domain '${n.domain}': not the ONNX operator` : undefined),
   (n) => {
     if (!isDefault(n) || !['LSTM', 'GRU', 'RNN'].includes(n.opType ?? '')) return undefined;

@@ -16,7 +16,12 @@ export function patternMatcher(pattern: string, subject = 'pattern'): NameMatche
     return (name) => rx.test(name);
   }
   const glob = new RegExp(
-    '^' + pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$',
+    '^' +
+      pattern
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '.*')
+        .replace(/\?/g, '.') +
+      '$',
   );
   return (name) => glob.test(name);
 }
@@ -25,6 +30,5 @@ export function patternMatcher(pattern: string, subject = 'pattern'): NameMatche
 export function selection(include: string[] = [], exclude: string[] = []): (names: string[]) => boolean {
   const inc = include.map((p) => patternMatcher(p, 'include'));
   const exc = exclude.map((p) => patternMatcher(p, 'exclude'));
-  return (names) =>
-    (inc.length === 0 || names.some((n) => inc.some((m) => m(n)))) && !names.some((n) => exc.some((m) => m(n)));
+  return (names) => (inc.length === 0 || names.some((n) => inc.some((m) => m(n)))) && !names.some((n) => exc.some((m) => m(n)));
 }

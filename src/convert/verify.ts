@@ -25,7 +25,6 @@ export interface VerifyResult {
   inputs: Record<string, number[]>;
 }
 
-
 /** Random inputs are a check, not a workload: 2^26 values (256 MB of float32) is far above any real model's. */
 const MAX_VERIFY_VALUES = 2 ** 26;
 
@@ -46,27 +45,58 @@ export function randomFeeds(model: ModelProto, dims: Record<string, number>, see
     const n = elementCount(shape);
     // Declared by the model or given by the user: either way, refused before allocating.
     if (shape.some((d) => !Number.isSafeInteger(d) || d < 0) || n > MAX_VERIFY_VALUES) {
-      throw new UserError(file, `input '${input.name}' of shape [${shape.join(', ')}] is too large for --verify (at most ${MAX_VERIFY_VALUES} values; give symbolic dims smaller values with --dim)`);
+      throw new UserError(
+        file,
+        `input '${input.name}' of shape [${shape.join(', ')}] is too large for --verify (at most ${MAX_VERIFY_VALUES} values; give symbolic dims smaller values with --dim)`,
+      );
     }
     const normal = () => (rand() + rand() + rand() - 1.5) * 2;
     switch (vt.elemType) {
-      case DataType.FLOAT: feeds[input.name] = new ort.Tensor('float32', Float32Array.from({ length: n }, normal), shape); break;
-      case DataType.DOUBLE: feeds[input.name] = new ort.Tensor('float64', Float64Array.from({ length: n }, normal), shape); break;
+      case DataType.FLOAT:
+        feeds[input.name] = new ort.Tensor('float32', Float32Array.from({ length: n }, normal), shape);
+        break;
+      case DataType.DOUBLE:
+        feeds[input.name] = new ort.Tensor('float64', Float64Array.from({ length: n }, normal), shape);
+        break;
       case DataType.FLOAT16: {
         const f = Float32Array.from({ length: n }, normal);
         feeds[input.name] = new ort.Tensor('float16', Uint16Array.from(f, floatToHalf), shape);
         break;
       }
-      case DataType.INT64: feeds[input.name] = new ort.Tensor('int64', BigInt64Array.from({ length: n }, () => BigInt(Math.floor(rand() * 2))), shape); break;
-      case DataType.INT32: feeds[input.name] = new ort.Tensor('int32', Int32Array.from({ length: n }, () => Math.floor(rand() * 2)), shape); break;
-      case DataType.BOOL: feeds[input.name] = new ort.Tensor('bool', Uint8Array.from({ length: n }, () => (rand() < 0.5 ? 1 : 0)), shape); break;
-      case DataType.UINT8: feeds[input.name] = new ort.Tensor('uint8', Uint8Array.from({ length: n }, () => Math.floor(rand() * 256)), shape); break;
-      default: throw new UserError(file, `input '${input.name}' has element type ${dtypeName(vt.elemType)}: --verify cannot make data for it`);
+      case DataType.INT64:
+        feeds[input.name] = new ort.Tensor(
+          'int64',
+          BigInt64Array.from({ length: n }, () => BigInt(Math.floor(rand() * 2))),
+          shape,
+        );
+        break;
+      case DataType.INT32:
+        feeds[input.name] = new ort.Tensor(
+          'int32',
+          Int32Array.from({ length: n }, () => Math.floor(rand() * 2)),
+          shape,
+        );
+        break;
+      case DataType.BOOL:
+        feeds[input.name] = new ort.Tensor(
+          'bool',
+          Uint8Array.from({ length: n }, () => (rand() < 0.5 ? 1 : 0)),
+          shape,
+        );
+        break;
+      case DataType.UINT8:
+        feeds[input.name] = new ort.Tensor(
+          'uint8',
+          Uint8Array.from({ length: n }, () => Math.floor(rand() * 256)),
+          shape,
+        );
+        break;
+      default:
+        throw new UserError(file, `input '${input.name}' has element type ${dtypeName(vt.elemType)}: --verify cannot make data for it`);
     }
   }
   return feeds;
 }
-
 
 // fatal only: a failure comes back as an exception, worded below; logged too, it would be a second line on stderr
 const SESSION: ort.InferenceSession.SessionOptions = { logSeverityLevel: 4, graphOptimizationLevel: 'disabled' };
@@ -110,7 +140,12 @@ export async function verify(v: VerifyInputs): Promise<VerifyResult> {
   const feeds = randomFeeds(v.model, v.dims, v.seed, v.file);
   const intraOpNumThreads = threadCount(v.threads);
   const result: VerifyResult = {
-    ok: false, checkedRelus: v.zeroAlphaRelus, equivalence: 'not-run', threads: intraOpNumThreads, runs: false, detail: '',
+    ok: false,
+    checkedRelus: v.zeroAlphaRelus,
+    equivalence: 'not-run',
+    threads: intraOpNumThreads,
+    runs: false,
+    detail: '',
     inputs: Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, [...t.dims]])),
   };
   let reference: Record<string, ort.Tensor>;

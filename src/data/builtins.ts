@@ -40,7 +40,10 @@ const cache = new Map<string, Promise<Dataset>>();
 export function loadBuiltin(name: string, opts: BuiltinOptions = {}): Promise<Dataset> {
   const b = BUILTINS[name];
   if (!b || !isBuiltin(name)) {
-    throw new UserError(`data set ${JSON.stringify(name)}`, `unknown; the built-in data sets are ${BUILTIN_NAMES.join(', ')} (or give a path to .npz, .npy, .csv, an image folder or a test_data_set folder)`);
+    throw new UserError(
+      `data set ${JSON.stringify(name)}`,
+      `unknown; the built-in data sets are ${BUILTIN_NAMES.join(', ')} (or give a path to .npz, .npy, .csv, an image folder or a test_data_set folder)`,
+    );
   }
   const key = `${name}:${b.optionKey?.(opts) ?? ''}`;
   let p = cache.get(key);

@@ -62,7 +62,10 @@ export function parseCsv(text: string, delimiter: string, subject: string): Row[
     const c = text[i]!;
     if (inQuotes) {
       if (c === '"') {
-        if (text[i + 1] === '"') { cell += '"'; i++; } else inQuotes = false;
+        if (text[i + 1] === '"') {
+          cell += '"';
+          i++;
+        } else inQuotes = false;
       } else {
         if (c === '\n') line++;
         cell += c;
@@ -156,18 +159,26 @@ export async function loadCsv(file: string, opts: CsvOptions = {}): Promise<Data
     throw new UserError(file, `line ${data[bad]!.line}: regression target ${quoted(raw[bad]!)} in column ${colName(li)} is not a number`);
   } else if (numeric) {
     const bad = raw.findIndex((s) => !Number.isInteger(Number(s)));
-    throw new UserError(file, `line ${data[bad]!.line}: label ${raw[bad]} in column ${colName(li)} is not an integer; classification needs integer or string labels (use task 'regression' for real-valued targets)`);
+    throw new UserError(
+      file,
+      `line ${data[bad]!.line}: label ${raw[bad]} in column ${colName(li)} is not an integer; classification needs integer or string labels (use task 'regression' for real-valued targets)`,
+    );
   } else {
     classes = [...new Set(raw)].sort();
     const index = new Map(classes.map((c, k) => [c, k]));
     y = raw.map((s) => index.get(s)!);
   }
-  return datasetFromArrays(file, basename(file), {
-    x,
-    xShape: [data.length, featureCols.length],
-    y,
-    yShape: [data.length],
-    ...(classes ? { classes } : {}),
-    ...(names ? { featureNames: featureCols.map((k) => names[k]!.trim()) } : {}),
-  }, task);
+  return datasetFromArrays(
+    file,
+    basename(file),
+    {
+      x,
+      xShape: [data.length, featureCols.length],
+      y,
+      yShape: [data.length],
+      ...(classes ? { classes } : {}),
+      ...(names ? { featureNames: featureCols.map((k) => names[k]!.trim()) } : {}),
+    },
+    task,
+  );
 }

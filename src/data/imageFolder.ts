@@ -35,16 +35,23 @@ export async function loadImageFolder(dir: string, opts: ImageFolderOptions = {}
   if (size && !size.every((d) => Number.isInteger(d) && d > 0)) throw new UserError(`image size ${size.join('x')}`, 'expected positive integers');
 
   const entries = await fs.readdir(dir, { withFileTypes: true });
-  const classes = entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
+  const classes = entries
+    .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+    .map((e) => e.name)
+    .sort();
   if (classes.length === 0) {
-    throw new UserError(dir, 'has no class subfolders; expected an image folder (one subfolder of PNG/JPEG files per class), a test_data_set folder, or x.npy and y.npy');
+    throw new UserError(
+      dir,
+      'has no class subfolders; expected an image folder (one subfolder of PNG/JPEG files per class), a test_data_set folder, or x.npy and y.npy',
+    );
   }
   const files: { path: string; label: number }[] = [];
   for (const [label, cls] of classes.entries()) {
     const names = (await fs.readdir(join(dir, cls))).filter((n) => !n.startsWith('.') && isImageFile(n)).sort();
     for (const n of names) files.push({ path: join(dir, cls, n), label });
   }
-  if (files.length === 0) throw new UserError(dir, `has zero images; expected .png, .jpg or .jpeg files in its class subfolders (${classes.map(shown).join(', ')})`);
+  if (files.length === 0)
+    throw new UserError(dir, `has zero images; expected .png, .jpg or .jpeg files in its class subfolders (${classes.map(shown).join(', ')})`);
 
   const budget = opts.budget ?? new DataBudget();
   const c = channels === 'gray' ? 1 : 3;

@@ -43,7 +43,9 @@ export function modelImageSize(model: ModelProto, o: { input?: string; layout?: 
   const inputs = (g?.input ?? []).filter((v) => v.name && !inits.has(v.name));
   const named = o.input !== undefined ? inputs.find((v) => v.name === o.input) : inputs.length === 1 ? inputs[0] : undefined;
   if (!named) {
-    return { why: o.input !== undefined ? `the model has no input '${o.input}'` : `the model has ${inputs.length} inputs, so none is known to take the images` };
+    return {
+      why: o.input !== undefined ? `the model has no input '${o.input}'` : `the model has ${inputs.length} inputs, so none is known to take the images`,
+    };
   }
   const dims = declaredDims(named);
   const layout = o.layout ?? 'nchw';

@@ -49,7 +49,15 @@ const PNG_CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
 function pngInflatedBytes(w: number, h: number, bitsPerPixel: number, interlaced: boolean): number {
   const rows = (pw: number, ph: number) => (pw > 0 && ph > 0 ? ph * (1 + Math.ceil((pw * bitsPerPixel) / 8)) : 0);
   if (!interlaced) return rows(w, h);
-  const passes = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]];
+  const passes = [
+    [0, 0, 8, 8],
+    [4, 0, 8, 8],
+    [0, 4, 4, 8],
+    [2, 0, 4, 4],
+    [0, 2, 2, 4],
+    [1, 0, 2, 2],
+    [0, 1, 1, 2],
+  ];
   return passes.reduce((sum, [x0, y0, dx, dy]) => sum + rows(Math.ceil((w - x0!) / dx!), Math.ceil((h - y0!) / dy!)), 0);
 }
 
@@ -142,7 +150,8 @@ function checkImageData(bytes: Uint8Array, h: ImageHeader, subject: string): voi
   try {
     got = inflateSync(Buffer.concat(parts), { maxOutputLength: Math.max(1, want) }).length;
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') fail(`its image data inflates to more than the ${want} bytes its ${h.width}x${h.height} header implies`);
+    if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE')
+      fail(`its image data inflates to more than the ${want} bytes its ${h.width}x${h.height} header implies`);
     fail(`its image data does not inflate (${(e as Error).message})`);
   }
   if (got !== want) fail(`its image data inflates to ${got} bytes, its ${h.width}x${h.height} header implies ${want} (truncated?)`);
@@ -160,7 +169,8 @@ export function decodeImage(bytes: Uint8Array, subject: string, budget: DataBudg
     if (h.format === 'png') {
       checkImageData(bytes, h, subject);
       const png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-      if (png.width !== h.width || png.height !== h.height) throw new Error(`decoded ${png.width}x${png.height} pixels, the header says ${h.width}x${h.height}`);
+      if (png.width !== h.width || png.height !== h.height)
+        throw new Error(`decoded ${png.width}x${png.height} pixels, the header says ${h.width}x${h.height}`);
       return { width: png.width, height: png.height, data: new Uint8Array(png.data.buffer, png.data.byteOffset, png.data.byteLength) };
     }
     // jpeg-js's own limits are a second fence, in case it finds a frame the header scan did not.
@@ -187,7 +197,9 @@ export function toPlanar(img: RgbaImage, channels: Channels): Float32Array {
   const out = new Float32Array(c * n);
   const d = img.data;
   for (let p = 0; p < n; p++) {
-    const r = d[p * 4]!, g = d[p * 4 + 1]!, b = d[p * 4 + 2]!;
+    const r = d[p * 4]!,
+      g = d[p * 4 + 1]!,
+      b = d[p * 4 + 2]!;
     if (c === 1) out[p] = (0.299 * r + 0.587 * g + 0.114 * b) / 255;
     else {
       out[p] = r / 255;
@@ -220,8 +232,10 @@ export function resizeBilinear(src: Float32Array, c: number, h: number, w: numbe
       const wx = fx - x0;
       for (let k = 0; k < c; k++) {
         const base = k * h * w;
-        const a = src[base + y0 * w + x0]!, b = src[base + y0 * w + x1]!;
-        const cc = src[base + y1 * w + x0]!, d = src[base + y1 * w + x1]!;
+        const a = src[base + y0 * w + x0]!,
+          b = src[base + y0 * w + x1]!;
+        const cc = src[base + y1 * w + x0]!,
+          d = src[base + y1 * w + x1]!;
         out[k * outH * outW + y * outW + x] = (a * (1 - wx) + b * wx) * (1 - wy) + (cc * (1 - wx) + d * wx) * wy;
       }
     }

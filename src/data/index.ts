@@ -136,7 +136,8 @@ export async function loadData(spec: string, o: LoadDataOptions = {}): Promise<L
   if (st?.isDirectory()) {
     const loaded = await loadFolder(parsed.name, o, budget);
     if (isReference(loaded)) {
-      if (split && split !== 'all') throw new UserError('split', `does not apply to reference data (${parsed.name} holds test_data_set folders, not labelled samples)`);
+      if (split && split !== 'all')
+        throw new UserError('split', `does not apply to reference data (${parsed.name} holds test_data_set folders, not labelled samples)`);
       if (loaded.length === 0) throw new UserError(parsed.name, 'holds no test_data_set_N folders');
       return loaded;
     }

@@ -57,10 +57,16 @@ export function datasetFromArrays(subject: string, name: string, a: RawArrays, t
   for (let i = 0; i < n; i++) {
     const v = a.y[i]!;
     if (!Number.isInteger(v) || v < 0) {
-      throw new UserError(subject, `label y[${i}] = ${v} is not a class index; classification needs integers ≥ 0 (use task 'regression' for real-valued targets)`);
+      throw new UserError(
+        subject,
+        `label y[${i}] = ${v} is not a class index; classification needs integers ≥ 0 (use task 'regression' for real-valued targets)`,
+      );
     }
     if (v > MAX_CLASS_INDEX) {
-      throw new UserError(subject, `label y[${i}] = ${v} is above ${MAX_CLASS_INDEX}, the largest class index supported (a class name is made for every index up to the largest label)`);
+      throw new UserError(
+        subject,
+        `label y[${i}] = ${v} is above ${MAX_CLASS_INDEX}, the largest class index supported (a class name is made for every index up to the largest label)`,
+      );
     }
     y[i] = v;
     if (v > max) max = v;

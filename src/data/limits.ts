@@ -53,7 +53,10 @@ export class DataBudget {
     }
     if (bytes > this.limit - this.held) {
       const already = this.held > 0 && bytes <= this.limit ? `; with the ${formatBytes(this.held)} already loaded for this data set that is` : ',';
-      throw new UserError(subject, `${declared}${already} above the data size limit (${formatBytes(this.limit)}); raise the data size limit if you trust this file`);
+      throw new UserError(
+        subject,
+        `${declared}${already} above the data size limit (${formatBytes(this.limit)}); raise the data size limit if you trust this file`,
+      );
     }
     this.held += bytes;
   }

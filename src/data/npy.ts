@@ -9,8 +9,16 @@ import { quoted, shown } from './text.js';
 import { formatBytes, shapeText, type DataBudget } from './limits.js';
 
 export type NpyData =
-  | Float32Array | Float64Array | Uint16Array | Int8Array | Int16Array | Int32Array | BigInt64Array
-  | Uint8Array | Uint32Array | BigUint64Array;
+  | Float32Array
+  | Float64Array
+  | Uint16Array
+  | Int8Array
+  | Int16Array
+  | Int32Array
+  | BigInt64Array
+  | Uint8Array
+  | Uint32Array
+  | BigUint64Array;
 
 export interface NpyArray {
   /** the descr string from the header, e.g. '<f4' */
@@ -96,7 +104,10 @@ export function parseNpyHeader(bytes: Uint8Array, subject: string): NpyHeader {
   if (fortran === 'True') fail('array is in Fortran order; save it with numpy.ascontiguousarray(a) (C order)');
   const shapeSrc = /['"]shape['"]\s*:\s*\(([^)]*)\)/.exec(header)?.[1];
   if (shapeSrc === undefined) return fail(`no shape in header ${quoted(header.trim())}`);
-  const dims = shapeSrc.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  const dims = shapeSrc
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
   if (dims.some((d) => !/^\d+L?$/.test(d))) fail(`bad shape ${quoted(`(${shapeSrc})`)}: expected non-negative integer dimensions`);
   const shape = dims.map((d) => Number(d.replace(/L$/, '')));
 

@@ -62,7 +62,10 @@ export async function loadNpz(file: string, task?: Task, budget = new DataBudget
   const missing = ['x', 'y'].filter((k) => !arrays.has(k));
   if (missing.length) {
     const found = [...arrays.keys()];
-    throw new UserError(file, `missing array ${missing.join(' and ')}; expected arrays named x and y (numpy.savez(path, x=..., y=...)), found ${found.length ? found.join(', ') : 'no arrays'}`);
+    throw new UserError(
+      file,
+      `missing array ${missing.join(' and ')}; expected arrays named x and y (numpy.savez(path, x=..., y=...)), found ${found.length ? found.join(', ') : 'no arrays'}`,
+    );
   }
   return fromNpy(file, arrays.get('x')!(), arrays.get('y')!(), task, budget);
 }
@@ -72,7 +75,10 @@ export async function loadNpyPair(file: string, labels: string | undefined, task
   let yFile = labels;
   if (!yFile) {
     if (basename(file) !== 'x.npy') {
-      throw new UserError(file, 'missing array y: a single .npy holds only samples; name it x.npy with y.npy beside it, give the labels file (labels option), or use an .npz with arrays x and y');
+      throw new UserError(
+        file,
+        'missing array y: a single .npy holds only samples; name it x.npy with y.npy beside it, give the labels file (labels option), or use an .npz with arrays x and y',
+      );
     }
     yFile = join(dirname(file), 'y.npy');
     try {

@@ -65,10 +65,16 @@ export function alignSplit(train: Dataset, other: Dataset, role: SplitRole, subj
   const ref = `the training data's`;
   if (other.task !== train.task) throw new UserError(subject, `holds ${other.task} data for the ${role} set; the training data is ${train.task}`);
   if (dims(other.sampleShape) !== dims(train.sampleShape)) {
-    throw new UserError(subject, `its samples are ${dims(other.sampleShape)}, ${ref} are ${dims(train.sampleShape)}; the ${role} set must match the training set`);
+    throw new UserError(
+      subject,
+      `its samples are ${dims(other.sampleShape)}, ${ref} are ${dims(train.sampleShape)}; the ${role} set must match the training set`,
+    );
   }
   if (train.featureNames && other.featureNames && train.featureNames.join('\n') !== other.featureNames.join('\n')) {
-    throw new UserError(subject, `its feature columns are ${list(other.featureNames)}, ${ref} are ${list(train.featureNames)}; the ${role} set must have the same columns in the same order`);
+    throw new UserError(
+      subject,
+      `its feature columns are ${list(other.featureNames)}, ${ref} are ${list(train.featureNames)}; the ${role} set must have the same columns in the same order`,
+    );
   }
   if (train.task === 'regression') {
     if ((other.targetSize ?? 1) !== (train.targetSize ?? 1)) {
@@ -81,7 +87,10 @@ export function alignSplit(train: Dataset, other: Dataset, role: SplitRole, subj
   const index = new Map(classes.map((c, k) => [c, k]));
   const unknown = theirs.filter((c) => !index.has(c));
   if (unknown.length) {
-    throw new UserError(subject, `the ${role} set has class${unknown.length === 1 ? '' : 'es'} ${list(unknown)}, which the training data (${list(classes)}) does not have`);
+    throw new UserError(
+      subject,
+      `the ${role} set has class${unknown.length === 1 ? '' : 'es'} ${list(unknown)}, which the training data (${list(classes)}) does not have`,
+    );
   }
   if (theirs.every((c, k) => index.get(c) === k)) return { ...other, classes };
   const map = theirs.map((c) => index.get(c)!);
@@ -124,14 +133,20 @@ const sourceOf = (spec: string, d: Dataset): SplitSource => ({ spec, part: d.spl
  * Own files count against one data size limit together, are loaded at the training images' size, are
  * checked against the training set (alignSplit), then preprocessed alike.
  */
-export async function loadTrainingSets(specs: TrainingSetSpecs, o: Omit<LoadDataOptions, 'split' | 'budget'> = {}, pre: PreprocessOptions = {}): Promise<TrainingSets> {
+export async function loadTrainingSets(
+  specs: TrainingSetSpecs,
+  o: Omit<LoadDataOptions, 'split' | 'budget'> = {},
+  pre: PreprocessOptions = {},
+): Promise<TrainingSets> {
   if (specs.val === undefined && specs.test === undefined) {
     // one after the other: each load holds the whole set for a moment
     const train = await labelled(specs.data, { ...o, split: 'train' });
     const val = await labelled(specs.data, { ...o, split: 'val' });
     const test = await labelled(specs.data, { ...o, split: 'test' });
     return {
-      train: preprocess(train, pre), val: preprocess(val, pre), test: preprocess(test, pre),
+      train: preprocess(train, pre),
+      val: preprocess(val, pre),
+      test: preprocess(test, pre),
       sources: { train: sourceOf(specs.data, train), val: sourceOf(specs.data, val), test: sourceOf(specs.data, test) },
     };
   }
@@ -147,7 +162,11 @@ export async function loadTrainingSets(specs: TrainingSetSpecs, o: Omit<LoadData
     try {
       d = await labelled(spec, same);
     } catch (e) {
-      if (name !== undefined && e instanceof UserError && /^data(=|$)/.test(e.subject)) throw new UserError(e.subject.replace(/^data=?/, (d) => (d === 'data=' ? `${name} ` : name)), e.cause_);
+      if (name !== undefined && e instanceof UserError && /^data(=|$)/.test(e.subject))
+        throw new UserError(
+          e.subject.replace(/^data=?/, (d) => (d === 'data=' ? `${name} ` : name)),
+          e.cause_,
+        );
       throw e;
     }
     return alignSplit(train, d, role, spec);
@@ -156,7 +175,9 @@ export async function loadTrainingSets(specs: TrainingSetSpecs, o: Omit<LoadData
   const test = await own(specs.test, 'test', specs.names?.test);
   const none = { ...select(train, []), split: 'val' as const };
   return {
-    train: preprocess(train, pre), val: preprocess(val ?? none, pre), ...(test ? { test: preprocess(test, pre) } : {}),
+    train: preprocess(train, pre),
+    val: preprocess(val ?? none, pre),
+    ...(test ? { test: preprocess(test, pre) } : {}),
     sources: { train: sourceOf(specs.data, train), val: val ? sourceOf(specs.val!, val) : null, test: test ? sourceOf(specs.test!, test) : null },
   };
 }

@@ -28,7 +28,10 @@ function perElement(flag: string, values: number[], shape: number[]): Float32Arr
   const size = elementCount(shape);
   const channels = shape[0] ?? 1;
   if (values.length !== 1 && values.length !== channels) {
-    throw new UserError(flag, `expected 1 value or ${channels} (one per ${shape.length === 1 ? 'feature' : 'channel'} of samples shaped [${shape.join(',')}]), found ${values.length}`);
+    throw new UserError(
+      flag,
+      `expected 1 value or ${channels} (one per ${shape.length === 1 ? 'feature' : 'channel'} of samples shaped [${shape.join(',')}]), found ${values.length}`,
+    );
   }
   const per = size / channels;
   const out = new Float32Array(size);

@@ -96,7 +96,11 @@ export class ZipReader {
     }
     if (eocd < 0) {
       const looksZip = b.length >= 4 && this.dv.getUint32(0, true) === SIG_LOCAL;
-      this.fail(looksZip ? 'no end-of-central-directory record (truncated?)' : `expected a zip archive (starting with PK\\x03\\x04), found ${b.length} bytes of something else`);
+      this.fail(
+        looksZip
+          ? 'no end-of-central-directory record (truncated?)'
+          : `expected a zip archive (starting with PK\\x03\\x04), found ${b.length} bytes of something else`,
+      );
     }
     let count = this.u16(eocd + 10);
     let dirOffset = this.u32(eocd + 16);
@@ -191,7 +195,8 @@ export class ZipReader {
     const raw = this.bytes.subarray(start, end);
     let out: Uint8Array;
     if (e.method === 0) {
-      if (e.compressedSize !== e.size) this.fail(`member ${name} is stored (not compressed) but its sizes differ: ${e.compressedSize} stored, ${e.size} declared`);
+      if (e.compressedSize !== e.size)
+        this.fail(`member ${name} is stored (not compressed) but its sizes differ: ${e.compressedSize} stored, ${e.size} declared`);
       out = raw;
     } else if (e.method === 8) {
       const declared = `member ${name} declares ${formatBytes(e.size)} uncompressed`;

@@ -83,10 +83,7 @@ export interface ModelComparison {
 }
 
 /** The first model is the baseline (the original); each further model is set beside it on each provider. */
-export function compareModels(
-  runs: { model: string; ep: string; score: Score; outputs: CollectedOutputs }[],
-  models: string[],
-): ModelComparison[] {
+export function compareModels(runs: { model: string; ep: string; score: Score; outputs: CollectedOutputs }[], models: string[]): ModelComparison[] {
   const [baseline, ...others] = models;
   if (baseline === undefined) return [];
   const out: ModelComparison[] = [];

@@ -109,7 +109,15 @@ export function renderText(doc: ReportDocument, sections?: string[], facts: stri
     const tables = s.blocks.filter((b): b is TableBlock => b.kind === 'table' && !b.detail && b.rows.length > 0);
     if (!tables.length && !s.notes?.length) continue;
     const lines = [`${s.title}:`, ...(s.notes ?? []).map((n) => printable(n))];
-    for (const t of tables) lines.push((t.title ? `${t.title}:\n` : '') + formatTable(t.headers, t.rows.map((r) => r.map((c) => c.text)), t.align));
+    for (const t of tables)
+      lines.push(
+        (t.title ? `${t.title}:\n` : '') +
+          formatTable(
+            t.headers,
+            t.rows.map((r) => r.map((c) => c.text)),
+            t.align,
+          ),
+      );
     out.push(lines.join('\n'));
   }
   return out.join('\n\n');
@@ -129,7 +137,10 @@ const attrNum = (v: number | null | undefined) => (typeof v === 'number' && Numb
 function tableHtml(t: TableBlock): string {
   const th = t.headers.map((h, i) => `<th${t.align?.[i] === 'left' ? ' class="l"' : ''}>${escapeHtml(h)}</th>`).join('');
   const trs = t.rows
-    .map((r) => `<tr>${r.map((c, i) => `<td${c.value !== undefined ? ` data-value="${attrNum(c.value)}"` : ''}${t.align?.[i] === 'left' ? ' class="l"' : ''}>${escapeHtml(c.text)}</td>`).join('')}</tr>`)
+    .map(
+      (r) =>
+        `<tr>${r.map((c, i) => `<td${c.value !== undefined ? ` data-value="${attrNum(c.value)}"` : ''}${t.align?.[i] === 'left' ? ' class="l"' : ''}>${escapeHtml(c.text)}</td>`).join('')}</tr>`,
+    )
     .join('\n');
   const caption = t.title ? `<caption>${escapeHtml(t.title)}</caption>` : '';
   return `<div class="scroll"><table data-table="${escapeHtml(t.id)}">${caption}<thead><tr>${th}</tr></thead><tbody>\n${trs}\n</tbody></table></div>`;
@@ -229,7 +240,9 @@ function linesHtml(b: LinesBlock): string {
   const yFmt = (v: number) => unitText(v, b.yUnit);
   const parts: string[] = [];
   for (const t of ticks(y0, y1)) {
-    parts.push(`<line x1="${left}" x2="${left + plotW}" y1="${Y(t).toFixed(1)}" y2="${Y(t).toFixed(1)}" stroke="#e4e4e4"/><text x="${left - 6}" y="${(Y(t) + 4).toFixed(1)}" text-anchor="end" fill="#666">${escapeHtml(yFmt(t))}</text>`);
+    parts.push(
+      `<line x1="${left}" x2="${left + plotW}" y1="${Y(t).toFixed(1)}" y2="${Y(t).toFixed(1)}" stroke="#e4e4e4"/><text x="${left - 6}" y="${(Y(t) + 4).toFixed(1)}" text-anchor="end" fill="#666">${escapeHtml(yFmt(t))}</text>`,
+    );
   }
   // whole-number x values (steps, epochs) get whole-number ticks only
   const whole = xs.every(Number.isInteger);
@@ -243,15 +256,23 @@ function linesHtml(b: LinesBlock): string {
   b.series.forEach((s, i) => {
     const color = PALETTE[i % PALETTE.length]!;
     const pts = s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
-    if (pts.length > 1) parts.push(`<polyline fill="none" stroke="${color}" stroke-width="1.6" points="${pts.map(([x, y]) => `${X(x).toFixed(1)},${Y(y).toFixed(1)}`).join(' ')}"/>`);
+    if (pts.length > 1)
+      parts.push(
+        `<polyline fill="none" stroke="${color}" stroke-width="1.6" points="${pts.map(([x, y]) => `${X(x).toFixed(1)},${Y(y).toFixed(1)}`).join(' ')}"/>`,
+      );
     // every point is a mark a reader can hover (and a test can count); small ones where there are many
     const r = pts.length > 40 ? 1.3 : 3.5;
     for (const [x, y] of pts) {
-      parts.push(`<circle class="pt" cx="${X(x).toFixed(1)}" cy="${Y(y).toFixed(1)}" r="${r}" fill="${color}" data-series="${escapeHtml(s.name)}" data-x="${attrNum(x)}" data-value="${attrNum(y)}"><title>${escapeHtml(`${s.name}: ${b.xLabel} ${x}, ${yFmt(y)}`)}</title></circle>`);
+      parts.push(
+        `<circle class="pt" cx="${X(x).toFixed(1)}" cy="${Y(y).toFixed(1)}" r="${r}" fill="${color}" data-series="${escapeHtml(s.name)}" data-x="${attrNum(x)}" data-value="${attrNum(y)}"><title>${escapeHtml(`${s.name}: ${b.xLabel} ${x}, ${yFmt(y)}`)}</title></circle>`,
+      );
       marks++;
     }
   });
-  return `<figure><figcaption>${escapeHtml(b.title)}</figcaption>${legend(b.series.map((s) => s.name), (i) => PALETTE[i % PALETTE.length]!)}${svgOpen(b.id, left + plotW + right, top + plotH + bottom, marks)}${parts.join('')}</svg></figure>`;
+  return `<figure><figcaption>${escapeHtml(b.title)}</figcaption>${legend(
+    b.series.map((s) => s.name),
+    (i) => PALETTE[i % PALETTE.length]!,
+  )}${svgOpen(b.id, left + plotW + right, top + plotH + bottom, marks)}${parts.join('')}</svg></figure>`;
 }
 
 /** Each cell shaded by its share of its row: the diagonal in blue, the rest in red, so that mistakes stand out even when small. */
@@ -271,7 +292,9 @@ function heatmapHtml(b: HeatmapBlock): string {
       const fill = v === 0 ? '#f7f7f7' : `rgba(${r},${g},${bl},${(0.12 + 0.88 * f).toFixed(3)})`;
       const x = margin + j * size;
       const y = margin + i * size;
-      parts.push(`<rect class="cell" x="${x}" y="${y}" width="${size}" height="${size}" fill="${fill}" stroke="#fff" data-value="${attrNum(v)}"><title>${escapeHtml(`${b.rowLabel} ${b.labels[i] ?? i}, ${b.colLabel} ${b.labels[j] ?? j}: ${v}`)}</title></rect>`);
+      parts.push(
+        `<rect class="cell" x="${x}" y="${y}" width="${size}" height="${size}" fill="${fill}" stroke="#fff" data-value="${attrNum(v)}"><title>${escapeHtml(`${b.rowLabel} ${b.labels[i] ?? i}, ${b.colLabel} ${b.labels[j] ?? j}: ${v}`)}</title></rect>`,
+      );
       if (showCounts && v) parts.push(`<text x="${x + size / 2}" y="${y + size / 2 + 4}" text-anchor="middle" fill="${f > 0.5 ? '#fff' : '#222'}">${v}</text>`);
     });
   });

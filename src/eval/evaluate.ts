@@ -50,12 +50,20 @@ function checkPositiveInt(flag: string, v: number | undefined): void {
 /** `n` rows spread evenly over the set: the built-in sets are ordered by class, so "the first n" would be one class. */
 function evenSubset(ds: Dataset, n: number): Dataset {
   if (n >= ds.count) return ds;
-  return select(ds, Array.from({ length: n }, (_, i) => Math.floor((i * ds.count) / n)));
+  return select(
+    ds,
+    Array.from({ length: n }, (_, i) => Math.floor((i * ds.count) / n)),
+  );
 }
 
 async function load(opts: LoadOptions): Promise<PreparedData> {
   const fromModel = await sizeFromModel(opts);
-  const loaded = await loadData(opts.data, { ...opts.dataOptions, ...(fromModel?.size ? { imageSize: fromModel.size } : {}), split: opts.split, seed: opts.seed }).catch((e: unknown) => {
+  const loaded = await loadData(opts.data, {
+    ...opts.dataOptions,
+    ...(fromModel?.size ? { imageSize: fromModel.size } : {}),
+    split: opts.split,
+    seed: opts.seed,
+  }).catch((e: unknown) => {
     throw withSizeOrigin(e, fromModel);
   });
   if (isReference(loaded)) {
@@ -82,7 +90,12 @@ async function load(opts: LoadOptions): Promise<PreparedData> {
 }
 
 /** A run's output tensors, split per sample and appended to the collected outputs. */
-function collect(into: Map<string, { rowSize: number; parts: Float64Array[]; rows: number }>, outputs: Record<string, HostTensor>, samples: number, keep: number): void {
+function collect(
+  into: Map<string, { rowSize: number; parts: Float64Array[]; rows: number }>,
+  outputs: Record<string, HostTensor>,
+  samples: number,
+  keep: number,
+): void {
   for (const [name, t] of Object.entries(outputs)) {
     const values = toFloat64(t);
     if (values.length % samples !== 0) {
@@ -134,7 +147,8 @@ function pickOutput(outputs: CollectedOutputs, ds: Dataset, wanted: string | und
 /** Classification scores as rows x classes; a single sigmoid/logit column becomes two classes. */
 function classScores(out: CollectedOutput, ds: Dataset, outputName: string, labelMax: number): { scores: Float64Array; classes: number } {
   if (out.rowSize === 1) {
-    if (labelMax > 1) throw new DataMismatchError(`output ${outputName}`, `expected one score per class (labels go up to ${labelMax}), found 1 value per sample`);
+    if (labelMax > 1)
+      throw new DataMismatchError(`output ${outputName}`, `expected one score per class (labels go up to ${labelMax}), found 1 value per sample`);
     const rows = out.data.length;
     const probs = out.data.every((v) => v >= 0 && v <= 1);
     const scores = new Float64Array(rows * 2);
@@ -207,16 +221,35 @@ async function runDataset(session: Session, ds: Dataset, opts: EvaluateOptions, 
     opts.onProgress?.({ model, ep, done, total: ds.count });
   }
   const outputs = finish(collected);
-  const outputName = pickOutput(outputs, ds, opts.output, session.outputs.map((o) => o.name), model);
+  const outputName = pickOutput(
+    outputs,
+    ds,
+    opts.output,
+    session.outputs.map((o) => o.name),
+    model,
+  );
   const out = outputs[outputName]!;
-  const feed: FeedInfo = { input: plan.input, declaredShape: plan.declaredShape, feedShape: feedDims(B), output: outputName, batching: plan.batching, batchSize: B };
+  const feed: FeedInfo = {
+    input: plan.input,
+    declaredShape: plan.declaredShape,
+    feedShape: feedDims(B),
+    output: outputName,
+    batching: plan.batching,
+    batchSize: B,
+  };
   if (ds.task === 'regression') {
     const m = regressionMetrics(out.data, ds.y, ds.count);
     return { feed, metrics: { task: 'regression', ...m }, latency: lat.summary(), outputs, score: { metric: 'mse', value: m.mse, higherIsBetter: false } };
   }
   const { scores, classes } = classScores(out, ds, outputName, labelMax(ds));
   const m = classificationMetrics(scores, ds.y.subarray(0, ds.count), classes);
-  return { feed, metrics: { task: 'classification', ...m }, latency: lat.summary(), outputs, score: { metric: 'top1', value: m.top1, higherIsBetter: true, loss: m.loss } };
+  return {
+    feed,
+    metrics: { task: 'classification', ...m },
+    latency: lat.summary(),
+    outputs,
+    score: { metric: 'top1', value: m.top1, higherIsBetter: true, loss: m.loss },
+  };
 }
 
 /** Case tensors matched to model inputs: by name when they carry the model's names, else by position. */
@@ -224,7 +257,10 @@ function matchByNameOrPosition(given: Record<string, HostTensor>, wanted: IoMeta
   const keys = Object.keys(given);
   if (wanted.every((w) => keys.includes(w.name))) return Object.fromEntries(wanted.map((w) => [w.name, given[w.name]!]));
   if (keys.length !== wanted.length) {
-    throw new DataMismatchError(caseName, `expected ${wanted.length} ${what} (${wanted.map((w) => w.name).join(', ')}), found ${keys.length} (${keys.join(', ')})`);
+    throw new DataMismatchError(
+      caseName,
+      `expected ${wanted.length} ${what} (${wanted.map((w) => w.name).join(', ')}), found ${keys.length} (${keys.join(', ')})`,
+    );
   }
   return Object.fromEntries(wanted.map((w, i) => [w.name, given[keys[i]!]!]));
 }
@@ -281,12 +317,23 @@ async function runReference(session: Session, cases: ReferenceCase[], opts: Eval
     batching: 'single',
     batchSize: 1,
   };
-  return { feed, metrics: { task: 'reference', ...metrics }, latency: lat.summary(), outputs: finish(collected), score: { metric: 'maxAbs', value: maxAbs, higherIsBetter: false } };
+  return {
+    feed,
+    metrics: { task: 'reference', ...metrics },
+    latency: lat.summary(),
+    outputs: finish(collected),
+    score: { metric: 'maxAbs', value: maxAbs, higherIsBetter: false },
+  };
 }
 
 /** First line of an error, so one failure is one table row and one `error:` line. */
 function oneLine(e: unknown): string {
-  return messageOf(e).split('\n').map((s) => s.trim()).filter(Boolean)[0] ?? 'unknown error';
+  return (
+    messageOf(e)
+      .split('\n')
+      .map((s) => s.trim())
+      .filter(Boolean)[0] ?? 'unknown error'
+  );
 }
 
 /** Every model path names a file; `command` (eval, serve) is the subject when there are none. */
@@ -360,7 +407,12 @@ class Runtimes {
     if (!p) {
       const { opts } = this;
       const given = opts.runtimes?.[ep];
-      p = given ? Promise.resolve(given) : openRuntime(ep, { ...(opts.threads !== undefined ? { threads: opts.threads } : {}), ...(opts.webgpuAdapter ? { webgpuAdapter: opts.webgpuAdapter } : {}) });
+      p = given
+        ? Promise.resolve(given)
+        : openRuntime(ep, {
+            ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
+            ...(opts.webgpuAdapter ? { webgpuAdapter: opts.webgpuAdapter } : {}),
+          });
       p.catch(() => undefined); // awaited by the caller; keeps an early failure from being "unhandled"
       this.opened.set(ep, p);
     }
@@ -380,7 +432,12 @@ class Runtimes {
  * not fitting the model, which holds for every provider.
  */
 async function runModelOn(
-  runtimes: Runtimes, data: PreparedData, opts: EvaluateOptions, model: string, ep: EpName, requestedBatch: number,
+  runtimes: Runtimes,
+  data: PreparedData,
+  opts: EvaluateOptions,
+  model: string,
+  ep: EpName,
+  requestedBatch: number,
 ): Promise<{ result: RunResult; done?: Done } | { mismatch: string }> {
   let rt: Runtime;
   try {
@@ -405,7 +462,16 @@ async function runModelOn(
       run = await runReference(session, data.cases, opts, model, ep);
     }
     return {
-      result: { model, ep, ok: true, threads: rt.threads, ...(rt.adapter ? { adapter: rt.adapter } : {}), feed: run.feed, metrics: run.metrics, latency: run.latency },
+      result: {
+        model,
+        ep,
+        ok: true,
+        threads: rt.threads,
+        ...(rt.adapter ? { adapter: rt.adapter } : {}),
+        feed: run.feed,
+        metrics: run.metrics,
+        latency: run.latency,
+      },
       done: { model, ep, outputs: run.outputs, score: run.score },
     };
   } catch (e) {
@@ -418,7 +484,12 @@ async function runModelOn(
 
 /** The report: what was evaluated on what, each run's result, and the agreements and comparisons between them. */
 function reportOf(opts: EvaluateOptions, data: PreparedData, requestedBatch: number, results: RunResult[], done: Done[]): EvalReport {
-  const agreement = opts.models.flatMap((m) => epAgreement(m, done.filter((d) => d.model === m)));
+  const agreement = opts.models.flatMap((m) =>
+    epAgreement(
+      m,
+      done.filter((d) => d.model === m),
+    ),
+  );
   const comparison = compareModels(done, opts.models);
   const ds = data.kind === 'dataset' ? data.ds : undefined;
   const split: Split = ds?.split ?? opts.split ?? 'all';

@@ -283,7 +283,8 @@ export function errorStats(actual: ArrayLike<number>, expected: ArrayLike<number
     const e = expected[i]!;
     let d: number;
     if (Number.isNaN(a) || Number.isNaN(e)) d = Number.isNaN(a) && Number.isNaN(e) ? 0 : Infinity;
-    else if (a === e) d = 0; // also equal infinities
+    else if (a === e)
+      d = 0; // also equal infinities
     else d = Math.abs(a - e);
     if (d > maxAbs || worstIndex < 0) {
       maxAbs = Math.max(maxAbs, d);

@@ -56,7 +56,16 @@ export function analyze(result: ExperimentResult): Analysis {
     const summaries = variants.map((v) => ({
       variant: v,
       seeds: of(v).length,
-      metrics: Object.fromEntries(METRICS.map((m) => [m, summarize(of(v).map((r) => value(r, m)).filter((x): x is number => x !== null))])) as Record<Metric, Summary>,
+      metrics: Object.fromEntries(
+        METRICS.map((m) => [
+          m,
+          summarize(
+            of(v)
+              .map((r) => value(r, m))
+              .filter((x): x is number => x !== null),
+          ),
+        ]),
+      ) as Record<Metric, Summary>,
     }));
     const comparisons: Comparison[] = [];
     for (const [a, b] of pairs) {
@@ -69,7 +78,10 @@ export function analyze(result: ExperimentResult): Analysis {
           const y = of(b).find((r) => r.seed === seed);
           const vx = x ? value(x, metric) : null;
           const vy = y ? value(y, metric) : null;
-          if (vx !== null && vy !== null) { xs.push(vx); ys.push(vy); }
+          if (vx !== null && vy !== null) {
+            xs.push(vx);
+            ys.push(vy);
+          }
         }
         comparisons.push({ a, b, metric, test: pairedTests(xs, ys) });
       }

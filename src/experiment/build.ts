@@ -50,14 +50,18 @@ class Net {
   readonly inits: TensorProto[] = [];
   private readonly rand: () => number;
   parameters = 0;
-  constructor(seed: number, private readonly act: Activation) {
+  constructor(
+    seed: number,
+    private readonly act: Activation,
+  ) {
     this.rand = mulberry32(seed);
   }
 
   private uniform(name: string, dims: number[], bound: number): string {
     const n = dims.reduce((a, b) => a * b, 1);
     // counted before allocating: a typo in a size must not take the machine's memory
-    if (this.parameters + n > MAX_PARAMETERS) throw new UserError('model size', `more than ${MAX_PARAMETERS} parameters (at ${name} [${dims.join(', ')}]); use smaller sizes`);
+    if (this.parameters + n > MAX_PARAMETERS)
+      throw new UserError('model size', `more than ${MAX_PARAMETERS} parameters (at ${name} [${dims.join(', ')}]); use smaller sizes`);
     const v = new Float32Array(n);
     for (let i = 0; i < n; i++) v[i] = (this.rand() * 2 - 1) * bound;
     this.inits.push({ name, dims, dataType: DataType.FLOAT, rawData: new Uint8Array(v.buffer) });
@@ -113,7 +117,8 @@ function checkSizes(what: string, sizes: number[], allowEmpty: boolean): void {
 export function buildModel(o: BuildOptions): ModelProto {
   if (!Number.isInteger(o.classes) || o.classes < 2) throw new UserError('number of classes', `must be 2 or more, found ${o.classes}`);
   if (!Number.isInteger(o.seed) || o.seed < 0 || o.seed > 0xffffffff) throw new UserError('seed', `expected an integer from 0 to 4294967295, found ${o.seed}`);
-  if (!o.sampleShape.length || o.sampleShape.some((d) => !Number.isInteger(d) || d < 1)) throw new UserError('sample shape', `[${o.sampleShape.join(', ')}] is not a fixed shape`);
+  if (!o.sampleShape.length || o.sampleShape.some((d) => !Number.isInteger(d) || d < 1))
+    throw new UserError('sample shape', `[${o.sampleShape.join(', ')}] is not a fixed shape`);
   checkSizes('hidden layer', o.hidden, o.arch === 'cnn');
   const net = new Net(o.seed, o.activation);
   let x = INPUT;
@@ -123,10 +128,15 @@ export function buildModel(o: BuildOptions): ModelProto {
     width = o.sampleShape.reduce((a, b) => a * b, 1);
   } else {
     checkSizes('convolution channels', o.channels, false);
-    if (o.sampleShape.length !== 3) throw new UserError('cnn', `needs image samples [channels, height, width], the data's samples are [${o.sampleShape.join(', ')}]; use the mlp`);
+    if (o.sampleShape.length !== 3)
+      throw new UserError('cnn', `needs image samples [channels, height, width], the data's samples are [${o.sampleShape.join(', ')}]; use the mlp`);
     let [c, h, w] = o.sampleShape as [number, number, number];
     o.channels.forEach((cout, i) => {
-      if (h < 2 || w < 2) throw new UserError('cnn', `${o.channels.length} convolution blocks pool [${o.sampleShape.slice(1).join('×')}] images below 1 pixel; use fewer channels entries`);
+      if (h < 2 || w < 2)
+        throw new UserError(
+          'cnn',
+          `${o.channels.length} convolution blocks pool [${o.sampleShape.slice(1).join('×')}] images below 1 pixel; use fewer channels entries`,
+        );
       x = net.pool(net.activation(net.conv(x, c, cout, `conv${i + 1}`), `act_conv${i + 1}`), `pool${i + 1}`);
       c = cout;
       h = Math.floor(h / 2);

@@ -46,23 +46,45 @@ const SUMMARY_HEAD = ['data', 'variant', 'seeds', 'accuracy (%)', 'macro-F1', 'R
 const TEST_HEAD = ['data', 'comparison (a vs b)', 'metric', 'mean a - b', 'seeds a>b/a<b/=', 'Wilcoxon p', 'paired t p'];
 
 function summaryRows(a: Analysis): string[][] {
-  return a.data.flatMap((d) => d.variants.map((v) => [d.data, v.variant, String(v.seeds), meanStd(v.metrics.accuracy, 'accuracy'), meanStd(v.metrics.macroF1, 'macroF1'), meanStd(v.metrics.auc, 'auc'), meanStd(v.metrics.loss, 'loss')]));
+  return a.data.flatMap((d) =>
+    d.variants.map((v) => [
+      d.data,
+      v.variant,
+      String(v.seeds),
+      meanStd(v.metrics.accuracy, 'accuracy'),
+      meanStd(v.metrics.macroF1, 'macroF1'),
+      meanStd(v.metrics.auc, 'auc'),
+      meanStd(v.metrics.loss, 'loss'),
+    ]),
+  );
 }
 
 function testRows(a: Analysis): string[][] {
-  return a.data.flatMap((d) => d.comparisons.map((c) => [
-    d.data, `${c.a} vs ${c.b}`, METRIC_NAMES[c.metric], diff(c.test.meanDiff, c.metric), `${c.test.wins}/${c.test.losses}/${c.test.ties}`, wilcoxonText(c), tText(c),
-  ]));
+  return a.data.flatMap((d) =>
+    d.comparisons.map((c) => [
+      d.data,
+      `${c.a} vs ${c.b}`,
+      METRIC_NAMES[c.metric],
+      diff(c.test.meanDiff, c.metric),
+      `${c.test.wins}/${c.test.losses}/${c.test.ties}`,
+      wilcoxonText(c),
+      tText(c),
+    ]),
+  );
 }
 
 function settingsLine(r: ExperimentResult): string {
   const s = r.settings;
-  const what = s.mode === 'scratch' ? `from scratch: ${describeArch(s.arch)}, ${s.variants.join(' / ')}` : `swap and fine-tune: ${s.model.file}, ALReLU a = ${s.alpha}`;
+  const what =
+    s.mode === 'scratch' ? `from scratch: ${describeArch(s.arch)}, ${s.variants.join(' / ')}` : `swap and fine-tune: ${s.model.file}, ALReLU a = ${s.alpha}`;
   return `${what}; seeds ${s.seeds.join(', ')}; ${s.epochs} epoch(s), batch ${s.batchSize}, Adam lr ${s.lr}${s.limit !== null ? `, at most ${s.limit} samples per data set` : ''}`;
 }
 
 function dataLines(r: ExperimentResult): string[] {
-  return r.settings.data.map((d) => `${d.spec}: ${d.counts.train}/${d.counts.val}/${d.counts.test} train/val/test samples, ${d.classes} classes${d.standardized ? ', features standardised on the training split' : ''}`);
+  return r.settings.data.map(
+    (d) =>
+      `${d.spec}: ${d.counts.train}/${d.counts.val}/${d.counts.test} train/val/test samples, ${d.classes} classes${d.standardized ? ', features standardised on the training split' : ''}`,
+  );
 }
 
 const NOTES = [
@@ -87,14 +109,19 @@ export function formatText(r: ExperimentResult, a: Analysis): string {
 }
 
 function sameStartWarnings(a: Analysis): string[] {
-  return a.mode === 'scratch' ? a.data.filter((d) => !d.sameStart).map((d) => `WARNING: ${d.data}: the variants of a seed did not all start from the same weights`) : [];
+  return a.mode === 'scratch'
+    ? a.data.filter((d) => !d.sameStart).map((d) => `WARNING: ${d.data}: the variants of a seed did not all start from the same weights`)
+    : [];
 }
 
 /** A Markdown section: provenance, settings, the two tables. */
 export function formatMarkdown(r: ExperimentResult, a: Analysis, p: Provenance): string {
-  const md = (head: string[], rows: string[][]) => [
-    `| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((row) => `| ${row.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`),
-  ].join('\n');
+  const md = (head: string[], rows: string[][]) =>
+    [
+      `| ${head.join(' | ')} |`,
+      `|${head.map(() => '---').join('|')}|`,
+      ...rows.map((row) => `| ${row.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`),
+    ].join('\n');
   return [
     `Produced by \`${p.command}\` on ${p.machine}, ${p.date}.`,
     '',
@@ -126,7 +153,6 @@ function table(id: string, head: string[], rows: string[][], values: (number | n
   return `<table data-table="${esc(id)}"><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rows.map((r, i) => `<tr>${r.map((c, j) => cell(c, values[i]?.[j])).join('')}</tr>`).join('')}</tbody></table>`;
 }
 
-
 interface Frame {
   w: number;
   h: number;
@@ -143,14 +169,20 @@ function frame(xMax: number, lo: number, hi: number, xLabel: string, yLabel: str
   const t = 10;
   const r = 10;
   const f: Frame = {
-    w, h,
+    w,
+    h,
     x: (v) => l + (xMax > 0 ? v / xMax : 0.5) * (w - l - r),
     y: (v) => t + (1 - (hi > lo ? (v - lo) / (hi - lo) : 0.5)) * (h - t - b),
   };
-  const parts = [`<line x1="${l}" y1="${h - b}" x2="${w - r}" y2="${h - b}" stroke="#888"/>`, `<line x1="${l}" y1="${t}" x2="${l}" y2="${h - b}" stroke="#888"/>`];
+  const parts = [
+    `<line x1="${l}" y1="${h - b}" x2="${w - r}" y2="${h - b}" stroke="#888"/>`,
+    `<line x1="${l}" y1="${t}" x2="${l}" y2="${h - b}" stroke="#888"/>`,
+  ];
   for (let k = 0; k <= 4; k++) {
     const v = lo + ((hi - lo) * k) / 4;
-    parts.push(`<text x="${l - 4}" y="${f.y(v) + 4}" text-anchor="end">${esc(v.toFixed(hi - lo < 0.05 ? 3 : 2))}</text><line x1="${l}" y1="${f.y(v)}" x2="${w - r}" y2="${f.y(v)}" stroke="#eee"/>`);
+    parts.push(
+      `<text x="${l - 4}" y="${f.y(v) + 4}" text-anchor="end">${esc(v.toFixed(hi - lo < 0.05 ? 3 : 2))}</text><line x1="${l}" y1="${f.y(v)}" x2="${w - r}" y2="${f.y(v)}" stroke="#eee"/>`,
+    );
   }
   for (const v of xTicks) parts.push(`<text x="${f.x(v)}" y="${h - b + 14}" text-anchor="middle">${esc(String(v))}</text>`);
   parts.push(`<text x="${(l + w - r) / 2}" y="${h - 4}" text-anchor="middle">${esc(xLabel)}</text>`);
@@ -158,7 +190,8 @@ function frame(xMax: number, lo: number, hi: number, xLabel: string, yLabel: str
   return { f, axes: parts.join('') };
 }
 
-const svg = (f: Frame, body: string, cls: string, chart: string) => `<svg class="${cls}" data-chart="${esc(chart)}" xmlns="http://www.w3.org/2000/svg" width="${f.w}" height="${f.h}" font-size="11" font-family="sans-serif" role="img">${body}</svg>`;
+const svg = (f: Frame, body: string, cls: string, chart: string) =>
+  `<svg class="${cls}" data-chart="${esc(chart)}" xmlns="http://www.w3.org/2000/svg" width="${f.w}" height="${f.h}" font-size="11" font-family="sans-serif" role="img">${body}</svg>`;
 
 /** A padded value range; scores clamp to [0, 1], a loss only to [0, ∞). */
 function range(values: number[], unit = true): [number, number] {
@@ -182,7 +215,14 @@ function learningCurves(d: DataAnalysis, runs: RunRecord[], variants: string[]):
   if (!trained.length) return '';
   const epochs = Math.max(...trained.map((r) => r.curve.length - 1));
   const [lo, hi] = range(trained.flatMap((r) => r.curve.map((c) => c.valAccuracy ?? NaN)));
-  const { f, axes } = frame(epochs, lo, hi, 'epoch', 'validation accuracy', Array.from({ length: epochs + 1 }, (_, i) => i));
+  const { f, axes } = frame(
+    epochs,
+    lo,
+    hi,
+    'epoch',
+    'validation accuracy',
+    Array.from({ length: epochs + 1 }, (_, i) => i),
+  );
   const parts = [axes];
   variants.forEach((v, vi) => {
     const color = PALETTE[vi % PALETTE.length]!;
@@ -190,14 +230,17 @@ function learningCurves(d: DataAnalysis, runs: RunRecord[], variants: string[]):
     const path = (pts: [number, number][]) => pts.map(([x, y], i) => `${i ? 'L' : 'M'}${f.x(x).toFixed(1)},${f.y(y).toFixed(1)}`).join('');
     for (const r of mine) {
       const pts = r.curve.filter((c) => c.valAccuracy !== null).map((c) => [c.epoch, c.valAccuracy!] as [number, number]);
-      parts.push(`<path class="seed" d="${path(pts)}" fill="none" stroke="${color}" stroke-opacity="0.35" stroke-width="1"><title>${esc(`${v} seed ${r.seed}`)}</title></path>`);
+      parts.push(
+        `<path class="seed" d="${path(pts)}" fill="none" stroke="${color}" stroke-opacity="0.35" stroke-width="1"><title>${esc(`${v} seed ${r.seed}`)}</title></path>`,
+      );
     }
     const mean: [number, number][] = [];
     for (let e = 0; e <= epochs; e++) {
       const vals = mine.map((r) => r.curve[e]?.valAccuracy).filter((x): x is number => typeof x === 'number');
       if (vals.length) mean.push([e, vals.reduce((a, b) => a + b, 0) / vals.length]);
     }
-    if (mean.length) parts.push(`<path class="mean" d="${path(mean)}" fill="none" stroke="${color}" stroke-width="2.5"><title>${esc(`${v}: mean over seeds`)}</title></path>`);
+    if (mean.length)
+      parts.push(`<path class="mean" d="${path(mean)}" fill="none" stroke="${color}" stroke-width="2.5"><title>${esc(`${v}: mean over seeds`)}</title></path>`);
   });
   return `<figure><figcaption>${esc(`${d.data}: learning curves (thin: each seed; thick: mean)`)}</figcaption>${svg(f, parts.join(''), 'chart curves', `${d.data}:curves`)}</figure>`;
 }
@@ -220,11 +263,16 @@ function seedPoints(d: DataAnalysis, runs: RunRecord[], variants: string[], metr
       return r && val(r) !== null ? ([slot(i) + jitter(k), f.y(val(r)!), val(r)!, v] as const) : null;
     });
     const line = pts.filter((p) => p !== null);
-    if (line.length > 1) parts.push(`<path d="${line.map((p, i) => `${i ? 'L' : 'M'}${p[0].toFixed(1)},${p[1].toFixed(1)}`).join('')}" fill="none" stroke="#999" stroke-opacity="0.6"/>`);
+    if (line.length > 1)
+      parts.push(
+        `<path d="${line.map((p, i) => `${i ? 'L' : 'M'}${p[0].toFixed(1)},${p[1].toFixed(1)}`).join('')}" fill="none" stroke="#999" stroke-opacity="0.6"/>`,
+      );
     pts.forEach((p) => {
       if (!p) return;
       const color = PALETTE[variants.indexOf(p[3]) % PALETTE.length]!;
-      parts.push(`<circle class="point" cx="${p[0].toFixed(1)}" cy="${p[1].toFixed(1)}" r="4" fill="${color}" data-variant="${esc(p[3])}" data-seed="${seed}" data-value="${p[2]}"><title>${esc(`${p[3]} seed ${seed}: ${metric === 'accuracy' ? pct(p[2]) : fmt(p[2])}`)}</title></circle>`);
+      parts.push(
+        `<circle class="point" cx="${p[0].toFixed(1)}" cy="${p[1].toFixed(1)}" r="4" fill="${color}" data-variant="${esc(p[3])}" data-seed="${seed}" data-value="${p[2]}"><title>${esc(`${p[3]} seed ${seed}: ${metric === 'accuracy' ? pct(p[2]) : fmt(p[2])}`)}</title></circle>`,
+      );
     });
   });
   return `<figure><figcaption>${esc(`${d.data}: test ${METRIC_NAMES[metric]} per seed (lines join one seed's variants)`)}</figcaption>${svg(f, parts.join(''), 'chart points', `${d.data}:${metric}`)}</figure>`;
@@ -238,12 +286,20 @@ export function renderExperimentHtml(r: ExperimentResult, a: Analysis, p: Proven
     return [
       `<h2>${esc(d.data)}</h2>`,
       legend(variants),
-      table(`summary:${d.data}`, SUMMARY_HEAD.slice(1), summaryRows({ ...a, data: [d] }).map((row) => row.slice(1)),
-        d.variants.map((v) => [null, v.seeds, ...METRICS.map((m) => (v.metrics[m].n ? v.metrics[m].mean : null))])),
+      table(
+        `summary:${d.data}`,
+        SUMMARY_HEAD.slice(1),
+        summaryRows({ ...a, data: [d] }).map((row) => row.slice(1)),
+        d.variants.map((v) => [null, v.seeds, ...METRICS.map((m) => (v.metrics[m].n ? v.metrics[m].mean : null))]),
+      ),
       `<div class="grid">${learningCurves(d, runs, variants)}${METRICS.map((m) => seedPoints(d, runs, variants, m, r.settings.seeds)).join('')}</div>`,
       '<h3>Paired tests across seeds</h3>',
-      table(`tests:${d.data}`, TEST_HEAD.slice(1), testRows({ ...a, data: [d] }).map((row) => row.slice(1)),
-        d.comparisons.map((c) => [null, null, Number.isNaN(c.test.meanDiff) ? null : c.test.meanDiff, null, c.test.wilcoxon.p, c.test.t.p])),
+      table(
+        `tests:${d.data}`,
+        TEST_HEAD.slice(1),
+        testRows({ ...a, data: [d] }).map((row) => row.slice(1)),
+        d.comparisons.map((c) => [null, null, Number.isNaN(c.test.meanDiff) ? null : c.test.meanDiff, null, c.test.wilcoxon.p, c.test.t.p]),
+      ),
     ].join('\n');
   });
   return `<!doctype html>
@@ -258,10 +314,14 @@ th:first-child,td:first-child{text-align:left}figure{margin:.5em}figcaption{font
 <h1>Does ALReLU help?</h1>
 <p class="meta">${esc(`Produced by ${p.command} on ${p.machine}, ${p.date}.`)}</p>
 <p>${esc(settingsLine(r))}</p>
-<ul>${dataLines(r).map((l) => `<li>${esc(l)}</li>`).join('')}</ul>
+<ul>${dataLines(r)
+    .map((l) => `<li>${esc(l)}</li>`)
+    .join('')}</ul>
 ${sections.join('\n')}
 <p class="meta">${NOTES.map(esc).join('<br>')}</p>
-${sameStartWarnings(a).map((w) => `<p><strong>${esc(w)}</strong></p>`).join('')}
+${sameStartWarnings(a)
+  .map((w) => `<p><strong>${esc(w)}</strong></p>`)
+  .join('')}
 </body></html>
 `;
 }

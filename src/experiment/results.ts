@@ -55,7 +55,12 @@ export function settingsDiff(a: unknown, b: unknown, path = ''): string[] {
 }
 
 export class ResultsFile {
-  private constructor(readonly path: string, readonly settings: unknown, readonly runs: RunRecord[], private exists: boolean) {}
+  private constructor(
+    readonly path: string,
+    readonly settings: unknown,
+    readonly runs: RunRecord[],
+    private exists: boolean,
+  ) {}
 
   /**
    * A new file (nothing written until the first run; `force`: an existing one is replaced then), or with
@@ -81,7 +86,8 @@ export class ResultsFile {
     const head = parsed[0] as { kind?: string; settings?: unknown } | undefined;
     if (head?.kind !== 'settings') throw new UserError(path, 'does not start with the settings line of an experiment; start over with --force');
     const diffs = settingsDiff(head.settings, settings);
-    if (diffs.length) throw new UserError(path, `was made with other settings (${diffs.join('; ')}); resume with the recorded settings, or start over with --force`);
+    if (diffs.length)
+      throw new UserError(path, `was made with other settings (${diffs.join('; ')}); resume with the recorded settings, or start over with --force`);
     const runs: RunRecord[] = [];
     const seen = new Set<string>();
     parsed.slice(1).forEach((p, i) => {

@@ -118,16 +118,27 @@ export async function loadSets(spec: string, o: LoadSetsOptions): Promise<Loaded
   if (all.task !== 'classification') throw new UserError(spec, 'is regression data; the experiment compares classifiers (accuracy, macro-F1, AUC)');
   const base = o.limit !== null && o.limit < all.count ? select(all, evenly(all.count, o.limit)) : all;
   const [train, val, test] = (['train', 'val', 'test'] as const).map((s) => preprocess(applySplit(base, s), o.preprocess)) as [Dataset, Dataset, Dataset];
-  if (train.count < 2 || val.count < 1 || test.count < 2) throw new UserError(spec, `${base.count} samples split into ${train.count}/${val.count}/${test.count}: too few to train, validate and test; give more data (or a higher limit)`);
+  if (train.count < 2 || val.count < 1 || test.count < 2)
+    throw new UserError(
+      spec,
+      `${base.count} samples split into ${train.count}/${val.count}/${test.count}: too few to train, validate and test; give more data (or a higher limit)`,
+    );
   let classes = all.classes?.length ?? 0;
   for (const ds of [train, val, test]) for (let i = 0; i < ds.count; i++) classes = Math.max(classes, ds.y[i]! + 1);
   const standardized = o.standardize && train.sampleShape.length === 1;
   if (standardized) standardize(train, [val, test]);
   return {
-    train, val, test,
+    train,
+    val,
+    test,
     settings: {
-      spec, preprocess: o.preprocess, sha256: hashSets([train, val, test]), counts: { train: train.count, val: val.count, test: test.count },
-      classes: Math.max(classes, 2), sampleShape: train.sampleShape, standardized,
+      spec,
+      preprocess: o.preprocess,
+      sha256: hashSets([train, val, test]),
+      counts: { train: train.count, val: val.count, test: test.count },
+      classes: Math.max(classes, 2),
+      sampleShape: train.sampleShape,
+      standardized,
     },
   };
 }
@@ -160,16 +171,38 @@ interface PlannedRun {
   go(): Promise<Omit<RunRecord, 'finishedAt' | 'seconds'>>;
 }
 
-export async function testScores(rt: Runtime, model: ModelProto, sourceDir: string, file: string, test: Dataset, batch: number, input?: string, output?: string): Promise<TestScores> {
+export async function testScores(
+  rt: Runtime,
+  model: ModelProto,
+  sourceDir: string,
+  file: string,
+  test: Dataset,
+  batch: number,
+  input?: string,
+  output?: string,
+): Promise<TestScores> {
   const session = await rt.load(encodeInline(model, sourceDir), { name: file });
   try {
     const inMeta = input ? session.inputs.find((i) => i.name === input) : session.inputs[0];
     const outName = output ?? session.outputs[0]?.name;
     if (!inMeta || !outName) throw new UserError(file, `has no input${input ? ` '${input}'` : ''} or output to score`);
     const fit = fitSample(inMeta.shape, test.sampleShape);
-    if (!fit?.hasBatchDim) throw new UserError(file, `input '${inMeta.name}' takes shape [${inMeta.shape.join(', ')}]; samples of shape [${test.sampleShape.join(', ')}] with a batch dimension do not fit`);
+    if (!fit?.hasBatchDim)
+      throw new UserError(
+        file,
+        `input '${inMeta.name}' takes shape [${inMeta.shape.join(', ')}]; samples of shape [${test.sampleShape.join(', ')}] with a batch dimension do not fit`,
+      );
     const fixed = typeof inMeta.shape[0] === 'number' && (inMeta.shape[0] as number) > 0 ? (inMeta.shape[0] as number) : undefined;
-    const p = await predict(session, inMeta.name, outName, test, { sampleDims: fit.sampleDims, inputType: 'float32', labelDims: [1] }, fixed ?? batch, fixed !== undefined, {});
+    const p = await predict(
+      session,
+      inMeta.name,
+      outName,
+      test,
+      { sampleDims: fit.sampleDims, inputType: 'float32', labelDims: [1] },
+      fixed ?? batch,
+      fixed !== undefined,
+      {},
+    );
     if (p.perSample < 2) throw new UserError(file, `output '${outName}' has ${p.perSample} value per sample; a classifier needs one score per class`);
     const m = classificationMetrics(p.scores, test.y, p.perSample);
     return { accuracy: m.top1, macroF1: m.macroF1, auc: m.rocAuc, loss: m.loss };
@@ -197,9 +230,20 @@ interface TrainArgs {
 
 async function trainAndTest(a: TrainArgs): Promise<Omit<RunRecord, 'data' | 'variant' | 'seed' | 'finishedAt' | 'seconds' | 'initialWeights'>> {
   const { log, model } = await finetune({
-    model: a.model, sourceDir: a.sourceDir, file: a.file, train: a.sets.train, val: a.sets.val, runtime: a.hooks.runtime,
-    epochs: a.t.epochs, batchSize: a.t.batchSize, optimizer: { name: 'adam' }, schedule: { name: 'constant', lr: a.t.lr },
-    seed: a.seed, shuffle: true, ...(a.input ? { input: a.input } : {}), ...(a.output ? { output: a.output } : {}),
+    model: a.model,
+    sourceDir: a.sourceDir,
+    file: a.file,
+    train: a.sets.train,
+    val: a.sets.val,
+    runtime: a.hooks.runtime,
+    epochs: a.t.epochs,
+    batchSize: a.t.batchSize,
+    optimizer: { name: 'adam' },
+    schedule: { name: 'constant', lr: a.t.lr },
+    seed: a.seed,
+    shuffle: true,
+    ...(a.input ? { input: a.input } : {}),
+    ...(a.output ? { output: a.output } : {}),
     ...(a.hooks.signal ? { signal: a.hooks.signal } : {}),
     onProgress: a.hooks.onStep ? (p) => a.hooks.onStep!(p.batch, p.batches) : undefined,
   });
@@ -215,7 +259,14 @@ export interface ExperimentResult {
 }
 
 /** Runs every planned run not yet in the results file, recording each as it finishes. */
-async function execute(settings: ExperimentSettings, plan: PlannedRun[], resultsPath: string, resume: boolean, force: boolean, hooks: ExperimentHooks): Promise<ExperimentResult> {
+async function execute(
+  settings: ExperimentSettings,
+  plan: PlannedRun[],
+  resultsPath: string,
+  resume: boolean,
+  force: boolean,
+  hooks: ExperimentHooks,
+): Promise<ExperimentResult> {
   const file = await ResultsFile.open(resultsPath, settings, resume, force);
   let skipped = 0;
   for (const [i, p] of plan.entries()) {
@@ -259,7 +310,9 @@ export async function runScratch(o: ScratchOptions, hooks: ExperimentHooks): Pro
     for (const seed of o.seeds) {
       for (const variant of o.variants) {
         plan.push({
-          data: label, variant, seed,
+          data: label,
+          variant,
+          seed,
           go: async () => {
             const model = buildModel({ ...o.arch, activation: variant, sampleShape: sets.settings.sampleShape, classes: sets.settings.classes, seed });
             const initialWeights = weightsHash(model);
@@ -298,26 +351,45 @@ export async function runSwap(o: SwapOptions, hooks: ExperimentHooks): Promise<E
   const report = convert(converted, { alpha: o.alpha, file: o.file });
   if (report.replaced === 0) throw new UserError(o.file, 'has no Relu or LeakyRelu to convert; there is nothing to compare');
   const settings: SwapSettings = {
-    mode: 'swap', model: { file: o.file, sha256: createHash('sha256').update(bytes).digest('hex') }, alpha: o.alpha, seeds: o.seeds,
-    data: [o.data.settings], ...o.training,
+    mode: 'swap',
+    model: { file: o.file, sha256: createHash('sha256').update(bytes).digest('hex') },
+    alpha: o.alpha,
+    seeds: o.seeds,
+    data: [o.data.settings],
+    ...o.training,
   };
   const label = o.data.settings.spec;
   const startWeights = weightsHash(decodeModel(bytes));
   const io = { ...(o.input ? { input: o.input } : {}), ...(o.output ? { output: o.output } : {}) };
   const scoreOnly = (variant: string, model: ModelProto): PlannedRun => ({
-    data: label, variant, seed: null,
+    data: label,
+    variant,
+    seed: null,
     go: async () => ({
-      data: label, variant, seed: null, initialWeights: startWeights, curve: [], bestEpoch: null,
+      data: label,
+      variant,
+      seed: null,
+      initialWeights: startWeights,
+      curve: [],
+      bestEpoch: null,
       test: await testScores(hooks.runtime, model, o.sourceDir, o.file, o.data.test, o.training.batchSize, o.input, o.output),
     }),
   });
   const plan: PlannedRun[] = [scoreOnly('original', o.model), scoreOnly('converted', converted)];
   for (const seed of o.seeds) {
-    for (const [variant, model] of [['alrelu-finetuned', converted], ['relu-finetuned', o.model]] as const) {
+    for (const [variant, model] of [
+      ['alrelu-finetuned', converted],
+      ['relu-finetuned', o.model],
+    ] as const) {
       plan.push({
-        data: label, variant, seed,
+        data: label,
+        variant,
+        seed,
         go: async () => ({
-          data: label, variant, seed, initialWeights: startWeights,
+          data: label,
+          variant,
+          seed,
+          initialWeights: startWeights,
           ...(await trainAndTest({ model, sourceDir: o.sourceDir, file: o.file, sets: o.data, seed, t: o.training, hooks, ...io })),
         }),
       });

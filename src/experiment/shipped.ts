@@ -41,12 +41,23 @@ export async function trainShipped(m: ShippedModel, runtime: Runtime): Promise<T
   const sets = await loadSets(m.data, { limit: m.limit, preprocess: {}, standardize: false });
   const initial = buildModel({ ...m.arch, activation: 'relu', sampleShape: sets.settings.sampleShape, classes: sets.settings.classes, seed: m.seed });
   const { model, log } = await finetune({
-    model: initial, sourceDir: process.cwd(), file: m.file, train: sets.train, val: sets.val, runtime,
-    epochs: m.epochs, batchSize: m.batchSize, optimizer: { name: 'adam' }, schedule: { name: 'constant', lr: m.lr }, seed: m.seed, shuffle: true,
+    model: initial,
+    sourceDir: process.cwd(),
+    file: m.file,
+    train: sets.train,
+    val: sets.val,
+    runtime,
+    epochs: m.epochs,
+    batchSize: m.batchSize,
+    optimizer: { name: 'adam' },
+    schedule: { name: 'constant', lr: m.lr },
+    seed: m.seed,
+    shuffle: true,
   });
   const test = await testScores(runtime, model, process.cwd(), m.file, sets.test, m.batchSize);
   model.producerName = 'alrelu';
-  model.docString = `${describeArch(m.arch)} (ReLU) trained from scratch by alrelu (npm run models) on ${m.data} ` +
+  model.docString =
+    `${describeArch(m.arch)} (ReLU) trained from scratch by alrelu (npm run models) on ${m.data} ` +
     `${sets.train.count}/${sets.val.count}/${sets.test.count} (split seed 0): seed ${m.seed}, ${m.epochs} epochs, batch ${m.batchSize}, Adam lr ${m.lr}, ` +
     `best validation epoch ${log.best?.epoch ?? '-'}; test accuracy ${(100 * test.accuracy).toFixed(2)}%`;
   return { bytes: encodeModel(model), test, bestEpoch: log.best?.epoch ?? null, counts: sets.settings.counts };

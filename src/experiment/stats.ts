@@ -48,8 +48,13 @@ export function pairedTests(a: number[], b: number[]): PairedTest {
   const wins = d.filter((v) => v > 0).length;
   const losses = d.filter((v) => v < 0).length;
   const out: PairedTest = {
-    n, meanDiff: n ? d.reduce((s, v) => s + v, 0) / n : NaN, wins, losses, ties: n - wins - losses,
-    wilcoxon: { statistic: null, p: null, method: null }, t: { statistic: null, df: n - 1, p: null },
+    n,
+    meanDiff: n ? d.reduce((s, v) => s + v, 0) / n : NaN,
+    wins,
+    losses,
+    ties: n - wins - losses,
+    wilcoxon: { statistic: null, p: null, method: null },
+    t: { statistic: null, df: n - 1, p: null },
   };
   if (n < 2) {
     out.wilcoxon.note = out.t.note = 'needs at least 2 seeds';

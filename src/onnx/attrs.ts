@@ -40,14 +40,7 @@ export const graphAttr = (name: string, g: GraphProto): AttributeProto => ({ nam
 export const isDefaultDomain = (domain: string | undefined): boolean => (domain ?? '') === '' || domain === 'ai.onnx';
 
 /** A node with the given attributes; `domain` omitted for the default domain. */
-export function makeNode(
-  opType: string,
-  input: string[],
-  output: string[],
-  name: string,
-  attribute: AttributeProto[] = [],
-  domain?: string,
-): NodeProto {
+export function makeNode(opType: string, input: string[], output: string[], name: string, attribute: AttributeProto[] = [], domain?: string): NodeProto {
   const n: NodeProto = { opType, input, output, name };
   if (attribute.length) n.attribute = attribute;
   if (domain) n.domain = domain;

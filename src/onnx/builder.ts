@@ -44,7 +44,10 @@ export class Builder {
   prefix: string;
   private readonly consts = new Map<string, string>();
 
-  constructor(readonly fresh: (base: string) => string, opts: BuilderOptions) {
+  constructor(
+    readonly fresh: (base: string) => string,
+    opts: BuilderOptions,
+  ) {
     this.opset = opts.opset;
     this.info = opts.info ?? emptyInfo();
     this.prefix = opts.prefix ?? 'node';
@@ -154,11 +157,21 @@ export class Builder {
     return this.op('Transpose', [x], [intsAttr('perm', perm)]);
   }
 
-  mul(a: string, b: string): string { return this.op('Mul', [a, b]); }
-  add(a: string, b: string): string { return this.op('Add', [a, b]); }
-  sub(a: string, b: string): string { return this.op('Sub', [a, b]); }
-  div(a: string, b: string): string { return this.op('Div', [a, b]); }
-  neg(a: string): string { return this.op('Neg', [a]); }
+  mul(a: string, b: string): string {
+    return this.op('Mul', [a, b]);
+  }
+  add(a: string, b: string): string {
+    return this.op('Add', [a, b]);
+  }
+  sub(a: string, b: string): string {
+    return this.op('Sub', [a, b]);
+  }
+  div(a: string, b: string): string {
+    return this.op('Div', [a, b]);
+  }
+  neg(a: string): string {
+    return this.op('Neg', [a]);
+  }
 
   /** Unsqueeze, with axes as an input from opset 13 and as an attribute before. */
   unsqueeze(x: string, axes: number[]): string {

@@ -28,5 +28,10 @@ export function concat(b: Builder, parts: readonly string[], axis: number, o: Op
   if (parts.length === 0) throw new Error('concat: no inputs');
   if (parts.length === 1) return parts[0]!;
   if (parts.length <= MAX_CONCAT_INPUTS) return b.op('Concat', [...parts], [intAttr('axis', axis)], o);
-  return concat(b, chunks(parts).map((c) => concat(b, c, axis, o)), axis, o);
+  return concat(
+    b,
+    chunks(parts).map((c) => concat(b, c, axis, o)),
+    axis,
+    o,
+  );
 }

@@ -64,7 +64,10 @@ export class Graph {
    * `fresh` shares one name set between several wrappers of the same model; without it, names are taken
    * (on first use) from this scope and every subgraph inside it.
    */
-  constructor(readonly scope: Scope, fresh?: (base: string) => string) {
+  constructor(
+    readonly scope: Scope,
+    fresh?: (base: string) => string,
+  ) {
     this.names = fresh;
   }
 
@@ -122,8 +125,15 @@ export class Graph {
   toposort(): NodeProto[] {
     const nodes = this.nodes;
     const at = new Map<string, number>();
-    nodes.forEach((n, i) => { for (const o of n.output ?? []) if (o && !at.has(o)) at.set(o, i); }); // the first writer, as producer()
-    const deps = nodes.map((n) => reads(n).flatMap((x) => { const j = at.get(x); return j === undefined ? [] : [j]; }));
+    nodes.forEach((n, i) => {
+      for (const o of n.output ?? []) if (o && !at.has(o)) at.set(o, i);
+    }); // the first writer, as producer()
+    const deps = nodes.map((n) =>
+      reads(n).flatMap((x) => {
+        const j = at.get(x);
+        return j === undefined ? [] : [j];
+      }),
+    );
     const state = new Uint8Array(nodes.length); // 0 unvisited, 1 on the stack, 2 placed
     const order: number[] = [];
     for (let i = 0; i < nodes.length; i++) {
@@ -136,8 +146,10 @@ export class Graph {
         const d = deps[top[0]]!;
         if (top[1] < d.length) {
           const j = d[top[1]++]!;
-          if (state[j] === 0) { state[j] = 1; stack.push([j, 0]); }
-          else if (state[j] === 1) {
+          if (state[j] === 0) {
+            state[j] = 1;
+            stack.push([j, 0]);
+          } else if (state[j] === 1) {
             const from = stack.findIndex(([k]) => k === j);
             throw new GraphCycleError(stack.slice(from).map(([k]) => nodeLabel(nodes[k]!, k)));
           }
@@ -169,7 +181,7 @@ export class Graph {
     const dead = new Set<number>();
     const unused = (n: NodeProto) => (n.output ?? []).every((o) => !o || !uses.get(o));
     // reverse order first reaches a dead branch's end, so one pass usually suffices; loop until stable
-    for (let again = true; again;) {
+    for (let again = true; again; ) {
       again = false;
       for (let i = nodes.length - 1; i >= 0; i--) {
         const n = nodes[i]!;

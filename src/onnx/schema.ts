@@ -133,7 +133,9 @@ class Parts {
 }
 
 function encode(type: string, message: object): Uint8Array {
-  return messageType(type).encode(message as protobuf.Message).finish();
+  return messageType(type)
+    .encode(message as protobuf.Message)
+    .finish();
 }
 
 /** Two shallow copies of a message: its set fields numbered below `field`, and those above it. */
@@ -168,7 +170,9 @@ export function decodeTensor(bytes: Uint8Array): TensorProto {
 }
 
 export function encodeTensor(t: TensorProto): Uint8Array {
-  return messageType('TensorProto').encode(t as unknown as protobuf.Message).finish();
+  return messageType('TensorProto')
+    .encode(t as unknown as protobuf.Message)
+    .finish();
 }
 
 /** Wire types of ModelProto's top-level fields, to tell a ModelProto from other protobufs before decoding. */
@@ -203,11 +207,22 @@ export function modelShapeProblem(buf: Uint8Array): string | undefined {
       if (expected !== undefined && expected !== wire) return `field ${field} has wire type ${wire}, expected ${expected}`;
       if (field === 7) sawGraph = true;
       switch (wire) {
-        case 0: varint(); break;
-        case 1: pos += 8; break;
-        case 2: { const n = varint(); pos += n; break; }
-        case 5: pos += 4; break;
-        default: return `unsupported wire type ${wire} at byte ${pos}`;
+        case 0:
+          varint();
+          break;
+        case 1:
+          pos += 8;
+          break;
+        case 2: {
+          const n = varint();
+          pos += n;
+          break;
+        }
+        case 5:
+          pos += 4;
+          break;
+        default:
+          return `unsupported wire type ${wire} at byte ${pos}`;
       }
       if (pos > buf.length) return 'a length field runs past the end of the file (truncated?)';
     }

@@ -62,8 +62,7 @@ export function valueTypeOf(t: TypeProto | undefined): { elemType: number; shape
   return { elemType: tt.elemType ?? 0, shape };
 }
 
-const dimOf = (d: Dimension): Dim =>
-  d.dimParam ? d.dimParam : d.dimValue !== undefined && d.dimValue !== null ? int(d.dimValue) : null;
+const dimOf = (d: Dimension): Dim => (d.dimParam ? d.dimParam : d.dimValue !== undefined && d.dimValue !== null ? int(d.dimValue) : null);
 
 /** Element types whose values are read into `consts`; others stay unknown. */
 const READ = new Set<number>([DataType.FLOAT, DataType.DOUBLE, DataType.INT64, DataType.INT32, DataType.INT8, DataType.UINT8, DataType.BOOL]);
@@ -123,7 +122,10 @@ export function broadcastShapes(shapes: Shape[]): Shape {
       else if (typeof x === 'number' && typeof d === 'number' && x !== d) bad = true;
       else if (x !== d && typeof d !== 'number') {
         if (typeof x === 'number') d = x;
-        else { d = null; clash = true; }
+        else {
+          d = null;
+          clash = true;
+        }
       }
     }
     out.push(bad ? null : d);
@@ -141,25 +143,32 @@ function broadcastOf(x: Input[]): Shape | undefined {
 /** Output 0 has input 0's type and shape (element-wise and shape-keeping ops). */
 const unary: Rule = (_n, x) => [same(x[0]!)];
 /** Output 0 has input 0's shape and a fixed type. */
-const unaryTo = (elemType: number): Rule => (_n, x) => [shaped(x[0]!, elemType)];
+const unaryTo =
+  (elemType: number): Rule =>
+  (_n, x) => [shaped(x[0]!, elemType)];
 
 /** Numpy-broadcasting ops; int64 Add/Sub/Mul/Div on constants are folded (shape arithmetic). */
-const broadcast = (typeFrom: number | 'bool'): Rule => (n, x) => {
-  const elemType = typeFrom === 'bool' ? DataType.BOOL : x[typeFrom]!.elemType;
-  const out: Facts = { elemType, shape: broadcastOf(x) };
-  const op = n.opType ?? '';
-  const [a, b] = [x[0]!.value, x[1]!.value];
-  if (elemType === DataType.INT64 && a && b && a.length && b.length && (n.input ?? []).length === 2 && FOLD[op]) {
-    const len = Math.max(a.length, b.length);
-    if ((a.length === 1 || a.length === len) && (b.length === 1 || b.length === len)) {
-      out.value = Array.from({ length: len }, (_, i) => FOLD[op]!(a[a.length === 1 ? 0 : i]!, b[b.length === 1 ? 0 : i]!));
-      if (out.value.some((v) => !Number.isFinite(v))) delete out.value;
+const broadcast =
+  (typeFrom: number | 'bool'): Rule =>
+  (n, x) => {
+    const elemType = typeFrom === 'bool' ? DataType.BOOL : x[typeFrom]!.elemType;
+    const out: Facts = { elemType, shape: broadcastOf(x) };
+    const op = n.opType ?? '';
+    const [a, b] = [x[0]!.value, x[1]!.value];
+    if (elemType === DataType.INT64 && a && b && a.length && b.length && (n.input ?? []).length === 2 && FOLD[op]) {
+      const len = Math.max(a.length, b.length);
+      if ((a.length === 1 || a.length === len) && (b.length === 1 || b.length === len)) {
+        out.value = Array.from({ length: len }, (_, i) => FOLD[op]!(a[a.length === 1 ? 0 : i]!, b[b.length === 1 ? 0 : i]!));
+        if (out.value.some((v) => !Number.isFinite(v))) delete out.value;
+      }
     }
-  }
-  return [out];
-};
+    return [out];
+  };
 const FOLD: Record<string, (a: number, b: number) => number> = {
-  Add: (a, b) => a + b, Sub: (a, b) => a - b, Mul: (a, b) => a * b, Div: (a, b) => Math.trunc(a / b),
+  Add: (a, b) => a + b,
+  Sub: (a, b) => a - b,
+  Mul: (a, b) => a * b,
+  Div: (a, b) => Math.trunc(a / b),
 };
 
 /** Conv, ConvTranspose and the windowed pools: [N, C, spatial...]. */
@@ -181,7 +190,7 @@ const windowed: Rule = (n, x) => {
   const samePad = autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER';
   const ceil = attrInt(n, 'ceil_mode', 0);
   let c: Dim = s0[1]!;
-  if (op === 'Conv') c = w ? w[0] ?? null : null;
+  if (op === 'Conv') c = w ? (w[0] ?? null) : null;
   if (op === 'ConvTranspose') c = w && isNum(w[1]) ? w[1] * attrInt(n, 'group', 1) : null;
   const outShape = attrInts(n, 'output_shape');
   const sp: Dim[] = [];
@@ -205,7 +214,12 @@ const windowed: Rule = (n, x) => {
   }
   if (sp.some((d) => isNum(d) && d < 0)) return unknownShape;
   const shape = [s0[0]!, c, ...sp];
-  return op === 'MaxPool' ? [{ elemType, shape }, { elemType: DataType.INT64, shape }] : [{ elemType, shape }];
+  return op === 'MaxPool'
+    ? [
+        { elemType, shape },
+        { elemType: DataType.INT64, shape },
+      ]
+    : [{ elemType, shape }];
 };
 
 /** Reduce*: axes from the attribute, or from input 1 where the op takes them so (ReduceSum 13, the rest 18). */
@@ -217,7 +231,7 @@ const reduce: Rule = (n, x, opset) => {
   const axes = axesIn ? x[1]!.value : attrInts(n, 'axes');
   if (!s0 || (axesIn && x[1]!.name && !axes)) return [{ elemType }];
   const keep = attrInt(n, 'keepdims', 1);
-  if ((!axes?.length) && axesIn && attrInt(n, 'noop_with_empty_axes', 0)) return [same(x[0]!)];
+  if (!axes?.length && axesIn && attrInt(n, 'noop_with_empty_axes', 0)) return [same(x[0]!)];
   const ax = axes?.length ? axesOf(axes, s0.length) : s0.map((_, i) => i);
   if (!ax) return [{ elemType }];
   return [{ elemType, shape: keep ? s0.map((d, i) => (ax.includes(i) ? 1 : d)) : s0.filter((_, i) => !ax.includes(i)) }];
@@ -278,16 +292,79 @@ const control: Rule = (n) => {
 // ---- the table ----
 
 const UNARY = [
-  'Relu', 'LeakyRelu', 'Abs', 'Sigmoid', 'Tanh', 'Clip', 'Softmax', 'LogSoftmax', 'Hardmax', 'Identity', 'Neg', 'Exp', 'Log',
-  'Sqrt', 'Reciprocal', 'Erf', 'Elu', 'Selu', 'Softplus', 'Softsign', 'HardSigmoid', 'HardSwish', 'LRN', 'InstanceNormalization',
-  'Sign', 'Floor', 'Ceil', 'Round', 'Celu', 'Mish', 'Gelu', 'PRelu', 'Sin', 'Cos', 'Tan', 'Asin', 'Acos', 'Atan', 'Sinh', 'Cosh',
-  'Asinh', 'Acosh', 'Atanh', 'ThresholdedRelu', 'Not', 'BitwiseNot', 'Shrink', 'ScatterElements', 'ScatterND', 'Scatter',
-  'ReverseSequence', 'CumSum', 'Trilu', 'LpNormalization', 'MeanVarianceNormalization', 'Swish', 'GroupNormalization',
+  'Relu',
+  'LeakyRelu',
+  'Abs',
+  'Sigmoid',
+  'Tanh',
+  'Clip',
+  'Softmax',
+  'LogSoftmax',
+  'Hardmax',
+  'Identity',
+  'Neg',
+  'Exp',
+  'Log',
+  'Sqrt',
+  'Reciprocal',
+  'Erf',
+  'Elu',
+  'Selu',
+  'Softplus',
+  'Softsign',
+  'HardSigmoid',
+  'HardSwish',
+  'LRN',
+  'InstanceNormalization',
+  'Sign',
+  'Floor',
+  'Ceil',
+  'Round',
+  'Celu',
+  'Mish',
+  'Gelu',
+  'PRelu',
+  'Sin',
+  'Cos',
+  'Tan',
+  'Asin',
+  'Acos',
+  'Atan',
+  'Sinh',
+  'Cosh',
+  'Asinh',
+  'Acosh',
+  'Atanh',
+  'ThresholdedRelu',
+  'Not',
+  'BitwiseNot',
+  'Shrink',
+  'ScatterElements',
+  'ScatterND',
+  'Scatter',
+  'ReverseSequence',
+  'CumSum',
+  'Trilu',
+  'LpNormalization',
+  'MeanVarianceNormalization',
+  'Swish',
+  'GroupNormalization',
   'RMSNormalization',
 ];
 const BROADCAST = ['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Mod', 'Max', 'Min', 'Sum', 'Mean', 'BitShift', 'BitwiseAnd', 'BitwiseOr', 'BitwiseXor'];
 const COMPARE = ['Equal', 'Greater', 'Less', 'GreaterOrEqual', 'LessOrEqual', 'And', 'Or', 'Xor'];
-const REDUCE = ['ReduceSum', 'ReduceMean', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceL1', 'ReduceL2', 'ReduceLogSum', 'ReduceLogSumExp', 'ReduceSumSquare'];
+const REDUCE = [
+  'ReduceSum',
+  'ReduceMean',
+  'ReduceMax',
+  'ReduceMin',
+  'ReduceProd',
+  'ReduceL1',
+  'ReduceL2',
+  'ReduceLogSum',
+  'ReduceLogSumExp',
+  'ReduceSumSquare',
+];
 
 export const OPS: Readonly<Record<string, Rule>> = {
   ...Object.fromEntries(UNARY.map((op) => [op, unary])),
@@ -353,7 +430,9 @@ export const OPS: Readonly<Record<string, Rule>> = {
     if (!s0 || ax < 0 || ax > r) return [{ elemType: x[0]!.elemType }];
     return [{ elemType: x[0]!.elemType, shape: [product(s0.slice(0, ax)), product(s0.slice(ax))] }];
   },
-  Reshape: (n, x, opset) => [{ elemType: x[0]!.elemType, shape: reshapeShape(x[0]!.shape, opset >= 5 ? dimsIn(x[1]!) : attrInts(n, 'shape'), attrInt(n, 'allowzero', 0)) }],
+  Reshape: (n, x, opset) => [
+    { elemType: x[0]!.elemType, shape: reshapeShape(x[0]!.shape, opset >= 5 ? dimsIn(x[1]!) : attrInts(n, 'shape'), attrInt(n, 'allowzero', 0)) },
+  ],
   Transpose: (n, x) => {
     const s0 = x[0]!.shape;
     if (!s0) return [{ elemType: x[0]!.elemType }];
@@ -452,15 +531,19 @@ export const OPS: Readonly<Record<string, Rule>> = {
     const starts = inputOrAttr(n, x[1]!, 'starts', opset, 10);
     const ends = inputOrAttr(n, x[2]!, 'ends', opset, 10);
     const every = s0.map((_, i) => i).slice(0, starts?.length ?? 0);
-    const axes = opset >= 10 ? (x[3]!.name ? x[3]!.value : every) : attrInts(n, 'axes') ?? every;
+    const axes = opset >= 10 ? (x[3]!.name ? x[3]!.value : every) : (attrInts(n, 'axes') ?? every);
     const steps = opset >= 10 && x[4]!.name ? x[4]!.value : starts?.map(() => 1);
     const ax = axes && axesOf(axes, s0.length);
-    if (!starts || !ends || !ax || !steps || starts.length !== ax.length || ends.length !== ax.length || steps.length !== ax.length || steps.includes(0)) return [{ elemType }];
+    if (!starts || !ends || !ax || !steps || starts.length !== ax.length || ends.length !== ax.length || steps.length !== ax.length || steps.includes(0))
+      return [{ elemType }];
     const shape = [...s0];
     const ranges: [number, number, number][] = [];
     ax.forEach((a, j) => {
       const d = s0[a];
-      if (!isNum(d)) { shape[a] = null; return; }
+      if (!isNum(d)) {
+        shape[a] = null;
+        return;
+      }
       const r = sliceRange(starts[j]!, ends[j]!, steps[j]!, d);
       ranges.push(r);
       shape[a] = r[2];
@@ -503,13 +586,15 @@ export const OPS: Readonly<Record<string, Rule>> = {
   DepthToSpace: (n, x) => {
     const s = x[0]!.shape;
     const b = attrInt(n, 'blocksize', 0);
-    const shape = s && s.length === 4 && b > 0 ? [s[0]!, isNum(s[1]) ? s[1] / (b * b) : null, isNum(s[2]) ? s[2] * b : null, isNum(s[3]) ? s[3] * b : null] : undefined;
+    const shape =
+      s && s.length === 4 && b > 0 ? [s[0]!, isNum(s[1]) ? s[1] / (b * b) : null, isNum(s[2]) ? s[2] * b : null, isNum(s[3]) ? s[3] * b : null] : undefined;
     return [{ elemType: x[0]!.elemType, shape: shape?.every((d) => !isNum(d) || Number.isInteger(d)) ? shape : undefined }];
   },
   SpaceToDepth: (n, x) => {
     const s = x[0]!.shape;
     const b = attrInt(n, 'blocksize', 0);
-    const shape = s && s.length === 4 && b > 0 ? [s[0]!, isNum(s[1]) ? s[1] * b * b : null, isNum(s[2]) ? s[2] / b : null, isNum(s[3]) ? s[3] / b : null] : undefined;
+    const shape =
+      s && s.length === 4 && b > 0 ? [s[0]!, isNum(s[1]) ? s[1] * b * b : null, isNum(s[2]) ? s[2] / b : null, isNum(s[3]) ? s[3] / b : null] : undefined;
     return [{ elemType: x[0]!.elemType, shape: shape?.every((d) => !isNum(d) || Number.isInteger(d)) ? shape : undefined }];
   },
   TopK: (n, x, opset) => {
@@ -517,7 +602,10 @@ export const OPS: Readonly<Record<string, Rule>> = {
     const k = opset >= 10 ? x[1]!.value?.[0] : attrInt(n, 'k', -1);
     const ax = s0 ? axisOf(attrInt(n, 'axis', -1), s0.length) : undefined;
     const shape = s0 && ax !== undefined ? s0.map((d, i) => (i === ax ? (isNum(k) && k >= 0 ? k : null) : d)) : undefined;
-    return [{ elemType: x[0]!.elemType, shape }, { elemType: DataType.INT64, shape }];
+    return [
+      { elemType: x[0]!.elemType, shape },
+      { elemType: DataType.INT64, shape },
+    ];
   },
   Range: (_n, x) => {
     const [s, l, d] = [x[0]!.value?.[0], x[1]!.value?.[0], x[2]!.value?.[0]];
@@ -539,8 +627,18 @@ export const OPS: Readonly<Record<string, Rule>> = {
     return [{ elemType: x[0]!.elemType, shape: !attr(n, 'axis') ? [null] : s0 && ax !== undefined ? s0.map((d, i) => (i === ax ? null : d)) : undefined }];
   },
   // ops whose output 0 has input 0's element type and a shape this table does not work out
-  ...Object.fromEntries(['MaxUnpool', 'GridSample', 'RoiAlign', 'MaxRoiPool', 'CenterCropPad', 'Col2Im', 'AffineGrid'].map((op) => [op, (_n: NodeProto, x: Input[]) => [{ elemType: x[0]!.elemType }]])),
-  Unique: (_n, x) => [{ elemType: x[0]!.elemType }, { elemType: DataType.INT64, shape: [null] }, { elemType: DataType.INT64, shape: [null] }, { elemType: DataType.INT64, shape: [null] }],
+  ...Object.fromEntries(
+    ['MaxUnpool', 'GridSample', 'RoiAlign', 'MaxRoiPool', 'CenterCropPad', 'Col2Im', 'AffineGrid'].map((op) => [
+      op,
+      (_n: NodeProto, x: Input[]) => [{ elemType: x[0]!.elemType }],
+    ]),
+  ),
+  Unique: (_n, x) => [
+    { elemType: x[0]!.elemType },
+    { elemType: DataType.INT64, shape: [null] },
+    { elemType: DataType.INT64, shape: [null] },
+    { elemType: DataType.INT64, shape: [null] },
+  ],
   NonMaxSuppression: () => [{ elemType: DataType.INT64, shape: [null, 3] }],
   QuantizeLinear: (n, x) => [shaped(x[0]!, attr(n, 'output_dtype') ? attrInt(n, 'output_dtype', 0) : x[2]!.name ? x[2]!.elemType : DataType.UINT8)],
   DequantizeLinear: (_n, x, opset) => [shaped(x[0]!, opset >= 19 ? x[1]!.elemType : DataType.FLOAT)],
@@ -586,7 +684,7 @@ function matmulShape(a: Shape | undefined, b: Shape | undefined): Shape | undefi
 function reshapeShape(s0: Shape | undefined, target: Shape | undefined, allowzero: number): Shape | undefined {
   if (!target || target.filter((d) => d === -1).length > 1 || target.some((d) => isNum(d) && d < -1)) return undefined;
   if (allowzero && target.includes(0) && target.includes(-1)) return undefined;
-  const out: Dim[] = target.map((d, i) => (d === 0 && !allowzero ? (s0 ? s0[i] ?? null : null) : d));
+  const out: Dim[] = target.map((d, i) => (d === 0 && !allowzero ? (s0 ? (s0[i] ?? null) : null) : d));
   const neg = out.indexOf(-1);
   if (neg >= 0) {
     const total = s0 && allNum(s0) ? elementCount(s0) : null;
@@ -670,7 +768,11 @@ export function record(info: StaticInfo, name: string, f: Facts): void {
 
 /** Adds what follows from one more node (nodes as a builder emits them). */
 export function inferInto(info: StaticInfo, n: NodeProto, opset: number): void {
-  const got = inferNode(n, (n.input ?? []).map((x) => factsOf(info, x)), opset);
+  const got = inferNode(
+    n,
+    (n.input ?? []).map((x) => factsOf(info, x)),
+    opset,
+  );
   (n.output ?? []).forEach((o, i) => record(info, o, got[i]!));
 }
 

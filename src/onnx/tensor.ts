@@ -19,31 +19,53 @@ export function tensorValues(t: TensorProto, limit = 1 << 16): number[] | undefi
     const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
     const read = (i: number): number => {
       switch (t.dataType) {
-        case DataType.FLOAT: return dv.getFloat32(i * 4, true);
-        case DataType.DOUBLE: return dv.getFloat64(i * 8, true);
-        case DataType.INT64: return Number(dv.getBigInt64(i * 8, true));
-        case DataType.UINT64: return Number(dv.getBigUint64(i * 8, true));
-        case DataType.INT32: return dv.getInt32(i * 4, true);
-        case DataType.UINT32: return dv.getUint32(i * 4, true);
-        case DataType.INT16: return dv.getInt16(i * 2, true);
-        case DataType.UINT16: return dv.getUint16(i * 2, true);
-        case DataType.INT8: return dv.getInt8(i);
-        case DataType.UINT8: case DataType.BOOL: return dv.getUint8(i);
-        case DataType.FLOAT16: return halfToFloat(dv.getUint16(i * 2, true));
-        case DataType.BFLOAT16: return bf16ToFloat(dv.getUint16(i * 2, true));
-        default: return NaN;
+        case DataType.FLOAT:
+          return dv.getFloat32(i * 4, true);
+        case DataType.DOUBLE:
+          return dv.getFloat64(i * 8, true);
+        case DataType.INT64:
+          return Number(dv.getBigInt64(i * 8, true));
+        case DataType.UINT64:
+          return Number(dv.getBigUint64(i * 8, true));
+        case DataType.INT32:
+          return dv.getInt32(i * 4, true);
+        case DataType.UINT32:
+          return dv.getUint32(i * 4, true);
+        case DataType.INT16:
+          return dv.getInt16(i * 2, true);
+        case DataType.UINT16:
+          return dv.getUint16(i * 2, true);
+        case DataType.INT8:
+          return dv.getInt8(i);
+        case DataType.UINT8:
+        case DataType.BOOL:
+          return dv.getUint8(i);
+        case DataType.FLOAT16:
+          return halfToFloat(dv.getUint16(i * 2, true));
+        case DataType.BFLOAT16:
+          return bf16ToFloat(dv.getUint16(i * 2, true));
+        default:
+          return NaN;
       }
     };
     return Array.from({ length: count }, (_, i) => read(i));
   }
   switch (t.dataType) {
-    case DataType.FLOAT: return t.floatData ?? [];
-    case DataType.DOUBLE: return t.doubleData ?? [];
-    case DataType.INT64: return (t.int64Data ?? []).map(int);
-    case DataType.UINT64: case DataType.UINT32: return (t.uint64Data ?? []).map(int);
-    case DataType.FLOAT16: return (t.int32Data ?? []).map(halfToFloat);
-    case DataType.BFLOAT16: return (t.int32Data ?? []).map(bf16ToFloat);
-    default: return t.int32Data ?? [];
+    case DataType.FLOAT:
+      return t.floatData ?? [];
+    case DataType.DOUBLE:
+      return t.doubleData ?? [];
+    case DataType.INT64:
+      return (t.int64Data ?? []).map(int);
+    case DataType.UINT64:
+    case DataType.UINT32:
+      return (t.uint64Data ?? []).map(int);
+    case DataType.FLOAT16:
+      return (t.int32Data ?? []).map(halfToFloat);
+    case DataType.BFLOAT16:
+      return (t.int32Data ?? []).map(bf16ToFloat);
+    default:
+      return t.int32Data ?? [];
   }
 }
 

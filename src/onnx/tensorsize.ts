@@ -9,12 +9,31 @@ import type { Int64, TensorProto } from './types.js';
 
 /** Bits per element of each element type; string has none (one string_data entry per element). */
 const BITS: Partial<Record<number, number>> = {
-  [DataType.FLOAT]: 32, [DataType.UINT8]: 8, [DataType.INT8]: 8, [DataType.UINT16]: 16, [DataType.INT16]: 16,
-  [DataType.INT32]: 32, [DataType.INT64]: 64, [DataType.BOOL]: 8, [DataType.FLOAT16]: 16, [DataType.DOUBLE]: 64,
-  [DataType.UINT32]: 32, [DataType.UINT64]: 64, [DataType.COMPLEX64]: 64, [DataType.COMPLEX128]: 128,
-  [DataType.BFLOAT16]: 16, [DataType.FLOAT8E4M3FN]: 8, [DataType.FLOAT8E4M3FNUZ]: 8, [DataType.FLOAT8E5M2]: 8,
-  [DataType.FLOAT8E5M2FNUZ]: 8, [DataType.UINT4]: 4, [DataType.INT4]: 4, [DataType.FLOAT4E2M1]: 4,
-  [DataType.FLOAT8E8M0]: 8, [DataType.UINT2]: 2, [DataType.INT2]: 2,
+  [DataType.FLOAT]: 32,
+  [DataType.UINT8]: 8,
+  [DataType.INT8]: 8,
+  [DataType.UINT16]: 16,
+  [DataType.INT16]: 16,
+  [DataType.INT32]: 32,
+  [DataType.INT64]: 64,
+  [DataType.BOOL]: 8,
+  [DataType.FLOAT16]: 16,
+  [DataType.DOUBLE]: 64,
+  [DataType.UINT32]: 32,
+  [DataType.UINT64]: 64,
+  [DataType.COMPLEX64]: 64,
+  [DataType.COMPLEX128]: 128,
+  [DataType.BFLOAT16]: 16,
+  [DataType.FLOAT8E4M3FN]: 8,
+  [DataType.FLOAT8E4M3FNUZ]: 8,
+  [DataType.FLOAT8E5M2]: 8,
+  [DataType.FLOAT8E5M2FNUZ]: 8,
+  [DataType.UINT4]: 4,
+  [DataType.INT4]: 4,
+  [DataType.FLOAT4E2M1]: 4,
+  [DataType.FLOAT8E8M0]: 8,
+  [DataType.UINT2]: 2,
+  [DataType.INT2]: 2,
 };
 
 const label = (t: TensorProto) => (t.name ? `tensor '${t.name}'` : 'an unnamed tensor');
@@ -63,13 +82,21 @@ export function byteCountProblem(t: TensorProto, length: number, source = 'raw d
 /** The typed field that holds `t`'s values when raw_data is absent, and how many entries each element takes. */
 function typedField(t: TensorProto): { name: string; length: number; perElement: number } | undefined {
   switch (t.dataType) {
-    case DataType.FLOAT: return { name: 'float_data', length: t.floatData?.length ?? 0, perElement: 1 };
-    case DataType.COMPLEX64: return { name: 'float_data', length: t.floatData?.length ?? 0, perElement: 2 };
-    case DataType.DOUBLE: return { name: 'double_data', length: t.doubleData?.length ?? 0, perElement: 1 };
-    case DataType.COMPLEX128: return { name: 'double_data', length: t.doubleData?.length ?? 0, perElement: 2 };
-    case DataType.INT64: return { name: 'int64_data', length: t.int64Data?.length ?? 0, perElement: 1 };
-    case DataType.UINT32: case DataType.UINT64: return { name: 'uint64_data', length: t.uint64Data?.length ?? 0, perElement: 1 };
-    case DataType.STRING: return { name: 'string_data', length: t.stringData?.length ?? 0, perElement: 1 };
+    case DataType.FLOAT:
+      return { name: 'float_data', length: t.floatData?.length ?? 0, perElement: 1 };
+    case DataType.COMPLEX64:
+      return { name: 'float_data', length: t.floatData?.length ?? 0, perElement: 2 };
+    case DataType.DOUBLE:
+      return { name: 'double_data', length: t.doubleData?.length ?? 0, perElement: 1 };
+    case DataType.COMPLEX128:
+      return { name: 'double_data', length: t.doubleData?.length ?? 0, perElement: 2 };
+    case DataType.INT64:
+      return { name: 'int64_data', length: t.int64Data?.length ?? 0, perElement: 1 };
+    case DataType.UINT32:
+    case DataType.UINT64:
+      return { name: 'uint64_data', length: t.uint64Data?.length ?? 0, perElement: 1 };
+    case DataType.STRING:
+      return { name: 'string_data', length: t.stringData?.length ?? 0, perElement: 1 };
     default:
       return BITS[t.dataType ?? 0] === undefined ? undefined : { name: 'int32_data', length: t.int32Data?.length ?? 0, perElement: 1 };
   }

@@ -91,7 +91,10 @@ export function assertValidGraph(file: string, model: ModelProto): void {
   const problems = graphProblems(model);
   if (problems.length === 0) return;
   const rest = problems.length - 1;
-  throw new UserError(file, `invalid graph: ${problems[0]}${rest ? ` (and ${rest > MAX_LISTED ? 'more than ' + MAX_LISTED : rest} more problem${rest > 1 ? 's' : ''})` : ''}`);
+  throw new UserError(
+    file,
+    `invalid graph: ${problems[0]}${rest ? ` (and ${rest > MAX_LISTED ? 'more than ' + MAX_LISTED : rest} more problem${rest > 1 ? 's' : ''})` : ''}`,
+  );
 }
 
 function graphBody(g: GraphProto, where: string, kind: string): Body {
@@ -117,12 +120,15 @@ function graphBody(g: GraphProto, where: string, kind: string): Body {
 function defaultMismatch(declared: TypeProto | undefined, init: { dataType: number; dims: number[] }): string | undefined {
   const t = declared?.tensorType;
   if (!t) return undefined;
-  if (t.elemType && init.dataType && t.elemType !== init.dataType) return `is declared ${dtypeName(t.elemType)} but its initializer is ${dtypeName(init.dataType)}`;
+  if (t.elemType && init.dataType && t.elemType !== init.dataType)
+    return `is declared ${dtypeName(t.elemType)} but its initializer is ${dtypeName(init.dataType)}`;
   const dims = t.shape?.dim;
   if (!dims) return undefined;
   const fits = dims.length === init.dims.length && dims.every((d, k) => d.dimValue === undefined || d.dimValue === null || int(d.dimValue) === init.dims[k]);
   const text = (ds: (number | string)[]) => `[${ds.join(', ')}]`;
-  return fits ? undefined : `is declared ${text(dims.map((d) => (d.dimValue !== undefined && d.dimValue !== null ? int(d.dimValue) : d.dimParam || '?')))} but its initializer is ${text(init.dims)}`;
+  return fits
+    ? undefined
+    : `is declared ${text(dims.map((d) => (d.dimValue !== undefined && d.dimValue !== null ? int(d.dimValue) : d.dimParam || '?')))} but its initializer is ${text(init.dims)}`;
 }
 
 function checkScope(body: Body, frames: Frame[], bound: Map<string, Def>, problems: Problems): void {
@@ -258,8 +264,6 @@ function cycleText(nodes: NodeProto[], cycle: number[]): string {
   if (cycle.length === 1) return `${nodeText(nodes[cycle[0]!]!, cycle[0]!)} reads its own output`;
   const name = (i: number) => q(nodeLabel(nodes[i]!, i));
   // A long cycle shows its ends: the names say where it is, the count how long it is.
-  const shown = cycle.length <= 8
-    ? cycle.map(name)
-    : [...cycle.slice(0, 3).map(name), `... (${cycle.length - 5} more)`, ...cycle.slice(-2).map(name)];
+  const shown = cycle.length <= 8 ? cycle.map(name) : [...cycle.slice(0, 3).map(name), `... (${cycle.length - 5} more)`, ...cycle.slice(-2).map(name)];
   return `nodes ${[...shown, name(cycle[0]!)].join(' -> ')} form a cycle`;
 }

@@ -217,7 +217,6 @@ async function writeParts(file: string, encoded: EncodedModel): Promise<void> {
   }
 }
 
-
 /** Remembers tensors' data fields before an edit, so the caller's model is unchanged after writing. */
 class TensorEdits {
   private saved: { t: TensorProto; fields: Partial<TensorProto> }[] = [];

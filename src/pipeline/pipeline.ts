@@ -108,7 +108,12 @@ async function chooseProviders(o: PipelineOptions): Promise<{ checked: EpStatus[
   const asked = o.eps ? [...new Set(o.eps)] : undefined;
   const trainEp = o.trainEp ?? PIPELINE_DEFAULTS.trainEp;
   const wanted = asked ? [...new Set([...asked, trainEp])] : undefined;
-  const checked = await checkEps({ ...(wanted ? { eps: wanted } : {}), ...(o.threads !== undefined ? { threads: o.threads } : {}), ...(o.webgpuAdapter ? { webgpuAdapter: o.webgpuAdapter } : {}), ...(o.chromium ? { chromium: o.chromium } : {}) });
+  const checked = await checkEps({
+    ...(wanted ? { eps: wanted } : {}),
+    ...(o.threads !== undefined ? { threads: o.threads } : {}),
+    ...(o.webgpuAdapter ? { webgpuAdapter: o.webgpuAdapter } : {}),
+    ...(o.chromium ? { chromium: o.chromium } : {}),
+  });
   const bad = checked.find((s) => !s.usable && (asked?.includes(s.ep) || s.ep === trainEp));
   if (bad) throw new UserError(bad.ep, `is not usable here: ${bad.reason ?? 'unknown reason'}${bad.fix ? `; fix: ${bad.fix}` : ''}`);
   const used = checked.filter((s) => s.usable && (!asked || asked.includes(s.ep)));
@@ -125,7 +130,7 @@ async function checkOutDir(files: PipelineFiles, o: PipelineOptions): Promise<{ 
   const st = await fs.lstat(files.outDir).catch(() => undefined);
   if (st && !st.isDirectory()) throw new UserError(files.outDir, 'is not a folder');
   if (st && !o.force && (await fs.readdir(files.outDir)).length > 0) {
-    throw new UserError(files.outDir, 'already exists and holds files (use --force to replace the pipeline\'s files in it, or choose another folder)');
+    throw new UserError(files.outDir, "already exists and holds files (use --force to replace the pipeline's files in it, or choose another folder)");
   }
   const outputs = [files.converted, files.finetuned, files.log, files.report, files.json].map((path) => ({ path, createFolders: true }));
   await checkOutputs(outputs, { force: o.force, inputs: [{ path: o.model, what: 'the input model' }, ...(o.inputs ?? [])] });
@@ -134,7 +139,12 @@ async function checkOutDir(files: PipelineFiles, o: PipelineOptions): Promise<{ 
   return { makeDir: !st, fresh };
 }
 
-function summarize(models: { original: string; converted: string; finetuned: string }, used: EpStatus[], full: EvalReport | null, software: EvalReport | null): ProviderSummary[] {
+function summarize(
+  models: { original: string; converted: string; finetuned: string },
+  used: EpStatus[],
+  full: EvalReport | null,
+  software: EvalReport | null,
+): ProviderSummary[] {
   return used.map((s) => {
     const report = s.adapter?.software && software ? software : full;
     const run = (m: string) => okRun(report, m, s.ep);
@@ -178,16 +188,26 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineReport> {
     stages.push({ stage, seconds: (now - mark) / 1000 });
     mark = now;
   };
-  if (parseSpec(o.data).split) throw new UserError(o.data, 'the pipeline splits the data itself (80% train, 10% validation, 10% test); give the set without :split');
+  if (parseSpec(o.data).split)
+    throw new UserError(o.data, 'the pipeline splits the data itself (80% train, 10% validation, 10% test); give the set without :split');
   const mf = await readModel(o.model);
   const files = pipelineFiles(o.model, o.outDir);
-  const probe = await loadData(o.data, { ...o.dataOptions, split: 'test', ...(o.dataOptions?.imageSize === undefined ? { imageSize: modelImageSize(mf.model, { layout: o.preprocess?.layout }).size } : {}) });
+  const probe = await loadData(o.data, {
+    ...o.dataOptions,
+    split: 'test',
+    ...(o.dataOptions?.imageSize === undefined ? { imageSize: modelImageSize(mf.model, { layout: o.preprocess?.layout }).size } : {}),
+  });
   if (isReference(probe)) throw new UserError(o.data, 'holds reference outputs, not labels: the pipeline fine-tunes, so it needs labelled data');
 
   // Convert in memory first: a model with nothing to convert stops before anything is written.
   const conv = convert(mf.model, { ...(o.alpha !== undefined ? { alpha: o.alpha } : {}), ...(o.form ? { form: o.form } : {}), file: o.model });
   if (conv.replaced === 0) {
-    throw new UserError(o.model, conv.alreadyAlrelu.length ? `is already ALReLU (${conv.alreadyAlrelu.length} activation(s)); nothing to convert` : 'has no Relu or LeakyRelu to convert; nothing for the pipeline to do');
+    throw new UserError(
+      o.model,
+      conv.alreadyAlrelu.length
+        ? `is already ALReLU (${conv.alreadyAlrelu.length} activation(s)); nothing to convert`
+        : 'has no Relu or LeakyRelu to convert; nothing for the pipeline to do',
+    );
   }
   const { makeDir, fresh } = await checkOutDir(files, o);
   lap('prepare');
@@ -195,7 +215,9 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineReport> {
   const { checked, used } = await chooseProviders(o);
   lap('providers');
   const unusable = checked.filter((s) => !s.usable);
-  say(`providers: ${used.map((s) => s.ep + (s.adapter?.software ? ' (software adapter)' : '')).join(', ')}${unusable.length ? `; not usable here: ${unusable.map((s) => s.ep).join(', ')}` : ''}`);
+  say(
+    `providers: ${used.map((s) => s.ep + (s.adapter?.software ? ' (software adapter)' : '')).join(', ')}${unusable.length ? `; not usable here: ${unusable.map((s) => s.ep).join(', ')}` : ''}`,
+  );
 
   if (makeDir) await fs.mkdir(files.outDir, { recursive: true });
   // everything this run may create; a failure removes those of them that were not there before
@@ -206,9 +228,14 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineReport> {
     say(`converted ${conv.replaced} activation(s) to ALReLU (${conv.form}, a = ${conv.alpha}): ${files.converted}`);
 
     const evalBase = {
-      data: o.data, split: 'test' as const, seed: 0, ...(o.limit !== undefined ? { maxSamples: o.limit } : {}),
-      ...(o.preprocess ? { preprocess: o.preprocess } : {}), ...(o.dataOptions ? { dataOptions: o.dataOptions } : {}),
-      ...(o.threads !== undefined ? { threads: o.threads } : {}), ...(o.webgpuAdapter ? { webgpuAdapter: o.webgpuAdapter } : {}),
+      data: o.data,
+      split: 'test' as const,
+      seed: 0,
+      ...(o.limit !== undefined ? { maxSamples: o.limit } : {}),
+      ...(o.preprocess ? { preprocess: o.preprocess } : {}),
+      ...(o.dataOptions ? { dataOptions: o.dataOptions } : {}),
+      ...(o.threads !== undefined ? { threads: o.threads } : {}),
+      ...(o.webgpuAdapter ? { webgpuAdapter: o.webgpuAdapter } : {}),
       // an interrupted evaluation fails its remaining runs at their first batch; stopIfAborted() then ends the run
       onProgress: (p: EvalProgress) => {
         if (o.signal?.aborted) throw new Error('interrupted');
@@ -223,17 +250,33 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineReport> {
     const check = await evaluate({ ...evalBase, models: [o.model, files.converted], eps: [checkEp] });
     stopIfAborted();
     const [co, cc] = [okRun(check, o.model, checkEp), okRun(check, files.converted, checkEp)];
-    const conversionCheck = { ep: checkEp, metric: co?.metrics.task === 'regression' ? 'mse' as const : 'top1' as const, original: scoreOf(co), converted: scoreOf(cc), samples: samplesOf(co) };
+    const conversionCheck = {
+      ep: checkEp,
+      metric: co?.metrics.task === 'regression' ? ('mse' as const) : ('top1' as const),
+      original: scoreOf(co),
+      converted: scoreOf(cc),
+      samples: samplesOf(co),
+    };
     const failedCheck = check.results.find((r) => !r.ok);
     if (failedCheck && !failedCheck.ok) throw new UserError(basename(failedCheck.model), failedCheck.error);
     lap('check');
-    say(`before fine-tuning, on ${checkEp}: original ${fmtScore(conversionCheck.metric, conversionCheck.original)}, converted ${fmtScore(conversionCheck.metric, conversionCheck.converted)}`);
+    say(
+      `before fine-tuning, on ${checkEp}: original ${fmtScore(conversionCheck.metric, conversionCheck.original)}, converted ${fmtScore(conversionCheck.metric, conversionCheck.converted)}`,
+    );
 
     // step 4: fine-tune the converted model (as written), on the train/validation split; test stays for evaluation
     const converted = await readModel(files.converted);
-    const sets = await loadTrainingSets({ data: o.data }, { ...o.dataOptions, ...(o.dataOptions?.imageSize === undefined && probe.resizedTo ? { imageSize: probe.resizedTo } : {}) }, o.preprocess ?? {});
+    const sets = await loadTrainingSets(
+      { data: o.data },
+      { ...o.dataOptions, ...(o.dataOptions?.imageSize === undefined && probe.resizedTo ? { imageSize: probe.resizedTo } : {}) },
+      o.preprocess ?? {},
+    );
     const trainEp = o.trainEp ?? PIPELINE_DEFAULTS.trainEp;
-    const rt = await openRuntime(trainEp, { ...(o.threads !== undefined ? { threads: o.threads } : {}), ...(o.webgpuAdapter ? { webgpuAdapter: o.webgpuAdapter } : {}), spinning: false });
+    const rt = await openRuntime(trainEp, {
+      ...(o.threads !== undefined ? { threads: o.threads } : {}),
+      ...(o.webgpuAdapter ? { webgpuAdapter: o.webgpuAdapter } : {}),
+      spinning: false,
+    });
     const stepLosses: number[] = [];
     let sum = 0;
     let ft;
@@ -241,12 +284,26 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineReport> {
     const lr = o.lr ?? PIPELINE_DEFAULTS.lr;
     try {
       ft = await finetune({
-        model: converted.model, sourceDir: converted.dir, file: files.converted, train: sets.train, val: sets.val, ...(sets.test ? { test: sets.test } : {}),
-        runtime: rt, epochs: o.epochs ?? PIPELINE_DEFAULTS.epochs, batchSize: o.batchSize ?? PIPELINE_DEFAULTS.batchSize,
-        optimizer: { name: optimizer }, schedule: { name: 'constant', lr }, seed: o.seed ?? PIPELINE_DEFAULTS.seed,
-        ...(o.maxSteps !== undefined ? { maxSteps: o.maxSteps } : {}), sources: sets.sources,
-        out: files.finetuned, log: files.log, force: o.force, inputs: [{ path: o.model, what: 'the input model' }, ...(o.inputs ?? [])],
-        say, ...(o.signal ? { signal: o.signal } : {}),
+        model: converted.model,
+        sourceDir: converted.dir,
+        file: files.converted,
+        train: sets.train,
+        val: sets.val,
+        ...(sets.test ? { test: sets.test } : {}),
+        runtime: rt,
+        epochs: o.epochs ?? PIPELINE_DEFAULTS.epochs,
+        batchSize: o.batchSize ?? PIPELINE_DEFAULTS.batchSize,
+        optimizer: { name: optimizer },
+        schedule: { name: 'constant', lr },
+        seed: o.seed ?? PIPELINE_DEFAULTS.seed,
+        ...(o.maxSteps !== undefined ? { maxSteps: o.maxSteps } : {}),
+        sources: sets.sources,
+        out: files.finetuned,
+        log: files.log,
+        force: o.force,
+        inputs: [{ path: o.model, what: 'the input model' }, ...(o.inputs ?? [])],
+        say,
+        ...(o.signal ? { signal: o.signal } : {}),
         // the running mean of the epoch's losses, taken apart again into each step's loss
         onProgress: (p) => {
           if (p.batch === 1) sum = 0;
@@ -255,7 +312,10 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineReport> {
           sum = total;
           o.onProgress?.({ stage: 'finetune', step: p });
         },
-        onEpoch: (e: EpochRecord) => say(`epoch ${e.epoch}: train loss ${e.trainLoss.toFixed(4)}, validation ${fmtScore(sets.train.task === 'classification' ? 'top1' : 'mse', e.valMetric)} (${e.seconds.toFixed(1)} s)`),
+        onEpoch: (e: EpochRecord) =>
+          say(
+            `epoch ${e.epoch}: train loss ${e.trainLoss.toFixed(4)}, validation ${fmtScore(sets.train.task === 'classification' ? 'top1' : 'mse', e.valMetric)} (${e.seconds.toFixed(1)} s)`,
+          ),
       });
     } finally {
       await rt.close();
@@ -272,15 +332,32 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineReport> {
     const full = fast.length ? await evaluate({ ...evalBase, models: list, eps: fast.map((s) => s.ep) }) : null;
     const softSamples = Math.min(softCap, o.limit ?? Infinity);
     const software = slow.length
-      ? await evaluate({ ...evalBase, maxSamples: softSamples, models: list, eps: [...(used.some((s) => s.ep === 'cpu') ? ['cpu' as const] : []), ...slow.map((s) => s.ep)] })
+      ? await evaluate({
+          ...evalBase,
+          maxSamples: softSamples,
+          models: list,
+          eps: [...(used.some((s) => s.ep === 'cpu') ? ['cpu' as const] : []), ...slow.map((s) => s.ep)],
+        })
       : null;
     stopIfAborted();
     lap('evaluate');
 
     const cls = sets.train.task === 'classification';
     const validation = [
-      { epoch: 0, metric: cls ? 'accuracy' : 'mse', value: numOrNull(cls ? log.initial.accuracy : log.initial.mse), loss: numOrNull(log.initial.loss), trainLoss: null },
-      ...log.epochs.map((e) => ({ epoch: e.epoch, metric: cls ? 'accuracy' : 'mse', value: Number.isFinite(e.valMetric) ? e.valMetric : null, loss: numOrNull(e.val.loss), trainLoss: e.trainLoss })),
+      {
+        epoch: 0,
+        metric: cls ? 'accuracy' : 'mse',
+        value: numOrNull(cls ? log.initial.accuracy : log.initial.mse),
+        loss: numOrNull(log.initial.loss),
+        trainLoss: null,
+      },
+      ...log.epochs.map((e) => ({
+        epoch: e.epoch,
+        metric: cls ? 'accuracy' : 'mse',
+        value: Number.isFinite(e.valMetric) ? e.valMetric : null,
+        loss: numOrNull(e.val.loss),
+        trainLoss: e.trainLoss,
+      })),
     ];
     const report: PipelineReport = {
       version: 1,
@@ -288,14 +365,40 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineReport> {
       seconds: 0,
       stages,
       model: o.model,
-      data: { spec: o.data, name: sets.train.name, task: sets.train.task, classes: log.data.classes, train: sets.train.count, val: sets.val.count, test: sets.test?.count ?? 0 },
+      data: {
+        spec: o.data,
+        name: sets.train.name,
+        task: sets.train.task,
+        classes: log.data.classes,
+        train: sets.train.count,
+        val: sets.val.count,
+        test: sets.test?.count ?? 0,
+      },
       files,
-      conversion: { alpha: conv.alpha, form: conv.form, replaced: conv.replaced, byOp: conv.byOp, warnings: conv.warnings, skipped: conv.skipped.length, alreadyAlrelu: conv.alreadyAlrelu.length, lookalikes: conv.lookalikes.length },
+      conversion: {
+        alpha: conv.alpha,
+        form: conv.form,
+        replaced: conv.replaced,
+        byOp: conv.byOp,
+        warnings: conv.warnings,
+        skipped: conv.skipped.length,
+        alreadyAlrelu: conv.alreadyAlrelu.length,
+        lookalikes: conv.lookalikes.length,
+      },
       providers: { checked, used: used.map((s) => s.ep), softwareSamples: slow.length ? Math.min(softSamples, software?.data.count ?? softSamples) : null },
       conversionCheck,
       training: {
-        ep: trainEp, epochs: log.epochs.length, stepsPerEpoch: log.batch.stepsPerEpoch, batchSize: log.batch.size, optimizer, lr,
-        seconds: log.seconds, stepLosses, validation, best: log.best, test: log.test,
+        ep: trainEp,
+        epochs: log.epochs.length,
+        stepsPerEpoch: log.batch.stepsPerEpoch,
+        batchSize: log.batch.size,
+        optimizer,
+        lr,
+        seconds: log.seconds,
+        stepLosses,
+        validation,
+        best: log.best,
+        test: log.test,
       },
       summary: summarize(models, used, full, software),
       evaluations: { full, software },

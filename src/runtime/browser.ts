@@ -84,7 +84,11 @@ function isRoot(): boolean {
 }
 
 /** Launches Debian's Chromium; a missing binary is a UserError with the apt command. */
-export async function launchChromium(ep: BrowserEp | 'serve', opts: BrowserRuntimeOptions = {}, adapter: 'swiftshader' | 'gpu' = 'swiftshader'): Promise<Browser> {
+export async function launchChromium(
+  ep: BrowserEp | 'serve',
+  opts: BrowserRuntimeOptions = {},
+  adapter: 'swiftshader' | 'gpu' = 'swiftshader',
+): Promise<Browser> {
   const exe = opts.chromium ?? CHROMIUM;
   if (!existsSync(exe)) throw new UserError(ep, `Chromium not found at ${exe}; fix: ${CHROMIUM_FIX}`);
   // Imported here, not at the top: doctor and serve import this module, and through them every CLI
@@ -93,7 +97,13 @@ export async function launchChromium(ep: BrowserEp | 'serve', opts: BrowserRunti
   try {
     const args = chromiumArgs(ep, adapter);
     // playwright adds --no-sandbox itself unless told that the sandbox stays
-    return await chromium.launch({ executablePath: exe, headless: true, args, chromiumSandbox: !args.includes('--no-sandbox'), timeout: opts.timeoutMs ?? 60_000 });
+    return await chromium.launch({
+      executablePath: exe,
+      headless: true,
+      args,
+      chromiumSandbox: !args.includes('--no-sandbox'),
+      timeout: opts.timeoutMs ?? 60_000,
+    });
   } catch (e) {
     throw new UserError(ep, `Chromium at ${exe} failed to start: ${messageLine(messageOf(e), 'first')}`);
   }
@@ -102,7 +112,9 @@ export async function launchChromium(ep: BrowserEp | 'serve', opts: BrowserRunti
 /** A page call that cannot hang the command: a GPU process that never answers becomes an error. */
 async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} within ${ms / 1000} s`)), ms); });
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} within ${ms / 1000} s`)), ms);
+  });
   try {
     return await Promise.race([p, late]);
   } finally {
@@ -151,7 +163,12 @@ export class BrowserRuntime implements Runtime {
     const choice = opts.webgpuAdapter ?? 'auto';
     if (ep !== 'browser-webgpu') return BrowserRuntime.launch(ep, opts, 'swiftshader');
     const adapterOf = (rt: BrowserRuntime, fallback?: string): BrowserRuntime =>
-      new BrowserRuntime(ep, rt.call, rt.server, rt.info, rt.shutdown, { name: rt.info.adapter ?? 'none', software: !!rt.info.software, choice, ...(fallback ? { fallback } : {}) }).withErrors(rt.pageErrors);
+      new BrowserRuntime(ep, rt.call, rt.server, rt.info, rt.shutdown, {
+        name: rt.info.adapter ?? 'none',
+        software: !!rt.info.software,
+        choice,
+        ...(fallback ? { fallback } : {}),
+      }).withErrors(rt.pageErrors);
     if (choice === 'swiftshader') return adapterOf(await BrowserRuntime.launch(ep, opts, 'swiftshader'));
     let why: string;
     try {
@@ -165,7 +182,10 @@ export class BrowserRuntime implements Runtime {
       why = `Chromium with its own adapter choice failed: ${causeOf(e, ep)}`;
     }
     if (choice === 'gpu') {
-      throw new UserError(ep, `no hardware WebGPU adapter: ${why}; fix: install the GPU's Vulkan driver and libvulkan1 (check with \`vulkaninfo --summary\`), or ask for the adapter 'auto' or 'swiftshader' to run on the CPU`);
+      throw new UserError(
+        ep,
+        `no hardware WebGPU adapter: ${why}; fix: install the GPU's Vulkan driver and libvulkan1 (check with \`vulkaninfo --summary\`), or ask for the adapter 'auto' or 'swiftshader' to run on the CPU`,
+      );
     }
     return adapterOf(await BrowserRuntime.launch(ep, opts, 'swiftshader'), why);
   }
@@ -185,16 +205,28 @@ export class BrowserRuntime implements Runtime {
       const page = await browser.newPage();
       const errors: string[] = [];
       page.on('pageerror', (e) => errors.push(e.message));
-      page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+      page.on('console', (m) => {
+        if (m.type() === 'error') errors.push(m.text());
+      });
       await page.goto(server.base + 'index.html', { timeout: opts.timeoutMs ?? 60_000 });
-      await page.waitForFunction(() => (window as unknown as Partial<PageWindow>).__alrelu !== undefined, undefined, { timeout: opts.timeoutMs ?? 60_000 })
-        .catch(() => { throw new UserError(ep, `the runner page did not start: ${errors.join('; ') || 'no error reported'}`); });
+      await page
+        .waitForFunction(() => (window as unknown as Partial<PageWindow>).__alrelu !== undefined, undefined, { timeout: opts.timeoutMs ?? 60_000 })
+        .catch(() => {
+          throw new UserError(ep, `the runner page did not start: ${errors.join('; ') || 'no error reported'}`);
+        });
       const call = playwrightCall(page);
-      const info = await withTimeout(call('init', [opts.threads ?? 0]), opts.timeoutMs ?? 60_000, 'the runner page did not answer (asking for the WebGPU adapter)');
+      const info = await withTimeout(
+        call('init', [opts.threads ?? 0]),
+        opts.timeoutMs ?? 60_000,
+        'the runner page did not answer (asking for the WebGPU adapter)',
+      );
       if (ep === 'browser-webgpu' && !info.adapter && adapter === 'swiftshader') {
-        throw new UserError(ep, info.gpu
-          ? 'Chromium exposes WebGPU but found no adapter, not even SwiftShader; fix: check that libvulkan1 is installed (apt-get install -y libvulkan1)'
-          : 'Chromium has no navigator.gpu; fix: a Chromium with WebGPU (113+) started with --enable-unsafe-webgpu');
+        throw new UserError(
+          ep,
+          info.gpu
+            ? 'Chromium exposes WebGPU but found no adapter, not even SwiftShader; fix: check that libvulkan1 is installed (apt-get install -y libvulkan1)'
+            : 'Chromium has no navigator.gpu; fix: a Chromium with WebGPU (113+) started with --enable-unsafe-webgpu',
+        );
       }
       const b = browser;
       const rt = new BrowserRuntime(ep, call, server, info, async () => {
@@ -226,7 +258,10 @@ export class BrowserRuntime implements Runtime {
     const id = ++this.seq;
     const modelPath = `model/${id}/model.onnx`;
     const modelUrl = this.server.set(modelPath, { body: src.bytes, type: 'application/octet-stream' });
-    const external = src.external.map((e) => ({ path: e.path, url: this.server.set(`model/${id}/${e.path}`, { body: e.data, type: 'application/octet-stream' }) }));
+    const external = src.external.map((e) => ({
+      path: e.path,
+      url: this.server.set(`model/${id}/${e.path}`, { body: e.data, type: 'application/octet-stream' }),
+    }));
     const webEp = this.ep === 'browser-webgpu' ? 'webgpu' : 'wasm';
     let loaded: { id: number; inputs: IoMeta[]; outputs: IoMeta[] };
     try {
@@ -259,7 +294,9 @@ export class BrowserRuntime implements Runtime {
     const resultPath = `result/${n}`;
     let result: Uint8Array | undefined;
     const feedsUrl = this.server.set(feedsPath, { body: packTensors(feeds), type: 'application/octet-stream' });
-    const resultUrl = this.server.onPost(resultPath, (body) => { result = body; });
+    const resultUrl = this.server.onPost(resultPath, (body) => {
+      result = body;
+    });
     try {
       const ms = await this.call('run', [sid, feedsUrl, resultUrl]);
       this.timings.push({ model: label, ms });

@@ -42,11 +42,13 @@ export function adapterText(a: AdapterInfo): string {
 
 /** The native library's warnings worth showing: Dawn's reasons for rejecting a Vulkan driver. */
 function nativeWarnings(stderr: string): string | undefined {
-  const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('Warning:') && !/npm warn/i.test(l));
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.startsWith('Warning:') && !/npm warn/i.test(l));
   const unique = [...new Set(lines.map((l) => l.replace(/^Warning:\s*/, '')))];
   return unique.length ? unique.slice(0, 2).join('; ') : undefined;
 }
-
 
 /** "reason; fix: command" (how openRuntime's UserErrors read) as its two halves. */
 function splitFix(message: string): { reason: string; fix?: string } {
@@ -62,8 +64,14 @@ function causeOf(e: unknown, ep: string): string {
 
 async function checkCpu(opts: DoctorOptions): Promise<EpStatus> {
   const r = await probeNodeEp('cpu', opts.env, opts.timeoutMs);
-  if (r.ok) return { ep: 'cpu', usable: true, detail: `onnxruntime-node ${r.version ?? '?'} (${platform()} ${arch()}), ${threadCount(opts.threads)} thread(s)` };
-  return { ep: 'cpu', usable: false, reason: `onnxruntime-node does not run here: ${r.error}`, fix: 'npm rebuild onnxruntime-node (or reinstall it for this platform)' };
+  if (r.ok)
+    return { ep: 'cpu', usable: true, detail: `onnxruntime-node ${r.version ?? '?'} (${platform()} ${arch()}), ${threadCount(opts.threads)} thread(s)` };
+  return {
+    ep: 'cpu',
+    usable: false,
+    reason: `onnxruntime-node does not run here: ${r.error}`,
+    fix: 'npm rebuild onnxruntime-node (or reinstall it for this platform)',
+  };
 }
 
 async function checkCuda(opts: DoctorOptions): Promise<EpStatus> {
@@ -96,14 +104,25 @@ async function checkWebGpu(opts: DoctorOptions): Promise<EpStatus> {
     return { ep: 'webgpu', usable: false, reason: `SwiftShader: ${reason}${fallback ? `; and ${fallback}` : ''}`, ...(fix ? { fix } : {}) };
   };
   if (choice === 'swiftshader') {
-    if (!existsSync(SWIFTSHADER_ICD)) return { ep: 'webgpu', usable: false, reason: `SwiftShader's Vulkan driver not found at ${SWIFTSHADER_ICD}`, fix: 'apt-get install -y chromium libvulkan1' };
+    if (!existsSync(SWIFTSHADER_ICD))
+      return {
+        ep: 'webgpu',
+        usable: false,
+        reason: `SwiftShader's Vulkan driver not found at ${SWIFTSHADER_ICD}`,
+        fix: 'apt-get install -y chromium libvulkan1',
+      };
     return swiftshader();
   }
   const r = await probeNodeEp('webgpu', env, opts.timeoutMs);
   if (r.ok) {
     const driver = systemDriver(env);
     if (choice === 'gpu' && driver.software) {
-      return { ep: 'webgpu', usable: false, reason: `no hardware WebGPU adapter: Dawn runs, but on ${driver.name}, a software driver`, fix: icd ? "unset VK_ICD_FILENAMES and VK_DRIVER_FILES to use the system's Vulkan drivers" : "install your GPU's Vulkan driver" };
+      return {
+        ep: 'webgpu',
+        usable: false,
+        reason: `no hardware WebGPU adapter: Dawn runs, but on ${driver.name}, a software driver`,
+        fix: icd ? "unset VK_ICD_FILENAMES and VK_DRIVER_FILES to use the system's Vulkan drivers" : "install your GPU's Vulkan driver",
+      };
     }
     return usable({ ...driver, choice });
   }
@@ -138,7 +157,9 @@ async function checkBrowser(ep: 'browser-wasm' | 'browser-webgpu', opts: DoctorO
   if (!existsSync(exe)) return { ep, usable: false, reason: `Chromium not found at ${exe}`, fix: CHROMIUM_FIX };
   try {
     const rt = await openRuntime(ep, {
-      chromium: exe, ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}), ...(opts.threads ? { threads: opts.threads } : {}),
+      chromium: exe,
+      ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
+      ...(opts.threads ? { threads: opts.threads } : {}),
       ...(opts.webgpuAdapter ? { webgpuAdapter: opts.webgpuAdapter } : {}),
     });
     const { info, adapter } = rt as BrowserRuntime;
@@ -147,7 +168,11 @@ async function checkBrowser(ep: 'browser-wasm' | 'browser-webgpu', opts: DoctorO
       const own = adapter.software ? ' (for a GPU this machine lacks: `alrelu-convert serve`, opened in your own browser)' : '';
       return { ep, usable: true, detail: `${exe}; ${adapterText(adapter)}${own}`, adapter };
     }
-    return { ep, usable: true, detail: `${exe}; ${info.threads} thread(s), ${info.crossOriginIsolated ? 'cross-origin isolated' : 'not cross-origin isolated (single-threaded)'}` };
+    return {
+      ep,
+      usable: true,
+      detail: `${exe}; ${info.threads} thread(s), ${info.crossOriginIsolated ? 'cross-origin isolated' : 'not cross-origin isolated (single-threaded)'}`,
+    };
   } catch (e) {
     return { ep, usable: false, ...splitFix(causeOf(e, ep)) };
   }

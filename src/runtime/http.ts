@@ -16,8 +16,12 @@ import type { AddressInfo } from 'node:net';
 import { dirname, extname, join } from 'node:path';
 
 const TYPES: Record<string, string> = {
-  '.mjs': 'text/javascript', '.js': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html; charset=utf-8',
-  '.json': 'application/json', '.map': 'application/json',
+  '.mjs': 'text/javascript',
+  '.js': 'text/javascript',
+  '.wasm': 'application/wasm',
+  '.html': 'text/html; charset=utf-8',
+  '.json': 'application/json',
+  '.map': 'application/json',
 };
 
 /** node_modules/onnxruntime-web/dist: the package's main entry lives there (package.json is not exported). */
@@ -59,7 +63,10 @@ export interface LoopbackOptions {
 
 /** An answer to a request that is refused before any handler sees it. */
 class Refusal extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -153,7 +160,8 @@ export class Loopback {
    */
   private admit(req: IncomingMessage): string | null {
     const host = (req.headers.host ?? '').toLowerCase();
-    if (!this.hosts.has(host)) throw new Refusal(403, `unexpected Host header; open the URL as printed (http://127.0.0.1:${this.port}/...), through an ssh -L forward of the same port`);
+    if (!this.hosts.has(host))
+      throw new Refusal(403, `unexpected Host header; open the URL as printed (http://127.0.0.1:${this.port}/...), through an ssh -L forward of the same port`);
     // Browsers send Origin on every cross-origin request and on same-origin POSTs; ours is this host.
     const origin = req.headers.origin;
     if (origin !== undefined && origin.toLowerCase() !== `http://${host}`) throw new Refusal(403, 'cross-origin requests are refused');
@@ -194,7 +202,10 @@ export class Loopback {
     }
     if (req.method === 'POST') {
       const route = this.posts.get(path);
-      if (!route) { refuse(req, res, 404, 'not found'); return; }
+      if (!route) {
+        refuse(req, res, 404, 'not found');
+        return;
+      }
       const body = await readBody(req, route.maxBytes);
       if (body === 'too large') {
         refuse(req, res, 413, `request body over ${route.maxBytes} bytes`);
@@ -209,11 +220,16 @@ export class Loopback {
       res.writeHead(204, headers).end();
       return;
     }
-    if (req.method !== 'GET' && req.method !== 'HEAD') { refuse(req, res, 405, 'method not allowed'); return; }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      refuse(req, res, 405, 'method not allowed');
+      return;
+    }
     const dynamic = this.dynamic.get(path);
     if (dynamic) {
       const gone = new AbortController();
-      res.on('close', () => { if (!res.writableFinished) gone.abort(); });
+      res.on('close', () => {
+        if (!res.writableFinished) gone.abort();
+      });
       let answer: Served;
       try {
         answer = await dynamic(gone.signal);
@@ -262,7 +278,9 @@ function refuse(req: IncomingMessage, res: ServerResponse, status: number, messa
   const socket = req.socket;
   // For a client that sent Connection: close, Node closes the socket as soon as the answer is out;
   // only half-close it here (the answer still ends with FIN), and let the watch below close it.
-  socket.destroySoon = () => { if (socket.writable) socket.end(); };
+  socket.destroySoon = () => {
+    if (socket.writable) socket.end();
+  };
   const from = socket.bytesRead;
   const since = Date.now();
   const watch = setInterval(() => {
@@ -309,8 +327,14 @@ function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array | 'to
       stop();
       resolve(new Uint8Array(whole ? whole.subarray(0, got) : Buffer.concat(chunks, got)));
     };
-    const onError = (e: Error) => { stop(); reject(e); };
-    const onClose = () => { stop(); reject(new Error('the client closed the connection before the body was complete')); };
+    const onError = (e: Error) => {
+      stop();
+      reject(e);
+    };
+    const onClose = () => {
+      stop();
+      reject(new Error('the client closed the connection before the body was complete'));
+    };
     req.on('data', onData);
     req.once('end', onEnd);
     req.once('error', onError);

@@ -33,7 +33,10 @@ export function isEpName(s: string): s is EpName {
 
 /** Parses a comma-separated list of EPs given to `flag`; unknown names, or none, are a UserError naming the known ones. */
 export function parseEpList(list: string, flag = 'ep'): EpName[] {
-  const names = list.split(',').map((s) => s.trim()).filter(Boolean);
+  const names = list
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (names.length === 0) throw new UserError(flag, `expected at least one execution provider (known: ${EP_NAMES.join(', ')})`);
   for (const n of names) {
     if (!isEpName(n)) throw new UserError(flag, `unknown execution provider '${n}' (known: ${EP_NAMES.join(', ')})`);

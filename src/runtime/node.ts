@@ -68,7 +68,10 @@ let webgpuStarted = false;
 function prepareWebGpuEnv(vulkanIcd?: string): void {
   if (vulkanIcd !== undefined && process.env.VK_ICD_FILENAMES !== vulkanIcd) {
     if (webgpuStarted) {
-      throw new UserError('webgpu', `WebGPU already started in this process with VK_ICD_FILENAMES=${process.env.VK_ICD_FILENAMES ?? '(unset)'}; it cannot switch to ${vulkanIcd}`);
+      throw new UserError(
+        'webgpu',
+        `WebGPU already started in this process with VK_ICD_FILENAMES=${process.env.VK_ICD_FILENAMES ?? '(unset)'}; it cannot switch to ${vulkanIcd}`,
+      );
     }
     if (!existsSync(vulkanIcd)) throw new UserError(vulkanIcd, 'Vulkan ICD manifest not found');
     process.env.VK_ICD_FILENAMES = vulkanIcd;
@@ -84,7 +87,10 @@ export function explainNodeFailure(ep: NodeEp, message: string, env: NodeJS.Proc
     if (/providers_(shared|cuda)|Failed to load shared library/.test(message)) {
       return driver
         ? { reason: 'CUDA provider libraries are not installed in onnxruntime-node', fix: CUDA_FIX }
-        : { reason: 'CUDA provider libraries are not installed, and no NVIDIA driver is loaded (/proc/driver/nvidia/version missing)', fix: `install the NVIDIA driver and CUDA 12 runtime, then ${CUDA_FIX}` };
+        : {
+            reason: 'CUDA provider libraries are not installed, and no NVIDIA driver is loaded (/proc/driver/nvidia/version missing)',
+            fix: `install the NVIDIA driver and CUDA 12 runtime, then ${CUDA_FIX}`,
+          };
     }
     if (!driver) return { reason: `no NVIDIA driver is loaded (${messageLine(message, 'last')})`, fix: 'install the NVIDIA driver and CUDA 12 runtime' };
     return { reason: messageLine(message, 'last') };
@@ -113,7 +119,11 @@ export class NodeRuntime implements Runtime {
 
   readonly threads: number;
 
-  private constructor(readonly ep: NodeEp, private readonly opts: NodeRuntimeOptions, readonly adapter?: AdapterInfo) {
+  private constructor(
+    readonly ep: NodeEp,
+    private readonly opts: NodeRuntimeOptions,
+    readonly adapter?: AdapterInfo,
+  ) {
     this.threads = threadCount(opts.threads);
   }
 
@@ -147,15 +157,15 @@ export class NodeRuntime implements Runtime {
     // fatal only: warnings (e.g. shape ops kept on CPU under WebGPU) are not the user's to act on, and errors come
     // back as exceptions, which the caller words; logged too, they would be a second line on stderr
     const options: InferenceSession.SessionOptions = {
-      executionProviders: this.providers(), logSeverityLevel: 4, intraOpNumThreads: this.threads,
+      executionProviders: this.providers(),
+      logSeverityLevel: 4,
+      intraOpNumThreads: this.threads,
       ...(this.opts.spinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } } : {}),
       ...extra,
     };
     if (this.ep === 'webgpu') webgpuStarted = true;
     try {
-      const s = typeof model === 'string'
-        ? await ort.InferenceSession.create(model, options)
-        : await ort.InferenceSession.create(model, options);
+      const s = typeof model === 'string' ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(model, options);
       this.sessions.add(s);
       return s;
     } catch (e) {
@@ -175,13 +185,20 @@ export class NodeRuntime implements Runtime {
       throw new UserError('keepOnDevice', 'needs a device EP (webgpu or cuda); cpu outputs are already on the host');
     }
     const base: InferenceSession.SessionOptions = {
-      graphOptimizationLevel: ortOptimization(options.optimization), ...(options.arena === false && this.ep === 'cpu' ? { enableCpuMemArena: false } : {}),
+      graphOptimizationLevel: ortOptimization(options.optimization),
+      ...(options.arena === false && this.ep === 'cpu' ? { enableCpuMemArena: false } : {}),
     };
     const failed = runFailure(options.name, `onnxruntime-node (${this.ep})`);
     if (keep.length === 0) {
       const s = await this.create(model, base, options.name);
       const wrapped = wrapHostSession(s, Ctor, failed);
-      return { ...wrapped, release: async () => { this.sessions.delete(s); await s.release(); } };
+      return {
+        ...wrapped,
+        release: async () => {
+          this.sessions.delete(s);
+          await s.release();
+        },
+      };
     }
     // 'gpu-buffer' is the binding's only device location for both EPs (verified on webgpu; cuda untested here).
     const s = await this.create(model, { ...base, preferredOutputLocation: Object.fromEntries(keep.map((n) => [n, 'gpu-buffer' as const])) }, options.name);
@@ -218,11 +235,18 @@ export class NodeRuntime implements Runtime {
         const r = await runOnDevice(feeds);
         const out = { ...r.host };
         for (const [k, d] of Object.entries(r.device)) {
-          try { out[k] = await d.download(); } finally { d.dispose(); }
+          try {
+            out[k] = await d.download();
+          } finally {
+            d.dispose();
+          }
         }
         return out;
       },
-      release: async () => { this.sessions.delete(s); await s.release(); },
+      release: async () => {
+        this.sessions.delete(s);
+        await s.release();
+      },
     };
   }
 
@@ -241,7 +265,10 @@ export class NodeRuntime implements Runtime {
         return toHost(name, res.y!);
       },
       dispose: () => {
-        if (!disposed) { disposed = true; tensor.dispose(); }
+        if (!disposed) {
+          disposed = true;
+          tensor.dispose();
+        }
       },
     };
     deviceTensors.set(handle, { tensor, owner: this });

@@ -16,9 +16,7 @@ export function ortOptimization(o: SessionOptions['optimization']): InferenceSes
 
 export function ioMeta(meta: readonly InferenceSession.ValueMetadata[]): IoMeta[] {
   return meta.map((m) =>
-    m.isTensor
-      ? { name: m.name, type: isTensorType(m.type) ? m.type : 'unknown', shape: [...m.shape] }
-      : { name: m.name, type: 'unknown', shape: [] },
+    m.isTensor ? { name: m.name, type: isTensorType(m.type) ? m.type : 'unknown', shape: [...m.shape] } : { name: m.name, type: 'unknown', shape: [] },
   );
 }
 
@@ -47,7 +45,10 @@ export function checkFeeds(inputs: IoMeta[], feeds: Record<string, HostTensor | 
  * "Load model from <file> failed:" that repeats the file the caller names anyway.
  */
 export function ortMessage(e: unknown): string {
-  const lines = messageOf(e).split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = messageOf(e)
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   return (lines[lines.length - 1] ?? '')
     .replace(/^Load model from .* failed:\s*/, '')
     .replace(/^(?:failed to call OrtRun\(\)\.|Can't create a session\.) ERROR_CODE: \d+, ERROR_MESSAGE: /, '')

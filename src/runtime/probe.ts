@@ -58,9 +58,16 @@ export function probeNodeEp(ep: 'cpu' | 'cuda' | 'webgpu', env: NodeJS.ProcessEn
     let stdout = '';
     let stderr = '';
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    child.on('error', (e) => { clearTimeout(timer); resolve({ ok: false, error: messageOf(e), stderr }); });
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      resolve({ ok: false, error: messageOf(e), stderr });
+    });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       try {
@@ -75,5 +82,10 @@ export function probeNodeEp(ep: 'cpu' | 'cuda' | 'webgpu', env: NodeJS.ProcessEn
 }
 
 function lastLines(s: string, n: number): string {
-  return s.split('\n').map((l) => l.trim()).filter(Boolean).slice(-n).join(' ');
+  return s
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .slice(-n)
+    .join(' ');
 }

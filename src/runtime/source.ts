@@ -18,7 +18,11 @@ export interface ModelSource {
 export async function modelSource(model: string | Uint8Array): Promise<ModelSource> {
   if (typeof model !== 'string') return { label: '<model bytes>', bytes: model, external: [] };
   const file = await readModel(model); // UserErrors for missing, corrupt and unsupported files
-  const locations = new Set(allTensors(file.model).filter(isExternal).map((t) => externalRef(t).location));
+  const locations = new Set(
+    allTensors(file.model)
+      .filter(isExternal)
+      .map((t) => externalRef(t).location),
+  );
   const external = [...locations].map((path) => ({ path, data: readFileSync(resolveLocation(file.dir, path)) }));
   return { label: model, bytes: file.bytes, external };
 }

@@ -20,9 +20,18 @@ export function hostData(type: TensorType, data: unknown): TypedArray {
 }
 
 const PROTO_TYPES: Partial<Record<number, TensorType>> = {
-  [DataType.FLOAT]: 'float32', [DataType.DOUBLE]: 'float64', [DataType.FLOAT16]: 'float16', [DataType.INT8]: 'int8',
-  [DataType.UINT8]: 'uint8', [DataType.INT16]: 'int16', [DataType.UINT16]: 'uint16', [DataType.INT32]: 'int32',
-  [DataType.UINT32]: 'uint32', [DataType.INT64]: 'int64', [DataType.UINT64]: 'uint64', [DataType.BOOL]: 'bool',
+  [DataType.FLOAT]: 'float32',
+  [DataType.DOUBLE]: 'float64',
+  [DataType.FLOAT16]: 'float16',
+  [DataType.INT8]: 'int8',
+  [DataType.UINT8]: 'uint8',
+  [DataType.INT16]: 'int16',
+  [DataType.UINT16]: 'uint16',
+  [DataType.INT32]: 'int32',
+  [DataType.UINT32]: 'uint32',
+  [DataType.INT64]: 'int64',
+  [DataType.UINT64]: 'uint64',
+  [DataType.BOOL]: 'bool',
 };
 
 /** A decoded TensorProto (raw_data little-endian, or the typed repeated fields) as a HostTensor. */
@@ -40,12 +49,17 @@ export function tensorFromProto(t: TensorProto): HostTensor {
     const Ctor = ARRAYS[type];
     // int8/16, uint8/16, bool and float16 bits all live in int32_data per the ONNX spec.
     const src: ArrayLike<number | bigint> =
-      type === 'float32' ? (t.floatData ?? []) :
-      type === 'float64' ? (t.doubleData ?? []) :
-      type === 'int64' ? (t.int64Data ?? []).map((v) => BigInt(typeof v === 'number' ? v : v.toString())) :
-      type === 'uint64' ? (t.uint64Data ?? []).map((v) => BigInt(typeof v === 'number' ? v : v.toString())) :
-      type === 'uint32' ? (t.uint64Data ?? []).map((v) => int(v)) :
-      (t.int32Data ?? []);
+      type === 'float32'
+        ? (t.floatData ?? [])
+        : type === 'float64'
+          ? (t.doubleData ?? [])
+          : type === 'int64'
+            ? (t.int64Data ?? []).map((v) => BigInt(typeof v === 'number' ? v : v.toString()))
+            : type === 'uint64'
+              ? (t.uint64Data ?? []).map((v) => BigInt(typeof v === 'number' ? v : v.toString()))
+              : type === 'uint32'
+                ? (t.uint64Data ?? []).map((v) => int(v))
+                : (t.int32Data ?? []);
     // a short field would otherwise leave zeros where values are missing
     if (src.length !== n) throw new Error(`tensor '${t.name ?? ''}' has ${src.length} elements, dims say ${n}`);
     // allocated only now: dims alone (a few bytes in a .pb) must not size a buffer

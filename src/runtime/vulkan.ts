@@ -117,16 +117,23 @@ function probeSystemDrivers(env: NodeJS.ProcessEnv): Promise<{ ok: boolean; erro
  * warnings stay in the child). A VK_ICD_FILENAMES the user exported is theirs and stands; `vulkanIcd`
  * (library callers) overrides everything. `started`: Dawn already chose in this process; nothing can change.
  */
-export async function chooseVulkanDriver(choice: WebGpuAdapterChoice, vulkanIcd: string | undefined, started: boolean, env: NodeJS.ProcessEnv = process.env): Promise<{ icd?: string; adapter: AdapterInfo; unavailable?: string }> {
+export async function chooseVulkanDriver(
+  choice: WebGpuAdapterChoice,
+  vulkanIcd: string | undefined,
+  started: boolean,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ icd?: string; adapter: AdapterInfo; unavailable?: string }> {
   if (vulkanIcd !== undefined) return { icd: vulkanIcd, adapter: { ...describeIcd(vulkanIcd), choice } };
   const system = (): AdapterInfo => ({ ...systemDriver(env), choice });
   if (started) {
     const current = system();
-    if (choice === 'gpu' && current.software) throw new UserError('webgpu', `WebGPU already started in this process on ${current.name}, a software driver; it cannot switch to a GPU`);
+    if (choice === 'gpu' && current.software)
+      throw new UserError('webgpu', `WebGPU already started in this process on ${current.name}, a software driver; it cannot switch to a GPU`);
     return { adapter: current };
   }
   if (choice === 'swiftshader') {
-    if (!existsSync(SWIFTSHADER_ICD)) throw new UserError('webgpu', `SwiftShader's Vulkan driver not found at ${SWIFTSHADER_ICD}; fix: apt-get install -y chromium libvulkan1`);
+    if (!existsSync(SWIFTSHADER_ICD))
+      throw new UserError('webgpu', `SwiftShader's Vulkan driver not found at ${SWIFTSHADER_ICD}; fix: apt-get install -y chromium libvulkan1`);
     return { icd: SWIFTSHADER_ICD, adapter: { ...describeIcd(SWIFTSHADER_ICD), choice } };
   }
   // A driver list the user exported is theirs: no probe, no fallback (the loader would ignore ours under VK_DRIVER_FILES).
@@ -134,7 +141,10 @@ export async function chooseVulkanDriver(choice: WebGpuAdapterChoice, vulkanIcd:
   if (exported) {
     const mine = system();
     if (choice === 'gpu' && mine.software) {
-      throw new UserError('webgpu', `no hardware WebGPU adapter: ${mine.name} is a software driver; fix: unset ${exported.name} to use the system's Vulkan drivers`);
+      throw new UserError(
+        'webgpu',
+        `no hardware WebGPU adapter: ${mine.name} is a software driver; fix: unset ${exported.name} to use the system's Vulkan drivers`,
+      );
     }
     return { adapter: mine };
   }
@@ -142,7 +152,8 @@ export async function chooseVulkanDriver(choice: WebGpuAdapterChoice, vulkanIcd:
   if (probe.ok) return { adapter: system() };
   const nvidia = nvidiaContainerIcd();
   if (nvidia) {
-    if ((await probeNodeEp('webgpu', { ...env, VK_ICD_FILENAMES: nvidia })).ok) return { icd: nvidia, adapter: { name: `NVIDIA (${nvidiaDriver()}, ${nvidia})`, software: false, choice } };
+    if ((await probeNodeEp('webgpu', { ...env, VK_ICD_FILENAMES: nvidia })).ok)
+      return { icd: nvidia, adapter: { name: `NVIDIA (${nvidiaDriver()}, ${nvidia})`, software: false, choice } };
   }
   if (choice === 'gpu' || !existsSync(SWIFTSHADER_ICD)) return { adapter: system(), unavailable: probe.error ?? 'no adapter' };
   return { icd: SWIFTSHADER_ICD, adapter: { ...describeIcd(SWIFTSHADER_ICD), choice, fallback: "no WebGPU adapter with the system's Vulkan drivers" } };

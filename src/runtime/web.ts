@@ -16,7 +16,7 @@ export interface WebRuntimeOptions {
 }
 
 // The ESM build exports namespace members; some bundlings put them under default.
-const ort = ((ortWeb as unknown as { default?: typeof ortWeb }).default ?? ortWeb);
+const ort = (ortWeb as unknown as { default?: typeof ortWeb }).default ?? ortWeb;
 
 let wasmStarted = false;
 
@@ -51,7 +51,13 @@ export class WebRuntime implements Runtime {
     }
     this.sessions.add(s);
     const wrapped = wrapHostSession(s, ort.Tensor as unknown as TensorCtor, runFailure(options.name, 'onnxruntime-web (wasm)'));
-    return { ...wrapped, release: async () => { this.sessions.delete(s); await s.release(); } };
+    return {
+      ...wrapped,
+      release: async () => {
+        this.sessions.delete(s);
+        await s.release();
+      },
+    };
   }
 
   async close(): Promise<void> {

@@ -39,7 +39,10 @@ export class PageChannel {
   /** shown in the page next to each command */
   note = '';
 
-  constructor(private readonly server: Loopback, threads = 0) {
+  constructor(
+    private readonly server: Loopback,
+    threads = 0,
+  ) {
     server.set('index.html', { body: SERVE_HTML, type: 'text/html; charset=utf-8' });
     servePage(server);
     server.set('serve.mjs', { body: SERVE_JS, type: 'text/javascript' });
@@ -162,10 +165,20 @@ function parseHello(body: Uint8Array): PageHello {
     throw new Error('malformed hello: not JSON');
   }
   const o = (typeof h === 'object' && h !== null ? h : {}) as Record<string, unknown>;
-  const ok = typeof o.userAgent === 'string' && (o.adapter === null || typeof o.adapter === 'string') && typeof o.gpu === 'boolean'
-    && typeof o.crossOriginIsolated === 'boolean' && Number.isInteger(o.threads);
+  const ok =
+    typeof o.userAgent === 'string' &&
+    (o.adapter === null || typeof o.adapter === 'string') &&
+    typeof o.gpu === 'boolean' &&
+    typeof o.crossOriginIsolated === 'boolean' &&
+    Number.isInteger(o.threads);
   if (!ok) throw new Error('malformed hello: expected userAgent, adapter, gpu, crossOriginIsolated and threads');
-  return { userAgent: o.userAgent as string, adapter: o.adapter as string | null, gpu: o.gpu as boolean, crossOriginIsolated: o.crossOriginIsolated as boolean, threads: o.threads as number };
+  return {
+    userAgent: o.userAgent as string,
+    adapter: o.adapter as string | null,
+    gpu: o.gpu as boolean,
+    crossOriginIsolated: o.crossOriginIsolated as boolean,
+    threads: o.threads as number,
+  };
 }
 
 /** The page the user sees: what runs, on what, and how far it got. */

@@ -57,9 +57,12 @@ function pickPageEp(hello: PageHello, choice: PageEpChoice): BrowserEp {
   if (choice === 'wasm') return 'browser-wasm';
   if (hello.adapter) return 'browser-webgpu';
   if (choice === 'auto') return 'browser-wasm';
-  throw new UserError('pageEp=webgpu', hello.gpu
-    ? `the browser exposes WebGPU but has no adapter (${hello.userAgent}); fix: enable hardware acceleration, or in Chrome check chrome://gpu`
-    : `the browser has no WebGPU (${hello.userAgent}); fix: open the URL in Chrome/Edge 113+ (or Firefox/Safari with WebGPU enabled), or use --page-ep wasm`);
+  throw new UserError(
+    'pageEp=webgpu',
+    hello.gpu
+      ? `the browser exposes WebGPU but has no adapter (${hello.userAgent}); fix: enable hardware acceleration, or in Chrome check chrome://gpu`
+      : `the browser has no WebGPU (${hello.userAgent}); fix: open the URL in Chrome/Edge 113+ (or Firefox/Safari with WebGPU enabled), or use --page-ep wasm`,
+  );
 }
 
 /**
@@ -82,7 +85,8 @@ function pageLatency(result: RunResult, timings: readonly PageTiming[]): RunResu
 export async function serve(opts: ServeOptions): Promise<ServeReport> {
   const compare = opts.compare ?? ['cpu'];
   for (const ep of compare) {
-    if (ep.startsWith('browser-')) throw new UserError('compare', `${ep} runs in a Chromium of ours; serve compares the page with local EPs (cpu, cuda, webgpu, wasm)`);
+    if (ep.startsWith('browser-'))
+      throw new UserError('compare', `${ep} runs in a Chromium of ours; serve compares the page with local EPs (cpu, cuda, webgpu, wasm)`);
   }
   // Everything that can be checked without the page is checked before the URL is handed out: a user
   // should not open a browser only to be told the model path was mistyped.
@@ -106,15 +110,18 @@ export async function serve(opts: ServeOptions): Promise<ServeReport> {
       ep = pickPageEp(hello, opts.pageEp ?? 'auto');
       opts.onConnect?.(hello, ep);
       rt = BrowserRuntime.attach(ep, server, channel.call, hello);
-      report = await evaluate({
-        ...opts,
-        eps: [...compare, ep],
-        runtimes: { [ep]: rt },
-        onProgress: (p) => {
-          if (p.ep === ep) channel.note = `running ${p.model.split('/').pop()}: ${p.done}/${p.total}`;
-          onProgress?.(p);
+      report = await evaluate(
+        {
+          ...opts,
+          eps: [...compare, ep],
+          runtimes: { [ep]: rt },
+          onProgress: (p) => {
+            if (p.ep === ep) channel.note = `running ${p.model.split('/').pop()}: ${p.done}/${p.total}`;
+            onProgress?.(p);
+          },
         },
-      }, data);
+        data,
+      );
     } catch (e) {
       await channel.finish(`stopped: ${messageOf(e)}`);
       throw e;
@@ -123,7 +130,14 @@ export async function serve(opts: ServeOptions): Promise<ServeReport> {
     const out: ServeReport = {
       ...report,
       results: report.results.map((r) => (r.ep === ep ? pageLatency(r, timings) : r)),
-      browser: { ep, userAgent: hello.userAgent, adapter: hello.adapter, threads: hello.threads, crossOriginIsolated: hello.crossOriginIsolated, latency: 'page' },
+      browser: {
+        ep,
+        userAgent: hello.userAgent,
+        adapter: hello.adapter,
+        threads: hello.threads,
+        crossOriginIsolated: hello.crossOriginIsolated,
+        latency: 'page',
+      },
     };
     await channel.finish(opts.summary?.(out) ?? '');
     return out;

@@ -146,7 +146,10 @@ export function backward(graph: GraphProto, opts: BackwardOptions & GradOptions 
   const given = new Set<string>();
   for (const w of opts.wrt) {
     let g = gradOf(w);
-    if (!g) { noGrad.push(w); continue; }
+    if (!g) {
+      noGrad.push(w);
+      continue;
+    }
     const produced = ctx.info.consts.has(g) ? false : ctx.nodes.some((x) => x.output?.includes(g!));
     // each gradient its own node output (not a constant, not shared), so callers can wire or rename it freely
     if (!produced || given.has(g)) {

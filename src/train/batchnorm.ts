@@ -101,13 +101,22 @@ export function batchNormLayers(graph: GraphProto, trainable: readonly string[])
  * `initial` holds the running statistics' values (for their type and dims). Returns one slot per running
  * statistic, in layer order (mean, then var).
  */
-export function trainBatchNorm(graph: GraphProto, layers: readonly BatchNormLayer[], opset: number, fresh: (base: string) => string, initial: ReadonlyMap<string, TensorProto>): RunningSlot[] {
+export function trainBatchNorm(
+  graph: GraphProto,
+  layers: readonly BatchNormLayer[],
+  opset: number,
+  fresh: (base: string) => string,
+  initial: ReadonlyMap<string, TensorProto>,
+): RunningSlot[] {
   const byMean = new Map(layers.map((l) => [l.mean, l]));
   const slots: RunningSlot[] = [];
   const nodes: NodeProto[] = [];
   for (const n of graph.node ?? []) {
     const layer = n.opType === 'BatchNormalization' ? byMean.get(n.input?.[3] ?? '') : undefined;
-    if (!layer || n.input?.[4] !== layer.var) { nodes.push(n); continue; }
+    if (!layer || n.input?.[4] !== layer.var) {
+      nodes.push(n);
+      continue;
+    }
     const [X, scale, bias] = n.input as [string, string, string];
     const stat = initial.get(layer.mean)!;
     const dt = stat.dataType ?? DataType.FLOAT;
@@ -135,7 +144,10 @@ export function trainBatchNorm(graph: GraphProto, layers: readonly BatchNormLaye
     const newVar = blend(layer.var, em.op('Mul', [variance, unbiased]));
     nodes.push(...em.nodes);
     graph.initializer!.push(...em.initializers);
-    for (const [name, updated] of [[layer.mean, newMean], [layer.var, newVar]] as const) {
+    for (const [name, updated] of [
+      [layer.mean, newMean],
+      [layer.var, newVar],
+    ] as const) {
       const t = initial.get(name)!;
       slots.push({ name, updated, dims: (t.dims ?? []).map(Number), dataType: t.dataType ?? DataType.FLOAT });
     }

@@ -105,7 +105,12 @@ export function encodeCheckpoint(c: Checkpoint): Uint8Array {
   new DataView(out.buffer).setUint32(MAGIC.length, meta.length, true);
   out.set(meta, HEAD);
   named.forEach(([, t], i) => out.set(bytesOf(t.data), base + tensors[i]!.offset));
-  out.set(createHash('sha256').update(out.subarray(0, out.length - DIGEST)).digest(), out.length - DIGEST);
+  out.set(
+    createHash('sha256')
+      .update(out.subarray(0, out.length - DIGEST))
+      .digest(),
+    out.length - DIGEST,
+  );
   return out;
 }
 
@@ -131,7 +136,10 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
 export function decodeCheckpoint(path: string, bytes: Uint8Array): Checkpoint {
   const magic = new TextDecoder().decode(bytes.subarray(0, MAGIC.length));
   if (magic === OLD_MAGIC) {
-    throw new UserError(path, 'is a checkpoint of an older version (format 1, without a checksum or the run\'s settings) and cannot be verified; start the run over');
+    throw new UserError(
+      path,
+      "is a checkpoint of an older version (format 1, without a checksum or the run's settings) and cannot be verified; start the run over",
+    );
   }
   if (magic !== MAGIC) throw new UserError(path, 'not an alrelu checkpoint');
   const corrupt = (why: string) => new UserError(path, `corrupt checkpoint: ${why}`);
@@ -178,7 +186,13 @@ export function decodeCheckpoint(path: string, bytes: Uint8Array): Checkpoint {
 }
 
 function bytesPerElement(type: TensorType): number {
-  return type === 'float64' || type === 'int64' || type === 'uint64' ? 8 : type === 'float32' || type === 'int32' || type === 'uint32' ? 4 : type === 'float16' || type === 'int16' || type === 'uint16' ? 2 : 1;
+  return type === 'float64' || type === 'int64' || type === 'uint64'
+    ? 8
+    : type === 'float32' || type === 'int32' || type === 'uint32'
+      ? 4
+      : type === 'float16' || type === 'int16' || type === 'uint16'
+        ? 2
+        : 1;
 }
 
 // ---- metadata validation: every field the loop relies on, with its type ----------------------------
@@ -200,13 +214,29 @@ function checkMeta(raw: unknown, corrupt: (why: string) => UserError): Checkpoin
   need(isCount(raw.epoch), 'epoch');
   need(isCount(raw.globalStep), 'globalStep');
   need(isCount(raw.sinceBest), 'sinceBest');
-  need(raw.best === null || (isObj(raw.best) && isCount(raw.best.epoch) && isNum(raw.best.value) && (raw.best.loss === undefined || isNum(raw.best.loss))), 'best');
-  need(Array.isArray(raw.history) && raw.history.length === raw.epoch && raw.history.every((h) => isObj(h) && isCount(h.epoch) && isNum(h.trainLoss) && isNum(h.valMetric) && isNum(h.lr) && isObj(h.val)), 'history');
+  need(
+    raw.best === null || (isObj(raw.best) && isCount(raw.best.epoch) && isNum(raw.best.value) && (raw.best.loss === undefined || isNum(raw.best.loss))),
+    'best',
+  );
+  need(
+    Array.isArray(raw.history) &&
+      raw.history.length === raw.epoch &&
+      raw.history.every((h) => isObj(h) && isCount(h.epoch) && isNum(h.trainLoss) && isNum(h.valMetric) && isNum(h.lr) && isObj(h.val)),
+    'history',
+  );
   need(checkSettings(raw.settings), 'settings');
   need(Array.isArray(raw.tensors), 'tensors');
   for (const e of raw.tensors as unknown[]) {
-    const ok = isObj(e) && typeof e.name === 'string' && typeof e.type === 'string' && isTensorType(e.type) &&
-      Array.isArray(e.dims) && e.dims.length <= 32 && e.dims.every(isCount) && isCount(e.offset) && isCount(e.length);
+    const ok =
+      isObj(e) &&
+      typeof e.name === 'string' &&
+      typeof e.type === 'string' &&
+      isTensorType(e.type) &&
+      Array.isArray(e.dims) &&
+      e.dims.length <= 32 &&
+      e.dims.every(isCount) &&
+      isCount(e.offset) &&
+      isCount(e.length);
     need(ok, 'tensors');
   }
   return raw as unknown as CheckpointMeta & { tensors: TensorEntry[] };
@@ -215,14 +245,31 @@ function checkMeta(raw: unknown, corrupt: (why: string) => UserError): Checkpoin
 function checkSettings(s: unknown): boolean {
   if (!isObj(s)) return false;
   const { data, optimizer, schedule } = s;
-  return isObj(data) && typeof data.name === 'string' && isCount(data.train) && isCount(data.val) && typeof data.sha256 === 'string' &&
-    isCount(s.batchSize) && isObj(optimizer) && typeof optimizer.name === 'string' &&
+  return (
+    isObj(data) &&
+    typeof data.name === 'string' &&
+    isCount(data.train) &&
+    isCount(data.val) &&
+    typeof data.sha256 === 'string' &&
+    isCount(s.batchSize) &&
+    isObj(optimizer) &&
+    typeof optimizer.name === 'string' &&
     ['weightDecay', 'momentum', 'beta1', 'beta2', 'eps'].every((k) => isNum(optimizer[k])) &&
-    isObj(schedule) && typeof schedule.name === 'string' && ['lr', 'every', 'gamma'].every((k) => isNum(schedule[k])) &&
-    (s.scheduleEpochs === null || isCount(s.scheduleEpochs)) && isCount(s.seed) && typeof s.shuffle === 'boolean' &&
-    isStrings(s.freeze) && isStrings(s.trainOnly) && typeof s.input === 'string' && typeof s.output === 'string' &&
+    isObj(schedule) &&
+    typeof schedule.name === 'string' &&
+    ['lr', 'every', 'gamma'].every((k) => isNum(schedule[k])) &&
+    (s.scheduleEpochs === null || isCount(s.scheduleEpochs)) &&
+    isCount(s.seed) &&
+    typeof s.shuffle === 'boolean' &&
+    isStrings(s.freeze) &&
+    isStrings(s.trainOnly) &&
+    typeof s.input === 'string' &&
+    typeof s.output === 'string' &&
     (s.maxSteps === null || isCount(s.maxSteps)) &&
-    (data.sources === undefined || typeof data.sources === 'string') && (s.numClasses === undefined || isCount(s.numClasses)) && (s.batchNorm === undefined || s.batchNorm === 'frozen' || s.batchNorm === 'train');
+    (data.sources === undefined || typeof data.sources === 'string') &&
+    (s.numClasses === undefined || isCount(s.numClasses)) &&
+    (s.batchNorm === undefined || s.batchNorm === 'frozen' || s.batchNorm === 'train')
+  );
 }
 
 // ---- settings ---------------------------------------------------------------------------------------
@@ -235,10 +282,12 @@ export function settingsDifferences(was: RunSettings, now: RunSettings): string[
     if (a !== b) out.push(`${label} ${a ?? 'none'}, this run has ${b ?? 'none'}`);
   };
   if (was.data.sha256 !== now.data.sha256 || was.data.train !== now.data.train || was.data.val !== now.data.val) {
-    out.push(`data ${was.data.name} (${was.data.train} training, ${was.data.val} validation samples, sha256 ${was.data.sha256.slice(0, 12)}), this run has ${now.data.name} (${now.data.train}, ${now.data.val}, sha256 ${now.data.sha256.slice(0, 12)})`);
+    out.push(
+      `data ${was.data.name} (${was.data.train} training, ${was.data.val} validation samples, sha256 ${was.data.sha256.slice(0, 12)}), this run has ${now.data.name} (${now.data.train}, ${now.data.val}, sha256 ${now.data.sha256.slice(0, 12)})`,
+    );
   }
   diff('data splits', was.data.sources ?? 'one set split 80/10/10', now.data.sources ?? 'one set split 80/10/10');
-  diff('classes of a new head', was.numClasses ?? 'the model\'s own head', now.numClasses ?? 'the model\'s own head');
+  diff('classes of a new head', was.numClasses ?? "the model's own head", now.numClasses ?? "the model's own head");
   diff('batch size', was.batchSize, now.batchSize);
   diff('optimizer', was.optimizer.name, now.optimizer.name);
   diff('weight decay', was.optimizer.weightDecay, now.optimizer.weightDecay);

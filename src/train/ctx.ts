@@ -99,11 +99,17 @@ export class GradCtx extends Builder {
       const axes: number[] = [];
       let unknown = false;
       for (let i = 0; i < gs.length; i++) {
-        if (i < lead) { axes.push(i); continue; }
+        if (i < lead) {
+          axes.push(i);
+          continue;
+        }
         const xd = xs[i - lead];
         const gd = gs[i];
         // summing over an axis where g already has size 1 is harmless, so size-1 axes of x always reduce
-        if (xd === 1) { if (gd !== 1) axes.push(i); continue; }
+        if (xd === 1) {
+          if (gd !== 1) axes.push(i);
+          continue;
+        }
         if (xd === gd || typeof xd === 'number') continue;
         unknown = true; // a symbolic dim of x that may be 1 at runtime
       }
@@ -120,7 +126,9 @@ export class GradCtx extends Builder {
     const sg = this.shapeOf(g);
     const sx = this.shapeOf(x);
     const diff = this.op('Sub', [this.op('Size', [sg]), this.op('Size', [sx])]);
-    const ones = this.op('ConstantOfShape', [this.unsqueeze(diff, [0])], [tensorAttr('value', makeTensor('', DataType.INT64, [1], [1]))], { dtype: DataType.INT64 });
+    const ones = this.op('ConstantOfShape', [this.unsqueeze(diff, [0])], [tensorAttr('value', makeTensor('', DataType.INT64, [1], [1]))], {
+      dtype: DataType.INT64,
+    });
     const padded = this.op('Concat', [ones, sx], [intAttr('axis', 0)]);
     const isOne = this.op('Equal', [padded, this.ints([1])]);
     const axes = this.op('Reshape', [this.op('NonZero', [isOne]), this.ints([-1])]);

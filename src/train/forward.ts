@@ -97,7 +97,10 @@ export function prepareForward(source: ModelProto, opts: ForwardOptions): Forwar
     const t = inits.get(p);
     if (!t) throw new Error(`parameter '${p}' is not an initializer`);
     if (t.dataType !== DataType.FLOAT && t.dataType !== DataType.DOUBLE && !isHalf(t.dataType)) {
-      throw new UserError(opts.file, `parameter '${p}' is ${dtypeName(t.dataType)}; fine-tuning supports float, double, float16 and bfloat16 parameters (freeze it with --freeze '${p}')`);
+      throw new UserError(
+        opts.file,
+        `parameter '${p}' is ${dtypeName(t.dataType)}; fine-tuning supports float, double, float16 and bfloat16 parameters (freeze it with --freeze '${p}')`,
+      );
     }
   }
   // half-precision parameters train in float32: the whole forward is promoted (see precision.ts)
@@ -114,7 +117,12 @@ export function prepareForward(source: ModelProto, opts: ForwardOptions): Forwar
   } else if (data.length === 1) {
     input = data[0];
   } else {
-    throw new UserError(opts.file, data.length === 0 ? 'has no data input to train on' : `has ${data.length} data inputs (${data.map((i) => i.name).join(', ')}); choose one with --input NAME`);
+    throw new UserError(
+      opts.file,
+      data.length === 0
+        ? 'has no data input to train on'
+        : `has ${data.length} data inputs (${data.map((i) => i.name).join(', ')}); choose one with --input NAME`,
+    );
   }
   const others = data.filter((i) => i !== input);
   if (others.length) throw new UserError(opts.file, `also requires input(s) ${others.map((i) => i.name).join(', ')}, which the data does not provide`);
@@ -145,7 +153,8 @@ export function prepareForward(source: ModelProto, opts: ForwardOptions): Forwar
 function pinSampleDims(input: ValueInfo, sampleDims: number[]): void {
   const dims = input.type?.tensorType?.shape?.dim;
   if (!dims || dims.length !== sampleDims.length + 1) return;
-  for (let i = 1; i < dims.length; i++) if (dims[i]!.dimValue === undefined || dims[i]!.dimValue === null || dims[i]!.dimParam) dims[i] = { dimValue: sampleDims[i - 1]! };
+  for (let i = 1; i < dims.length; i++)
+    if (dims[i]!.dimValue === undefined || dims[i]!.dimValue === null || dims[i]!.dimParam) dims[i] = { dimValue: sampleDims[i - 1]! };
 }
 
 /**

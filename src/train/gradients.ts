@@ -54,8 +54,16 @@ export async function computeGradients(model: ModelProto, batch: GradientBatch, 
   const task = o.task ?? 'classification';
   const params = o.params ?? chooseParameters(model.graph!, { freeze: o.freeze, trainOnly: o.trainOnly }).trainable;
   const tm = buildTrainingModel(model, {
-    sourceDir: o.sourceDir ?? '.', file: o.file ?? 'model', params, task, input: o.input, output: o.output,
-    dynamicBatch: o.dynamicBatch, sampleDims: batch.x.dims.slice(1), outputRank: undefined, batchNorm: o.batchNorm,
+    sourceDir: o.sourceDir ?? '.',
+    file: o.file ?? 'model',
+    params,
+    task,
+    input: o.input,
+    output: o.output,
+    dynamicBatch: o.dynamicBatch,
+    sampleDims: batch.x.dims.slice(1),
+    outputRank: undefined,
+    batchNorm: o.batchNorm,
   });
   const rt = o.runtime ?? (await openRuntime('cpu'));
   try {
@@ -96,7 +104,8 @@ export async function firstBatchGradients(model: ModelProto, train: Dataset, o: 
   if (!inMeta) throw new UserError(o.input ? `input=${o.input}` : o.file, o.input ? 'no such model input' : 'has no data input');
   const shape = (inMeta.type?.tensorType?.shape?.dim ?? []).map((d) => (d.dimValue !== undefined ? int(d.dimValue) : (d.dimParam ?? '?')));
   const fit = fitSample(shape, train.sampleShape);
-  if (!fit?.hasBatchDim) throw new UserError(o.file, `input '${inMeta.name}' takes shape [${shape.join(', ')}]; samples of shape [${train.sampleShape.join(', ')}] do not fit`);
+  if (!fit?.hasBatchDim)
+    throw new UserError(o.file, `input '${inMeta.name}' takes shape [${shape.join(', ')}]; samples of shape [${train.sampleShape.join(', ')}] do not fit`);
   const fixed = typeof shape[0] === 'number' ? shape[0] : undefined;
   // the same feeds the loop cuts: int64 [n, 1] class indices, or each row's targetSize targets
   const batchShape: BatchShape = { sampleDims: fit.sampleDims, inputType: 'float32', labelDims: [train.targetSize ?? 1] };

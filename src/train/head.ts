@@ -62,10 +62,14 @@ const FLOATS = new Set<number>([DataType.FLOAT, DataType.FLOAT16, DataType.BFLOA
 /** Little-endian bytes of `values` in a float element type (float64 values only for a double tensor). */
 function encodeFloats(values: Float32Array | Float64Array, dataType: number): Uint8Array {
   switch (dataType) {
-    case DataType.DOUBLE: return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
-    case DataType.FLOAT16: return new Uint8Array(Uint16Array.from(values, floatToHalf).buffer);
-    case DataType.BFLOAT16: return new Uint8Array(Uint16Array.from(values, floatToBf16).buffer);
-    default: return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+    case DataType.DOUBLE:
+      return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+    case DataType.FLOAT16:
+      return new Uint8Array(Uint16Array.from(values, floatToHalf).buffer);
+    case DataType.BFLOAT16:
+      return new Uint8Array(Uint16Array.from(values, floatToBf16).buffer);
+    default:
+      return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
   }
 }
 
@@ -114,7 +118,11 @@ export function replaceHead(model: ModelProto, o: HeadOptions): { model: ModelPr
   const expected = 'expected the logits to come from a Gemm, or a MatMul + Add, possibly followed by Softmax, LogSoftmax, Flatten or Identity';
   const single = (value: string, what: string) => {
     const k = graph.uses(value);
-    if (k > 1) throw new UserError(file, `the classifier head's ${what} '${value}' feeds ${k} consumers; replacing the head would change what the others see, so it is refused`);
+    if (k > 1)
+      throw new UserError(
+        file,
+        `the classifier head's ${what} '${value}' feeds ${k} consumers; replacing the head would change what the others see, so it is refused`,
+      );
   };
 
   // Walk back from the output through the pass-through ops.
@@ -122,10 +130,15 @@ export function replaceHead(model: ModelProto, o: HeadOptions): { model: ModelPr
   const passed: number[] = [];
   for (;;) {
     const p = producer(value);
-    if (p === undefined) throw new UserError(file, `no recognisable classifier head: '${value}' is ${inits.has(value) ? 'a constant' : 'a graph input'}, not computed by a node; ${expected}`);
+    if (p === undefined)
+      throw new UserError(
+        file,
+        `no recognisable classifier head: '${value}' is ${inits.has(value) ? 'a constant' : 'a graph input'}, not computed by a node; ${expected}`,
+      );
     single(value, value === outName ? 'output' : 'value');
     const nd = nodes[p]!;
-    if (!isDefaultDomain(nd.domain)) throw new UserError(file, `no recognisable classifier head: '${value}' comes from ${nd.domain}:${nd.opType} '${label(p)}'; ${expected}`);
+    if (!isDefaultDomain(nd.domain))
+      throw new UserError(file, `no recognisable classifier head: '${value}' comes from ${nd.domain}:${nd.opType} '${label(p)}'; ${expected}`);
     if (PASS_THROUGH.has(nd.opType ?? '')) {
       passed.push(p);
       value = nd.input?.[0] ?? '';
@@ -140,9 +153,17 @@ export function replaceHead(model: ModelProto, o: HeadOptions): { model: ModelPr
   /** A float initializer read only by the head's own nodes. */
   const parameter = (name: string | undefined, role: string, owners: number): TensorProto => {
     const t = name ? inits.get(name) : undefined;
-    if (!t) throw new UserError(file, `no recognisable classifier head: its ${role} '${name ?? ''}' is not an initializer (a weight computed in the graph cannot be re-initialised)`);
+    if (!t)
+      throw new UserError(
+        file,
+        `no recognisable classifier head: its ${role} '${name ?? ''}' is not an initializer (a weight computed in the graph cannot be re-initialised)`,
+      );
     if (!FLOATS.has(t.dataType ?? 0)) throw new UserError(file, `the classifier head's ${role} '${name}' is ${dtypeName(t.dataType)}; expected a float tensor`);
-    if (graph.uses(name!) > owners) throw new UserError(file, `the classifier head's ${role} '${name}' is shared with other nodes; re-initialising it would change them too, so it is refused`);
+    if (graph.uses(name!) > owners)
+      throw new UserError(
+        file,
+        `the classifier head's ${role} '${name}' is shared with other nodes; re-initialising it would change them too, so it is refused`,
+      );
     return t;
   };
 
@@ -153,7 +174,8 @@ export function replaceHead(model: ModelProto, o: HeadOptions): { model: ModelPr
   const replaced = [headIndex];
   if (head.opType === 'Gemm') {
     form = 'Gemm';
-    if (attrInt(head, 'transA', 0) !== 0) throw new UserError(file, `the classifier head Gemm '${label(headIndex)}' has transA=1 (features along axis 0); expected a [batch, features] input`);
+    if (attrInt(head, 'transA', 0) !== 0)
+      throw new UserError(file, `the classifier head Gemm '${label(headIndex)}' has transA=1 (features along axis 0); expected a [batch, features] input`);
     const inputs = head.input ?? [];
     weight = parameter(inputs[1], 'weight', 1);
     transposed = attrInt(head, 'transB', 0) !== 0;
@@ -164,8 +186,14 @@ export function replaceHead(model: ModelProto, o: HeadOptions): { model: ModelPr
     form = 'MatMul+Add';
     const [a, b] = head.input ?? [];
     const mm = [a, b].map((v) => (v !== undefined ? producer(v) : undefined));
-    const side = [0, 1].find((k) => mm[k] !== undefined && nodes[mm[k]]!.opType === 'MatMul' && isDefaultDomain(nodes[mm[k]]!.domain) && inits.has([a, b][1 - k] ?? ''));
-    if (side === undefined) throw new UserError(file, `no recognisable classifier head: '${value}' comes from Add '${label(headIndex)}', which does not add a constant bias to a MatMul; ${expected}`);
+    const side = [0, 1].find(
+      (k) => mm[k] !== undefined && nodes[mm[k]]!.opType === 'MatMul' && isDefaultDomain(nodes[mm[k]]!.domain) && inits.has([a, b][1 - k] ?? ''),
+    );
+    if (side === undefined)
+      throw new UserError(
+        file,
+        `no recognisable classifier head: '${value}' comes from Add '${label(headIndex)}', which does not add a constant bias to a MatMul; ${expected}`,
+      );
     const mmIndex = mm[side]!;
     const matmul = nodes[mmIndex]!;
     single(matmul.output![0]!, 'MatMul output');
@@ -178,12 +206,19 @@ export function replaceHead(model: ModelProto, o: HeadOptions): { model: ModelPr
   if (wd.length !== 2) throw new UserError(file, `the classifier head's weight '${weight.name}' has shape [${wd.join(', ')}]; expected a matrix`);
   const [features, oldClasses] = transposed ? [wd[1]!, wd[0]!] : [wd[0]!, wd[1]!];
   if (features < 1) throw new UserError(file, `the classifier head's weight '${weight.name}' has no input features`);
-  if (n * features > MAX_HEAD_VALUES) throw new UserError('number of classes', `${n} classes of ${features} features make a weight of ${n * features} values, above the ${MAX_HEAD_VALUES} supported`);
+  if (n * features > MAX_HEAD_VALUES)
+    throw new UserError(
+      'number of classes',
+      `${n} classes of ${features} features make a weight of ${n * features} values, above the ${MAX_HEAD_VALUES} supported`,
+    );
   if (bias) {
     const bd = (bias.dims ?? []).map(int);
     const count = bd.reduce((p, d) => p * d, 1);
     if (count !== 1 && bd[bd.length - 1] !== oldClasses) {
-      throw new UserError(file, `the classifier head's bias '${bias.name}' has shape [${bd.join(', ')}], which does not broadcast along its ${oldClasses} classes`);
+      throw new UserError(
+        file,
+        `the classifier head's bias '${bias.name}' has shape [${bd.join(', ')}], which does not broadcast along its ${oldClasses} classes`,
+      );
     }
   }
 
@@ -215,8 +250,17 @@ export function replaceHead(model: ModelProto, o: HeadOptions): { model: ModelPr
   return {
     model: copy,
     report: {
-      output: outName, form, nodes: replaced.map(label), passedThrough: passed.reverse().map(label),
-      weight: weight.name!, bias: bias?.name ?? null, features, oldClasses, newClasses: n, bound, seed: o.seed,
+      output: outName,
+      form,
+      nodes: replaced.map(label),
+      passedThrough: passed.reverse().map(label),
+      weight: weight.name!,
+      bias: bias?.name ?? null,
+      features,
+      oldClasses,
+      newClasses: n,
+      bound,
+      seed: o.seed,
     },
   };
 }

@@ -19,7 +19,15 @@ import { encodeInline, externalDataInputs, modelOutputFiles, writeModel } from '
 import { tensorFromProto, bytesOf, toFloat64 } from '../runtime/tensor.js';
 import type { AdapterInfo, HostTensor, Runtime, Session, TensorType } from '../runtime/types.js';
 import { epochOrder, inputBatch, labelBatch, type BatchShape } from './batches.js';
-import { readCheckpoint, settingsDifferences, writeCheckpoint, type Checkpoint, type CheckpointMeta, type EpochRecord, type RunSettings } from './checkpoint.js';
+import {
+  readCheckpoint,
+  settingsDifferences,
+  writeCheckpoint,
+  type Checkpoint,
+  type CheckpointMeta,
+  type EpochRecord,
+  type RunSettings,
+} from './checkpoint.js';
 import { checkOptimizer, type OptimizerConfig } from './optim.js';
 import { chooseParameters } from './params.js';
 import { StepRunner, zerosLike } from './runner.js';
@@ -137,7 +145,12 @@ export interface FinetuneResult {
 
 /** A stop that leaves the last good checkpoint in place (NaN loss, interruption). */
 export class TrainingStopped extends UserError {
-  constructor(subject: string, cause: string, readonly reason: 'nan' | 'interrupted', exitCode = 2) {
+  constructor(
+    subject: string,
+    cause: string,
+    readonly reason: 'nan' | 'interrupted',
+    exitCode = 2,
+  ) {
     super(subject, cause, exitCode);
   }
 }
@@ -184,8 +197,17 @@ export async function checkFinetuneFiles(o: FileOptions): Promise<{ continuing: 
   if (o.resume && !from) throw new UserError('resume', 'needs a checkpoint path');
   const continuing = from !== undefined && o.checkpoint !== undefined && (await sameFile(from, o.checkpoint));
   const outputs = [
-    ...(o.out ? [o.out, ...modelOutputFiles(o.model, o.out, { sourceDir: o.sourceDir }).slice(1).map((path) => ({ path, createFolders: true }))] : []),
-    ...(o.checkpoint ? [{ path: o.checkpoint, mayExist: continuing, existsCause: 'a checkpoint of an earlier run is here: --resume to continue it, or --force to start over' }] : []),
+    ...(o.out
+      ? [
+          o.out,
+          ...modelOutputFiles(o.model, o.out, { sourceDir: o.sourceDir })
+            .slice(1)
+            .map((path) => ({ path, createFolders: true })),
+        ]
+      : []),
+    ...(o.checkpoint
+      ? [{ path: o.checkpoint, mayExist: continuing, existsCause: 'a checkpoint of an earlier run is here: --resume to continue it, or --force to start over' }]
+      : []),
     ...(o.log ? [o.log] : []),
   ];
   await checkOutputs(outputs, {
@@ -199,7 +221,6 @@ export async function checkFinetuneFiles(o: FileOptions): Promise<{ continuing: 
   });
   return { continuing };
 }
-
 
 /**
  * The input model with `params` written over its initializers: a copy (encode/decode keeps every field),
@@ -293,7 +314,10 @@ interface StartState {
  */
 class ValidationSession {
   private session?: Session;
-  constructor(private readonly runtime: Runtime, private readonly file: string) {}
+  constructor(
+    private readonly runtime: Runtime,
+    private readonly file: string,
+  ) {}
   async load(model: EvalModel): Promise<Session> {
     await this.close();
     this.session = await this.runtime.load(model.bytes, { name: this.file });
@@ -308,7 +332,10 @@ class ValidationSession {
 
 /** Scores of `ds` under the plan's validation model, with `params` over the starting values. */
 async function scoresOf(plan: BatchPlan, run: RunPlan, ds: Dataset, params: Record<string, HostTensor>) {
-  return predict(plan.session, plan.evalModel.input, plan.evalModel.output, ds, plan.shape, plan.batchSize, plan.fixedBatch, { ...run.initialParams, ...params });
+  return predict(plan.session, plan.evalModel.input, plan.evalModel.output, ds, plan.shape, plan.batchSize, plan.fixedBatch, {
+    ...run.initialParams,
+    ...params,
+  });
 }
 
 async function validationMetrics(plan: BatchPlan, run: RunPlan, ds: Dataset, params: Record<string, HostTensor>) {
@@ -333,7 +360,8 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     const testMetrics = o.test?.count ? (await validationMetrics(plan, run, o.test, start.best)).summary : null;
     const model = withParameters(o.model, start.best);
     const log = buildLog(o, run, plan, start, { started, stopped, testMetrics, deviceResident: runner.onDevice });
-    if (o.out) await writeModel(model, o.out, { sourceDir: o.sourceDir, force: o.force, inputs: [{ path: o.file, what: 'the input model' }, ...(o.inputs ?? [])] });
+    if (o.out)
+      await writeModel(model, o.out, { sourceDir: o.sourceDir, force: o.force, inputs: [{ path: o.file, what: 'the input model' }, ...(o.inputs ?? [])] });
     if (o.log) await writeFileAtomic(o.log, JSON.stringify(log, null, 2) + '\n', { replace: o.force });
     return { log, model, params: start.best };
   } finally {
@@ -350,7 +378,8 @@ async function planRun(o: FinetuneOptions): Promise<RunPlan> {
   const schedule = checkSchedule(o.schedule);
   if (!Number.isInteger(o.epochs) || o.epochs < 1) throw new UserError('epochs', `must be a whole number ≥ 1, got ${o.epochs}`);
   if (!Number.isInteger(o.batchSize) || o.batchSize < 1) throw new UserError('batchSize', `must be a whole number ≥ 1, got ${o.batchSize}`);
-  if (o.patience !== undefined && !(Number.isInteger(o.patience) && o.patience >= 1)) throw new UserError('patience', `must be a whole number of epochs ≥ 1, got ${o.patience}`);
+  if (o.patience !== undefined && !(Number.isInteger(o.patience) && o.patience >= 1))
+    throw new UserError('patience', `must be a whole number of epochs ≥ 1, got ${o.patience}`);
   const { train, val } = o;
   if (train.task !== val.task) throw new Error('train and validation sets differ in task');
   const { continuing } = await checkFinetuneFiles(o);
@@ -366,7 +395,8 @@ async function planRun(o: FinetuneOptions): Promise<RunPlan> {
   let resumed: Checkpoint | undefined;
   if (from) {
     resumed = await readCheckpoint(from);
-    if (resumed.meta.modelHash !== hash) throw new UserError(from, `was made for another model (or another version of ${o.file})${headDifference(resumed.meta.settings, o.head, seed)}`);
+    if (resumed.meta.modelHash !== hash)
+      throw new UserError(from, `was made for another model (or another version of ${o.file})${headDifference(resumed.meta.settings, o.head, seed)}`);
   }
 
   const initialParams = initialParameters(o.model, o.sourceDir, carried);
@@ -376,14 +406,26 @@ async function planRun(o: FinetuneOptions): Promise<RunPlan> {
   const evalModel = buildEvalModel(o.model, { ...base });
   const settings: RunSettings = {
     data: {
-      name: train.name, train: train.count, val: val.count, sha256: o.checkpoint || from ? dataHash(train, val) : '',
+      name: train.name,
+      train: train.count,
+      val: val.count,
+      sha256: o.checkpoint || from ? dataHash(train, val) : '',
       // the user's own split files (not the seeded 80/10/10 of one set) are part of the identity
       ...(o.sources && sourcesKey(o.sources) !== undefined ? { sources: sourcesKey(o.sources) } : {}),
     },
     ...(o.head ? { numClasses: o.head.newClasses } : {}),
-    batchSize: o.batchSize, optimizer, schedule: { name: schedule.name, lr: schedule.lr, every: schedule.every ?? 1, gamma: schedule.gamma ?? 0.1 },
-    scheduleEpochs: schedule.name === 'cosine' ? o.epochs : null, seed, shuffle, freeze: o.freeze ?? [], trainOnly: o.trainOnly ?? [],
-    input: evalModel.input, output: evalModel.output, maxSteps: o.maxSteps ?? null, batchNorm: bnMode,
+    batchSize: o.batchSize,
+    optimizer,
+    schedule: { name: schedule.name, lr: schedule.lr, every: schedule.every ?? 1, gamma: schedule.gamma ?? 0.1 },
+    scheduleEpochs: schedule.name === 'cosine' ? o.epochs : null,
+    seed,
+    shuffle,
+    freeze: o.freeze ?? [],
+    trainOnly: o.trainOnly ?? [],
+    input: evalModel.input,
+    output: evalModel.output,
+    maxSteps: o.maxSteps ?? null,
+    batchNorm: bnMode,
   };
   if (resumed) {
     const diffs = settingsDifferences(resumed.meta.settings, settings);
@@ -395,8 +437,22 @@ async function planRun(o: FinetuneOptions): Promise<RunPlan> {
     }
   }
   return {
-    say, seed, shuffle, optimizer, schedule, continuing, ...(resumed ? { resumed: { file: from!, checkpoint: resumed } } : {}),
-    choice, bnMode, bn, running, hash, settings, initialParams, base, evalModel,
+    say,
+    seed,
+    shuffle,
+    optimizer,
+    schedule,
+    continuing,
+    ...(resumed ? { resumed: { file: from!, checkpoint: resumed } } : {}),
+    choice,
+    bnMode,
+    bn,
+    running,
+    hash,
+    settings,
+    initialParams,
+    base,
+    evalModel,
   };
 }
 
@@ -411,7 +467,10 @@ async function planBatches(o: FinetuneOptions, run: RunPlan, validation: Validat
   const inMeta = session.inputs.find((i) => i.name === evalModel.input)!;
   const fit = fitSample(inMeta.shape, o.train.sampleShape);
   if (!fit?.hasBatchDim) {
-    throw new UserError(o.file, `input '${evalModel.input}' takes shape [${inMeta.shape.join(', ')}]; samples of shape [${o.train.sampleShape.join(', ')}] with a batch dimension do not fit`);
+    throw new UserError(
+      o.file,
+      `input '${evalModel.input}' takes shape [${inMeta.shape.join(', ')}]; samples of shape [${o.train.sampleShape.join(', ')}] with a batch dimension do not fit`,
+    );
   }
   const fixed = typeof inMeta.shape[0] === 'number' && (inMeta.shape[0] as number) > 0 ? (inMeta.shape[0] as number) : undefined;
   const inputType: TensorType = inMeta.type === 'unknown' ? 'float32' : inMeta.type;
@@ -446,31 +505,64 @@ async function startState(o: FinetuneOptions, run: RunPlan, plan: BatchPlan): Pr
   checkLabels(train, val, initialPred.perSample, plan.evalModel.output);
   if (train.task === 'regression') shape.labelDims = initialPred.dims;
 
-  if (run.running.length && batchSize < 2) throw new UserError('batchSize', `is ${batchSize}; BatchNormalization with batch statistics needs batches of 2 or more samples`);
+  if (run.running.length && batchSize < 2)
+    throw new UserError('batchSize', `is ${batchSize}; BatchNormalization with batch statistics needs batches of 2 or more samples`);
   const tm = buildTrainingModel(o.model, {
-    ...run.base, params: run.choice.trainable, batchNorm: run.bnMode, dynamicBatch: plan.relaxed, sampleDims: shape.sampleDims, task: train.task, optimizer: run.optimizer, outputRank: 1 + initialPred.dims.length,
+    ...run.base,
+    params: run.choice.trainable,
+    batchNorm: run.bnMode,
+    dynamicBatch: plan.relaxed,
+    sampleDims: shape.sampleDims,
+    task: train.task,
+    optimizer: run.optimizer,
+    outputRank: 1 + initialPred.dims.length,
   });
   const stepsAvail = Math.floor(train.count / batchSize);
-  if (stepsAvail < 1) throw new UserError('train', `the training split has ${train.count} samples, fewer than one batch of ${batchSize}; lower --batch-size or give more data`);
+  if (stepsAvail < 1)
+    throw new UserError('train', `the training split has ${train.count} samples, fewer than one batch of ${batchSize}; lower --batch-size or give more data`);
   const stepsPerEpoch = Math.min(stepsAvail, o.maxSteps ?? Infinity);
 
   const resumed = run.resumed?.checkpoint;
   const params = resumed ? resumed.params : run.initialParams;
   const state: Record<string, HostTensor> = {};
   for (const s of tm.state) state[s.name] = resumed?.state[stateKey(s)] ?? zerosLike(s.dims, s.dataType);
-  if (run.resumed) checkTensors(run.resumed.file, run.resumed.checkpoint, [...tm.params, ...tm.running], tm.state.map((s) => ({ ...s, name: stateKey(s) })));
+  if (run.resumed)
+    checkTensors(
+      run.resumed.file,
+      run.resumed.checkpoint,
+      [...tm.params, ...tm.running],
+      tm.state.map((s) => ({ ...s, name: stateKey(s) })),
+    );
   // The probe above ran the starting parameters over the validation set already (when there is one): its scores are the starting score.
   const initial = metricsOf(probeSet, initialPred.scores, initialPred.perSample);
   const initialMetrics = initial.summary;
   const initialVal = val.count ? initial : { value: NaN, summary: initialMetrics };
 
   const meta: CheckpointMeta = resumed?.meta ?? {
-    version: 2, modelHash: run.hash, settings: run.settings, params: run.choice.trainable, epoch: 0, globalStep: 0,
-    best: null, sinceBest: 0, history: [],
+    version: 2,
+    modelHash: run.hash,
+    settings: run.settings,
+    params: run.choice.trainable,
+    epoch: 0,
+    globalStep: 0,
+    best: null,
+    sinceBest: 0,
+    history: [],
   };
   if (!meta.best && val.count) meta.best = { epoch: 0, value: initialVal.value, loss: lossOf(initialVal.summary) };
   if (resumed) run.say(`resuming after epoch ${meta.epoch} (step ${meta.globalStep}) from ${run.resumed!.file}`);
-  return { tm, params, state, meta, best: resumed ? resumed.best : params, saved: run.continuing ? meta.epoch : 0, classes, initial: initialVal.summary, stepsPerEpoch, resumedFrom: resumed ? resumed.meta.epoch : null };
+  return {
+    tm,
+    params,
+    state,
+    meta,
+    best: resumed ? resumed.best : params,
+    saved: run.continuing ? meta.epoch : 0,
+    classes,
+    initial: initialVal.summary,
+    stepsPerEpoch,
+    resumedFrom: resumed ? resumed.meta.epoch : null,
+  };
 }
 
 /**
@@ -491,13 +583,22 @@ async function trainEpochs(o: FinetuneOptions, run: RunPlan, plan: BatchPlan, st
     let lr = 0;
     for (let b = 0; b < stepsPerEpoch; b++) {
       if (o.signal?.aborted) {
-        throw new TrainingStopped(o.file, `interrupted during epoch ${epoch + 1} (step ${meta.globalStep + 1}); ${start.saved ? `the checkpoint ${o.checkpoint} holds epoch ${start.saved}: continue with --resume` : 'no epoch had completed, nothing was written'}`, 'interrupted', 130);
+        throw new TrainingStopped(
+          o.file,
+          `interrupted during epoch ${epoch + 1} (step ${meta.globalStep + 1}); ${start.saved ? `the checkpoint ${o.checkpoint} holds epoch ${start.saved}: continue with --resume` : 'no epoch had completed, nothing was written'}`,
+          'interrupted',
+          130,
+        );
       }
       const rows = order.subarray(b * batchSize, (b + 1) * batchSize);
       lr = learningRate(run.schedule, epoch, meta.globalStep, totalSteps);
       const { loss } = await runner.step(inputBatch(train, rows, shape), labelBatch(train, rows, shape), meta.globalStep + 1, lr);
       if (!Number.isFinite(loss)) {
-        throw new TrainingStopped(o.file, `loss is ${loss} at step ${meta.globalStep + 1} (epoch ${epoch + 1}, batch ${b + 1}); stopped. ${lastGood()}; try a lower --lr`, 'nan');
+        throw new TrainingStopped(
+          o.file,
+          `loss is ${loss} at step ${meta.globalStep + 1} (epoch ${epoch + 1}, batch ${b + 1}); stopped. ${lastGood()}; try a lower --lr`,
+          'nan',
+        );
       }
       meta.globalStep++;
       sum += loss;
@@ -507,12 +608,21 @@ async function trainEpochs(o: FinetuneOptions, run: RunPlan, plan: BatchPlan, st
     // The last update of the epoch can overflow without a loss to show it: never checkpoint it.
     const bad = Object.entries(snap.params).find(([, t]) => !allFinite(t.data as Float32Array));
     if (bad) {
-      throw new TrainingStopped(o.file, `parameter '${bad[0]}' holds NaN/Inf after step ${meta.globalStep} (epoch ${epoch + 1}); stopped. ${lastGood()}; try a lower --lr`, 'nan');
+      throw new TrainingStopped(
+        o.file,
+        `parameter '${bad[0]}' holds NaN/Inf after step ${meta.globalStep} (epoch ${epoch + 1}); stopped. ${lastGood()}; try a lower --lr`,
+        'nan',
+      );
     }
     const v = val.count ? await validationMetrics(plan, run, val, snap.params) : { value: sum / stepsPerEpoch, summary: {} };
     const rec: EpochRecord = {
-      epoch: epoch + 1, trainLoss: sum / stepsPerEpoch, valMetric: v.value, val: v.summary, lr,
-      seconds: (Date.now() - t0) / 1000, steps: stepsPerEpoch,
+      epoch: epoch + 1,
+      trainLoss: sum / stepsPerEpoch,
+      valMetric: v.value,
+      val: v.summary,
+      lr,
+      seconds: (Date.now() - t0) / 1000,
+      steps: stepsPerEpoch,
     };
     meta.history.push(rec);
     meta.epoch = epoch + 1;
@@ -537,26 +647,53 @@ async function trainEpochs(o: FinetuneOptions, run: RunPlan, plan: BatchPlan, st
 
 /** The run's record: what was trained, how, each epoch, the best, and the test score. */
 function buildLog(
-  o: FinetuneOptions, run: RunPlan, plan: BatchPlan, start: StartState,
+  o: FinetuneOptions,
+  run: RunPlan,
+  plan: BatchPlan,
+  start: StartState,
   end: { started: number; stopped: FinetuneLog['stopped']; testMetrics: Record<string, number | null> | null; deviceResident: boolean },
 ): FinetuneLog {
   const { train, val } = o;
   const { tm, meta } = start;
   const { running, choice } = run;
   return {
-    model: o.file, output: o.out ?? null, ep: o.runtime.ep, threads: o.runtime.threads, ...(o.runtime.adapter ? { adapter: o.runtime.adapter } : {}), startedAt: new Date(end.started).toISOString(),
-    data: { train: train.count, val: val.count, test: o.test?.count ?? null, classes: start.classes, task: train.task, ...(o.sources ? { sources: o.sources } : {}), ...(o.imageSize ? { imageSize: o.imageSize } : {}) },
+    model: o.file,
+    output: o.out ?? null,
+    ep: o.runtime.ep,
+    threads: o.runtime.threads,
+    ...(o.runtime.adapter ? { adapter: o.runtime.adapter } : {}),
+    startedAt: new Date(end.started).toISOString(),
+    data: {
+      train: train.count,
+      val: val.count,
+      test: o.test?.count ?? null,
+      classes: start.classes,
+      task: train.task,
+      ...(o.sources ? { sources: o.sources } : {}),
+      ...(o.imageSize ? { imageSize: o.imageSize } : {}),
+    },
     ...(o.head ? { head: o.head } : {}),
     loss: { kind: tm.loss.kind, note: tm.loss.note },
     opset: { model: tm.sourceOpset, training: tm.opset, rewritten: tm.rewritten },
     float32Master: tm.promoted,
     batchNorm: { mode: run.bnMode, running, ...run.bn },
-    parameters: { trainable: tm.params.map((p) => p.name), frozen: [...choice.frozen.filter((f) => !running.includes(f.name)), ...tm.noGrad.map((name) => ({ name, reason: 'the loss does not depend on it' }))], values: tm.params.reduce((n, p) => n + elementCount(p.dims), 0) },
+    parameters: {
+      trainable: tm.params.map((p) => p.name),
+      frozen: [...choice.frozen.filter((f) => !running.includes(f.name)), ...tm.noGrad.map((name) => ({ name, reason: 'the loss does not depend on it' }))],
+      values: tm.params.reduce((n, p) => n + elementCount(p.dims), 0),
+    },
     batch: { size: plan.batchSize, relaxed: plan.relaxed, originalBatch: tm.originalBatch, stepsPerEpoch: start.stepsPerEpoch },
-    optimizer: run.optimizer, schedule: run.schedule, seed: run.seed, shuffle: run.shuffle, deviceResident: end.deviceResident,
-    initial: start.initial, epochs: meta.history,
+    optimizer: run.optimizer,
+    schedule: run.schedule,
+    seed: run.seed,
+    shuffle: run.shuffle,
+    deviceResident: end.deviceResident,
+    initial: start.initial,
+    epochs: meta.history,
     best: meta.best ? { ...meta.best, metric: val.count ? metricName(val) : 'train loss' } : null,
-    test: end.testMetrics, stopped: end.stopped, resumedFrom: start.resumedFrom,
+    test: end.testMetrics,
+    stopped: end.stopped,
+    resumedFrom: start.resumedFrom,
     seconds: (Date.now() - end.started) / 1000,
   };
 }
@@ -574,7 +711,7 @@ function allFinite(a: Float32Array | Float64Array): boolean {
 function headDifference(was: RunSettings, head: HeadReplacement | undefined, seed: number): string {
   const a = was.numClasses ?? null;
   const b = head?.newClasses ?? null;
-  const own = 'the model\'s own head';
+  const own = "the model's own head";
   if (a !== b) return `: its run had ${a === null ? own : `a new head of ${a} classes`}, this one has ${b === null ? own : `a new head of ${b} classes`}`;
   if (b !== null && was.seed !== seed) return `: its new head was drawn with seed ${was.seed}, this run's with seed ${seed}`;
   return '';
@@ -610,17 +747,27 @@ function checkLabels(train: Dataset, val: Dataset, perSample: number, output: st
     let max = -1;
     for (const ds of [train, val]) for (let i = 0; i < ds.count; i++) max = Math.max(max, ds.y[i]!);
     if (max >= perSample) {
-      throw new UserError('data', `labels go up to ${max}, but the model's output '${output}' has ${perSample} value${perSample === 1 ? '' : 's'} per sample (classes 0..${perSample - 1})`);
+      throw new UserError(
+        'data',
+        `labels go up to ${max}, but the model's output '${output}' has ${perSample} value${perSample === 1 ? '' : 's'} per sample (classes 0..${perSample - 1})`,
+      );
     }
     return;
   }
-  const ts = (train.targetSize ?? 1);
+  const ts = train.targetSize ?? 1;
   if (ts !== perSample) throw new UserError('data', `targets have ${ts} values per sample, but the model's output '${output}' has ${perSample}`);
 }
 
 async function relaxedAgrees(
-  o: FinetuneOptions, relaxed: Session, input: string, output: string, ds: Dataset, shape: BatchShape, rows: Int32Array,
-  fixed: number, params: Record<string, HostTensor>,
+  o: FinetuneOptions,
+  relaxed: Session,
+  input: string,
+  output: string,
+  ds: Dataset,
+  shape: BatchShape,
+  rows: Int32Array,
+  fixed: number,
+  params: Record<string, HostTensor>,
 ): Promise<boolean> {
   if (rows.length < fixed) return false;
   const original = await o.runtime.load(encodeInline(o.model, o.sourceDir), { name: o.file });

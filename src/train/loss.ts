@@ -50,7 +50,15 @@ function lastAxis(n: NodeProto, rank: number | undefined, dims: (number | string
 export function addLoss(
   graph: GraphProto,
   em: Builder,
-  opts: { output: string; labels: string; task: 'classification' | 'regression'; rank?: number; dims?: (number | string | null)[]; opset: number; dataType?: number },
+  opts: {
+    output: string;
+    labels: string;
+    task: 'classification' | 'regression';
+    rank?: number;
+    dims?: (number | string | null)[];
+    opset: number;
+    dataType?: number;
+  },
 ): LossInfo {
   if (opts.task === 'regression') {
     const d = em.op('Sub', [opts.output, opts.labels], [], { base: 'diff' });
@@ -77,7 +85,10 @@ export function addLoss(
     kind = 'cross-entropy';
     note = 'the model outputs logits: softmax cross-entropy';
   }
-  const picked = opts.opset >= 16 ? em.op('GatherElements', [logp, opts.labels], [intAttr('axis', 1)], { base: 'picked' }) : pickByMask(em, logp, opts.labels, opts.dataType ?? DataType.FLOAT);
+  const picked =
+    opts.opset >= 16
+      ? em.op('GatherElements', [logp, opts.labels], [intAttr('axis', 1)], { base: 'picked' })
+      : pickByMask(em, logp, opts.labels, opts.dataType ?? DataType.FLOAT);
   const loss = em.op('Neg', [em.op('ReduceMean', [picked], [intAttr('keepdims', 0)], { base: 'mean_logp' })], [], { base: 'loss' });
   return { loss, kind, note };
 }

@@ -37,11 +37,20 @@ export function stateSlots(name: OptimizerName): string[] {
 export function checkOptimizer(c: OptimizerConfig): Required<OptimizerConfig> {
   if (!(OPTIMIZERS as readonly string[]).includes(c.name)) throw new UserError('optimizer', `unknown optimizer '${c.name}' (known: ${OPTIMIZERS.join(', ')})`);
   const full: Required<OptimizerConfig> = {
-    name: c.name, weightDecay: c.weightDecay ?? 0, momentum: c.momentum ?? 0.9, beta1: c.beta1 ?? 0.9, beta2: c.beta2 ?? 0.999, eps: c.eps ?? 1e-8,
+    name: c.name,
+    weightDecay: c.weightDecay ?? 0,
+    momentum: c.momentum ?? 0.9,
+    beta1: c.beta1 ?? 0.9,
+    beta2: c.beta2 ?? 0.999,
+    eps: c.eps ?? 1e-8,
   };
-  if (!(full.weightDecay >= 0) || !Number.isFinite(full.weightDecay)) throw new UserError('optimizer.weightDecay', `must be a number ≥ 0, got ${c.weightDecay}`);
+  if (!(full.weightDecay >= 0) || !Number.isFinite(full.weightDecay))
+    throw new UserError('optimizer.weightDecay', `must be a number ≥ 0, got ${c.weightDecay}`);
   if (!(full.momentum >= 0 && full.momentum < 1)) throw new UserError('optimizer.momentum', `must be in [0, 1), got ${c.momentum}`);
-  for (const [k, v] of [['beta1', full.beta1], ['beta2', full.beta2]] as const) {
+  for (const [k, v] of [
+    ['beta1', full.beta1],
+    ['beta2', full.beta2],
+  ] as const) {
     if (!(v >= 0 && v < 1)) throw new UserError(`optimizer.${k}`, `must be in [0, 1), got ${v}`);
   }
   if (!(full.eps > 0)) throw new UserError('optimizer.eps', `must be > 0, got ${c.eps}`);
@@ -94,7 +103,9 @@ export function emitUpdates(em: Builder, cfg: Required<OptimizerConfig>, lr: str
       case 'adam':
       case 'adamw': {
         const m = em.op('Add', [em.op('Mul', [it.state[0]!, k(cfg.beta1)]), em.op('Mul', [g, k(1 - cfg.beta1)])], [], { base: 'exp_avg' });
-        const v = em.op('Add', [em.op('Mul', [it.state[1]!, k(cfg.beta2)]), em.op('Mul', [em.op('Mul', [g, g]), k(1 - cfg.beta2)])], [], { base: 'exp_avg_sq' });
+        const v = em.op('Add', [em.op('Mul', [it.state[1]!, k(cfg.beta2)]), em.op('Mul', [em.op('Mul', [g, g]), k(1 - cfg.beta2)])], [], {
+          base: 'exp_avg_sq',
+        });
         const denom = em.op('Add', [em.op('Div', [em.op('Sqrt', [v]), like(bc2Sqrt)]), k(cfg.eps)], [], { base: 'denom' });
         const p0 = decayFactor ? em.op('Mul', [it.param, like(decayFactor)], [], { base: 'decayed' }) : it.param;
         const p = em.op('Sub', [p0, em.op('Mul', [em.op('Div', [m, denom]), like(adamStep)])], [], { base: 'updated' });

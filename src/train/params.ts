@@ -52,7 +52,10 @@ export function chooseParameters(graph: GraphProto, opts: ParameterOptions = {})
     else if (freeze.some((m) => m(name))) frozen.push({ name, reason: 'matched by --freeze' });
     else trainable.push(name);
   }
-  for (const [flag, patterns] of [['trainOnly', opts.trainOnly ?? []], ['freeze', opts.freeze ?? []]] as const) {
+  for (const [flag, patterns] of [
+    ['trainOnly', opts.trainOnly ?? []],
+    ['freeze', opts.freeze ?? []],
+  ] as const) {
     for (const p of patterns) {
       const m = matcher(flag, p);
       if (!candidates.some((t) => m(t.name!))) {
@@ -61,7 +64,10 @@ export function chooseParameters(graph: GraphProto, opts: ParameterOptions = {})
     }
   }
   if (trainable.length === 0) {
-    throw new UserError(candidates.length ? 'freeze' : 'model', candidates.length ? 'every parameter is frozen; nothing to train' : 'has no float initializers to train');
+    throw new UserError(
+      candidates.length ? 'freeze' : 'model',
+      candidates.length ? 'every parameter is frozen; nothing to train' : 'has no float initializers to train',
+    );
   }
   return { trainable, frozen };
 }

@@ -26,7 +26,10 @@ export function unrollRecurrent(graph: GraphProto, opset: number, sources: Itera
   let count = 0;
   for (const n of nodes) {
     const cell = Object.hasOwn(CELLS, n.opType ?? '') && !n.domain ? CELLS[n.opType!] : undefined;
-    if (!cell || !(n.input ?? []).some((i) => i && reached.has(i))) { out.push(n); continue; }
+    if (!cell || !(n.input ?? []).some((i) => i && reached.has(i))) {
+      out.push(n);
+      continue;
+    }
     if (opset < 13) throw new UnsupportedGradientError(n.opType!, n.name ?? '', `a training graph at opset ${opset} (the unrolled form needs 13)`);
     const b = new Builder(fresh, { opset, info, prefix: n.name || n.output![0]! });
     unroll(n, cell, b, info.shapes.get(n.input![0]!));
@@ -42,11 +45,15 @@ export function unrollRecurrent(graph: GraphProto, opset: number, sources: Itera
 /** Names computed from `sources` (fixpoint: the graph need not be sorted). */
 function reach(nodes: NodeProto[], sources: Iterable<string>): Set<string> {
   const r = new Set(sources);
-  for (let changed = true; changed;) {
+  for (let changed = true; changed; ) {
     changed = false;
     for (const n of nodes) {
       if (!(n.input ?? []).some((i) => i && r.has(i))) continue;
-      for (const o of n.output ?? []) if (o && !r.has(o)) { r.add(o); changed = true; }
+      for (const o of n.output ?? [])
+        if (o && !r.has(o)) {
+          r.add(o);
+          changed = true;
+        }
     }
   }
   return r;
@@ -103,7 +110,9 @@ interface StepArgs {
 const CELLS: Record<string, Cell> = {
   // gates i, o, f, c; C' = f C + i c~; o sees C' through its peephole; H' = o h(C')
   LSTM: {
-    gates: 4, activations: ['sigmoid', 'tanh', 'tanh'], states: 2,
+    gates: 4,
+    activations: ['sigmoid', 'tanh', 'tanh'],
+    states: 2,
     step(b, { n, H, xw, rT, rb, p, prev: [h0, c0], acts: [f, g, h], clipped }) {
       if (attrInt(n, 'input_forget', 0) !== 0) throw new UnsupportedGradientError('LSTM', n.name ?? '', 'input_forget=1');
       let gates = b.op('Add', [xw, b.op('MatMul', [h0!, rT])]);
@@ -123,7 +132,9 @@ const CELLS: Record<string, Cell> = {
   // gates z, r, h; the candidate's recurrent term is (r H) Rh + Rbh, or r (H Rh + Rbh) with
   // linear_before_reset; H' = (1 - z) h~ + z H = h~ + z (H - h~)
   GRU: {
-    gates: 3, activations: ['sigmoid', 'tanh'], states: 1,
+    gates: 3,
+    activations: ['sigmoid', 'tanh'],
+    states: 1,
     step(b, { n, H, xw, rT, rb, prev: [h0], acts: [f, g], clipped }) {
       const rzT = b.slice(rT, [0], [2 * H], [1]);
       const rhT = b.slice(rT, [2 * H], [3 * H], [1]);
@@ -142,7 +153,9 @@ const CELLS: Record<string, Cell> = {
   },
   // H' = f(X W^T + H R^T + Wb + Rb)
   RNN: {
-    gates: 1, activations: ['tanh'], states: 1,
+    gates: 1,
+    activations: ['tanh'],
+    states: 1,
     step(b, { xw, rT, rb, prev: [h0], acts: [f], clipped }) {
       let pre = b.op('Add', [xw, b.op('MatMul', [h0!, rT])]);
       if (rb) pre = b.op('Add', [pre, rb]);
@@ -184,7 +197,8 @@ function unroll(n: NodeProto, cell: Cell, b: Builder, xShape: (number | string |
   const clipped: Act = (x) => (clip === undefined ? x : b.op('Clip', [x, b.scalar(-clip, dt), b.scalar(clip, dt)]));
   // zeros [B, H] for missing initial states, B from the data at run time
   const batch = b.op('Slice', [b.op('Shape', [X]), b.ints([1]), b.ints([2])]);
-  const zeros = () => b.op('ConstantOfShape', [b.op('Concat', [batch, b.ints([H])], [intAttr('axis', 0)])], [tensorAttr('value', makeTensor('', dt, [1], [0]))]);
+  const zeros = () =>
+    b.op('ConstantOfShape', [b.op('Concat', [batch, b.ints([H])], [intAttr('axis', 0)])], [tensorAttr('value', makeTensor('', dt, [1], [0]))]);
   const G = cell.gates * H;
   const ys: string[] = [];
   const finals: string[][] = Array.from({ length: cell.states }, () => []);

@@ -38,7 +38,12 @@ export class StepRunner {
   /** current values by input name (parameters and state) */
   private values = new Map<string, Value>();
 
-  private constructor(private readonly tm: TrainingModel, private readonly session: Session, readonly onDevice: boolean, private readonly ep: string) {}
+  private constructor(
+    private readonly tm: TrainingModel,
+    private readonly session: Session,
+    readonly onDevice: boolean,
+    private readonly ep: string,
+  ) {}
 
   static async open(rt: Runtime, tm: TrainingModel, start: { params: Record<string, HostTensor>; state: Record<string, HostTensor> }): Promise<StepRunner> {
     const onDevice = deviceResident(rt);
@@ -74,7 +79,12 @@ export class StepRunner {
     } catch (e) {
       if (isUserError(e)) throw e;
       // A kernel the EP lacks at run time (e.g. WebGPU MaxPool with Indices) is the user's choice of EP to change.
-      const msg = messageOf(e).split('\n').map((l) => l.trim()).filter(Boolean).pop() ?? '';
+      const msg =
+        messageOf(e)
+          .split('\n')
+          .map((l) => l.trim())
+          .filter(Boolean)
+          .pop() ?? '';
       throw new UserError(`ep=${this.ep}`, `onnxruntime could not run the training step: ${msg}; try another --ep (cpu and wasm run every op of it)`);
     }
     for (const v of this.values.values()) if (isDevice(v)) v.dispose();

@@ -23,7 +23,8 @@ export interface ScheduleConfig {
 export function checkSchedule(c: ScheduleConfig): ScheduleConfig {
   if (!(SCHEDULES as readonly string[]).includes(c.name)) throw new UserError('schedule', `unknown schedule '${c.name}' (known: ${SCHEDULES.join(', ')})`);
   if (!(c.lr > 0) || !Number.isFinite(c.lr)) throw new UserError('schedule.lr', `must be a number > 0, got ${c.lr}`);
-  if (c.every !== undefined && !(Number.isInteger(c.every) && c.every >= 1)) throw new UserError('schedule.every', `must be a whole number of epochs ≥ 1, got ${c.every}`);
+  if (c.every !== undefined && !(Number.isInteger(c.every) && c.every >= 1))
+    throw new UserError('schedule.every', `must be a whole number of epochs ≥ 1, got ${c.every}`);
   if (c.gamma !== undefined && !(c.gamma > 0 && c.gamma <= 1)) throw new UserError('schedule.gamma', `must be in (0, 1], got ${c.gamma}`);
   return c;
 }

@@ -87,7 +87,7 @@ export interface TrainingModel extends Pick<ForwardGraph, 'opset' | 'sourceOpset
 function regressionTargetType(out: ValueInfo | undefined): TypeProto {
   const tt = out?.type?.tensorType;
   const dims = tt?.shape?.dim;
-  if (!dims) throw new UserError(String(out?.name), 'regression needs the output\'s rank to be declared');
+  if (!dims) throw new UserError(String(out?.name), "regression needs the output's rank to be declared");
   return { tensorType: { elemType: tt?.elemType ?? DataType.FLOAT, shape: { dim: dims.map((d, i) => (i === 0 ? { dimParam: 'batch' } : { ...d })) } } };
 }
 
@@ -97,16 +97,28 @@ function appendLoss(fwd: ForwardGraph, opts: StepOptions): { loss: LossInfo; out
   const outInfo = (graph.output ?? []).find((o) => o.name === fwd.output);
   const outShape = outInfo?.type?.tensorType?.shape?.dim;
   const outRank = opts.outputRank ?? outShape?.length;
-  const outDims = outShape && outShape.length === outRank ? outShape.map((d) => (d.dimValue !== undefined && d.dimValue !== null ? int(d.dimValue) : d.dimParam ?? null)) : undefined;
+  const outDims =
+    outShape && outShape.length === outRank
+      ? outShape.map((d) => (d.dimValue !== undefined && d.dimValue !== null ? int(d.dimValue) : (d.dimParam ?? null)))
+      : undefined;
 
   // Labels: int64 [batch, 1] class indices, or targets shaped like the output.
-  const labelsInfo: ValueInfo = opts.task === 'classification'
-    ? { name: LABELS_INPUT, type: { tensorType: { elemType: DataType.INT64, shape: { dim: [{ dimParam: 'batch' }, { dimValue: 1 }] } } } }
-    : { name: LABELS_INPUT, type: regressionTargetType(outInfo) };
+  const labelsInfo: ValueInfo =
+    opts.task === 'classification'
+      ? { name: LABELS_INPUT, type: { tensorType: { elemType: DataType.INT64, shape: { dim: [{ dimParam: 'batch' }, { dimValue: 1 }] } } } }
+      : { name: LABELS_INPUT, type: regressionTargetType(outInfo) };
   graph.input!.push(labelsInfo);
 
   const em = new Builder(fresh, { opset: fwd.opset, prefix: 'loss' });
-  const loss = addLoss(graph, em, { output: fwd.output, labels: LABELS_INPUT, task: opts.task, rank: outRank, dims: outDims, opset: fwd.opset, dataType: outInfo?.type?.tensorType?.elemType });
+  const loss = addLoss(graph, em, {
+    output: fwd.output,
+    labels: LABELS_INPUT,
+    task: opts.task,
+    rank: outRank,
+    dims: outDims,
+    opset: fwd.opset,
+    dataType: outInfo?.type?.tensorType?.elemType,
+  });
   graph.node!.push(...em.nodes);
   graph.initializer!.push(...em.initializers);
   return { loss, outInfo };
@@ -124,10 +136,12 @@ function appendGradients(fwd: ForwardGraph, wrt: string[], loss: string): { para
     graph.input = graph.input!.filter((i) => !noGrad.has(i.name!));
     for (const p of noGrad) graph.initializer!.push(fwd.initial.get(p)!);
   }
-  const params = wrt.filter((p) => !noGrad.has(p)).map((p) => {
-    const t = fwd.initial.get(p)!;
-    return { name: p, updated: '', grad: back.grads.get(p)!, dims: (t.dims ?? []).map(int), dataType: t.dataType ?? DataType.FLOAT };
-  });
+  const params = wrt
+    .filter((p) => !noGrad.has(p))
+    .map((p) => {
+      const t = fwd.initial.get(p)!;
+      return { name: p, updated: '', grad: back.grads.get(p)!, dims: (t.dims ?? []).map(int), dataType: t.dataType ?? DataType.FLOAT };
+    });
   return { params, noGrad: back.noGrad };
 }
 
@@ -188,7 +202,8 @@ export function buildTrainingModel(source: ModelProto, opts: StepOptions): Train
   const fwd = prepareForward(source, { ...opts, params: [...opts.params, ...stats] });
   const { graph, fresh } = fwd;
   const running = bn ? trainBatchNorm(graph, bn.train, fwd.opset, fresh, fwd.initial) : [];
-  if (running.length !== stats.length) throw new Error(`BatchNormalization layers to train: ${stats.length / 2}, found ${running.length / 2} in the training graph`);
+  if (running.length !== stats.length)
+    throw new Error(`BatchNormalization layers to train: ${stats.length / 2}, found ${running.length / 2} in the training graph`);
   // recurrent ops between a parameter and the loss become the standard ops they are made of
   unrollRecurrent(graph, fwd.opset, opts.params, fresh);
   const { loss, outInfo } = appendLoss(fwd, opts);

@@ -36,14 +36,22 @@ export function trainability(mf: ModelFile): Trainability {
     const params = chooseParameters(model.graph!).trainable;
     const tm = buildTrainingModel(model, { sourceDir: mf.dir, file: mf.path, params, task: 'classification', optimizer: { name: 'adam' } });
     return {
-      ok: true, parameters: tm.params.length, values: tm.params.reduce((n, p) => n + elementCount(p.dims), 0),
-      opset: tm.opset, modelOpset: tm.sourceOpset, rewritten: tm.rewritten, float32Master: tm.promoted, loss: tm.loss.kind, reason: null,
+      ok: true,
+      parameters: tm.params.length,
+      values: tm.params.reduce((n, p) => n + elementCount(p.dims), 0),
+      opset: tm.opset,
+      modelOpset: tm.sourceOpset,
+      rewritten: tm.rewritten,
+      float32Master: tm.promoted,
+      loss: tm.loss.kind,
+      reason: null,
     };
   } catch (e) {
     // a report never fails: what finetune would refuse with, or what broke building the graph
     let reason = e instanceof UserError ? e.message : `building the training graph failed: ${e instanceof Error ? e.message : String(e)}`;
     const symbolic = e instanceof ShapeUnknownError ? symbolicSampleDims(model) : [];
-    if (symbolic.length) reason += ` (finetune sets the input's symbolic dims ${symbolic.join(', ')} from the data's sample shape, which this check cannot see)`;
+    if (symbolic.length)
+      reason += ` (finetune sets the input's symbolic dims ${symbolic.join(', ')} from the data's sample shape, which this check cannot see)`;
     return { ok: false, parameters: 0, values: 0, opset: 0, modelOpset: 0, rewritten: 0, float32Master: false, loss: null, reason };
   }
 }
@@ -53,5 +61,7 @@ function symbolicSampleDims(model: ModelProto): string[] {
   const inits = new Set((model.graph?.initializer ?? []).map((t) => t.name));
   const data = (model.graph?.input ?? []).filter((i) => !inits.has(i.name));
   if (data.length !== 1) return [];
-  return (data[0]!.type?.tensorType?.shape?.dim ?? []).slice(1).flatMap((d) => (d.dimParam ? [d.dimParam] : d.dimValue === undefined || d.dimValue === null ? ['?'] : []));
+  return (data[0]!.type?.tensorType?.shape?.dim ?? [])
+    .slice(1)
+    .flatMap((d) => (d.dimParam ? [d.dimParam] : d.dimValue === undefined || d.dimValue === null ? ['?'] : []));
 }

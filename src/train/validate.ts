@@ -7,7 +7,13 @@ import { inputBatch, type BatchShape } from './batches.js';
 
 /** Reads every output row-block of `ds` through a forward session with the given parameter feeds. */
 export async function predict(
-  session: Session, input: string, output: string, ds: Dataset, shape: BatchShape, batch: number, fixedBatch: boolean,
+  session: Session,
+  input: string,
+  output: string,
+  ds: Dataset,
+  shape: BatchShape,
+  batch: number,
+  fixedBatch: boolean,
   params: Record<string, HostTensor>,
 ): Promise<{ scores: Float64Array; perSample: number; dims: number[] }> {
   const parts: Float64Array[] = [];
@@ -25,7 +31,10 @@ export async function predict(
   }
   const scores = new Float64Array(parts.reduce((n, p) => n + p.length, 0));
   let o = 0;
-  for (const p of parts) { scores.set(p, o); o += p.length; }
+  for (const p of parts) {
+    scores.set(p, o);
+    o += p.length;
+  }
   return { scores, perSample, dims };
 }
 

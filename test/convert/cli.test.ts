@@ -222,9 +222,13 @@ describe('inspect', () => {
     // mnist-8: two Conv weights and biases, the MatMul weight and its bias; raised from opset 8; logits
     expect(mnist).toMatchObject({ ok: true, parameters: 6, opset: 17, modelOpset: 8, rewritten: 0, loss: 'cross-entropy', reason: null });
     const lstm = await runCli(['inspect', fixture('onnx2c/simple_networks/lstm_k1_b1_r1_relu.onnx')]);
-    expect(lstm.stderr).toMatch(/fine-tuning\s+no: node lstm: the gradient needs the sequence length of lstm_X .*\(finetune sets the input's symbolic dims M1 from the data's sample shape, which this check cannot see\)/);
+    expect(lstm.stderr).toMatch(
+      /fine-tuning\s+no: node lstm: the gradient needs the sequence length of lstm_X .*\(finetune sets the input's symbolic dims M1 from the data's sample shape, which this check cannot see\)/,
+    );
     const half = await runCli(['inspect', fixture('windows-ml/squeezenet_fp16/SqueezeNet_fp16.onnx')]);
-    expect(half.stderr).toMatch(/fine-tuning\s+yes: 52 parameter tensors \(1235496 values\); nll-softmax loss; training graph at opset 17 \(2 node\(s\) rewritten from opset 7\); float32 master weights/);
+    expect(half.stderr).toMatch(
+      /fine-tuning\s+yes: 52 parameter tensors \(1235496 values\); nll-softmax loss; training graph at opset 17 \(2 node\(s\) rewritten from opset 7\); float32 master weights/,
+    );
     const skipped = await runCli(['inspect', MNIST, '--no-training', '--json']);
     expect(JSON.parse(skipped.stdout).training).toBeNull();
   });

@@ -89,7 +89,9 @@ async function feedsFor(file: string): Promise<Record<string, ort.Tensor>> {
  */
 async function outputsOf(bytes: Uint8Array, feeds: Record<string, ort.Tensor>): Promise<Uint8Array[]> {
   const out = await runModel(bytes, feeds);
-  return Object.keys(out).sort().map((k) => new Uint8Array(bytesOf(out[k]!)));
+  return Object.keys(out)
+    .sort()
+    .map((k) => new Uint8Array(bytesOf(out[k]!)));
 }
 
 /** Original model bytes with external data inlined (the round trip itself is tested bit-exact elsewhere). */
@@ -143,10 +145,16 @@ describe('every fixture model', () => {
       expect(outs[1]).toEqual(outs[0]);
       expect(outs[2]).toEqual(outs[0]);
       // With onnxruntime's default optimizations, the forms agree to float32 rounding.
-      const optimized = await Promise.all(FORMS.map(async (form) => {
-        const s = await ort.InferenceSession.create((await convertFile(file, { form })).bytes, { logSeverityLevel: 3 });
-        try { return await s.run(feeds); } finally { await s.release(); }
-      }));
+      const optimized = await Promise.all(
+        FORMS.map(async (form) => {
+          const s = await ort.InferenceSession.create((await convertFile(file, { form })).bytes, { logSeverityLevel: 3 });
+          try {
+            return await s.run(feeds);
+          } finally {
+            await s.release();
+          }
+        }),
+      );
       for (const k of Object.keys(optimized[0]!)) {
         if (optimized[0]![k]!.type !== 'float32') continue;
         for (const o of optimized.slice(1)) expect(maxScaledDiff(o[k]!, optimized[0]![k]!)).toBeLessThan(1e-5);
@@ -158,7 +166,13 @@ describe('every fixture model', () => {
 describe('upstream conformance data', () => {
   const fround = Math.fround;
   // ALReLU(x) = |LeakyRelu(x, a)|: the converted model's output is the absolute value of the upstream LeakyRelu output.
-  for (const dir of ['node/test_leakyrelu', 'node/test_leakyrelu_default', 'node/test_leakyrelu_example', 'pytorch-converted/test_LeakyReLU', 'pytorch-converted/test_LeakyReLU_with_negval']) {
+  for (const dir of [
+    'node/test_leakyrelu',
+    'node/test_leakyrelu_default',
+    'node/test_leakyrelu_example',
+    'pytorch-converted/test_LeakyReLU',
+    'pytorch-converted/test_LeakyReLU_with_negval',
+  ]) {
     it(`${dir}: converted output = |upstream LeakyRelu output|`, async () => {
       const file = fixture(`onnx-onnx/${dir}/model.onnx`);
       const set = testSets(file)[0]!;
@@ -237,10 +251,16 @@ function nestedModel(): ModelProto {
     outputs: [vec('y'), vec('z')],
   });
   m.opsetImport!.push({ domain: 'local', version: 1 });
-  m.functions = [{
-    name: 'Block', domain: 'local', input: ['X'], output: ['Y'],
-    node: [makeNode('Relu', ['X'], ['Y'], 'fn_relu')], opsetImport: [{ domain: '', version: 13 }],
-  }];
+  m.functions = [
+    {
+      name: 'Block',
+      domain: 'local',
+      input: ['X'],
+      output: ['Y'],
+      node: [makeNode('Relu', ['X'], ['Y'], 'fn_relu')],
+      opsetImport: [{ domain: '', version: 13 }],
+    },
+  ];
   return m;
 }
 
@@ -275,7 +295,9 @@ describe('everywhere in the model', () => {
     // Loop: accum_out = accum + y, three times from zero, in float32.
     const loop = fixture('burn-onnx/subgraph/outer_scope_loop.onnx');
     const loopFeeds = {
-      x, max_iter: new ort.Tensor('int64', BigInt64Array.of(3n), []), cond_init: new ort.Tensor('bool', Uint8Array.of(1), []),
+      x,
+      max_iter: new ort.Tensor('int64', BigInt64Array.of(3n), []),
+      cond_init: new ort.Tensor('bool', Uint8Array.of(1), []),
       accum_init: new ort.Tensor('float32', new Float32Array(6), [2, 3]),
     };
     const want = Float32Array.from(y, (v) => Math.fround(Math.fround(v + v) + v));
@@ -298,7 +320,9 @@ describe('everywhere in the model', () => {
       const fnOuts = new Set((model.functions ?? []).flatMap((f) => f.node ?? []).flatMap((n) => n.output ?? []));
       const graphOuts = outs.filter((o) => !fnOuts.has(o));
       expect(new Set(graphOuts).size).toBe(graphOuts.length);
-      const names = allNodes(model).map((n) => n.name).filter(Boolean);
+      const names = allNodes(model)
+        .map((n) => n.name)
+        .filter(Boolean);
       expect(new Set(names).size).toBe(names.length);
       expect(allNames(model).size).toBeGreaterThan(0);
     }
@@ -363,7 +387,12 @@ describe('what is not an activation', () => {
         makeNode('Relu', ['x'], ['y'], 'act'),
       ],
       inputs: [tensorInfo('x', DataType.FLOAT, [2, 3]), tensorInfo('k', DataType.FLOAT, []), tensorInfo('n', DataType.INT32, [3])],
-      outputs: [tensorInfo('y', DataType.FLOAT, [2, 3]), tensorInfo('sr', DataType.FLOAT, [2]), tensorInfo('kr', DataType.FLOAT, []), tensorInfo('nr', DataType.INT32, [3])],
+      outputs: [
+        tensorInfo('y', DataType.FLOAT, [2, 3]),
+        tensorInfo('sr', DataType.FLOAT, [2]),
+        tensorInfo('kr', DataType.FLOAT, []),
+        tensorInfo('nr', DataType.INT32, [3]),
+      ],
     });
 
   it('skips shape arithmetic, scalars and integer Relus with a reason; --all-relus takes the float ones', () => {
@@ -452,7 +481,11 @@ describe('provenance and what is kept', () => {
 
 describe('alpha attribute of the fused form', () => {
   it('is exactly -a', () => {
-    const m = buildModel({ nodes: [makeNode('LeakyRelu', ['x'], ['y'], 'l', [floatAttr('alpha', 0.2)])], inputs: [tensorInfo('x', 1, [2])], outputs: [tensorInfo('y', 1, [2])] });
+    const m = buildModel({
+      nodes: [makeNode('LeakyRelu', ['x'], ['y'], 'l', [floatAttr('alpha', 0.2)])],
+      inputs: [tensorInfo('x', 1, [2])],
+      outputs: [tensorInfo('y', 1, [2])],
+    });
     const { model } = convertModel(m, { form: 'fused' });
     const n = allNodes(model)[0]!;
     expect(n.opType).toBe('LeakyRelu');

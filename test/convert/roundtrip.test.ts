@@ -46,5 +46,4 @@ describe('round trip of every fixture model', () => {
       }
     });
   }
-
 });

@@ -156,7 +156,17 @@ export function pngOf(spec: PngSpec): Buffer {
   if (!idat) {
     const px = spec.pixels ?? Uint8Array.from({ length: w * h }, (_, i) => (i * 7) & 0xff);
     const rows: number[] = [];
-    const passes = spec.interlaced ? [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]] : [[0, 0, 1, 1]];
+    const passes = spec.interlaced
+      ? [
+          [0, 0, 8, 8],
+          [4, 0, 8, 8],
+          [0, 4, 4, 8],
+          [2, 0, 4, 4],
+          [0, 2, 2, 4],
+          [1, 0, 2, 2],
+          [0, 1, 1, 2],
+        ]
+      : [[0, 0, 1, 1]];
     for (const [x0, y0, dx, dy] of passes) {
       if (x0! >= w || y0! >= h) continue;
       for (let y = y0!; y < h; y += dy!) {

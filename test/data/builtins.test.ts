@@ -29,8 +29,12 @@ describe('mnist', () => {
     expect(Array.from(ds.x.subarray(0, 784))).toEqual(first.map((v) => Math.fround(v)));
     const c = counts(ds.y);
     for (let d = 0; d < 10; d++) expect(c.get(d)).toBe(mnist[d]!.length);
-    let min = Infinity, max = -Infinity;
-    for (const v of ds.x) { if (v < min) min = v; if (v > max) max = v; }
+    let min = Infinity,
+      max = -Infinity;
+    for (const v of ds.x) {
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
     expect(min).toBe(0);
     expect(max).toBe(1);
   });
@@ -40,7 +44,11 @@ describe('mnist', () => {
     const parts = (['train', 'val', 'test'] as const).map((s) => applySplit(ds, s, 0));
     expect(parts.map((p) => p.count)).toEqual([8000, 1000, 1000]);
     const seen = new Set<number>();
-    for (const p of parts) for (const i of p.indices!) { expect(seen.has(i)).toBe(false); seen.add(i); }
+    for (const p of parts)
+      for (const i of p.indices!) {
+        expect(seen.has(i)).toBe(false);
+        seen.add(i);
+      }
     expect(seen.size).toBe(10_000);
     // rows really are the rows of the full set
     const p = parts[2]!;
@@ -61,7 +69,11 @@ describe('iris', () => {
     expect(ds.count).toBe(150);
     expect(ds.sampleShape).toEqual([4]);
     expect(ds.classes).toEqual(['setosa', 'versicolor', 'virginica']);
-    expect([...counts(ds.y).entries()].sort()).toEqual([[0, 50], [1, 50], [2, 50]]);
+    expect([...counts(ds.y).entries()].sort()).toEqual([
+      [0, 50],
+      [1, 50],
+      [2, 50],
+    ]);
     // first row of Fisher's data: 5.1 3.5 1.4 0.2 setosa
     expect(Array.from(ds.x.subarray(0, 4))).toEqual([5.1, 3.5, 1.4, 0.2].map(Math.fround));
     expect(ds.y[149]).toBe(2);

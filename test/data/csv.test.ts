@@ -15,7 +15,10 @@ const file = (name: string, text: string): string => {
 describe('CSV', () => {
   it('parses quotes, escapes and CRLF', () => {
     const rows = parseCsv('a,"b,c","say ""hi"""\r\n1,"multi\nline",3\n\n', ',', 't');
-    expect(rows.map((r) => r.cells)).toEqual([['a', 'b,c', 'say "hi"'], ['1', 'multi\nline', '3']]);
+    expect(rows.map((r) => r.cells)).toEqual([
+      ['a', 'b,c', 'say "hi"'],
+      ['1', 'multi\nline', '3'],
+    ]);
     expect(rows.map((r) => r.line)).toEqual([1, 2]);
   });
 

@@ -24,10 +24,17 @@ describe('fuzz: mutated real data files', () => {
     prepare(work);
     // A 256 MiB heap: a loader that builds a huge JS structure (a CSV's cells, a label's class names)
     // dies here instead of passing; buffers outside the heap are what the peak RSS bound catches.
-    const r = spawnSync(process.execPath, ['--import', 'tsx', '--max-old-space-size=256', 'test/data/fuzzLoads.ts', work], { cwd: ROOT, encoding: 'utf8', timeout: 110_000, maxBuffer: 64 * MiB });
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--max-old-space-size=256', 'test/data/fuzzLoads.ts', work], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 110_000,
+      maxBuffer: 64 * MiB,
+    });
     expect(r.status, `fuzz run failed (signal ${r.signal}):\n${r.stderr.slice(-4000)}`).toBe(0);
     const s = JSON.parse(r.stdout.trim().split('\n').pop()!) as FuzzSummary;
-    console.log(`data-loader fuzz: ${s.tried} cases tried, ${s.held} held (${s.loaded} loaded, ${s.refused} refused with a one-line error); peak RSS ${s.rssPeakMiB.toFixed(0)} MiB from ${s.rssBeforeMiB.toFixed(0)} MiB; slowest case ${s.slowestMs.toFixed(0)} ms`);
+    console.log(
+      `data-loader fuzz: ${s.tried} cases tried, ${s.held} held (${s.loaded} loaded, ${s.refused} refused with a one-line error); peak RSS ${s.rssPeakMiB.toFixed(0)} MiB from ${s.rssBeforeMiB.toFixed(0)} MiB; slowest case ${s.slowestMs.toFixed(0)} ms`,
+    );
     expect(s.failures, s.failures.slice(0, 5).join('\n\n')).toEqual([]);
     expect(s.tried).toBe(SEEDS * CASES_PER_SEED + ATTACKS);
     expect(s.held).toBe(s.tried);

@@ -176,7 +176,10 @@ export function prepare(work: string): void {
   for (let i = 0; i < rgba.data.length; i++) rgba.data[i] = (i * 29) & 0xff;
   const jpg = Buffer.from(jpeg.encode({ width: 24, height: 16, data: Buffer.from(Array.from({ length: 24 * 16 * 4 }, (_, i) => (i * 13) & 0xff)) }, 85).data);
   const species = ['setosa', 'versicolor', '"virginica"'];
-  const rows = Array.from({ length: 60 }, (_, i) => `${(4.3 + (i % 30) / 10).toFixed(1)},${(2 + (i % 12) / 10).toFixed(1)},${1 + (i % 50) / 10},${(i % 25) / 10},${species[i % 3]}`);
+  const rows = Array.from(
+    { length: 60 },
+    (_, i) => `${(4.3 + (i % 30) / 10).toFixed(1)},${(2 + (i % 12) / 10).toFixed(1)},${1 + (i % 50) / 10},${(i % 25) / 10},${species[i % 3]}`,
+  );
   const csv = ['sepal length,sepal width,"petal, length",petal width,species', ...rows].join('\r\n');
   const pbDir = join(FIXTURES, 'models/onnx-onnx/node/test_prelu_example/test_data_set_0');
   const pb = (n: string) => readFileSync(join(pbDir, n));
@@ -186,26 +189,101 @@ export function prepare(work: string): void {
     { name: 'npy samples', format: 'npy', file: 'p/x.npy', spec: 'p/x.npy', files: { 'p/x.npy': xNpy, 'p/y.npy': yNpy } },
     { name: 'npy labels', format: 'npy', file: 'p/y.npy', spec: 'p/x.npy', files: { 'p/x.npy': xNpy, 'p/y.npy': yNpy } },
     { name: 'csv', format: 'csv', file: 'd.csv', spec: 'd.csv', files: { 'd.csv': Buffer.from(csv) } },
-    { name: 'png (pngjs, RGBA)', format: 'png', file: 'img/a/0.png', spec: 'img', files: { 'img/a/0.png': PNG.sync.write(rgba), 'img/b/1.png': pngOf({ width: 12, height: 10 }) } },
+    {
+      name: 'png (pngjs, RGBA)',
+      format: 'png',
+      file: 'img/a/0.png',
+      spec: 'img',
+      files: { 'img/a/0.png': PNG.sync.write(rgba), 'img/b/1.png': pngOf({ width: 12, height: 10 }) },
+    },
     { name: 'png (interlaced)', format: 'png', file: 'img/a/0.png', spec: 'img', files: { 'img/a/0.png': pngOf({ width: 13, height: 11, interlaced: true }) } },
     { name: 'jpeg (jpeg-js)', format: 'jpeg', file: 'img/a/0.jpg', spec: 'img', files: { 'img/a/0.jpg': jpg } },
-    { name: 'pb (onnx test data)', format: 'pb', file: 'test_data_set_0/input_0.pb', spec: 'test_data_set_0', files: { 'test_data_set_0/input_0.pb': pb('input_0.pb'), 'test_data_set_0/input_1.pb': pb('input_1.pb'), 'test_data_set_0/output_0.pb': pb('output_0.pb') } },
+    {
+      name: 'pb (onnx test data)',
+      format: 'pb',
+      file: 'test_data_set_0/input_0.pb',
+      spec: 'test_data_set_0',
+      files: {
+        'test_data_set_0/input_0.pb': pb('input_0.pb'),
+        'test_data_set_0/input_1.pb': pb('input_1.pb'),
+        'test_data_set_0/output_0.pb': pb('output_0.pb'),
+      },
+    },
   ];
   const y = npy('<i8', [3], new BigInt64Array(3));
   const bomb = 400e6;
   const small = Buffer.from(jpeg.encode({ width: 16, height: 16, data: Buffer.alloc(1024, 90) }, 90).data);
   const attacks: (Omit<Attack, 'dir'> & { files: Record<string, Buffer> })[] = [
-    { name: 'npz bomb: 2.5 MB declaring 400 MB', spec: 'a.npz', files: { 'a.npz': zipOf([{ name: 'x.npy', content: Buffer.alloc(0), raw: deflatedZeros(bomb), size: bomb, deflate: true }, { name: 'y.npy', content: y }]) } },
-    { name: 'npz member declaring 100 bytes, inflating to 400 MB', spec: 'a.npz', limit: 'default', files: { 'a.npz': zipOf([{ name: 'x.npy', content: Buffer.alloc(100), raw: deflatedZeros(bomb), size: 100, deflate: true }, { name: 'y.npy', content: y }]) } },
-    { name: 'npz member declaring 0 bytes, inflating to 400 MB', spec: 'a.npz', limit: 'default', files: { 'a.npz': zipOf([{ name: 'x.npy', content: Buffer.alloc(0), raw: deflatedZeros(bomb), size: 0, deflate: true }, { name: 'y.npy', content: y }]) } },
-    { name: 'PNG IHDR 30000x30000, 5.6 MB of valid image data', spec: 'img', limit: 'default', files: { 'img/a/0.png': pngOf({ width: 30000, height: 30000, idat: zlibZeros(30000 * 30001) }) } },
-    { name: 'PNG IHDR 30000x30000, tiny IDAT', spec: 'img', limit: 'default', files: { 'img/a/0.png': pngOf({ width: 30000, height: 30000, idat: deflateSync(Buffer.alloc(64)) }) } },
-    { name: 'interlaced PNG, IDAT inflating to 400 MB', spec: 'img', limit: 'default', files: { 'img/a/0.png': pngOf({ width: 16, height: 16, interlaced: true, idat: zlibZeros(bomb) }) } },
+    {
+      name: 'npz bomb: 2.5 MB declaring 400 MB',
+      spec: 'a.npz',
+      files: {
+        'a.npz': zipOf([
+          { name: 'x.npy', content: Buffer.alloc(0), raw: deflatedZeros(bomb), size: bomb, deflate: true },
+          { name: 'y.npy', content: y },
+        ]),
+      },
+    },
+    {
+      name: 'npz member declaring 100 bytes, inflating to 400 MB',
+      spec: 'a.npz',
+      limit: 'default',
+      files: {
+        'a.npz': zipOf([
+          { name: 'x.npy', content: Buffer.alloc(100), raw: deflatedZeros(bomb), size: 100, deflate: true },
+          { name: 'y.npy', content: y },
+        ]),
+      },
+    },
+    {
+      name: 'npz member declaring 0 bytes, inflating to 400 MB',
+      spec: 'a.npz',
+      limit: 'default',
+      files: {
+        'a.npz': zipOf([
+          { name: 'x.npy', content: Buffer.alloc(0), raw: deflatedZeros(bomb), size: 0, deflate: true },
+          { name: 'y.npy', content: y },
+        ]),
+      },
+    },
+    {
+      name: 'PNG IHDR 30000x30000, 5.6 MB of valid image data',
+      spec: 'img',
+      limit: 'default',
+      files: { 'img/a/0.png': pngOf({ width: 30000, height: 30000, idat: zlibZeros(30000 * 30001) }) },
+    },
+    {
+      name: 'PNG IHDR 30000x30000, tiny IDAT',
+      spec: 'img',
+      limit: 'default',
+      files: { 'img/a/0.png': pngOf({ width: 30000, height: 30000, idat: deflateSync(Buffer.alloc(64)) }) },
+    },
+    {
+      name: 'interlaced PNG, IDAT inflating to 400 MB',
+      spec: 'img',
+      limit: 'default',
+      files: { 'img/a/0.png': pngOf({ width: 16, height: 16, interlaced: true, idat: zlibZeros(bomb) }) },
+    },
     { name: 'JPEG SOF 65535x65535', spec: 'img', limit: 'default', files: { 'img/a/0.jpg': withJpegSize(small, 65535, 65535) } },
     { name: 'JPEG SOF 8000x8000 (within jpeg-js defaults, above the limit)', spec: 'img', files: { 'img/a/0.jpg': withJpegSize(small, 8000, 8000) } },
-    { name: 'npy declaring 100000x100000 over 16 bytes', spec: 'p/x.npy', limit: 'default', files: { 'p/x.npy': npy('<f4', [100000, 100000], new Float32Array(4)), 'p/y.npy': y } },
-    { name: 'npy shape overflowing 2^53', spec: 'p/x.npy', limit: 'default', files: { 'p/x.npy': npy('<f4', [], new Float32Array(0), false, '(4294967296, 4294967296, 4294967296)'), 'p/y.npy': y } },
-    { name: 'int64 label 2^40 (a billion class names)', spec: 'p/x.npy', limit: 'default', files: { 'p/x.npy': npy('<f4', [3, 2], new Float32Array(6)), 'p/y.npy': npy('<i8', [3], new BigInt64Array([0n, 1n, 1n << 40n])) } },
+    {
+      name: 'npy declaring 100000x100000 over 16 bytes',
+      spec: 'p/x.npy',
+      limit: 'default',
+      files: { 'p/x.npy': npy('<f4', [100000, 100000], new Float32Array(4)), 'p/y.npy': y },
+    },
+    {
+      name: 'npy shape overflowing 2^53',
+      spec: 'p/x.npy',
+      limit: 'default',
+      files: { 'p/x.npy': npy('<f4', [], new Float32Array(0), false, '(4294967296, 4294967296, 4294967296)'), 'p/y.npy': y },
+    },
+    {
+      name: 'int64 label 2^40 (a billion class names)',
+      spec: 'p/x.npy',
+      limit: 'default',
+      files: { 'p/x.npy': npy('<f4', [3, 2], new Float32Array(6)), 'p/y.npy': npy('<i8', [3], new BigInt64Array([0n, 1n, 1n << 40n])) },
+    },
   ];
   const manifest: { seeds: Seed[]; attacks: Attack[] } = { seeds: [], attacks: [] };
   seeds.forEach(({ files, ...s }, i) => {
@@ -284,7 +362,8 @@ async function attempt(spec: string, limit: number | undefined, what: string, s:
     if (!Array.isArray(d)) {
       const ds = d as Dataset;
       const per = ds.sampleShape.reduce((a, b) => a * b, 1);
-      if (ds.x.length !== ds.count * per || ds.y.length < ds.count) throw new Error(`inconsistent data set: ${ds.count} rows of ${ds.sampleShape}, ${ds.x.length} values`);
+      if (ds.x.length !== ds.count * per || ds.y.length < ds.count)
+        throw new Error(`inconsistent data set: ${ds.count} rows of ${ds.sampleShape}, ${ds.x.length} values`);
       digest.update(new Uint8Array(ds.x.buffer, ds.x.byteOffset, ds.x.byteLength)).update(new Uint8Array(ds.y.buffer, ds.y.byteOffset, ds.y.byteLength));
     } else if (d.length === 0) throw new Error('no reference cases');
     return { loaded: true, digest: digest.digest('hex') };
@@ -304,7 +383,19 @@ async function attempt(spec: string, limit: number | undefined, what: string, s:
 export async function fuzz(work: string): Promise<FuzzSummary> {
   const { seeds, attacks } = JSON.parse(readFileSync(join(work, 'manifest.json'), 'utf8')) as { seeds: Seed[]; attacks: Attack[] };
   const rssMiB = () => process.resourceUsage().maxRSS / 1024;
-  const s: FuzzSummary = { tried: 0, held: 0, loaded: 0, refused: 0, perSeed: {}, attacks: [], failures: [], slowestMs: 0, rssBeforeMiB: rssMiB(), rssPeakMiB: 0, maxRetainedMiB: 0 };
+  const s: FuzzSummary = {
+    tried: 0,
+    held: 0,
+    loaded: 0,
+    refused: 0,
+    perSeed: {},
+    attacks: [],
+    failures: [],
+    slowestMs: 0,
+    rssBeforeMiB: rssMiB(),
+    rssPeakMiB: 0,
+    maxRetainedMiB: 0,
+  };
   for (const a of attacks) {
     s.tried++;
     const r = await attempt(join(a.dir, a.spec), a.limit === 'default' ? undefined : LIMIT, `attack '${a.name}'`, s);
@@ -343,7 +434,8 @@ export async function fuzz(work: string): Promise<FuzzSummary> {
       // Decoders that reuse memory could make an outcome depend on what it held: images load twice alike.
       if (seed.format === 'png' || seed.format === 'jpeg') {
         const again = await attempt(join(dir, seed.spec), LIMIT, what, s, CONTROL);
-        if (JSON.stringify(again) !== JSON.stringify(out)) s.failures.push(`${what}: loads differently twice: ${JSON.stringify(out)}, then ${JSON.stringify(again)}`);
+        if (JSON.stringify(again) !== JSON.stringify(out))
+          s.failures.push(`${what}: loads differently twice: ${JSON.stringify(out)}, then ${JSON.stringify(again)}`);
       }
       s.held++;
       if (out.loaded) {

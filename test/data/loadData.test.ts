@@ -26,7 +26,10 @@ async function cases(spec: string): Promise<ReferenceCase[]> {
 }
 
 async function userError(p: Promise<unknown>): Promise<string> {
-  const e = await p.then(() => undefined, (x: unknown) => x);
+  const e = await p.then(
+    () => undefined,
+    (x: unknown) => x,
+  );
   expect(e).toBeInstanceOf(UserError);
   return (e as UserError).message;
 }
@@ -62,8 +65,22 @@ describe('data specs', () => {
   it('reads a folder with x.npy and y.npy, and applies splits to user data too', async () => {
     const dir = join(tmp, 'npy');
     mkdirSync(dir);
-    writeFileSync(join(dir, 'x.npy'), encodeNpy('<f4', [20, 2], Float32Array.from({ length: 40 }, (_, i) => i)));
-    writeFileSync(join(dir, 'y.npy'), encodeNpy('<i8', [20], BigInt64Array.from({ length: 20 }, (_, i) => BigInt(i % 2))));
+    writeFileSync(
+      join(dir, 'x.npy'),
+      encodeNpy(
+        '<f4',
+        [20, 2],
+        Float32Array.from({ length: 40 }, (_, i) => i),
+      ),
+    );
+    writeFileSync(
+      join(dir, 'y.npy'),
+      encodeNpy(
+        '<i8',
+        [20],
+        BigInt64Array.from({ length: 20 }, (_, i) => BigInt(i % 2)),
+      ),
+    );
     const all = await dataset(dir);
     expect([all.count, all.sampleShape, Array.from(all.y.slice(0, 4))]).toEqual([20, [2], [0, 1, 0, 1]]);
     const part = await dataset(dir, { split: 'test' });
@@ -105,8 +122,12 @@ describe('test_data_set references', () => {
 
 describe('preprocess', () => {
   const ds: Dataset = {
-    name: 't', sampleShape: [2, 1, 3], x: Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]), y: new Int32Array([0, 1]),
-    task: 'classification', count: 2,
+    name: 't',
+    sampleShape: [2, 1, 3],
+    x: Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]),
+    y: new Int32Array([0, 1]),
+    task: 'classification',
+    count: 2,
   };
 
   it('scales, then subtracts the per-channel mean and divides by the std, leaving the input alone', () => {

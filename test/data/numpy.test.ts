@@ -116,14 +116,16 @@ describe('.npy pairs', () => {
 });
 
 const python = '/usr/bin/python3';
-const hasNumpy = existsSync(python) && (() => {
-  try {
-    execFileSync(python, ['-c', 'import numpy'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const hasNumpy =
+  existsSync(python) &&
+  (() => {
+    try {
+      execFileSync(python, ['-c', 'import numpy'], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
+  })();
 
 describe.skipIf(!hasNumpy)('files written by numpy', () => {
   it('reads savez and savez_compressed output of several dtypes', async () => {

@@ -13,7 +13,14 @@ import type { Dataset } from '../../src/data/types.js';
 import { UserError } from '../../src/errors.js';
 
 const ds = (over: Partial<Dataset>): Dataset => ({
-  name: 'd', sampleShape: [2], x: new Float32Array(6), y: Int32Array.from([0, 1, 0]), task: 'classification', classes: ['a', 'b'], count: 3, ...over,
+  name: 'd',
+  sampleShape: [2],
+  x: new Float32Array(6),
+  y: Int32Array.from([0, 1, 0]),
+  task: 'classification',
+  classes: ['a', 'b'],
+  count: 3,
+  ...over,
 });
 
 function png(w: number, h: number, v: number): Buffer {
@@ -59,10 +66,14 @@ describe('alignSplit', () => {
     refuse(ds({ task: 'regression' }), /holds regression data for the validation set; the training data is classification/);
     refuse(ds({ sampleShape: [3] }), /its samples are 3, the training data's are 2/);
     const cols = ds({ featureNames: ['p', 'q'] });
-    expect(() => alignSplit(ds({ featureNames: ['p', 'q'] }), ds({ featureNames: ['q', 'p'] }), 'test', 't')).toThrow(/feature columns are q, p, the training data's are p, q/);
+    expect(() => alignSplit(ds({ featureNames: ['p', 'q'] }), ds({ featureNames: ['q', 'p'] }), 'test', 't')).toThrow(
+      /feature columns are q, p, the training data's are p, q/,
+    );
     expect(alignSplit(cols, ds({ featureNames: ['p', 'q'] }), 'test', 't').count).toBe(3);
     const reg = ds({ task: 'regression', y: new Float32Array(6), targetSize: 2 });
-    expect(() => alignSplit(reg, ds({ task: 'regression', y: new Float32Array(3), targetSize: 1 }), 'test', 't')).toThrow(/has 1 target values per sample, the training data's 2/);
+    expect(() => alignSplit(reg, ds({ task: 'regression', y: new Float32Array(3), targetSize: 1 }), 'test', 't')).toThrow(
+      /has 1 target values per sample, the training data's 2/,
+    );
   });
 });
 
@@ -70,8 +81,21 @@ describe('loadTrainingSets', () => {
   const dir = mkdtempSync(join(tmpdir(), 'alrelu-splits-'));
 
   it('image folders: validation images at the training size, a missing class renumbered by name', async () => {
-    const train = folder(join(dir, 'train'), { cat: [[10, 8, 10], [12, 12, 20]], dog: [[30, 9, 200]], fox: [[5, 5, 90]] });
-    const val = folder(join(dir, 'val'), { dog: [[40, 40, 200]], fox: [[7, 3, 90], [3, 7, 90]] });
+    const train = folder(join(dir, 'train'), {
+      cat: [
+        [10, 8, 10],
+        [12, 12, 20],
+      ],
+      dog: [[30, 9, 200]],
+      fox: [[5, 5, 90]],
+    });
+    const val = folder(join(dir, 'val'), {
+      dog: [[40, 40, 200]],
+      fox: [
+        [7, 3, 90],
+        [3, 7, 90],
+      ],
+    });
     const sets = await loadTrainingSets({ data: train, val });
     // the first training image (cat/0.png, 10 wide, 8 high) sets the size for all
     expect(sets.train.sampleShape).toEqual([3, 8, 10]);
@@ -102,7 +126,9 @@ describe('loadTrainingSets', () => {
     // a set of 2 RGB 64x64 float images holds 96 KiB, and 112 KiB more while one image is resized: one
     // set fits in 250 KiB, the second one's on top of the first's does not
     await expect(loadTrainingSets({ data: a }, { maxDataBytes: 250 * 1024 })).resolves.toBeDefined();
-    await expect(loadTrainingSets({ data: a, test: b }, { maxDataBytes: 250 * 1024 })).rejects.toThrow(/big-b.*already loaded for this data set.*above the data size limit/);
+    await expect(loadTrainingSets({ data: a, test: b }, { maxDataBytes: 250 * 1024 })).rejects.toThrow(
+      /big-b.*already loaded for this data set.*above the data size limit/,
+    );
     await expect(loadTrainingSets({ data: a, test: b }, { maxDataBytes: 400 * 1024 })).resolves.toBeDefined();
   });
 });

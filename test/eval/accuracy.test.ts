@@ -111,7 +111,7 @@ describe('pretrained models on built-in data', () => {
   });
 });
 
-describe('the project\'s own models (models/), against the accuracy PyTorch measured when training them', () => {
+describe("the project's own models (models/), against the accuracy PyTorch measured when training them", () => {
   // models/train.py writes "test accuracy NN.NN%" into each model's doc_string, computed by PyTorch on the
   // same split (its own port of split.ts): ORT through evaluate must find the same number of correct rows.
   it.each([

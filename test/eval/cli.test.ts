@@ -54,7 +54,10 @@ describe('eval command', () => {
     const r = await run([IRIS, '--data', 'iris', '--ep', 'cpu,wasm', '--json', '--report', html]);
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout) as EvalReport;
-    expect(report.results.map((x) => [x.ep, x.ok])).toEqual([['cpu', true], ['wasm', true]]);
+    expect(report.results.map((x) => [x.ep, x.ok])).toEqual([
+      ['cpu', true],
+      ['wasm', true],
+    ]);
     const cpu = report.results[0]!;
     if (!cpu.ok || cpu.metrics.task !== 'classification') throw new Error('expected classification');
     expect(cpu.metrics.top1).toBeCloseTo(0.98, 10);
@@ -95,7 +98,10 @@ describe('eval command', () => {
     const line = oneError(r);
     expect(line).toMatch(/^error: cuda: /);
     const report = JSON.parse(r.stdout) as EvalReport;
-    expect(report.results.map((x) => [x.ep, x.ok])).toEqual([['cpu', true], ['cuda', false]]);
+    expect(report.results.map((x) => [x.ep, x.ok])).toEqual([
+      ['cpu', true],
+      ['cuda', false],
+    ]);
     expect(report.results[1]).toMatchObject({ stage: 'open' });
     const human = await run([IRIS, '--data', 'iris', '--ep', 'cuda,cpu']);
     oneError(human);
@@ -104,38 +110,56 @@ describe('eval command', () => {
   });
 
   // Without a GPU (this machine), 'auto' must land on SwiftShader and say so; 'gpu' must refuse in one line.
-  it.runIf(!hasGpuDevice())('webgpu and browser-webgpu name their adapter: auto falls back to SwiftShader, flagged software (JSON, text, HTML); gpu is one error line', async () => {
-    const html = join(tmp, 'adapters.html');
-    const r = await run([IRIS, '--data', 'iris', '--limit', '8', '--ep', 'cpu,webgpu,browser-webgpu', '--json', '--report', html]);
-    expect(r.code, r.stderr).toBe(0);
-    const report = JSON.parse(r.stdout) as EvalReport;
-    const adapters = report.results.map((x) => [x.ep, x.ok && x.adapter]);
-    expect(adapters).toEqual([
-      ['cpu', undefined],
-      ['webgpu', { name: 'SwiftShader (Vulkan on the CPU)', software: true, choice: 'auto', fallback: "no WebGPU adapter with the system's Vulkan drivers" }],
-      ['browser-webgpu', { name: 'google swiftshader', software: true, choice: 'auto', fallback: "Chromium's only adapter is google swiftshader, a software (CPU) one" }],
-    ]);
-    const page = readFileSync(html, 'utf8');
-    expect(page).toContain('<h2>WebGPU adapters</h2>');
-    expect(page).toMatch(/<td>browser-webgpu<\/td><td>google swiftshader<\/td><td>software \(CPU\): latency is not a GPU figure<\/td><td>auto<\/td>/);
+  it.runIf(!hasGpuDevice())(
+    'webgpu and browser-webgpu name their adapter: auto falls back to SwiftShader, flagged software (JSON, text, HTML); gpu is one error line',
+    async () => {
+      const html = join(tmp, 'adapters.html');
+      const r = await run([IRIS, '--data', 'iris', '--limit', '8', '--ep', 'cpu,webgpu,browser-webgpu', '--json', '--report', html]);
+      expect(r.code, r.stderr).toBe(0);
+      const report = JSON.parse(r.stdout) as EvalReport;
+      const adapters = report.results.map((x) => [x.ep, x.ok && x.adapter]);
+      expect(adapters).toEqual([
+        ['cpu', undefined],
+        ['webgpu', { name: 'SwiftShader (Vulkan on the CPU)', software: true, choice: 'auto', fallback: "no WebGPU adapter with the system's Vulkan drivers" }],
+        [
+          'browser-webgpu',
+          { name: 'google swiftshader', software: true, choice: 'auto', fallback: "Chromium's only adapter is google swiftshader, a software (CPU) one" },
+        ],
+      ]);
+      const page = readFileSync(html, 'utf8');
+      expect(page).toContain('<h2>WebGPU adapters</h2>');
+      expect(page).toMatch(/<td>browser-webgpu<\/td><td>google swiftshader<\/td><td>software \(CPU\): latency is not a GPU figure<\/td><td>auto<\/td>/);
 
-    const text = await run([IRIS, '--data', 'iris', '--limit', '8', '--ep', 'webgpu']);
-    expect(text.code, text.stderr).toBe(0);
-    expect(text.stderr).toContain("webgpu adapter: SwiftShader (Vulkan on the CPU) (software: on the CPU, latency is not a GPU figure; auto fell back: no WebGPU adapter with the system's Vulkan drivers)");
+      const text = await run([IRIS, '--data', 'iris', '--limit', '8', '--ep', 'webgpu']);
+      expect(text.code, text.stderr).toBe(0);
+      expect(text.stderr).toContain(
+        "webgpu adapter: SwiftShader (Vulkan on the CPU) (software: on the CPU, latency is not a GPU figure; auto fell back: no WebGPU adapter with the system's Vulkan drivers)",
+      );
 
-    const t0 = Date.now();
-    const gpu = await run([IRIS, '--data', 'iris', '--limit', '8', '--ep', 'browser-webgpu,webgpu', '--webgpu-adapter', 'gpu']);
-    expect(oneError(gpu)).toBe("error: browser-webgpu: no hardware WebGPU adapter: Chromium's only adapter is google swiftshader, a software (CPU) one; fix: install the GPU's Vulkan driver and libvulkan1 (check with `vulkaninfo --summary`), or ask for the adapter 'auto' or 'swiftshader' to run on the CPU (and 1 more failed run, listed above)");
-    expect(gpu.stderr).toMatch(/webgpu\s+open\s+webgpu: no WebGPU \(Vulkan\) adapter found/);
-    expect(Date.now() - t0).toBeLessThan(60_000);
-    expect(onlyError(await run([IRIS, '--data', 'iris', '--ep', 'webgpu', '--webgpu-adapter', 'GPU']))).toMatch(/^error: .*--webgpu-adapter.*'GPU'.*auto, gpu, swiftshader/);
-  });
+      const t0 = Date.now();
+      const gpu = await run([IRIS, '--data', 'iris', '--limit', '8', '--ep', 'browser-webgpu,webgpu', '--webgpu-adapter', 'gpu']);
+      expect(oneError(gpu)).toBe(
+        "error: browser-webgpu: no hardware WebGPU adapter: Chromium's only adapter is google swiftshader, a software (CPU) one; fix: install the GPU's Vulkan driver and libvulkan1 (check with `vulkaninfo --summary`), or ask for the adapter 'auto' or 'swiftshader' to run on the CPU (and 1 more failed run, listed above)",
+      );
+      expect(gpu.stderr).toMatch(/webgpu\s+open\s+webgpu: no WebGPU \(Vulkan\) adapter found/);
+      expect(Date.now() - t0).toBeLessThan(60_000);
+      expect(onlyError(await run([IRIS, '--data', 'iris', '--ep', 'webgpu', '--webgpu-adapter', 'GPU']))).toMatch(
+        /^error: .*--webgpu-adapter.*'GPU'.*auto, gpu, swiftshader/,
+      );
+    },
+  );
 
   it('data that does not fit the model: wrong input name, wrong shape, labels out of range', async () => {
-    expect(oneError(await run([IRIS, '--data', 'iris', '--input', 'nope']))).toMatch(/--input nope: no such input in .*Network\.onnx; expected one of: input \[batch_size,4\]/);
-    expect(oneError(await run([IRIS, '--data', 'mnist:test']))).toMatch(/input input: expected samples of shape \[4\] \(input \[batch_size,4\]\), found \[1,28,28\]/);
+    expect(oneError(await run([IRIS, '--data', 'iris', '--input', 'nope']))).toMatch(
+      /--input nope: no such input in .*Network\.onnx; expected one of: input \[batch_size,4\]/,
+    );
+    expect(oneError(await run([IRIS, '--data', 'mnist:test']))).toMatch(
+      /input input: expected samples of shape \[4\] \(input \[batch_size,4\]\), found \[1,28,28\]/,
+    );
     const csv = file('five-classes.csv', IRIS_HEADER + '5.1,3.5,1.4,0.2,0\n6.3,3.3,6.0,2.5,4\n');
-    expect(oneError(await run([IRIS, '--data', csv]))).toMatch(/output output: expected at least 5 classes \(the data's labels go up to 4.*\), found 3 values per sample/);
+    expect(oneError(await run([IRIS, '--data', csv]))).toMatch(
+      /output output: expected at least 5 classes \(the data's labels go up to 4.*\), found 3 values per sample/,
+    );
   });
 
   it('bad data files: zero rows, corrupt .npz, .pb and image, an unknown name', async () => {

@@ -13,16 +13,72 @@ function doc(): ReportDocument {
     facts: [['model', HOSTILE]],
     sections: [
       {
-        id: 's1', title: 'numbers', notes: [`note ${HOSTILE}`],
+        id: 's1',
+        title: 'numbers',
+        notes: [`note ${HOSTILE}`],
         blocks: [
-          { kind: 'table', id: 't', headers: ['name', 'value'], rows: [[cell(HOSTILE), cell('0.50', 0.5)], [cell('missing'), cell('-', null)]] },
           {
-            kind: 'bars', id: 'b', title: 'bars', series: ['a', 'b'], unit: 'fraction', scale: { type: 'linear', min: 0.9, max: 1 },
-            groups: [{ label: HOSTILE, bars: [{ series: 'a', value: 0.95, text: '95%' }, { series: 'b', value: NaN, text: '-' }] }, { label: 'g2', bars: [{ series: 'a', value: 0.5, text: 'below the axis' }] }],
+            kind: 'table',
+            id: 't',
+            headers: ['name', 'value'],
+            rows: [
+              [cell(HOSTILE), cell('0.50', 0.5)],
+              [cell('missing'), cell('-', null)],
+            ],
           },
-          { kind: 'bars', id: 'log', title: 'log', series: ['a'], scale: { type: 'log' }, unit: 'ms', groups: [{ label: 'x', bars: [{ series: 'a', value: 0.2, text: '0.2 ms' }, { series: 'a', value: 3000, text: '3000 ms' }] }] },
+          {
+            kind: 'bars',
+            id: 'b',
+            title: 'bars',
+            series: ['a', 'b'],
+            unit: 'fraction',
+            scale: { type: 'linear', min: 0.9, max: 1 },
+            groups: [
+              {
+                label: HOSTILE,
+                bars: [
+                  { series: 'a', value: 0.95, text: '95%' },
+                  { series: 'b', value: NaN, text: '-' },
+                ],
+              },
+              { label: 'g2', bars: [{ series: 'a', value: 0.5, text: 'below the axis' }] },
+            ],
+          },
+          {
+            kind: 'bars',
+            id: 'log',
+            title: 'log',
+            series: ['a'],
+            scale: { type: 'log' },
+            unit: 'ms',
+            groups: [
+              {
+                label: 'x',
+                bars: [
+                  { series: 'a', value: 0.2, text: '0.2 ms' },
+                  { series: 'a', value: 3000, text: '3000 ms' },
+                ],
+              },
+            ],
+          },
           { kind: 'lines', id: 'one', title: 'a single point', xLabel: 'epoch', yLabel: 'acc', series: [{ name: HOSTILE, points: [[0, 0.9]] }] },
-          { kind: 'lines', id: 'gaps', title: 'with gaps', xLabel: 'step', yLabel: 'loss', series: [{ name: 'l', points: [[1, 2], [2, NaN], [3, 1]] }] },
+          {
+            kind: 'lines',
+            id: 'gaps',
+            title: 'with gaps',
+            xLabel: 'step',
+            yLabel: 'loss',
+            series: [
+              {
+                name: 'l',
+                points: [
+                  [1, 2],
+                  [2, NaN],
+                  [3, 1],
+                ],
+              },
+            ],
+          },
         ],
       },
     ],
@@ -50,7 +106,7 @@ describe('renderHtml', () => {
     expect(html).not.toMatch(/width="-/);
   });
 
-  it('labels the axes in the block\'s unit, and says where a truncated or logarithmic axis starts', () => {
+  it("labels the axes in the block's unit, and says where a truncated or logarithmic axis starts", () => {
     expect(html).toContain('bars (axis starts at 90%)');
     expect(html).toContain('log (logarithmic axis)');
     expect(html).toMatch(/>0\.1 ms</);

@@ -19,10 +19,14 @@ import { runCli } from '../cli.js';
 
 type Dim = number | string;
 const vi = (name: string, dims: Dim[]) => ({
-  name, type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+  name,
+  type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
 });
 const floats = (name: string, dims: number[], f: (i: number) => number) => ({
-  name, dataType: DataType.FLOAT, dims, rawData: new Uint8Array(Float32Array.from({ length: dims.reduce((p, d) => p * d, 1) }, (_, i) => f(i)).buffer),
+  name,
+  dataType: DataType.FLOAT,
+  dims,
+  rawData: new Uint8Array(Float32Array.from({ length: dims.reduce((p, d) => p * d, 1) }, (_, i) => f(i)).buffer),
 });
 
 /** x -> (Transpose for nhwc) -> Conv 3->4 3x3 -> Relu -> GlobalAveragePool -> Flatten -> Gemm 4->2. */
@@ -41,10 +45,19 @@ function imageModel(input: Dim[], nhwc = false): ModelProto {
     { opType: 'Gemm', input: ['f', 'fc.w', 'fc.b'], output: ['logits'], name: 'fc', attribute: [{ name: 'transB', type: 2, i: 1 }] },
   );
   return {
-    irVersion: 8, opsetImport: [{ domain: '', version: 17 }],
+    irVersion: 8,
+    opsetImport: [{ domain: '', version: 17 }],
     graph: {
-      name: 'g', node: nodes, input: [vi('x', input)], output: [vi('logits', [input[0]!, 2])],
-      initializer: [floats('conv.w', [4, 3, 3, 3], (i) => Math.sin(i) / 5), floats('conv.b', [4], () => 0.01), floats('fc.w', [2, 4], (i) => (i % 2 ? 1 : -1) * (i + 1) / 4), floats('fc.b', [2], () => 0)],
+      name: 'g',
+      node: nodes,
+      input: [vi('x', input)],
+      output: [vi('logits', [input[0]!, 2])],
+      initializer: [
+        floats('conv.w', [4, 3, 3, 3], (i) => Math.sin(i) / 5),
+        floats('conv.b', [4], () => 0.01),
+        floats('fc.w', [2, 4], (i) => ((i % 2 ? 1 : -1) * (i + 1)) / 4),
+        floats('fc.b', [2], () => 0),
+      ],
     },
   };
 }
@@ -75,7 +88,19 @@ let symbolic: string;
 let nhwc: string;
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'alrelu-imgsize-'));
-  folder = imageFolder(join(dir, 'imgs'), [48, 40], [[20, 20], [64, 30], [33, 31], [50, 50], [21, 40], [40, 21], [31, 33]]);
+  folder = imageFolder(
+    join(dir, 'imgs'),
+    [48, 40],
+    [
+      [20, 20],
+      [64, 30],
+      [33, 31],
+      [50, 50],
+      [21, 40],
+      [40, 21],
+      [31, 33],
+    ],
+  );
   model32 = join(dir, 'm32.onnx');
   symbolic = join(dir, 'msym.onnx');
   nhwc = join(dir, 'mnhwc.onnx');
@@ -122,7 +147,7 @@ describe('eval and finetune on a folder of images of other sizes', () => {
     expect(old.stderr).toMatch(/error: .*expected samples of shape \[3,32,32\].*found \[3,40,48\]/);
   });
 
-  it('eval: symbolic H and W keep the first image\'s size; --layout nhwc reads [N,H,W,C]; --image-size wins', async () => {
+  it("eval: symbolic H and W keep the first image's size; --layout nhwc reads [N,H,W,C]; --image-size wins", async () => {
     const s = await runCli(['eval', symbolic, '--data', folder, '--json', '--threads', '1']);
     expect(s.code, s.stderr).toBe(0);
     const rs = JSON.parse(s.stdout) as EvalReport;
@@ -141,9 +166,32 @@ describe('eval and finetune on a folder of images of other sizes', () => {
   });
 
   it('finetune: trains the 32x32 model on the folder; its own validation folder is loaded at the same size', async () => {
-    const val = imageFolder(join(dir, 'val'), [17, 90], [[100, 12], [32, 32]]);
+    const val = imageFolder(
+      join(dir, 'val'),
+      [17, 90],
+      [
+        [100, 12],
+        [32, 32],
+      ],
+    );
     const out = join(dir, 'ft.onnx');
-    const r = await runCli(['finetune', model32, '--data', folder, '--val-data', val, '--epochs', '1', '--batch-size', '2', '--threads', '1', '-o', out, '--json']);
+    const r = await runCli([
+      'finetune',
+      model32,
+      '--data',
+      folder,
+      '--val-data',
+      val,
+      '--epochs',
+      '1',
+      '--batch-size',
+      '2',
+      '--threads',
+      '1',
+      '-o',
+      out,
+      '--json',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const log = JSON.parse(r.stdout) as FinetuneLog;
     expect(log.data.imageSize).toMatchObject({ height: 32, width: 32, from: 'model' });
@@ -157,7 +205,9 @@ describe('a model declaring absurd image sizes', () => {
     writeFileSync(huge, encodeModel(imageModel(['N', 3, 100000, 100000])));
     const r = await runCli(['eval', huge, '--data', folder, '--threads', '1']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/holds 8 images of 3x100000x100000 floats.*above the data size limit.*; images are resized to 100000x100000 because the model's input 'x' is \[N,3,100000,100000\] \(nchw\)/);
+    expect(r.stderr).toMatch(
+      /holds 8 images of 3x100000x100000 floats.*above the data size limit.*; images are resized to 100000x100000 because the model's input 'x' is \[N,3,100000,100000\] \(nchw\)/,
+    );
     // a negative or zero dim is not a size: the first image's is used
     expect(modelImageSize(imageModel(['N', 3, -5, 7])).why).toMatch(/\[N,3,\?,7\]: its height and width are not both fixed/);
   });

@@ -50,7 +50,14 @@ describe('user files through evaluate', () => {
     const npyDir = join(tmp, 'npy');
     mkdirSync(npyDir);
     writeFileSync(join(npyDir, 'x.npy'), encodeNpy('<f4', [rows.length, 1, 28, 28], x));
-    writeFileSync(join(npyDir, 'y.npy'), encodeNpy('<i4', [rows.length], Int32Array.from(rows, (r) => all.y[r]!)));
+    writeFileSync(
+      join(npyDir, 'y.npy'),
+      encodeNpy(
+        '<i4',
+        [rows.length],
+        Int32Array.from(rows, (r) => all.y[r]!),
+      ),
+    );
 
     const opts = { models: [fixture('onnx2c/mnist/model.onnx')], eps: ['cpu' as const], preprocess: { scale: 255 } };
     const fromPng = metrics(await evaluate({ ...opts, data: imgDir, dataOptions: { channels: 'gray' } }));
@@ -65,10 +72,13 @@ describe('user files through evaluate', () => {
   it('iris as a CSV with species names: classes sorted by name, 98.00% as on the built-in set', async () => {
     const iris = (await loadData('iris')) as Dataset;
     const lines = ['sepal_length,sepal_width,petal_length,petal_width,species'];
-    for (let i = 0; i < iris.count; i++) lines.push([...iris.x.subarray(i * 4, i * 4 + 4)].map((v) => +v.toFixed(1)).join(',') + ',' + IRIS_CLASSES[iris.y[i]!]);
+    for (let i = 0; i < iris.count; i++)
+      lines.push([...iris.x.subarray(i * 4, i * 4 + 4)].map((v) => +v.toFixed(1)).join(',') + ',' + IRIS_CLASSES[iris.y[i]!]);
     const csv = join(tmp, 'iris.csv');
     writeFileSync(csv, lines.join('\n') + '\n');
-    const m = metrics(await evaluate({ models: [fixture('windows-ml/iris_mlp/Network.onnx')], data: csv, eps: ['cpu'], dataOptions: { labelColumn: 'species' } }));
+    const m = metrics(
+      await evaluate({ models: [fixture('windows-ml/iris_mlp/Network.onnx')], data: csv, eps: ['cpu'], dataOptions: { labelColumn: 'species' } }),
+    );
     expect(m.count).toBe(150);
     expect(m.top1).toBeCloseTo(147 / 150, 10);
   });

@@ -50,10 +50,18 @@ describe('cross-entropy', () => {
 
 describe('accuracy', () => {
   const scores = [
-    0.1, 0.7, 0.2, //
-    0.5, 0.4, 0.1, //
-    0.3, 0.3, 0.4, //
-    0.2, 0.2, 0.6,
+    0.1,
+    0.7,
+    0.2, //
+    0.5,
+    0.4,
+    0.1, //
+    0.3,
+    0.3,
+    0.4, //
+    0.2,
+    0.2,
+    0.6,
   ];
   it('top-1 is argmax accuracy, first index winning ties', () => {
     expect(Array.from(argmaxRows([1, 1, 0], 3))).toEqual([0]);
@@ -136,7 +144,7 @@ const hasNumpy = spawnSync('python3', ['-c', 'import numpy'], { encoding: 'utf8'
 describe.skipIf(!hasNumpy)('cross-check against numpy', () => {
   it('agrees on random data with ties', () => {
     let seed = 12345;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const rows = 300;
     const classes = 4;
     const logits: number[] = [];

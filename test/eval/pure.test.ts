@@ -34,7 +34,10 @@ describe('compare', () => {
   it('reports max abs/rel diff and argmax agreement', () => {
     const [d] = diffOutputs(a, b);
     expect(d).toEqual({ output: 'y', maxAbsDiff: 2, maxRelDiff: 1, argmaxAgreementPct: 50, samples: 2 });
-    const [e] = epAgreement('m.onnx', [{ ep: 'cpu', outputs: a }, { ep: 'wasm', outputs: b }]);
+    const [e] = epAgreement('m.onnx', [
+      { ep: 'cpu', outputs: a },
+      { ep: 'wasm', outputs: b },
+    ]);
     expect(e).toMatchObject({ model: 'm.onnx', referenceEp: 'cpu', ep: 'wasm' });
   });
   it('puts each model beside the baseline on the same provider', () => {
@@ -55,11 +58,23 @@ describe('compare', () => {
 
 describe('tables and report', () => {
   it('aligns columns, numbers to the right', () => {
-    const t = formatTable(['name', 'value'], [['a', '1.5'], ['long name', '10.25']]);
+    const t = formatTable(
+      ['name', 'value'],
+      [
+        ['a', '1.5'],
+        ['long name', '10.25'],
+      ],
+    );
     expect(t.split('\n')).toEqual(['name       value', '---------  -----', 'a            1.5', 'long name  10.25']);
   });
   it('lists headerless rows for the CLI with the same aligner: printable, no trailing blanks', () => {
-    const t = table([['a', 'x\x1b[2J', ''], ['long key', 'y']], '> ');
+    const t = table(
+      [
+        ['a', 'x\x1b[2J', ''],
+        ['long key', 'y'],
+      ],
+      '> ',
+    );
     expect(t).toBe('> a         x\\x1b[2J\n> long key  y');
     expect(table([])).toBe('');
   });
@@ -98,14 +113,44 @@ describe('tables and report', () => {
   });
   it('writes the report once: the text and HTML are renderings of one document, the HTML cells carrying the JSON numbers', () => {
     const m = classificationMetrics([0.2, 0.7, 0.1, 0.6, 0.3, 0.1], [1, 2], 3);
-    const latency = { batchSize: 2, warmupRuns: 1, runs: 3, p50Ms: 1.25, p95Ms: 2.5, meanMs: 1.5, minMs: 1, maxMs: 3, samplesPerSecond: 1600, samples: 6, totalMs: 4 };
+    const latency = {
+      batchSize: 2,
+      warmupRuns: 1,
+      runs: 3,
+      p50Ms: 1.25,
+      p95Ms: 2.5,
+      meanMs: 1.5,
+      minMs: 1,
+      maxMs: 3,
+      samplesPerSecond: 1600,
+      samples: 6,
+      totalMs: 4,
+    };
     const feed = { input: 'x', declaredShape: [2, 3], feedShape: [2, 3], output: 'y', batching: 'single' as const, batchSize: 2 };
-    const run = (model: string, ep: 'cpu' | 'wasm') => ({ model, ep, ok: true as const, threads: 1, feed, metrics: { task: 'classification' as const, ...m }, latency });
+    const run = (model: string, ep: 'cpu' | 'wasm') => ({
+      model,
+      ep,
+      ok: true as const,
+      threads: 1,
+      feed,
+      metrics: { task: 'classification' as const, ...m },
+      latency,
+    });
     const report: EvalReport = {
-      createdAt: 'now', data: { spec: 'toy', name: 'toy', task: 'classification', split: 'all', count: 2, preprocess: {} }, requestedBatchSize: 2,
-      models: ['a/m.onnx', 'b/m.onnx'], eps: ['cpu', 'wasm'],
+      createdAt: 'now',
+      data: { spec: 'toy', name: 'toy', task: 'classification', split: 'all', count: 2, preprocess: {} },
+      requestedBatchSize: 2,
+      models: ['a/m.onnx', 'b/m.onnx'],
+      eps: ['cpu', 'wasm'],
       results: [run('a/m.onnx', 'cpu'), run('a/m.onnx', 'wasm'), run('b/m.onnx', 'cpu')],
-      agreement: [{ model: 'a/m.onnx', ep: 'wasm', referenceEp: 'cpu', outputs: [{ output: 'y', maxAbsDiff: 3e-7, maxRelDiff: 1e-6, argmaxAgreementPct: 100, samples: 2 }] }],
+      agreement: [
+        {
+          model: 'a/m.onnx',
+          ep: 'wasm',
+          referenceEp: 'cpu',
+          outputs: [{ output: 'y', maxAbsDiff: 3e-7, maxRelDiff: 1e-6, argmaxAgreementPct: 100, samples: 2 }],
+        },
+      ],
       comparison: [],
     };
     const doc = evalDocument(report);

@@ -26,7 +26,7 @@ describe('buildModel', () => {
     }
   });
 
-  it('activations: Relu, LeakyRelu(0.01), and the converter\'s ALReLU (LeakyRelu(0.01) then Abs)', () => {
+  it("activations: Relu, LeakyRelu(0.01), and the converter's ALReLU (LeakyRelu(0.01) then Abs)", () => {
     const [relu, leaky, alrelu] = ACTIVATIONS.map((activation) => buildModel({ ...MLP, activation, seed: 1 }));
     expect(ops(relu!).filter((o) => o === 'Relu')).toHaveLength(2);
     const lr = leaky!.graph!.node!.filter((n) => n.opType === 'LeakyRelu');

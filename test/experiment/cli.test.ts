@@ -22,11 +22,26 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const TINY = ['experiment', '--data', 'iris,mnist', '--limit', '200', '--seeds', '2', '--epochs', '1', '--threads', '1'];
 const PLAN = 12;
 
-interface Line { kind: string; data?: string; variant?: string; seed?: number | null; seconds?: number; finishedAt?: string; [k: string]: unknown }
-const lines = (folder: string): Line[] => readFileSync(join(folder, 'results.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Line);
+interface Line {
+  kind: string;
+  data?: string;
+  variant?: string;
+  seed?: number | null;
+  seconds?: number;
+  finishedAt?: string;
+  [k: string]: unknown;
+}
+const lines = (folder: string): Line[] =>
+  readFileSync(join(folder, 'results.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Line);
 const runsOf = (folder: string) => lines(folder).filter((l) => l.kind === 'run');
 /** what a run measured, without when and how long */
-const measured = (l: Line) => { const { seconds: _s, finishedAt: _f, ...rest } = l; return rest; };
+const measured = (l: Line) => {
+  const { seconds: _s, finishedAt: _f, ...rest } = l;
+  return rest;
+};
 
 describe('experiment', () => {
   const full = join(dir, 'full');
@@ -39,7 +54,10 @@ describe('experiment', () => {
     expect(new Set(runs.map((x) => JSON.stringify([x.data, x.variant, x.seed]))).size).toBe(PLAN);
     expect(r.stderr).toMatch(/alrelu vs relu\s+accuracy/);
     const summary = JSON.parse(readFileSync(join(full, 'summary.json'), 'utf8'));
-    expect(summary.settings.data.map((d: { spec: string; counts: { train: number } }) => [d.spec, d.counts.train])).toEqual([['iris', 120], ['mnist', 160]]);
+    expect(summary.settings.data.map((d: { spec: string; counts: { train: number } }) => [d.spec, d.counts.train])).toEqual([
+      ['iris', 120],
+      ['mnist', 160],
+    ]);
     for (const d of summary.analysis.data) {
       expect(d.sameStart).toBe(true);
       // the summary's means are the runs' means
@@ -57,7 +75,8 @@ describe('experiment', () => {
     // every run's test accuracy is one point, carrying the JSON's value
     const points = [...html.matchAll(/data-variant="([^"]+)" data-seed="(\d+)" data-value="([^"]+)"/g)];
     expect(points).toHaveLength(4 * PLAN); // accuracy, macro-F1, AUC and test loss
-    for (const x of runs) expect(points.some((p) => p[1] === x.variant && Number(p[2]) === x.seed && Number(p[3]) === (x.test as { accuracy: number }).accuracy)).toBe(true);
+    for (const x of runs)
+      expect(points.some((p) => p[1] === x.variant && Number(p[2]) === x.seed && Number(p[3]) === (x.test as { accuracy: number }).accuracy)).toBe(true);
     const md = readFileSync(join(full, 'results.md'), 'utf8');
     expect(md).toMatch(/^Produced by `alrelu-convert experiment --data iris,mnist .*` on .*, \d{4}-\d\d-\d\d\./);
     expect(md).toMatch(/\| iris \| alrelu \| 2 \|/);
@@ -75,20 +94,32 @@ describe('experiment', () => {
         requests.push(route.request().url());
         return route.abort();
       });
-      page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') problems.push(m.text()); });
+      page.on('console', (m) => {
+        if (m.type() === 'error' || m.type() === 'warning') problems.push(m.text());
+      });
       page.on('pageerror', (e) => problems.push(e.message));
       await page.goto(file);
       expect(requests).toEqual([]);
       expect(problems).toEqual([]);
       const summary = JSON.parse(readFileSync(join(full, 'summary.json'), 'utf8'));
-      const charts = await page.$$eval('svg[data-chart]', (svgs) => svgs.map((svg) => {
-        const box = svg.getBoundingClientRect();
-        return {
-          id: svg.getAttribute('data-chart'), w: box.width, h: box.height,
-          seeds: svg.querySelectorAll('path.seed').length, means: svg.querySelectorAll('path.mean').length,
-          points: [...svg.querySelectorAll('circle.point')].map((c) => ({ variant: c.getAttribute('data-variant'), seed: Number(c.getAttribute('data-seed')), value: Number(c.getAttribute('data-value')), r: c.getBoundingClientRect().width })),
-        };
-      }));
+      const charts = await page.$$eval('svg[data-chart]', (svgs) =>
+        svgs.map((svg) => {
+          const box = svg.getBoundingClientRect();
+          return {
+            id: svg.getAttribute('data-chart'),
+            w: box.width,
+            h: box.height,
+            seeds: svg.querySelectorAll('path.seed').length,
+            means: svg.querySelectorAll('path.mean').length,
+            points: [...svg.querySelectorAll('circle.point')].map((c) => ({
+              variant: c.getAttribute('data-variant'),
+              seed: Number(c.getAttribute('data-seed')),
+              value: Number(c.getAttribute('data-value')),
+              r: c.getBoundingClientRect().width,
+            })),
+          };
+        }),
+      );
       expect(charts.map((c) => c.id)).toEqual(['iris', 'mnist'].flatMap((d) => ['curves', 'accuracy', 'macroF1', 'auc', 'loss'].map((m) => `${d}:${m}`)));
       for (const c of charts) {
         expect(c.w, c.id!).toBeGreaterThan(300);
@@ -109,16 +140,22 @@ describe('experiment', () => {
         }
       }
       for (const d of summary.analysis.data) {
-        const rows = await page.$$eval(`table[data-table="summary:${d.data}"] tbody tr`, (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => ({ text: td.textContent, value: td.getAttribute('data-value') }))));
+        const rows = await page.$$eval(`table[data-table="summary:${d.data}"] tbody tr`, (trs) =>
+          trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => ({ text: td.textContent, value: td.getAttribute('data-value') }))),
+        );
         expect(rows.map((r) => r[0]!.text)).toEqual(['relu', 'leakyrelu', 'alrelu']);
         rows.forEach((r, i) => {
           const v = d.variants[i];
           expect(r.slice(2).map((c) => Number(c.value))).toEqual([v.metrics.accuracy.mean, v.metrics.macroF1.mean, v.metrics.auc.mean, v.metrics.loss.mean]);
           expect(r[2]!.text).toBe(`${(100 * v.metrics.accuracy.mean).toFixed(2)}% ± ${(100 * v.metrics.accuracy.std).toFixed(2)}`);
         });
-        const tests = await page.$$eval(`table[data-table="tests:${d.data}"] tbody tr`, (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.getAttribute('data-value'))));
+        const tests = await page.$$eval(`table[data-table="tests:${d.data}"] tbody tr`, (trs) =>
+          trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.getAttribute('data-value'))),
+        );
         const num = (v: string | null) => (v === '' || v === null ? null : Number(v));
-        expect(tests.map((r) => [num(r[4]!), num(r[5]!)])).toEqual(d.comparisons.map((c: { test: { wilcoxon: { p: number | null }; t: { p: number | null } } }) => [c.test.wilcoxon.p, c.test.t.p]));
+        expect(tests.map((r) => [num(r[4]!), num(r[5]!)])).toEqual(
+          d.comparisons.map((c: { test: { wilcoxon: { p: number | null }; t: { p: number | null } } }) => [c.test.wilcoxon.p, c.test.t.p]),
+        );
       }
     } finally {
       await browser.close();
@@ -132,9 +169,15 @@ describe('experiment', () => {
     await new Promise<void>((resolve, reject) => {
       const poll = setInterval(() => {
         const n = existsSync(file) ? runsOf(cut).length : 0;
-        if (n >= 2) { clearInterval(poll); child.kill('SIGKILL'); }
+        if (n >= 2) {
+          clearInterval(poll);
+          child.kill('SIGKILL');
+        }
       }, 10);
-      child.on('exit', () => { clearInterval(poll); resolve(); });
+      child.on('exit', () => {
+        clearInterval(poll);
+        resolve();
+      });
       child.on('error', reject);
     });
     const before = runsOf(cut);
@@ -167,7 +210,7 @@ describe('experiment', () => {
     expect(a.skipped).toBe(before.length);
   }, 120_000);
 
-  it('Ctrl-C stops after the current run\'s step, keeps every finished run, and says how to continue', async () => {
+  it("Ctrl-C stops after the current run's step, keeps every finished run, and says how to continue", async () => {
     const out = join(dir, 'sigint');
     const child = spawn(process.execPath, [CLI, ...TINY, '-o', out], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
@@ -175,9 +218,15 @@ describe('experiment', () => {
     const file = join(out, 'results.jsonl');
     const code = await new Promise<number | null>((resolve) => {
       const poll = setInterval(() => {
-        if (existsSync(file) && runsOf(out).length >= 1) { clearInterval(poll); child.kill('SIGINT'); }
+        if (existsSync(file) && runsOf(out).length >= 1) {
+          clearInterval(poll);
+          child.kill('SIGINT');
+        }
       }, 10);
-      child.on('exit', (c) => { clearInterval(poll); resolve(c); });
+      child.on('exit', (c) => {
+        clearInterval(poll);
+        resolve(c);
+      });
     });
     expect(code).toBe(130);
     expect(stderr).toMatch(/error: experiment: interrupted; every finished run is in .*results\.jsonl: continue with --resume/);
@@ -189,14 +238,39 @@ describe('experiment', () => {
 
   it('swap and fine-tune: the pretrained ReLU model as is, converted, converted + fine-tuned, and the ReLU control', async () => {
     const out = join(dir, 'swap');
-    const r = await runCli(['experiment', '--model', 'models/iris-mlp.onnx', '--data', 'iris', '--seeds', '2', '--epochs', '1', '--threads', '1', '-o', out, '--json']);
+    const r = await runCli([
+      'experiment',
+      '--model',
+      'models/iris-mlp.onnx',
+      '--data',
+      'iris',
+      '--seeds',
+      '2',
+      '--epochs',
+      '1',
+      '--threads',
+      '1',
+      '-o',
+      out,
+      '--json',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const s = JSON.parse(r.stdout);
-    expect(s.runs.map((x: Line) => `${x.variant}:${x.seed}`)).toEqual(['original:null', 'converted:null', 'alrelu-finetuned:0', 'relu-finetuned:0', 'alrelu-finetuned:1', 'relu-finetuned:1']);
+    expect(s.runs.map((x: Line) => `${x.variant}:${x.seed}`)).toEqual([
+      'original:null',
+      'converted:null',
+      'alrelu-finetuned:0',
+      'relu-finetuned:0',
+      'alrelu-finetuned:1',
+      'relu-finetuned:1',
+    ]);
     // models/README.md: iris-mlp scores 93.33% on iris:test (14 of 15)
     expect(s.runs[0].test.accuracy).toBeCloseTo(14 / 15, 12);
     expect(s.analysis.data[0].comparisons.map((c: { a: string; b: string; metric: string }) => `${c.a}/${c.b}/${c.metric}`)).toEqual([
-      'alrelu-finetuned/relu-finetuned/accuracy', 'alrelu-finetuned/relu-finetuned/macroF1', 'alrelu-finetuned/relu-finetuned/auc', 'alrelu-finetuned/relu-finetuned/loss',
+      'alrelu-finetuned/relu-finetuned/accuracy',
+      'alrelu-finetuned/relu-finetuned/macroF1',
+      'alrelu-finetuned/relu-finetuned/auc',
+      'alrelu-finetuned/relu-finetuned/loss',
     ]);
     expect(s.settings.model.sha256).toMatch(/^[0-9a-f]{64}$/);
   }, 120_000);
@@ -206,9 +280,16 @@ describe('experiment', () => {
     const file = join(dir, 'a-file');
     writeFileSync(file, 'x');
     const noRelu = join(dir, 'no-relu.onnx');
-    writeFileSync(noRelu, bytesOfModel(buildModel({
-      nodes: [makeNode('Identity', ['x'], ['y'], 'id')], inputs: [tensorInfo('x', DataType.FLOAT, ['N', 4])], outputs: [tensorInfo('y', DataType.FLOAT, ['N', 4])],
-    })));
+    writeFileSync(
+      noRelu,
+      bytesOfModel(
+        buildModel({
+          nodes: [makeNode('Identity', ['x'], ['y'], 'id')],
+          inputs: [tensorInfo('x', DataType.FLOAT, ['N', 4])],
+          outputs: [tensorInfo('y', DataType.FLOAT, ['N', 4])],
+        }),
+      ),
+    );
     const cases: [string[], RegExp][] = [
       [['--data', 'iris', '--arch', 'cnn'], /cnn: needs image samples/],
       [['--data', 'iris', '--variants', 'relu,gelu'], /--variants: unknown 'gelu'/],
@@ -224,7 +305,16 @@ describe('experiment', () => {
       [['--model', noRelu, '--data', 'iris'], /no-relu\.onnx: has no Relu or LeakyRelu to convert/],
     ];
     for (const [args, msg] of cases) {
-      const r = await runCli(['experiment', ...args, '-o', out, '--seeds', args.includes('--seeds') ? args[args.indexOf('--seeds') + 1]! : '1', '--epochs', '1']);
+      const r = await runCli([
+        'experiment',
+        ...args,
+        '-o',
+        out,
+        '--seeds',
+        args.includes('--seeds') ? args[args.indexOf('--seeds') + 1]! : '1',
+        '--epochs',
+        '1',
+      ]);
       expect(r.code, args.join(' ')).toBe(2);
       expect(errorLine(r)).toMatch(msg);
       // not even the folder: it appears with the first finished run

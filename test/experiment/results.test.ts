@@ -11,8 +11,15 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const SETTINGS = { mode: 'scratch', epochs: 3, arch: { hidden: [64] }, seeds: [0, 1] };
 const run = (variant: string, seed: number): RunRecord => ({
-  data: 'iris', variant, seed, test: { accuracy: 0.9, macroF1: 0.8, auc: null, loss: 0.3 }, curve: [{ epoch: 0, trainLoss: null, valAccuracy: 0.3 }],
-  bestEpoch: 1, initialWeights: 'ab', seconds: 0.1, finishedAt: '2026-01-01T00:00:00.000Z',
+  data: 'iris',
+  variant,
+  seed,
+  test: { accuracy: 0.9, macroF1: 0.8, auc: null, loss: 0.3 },
+  curve: [{ epoch: 0, trainLoss: null, valAccuracy: 0.3 }],
+  bestEpoch: 1,
+  initialWeights: 'ab',
+  seconds: 0.1,
+  finishedAt: '2026-01-01T00:00:00.000Z',
 });
 
 describe('ResultsFile', () => {
@@ -42,14 +49,20 @@ describe('ResultsFile', () => {
     expect(settingsDiff({ a: 1 }, { b: 1 })).toEqual(['a: 1 recorded, undefined now', 'b: undefined recorded, 1 now']);
   });
 
-  it('refuses files that are not an experiment\'s record', async () => {
+  it("refuses files that are not an experiment's record", async () => {
     const cases: [string, RegExp][] = [
       ['not json\n', /line 1 is not JSON/],
       ['{"kind":"run"}\n', /does not start with the settings line/],
       ['', /does not start with the settings line/],
       [`${JSON.stringify({ kind: 'settings', settings: SETTINGS })}\n{"kind":"run","data":"iris"}\n`, /line 2 is not a run record/],
-      [`${JSON.stringify({ kind: 'settings', settings: SETTINGS })}\n${JSON.stringify({ kind: 'run', ...run('relu', 0) })}\n${JSON.stringify({ kind: 'run', ...run('relu', 0) })}\n`, /line 3 repeats the run/],
-      [`${JSON.stringify({ kind: 'settings', settings: SETTINGS })}\n{"kind":"run","data":"iris","variant":"relu","seed":0,"test":{},"curve":[]`, /line 2 is not JSON/],
+      [
+        `${JSON.stringify({ kind: 'settings', settings: SETTINGS })}\n${JSON.stringify({ kind: 'run', ...run('relu', 0) })}\n${JSON.stringify({ kind: 'run', ...run('relu', 0) })}\n`,
+        /line 3 repeats the run/,
+      ],
+      [
+        `${JSON.stringify({ kind: 'settings', settings: SETTINGS })}\n{"kind":"run","data":"iris","variant":"relu","seed":0,"test":{},"curve":[]`,
+        /line 2 is not JSON/,
+      ],
     ];
     for (const [text, msg] of cases) {
       const p = join(dir, 'bad.jsonl');

@@ -26,7 +26,10 @@ function exactWilcoxon(d: number[]): number {
 /** Student t density with df degrees of freedom (log-gamma by Lanczos). */
 function tDensity(t: number, df: number): number {
   const lgamma = (x: number): number => {
-    const g = [676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7];
+    const g = [
+      676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6,
+      1.5056327351493116e-7,
+    ];
     if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - lgamma(1 - x);
     x -= 1;
     let a = 0.99999999999980993;

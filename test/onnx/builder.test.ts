@@ -79,7 +79,10 @@ describe('Builder', () => {
     const old = builder(11);
     old.unsqueeze('x', [0]);
     old.reduceSum('x', [1], false);
-    expect(old.nodes.map((n) => [n.input!.length, n.attribute?.map((a) => a.name)])).toEqual([[1, ['axes']], [1, ['axes', 'keepdims']]]);
+    expect(old.nodes.map((n) => [n.input!.length, n.attribute?.map((a) => a.name)])).toEqual([
+      [1, ['axes']],
+      [1, ['axes', 'keepdims']],
+    ]);
     const b = builder(18);
     const u = b.unsqueeze('x', [0]);
     const r = b.reduceMean('x', [1], true);

@@ -15,7 +15,8 @@ import { openRuntime } from '../../src/runtime/index.js';
 import type { HostTensor, Runtime } from '../../src/runtime/types.js';
 
 const vi = (name: string, dims?: number[]) => ({
-  name, type: { tensorType: { elemType: DataType.FLOAT, ...(dims ? { shape: { dim: dims.map((d) => ({ dimValue: d })) } } : {}) } },
+  name,
+  type: { tensorType: { elemType: DataType.FLOAT, ...(dims ? { shape: { dim: dims.map((d) => ({ dimValue: d })) } } : {}) } },
 });
 
 /** `k` inputs a0..a{k-1} of [2, i+1, 3] (sizes differ along the axis, so a misplaced block shows), joined on axis 1. */
@@ -33,7 +34,12 @@ function model(k: number, tree: boolean) {
   });
   // the reference: per batch row, each input's block in order
   const expected: number[] = [];
-  for (let r = 0; r < 2; r++) for (const nm of names) { const t = feeds[nm]!; const len = t.data.length / 2; expected.push(...Array.from(t.data as Float32Array).slice(r * len, (r + 1) * len)); }
+  for (let r = 0; r < 2; r++)
+    for (const nm of names) {
+      const t = feeds[nm]!;
+      const len = t.data.length / 2;
+      expected.push(...Array.from(t.data as Float32Array).slice(r * len, (r + 1) * len));
+    }
   return { bytes: encodeModel({ irVersion: 8, opsetImport: [{ domain: '', version: 13 }], graph }), nodes: b.nodes, feeds, expected };
 }
 
@@ -57,7 +63,10 @@ describe('concat as a tree of small Concats', () => {
   it('emits no Concat of more than 7 inputs, one part as itself, none as an error', () => {
     for (const k of [2, 7, 8, 9, 49, 50, 400]) {
       const m = model(k, true);
-      expect(m.nodes.every((nd) => nd.opType === 'Concat' && nd.input!.length <= MAX_CONCAT_INPUTS), `k=${k}`).toBe(true);
+      expect(
+        m.nodes.every((nd) => nd.opType === 'Concat' && nd.input!.length <= MAX_CONCAT_INPUTS),
+        `k=${k}`,
+      ).toBe(true);
       // a tree: every part read once, every inner Concat read once
       const reads = m.nodes.flatMap((nd) => nd.input!);
       expect(new Set(reads).size).toBe(reads.length);
@@ -73,7 +82,9 @@ describe('concat as a tree of small Concats', () => {
     runtimes.cpu = await openRuntime('cpu');
     runtimes['browser-webgpu'] = await openRuntime('browser-webgpu');
   }, 120_000);
-  afterAll(async () => { for (const rt of Object.values(runtimes)) await rt.close(); });
+  afterAll(async () => {
+    for (const rt of Object.values(runtimes)) await rt.close();
+  });
 
   for (const ep of ['cpu', 'browser-webgpu'] as const) {
     it(`${ep}: the tree gives the concatenation of 8, 9 and 49 inputs (a 3x3 and a 7x7 kernel's offsets)`, async () => {
@@ -91,7 +102,10 @@ describe('concat as a tree of small Concats', () => {
     // read back zeros); a fixed onnxruntime gives the right values
     const nine = model(9, false);
     const got = await runOn(runtimes['browser-webgpu']!, nine).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))));
-    if (got instanceof Error) expect(got.message).toMatch(/^browser-webgpu: run failed: the WebGPU EP ran a kernel that failed WebGPU validation, so the outputs are wrong: .*storage buffers/);
+    if (got instanceof Error)
+      expect(got.message).toMatch(
+        /^browser-webgpu: run failed: the WebGPU EP ran a kernel that failed WebGPU validation, so the outputs are wrong: .*storage buffers/,
+      );
     else expect(got).toEqual(nine.expected);
     // the session and the page still work after the failure
     const again = model(9, true);

@@ -20,7 +20,10 @@ import { errorLine, runCli } from '../cli.js';
 import { filesUnder, holding, secret, tmp, weights, writeGemm } from './links.js';
 
 async function rejection(p: Promise<unknown>): Promise<UserError> {
-  const e = await p.then(() => undefined, (err: unknown) => err);
+  const e = await p.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
   expect(e).toBeInstanceOf(UserError);
   return e as UserError;
 }
@@ -73,7 +76,7 @@ const refused: { name: string; setup: (s: Scene) => string; cause: RegExp }[] = 
     cause: /'sub\/\.\.\/secret\.bin'.*resolves outside/,
   },
   {
-    name: 'a sibling folder whose name starts with the model folder\'s',
+    name: "a sibling folder whose name starts with the model folder's",
     setup: (s) => {
       mkdirSync(join(s.root, 'model-evil'));
       renameSync(s.file, join(s.root, 'model-evil', 'secret.bin'));
@@ -316,9 +319,17 @@ describe('CLI: a model whose external data leads to a secret', () => {
   });
 
   it('a FIFO ends in a clean error, not a hang', async () => {
-    const line = await refusedRun((f) => ['inspect', f], 'w.bin', (s) => execFileSync('mkfifo', [join(s.model, 'w.bin')]));
+    const line = await refusedRun(
+      (f) => ['inspect', f],
+      'w.bin',
+      (s) => execFileSync('mkfifo', [join(s.model, 'w.bin')]),
+    );
     expect(line).toMatch(/FIFO/);
-    await refusedRun((f, o) => ['eval', f, '--data', 'iris', '--ep', 'cpu', '--report', join(o, 'r.html')], 'w.bin', (s) => execFileSync('mkfifo', [join(s.model, 'w.bin')]));
+    await refusedRun(
+      (f, o) => ['eval', f, '--data', 'iris', '--ep', 'cpu', '--report', join(o, 'r.html')],
+      'w.bin',
+      (s) => execFileSync('mkfifo', [join(s.model, 'w.bin')]),
+    );
   });
 
   it('a link that stays inside converts, and the copy beside the output is the weights', async () => {
@@ -357,12 +368,19 @@ describe('reference .pb files stay inside the data folder', () => {
     if (what === 'fifo') execFileSync('mkfifo', [join(set, 'input_0.pb')]);
     if (what === 'file') writeFileSync(join(set, 'input_0.pb'), pb('x', Buffer.from(new Float32Array([1, 2, 3, 4]).buffer)));
     if (what === 'external') {
-      writeFileSync(join(set, 'input_0.pb'), encodeTensor({ name: 'x', dims: [4], dataType: 1, dataLocation: 1, externalData: [{ key: 'location', value: '../../outside/secret.bin' }] }));
+      writeFileSync(
+        join(set, 'input_0.pb'),
+        encodeTensor({ name: 'x', dims: [4], dataType: 1, dataLocation: 1, externalData: [{ key: 'location', value: '../../outside/secret.bin' }] }),
+      );
     }
   };
 
   it('a linked .pb, a FIFO and a .pb with external data are refused, naming the file', async () => {
-    for (const [what, cause] of [['link', /resolves outside the reference data's folder/], ['fifo', /FIFO/], ['external', /external file, which is not supported/]] as const) {
+    for (const [what, cause] of [
+      ['link', /resolves outside the reference data's folder/],
+      ['fifo', /FIFO/],
+      ['external', /external file, which is not supported/],
+    ] as const) {
       place(what);
       const e = await rejection(loadReferenceCases(s.model));
       expect(e.subject).toBe(join(set, 'input_0.pb'));

@@ -18,7 +18,10 @@ import { bytesOf, fixture, ROOT } from '../helpers.js';
 const f32 = (name: string, dims: (number | string)[] = [2]) => tensorInfo(name, DataType.FLOAT, dims);
 const node = (op: string, ins: string[], outs: string[], name = outs[0] ?? op) => makeNode(op, ins, outs, name);
 const body = (nodes: NodeProto[], outputs: string[], inputs: string[] = []): GraphProto => ({
-  name: 'body', node: nodes, input: inputs.map((i) => f32(i)), output: outputs.map((o) => f32(o)),
+  name: 'body',
+  node: nodes,
+  input: inputs.map((i) => f32(i)),
+  output: outputs.map((o) => f32(o)),
 });
 const names = (ns: readonly NodeProto[]) => ns.map((n) => n.name);
 
@@ -67,7 +70,8 @@ describe('Graph: producers, consumers, uses', () => {
     const shadow = body([node('Relu', ['a'], ['r'])], ['r'], ['a']); // a is the body's own input
     const g = Graph.of({
       node: [node('Relu', ['x'], ['a']), makeNode('Loop', ['', 'cond'], ['y'], 'loop', [graphAttr('body', shadow)])],
-      input: [f32('x')], output: [f32('y')],
+      input: [f32('x')],
+      output: [f32('y')],
     });
     expect(g.uses('a')).toBe(0);
     expect(g.consumers('a')).toEqual([]);
@@ -103,7 +107,14 @@ describe('Graph: hostile shapes', () => {
       node: [
         { opType: 'Relu' }, // no input, no output: nothing to drop it for
         makeNode('Dropout', ['x', '', ''], ['', ''], 'unnamed_outputs'), // outputs all absent: dead
-        makeNode('Custom', ['x'], ['c'], 'graphs', [{ name: 'bodies', type: 10, graphs: [body([node('Neg', ['x'], ['n'])], ['n']), body([], ['x'])] }], 'com.example'),
+        makeNode(
+          'Custom',
+          ['x'],
+          ['c'],
+          'graphs',
+          [{ name: 'bodies', type: 10, graphs: [body([node('Neg', ['x'], ['n'])], ['n']), body([], ['x'])] }],
+          'com.example',
+        ),
       ],
       output: [f32('c')],
     };
@@ -135,7 +146,8 @@ describe('Graph.toposort', () => {
   it('moves only the nodes that read something later, keeping independent nodes in their order', () => {
     const proto: GraphProto = {
       node: [node('Abs', ['b'], ['y']), node('Relu', ['x'], ['p']), node('Neg', ['a'], ['b']), node('Exp', ['x'], ['a']), node('Sin', ['x'], ['q'])],
-      input: [f32('x')], output: [f32('y'), f32('p'), f32('q')],
+      input: [f32('x')],
+      output: [f32('y'), f32('p'), f32('q')],
     };
     Graph.of(proto).toposort();
     expect(proto.node!.map((n) => n.opType)).toEqual(['Exp', 'Neg', 'Abs', 'Relu', 'Sin']);
@@ -155,11 +167,16 @@ describe('Graph.toposort', () => {
   it('refuses a cycle, naming the nodes in it, and leaves the nodes as they were', () => {
     const proto: GraphProto = {
       node: [node('Relu', ['x'], ['a']), node('Add', ['a', 'c'], ['b']), node('Neg', ['b'], ['c']), node('Abs', ['c'], ['y'])],
-      input: [f32('x')], output: [f32('y')],
+      input: [f32('x')],
+      output: [f32('y')],
     };
     const before = [...proto.node!];
     let err: unknown;
-    try { Graph.of(proto).toposort(); } catch (e) { err = e; }
+    try {
+      Graph.of(proto).toposort();
+    } catch (e) {
+      err = e;
+    }
     expect(err).toBeInstanceOf(GraphCycleError);
     expect((err as GraphCycleError).nodes.sort()).toEqual(['b', 'c']);
     expect(proto.node).toEqual(before);
@@ -193,7 +210,12 @@ describe('Graph.cleanup', () => {
     proto.input!.push(f32('w_input')); // an initializer listed as an input: an overridable default
     proto.valueInfo = [f32('dead2'), f32('a')];
     // w_cap is read only inside a subgraph
-    proto.node!.push(makeNode('If', ['cond'], ['out2'], 'cap_if', [graphAttr('then_branch', body([node('Abs', ['w_cap'], ['k'])], ['k'])), graphAttr('else_branch', body([], ['w_cap']))]));
+    proto.node!.push(
+      makeNode('If', ['cond'], ['out2'], 'cap_if', [
+        graphAttr('then_branch', body([node('Abs', ['w_cap'], ['k'])], ['k'])),
+        graphAttr('else_branch', body([], ['w_cap'])),
+      ]),
+    );
     proto.output!.push(f32('out2'));
     const g = Graph.of(proto);
     expect(g.cleanup()).toEqual({ nodes: 3, initializers: 1 });
@@ -207,13 +229,17 @@ describe('Graph.cleanup', () => {
   it('keeps a graph output that is also an initializer, and every output of a node one of whose outputs is used', () => {
     const proto: GraphProto = {
       node: [makeNode('MaxPool', ['x'], ['p', 'idx'], 'pool', [floatAttr('unused', 0)])],
-      input: [f32('x', [1, 1, 2])], output: [f32('p'), f32('w')], initializer: [floatTensor('w', [1], [1])],
+      input: [f32('x', [1, 1, 2])],
+      output: [f32('p'), f32('w')],
+      initializer: [floatTensor('w', [1], [1])],
     };
     expect(Graph.of(proto).cleanup()).toEqual({ nodes: 0, initializers: 0 });
   });
 
   it('cleans a function body against the function outputs', () => {
-    const model: ModelProto = { functions: [{ name: 'F', domain: 'd', input: ['X'], output: ['Y'], node: [node('Relu', ['X'], ['T']), node('Abs', ['X'], ['Y'])] }] };
+    const model: ModelProto = {
+      functions: [{ name: 'F', domain: 'd', input: ['X'], output: ['Y'], node: [node('Relu', ['X'], ['T']), node('Abs', ['X'], ['Y'])] }],
+    };
     const fn = model.functions![0]!;
     expect(new Graph({ kind: 'function', fn, path: 'F' }).cleanup()).toEqual({ nodes: 1, initializers: 0 });
     expect(fn.node!.map((n) => n.opType)).toEqual(['Abs']);
@@ -222,7 +248,9 @@ describe('Graph.cleanup', () => {
 
 async function outputsOf(bytes: Uint8Array, feeds: Record<string, ort.Tensor>): Promise<Uint8Array[]> {
   const out = await runModel(bytes, feeds);
-  return Object.keys(out).sort().map((k) => Uint8Array.from(bytesOf(out[k]!)));
+  return Object.keys(out)
+    .sort()
+    .map((k) => Uint8Array.from(bytesOf(out[k]!)));
 }
 
 const bool = (v: boolean) => new ort.Tensor('bool', Uint8Array.of(v ? 1 : 0), []);

@@ -31,11 +31,19 @@ async function outputs(path: string, feeds: Record<string, ort.Tensor>): Promise
   }
 }
 
-const externalLocations = (file: string) =>
-  [...new Set(allTensors(decodeModel(readFileSync(file))).filter(isExternal).map((t) => externalRef(t).location))];
+const externalLocations = (file: string) => [
+  ...new Set(
+    allTensors(decodeModel(readFileSync(file)))
+      .filter(isExternal)
+      .map((t) => externalRef(t).location),
+  ),
+];
 
 async function rejection(p: Promise<unknown>): Promise<UserError> {
-  const e = await p.then(() => undefined, (err: unknown) => err);
+  const e = await p.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
   expect(e).toBeInstanceOf(UserError);
   return e as UserError;
 }
@@ -137,7 +145,12 @@ describe('writes are atomic', () => {
       // root ignores permission bits: only assert where the OS enforces them.
       const probe = join(ro, 'probe');
       let enforced = true;
-      try { writeFileSync(probe, ''); enforced = false; } catch { /* enforced */ }
+      try {
+        writeFileSync(probe, '');
+        enforced = false;
+      } catch {
+        /* enforced */
+      }
       if (enforced) {
         expect((await rejection(writeModel(mf.model, join(ro, 'x.onnx')))).message).toMatch(/not writable/);
         expect(readdirSync(ro)).toEqual([]);

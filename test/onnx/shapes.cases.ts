@@ -11,10 +11,7 @@ import { AttrType, type AttributeProto, type GraphProto, type ValueInfo } from '
 
 const { FLOAT, INT64, BOOL, INT32, DOUBLE, UINT8 } = DataType;
 
-export type In =
-  | { kind: 'input'; elemType: number; dims: Dim[] }
-  | { kind: 'const'; elemType: number; dims: number[]; values: number[] }
-  | { kind: 'absent' };
+export type In = { kind: 'input'; elemType: number; dims: Dim[] } | { kind: 'const'; elemType: number; dims: number[]; values: number[] } | { kind: 'absent' };
 
 export interface Out {
   elemType?: number;
@@ -48,7 +45,10 @@ export const i64s = (value: number): In => ({ kind: 'const', elemType: INT64, di
 export const f32 = (...values: number[]): In => ({ kind: 'const', elemType: FLOAT, dims: [values.length], values });
 /** A constant of any dims (values made up when not given). */
 export const konst = (elemType: number, dims: number[], values?: number[]): In => ({
-  kind: 'const', elemType, dims, values: values ?? Array.from({ length: dims.reduce((a, b) => a * b, 1) }, (_, i) => i % 3),
+  kind: 'const',
+  elemType,
+  dims,
+  values: values ?? Array.from({ length: dims.reduce((a, b) => a * b, 1) }, (_, i) => i % 3),
 });
 export const none: In = { kind: 'absent' };
 
@@ -65,16 +65,63 @@ const is = intsAttr;
 const s = stringAttr;
 
 /** A typed value of a subgraph's signature. */
-const vi = (name: string, elemType: number, dims: number[]): ValueInfo => ({ name, type: { tensorType: { elemType, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } });
+const vi = (name: string, elemType: number, dims: number[]): ValueInfo => ({
+  name,
+  type: { tensorType: { elemType, shape: { dim: dims.map((d) => ({ dimValue: d })) } } },
+});
 /** An If branch whose one output is a float constant of two elements. */
-const branch = (v: number): GraphProto => ({ name: 'branch', node: [], input: [], output: [vi(`c${v}`, FLOAT, [2])], initializer: [{ name: `c${v}`, dataType: FLOAT, dims: [2], floatData: [v, v] }] });
+const branch = (v: number): GraphProto => ({
+  name: 'branch',
+  node: [],
+  input: [],
+  output: [vi(`c${v}`, FLOAT, [2])],
+  initializer: [{ name: `c${v}`, dataType: FLOAT, dims: [2], floatData: [v, v] }],
+});
 
 export const CASES: Case[] = [
   // element-wise, shape kept
-  ...['Relu', 'Abs', 'Sigmoid', 'Tanh', 'Neg', 'Exp', 'Log', 'Sqrt', 'Reciprocal', 'Erf', 'Elu', 'Selu', 'Softplus', 'Softsign', 'HardSigmoid',
-    'Sign', 'Floor', 'Ceil', 'Round', 'Celu', 'Sin', 'Cos', 'Tan', 'Asin', 'Acos', 'Atan', 'Sinh', 'Cosh', 'Asinh', 'Acosh', 'Atanh',
-    'ThresholdedRelu', 'Shrink', 'Identity', 'Softmax', 'LogSoftmax', 'Hardmax', 'Clip', 'LpNormalization', 'MeanVarianceNormalization']
-    .map((op): Case => ({ op, in: [f(2, 3, 4)], out: [fl(2, 3, 4)] })),
+  ...[
+    'Relu',
+    'Abs',
+    'Sigmoid',
+    'Tanh',
+    'Neg',
+    'Exp',
+    'Log',
+    'Sqrt',
+    'Reciprocal',
+    'Erf',
+    'Elu',
+    'Selu',
+    'Softplus',
+    'Softsign',
+    'HardSigmoid',
+    'Sign',
+    'Floor',
+    'Ceil',
+    'Round',
+    'Celu',
+    'Sin',
+    'Cos',
+    'Tan',
+    'Asin',
+    'Acos',
+    'Atan',
+    'Sinh',
+    'Cosh',
+    'Asinh',
+    'Acosh',
+    'Atanh',
+    'ThresholdedRelu',
+    'Shrink',
+    'Identity',
+    'Softmax',
+    'LogSoftmax',
+    'Hardmax',
+    'Clip',
+    'LpNormalization',
+    'MeanVarianceNormalization',
+  ].map((op): Case => ({ op, in: [f(2, 3, 4)], out: [fl(2, 3, 4)] })),
   { op: 'HardSwish', opset: 14, in: [f(2, 3, 4)], out: [fl(2, 3, 4)] },
   { op: 'LeakyRelu', in: [f('N', 3)], out: [fl('N', 3)], what: 'symbolic dims pass through' },
   { op: 'Mish', opset: 18, in: [f(2, 3)], out: [fl(2, 3)] },
@@ -100,7 +147,13 @@ export const CASES: Case[] = [
   { op: 'CastLike', opset: 15, in: [f(2, 3), typed(DOUBLE, 1)], out: [o(DOUBLE, [2, 3])] },
   { op: 'Dropout', in: [f(2, 3)], out: [fl(2, 3), o(BOOL, [2, 3])], what: 'mask is bool from opset 10 (old train engine: float)' },
   { op: 'BatchNormalization', in: [f(2, 3, 4, 4), f32(1, 1, 1), f32(0, 0, 0), f32(0, 0, 0), f32(1, 1, 1)], out: [fl(2, 3, 4, 4)] },
-  { op: 'LayerNormalization', opset: 17, in: [f(2, 3, 4), konst(FLOAT, [4]), konst(FLOAT, [4])], attrs: [i('axis', -1)], out: [fl(2, 3, 4), fl(2, 3, 1), fl(2, 3, 1)] },
+  {
+    op: 'LayerNormalization',
+    opset: 17,
+    in: [f(2, 3, 4), konst(FLOAT, [4]), konst(FLOAT, [4])],
+    attrs: [i('axis', -1)],
+    out: [fl(2, 3, 4), fl(2, 3, 1), fl(2, 3, 1)],
+  },
   { op: 'LayerNormalization', opset: 17, in: [f(2, 3, 4), konst(FLOAT, [3, 4])], attrs: [i('axis', 1)], out: [fl(2, 3, 4), fl(2, 1, 1), fl(2, 1, 1)] },
 
   // broadcasting
@@ -146,16 +199,54 @@ export const CASES: Case[] = [
   { op: 'Conv', in: [f(1, 3, 10, 11), konst(FLOAT, [8, 3, 3, 3])], attrs: [is('dilations', [2, 3])], out: [fl(1, 8, 6, 5)] },
   { op: 'Conv', in: [f(1, 3, 10, 11), konst(FLOAT, [8, 3, 3, 3])], attrs: [s('auto_pad', 'SAME_UPPER'), is('strides', [3, 2])], out: [fl(1, 8, 4, 6)] },
   { op: 'Conv', in: [f(1, 3, 10, 11), konst(FLOAT, [8, 3, 3, 3])], attrs: [s('auto_pad', 'VALID'), is('strides', [2, 2])], out: [fl(1, 8, 4, 5)] },
-  { op: 'Conv', in: [f(1, 4, 9), konst(FLOAT, [6, 2, 3])], attrs: [i('group', 2), is('pads', [0, 2])], out: [fl(1, 6, 9)], what: '1-D, groups, asymmetric pads' },
+  {
+    op: 'Conv',
+    in: [f(1, 4, 9), konst(FLOAT, [6, 2, 3])],
+    attrs: [i('group', 2), is('pads', [0, 2])],
+    out: [fl(1, 6, 9)],
+    what: '1-D, groups, asymmetric pads',
+  },
   { op: 'Conv', in: [f('N', 3, 'H', 8), konst(FLOAT, [8, 3, 3, 3])], out: [fl('N', 8, null, 6)] },
   { op: 'ConvTranspose', in: [f(1, 4, 5, 5), konst(FLOAT, [4, 2, 3, 3])], attrs: [is('strides', [2, 2])], out: [fl(1, 2, 11, 11)] },
-  { op: 'ConvTranspose', in: [f(1, 4, 5, 5), konst(FLOAT, [4, 2, 3, 3])], attrs: [is('strides', [2, 2]), is('pads', [1, 1, 1, 1]), is('output_padding', [1, 1])], out: [fl(1, 2, 10, 10)] },
-  { op: 'ConvTranspose', in: [f(1, 4, 5, 5), konst(FLOAT, [4, 3, 3, 3])], attrs: [i('group', 2), is('strides', [2, 2]), s('auto_pad', 'SAME_UPPER')], out: [fl(1, 6, 10, 10)] },
-  { op: 'ConvTranspose', in: [f(1, 4, 5, 5), konst(FLOAT, [4, 2, 3, 3])], attrs: [is('strides', [2, 2]), is('output_shape', [10, 10])], out: [fl(1, 2, 10, 10)] },
-  { op: 'MaxPool', in: [f(1, 3, 10, 10)], attrs: [is('kernel_shape', [2, 2]), is('strides', [2, 2])], out: [fl(1, 3, 5, 5), o(INT64, [1, 3, 5, 5])], what: 'Indices are int64 (old train engine: float)' },
+  {
+    op: 'ConvTranspose',
+    in: [f(1, 4, 5, 5), konst(FLOAT, [4, 2, 3, 3])],
+    attrs: [is('strides', [2, 2]), is('pads', [1, 1, 1, 1]), is('output_padding', [1, 1])],
+    out: [fl(1, 2, 10, 10)],
+  },
+  {
+    op: 'ConvTranspose',
+    in: [f(1, 4, 5, 5), konst(FLOAT, [4, 3, 3, 3])],
+    attrs: [i('group', 2), is('strides', [2, 2]), s('auto_pad', 'SAME_UPPER')],
+    out: [fl(1, 6, 10, 10)],
+  },
+  {
+    op: 'ConvTranspose',
+    in: [f(1, 4, 5, 5), konst(FLOAT, [4, 2, 3, 3])],
+    attrs: [is('strides', [2, 2]), is('output_shape', [10, 10])],
+    out: [fl(1, 2, 10, 10)],
+  },
+  {
+    op: 'MaxPool',
+    in: [f(1, 3, 10, 10)],
+    attrs: [is('kernel_shape', [2, 2]), is('strides', [2, 2])],
+    out: [fl(1, 3, 5, 5), o(INT64, [1, 3, 5, 5])],
+    what: 'Indices are int64 (old train engine: float)',
+  },
   { op: 'MaxPool', in: [f(1, 3, 10, 10)], attrs: [is('kernel_shape', [3, 3]), is('strides', [2, 2]), i('ceil_mode', 1)], out: [fl(1, 3, 5, 5)] },
-  { op: 'MaxPool', in: [f(1, 1, 5, 5)], attrs: [is('kernel_shape', [2, 2]), is('strides', [2, 2]), is('pads', [1, 1, 1, 1]), i('ceil_mode', 1)], out: [fl(1, 1, 3, 3)], what: 'ceil mode drops a window that would start in the right padding' },
-  { op: 'MaxPool', in: [f(1, 1, 6, 6)], attrs: [is('kernel_shape', [2, 2]), is('strides', [2, 2]), is('pads', [1, 1, 1, 1]), i('ceil_mode', 1)], out: [fl(1, 1, 4, 4)] },
+  {
+    op: 'MaxPool',
+    in: [f(1, 1, 5, 5)],
+    attrs: [is('kernel_shape', [2, 2]), is('strides', [2, 2]), is('pads', [1, 1, 1, 1]), i('ceil_mode', 1)],
+    out: [fl(1, 1, 3, 3)],
+    what: 'ceil mode drops a window that would start in the right padding',
+  },
+  {
+    op: 'MaxPool',
+    in: [f(1, 1, 6, 6)],
+    attrs: [is('kernel_shape', [2, 2]), is('strides', [2, 2]), is('pads', [1, 1, 1, 1]), i('ceil_mode', 1)],
+    out: [fl(1, 1, 4, 4)],
+  },
   { op: 'MaxPool', in: [f(1, 2, 9, 9)], attrs: [is('kernel_shape', [3, 3]), is('dilations', [2, 2])], out: [fl(1, 2, 5, 5)] },
   { op: 'MaxPool', in: [f(1, 2, 7, 8)], attrs: [is('kernel_shape', [3, 3]), is('strides', [2, 2]), s('auto_pad', 'SAME_LOWER')], out: [fl(1, 2, 4, 4)] },
   { op: 'AveragePool', in: [f(1, 3, 7, 7)], attrs: [is('kernel_shape', [3, 3]), is('strides', [2, 2]), is('pads', [1, 1, 1, 1])], out: [fl(1, 3, 4, 4)] },
@@ -190,7 +281,13 @@ export const CASES: Case[] = [
   { op: 'Split', in: [f(6, 4)], attrs: [i('axis', 1)], out: [fl(6, 2), fl(6, 2)], what: 'equal parts' },
   { op: 'Split', in: [f(6, 4)], attrs: [is('split', [1, 5])], opset: 11, out: [fl(1, 4), fl(5, 4)], what: 'opset < 13: the attribute' },
   { op: 'Split', in: [f(7, 4)], attrs: [i('num_outputs', 3)], opset: 18, out: [fl(3, 4), fl(3, 4), fl(1, 4)], what: 'opset 18: the last part smaller' },
-  { op: 'Split', in: [f(6, 4), typed(INT64, 2)], out: [fl(null, 4), fl(null, 4)], what: 'split not constant: unknown parts (old train engine: equal parts)', ort: false },
+  {
+    op: 'Split',
+    in: [f(6, 4), typed(INT64, 2)],
+    out: [fl(null, 4), fl(null, 4)],
+    what: 'split not constant: unknown parts (old train engine: equal parts)',
+    ort: false,
+  },
   { op: 'Squeeze', in: [f(1, 3, 1, 4), i64(0, -2)], out: [fl(3, 4)] },
   { op: 'Squeeze', in: [f(1, 3, 1, 4)], out: [fl(3, 4)], what: 'no axes: every 1' },
   { op: 'Squeeze', in: [f(1, 3, 1, 4)], attrs: [is('axes', [2])], opset: 11, out: [fl(1, 3, 4)], what: 'opset < 13: the attribute' },
@@ -232,7 +329,13 @@ export const CASES: Case[] = [
   { op: 'GatherND', in: [f(2, 3, 4), konst(INT64, [5, 2], [0, 1, 1, 2, 0, 0, 1, 1, 0, 2])], out: [fl(5, 4)] },
   { op: 'GatherND', in: [f(2, 3, 4), konst(INT64, [2, 1], [1, 2])], attrs: [i('batch_dims', 1)], out: [fl(2, 4)] },
   { op: 'OneHot', in: [konst(INT64, [2, 3]), i64s(5), f32(0, 1)], out: [fl(2, 3, 5)] },
-  { op: 'OneHot', in: [konst(INT64, [2, 3]), konst(FLOAT, [], [5]), konst(INT32, [2], [0, 1])], attrs: [i('axis', 0)], out: [o(INT32, [5, 2, 3])], what: 'axis 0, values typed' },
+  {
+    op: 'OneHot',
+    in: [konst(INT64, [2, 3]), konst(FLOAT, [], [5]), konst(INT32, [2], [0, 1])],
+    attrs: [i('axis', 0)],
+    out: [o(INT32, [5, 2, 3])],
+    what: 'axis 0, values typed',
+  },
   { op: 'TopK', in: [f(3, 10), i64(4)], out: [fl(3, 4), o(INT64, [3, 4])], what: 'indices int64 (old train engine: float)' },
   { op: 'TopK', in: [f(10, 3)], attrs: [i('k', 2), i('axis', 0)], opset: 9, out: [fl(2, 3), o(INT64, [2, 3])] },
   { op: 'NonZero', in: [f(2, 3)], out: [o(INT64, [2, null])] },
@@ -250,8 +353,9 @@ export const CASES: Case[] = [
   { op: 'ReduceSum', in: [f(2, 3, 4), typed(INT64, 1)], out: [o(FLOAT)], what: 'axes not constant: unknown' },
   { op: 'ReduceSum', in: [f(2, 3, 4)], attrs: [is('axes', [2])], opset: 11, out: [fl(2, 3, 1)] },
   { op: 'ReduceMin', in: [f(2, 3, 4), i64(0, 2)], opset: 18, out: [fl(1, 3, 1)], what: 'opset 18: every Reduce takes an axes input' },
-  ...['ReduceProd', 'ReduceL1', 'ReduceL2', 'ReduceLogSum', 'ReduceLogSumExp', 'ReduceSumSquare']
-    .map((op): Case => ({ op, in: [f(2, 3, 4)], attrs: [is('axes', [1]), i('keepdims', 0)], out: [fl(2, 4)] })),
+  ...['ReduceProd', 'ReduceL1', 'ReduceL2', 'ReduceLogSum', 'ReduceLogSumExp', 'ReduceSumSquare'].map(
+    (op): Case => ({ op, in: [f(2, 3, 4)], attrs: [is('axes', [1]), i('keepdims', 0)], out: [fl(2, 4)] }),
+  ),
   { op: 'ArgMax', in: [f(2, 3, 4)], attrs: [i('axis', 1)], out: [o(INT64, [2, 1, 4])] },
   { op: 'ArgMin', in: [f(2, 3, 4)], attrs: [i('axis', -1), i('keepdims', 0)], out: [o(INT64, [2, 3])], what: 'int64 (old train engine: the input type)' },
 
@@ -292,26 +396,61 @@ export const CASES: Case[] = [
   { op: 'Upsample', in: [f(1, 3, 4, 5)], attrs: [{ name: 'scales', type: AttrType.FLOATS, floats: [1, 1, 2, 3] }], opset: 7, out: [fl(1, 3, 8, 15)] },
 
   // recurrent
-  { op: 'LSTM', in: [f(5, 2, 3), konst(FLOAT, [1, 16, 3]), konst(FLOAT, [1, 16, 4])], attrs: [i('hidden_size', 4)], out: [fl(5, 1, 2, 4), fl(1, 2, 4), fl(1, 2, 4)] },
-  { op: 'GRU', in: [f(5, 2, 3), konst(FLOAT, [2, 12, 3]), konst(FLOAT, [2, 12, 4])], attrs: [i('hidden_size', 4), s('direction', 'bidirectional')], out: [fl(5, 2, 2, 4), fl(2, 2, 4)] },
-  { op: 'RNN', in: [f(2, 5, 3), konst(FLOAT, [1, 4, 3]), konst(FLOAT, [1, 4, 4])], attrs: [i('hidden_size', 4), i('layout', 1)], opset: 14, out: [fl(2, 5, 1, 4), fl(2, 1, 4)], what: 'batch first (onnxruntime has no kernel for it)', ort: false },
+  {
+    op: 'LSTM',
+    in: [f(5, 2, 3), konst(FLOAT, [1, 16, 3]), konst(FLOAT, [1, 16, 4])],
+    attrs: [i('hidden_size', 4)],
+    out: [fl(5, 1, 2, 4), fl(1, 2, 4), fl(1, 2, 4)],
+  },
+  {
+    op: 'GRU',
+    in: [f(5, 2, 3), konst(FLOAT, [2, 12, 3]), konst(FLOAT, [2, 12, 4])],
+    attrs: [i('hidden_size', 4), s('direction', 'bidirectional')],
+    out: [fl(5, 2, 2, 4), fl(2, 2, 4)],
+  },
+  {
+    op: 'RNN',
+    in: [f(2, 5, 3), konst(FLOAT, [1, 4, 3]), konst(FLOAT, [1, 4, 4])],
+    attrs: [i('hidden_size', 4), i('layout', 1)],
+    opset: 14,
+    out: [fl(2, 5, 1, 4), fl(2, 1, 4)],
+    what: 'batch first (onnxruntime has no kernel for it)',
+    ort: false,
+  },
 
   // control flow: types from the bodies (old engines: the condition's bool)
   { op: 'If', in: [typed(BOOL)], attrs: [graphAttr('then_branch', branch(1)), graphAttr('else_branch', branch(2))], out: [fl(2)] },
   {
-    op: 'Loop', in: [i64s(3), konst(BOOL, [], [1]), f(2)], what: 'carried values typed from the body',
-    attrs: [graphAttr('body', { name: 'b', node: [], input: [vi('i', INT64, []), vi('c', BOOL, []), vi('v', FLOAT, [2])], output: [vi('c', BOOL, []), vi('v', FLOAT, [2])] })],
+    op: 'Loop',
+    in: [i64s(3), konst(BOOL, [], [1]), f(2)],
+    what: 'carried values typed from the body',
+    attrs: [
+      graphAttr('body', {
+        name: 'b',
+        node: [],
+        input: [vi('i', INT64, []), vi('c', BOOL, []), vi('v', FLOAT, [2])],
+        output: [vi('c', BOOL, []), vi('v', FLOAT, [2])],
+      }),
+    ],
     out: [fl(2)],
   },
   {
-    op: 'Scan', opset: 16, in: [f(2), f(3, 2)], what: 'state and scan outputs typed from the body',
-    attrs: [i('num_scan_inputs', 1), graphAttr('body', { name: 'b', node: [], input: [vi('s', FLOAT, [2]), vi('x', FLOAT, [2])], output: [vi('s', FLOAT, [2]), vi('x', FLOAT, [2])] })],
-    out: [o(FLOAT), o(FLOAT)], ort: false,
+    op: 'Scan',
+    opset: 16,
+    in: [f(2), f(3, 2)],
+    what: 'state and scan outputs typed from the body',
+    attrs: [
+      i('num_scan_inputs', 1),
+      graphAttr('body', { name: 'b', node: [], input: [vi('s', FLOAT, [2]), vi('x', FLOAT, [2])], output: [vi('s', FLOAT, [2]), vi('x', FLOAT, [2])] }),
+    ],
+    out: [o(FLOAT), o(FLOAT)],
+    ort: false,
   },
 
   // type-only entries
-  ...['MaxUnpool', 'GridSample', 'RoiAlign', 'MaxRoiPool', 'CenterCropPad', 'Col2Im', 'AffineGrid']
-    .map((op): Case => ({ op, in: [f(1, 2, 3, 3)], out: [o(FLOAT)], ort: false, what: 'element type only' })),
+  ...['MaxUnpool', 'GridSample', 'RoiAlign', 'MaxRoiPool', 'CenterCropPad', 'Col2Im', 'AffineGrid'].map(
+    (op): Case => ({ op, in: [f(1, 2, 3, 3)], out: [o(FLOAT)], ort: false, what: 'element type only' }),
+  ),
 
   // other domains
   { op: 'ALReLU', domain: 'ai.alrelu', in: [f('N', 3)], out: [fl('N', 3)], ort: false, what: "the converter's own function" },

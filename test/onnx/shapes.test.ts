@@ -57,26 +57,38 @@ describe('inference, op by op', () => {
 // ---- onnxruntime as the reference ----
 
 const ORT_TYPE: Record<number, ort.Tensor.Type> = {
-  [DataType.FLOAT]: 'float32', [DataType.DOUBLE]: 'float64', [DataType.INT64]: 'int64', [DataType.INT32]: 'int32',
-  [DataType.BOOL]: 'bool', [DataType.UINT8]: 'uint8', [DataType.INT8]: 'int8',
+  [DataType.FLOAT]: 'float32',
+  [DataType.DOUBLE]: 'float64',
+  [DataType.INT64]: 'int64',
+  [DataType.INT32]: 'int32',
+  [DataType.BOOL]: 'bool',
+  [DataType.UINT8]: 'uint8',
+  [DataType.INT8]: 'int8',
 };
 
 function tensorOf(name: string, elemType: number, dims: number[], values: number[]): TensorProto {
   const raw = (() => {
     switch (elemType) {
-      case DataType.FLOAT: return new Uint8Array(Float32Array.from(values).buffer);
-      case DataType.DOUBLE: return new Uint8Array(Float64Array.from(values).buffer);
-      case DataType.INT64: return new Uint8Array(BigInt64Array.from(values.map((v) => BigInt(v))).buffer);
-      case DataType.INT32: return new Uint8Array(Int32Array.from(values).buffer);
-      case DataType.INT8: return new Uint8Array(Int8Array.from(values).buffer);
-      default: return Uint8Array.from(values);
+      case DataType.FLOAT:
+        return new Uint8Array(Float32Array.from(values).buffer);
+      case DataType.DOUBLE:
+        return new Uint8Array(Float64Array.from(values).buffer);
+      case DataType.INT64:
+        return new Uint8Array(BigInt64Array.from(values.map((v) => BigInt(v))).buffer);
+      case DataType.INT32:
+        return new Uint8Array(Int32Array.from(values).buffer);
+      case DataType.INT8:
+        return new Uint8Array(Int8Array.from(values).buffer);
+      default:
+        return Uint8Array.from(values);
     }
   })();
   return { name, dataType: elemType, dims, rawData: raw };
 }
 
 const vi = (name: string, elemType: number, dims?: number[]): ValueInfo => ({
-  name, type: { tensorType: { elemType, ...(dims ? { shape: { dim: dims.map((d) => ({ dimValue: d })) } } : {}) } },
+  name,
+  type: { tensorType: { elemType, ...(dims ? { shape: { dim: dims.map((d) => ({ dimValue: d })) } } : {}) } },
 });
 
 /** A one-node model of the case: runtime inputs as graph inputs, constants as initializers, outputs untyped in shape. */
@@ -107,7 +119,16 @@ async function ortOutputs(c: Case): Promise<{ dims: number[]; type: string }[]> 
       const n = dims.reduce((a, b) => a * b, 1);
       const type = ORT_TYPE[x.elemType]!;
       // integers are 1 (a valid divisor, axis, repeat or dim), floats vary
-      const data = type === 'int64' ? new BigInt64Array(n).fill(1n) : type === 'float32' ? Float32Array.from({ length: n }, (_, i) => (i % 7) - 3) : type === 'float64' ? new Float64Array(n) : type === 'int32' ? new Int32Array(n).fill(1) : new Uint8Array(n).fill(1);
+      const data =
+        type === 'int64'
+          ? new BigInt64Array(n).fill(1n)
+          : type === 'float32'
+            ? Float32Array.from({ length: n }, (_, i) => (i % 7) - 3)
+            : type === 'float64'
+              ? new Float64Array(n)
+              : type === 'int32'
+                ? new Int32Array(n).fill(1)
+                : new Uint8Array(n).fill(1);
       feeds[`x${k}`] = new ort.Tensor(type, data, dims);
     });
     const out = await s.run(feeds);
@@ -126,7 +147,11 @@ describe('inference agrees with onnxruntime', () => {
       const want = c.out[k]!;
       // the expected values are what onnxruntime produces wherever the engine claims to know them
       // (an unknown dim in the expectation is one the engine cannot know; onnxruntime's value stands)
-      if (want.shape) expect(r.dims.map((d, j) => (typeof want.shape![j] === 'number' ? d : want.shape![j])), `output ${k} dims`).toEqual(want.shape);
+      if (want.shape)
+        expect(
+          r.dims.map((d, j) => (typeof want.shape![j] === 'number' ? d : want.shape![j])),
+          `output ${k} dims`,
+        ).toEqual(want.shape);
       if (want.elemType) expect(r.type, `output ${k} type`).toBe(ORT_TYPE[want.elemType]);
     });
   });
@@ -156,9 +181,15 @@ const HOSTILE_INPUTS: (Facts | undefined)[][] = [
   [{}, {}, {}, {}, {}],
   [{ shape: [] }, { shape: [] }, { shape: [] }],
   [{ shape: [0, 0, 0, 0] }, { shape: [0], value: [] }, { shape: [0], value: [] }],
-  [{ elemType: DataType.FLOAT, shape: [2, 3, 4, 5] }, { elemType: DataType.INT64, shape: [3], value: [0, -1, -1] }, { shape: [1], value: [0] }, { value: [99] }, { value: [0] }],
+  [
+    { elemType: DataType.FLOAT, shape: [2, 3, 4, 5] },
+    { elemType: DataType.INT64, shape: [3], value: [0, -1, -1] },
+    { shape: [1], value: [0] },
+    { value: [99] },
+    { value: [0] },
+  ],
   [{ shape: ['N', null, 'N'] }, { value: [1e300, -1e300] }, { value: [NaN] }, { value: [Infinity] }, { shape: [null] }],
-  [{ shape: [1, 2] }, { shape: [3, 4, 5, 6, 7] }, { shape: [2] , value: [-7, 7] }, { shape: [2], value: [5, 5] }],
+  [{ shape: [1, 2] }, { shape: [3, 4, 5, 6, 7] }, { shape: [2], value: [-7, 7] }, { shape: [2], value: [5, 5] }],
 ];
 
 describe('hostile nodes', () => {
@@ -172,7 +203,13 @@ describe('hostile nodes', () => {
         for (const inputs of HOSTILE_INPUTS) {
           for (const opset of [1, 9, 13, 18, 99]) {
             for (const nOut of [0, 1, 4]) {
-              const n = makeNode(op, inputs.map((_, k) => (inputs[k] === undefined ? '' : `x${k}`)), Array.from({ length: nOut }, (_, k) => `y${k}`), 'n', attrs);
+              const n = makeNode(
+                op,
+                inputs.map((_, k) => (inputs[k] === undefined ? '' : `x${k}`)),
+                Array.from({ length: nOut }, (_, k) => `y${k}`),
+                'n',
+                attrs,
+              );
               const got = inferNode(n, inputs, opset);
               calls++;
               if (got.length !== nOut) bad.push(`${op}: ${got.length} outputs for ${nOut}`);
@@ -249,8 +286,12 @@ describe('whole graphs', () => {
     const g = {
       name: 'g',
       input: [vi('x', DataType.FLOAT, [2, 3, 4]), vi('v', DataType.FLOAT, [1])],
-      initializer: [tensorOf('zero', DataType.INT64, [1], [0]), tensorOf('one', DataType.INT64, [1], [1]), tensorOf('twelve', DataType.INT64, [1], [12]),
-        tensorOf('last', DataType.INT64, [], [2])],
+      initializer: [
+        tensorOf('zero', DataType.INT64, [1], [0]),
+        tensorOf('one', DataType.INT64, [1], [1]),
+        tensorOf('twelve', DataType.INT64, [1], [12]),
+        tensorOf('last', DataType.INT64, [], [2]),
+      ],
       node: [
         makeNode('Shape', ['x'], ['s'], 'a'),
         makeNode('Slice', ['s', 'zero', 'one'], ['n'], 'b'),
@@ -300,7 +341,12 @@ describe('whole graphs', () => {
 
 // ---- every real model ----
 
-const MODELS = [...allFixtureModels(), ...readdirSync(join(ROOT, 'models')).filter((f) => f.endsWith('.onnx')).map((f) => join(ROOT, 'models', f))];
+const MODELS = [
+  ...allFixtureModels(),
+  ...readdirSync(join(ROOT, 'models'))
+    .filter((f) => f.endsWith('.onnx'))
+    .map((f) => join(ROOT, 'models', f)),
+];
 
 /** Infers every scope of a model, as convert does, with the graph's own declarations of inner values removed. */
 function inferModel(m: ModelProto): { main?: StaticInfo; all: number } {
@@ -341,7 +387,10 @@ describe('every real model', () => {
       const got = main!.shapes.get(o.name ?? '');
       if (want && got) {
         // every dim the engine claims matches the declaration (an unknown one claims nothing)
-        expect(got.map((d, j) => (d === null ? want[j] : d)), `${o.name}`).toEqual(want);
+        expect(
+          got.map((d, j) => (d === null ? want[j] : d)),
+          `${o.name}`,
+        ).toEqual(want);
         if (JSON.stringify(got) === JSON.stringify(want) && m.graph?.output?.includes(o)) inferredOutputs.push(`${rel(p)}:${o.name}`);
       }
       const t = valueTypeOf(o.type)?.elemType;
@@ -351,8 +400,18 @@ describe('every real model', () => {
   });
 
   it('works the outputs of the real CNNs out from their inputs alone', () => {
-    for (const m of ['light_resnet50.onnx', 'light_squeezenet.onnx', 'light_densenet121.onnx', 'models/mnist-cnn.onnx', 'models/iris-mlp.onnx', 'mnist_pytorch2/mnist.onnx']) {
-      expect(inferredOutputs.some((o) => o.includes(m)), m).toBe(true);
+    for (const m of [
+      'light_resnet50.onnx',
+      'light_squeezenet.onnx',
+      'light_densenet121.onnx',
+      'models/mnist-cnn.onnx',
+      'models/iris-mlp.onnx',
+      'mnist_pytorch2/mnist.onnx',
+    ]) {
+      expect(
+        inferredOutputs.some((o) => o.includes(m)),
+        m,
+      ).toBe(true);
     }
   });
 });

@@ -20,7 +20,10 @@ const floats = (n: number) => new Uint8Array(new Float32Array(n).buffer);
 const w = (t: Partial<TensorProto>): TensorProto => ({ name: 'w', dataType: DataType.FLOAT, dims: [4, 3], ...t });
 
 async function rejection(p: Promise<unknown>): Promise<UserError> {
-  const e = await p.then(() => undefined, (err: unknown) => err);
+  const e = await p.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
   expect(e).toBeInstanceOf(UserError);
   return e as UserError;
 }
@@ -32,13 +35,32 @@ const lies: { name: string; w: TensorProto; file?: Buffer; cause: RegExp }[] = [
   { name: 'a float_data count mismatch', w: w({ floatData: new Array(11).fill(0.5) }), cause: /has 11 values in float_data, but dims \[4, 3\] declare 12/ },
   { name: 'no data at all', w: w({}), cause: /has no data, but dims \[4, 3\] declare 12 elements/ },
   { name: 'a negative dim', w: w({ dims: [-4, -3], rawData: floats(12) }), cause: /has a negative dimension \(-4\)/ },
-  { name: 'dims whose product passes 2^53', w: w({ dims: [2 ** 27, 2 ** 27], rawData: floats(12) }), cause: /dims \[134217728, 134217728\] whose product is beyond 2\^53/ },
+  {
+    name: 'dims whose product passes 2^53',
+    w: w({ dims: [2 ** 27, 2 ** 27], rawData: floats(12) }),
+    cause: /dims \[134217728, 134217728\] whose product is beyond 2\^53/,
+  },
   // 2^32 * 2^32 is 0 in int64 arithmetic: a reader that multiplies blindly sees an empty tensor.
   { name: 'dims whose product wraps int64 to 0', w: w({ dims: [2 ** 32, 2 ** 32] }), cause: /whose product is beyond 2\^53/ },
   { name: 'a dim beyond 2^53', w: w({ dims: [2 ** 60, 1], rawData: floats(12) }), cause: /has a dimension of 1152921504606846976, beyond 2\^53/ },
-  { name: 'an external range of the wrong length', w: externalTensor('w', [4, 3], 'w.bin', 0, 44), file: weights(), cause: /has 44 bytes of external data 'w\.bin', but dims \[4, 3\] of float need 48/ },
-  { name: 'an external file too short, no length given', w: externalTensor('w', [4, 3], 'w.bin', 8), file: weights(), cause: /has 40 bytes of external data 'w\.bin', but dims \[4, 3\] of float need 48/ },
-  { name: 'external dims larger than the file says', w: externalTensor('w', [4, 4], 'w.bin', 0, 48), file: weights(), cause: /has 48 bytes of external data 'w\.bin', but dims \[4, 4\] of float need 64/ },
+  {
+    name: 'an external range of the wrong length',
+    w: externalTensor('w', [4, 3], 'w.bin', 0, 44),
+    file: weights(),
+    cause: /has 44 bytes of external data 'w\.bin', but dims \[4, 3\] of float need 48/,
+  },
+  {
+    name: 'an external file too short, no length given',
+    w: externalTensor('w', [4, 3], 'w.bin', 8),
+    file: weights(),
+    cause: /has 40 bytes of external data 'w\.bin', but dims \[4, 3\] of float need 48/,
+  },
+  {
+    name: 'external dims larger than the file says',
+    w: externalTensor('w', [4, 4], 'w.bin', 0, 48),
+    file: weights(),
+    cause: /has 48 bytes of external data 'w\.bin', but dims \[4, 4\] of float need 64/,
+  },
 ];
 
 function writeLie(l: (typeof lies)[number]): { dir: string; file: string } {
@@ -67,21 +89,38 @@ describe('tensor sizes: refused at read time', () => {
     if (where === 'function') {
       const m = buildModel({ nodes: [makeNode('F', ['x'], ['y'], 'f', [], 'local')], inputs: [x], outputs: [tensorInfo('y', DataType.FLOAT, [2])] });
       m.opsetImport!.push({ domain: 'local', version: 1 });
-      m.functions = [{ name: 'F', domain: 'local', input: ['x'], output: ['y'], opsetImport: [{ domain: '', version: 13 }], node: [constant, makeNode('Add', ['x', 'c'], ['y'], 'add')] }];
+      m.functions = [
+        {
+          name: 'F',
+          domain: 'local',
+          input: ['x'],
+          output: ['y'],
+          opsetImport: [{ domain: '', version: 13 }],
+          node: [constant, makeNode('Add', ['x', 'c'], ['y'], 'add')],
+        },
+      ];
       return m;
     }
     if (where === 'sparse') {
       const m = buildModel({ nodes: [makeNode('Identity', ['x'], ['y'], 'id')], inputs: [x], outputs: [tensorInfo('y', DataType.FLOAT, [2])] });
-      m.graph!.sparseInitializer = [{ dims: [4], values: { ...lying, name: 's' }, indices: { name: 's_i', dataType: DataType.INT64, dims: [2], int64Data: [0, 3] } }];
+      m.graph!.sparseInitializer = [
+        { dims: [4], values: { ...lying, name: 's' }, indices: { name: 's_i', dataType: DataType.INT64, dims: [2], int64Data: [0, 3] } },
+      ];
       return m;
     }
     // a Constant inside an If's then-branch
     const branch = (nodes: ReturnType<typeof makeNode>[]) => ({ name: 'b', node: nodes, output: [tensorInfo('c', DataType.FLOAT, [2])] });
     return buildModel({
-      nodes: [makeNode('If', ['cond'], ['y'], 'if', [
-        { name: 'then_branch', type: 5, g: branch([constant]) },
-        { name: 'else_branch', type: 5, g: branch([makeNode('Constant', [], ['c'], 'k', [{ name: 'value', type: 4, t: { ...lying, rawData: floats(2) } }])]) },
-      ])],
+      nodes: [
+        makeNode('If', ['cond'], ['y'], 'if', [
+          { name: 'then_branch', type: 5, g: branch([constant]) },
+          {
+            name: 'else_branch',
+            type: 5,
+            g: branch([makeNode('Constant', [], ['c'], 'k', [{ name: 'value', type: 4, t: { ...lying, rawData: floats(2) } }])]),
+          },
+        ]),
+      ],
       inputs: [tensorInfo('cond', DataType.BOOL, [])],
       outputs: [tensorInfo('y', DataType.FLOAT, [2])],
     });
@@ -116,7 +155,9 @@ describe('tensor sizes: refused at read time', () => {
     expect(check({ name: 'i', dataType: DataType.INT64, dims: [3], int64Data: [1, 2] })).toMatch(/'i' has 2 values in int64_data, but dims \[3\] declare 3/);
     expect(check({ name: 's', dataType: DataType.STRING, dims: [2], stringData: [new Uint8Array([65])] })).toMatch(/'s' has 1 values in string_data/);
     expect(check({ name: 'q', dataType: DataType.INT4, dims: [3], rawData: new Uint8Array(2) })).toBeUndefined(); // 3 nibbles in 2 bytes
-    expect(check({ name: 'q', dataType: DataType.INT4, dims: [3], rawData: new Uint8Array(3) })).toMatch(/'q' has 3 bytes of raw data, but dims \[3\] of int4 need 2/);
+    expect(check({ name: 'q', dataType: DataType.INT4, dims: [3], rawData: new Uint8Array(3) })).toMatch(
+      /'q' has 3 bytes of raw data, but dims \[3\] of int4 need 2/,
+    );
     expect(check({ name: 'h', dataType: DataType.FLOAT16, dims: [2], int32Data: [15360, 15360] })).toBeUndefined();
     expect(check({ name: '', dataType: DataType.DOUBLE, dims: [1], rawData: new Uint8Array(4) })).toMatch(/an unnamed tensor has 4 bytes/);
   });
@@ -156,12 +197,25 @@ describe('tensor sizes: reference .pb files', () => {
 });
 
 describe('tensor sizes: every command refuses with exit 2 and the file name', () => {
-  const cases = lies.filter((l) => ['too few raw bytes', 'too many raw bytes', 'a float_data count mismatch', 'a negative dim', 'dims whose product passes 2^53', 'an external range of the wrong length'].includes(l.name));
+  const cases = lies.filter((l) =>
+    [
+      'too few raw bytes',
+      'too many raw bytes',
+      'a float_data count mismatch',
+      'a negative dim',
+      'dims whose product passes 2^53',
+      'an external range of the wrong length',
+    ].includes(l.name),
+  );
   for (const l of cases) {
     it(l.name, async () => {
       const { dir, file } = writeLie(l);
       const before = readdirSync(dir).sort();
-      for (const args of [['inspect', file], ['convert', file, '-o', join(dir, 'out.onnx')], ['eval', file, '--data', 'iris', '--ep', 'cpu']]) {
+      for (const args of [
+        ['inspect', file],
+        ['convert', file, '-o', join(dir, 'out.onnx')],
+        ['eval', file, '--data', 'iris', '--ep', 'cpu'],
+      ]) {
         const r = await runCli(args, { timeoutMs: 60_000 });
         expect(r.code, `${args[0]}: ${r.stderr}`).toBe(2);
         const line = errorLine(r);

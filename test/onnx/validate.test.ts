@@ -35,7 +35,9 @@ function inIf(nodes: NodeProto[], outputs: string[] = ['y'], inputs: ValueInfo[]
   const other: GraphProto = { name: 'else', node: [node('Identity', ['x'], ['e'], 'e')], input: [], output: [vec('e')] };
   return buildModel({
     nodes: [node('Relu', ['x'], ['pre'], 'pre'), node('If', ['c'], ['out'], 'branch', [graphAttr('then_branch', body), graphAttr('else_branch', other)])],
-    inputs: [vec('x'), cond], outputs: [vec('out')], initializers: [W],
+    inputs: [vec('x'), cond],
+    outputs: [vec('out')],
+    initializers: [W],
   });
 }
 
@@ -69,14 +71,43 @@ interface Case {
 }
 const CASES: Case[] = [
   { kind: 'undefined input', nodes: [node('Add', ['x', 'x9'], ['y'], 'add1')], message: /node 'add1' \(Add\) input 'x9' is not defined/, ortRefuses: true },
-  { kind: 'two nodes produce one value', nodes: [node('Relu', ['x'], ['y'], 'a'), node('Neg', ['x'], ['y'], 'b')], message: /node 'b' \(Neg\) output 'y' is also produced by node 'a' \(Relu\)/, ortRefuses: true },
-  { kind: 'one node lists an output twice', nodes: [node('Split', ['x'], ['y', 'y'], 's')], message: /node 's' \(Split\) lists output 'y' twice/, ortRefuses: true },
-  { kind: 'output redefines an initializer', nodes: [node('Relu', ['x'], ['w'], 'a'), node('Add', ['x', 'w'], ['y'], 'b')], message: /node 'a' \(Relu\) output 'w' redefines the initializer of that name/, ortRefuses: true,
-    fn: { nodes: [node('Relu', ['x'], ['x'], 'a'), node('Neg', ['x'], ['y'], 'b')], message: /node 'a' \(Relu\) output 'x' redefines the function input of that name/ } },
+  {
+    kind: 'two nodes produce one value',
+    nodes: [node('Relu', ['x'], ['y'], 'a'), node('Neg', ['x'], ['y'], 'b')],
+    message: /node 'b' \(Neg\) output 'y' is also produced by node 'a' \(Relu\)/,
+    ortRefuses: true,
+  },
+  {
+    kind: 'one node lists an output twice',
+    nodes: [node('Split', ['x'], ['y', 'y'], 's')],
+    message: /node 's' \(Split\) lists output 'y' twice/,
+    ortRefuses: true,
+  },
+  {
+    kind: 'output redefines an initializer',
+    nodes: [node('Relu', ['x'], ['w'], 'a'), node('Add', ['x', 'w'], ['y'], 'b')],
+    message: /node 'a' \(Relu\) output 'w' redefines the initializer of that name/,
+    ortRefuses: true,
+    fn: {
+      nodes: [node('Relu', ['x'], ['x'], 'a'), node('Neg', ['x'], ['y'], 'b')],
+      message: /node 'a' \(Relu\) output 'x' redefines the function input of that name/,
+    },
+  },
   { kind: 'output listed twice', nodes: [node('Relu', ['x'], ['y'], 'a')], outputs: ['y', 'y'], message: /output 'y' is listed twice/, ortRefuses: false },
-  { kind: 'output nothing produces', nodes: [node('Relu', ['x'], ['y'], 'a')], outputs: ['y', 'z'], message: /output 'z' is not produced by any node/, ortRefuses: true },
+  {
+    kind: 'output nothing produces',
+    nodes: [node('Relu', ['x'], ['y'], 'a')],
+    outputs: ['y', 'z'],
+    message: /output 'z' is not produced by any node/,
+    ortRefuses: true,
+  },
   { kind: 'output without a name', nodes: [node('Relu', ['x'], ['y'], 'a')], outputs: ['y', ''], message: /output #1 has no name/, ortRefuses: true },
-  { kind: 'two-node cycle', nodes: [node('Add', ['x', 'b'], ['a'], 'na'), node('Relu', ['a'], ['b'], 'nb'), node('Relu', ['a'], ['y'], 'ny')], message: /nodes 'na' -> 'nb' -> 'na' form a cycle/, ortRefuses: true },
+  {
+    kind: 'two-node cycle',
+    nodes: [node('Add', ['x', 'b'], ['a'], 'na'), node('Relu', ['a'], ['b'], 'nb'), node('Relu', ['a'], ['y'], 'ny')],
+    message: /nodes 'na' -> 'nb' -> 'na' form a cycle/,
+    ortRefuses: true,
+  },
   { kind: 'self loop', nodes: [node('Add', ['x', 'y'], ['y'], 'acc')], message: /node 'acc' \(Add\) reads its own output/, ortRefuses: true },
 ];
 
@@ -126,9 +157,21 @@ describe('graphProblems: each kind, in each place', () => {
   it('an initializer listed as a graph input must fit what the input declares; onnxruntime agrees on each case', async () => {
     const dim = (d: number | string) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d });
     const declared: [string, ValueInfo['type'], string | null][] = [
-      ['other fixed dims', { tensorType: { elemType: DataType.FLOAT, shape: { dim: [dim(1)] } } }, "graph input 'w' is declared [1] but its initializer is [2]"],
-      ['other rank', { tensorType: { elemType: DataType.FLOAT, shape: { dim: [dim(1), dim(2)] } } }, "graph input 'w' is declared [1, 2] but its initializer is [2]"],
-      ['other element type', { tensorType: { elemType: DataType.DOUBLE, shape: { dim: [dim(2)] } } }, "graph input 'w' is declared double but its initializer is float"],
+      [
+        'other fixed dims',
+        { tensorType: { elemType: DataType.FLOAT, shape: { dim: [dim(1)] } } },
+        "graph input 'w' is declared [1] but its initializer is [2]",
+      ],
+      [
+        'other rank',
+        { tensorType: { elemType: DataType.FLOAT, shape: { dim: [dim(1), dim(2)] } } },
+        "graph input 'w' is declared [1, 2] but its initializer is [2]",
+      ],
+      [
+        'other element type',
+        { tensorType: { elemType: DataType.DOUBLE, shape: { dim: [dim(2)] } } },
+        "graph input 'w' is declared double but its initializer is float",
+      ],
       ['symbolic dims', { tensorType: { elemType: DataType.FLOAT, shape: { dim: [dim('n')] } } }, null],
       ['no shape', { tensorType: { elemType: DataType.FLOAT } }, null],
       ['the same', { tensorType: { elemType: DataType.FLOAT, shape: { dim: [dim(2)] } } }, null],
@@ -140,7 +183,7 @@ describe('graphProblems: each kind, in each place', () => {
     }
   });
 
-  it('a function cannot read the main graph\'s values; a subgraph can, at any depth', () => {
+  it("a function cannot read the main graph's values; a subgraph can, at any depth", () => {
     expect(graphProblems(inFunction([node('Add', ['x', 'w'], ['y'], 'a')]))).toEqual(["function local:F: node 'a' (Add) input 'w' is not defined"]);
     expect(graphProblems(inIf([node('Add', ['pre', 'w'], ['y'], 'a')]))).toEqual([]);
     // Two levels down: the inner If reads 'pre' and 'w' from the main graph, and 'y0' from the branch around it.
@@ -159,7 +202,8 @@ describe('graphProblems: each kind, in each place', () => {
         node('If', ['c'], ['out'], 'branch', [graphAttr('then_branch', body), graphAttr('else_branch', { ...body, name: 'e' })]),
         node('Relu', ['out'], ['late'], 'after'),
       ],
-      inputs: [vec('x'), cond], outputs: [vec('late')],
+      inputs: [vec('x'), cond],
+      outputs: [vec('late')],
     });
     expect(graphProblems(m)).toEqual(["nodes 'branch' -> 'after' -> 'branch' form a cycle"]);
     expect(await ortLoads(m)).toBe(false);
@@ -170,7 +214,10 @@ describe('graphProblems: each kind, in each place', () => {
   });
 
   it('lists every problem, in the order met, and the first is the one convert reports', () => {
-    const m = main([node('Add', ['x', 'u1'], ['a'], 'n1'), node('Relu', ['a'], ['a'], 'n2'), node('Neg', ['b'], ['b2'], 'n3'), node('Abs', ['b2'], ['b'], 'n4')], ['y']);
+    const m = main(
+      [node('Add', ['x', 'u1'], ['a'], 'n1'), node('Relu', ['a'], ['a'], 'n2'), node('Neg', ['b'], ['b2'], 'n3'), node('Abs', ['b2'], ['b'], 'n4')],
+      ['y'],
+    );
     expect(graphProblems(m)).toEqual([
       "node 'n2' (Relu) output 'a' is also produced by node 'n1' (Add)",
       "node 'n1' (Add) input 'u1' is not defined",
@@ -201,12 +248,10 @@ describe('names from the model', () => {
 describe('what is valid', () => {
   it('unsorted nodes, optional inputs and outputs left out (""), initializers listed as inputs, inputs passed through as outputs', async () => {
     const m = buildModel({
-      nodes: [
-        node('Relu', ['a'], ['y'], 'second'),
-        node('Clip', ['x', '', 'w'], ['a'], 'first'),
-        node('Dropout', ['x'], ['d', ''], 'drop'),
-      ],
-      inputs: [vec('x'), vec('w')], outputs: [vec('y'), vec('x'), vec('d')], initializers: [W],
+      nodes: [node('Relu', ['a'], ['y'], 'second'), node('Clip', ['x', '', 'w'], ['a'], 'first'), node('Dropout', ['x'], ['d', ''], 'drop')],
+      inputs: [vec('x'), vec('w')],
+      outputs: [vec('y'), vec('x'), vec('d')],
+      initializers: [W],
     });
     expect(graphProblems(m)).toEqual([]);
     expect(await ortLoads(m)).toBe(true);
@@ -223,7 +268,8 @@ describe('what is valid', () => {
     body.node!.pop();
     const m = buildModel({
       nodes: [node('Relu', ['x'], ['pre'], 'pre'), node('Loop', ['n', '', 'x'], ['looped'], 'loop', [graphAttr('body', body)])],
-      inputs: [vec('x'), tensorInfo('n', DataType.INT64, [])], outputs: [vec('looped')],
+      inputs: [vec('x'), tensorInfo('n', DataType.INT64, [])],
+      outputs: [vec('looped')],
     });
     expect(graphProblems(m)).toEqual([]);
     expect(await ortLoads(m)).toBe(true);
@@ -232,8 +278,12 @@ describe('what is valid', () => {
   it('but a branch may not return an outer value directly (onnxruntime refuses it too)', async () => {
     const passThrough = (name: string): GraphProto => ({ name, node: [], input: [], output: [vec('pre')] });
     const m = buildModel({
-      nodes: [node('Relu', ['x'], ['pre'], 'pre'), node('If', ['c'], ['y'], 'pick', [graphAttr('then_branch', passThrough('t')), graphAttr('else_branch', passThrough('e'))])],
-      inputs: [vec('x'), cond], outputs: [vec('y')],
+      nodes: [
+        node('Relu', ['x'], ['pre'], 'pre'),
+        node('If', ['c'], ['y'], 'pick', [graphAttr('then_branch', passThrough('t')), graphAttr('else_branch', passThrough('e'))]),
+      ],
+      inputs: [vec('x'), cond],
+      outputs: [vec('y')],
     });
     expect(graphProblems(m)).toEqual([
       "main/pick.then_branch: subgraph output 'pre' is an outer-scope value returned directly (needs an Identity node)",
@@ -283,7 +333,12 @@ describe('hostile sizes: linear cost, bounded output', () => {
     let body: GraphProto = { name: 'leaf', node: [node('Add', ['x', 'w'], ['leaf'], 'leaf')], input: [], output: [vec('leaf')] };
     const other = (d: number): GraphProto => ({ name: `e${d}`, node: [node('Neg', ['x'], [`e${d}`], `neg${d}`)], input: [], output: [vec(`e${d}`)] });
     for (let d = 0; d < 500; d++) {
-      body = { name: `g${d}`, node: [node('If', ['c'], [`o${d}`], `if${d}`, [graphAttr('then_branch', body), graphAttr('else_branch', other(d))])], input: [], output: [vec(`o${d}`)] };
+      body = {
+        name: `g${d}`,
+        node: [node('If', ['c'], [`o${d}`], `if${d}`, [graphAttr('then_branch', body), graphAttr('else_branch', other(d))])],
+        input: [],
+        output: [vec(`o${d}`)],
+      };
     }
     const m = buildModel({ nodes: body.node!, inputs: [vec('x'), cond], outputs: [vec('o499')], initializers: [W] });
     expect(graphProblems(m)).toEqual([]);

@@ -40,13 +40,38 @@ describe('pipeline on the shipped MNIST CNN (cpu, wasm; 2 epochs of 12 steps, 16
   let r: CliResult;
   let rec: PipelineReport;
   beforeAll(async () => {
-    r = await runCli(['pipeline', MODEL, '--data', 'mnist', '--ep', EPS.join(','), '--epochs', '2', '--max-steps', String(STEPS), '--limit', String(LIMIT), '-o', out, '--json'], { timeoutMs: 170_000 });
+    r = await runCli(
+      [
+        'pipeline',
+        MODEL,
+        '--data',
+        'mnist',
+        '--ep',
+        EPS.join(','),
+        '--epochs',
+        '2',
+        '--max-steps',
+        String(STEPS),
+        '--limit',
+        String(LIMIT),
+        '-o',
+        out,
+        '--json',
+      ],
+      { timeoutMs: 170_000 },
+    );
     expect(r.code, r.stderr).toBe(0);
     rec = JSON.parse(r.stdout) as PipelineReport;
   }, 180_000);
 
   it('writes the models, the log, the record and the report, and --json is the record', () => {
-    expect(readdirSync(out).sort()).toEqual(['mnist-cnn.alrelu.finetuned.log.json', 'mnist-cnn.alrelu.finetuned.onnx', 'mnist-cnn.alrelu.onnx', 'pipeline.json', 'report.html']);
+    expect(readdirSync(out).sort()).toEqual([
+      'mnist-cnn.alrelu.finetuned.log.json',
+      'mnist-cnn.alrelu.finetuned.onnx',
+      'mnist-cnn.alrelu.onnx',
+      'pipeline.json',
+      'report.html',
+    ]);
     expect(JSON.parse(readFileSync(join(out, 'pipeline.json'), 'utf8'))).toEqual(rec);
     expect(rec.conversion.replaced).toBe(3);
     expect(rec.providers.used).toEqual([...EPS]);
@@ -82,7 +107,22 @@ describe('pipeline on the shipped MNIST CNN (cpu, wasm; 2 epochs of 12 steps, 16
   });
 
   it('prints the summary table and the report path without --json', async () => {
-    const r2 = await runCli(['pipeline', MODEL, '--data', 'mnist', '--ep', 'cpu', '--epochs', '1', '--max-steps', '3', '--limit', '64', '-o', join(tmp, 'text')]);
+    const r2 = await runCli([
+      'pipeline',
+      MODEL,
+      '--data',
+      'mnist',
+      '--ep',
+      'cpu',
+      '--epochs',
+      '1',
+      '--max-steps',
+      '3',
+      '--limit',
+      '64',
+      '-o',
+      join(tmp, 'text'),
+    ]);
     expect(r2.code, r2.stderr).toBe(0);
     expect(r2.stdout).toBe('');
     expect(r2.stderr).toMatch(/^ep\s+samples\s+original top-1\s+converted top-1\s+fine-tuned top-1/m);
@@ -92,10 +132,14 @@ describe('pipeline on the shipped MNIST CNN (cpu, wasm; 2 epochs of 12 steps, 16
 
   describe('report.html in headless Chromium, from disk', () => {
     let browser: Browser;
-    beforeAll(async () => { browser = await launchChromium('browser-wasm'); });
-    afterAll(async () => { await browser?.close(); });
+    beforeAll(async () => {
+      browser = await launchChromium('browser-wasm');
+    });
+    afterAll(async () => {
+      await browser?.close();
+    });
 
-    it('draws every chart, asks the network for nothing, logs no error, and shows the record\'s numbers', async () => {
+    it("draws every chart, asks the network for nothing, logs no error, and shows the record's numbers", async () => {
       const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
       const requests: string[] = [];
       const problems: string[] = [];
@@ -106,16 +150,28 @@ describe('pipeline on the shipped MNIST CNN (cpu, wasm; 2 epochs of 12 steps, 16
         requests.push(url);
         return route.abort();
       });
-      page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') problems.push(m.text()); });
+      page.on('console', (m) => {
+        if (m.type() === 'error' || m.type() === 'warning') problems.push(m.text());
+      });
       page.on('pageerror', (e) => problems.push(e.message));
       await page.goto(pathToFileURL(rec.files.report).href);
       expect(requests).toEqual([]);
       expect(problems).toEqual([]);
 
-      const charts = await page.$$eval('svg[data-chart]', (svgs) => svgs.map((s) => {
-        const box = s.getBoundingClientRect();
-        return { id: s.getAttribute('data-chart'), marks: Number(s.getAttribute('data-marks')), bars: s.querySelectorAll('rect.bar').length, points: s.querySelectorAll('circle.pt').length, w: box.width, h: box.height, values: [...s.querySelectorAll('[data-value]')].map((e) => e.getAttribute('data-value')) };
-      }));
+      const charts = await page.$$eval('svg[data-chart]', (svgs) =>
+        svgs.map((s) => {
+          const box = s.getBoundingClientRect();
+          return {
+            id: s.getAttribute('data-chart'),
+            marks: Number(s.getAttribute('data-marks')),
+            bars: s.querySelectorAll('rect.bar').length,
+            points: s.querySelectorAll('circle.pt').length,
+            w: box.width,
+            h: box.height,
+            values: [...s.querySelectorAll('[data-value]')].map((e) => e.getAttribute('data-value')),
+          };
+        }),
+      );
       const byId = Object.fromEntries(charts.map((c) => [c.id, c]));
       expect(Object.keys(byId).sort()).toEqual(['accuracy', 'latency', 'loss', 'validation']);
       for (const c of charts) {
@@ -138,7 +194,10 @@ describe('pipeline on the shipped MNIST CNN (cpu, wasm; 2 epochs of 12 steps, 16
       expect(byId.loss!.values.slice(0, 2 * STEPS).map(num)).toEqual(rec.training.stepLosses);
       expect(byId.validation!.values.map(num)).toEqual(rec.training.validation.map((v) => v.value));
 
-      const table = (id: string) => page.$$eval(`table[data-table="${id}"] tbody tr`, (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => ({ text: td.textContent ?? '', value: td.getAttribute('data-value') }))));
+      const table = (id: string) =>
+        page.$$eval(`table[data-table="${id}"] tbody tr`, (trs) =>
+          trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => ({ text: td.textContent ?? '', value: td.getAttribute('data-value') }))),
+        );
       // summary: accuracy per provider before and after, agreement, latency
       const summary = await table('summary');
       expect(summary.map((row) => row[0]!.text)).toEqual([...EPS]);
@@ -151,7 +210,9 @@ describe('pipeline on the shipped MNIST CNN (cpu, wasm; 2 epochs of 12 steps, 16
       });
       // agreement: every provider against cpu, per model, as the evaluation measured it
       const agreement = await table('agreement');
-      const measured = rec.evaluations.full!.agreement.flatMap((a) => a.outputs.map((d) => [a.ep, a.referenceEp, d.maxAbsDiff, d.maxRelDiff, d.argmaxAgreementPct]));
+      const measured = rec.evaluations.full!.agreement.flatMap((a) =>
+        a.outputs.map((d) => [a.ep, a.referenceEp, d.maxAbsDiff, d.maxRelDiff, d.argmaxAgreementPct]),
+      );
       expect(agreement.map((row) => [row[1]!.text, row[2]!.text, num(row[5]!.value), num(row[6]!.value), num(row[7]!.value)])).toEqual(measured);
       expect(agreement).toHaveLength(3);
       // latency: each run's p50, p95 and throughput
@@ -221,7 +282,7 @@ describe('pipeline: hostile command lines', () => {
     expect(existsSync(out)).toBe(false);
   });
 
-  it('markup and escape sequences in a model\'s file name stay text in the report and on the terminal', async () => {
+  it("markup and escape sequences in a model's file name stay text in the report and on the terminal", async () => {
     const dir = join(tmp, 'names');
     mkdirSync(dir);
     const model = join(dir, '<img src=x>&\x1b[2J.onnx');
@@ -243,7 +304,9 @@ describe('pipeline: hostile command lines', () => {
 
   it('Ctrl-C while fine-tuning: exit 130, and the folder it created is gone again', async () => {
     const out = join(tmp, 'interrupted');
-    const child = spawn(process.execPath, [CLI, 'pipeline', MODEL, '--data', 'mnist', '--ep', 'cpu', '--epochs', '20', '-o', out], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, 'pipeline', MODEL, '--data', 'mnist', '--ep', 'cpu', '--epochs', '20', '-o', out], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
     let sent = false;
     child.stderr.on('data', (d: Buffer) => {

@@ -11,7 +11,9 @@ beforeAll(async () => {
   rts['browser-wasm'] = await openRuntime('browser-wasm');
   rts['browser-webgpu'] = await openRuntime('browser-webgpu');
 });
-afterAll(async () => { await Promise.all(Object.values(rts).map((rt) => rt.close())); });
+afterAll(async () => {
+  await Promise.all(Object.values(rts).map((rt) => rt.close()));
+});
 
 describe.each(['browser-wasm', 'browser-webgpu'] as const)('%s', (ep) => {
   it('matches the reference outputs of relu and mnist within 1e-4', async () => {
@@ -46,9 +48,27 @@ describe('browser sessions', () => {
 describe('chromiumArgs', () => {
   const common = ['--disable-background-networking', '--disable-component-update', '--disable-sync'];
   it('pins SwiftShader, or asks for the GPU through Vulkan past the blocklist; wasm gets no WebGPU flags; only root drops the sandbox', () => {
-    expect(chromiumArgs('browser-webgpu', 'swiftshader', false)).toEqual(['--headless=new', ...common, '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader']);
-    expect(chromiumArgs('browser-webgpu', 'gpu', false)).toEqual(['--headless=new', ...common, '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--ignore-gpu-blocklist']);
-    expect(chromiumArgs('serve', 'gpu', true)).toEqual(['--headless=new', '--no-sandbox', ...common, '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--ignore-gpu-blocklist']);
+    expect(chromiumArgs('browser-webgpu', 'swiftshader', false)).toEqual([
+      '--headless=new',
+      ...common,
+      '--enable-unsafe-webgpu',
+      '--use-webgpu-adapter=swiftshader',
+    ]);
+    expect(chromiumArgs('browser-webgpu', 'gpu', false)).toEqual([
+      '--headless=new',
+      ...common,
+      '--enable-unsafe-webgpu',
+      '--enable-features=Vulkan',
+      '--ignore-gpu-blocklist',
+    ]);
+    expect(chromiumArgs('serve', 'gpu', true)).toEqual([
+      '--headless=new',
+      '--no-sandbox',
+      ...common,
+      '--enable-unsafe-webgpu',
+      '--enable-features=Vulkan',
+      '--ignore-gpu-blocklist',
+    ]);
     for (const adapter of ['swiftshader', 'gpu'] as const) expect(chromiumArgs('browser-wasm', adapter, false)).toEqual(['--headless=new', ...common]);
     // the default stays the configuration that works everywhere
     expect(chromiumArgs('browser-webgpu', undefined, false)).toContain('--use-webgpu-adapter=swiftshader');
@@ -57,24 +77,32 @@ describe('chromiumArgs', () => {
 
 // On a machine without a GPU (this one), Chromium offers only its SwiftShader fallback adapter.
 describe.runIf(!hasGpuDevice())('browser-webgpu adapter choice without a GPU', () => {
-  it("auto falls back to SwiftShader and says so: software, and why", () => {
+  it('auto falls back to SwiftShader and says so: software, and why', () => {
     const a = rts['browser-webgpu']!.adapter;
     expect(a).toMatchObject({ choice: 'auto', software: true, name: expect.stringMatching(/swiftshader/i) });
     expect(a!.fallback).toMatch(/^Chromium's only adapter is .*swiftshader.*, a software \(CPU\) one$/i);
     expect(rts['browser-wasm']!.adapter).toBeUndefined();
   });
 
-  it("gpu is a UserError naming the software adapter it found, within seconds", async () => {
+  it('gpu is a UserError naming the software adapter it found, within seconds', async () => {
     const t0 = Date.now();
-    const err = await openRuntime('browser-webgpu', { webgpuAdapter: 'gpu' }).then(() => null, (e: unknown) => e);
+    const err = await openRuntime('browser-webgpu', { webgpuAdapter: 'gpu' }).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).toMatchObject({ name: 'UserError', subject: 'browser-webgpu' });
-    expect((err as Error).message).toMatch(/^browser-webgpu: no hardware WebGPU adapter: Chromium's only adapter is google swiftshader, a software \(CPU\) one; fix: install the GPU's Vulkan driver/);
+    expect((err as Error).message).toMatch(
+      /^browser-webgpu: no hardware WebGPU adapter: Chromium's only adapter is google swiftshader, a software \(CPU\) one; fix: install the GPU's Vulkan driver/,
+    );
     expect((err as Error).message).not.toContain('\n');
     expect(Date.now() - t0).toBeLessThan(30_000);
   });
 
   it('gpu: a Chromium that does not come up in time is the same one-line error, not a hang', async () => {
-    const err = await openRuntime('browser-webgpu', { webgpuAdapter: 'gpu', timeoutMs: 1 }).then(() => null, (e: unknown) => e);
+    const err = await openRuntime('browser-webgpu', { webgpuAdapter: 'gpu', timeoutMs: 1 }).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect((err as Error).message).toMatch(/^browser-webgpu: no hardware WebGPU adapter: Chromium with its own adapter choice failed: .*[Tt]imeout/);
   });
 

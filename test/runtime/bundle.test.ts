@@ -64,7 +64,10 @@ describe('tensor bundle (one implementation for Node and the page)', () => {
       expect(b.dims, name).toEqual(t.dims);
       expect(b.data.constructor, name).toBe(t.data.constructor);
       // bytes, not values: NaN payloads and -0 must survive
-      expect(Buffer.from(b.data.buffer, b.data.byteOffset, b.data.byteLength).equals(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength)), name).toBe(true);
+      expect(
+        Buffer.from(b.data.buffer, b.data.byteOffset, b.data.byteLength).equals(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength)),
+        name,
+      ).toBe(true);
       // a view of the bundle, not a copy (the page relies on it for large feeds)
       expect(b.data.buffer, name).toBe(bytes.buffer);
     }
@@ -73,7 +76,12 @@ describe('tensor bundle (one implementation for Node and the page)', () => {
   it('lays the bundle out as documented: u32 LE header length, JSON header, data on 8-byte boundaries', () => {
     const bytes = node.packTensors(EVERY_TYPE);
     const headerLength = new DataView(bytes.buffer).getUint32(0, true);
-    const entries = JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + headerLength))) as { name: string; type: TensorType; offset: number; length: number }[];
+    const entries = JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + headerLength))) as {
+      name: string;
+      type: TensorType;
+      offset: number;
+      length: number;
+    }[];
     const base = Math.ceil((4 + headerLength) / 8) * 8;
     for (const e of entries) {
       expect((base + e.offset) % 8, e.name).toBe(0);
@@ -84,7 +92,7 @@ describe('tensor bundle (one implementation for Node and the page)', () => {
     expect(new Float64Array(bytes.buffer, base + last.offset, 1)[0]).toBe(42);
   });
 
-  it("packs onnxruntime tensors as the page does (its outputs) and Node reads them back", () => {
+  it('packs onnxruntime tensors as the page does (its outputs) and Node reads them back', () => {
     const out = {
       y: new ortNode.Tensor('float32', new Float32Array([1, 2, 3]), [1, 3]),
       idx: new ortNode.Tensor('int64', new BigInt64Array([2n ** 40n]), [1]),

@@ -41,9 +41,13 @@ describe('feed planning', () => {
     expect(() => planFeed(io('img', ['N', 32, 32, 3]), [3, 32, 32], 8)).toThrow(
       'input img: expected samples of shape [32,32,3] (input [N,32,32,3]), found [3,32,32]; the model wants channels last: try --layout nhwc',
     );
-    expect(() => planFeed(io('Input3', [1, 1, 28, 28]), [3, 28, 28], 8)).toThrow(/found \[3,28,28\]; the model wants one channel: for an image folder, try --channels gray/);
+    expect(() => planFeed(io('Input3', [1, 1, 28, 28]), [3, 28, 28], 8)).toThrow(
+      /found \[3,28,28\]; the model wants one channel: for an image folder, try --channels gray/,
+    );
     expect(() => planFeed(io('t', ['N', 4], 'bool'), [4], 8)).toThrow(/expected numeric data, but the model input is bool/);
-    expect(() => pickInput([io('a', ['N', 3]), io('b', ['N', 3])], [3], undefined, 'm.onnx')).toThrow(/the model has 2 inputs \(a \[N,3\], b \[N,3\]\) and several fit samples of shape \[3\]; choose one with --input NAME/);
+    expect(() => pickInput([io('a', ['N', 3]), io('b', ['N', 3])], [3], undefined, 'm.onnx')).toThrow(
+      /the model has 2 inputs \(a \[N,3\], b \[N,3\]\) and several fit samples of shape \[3\]; choose one with --input NAME/,
+    );
     expect(pickInput([io('a', ['N', 3]), io('b', ['N', 5])], [5], undefined, 'm').name).toBe('b');
   });
 
@@ -68,10 +72,15 @@ function value(name: string, dims: (number | string)[], elemType: number = DataT
 
 function model(file: string, opType: string, inputs: ValueInfo[], out: ValueInfo): string {
   const p = join(tmp, file);
-  writeFileSync(p, encodeModel({
-    irVersion: 8, opsetImport: [{ domain: '', version: 17 }], producerName: 'alrelu-test',
-    graph: { name: 'g', node: [{ opType, input: inputs.map((i) => i.name!), output: [out.name!], name: 'n' }], input: inputs, output: [out] },
-  }));
+  writeFileSync(
+    p,
+    encodeModel({
+      irVersion: 8,
+      opsetImport: [{ domain: '', version: 17 }],
+      producerName: 'alrelu-test',
+      graph: { name: 'g', node: [{ opType, input: inputs.map((i) => i.name!), output: [out.name!], name: 'n' }], input: inputs, output: [out] },
+    }),
+  );
   return p;
 }
 
@@ -116,7 +125,13 @@ describe('runs on small built models', () => {
     const m = model('ident.onnx', 'Identity', [value('x', ['N', 2])], value('y', ['N', 2]));
     const x = Float32Array.from([0, 1, 2, 3, 4, 5]);
     const t = Float32Array.from([0, 2, 2, 1, 4, 8]); // errors 0,1,0,2,0,3
-    const r = await evaluate({ models: [m], data: npyDir('reg', x, [3, 2], t, [3, 2]), eps: ['cpu', 'wasm'], dataOptions: { task: 'regression' }, batchSize: 2 });
+    const r = await evaluate({
+      models: [m],
+      data: npyDir('reg', x, [3, 2], t, [3, 2]),
+      eps: ['cpu', 'wasm'],
+      dataOptions: { task: 'regression' },
+      batchSize: 2,
+    });
     for (const run of r.results as RunOk[]) {
       expect(run.ok).toBe(true);
       expect(run.metrics).toMatchObject({ task: 'regression', count: 3 });
@@ -131,7 +146,10 @@ describe('runs on small built models', () => {
     const m = model('add.onnx', 'Add', [value('a', ['N', 3]), value('b', ['N', 3])], value('y', ['N', 3]));
     const dir = npyDir('two', new Float32Array(6), [2, 3], Int32Array.from([0, 1]), [2]);
     const r = await evaluate({ models: [m], data: dir, eps: ['cpu', 'wasm'] });
-    expect(r.results.map((x) => [x.ep, x.ok, !x.ok && x.stage])).toEqual([['cpu', false, 'data'], ['wasm', false, 'data']]);
+    expect(r.results.map((x) => [x.ep, x.ok, !x.ok && x.stage])).toEqual([
+      ['cpu', false, 'data'],
+      ['wasm', false, 'data'],
+    ]);
     expect(!r.results[0]!.ok && r.results[0]!.error).toMatch(/choose one with --input NAME/);
     const named = await evaluate({ models: [m], data: dir, eps: ['cpu'], input: 'a' });
     expect(!named.results[0]!.ok && named.results[0]!.error).toMatch(/also requires input\(s\) b \[N,3\], which the data does not provide \(it feeds only a\)/);

@@ -23,10 +23,7 @@ function load(name: string, rel: string): Case {
   return { name, model: join(dir, 'model.onnx'), input: pb('input_0.pb'), expected: pb('output_0.pb') };
 }
 
-export const CASES: Case[] = [
-  load('relu', 'onnx-onnx/node/test_relu'),
-  load('mnist', 'onnx2c/mnist'),
-];
+export const CASES: Case[] = [load('relu', 'onnx-onnx/node/test_relu'), load('mnist', 'onnx2c/mnist')];
 
 /**
  * Largest |a - ref| / max(1, |ref|): absolute below 1, relative above. MNIST's logits reach 6574, where

@@ -22,9 +22,17 @@ beforeAll(async () => {
   port = server.port;
   token = new URL(server.base).pathname.split('/')[1]!;
   server.set('page.html', { body: '<p>hello</p>', type: 'text/html' });
-  server.onPost('upload', (body) => { received.push(body); }, CAP);
+  server.onPost(
+    'upload',
+    (body) => {
+      received.push(body);
+    },
+    CAP,
+  );
 });
-afterAll(async () => { await server.close(); });
+afterAll(async () => {
+  await server.close();
+});
 
 interface Answer {
   status: number;
@@ -54,7 +62,14 @@ function ask(a: Ask): Promise<Answer> {
   return new Promise((resolve, reject) => {
     let sent = 0;
     let answered = false;
-    const req = request({ host: '127.0.0.1', port, method: a.method ?? 'GET', path: a.path, headers: { host: `127.0.0.1:${port}`, ...a.headers }, agent: a.keepAlive ? new Agent({ keepAlive: true }) : false });
+    const req = request({
+      host: '127.0.0.1',
+      port,
+      method: a.method ?? 'GET',
+      path: a.path,
+      headers: { host: `127.0.0.1:${port}`, ...a.headers },
+      agent: a.keepAlive ? new Agent({ keepAlive: true }) : false,
+    });
     req.on('response', (res) => {
       answered = true;
       const parts: Buffer[] = [];
@@ -62,13 +77,18 @@ function ask(a: Ask): Promise<Answer> {
       res.on('end', () => resolve({ status: res.statusCode!, text: Buffer.concat(parts).toString(), sent, ms: Date.now() - t0 }));
       res.on('error', () => resolve({ status: res.statusCode!, text: Buffer.concat(parts).toString(), sent, ms: Date.now() - t0 }));
     });
-    req.on('error', (e) => { if (!answered) reject(e); });
+    req.on('error', (e) => {
+      if (!answered) reject(e);
+    });
     if (a.stream) {
       const { chunk, upTo } = a.stream;
       const pump = () => {
         while (!answered && !req.destroyed && sent < upTo) {
           sent += chunk.length;
-          if (!req.write(chunk)) { req.once('drain', pump); return; }
+          if (!req.write(chunk)) {
+            req.once('drain', pump);
+            return;
+          }
         }
         if (!answered && !req.destroyed) req.end();
       };
@@ -84,7 +104,9 @@ function raw(lines: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = connect(port, '127.0.0.1');
     let got = '';
-    s.on('data', (d) => { got += d.toString('latin1'); });
+    s.on('data', (d) => {
+      got += d.toString('latin1');
+    });
     s.on('end', () => resolve(got));
     s.on('close', () => resolve(got));
     s.on('error', reject);
@@ -123,7 +145,12 @@ describe('loopback server: bodies larger than the route takes', () => {
     received.length = 0;
     const before = rss();
     // The client keeps sending, as a careless one would, for up to 256 MiB; the server reads none of it.
-    const r = await ask({ method: 'POST', path: `/${token}/upload`, headers: { 'content-length': String(1.5e9) }, stream: { chunk: Buffer.alloc(MiB, 7), upTo: 256 * MiB } });
+    const r = await ask({
+      method: 'POST',
+      path: `/${token}/upload`,
+      headers: { 'content-length': String(1.5e9) },
+      stream: { chunk: Buffer.alloc(MiB, 7), upTo: 256 * MiB },
+    });
     console.log('declared 1.5 GB: answered', r.status, 'after', r.ms, 'ms and', r.sent / MiB, 'MiB sent; rss grew', ((rss() - before) / MiB).toFixed(1), 'MiB');
     expect(r.status).toBe(413);
     expect(r.ms).toBeLessThan(5000);
@@ -172,9 +199,17 @@ describe('loopback server: bodies larger than the route takes', () => {
 
 describe('loopback server: URLs', () => {
   const bad = () => [
-    '/%E0%A4%A', `/${token}/%E0%A4%A`, '/%', `/${token}/page.html%`,
-    '/..%2f..%2fetc/passwd', `/${token}/..%2f..%2f..%2fetc%2fpasswd`, `/${token}/ort/..%2f..%2fpackage.json`,
-    `/${token}/ort/%2e%2e/%2e%2e/package.json`, `/${token}/ort/..`, `/${token}/ort%5c..%5cpackage.json`, `/${token}/page.html%00.mjs`,
+    '/%E0%A4%A',
+    `/${token}/%E0%A4%A`,
+    '/%',
+    `/${token}/page.html%`,
+    '/..%2f..%2fetc/passwd',
+    `/${token}/..%2f..%2f..%2fetc%2fpasswd`,
+    `/${token}/ort/..%2f..%2fpackage.json`,
+    `/${token}/ort/%2e%2e/%2e%2e/package.json`,
+    `/${token}/ort/..`,
+    `/${token}/ort%5c..%5cpackage.json`,
+    `/${token}/page.html%00.mjs`,
   ];
 
   it('malformed or walking paths get 400, not 500, and no file behind them', async () => {
@@ -200,7 +235,14 @@ describe('loopback server: URLs', () => {
 
 describe('loopback server: Host and Origin', () => {
   it('a Host that is not this server (DNS rebinding) is refused, before any route', async () => {
-    for (const host of [`evil.example:${port}`, `127.0.0.1:${port + 1}`, '127.0.0.1', `127.0.0.2:${port}`, `localhost.evil.example:${port}`, `127.0.0.1:${port}.evil.example`]) {
+    for (const host of [
+      `evil.example:${port}`,
+      `127.0.0.1:${port + 1}`,
+      '127.0.0.1',
+      `127.0.0.2:${port}`,
+      `localhost.evil.example:${port}`,
+      `127.0.0.1:${port}.evil.example`,
+    ]) {
       const r = await ask({ path: `/${token}/page.html`, headers: { host } });
       expect(r.status, host).toBe(403);
       expect(r.text).not.toContain('hello');
@@ -214,13 +256,29 @@ describe('loopback server: Host and Origin', () => {
 
   it('a POST from another origin is refused; one without Origin or from our own is taken', async () => {
     received.length = 0;
-    for (const origin of ['http://evil.example', `http://evil.example:${port}`, 'null', `http://127.0.0.1:${port + 1}`, `https://127.0.0.1:${port}`, `http://localhost:${port}`]) {
+    for (const origin of [
+      'http://evil.example',
+      `http://evil.example:${port}`,
+      'null',
+      `http://127.0.0.1:${port + 1}`,
+      `https://127.0.0.1:${port}`,
+      `http://localhost:${port}`,
+    ]) {
       const r = await ask({ method: 'POST', path: `/${token}/upload`, headers: { origin }, body: new Uint8Array(10) });
       expect(r.status, origin).toBe(403);
     }
     expect(received).toEqual([]);
     // same-origin is the exact origin the page was loaded from, whichever loopback name that was
-    expect((await ask({ method: 'POST', path: `/${token}/upload`, headers: { host: `localhost:${port}`, origin: `http://localhost:${port}` }, body: new Uint8Array(10) })).status).toBe(204);
+    expect(
+      (
+        await ask({
+          method: 'POST',
+          path: `/${token}/upload`,
+          headers: { host: `localhost:${port}`, origin: `http://localhost:${port}` },
+          body: new Uint8Array(10),
+        })
+      ).status,
+    ).toBe(204);
     expect((await ask({ method: 'POST', path: `/${token}/upload`, body: new Uint8Array(10) })).status).toBe(204);
     expect(received).toHaveLength(2);
     // a cross-origin read is refused too
@@ -231,7 +289,14 @@ describe('loopback server: Host and Origin', () => {
 describe('loopback server: connections', () => {
   it('holds a bounded number of connections open and keeps serving after they go', async () => {
     const sockets = Array.from({ length: 48 }, () => connect(port, '127.0.0.1'));
-    const closed = sockets.map((s) => new Promise<boolean>((r) => { s.on('close', () => r(true)); s.on('error', () => undefined); setTimeout(() => r(false), 1500); }));
+    const closed = sockets.map(
+      (s) =>
+        new Promise<boolean>((r) => {
+          s.on('close', () => r(true));
+          s.on('error', () => undefined);
+          setTimeout(() => r(false), 1500);
+        }),
+    );
     const dropped = (await Promise.all(closed)).filter(Boolean).length;
     for (const s of sockets) s.destroy();
     expect(dropped).toBeGreaterThanOrEqual(16);

@@ -5,7 +5,9 @@ import type { Runtime } from '../../src/runtime/types.js';
 import { CASES, checkCases, maxDiff } from './fixtures.js';
 
 const opened: Runtime[] = [];
-afterAll(async () => { for (const rt of opened) await rt.close(); });
+afterAll(async () => {
+  for (const rt of opened) await rt.close();
+});
 
 async function open(ep: 'cpu' | 'wasm' | 'webgpu'): Promise<Runtime> {
   // SwiftShader unless the environment already names a Vulkan driver (set before the first webgpu session).

@@ -14,6 +14,8 @@ describe('tensorFromProto', () => {
     expect(() => tensorFromProto({ name: 'w', dataType: DataType.FLOAT, dims: [2, 2], floatData: [1, 2] })).toThrow("tensor 'w' has 2 elements, dims say 4");
     expect(() => tensorFromProto({ name: 'i', dataType: DataType.INT32, dims: [3], int32Data: [1, 2, 3, 4] })).toThrow("tensor 'i' has 4 elements, dims say 3");
     expect(() => tensorFromProto({ name: 's', dataType: DataType.FLOAT, dims: [] })).toThrow("tensor 's' has 0 elements, dims say 1");
-    expect(() => tensorFromProto({ name: 'r', dataType: DataType.FLOAT, dims: [3], rawData: new Uint8Array(8) })).toThrow("tensor 'r' has 2 elements, dims say 3");
+    expect(() => tensorFromProto({ name: 'r', dataType: DataType.FLOAT, dims: [3], rawData: new Uint8Array(8) })).toThrow(
+      "tensor 'r' has 2 elements, dims say 3",
+    );
   });
 });

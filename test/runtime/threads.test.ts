@@ -68,7 +68,10 @@ describe('threads', () => {
     const ev = await runCli(['eval', model, '--data', 'mnist:test', '--limit', '16', '--ep', 'cpu,wasm', '--threads', '2', '--json']);
     expect(ev.code, ev.stderr).toBe(0);
     const report = JSON.parse(ev.stdout) as { results: { ep: string; threads: number }[] };
-    expect(report.results.map((r) => [r.ep, r.threads])).toEqual([['cpu', 2], ['wasm', 2]]);
+    expect(report.results.map((r) => [r.ep, r.threads])).toEqual([
+      ['cpu', 2],
+      ['wasm', 2],
+    ]);
 
     const iris = join(ROOT, 'models/iris-mlp.onnx');
     const out = join(mkdtempSync(join(tmpdir(), 'alrelu-threads-')), 'iris.finetuned.onnx');
@@ -84,7 +87,12 @@ describe('threads', () => {
     expect(dr.code, dr.stderr).toBe(0);
     expect(dr.stderr).toMatch(/2 thread\(s\)/);
 
-    for (const args of [['eval', model, '--data', 'mnist', '--threads', '0'], ['finetune', iris, '--data', 'iris', '--threads', 'two'], [model, '--verify', '--threads', '-1'], ['doctor', '--threads', '1.5']]) {
+    for (const args of [
+      ['eval', model, '--data', 'mnist', '--threads', '0'],
+      ['finetune', iris, '--data', 'iris', '--threads', 'two'],
+      [model, '--verify', '--threads', '-1'],
+      ['doctor', '--threads', '1.5'],
+    ]) {
       const r = await runCli(args);
       expect(r.code, args.join(' ')).toBe(2);
       expect(errorLine(r)).toMatch(/--threads/);

@@ -37,7 +37,9 @@ async function serveIn(browser: Browser, opts: Omit<ServeOptions, 'onUrl'>): Pro
     return await serve({
       connectTimeoutMs: 60_000,
       ...opts,
-      onUrl: (url) => { pages.push(browser.newPage().then((p) => p.goto(url))); },
+      onUrl: (url) => {
+        pages.push(browser.newPage().then((p) => p.goto(url)));
+      },
     });
   } finally {
     await Promise.allSettled(pages);
@@ -51,7 +53,10 @@ describe('serve in a WebGPU browser', () => {
   it('iris_mlp on iris: same accuracy as cpu, outputs within 1e-4 of cpu, page-timed latency', async () => {
     const r = await serveIn(gpu, { models: [IRIS], data: 'iris' });
     expect(r.browser).toMatchObject({ ep: 'browser-webgpu', adapter: expect.stringMatching(/swiftshader/i), latency: 'page' });
-    expect(r.results.map((x) => [x.ep, x.ok])).toEqual([['cpu', true], ['browser-webgpu', true]]);
+    expect(r.results.map((x) => [x.ep, x.ok])).toEqual([
+      ['cpu', true],
+      ['browser-webgpu', true],
+    ]);
     const cpu = ok(r, 'cpu');
     const web = ok(r, 'browser-webgpu');
     if (cpu.metrics.task !== 'classification' || web.metrics.task !== 'classification') throw new Error('expected classification');
@@ -83,13 +88,22 @@ describe('serve in a WebGPU browser', () => {
     let url = '';
     let second: Promise<{ status: number; text: string }> | undefined;
     const r = await serve({
-      models: [IRIS], data: 'iris', maxSamples: 30, compare: [], connectTimeoutMs: 60_000,
-      onUrl: (u) => { url = u; void gpu.newPage().then((p) => p.goto(u)); },
+      models: [IRIS],
+      data: 'iris',
+      maxSamples: 30,
+      compare: [],
+      connectTimeoutMs: 60_000,
+      onUrl: (u) => {
+        url = u;
+        void gpu.newPage().then((p) => p.goto(u));
+      },
       // what a second tab's page does first; sent while the first page holds the job
       onConnect: () => {
         second = fetch(new URL('hello', url), { method: 'POST', body: '{}' }).then(async (res) => ({ status: res.status, text: await res.text() }));
       },
-    }).finally(async () => { for (const ctx of gpu.contexts()) await ctx.close(); });
+    }).finally(async () => {
+      for (const ctx of gpu.contexts()) await ctx.close();
+    });
     expect(r.results.every((x) => x.ok)).toBe(true);
     expect(await second).toEqual({ status: 409, text: 'another tab is already running this job; close this one' });
   });
@@ -101,14 +115,26 @@ describe('serve when the tab is closed mid-run', () => {
     const t0 = Date.now();
     const page = gpu.newPage();
     const r = await serve({
-      models: [IRIS], data: 'iris', compare: [], connectTimeoutMs: 60_000,
-      onUrl: (u) => { void page.then((p) => p.goto(u)); },
-      onProgress: (p) => { if (p.done > 0) closing ??= page.then((x) => x.close()); },
+      models: [IRIS],
+      data: 'iris',
+      compare: [],
+      connectTimeoutMs: 60_000,
+      onUrl: (u) => {
+        void page.then((p) => p.goto(u));
+      },
+      onProgress: (p) => {
+        if (p.done > 0) closing ??= page.then((x) => x.close());
+      },
     });
     console.log('closed tab: serve returned after', Date.now() - t0, 'ms');
     await closing;
     expect(r.results).toEqual([
-      expect.objectContaining({ ep: 'browser-webgpu', ok: false, stage: 'run', error: expect.stringContaining('the browser page was closed or reloaded before the evaluation finished') }),
+      expect.objectContaining({
+        ep: 'browser-webgpu',
+        ok: false,
+        stage: 'run',
+        error: expect.stringContaining('the browser page was closed or reloaded before the evaluation finished'),
+      }),
     ]);
   });
 });
@@ -136,8 +162,24 @@ describe('serve in a browser without WebGPU', () => {
 
   it('bad input is refused before any URL is printed', async () => {
     let printed = false;
-    await expect(serve({ models: ['/nonexistent/model.onnx'], data: 'iris', onUrl: () => { printed = true; } })).rejects.toThrow(/^\/nonexistent\/model.onnx: model file not found$/);
-    await expect(serve({ models: [IRIS], data: 'no-such-set', onUrl: () => { printed = true; } })).rejects.toMatchObject({ name: 'UserError' });
+    await expect(
+      serve({
+        models: ['/nonexistent/model.onnx'],
+        data: 'iris',
+        onUrl: () => {
+          printed = true;
+        },
+      }),
+    ).rejects.toThrow(/^\/nonexistent\/model.onnx: model file not found$/);
+    await expect(
+      serve({
+        models: [IRIS],
+        data: 'no-such-set',
+        onUrl: () => {
+          printed = true;
+        },
+      }),
+    ).rejects.toMatchObject({ name: 'UserError' });
     expect(printed).toBe(false);
   });
 });
@@ -146,11 +188,34 @@ describe('alrelu-convert serve (CLI)', () => {
   it('prints the URL on stderr, the report as JSON on stdout, saves it, exits 0', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'alrelu-serve-'));
     const save = join(dir, 'report.json');
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', IRIS, '--data', 'iris', '--limit', '30', '--compare', 'none', '--timeout', '60', '--json', '--save', save], { cwd: ROOT });
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'src/cli/main.ts',
+        'serve',
+        IRIS,
+        '--data',
+        'iris',
+        '--limit',
+        '30',
+        '--compare',
+        'none',
+        '--timeout',
+        '60',
+        '--json',
+        '--save',
+        save,
+      ],
+      { cwd: ROOT },
+    );
     let stdout = '';
     let stderr = '';
     let opened = false;
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
     child.stderr.on('data', (d: Buffer) => {
       stderr += d.toString();
       const m = /http:\/\/127\.0\.0\.1:\d+\/[0-9a-f]+\/index\.html/.exec(stderr);
@@ -171,9 +236,19 @@ describe('alrelu-convert serve (CLI)', () => {
 });
 
 /** One request with headers a browser would not let a page set (Host), on its own connection. */
-function hit(url: URL, opts: { method?: string; headers?: Record<string, string>; body?: Uint8Array; path?: string }): Promise<{ status: number; text: string }> {
+function hit(
+  url: URL,
+  opts: { method?: string; headers?: Record<string, string>; body?: Uint8Array; path?: string },
+): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: url.hostname, port: url.port, method: opts.method ?? 'GET', path: opts.path ?? url.pathname, headers: { host: url.host, ...opts.headers }, agent: false });
+    const req = request({
+      host: url.hostname,
+      port: url.port,
+      method: opts.method ?? 'GET',
+      path: opts.path ?? url.pathname,
+      headers: { host: url.host, ...opts.headers },
+      agent: false,
+    });
     req.on('response', (res) => {
       const parts: Buffer[] = [];
       res.on('data', (c: Buffer) => parts.push(c));
@@ -189,7 +264,10 @@ describe("serve's server admits only its own page", () => {
     let checks: Promise<Record<string, number | number[]>> | undefined;
     const hello = new TextEncoder().encode(JSON.stringify({ crossOriginIsolated: true, threads: 1, gpu: false, adapter: null, userAgent: 'forged' }));
     const started = serve({
-      models: [IRIS], data: 'iris', compare: [], connectTimeoutMs: 4000,
+      models: [IRIS],
+      data: 'iris',
+      compare: [],
+      connectTimeoutMs: 4000,
       onUrl: (u) => {
         const url = new URL(u);
         const at = (p: string) => new URL(p, url);
@@ -202,7 +280,11 @@ describe("serve's server admits only its own page", () => {
           oversized: (await hit(at('hello'), { method: 'POST', headers: { 'content-length': String(CONTROL_BODY_BYTES + 1) } })).status,
           malformed: (await hit(url, { path: `${url.pathname.replace('index.html', '')}%E0%A4%A` })).status,
           // a hello from our own origin that is not one is refused, and does not take the job
-          badHellos: await Promise.all(['null', '{}', 'not json', '{"userAgent":1}'].map(async (b) => (await hit(at('hello'), { method: 'POST', body: new TextEncoder().encode(b) })).status)),
+          badHellos: await Promise.all(
+            ['null', '{}', 'not json', '{"userAgent":1}'].map(
+              async (b) => (await hit(at('hello'), { method: 'POST', body: new TextEncoder().encode(b) })).status,
+            ),
+          ),
         }))();
       },
     });

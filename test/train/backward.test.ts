@@ -24,11 +24,24 @@ const f32 = (name: string, shape: (number | string)[]): ValueInfo => ({
   name,
   type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
 });
-const rnd = (k: number, seed: number) => { const r = mulberry32(seed); return Array.from({ length: k }, () => r() - 0.5); };
+const rnd = (k: number, seed: number) => {
+  const r = mulberry32(seed);
+  return Array.from({ length: k }, () => r() - 0.5);
+};
 const graphOf = (nodes: GraphProto['node'], inits: [string, number[]][], inputs: ValueInfo[] = [f32('X', [2, 3])]): GraphProto => ({
   name: 'g',
   node: [...(nodes ?? []), makeNode('ReduceSum', ['Y'], ['loss'], 'loss', [{ name: 'keepdims', type: 2, i: 0 }])],
-  initializer: inits.map(([name, dims], i) => makeTensor(name, DataType.FLOAT, dims, rnd(dims.reduce((a, b) => a * b, 1), i + 1))),
+  initializer: inits.map(([name, dims], i) =>
+    makeTensor(
+      name,
+      DataType.FLOAT,
+      dims,
+      rnd(
+        dims.reduce((a, b) => a * b, 1),
+        i + 1,
+      ),
+    ),
+  ),
   input: inputs,
   output: [f32('loss', [])],
 });
@@ -37,7 +50,11 @@ describe('backward: which nodes are differentiated', () => {
   it('an op without a rule between a parameter and the loss is a NoGradientRuleError naming op, node, parameter and --freeze', () => {
     const g = graphOf([n('MatMul', ['X', 'W'], ['h']), n('Sin', ['h'], ['Y'])], [['W', [3, 4]]]);
     let err: unknown;
-    try { backward(g, { wrt: ['W'], loss: 'loss', opset: 17 }); } catch (e) { err = e; }
+    try {
+      backward(g, { wrt: ['W'], loss: 'loss', opset: 17 });
+    } catch (e) {
+      err = e;
+    }
     expect(err).toBeInstanceOf(NoGradientRuleError);
     const msg = (err as Error).message;
     expect(msg).toContain('Sin');
@@ -54,9 +71,7 @@ describe('backward: which nodes are differentiated', () => {
 
   it('shape computations from a parameter get no gradient and need no rule', () => {
     // Y = Reshape(X * P, Shape(P)) with a NonZero/Size detour that has no rules
-    const g = graphOf([
-      n('Shape', ['P'], ['s']), n('Size', ['P'], ['z']), n('Mul', ['X', 'P'], ['m']), n('Reshape', ['m', 's'], ['Y']),
-    ], [['P', [2, 3]]]);
+    const g = graphOf([n('Shape', ['P'], ['s']), n('Size', ['P'], ['z']), n('Mul', ['X', 'P'], ['m']), n('Reshape', ['m', 's'], ['Y'])], [['P', [2, 3]]]);
     const r = backward(g, { wrt: ['P'], loss: 'loss', opset: 17 });
     expect([...r.grads.keys()]).toEqual(['P']);
     expect(r.noGrad).toEqual([]);
@@ -65,7 +80,13 @@ describe('backward: which nodes are differentiated', () => {
   it('running statistics and unused parameters land in noGrad, not in grads', () => {
     const g = graphOf(
       [n('BatchNormalization', ['X', 'S', 'B', 'M', 'V'], ['Y'])],
-      [['S', [3]], ['B', [3]], ['M', [3]], ['V', [3]], ['U', [3]]],
+      [
+        ['S', [3]],
+        ['B', [3]],
+        ['M', [3]],
+        ['V', [3]],
+        ['U', [3]],
+      ],
       [f32('X', ['N', 3, 4])],
     );
     const r = backward(g, { wrt: ['S', 'B', 'M', 'V', 'U'], loss: 'loss', opset: 17 });
@@ -115,14 +136,25 @@ describe('backward: which nodes are differentiated', () => {
     expect(ops).toContain('Clip');
   });
 
-  it('ALReLU and LeakyRelu gradients are exact steps (ALReLU 0 at 0 as abs\'(0) = 0, LeakyRelu alpha), subnormals and overflow included', async () => {
+  it("ALReLU and LeakyRelu gradients are exact steps (ALReLU 0 at 0 as abs'(0) = 0, LeakyRelu alpha), subnormals and overflow included", async () => {
     const values = [0, -0, 1e-45, -1e-45, 1.2e-38, -1.2e-38, 3e38, -3e38, 1, -1, 0.5, -7];
-    const cases = [['alrelu', 0.01, DataType.FLOAT], ['alrelu', -0.2, DataType.FLOAT], ['alrelu', 0.01, DataType.DOUBLE], ['leaky', 0.2, DataType.FLOAT], ['leaky', 0.01, DataType.DOUBLE], ['leaky', -0.01, DataType.FLOAT]] as const;
+    const cases = [
+      ['alrelu', 0.01, DataType.FLOAT],
+      ['alrelu', -0.2, DataType.FLOAT],
+      ['alrelu', 0.01, DataType.DOUBLE],
+      ['leaky', 0.2, DataType.FLOAT],
+      ['leaky', 0.01, DataType.DOUBLE],
+      ['leaky', -0.01, DataType.FLOAT],
+    ] as const;
     for (const [kind, alpha, dataType] of cases) {
       const vals = dataType === DataType.DOUBLE ? [...values, 5e-324, -5e-324, 1e308, -1e308] : values;
       const g: GraphProto = {
         name: 'g',
-        node: [n('LeakyRelu', ['W'], [kind === 'alrelu' ? 't' : 'Y'], { alpha }), ...(kind === 'alrelu' ? [n('Abs', ['t'], ['Y'])] : []), makeNode('ReduceSum', ['Y'], ['loss'], 'loss', [{ name: 'keepdims', type: 2, i: 0 }])],
+        node: [
+          n('LeakyRelu', ['W'], [kind === 'alrelu' ? 't' : 'Y'], { alpha }),
+          ...(kind === 'alrelu' ? [n('Abs', ['t'], ['Y'])] : []),
+          makeNode('ReduceSum', ['Y'], ['loss'], 'loss', [{ name: 'keepdims', type: 2, i: 0 }]),
+        ],
         initializer: [makeTensor('W', dataType, [vals.length], vals)],
         output: [{ name: 'loss', type: { tensorType: { elemType: dataType, shape: { dim: [] } } } }],
       };
@@ -138,7 +170,10 @@ describe('backward: which nodes are differentiated', () => {
       const typed = (v: number) => (dataType === DataType.DOUBLE ? v : Math.fround(v));
       const want = vals.map((v) => (kind === 'alrelu' ? (v > 0 ? 1 : v < 0 ? typed(-Math.abs(alpha)) : 0) : v > 0 ? 1 : typed(alpha)));
       // (+ 0: a -0 gradient at x = -0 is zero too)
-      expect(Array.from(out[gradName]!.data as Float32Array | Float64Array, (v) => v + 0), `${kind} alpha ${alpha} type ${dataType}`).toEqual(want);
+      expect(
+        Array.from(out[gradName]!.data as Float32Array | Float64Array, (v) => v + 0),
+        `${kind} alpha ${alpha} type ${dataType}`,
+      ).toEqual(want);
     }
   });
 
@@ -148,10 +183,14 @@ describe('backward: which nodes are differentiated', () => {
       const g: GraphProto = {
         name: 'g',
         node: [
-          n('LeakyRelu', ['W'], ['t1'], { alpha: 0.01 }), n('Abs', ['t1'], ['a1']), // subgraph form
-          n('LeakyRelu', ['W'], ['t2'], { alpha: -0.2 }), n('Abs', ['t2'], ['a2']), // negative alpha: same function, slope -0.2
+          n('LeakyRelu', ['W'], ['t1'], { alpha: 0.01 }),
+          n('Abs', ['t1'], ['a1']), // subgraph form
+          n('LeakyRelu', ['W'], ['t2'], { alpha: -0.2 }),
+          n('Abs', ['t2'], ['a2']), // negative alpha: same function, slope -0.2
           n('ALReLU', ['W'], ['a3'], { alpha: 0.03 }, 'ai.alrelu'), // function form
-          n('LeakyRelu', ['W'], ['t4'], { alpha: 0.05 }), n('Abs', ['t4'], ['a4']), n('Mul', ['t4', 'a4'], ['m4']), // t4 read twice: stays
+          n('LeakyRelu', ['W'], ['t4'], { alpha: 0.05 }),
+          n('Abs', ['t4'], ['a4']),
+          n('Mul', ['t4', 'a4'], ['m4']), // t4 read twice: stays
           n('Sum', ['a1', 'a2', 'a3', 'm4'], ['Y']),
           makeNode('ReduceSum', ['Y'], ['loss'], 'loss', [{ name: 'keepdims', type: 2, i: 0 }]),
         ],
@@ -165,7 +204,15 @@ describe('backward: which nodes are differentiated', () => {
       return g;
     };
     const run = async (g: GraphProto) => {
-      const model: ModelProto = { irVersion: 8, opsetImport: [{ domain: '', version: 17 }, { domain: 'ai.alrelu', version: 1 }], graph: g, functions: [alreluFunction(17)] };
+      const model: ModelProto = {
+        irVersion: 8,
+        opsetImport: [
+          { domain: '', version: 17 },
+          { domain: 'ai.alrelu', version: 1 },
+        ],
+        graph: g,
+        functions: [alreluFunction(17)],
+      };
       const s = await ort.InferenceSession.create(encodeModel(model), { logSeverityLevel: 3 });
       const out = await s.run({});
       await s.release();
@@ -209,24 +256,41 @@ describe('trainingOpset', () => {
 });
 
 /** The MNIST fixture with ALReLU (function form), its float initializers turned into inputs we can perturb. */
-async function mnistLossModel(): Promise<{ model: ModelProto; params: { name: string; dims: number[]; values: Float32Array }[]; x: ort.Tensor; opset: number }> {
+async function mnistLossModel(): Promise<{
+  model: ModelProto;
+  params: { name: string; dims: number[]; values: Float32Array }[];
+  x: ort.Tensor;
+  opset: number;
+}> {
   const m = (await readModel(fixture('onnx2c/mnist/model.onnx'))).model;
   convert(m, { form: 'function' });
   const g = m.graph!;
   const opset = trainingOpset(g, opsetVersion(m));
   m.opsetImport = (m.opsetImport ?? []).map((o) => ((o.domain ?? '') === '' ? { ...o, version: opset } : o));
-  const params = (g.initializer ?? []).filter((t) => t.dataType === DataType.FLOAT && (t.dims ?? []).length > 0)
+  const params = (g.initializer ?? [])
+    .filter((t) => t.dataType === DataType.FLOAT && (t.dims ?? []).length > 0)
     .map((t) => ({ name: t.name!, dims: (t.dims ?? []).map(int), values: Float32Array.from(tensorValues(t)!) }));
   const names = new Set(params.map((p) => p.name));
   g.initializer = (g.initializer ?? []).filter((t) => !names.has(t.name!));
   g.input = [...(g.input ?? []).filter((v) => !names.has(v.name!)), ...params.map((p) => f32(p.name, p.dims))];
   const logits = g.output![0]!.name!;
   const rr = mulberry32(5);
-  g.initializer.push(makeTensor('R', DataType.FLOAT, [1, 10], Array.from({ length: 10 }, () => rr() * 2 - 1)));
+  g.initializer.push(
+    makeTensor(
+      'R',
+      DataType.FLOAT,
+      [1, 10],
+      Array.from({ length: 10 }, () => rr() * 2 - 1),
+    ),
+  );
   g.node!.push(makeNode('Mul', [logits, 'R'], ['lr'], 'loss_mul'), makeNode('ReduceSum', ['lr'], ['loss'], 'loss_sum', [{ name: 'keepdims', type: 2, i: 0 }]));
   g.output = [f32('loss', [])];
   const xr = mulberry32(9);
-  const x = new ort.Tensor('float32', Float32Array.from({ length: 784 }, () => xr()), [1, 1, 28, 28]);
+  const x = new ort.Tensor(
+    'float32',
+    Float32Array.from({ length: 784 }, () => xr()),
+    [1, 1, 28, 28],
+  );
   return { model: m, params, x, opset };
 }
 
@@ -245,7 +309,9 @@ describe('backward on a real model', () => {
       const inputName = s.inputNames.find((nm) => !params.some((p) => p.name === nm))!;
       const feeds = (delta?: Float32Array[], eps = 0) => ({
         [inputName]: x,
-        ...Object.fromEntries(params.map((p, i) => [p.name, new ort.Tensor('float32', delta ? p.values.map((v, k) => v + eps * delta[i]![k]!) : p.values, p.dims)])),
+        ...Object.fromEntries(
+          params.map((p, i) => [p.name, new ort.Tensor('float32', delta ? p.values.map((v, k) => v + eps * delta[i]![k]!) : p.values, p.dims)]),
+        ),
       });
       const out = await s.run(feeds());
       const grads = params.map((p) => out[r.grads.get(p.name)!]!.data as Float32Array);
@@ -254,7 +320,7 @@ describe('backward on a real model', () => {
       const dir = params.map((p) => Float32Array.from(p.values, () => dr() * 2 - 1));
       const analytic = grads.reduce((acc, gv, i) => acc + gv.reduce((a, v, k) => a + v * dir[i]![k]!, 0), 0);
       const lossAt = async (d: Float32Array[], eps: number) => Number((await s.run(feeds(d, eps), ['loss'])).loss!.data[0]);
-      const fd = (await lossAt(dir, 1e-4) - (await lossAt(dir, -1e-4))) / 2e-4;
+      const fd = ((await lossAt(dir, 1e-4)) - (await lossAt(dir, -1e-4))) / 2e-4;
       expect(Math.abs(fd - analytic)).toBeLessThan(1e-2 * Math.abs(analytic));
       // single elements of every parameter (a transposed or misplaced weight gradient shows here). The loss is
       // float32 (~2.3; rounding noise ~1e-6 after the convs' sums): eps 3e-3 keeps that under ~1e-3 while
@@ -265,9 +331,13 @@ describe('backward on a real model', () => {
         const pick = mulberry32(200 + i);
         for (let t = 0; t < 6; t++) {
           const k = Math.floor(pick() * p.values.length);
-          const d = params.map((q, j) => { const z = new Float32Array(q.values.length); if (j === i) z[k] = 1; return z; });
+          const d = params.map((q, j) => {
+            const z = new Float32Array(q.values.length);
+            if (j === i) z[k] = 1;
+            return z;
+          });
           const e = 3e-3;
-          const f = (await lossAt(d, e) - (await lossAt(d, -e))) / (2 * e);
+          const f = ((await lossAt(d, e)) - (await lossAt(d, -e))) / (2 * e);
           const a = grads[i]![k]!;
           expect(Math.abs(f - a), `${p.name}[${k}]`).toBeLessThan(3e-3 + 1e-2 * Math.abs(a));
           checked++;

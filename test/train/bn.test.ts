@@ -55,7 +55,9 @@ const OPTIMIZERS: Record<Scenario['optimizer'], OptimizerConfig> = {
 };
 
 const opened = new Map<EpName, Runtime>();
-afterAll(async () => { for (const rt of opened.values()) await rt.close(); });
+afterAll(async () => {
+  for (const rt of opened.values()) await rt.close();
+});
 async function runtime(ep: EpName): Promise<Runtime> {
   let rt = opened.get(ep);
   if (!rt) {
@@ -89,7 +91,14 @@ async function trainingModel(name: string): Promise<{ tm: TrainingModel; model: 
   const mf = await readModel(join(ORACLE, `${name}.onnx`));
   const params = chooseParameters(mf.model.graph!, { freeze: s.frozen }).trainable;
   expect([...params].sort()).toEqual([...s.parameters].sort());
-  const tm = buildTrainingModel(mf.model, { sourceDir: mf.dir, file: name, params, task: 'classification', optimizer: OPTIMIZERS[s.optimizer], batchNorm: 'train' });
+  const tm = buildTrainingModel(mf.model, {
+    sourceDir: mf.dir,
+    file: name,
+    params,
+    task: 'classification',
+    optimizer: OPTIMIZERS[s.optimizer],
+    batchNorm: 'train',
+  });
   return { tm, model: mf.model, dir: mf.dir };
 }
 
@@ -173,21 +182,37 @@ describe('the train-mode graph', () => {
       input: ['M', 'V'].map((v) => ({ name: v, type: { tensorType: { elemType: DataType.DOUBLE, shape: { dim: [{ dimValue: c }] } } } })),
     };
     let k = 0;
-    const slots = trainBatchNorm(graph, [{ node: 'BatchNormalization_Y', mean: 'M', var: 'V' }], 17, (b) => `${b}_${k++}`, new Map(['M', 'V'].map((v) => [v, { name: v, dataType: DataType.DOUBLE, dims: [c] }])));
+    const slots = trainBatchNorm(
+      graph,
+      [{ node: 'BatchNormalization_Y', mean: 'M', var: 'V' }],
+      17,
+      (b) => `${b}_${k++}`,
+      new Map(['M', 'V'].map((v) => [v, { name: v, dataType: DataType.DOUBLE, dims: [c] }])),
+    );
     expect(slots.map((x) => x.name)).toEqual(['M', 'V']);
     const inputs: Record<string, InputSpec> = {
-      X: { shape, grad: true }, S: { shape: [c], grad: grads.S ?? false }, B: { shape: [c], grad: grads.B ?? false },
-      M: { shape: [c] }, V: { shape: [c], gen: 'positive' },
+      X: { shape, grad: true },
+      S: { shape: [c], grad: grads.S ?? false },
+      B: { shape: [c], grad: grads.B ?? false },
+      M: { shape: [c] },
+      V: { shape: [c], gen: 'positive' },
     };
     for (const t of graph.initializer!) {
       const h = tensorFromProto(t);
       const dims = (t.dims ?? []).map(Number);
-      inputs[t.name!] = t.dataType === DataType.INT64 ? { shape: dims, ints: Array.from(h.data as BigInt64Array, Number) } : { shape: dims, values: Array.from(h.data as Float64Array) };
+      inputs[t.name!] =
+        t.dataType === DataType.INT64
+          ? { shape: dims, ints: Array.from(h.data as BigInt64Array, Number) }
+          : { shape: dims, values: Array.from(h.data as Float64Array) };
     }
     return { name, nodes: graph.node!, inputs, float64: true };
   }
 
-  for (const [name, shape] of [['BatchNorm2d', [3, 2, 3, 2]], ['BatchNorm1d on (N, C)', [5, 3]], ['BatchNorm1d on (N, C, L)', [2, 3, 4]]] as const) {
+  for (const [name, shape] of [
+    ['BatchNorm2d', [3, 2, 3, 2]],
+    ['BatchNorm1d on (N, C)', [5, 3]],
+    ['BatchNorm1d on (N, C, L)', [2, 3, 4]],
+  ] as const) {
     it(`${name}: the gradient through the batch statistics matches finite differences (x, scale, bias)`, async () => {
       const r = await gradCheck(trainModeCase(name, [...shape], { S: true, B: true }));
       expect(r.failures).toEqual([]);
@@ -250,16 +275,32 @@ describe('the train-mode graph', () => {
 describe('the loop with --bn train', () => {
   /** x [N, 2] -> Gemm(W, b) [N, 4] -> BatchNormalization -> Relu -> Gemm(V, c) [N, 3]; symbolic batch. */
   function bnModel(): ModelProto {
-    const f32 = (name: string, dims: number[], values: number[]): TensorProto => ({ name, dataType: DataType.FLOAT, dims, rawData: new Uint8Array(Float32Array.from(values).buffer) });
-    const info = (name: string, dims: (number | string)[]) => ({ name, type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } } });
+    const f32 = (name: string, dims: number[], values: number[]): TensorProto => ({
+      name,
+      dataType: DataType.FLOAT,
+      dims,
+      rawData: new Uint8Array(Float32Array.from(values).buffer),
+    });
+    const info = (name: string, dims: (number | string)[]) => ({
+      name,
+      type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+    });
     return {
-      irVersion: 8, opsetImport: [{ domain: '', version: 13 }],
+      irVersion: 8,
+      opsetImport: [{ domain: '', version: 13 }],
       graph: {
-        name: 'bn', input: [info('x', ['N', 2])], output: [info('y', ['N', 3])],
+        name: 'bn',
+        input: [info('x', ['N', 2])],
+        output: [info('y', ['N', 3])],
         initializer: [
-          f32('W', [4, 2], [0.5, -0.3, 0.2, 0.8, -0.6, 0.1, 0.4, 0.4]), f32('b', [4], [0.1, 0, -0.1, 0.2]),
-          f32('g', [4], [1, 0.9, 1.1, 1.2]), f32('beta', [4], [0, 0.1, -0.1, 0]), f32('rm', [4], [3, -3, 2, 0]), f32('rv', [4], [9, 4, 0.25, 1]),
-          f32('V', [3, 4], [0.3, -0.2, 0.5, 0.1, -0.4, 0.6, 0.2, -0.1, 0.2, 0.1, -0.5, 0.4]), f32('c', [3], [0, 0, 0]),
+          f32('W', [4, 2], [0.5, -0.3, 0.2, 0.8, -0.6, 0.1, 0.4, 0.4]),
+          f32('b', [4], [0.1, 0, -0.1, 0.2]),
+          f32('g', [4], [1, 0.9, 1.1, 1.2]),
+          f32('beta', [4], [0, 0.1, -0.1, 0]),
+          f32('rm', [4], [3, -3, 2, 0]),
+          f32('rv', [4], [9, 4, 0.25, 1]),
+          f32('V', [3, 4], [0.3, -0.2, 0.5, 0.1, -0.4, 0.6, 0.2, -0.1, 0.2, 0.1, -0.5, 0.4]),
+          f32('c', [3], [0, 0, 0]),
         ],
         node: [
           { opType: 'Gemm', input: ['x', 'W', 'b'], output: ['h'], name: 'fc1', attribute: [{ name: 'transB', type: 2, i: 1 }] },
@@ -286,7 +327,17 @@ describe('the loop with --bn train', () => {
   it('writes the trained running statistics into the model, logs the mode, and a checkpoint refuses the other mode', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'alrelu-bn-'));
     const rt = await runtime('cpu');
-    const common = { model: bnModel(), sourceDir: dir, file: 'bn.onnx', train: blobs(48, 0), val: blobs(12, 1), runtime: rt, batchSize: 8, optimizer: { name: 'adam' as const }, schedule: { name: 'constant' as const, lr: 0.01 } };
+    const common = {
+      model: bnModel(),
+      sourceDir: dir,
+      file: 'bn.onnx',
+      train: blobs(48, 0),
+      val: blobs(12, 1),
+      runtime: rt,
+      batchSize: 8,
+      optimizer: { name: 'adam' as const },
+      schedule: { name: 'constant' as const, lr: 0.01 },
+    };
     const out = join(dir, 'out.onnx');
     const ckpt = join(dir, 'run.ckpt');
     const r = await finetune({ ...common, epochs: 2, batchNorm: 'train', out, checkpoint: ckpt });
@@ -304,8 +355,9 @@ describe('the loop with --bn train', () => {
     expect(f.log.batchNorm.mode).toBe('frozen');
     for (const s of ['rm', 'rv']) expect(values(f.model, s)).toEqual(values(bnModel(), s));
     // resuming the train-mode checkpoint in frozen mode is another run
-    await expect(finetune({ ...common, epochs: 3, checkpoint: ckpt, resume: true, out: join(dir, 'out2.onnx') }))
-      .rejects.toThrow(/BatchNormalization mode train, this run has frozen/);
+    await expect(finetune({ ...common, epochs: 3, checkpoint: ckpt, resume: true, out: join(dir, 'out2.onnx') })).rejects.toThrow(
+      /BatchNormalization mode train, this run has frozen/,
+    );
     // and in train mode it continues, with the running statistics from the checkpoint
     const c = await finetune({ ...common, epochs: 3, batchNorm: 'train', checkpoint: ckpt, resume: true, out: join(dir, 'out3.onnx') });
     expect(c.log.resumedFrom).toBe(2);
@@ -313,8 +365,21 @@ describe('the loop with --bn train', () => {
 
   it('refuses batches of one sample: a batch variance needs two', async () => {
     const rt = await runtime('cpu');
-    await expect(finetune({ model: bnModel(), sourceDir: '.', file: 'bn.onnx', train: blobs(8, 0), val: blobs(4, 1), runtime: rt, batchSize: 1, epochs: 1, optimizer: { name: 'sgd' }, schedule: { name: 'constant', lr: 0.01 }, batchNorm: 'train' }))
-      .rejects.toThrow(/^batchSize: is 1; BatchNormalization with batch statistics needs batches of 2 or more/);
+    await expect(
+      finetune({
+        model: bnModel(),
+        sourceDir: '.',
+        file: 'bn.onnx',
+        train: blobs(8, 0),
+        val: blobs(4, 1),
+        runtime: rt,
+        batchSize: 1,
+        epochs: 1,
+        optimizer: { name: 'sgd' },
+        schedule: { name: 'constant', lr: 0.01 },
+        batchNorm: 'train',
+      }),
+    ).rejects.toThrow(/^batchSize: is 1; BatchNormalization with batch statistics needs batches of 2 or more/);
   });
 });
 

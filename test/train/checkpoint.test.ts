@@ -26,16 +26,34 @@ const tmp = () => mkdtempSync(join(tmpdir(), 'alrelu-ckpt-'));
 const f32 = (v: number[], dims = [v.length]): HostTensor => ({ type: 'float32', data: Float32Array.from(v), dims });
 
 const settings: RunSettings = {
-  data: { name: 'iris', train: 120, val: 15, sha256: 'f'.repeat(64) }, batchSize: 8,
+  data: { name: 'iris', train: 120, val: 15, sha256: 'f'.repeat(64) },
+  batchSize: 8,
   optimizer: { name: 'adam', weightDecay: 0, momentum: 0.9, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
-  schedule: { name: 'constant', lr: 0.01, every: 1, gamma: 0.1 }, scheduleEpochs: null, seed: 0, shuffle: true,
-  freeze: [], trainOnly: [], input: 'x', output: 'y', maxSteps: null,
+  schedule: { name: 'constant', lr: 0.01, every: 1, gamma: 0.1 },
+  scheduleEpochs: null,
+  seed: 0,
+  shuffle: true,
+  freeze: [],
+  trainOnly: [],
+  input: 'x',
+  output: 'y',
+  maxSteps: null,
 };
 
 function sample(): Checkpoint {
   const history = [1, 2].map((epoch) => ({ epoch, trainLoss: 1 / epoch, valMetric: 0.5, val: { accuracy: 0.5 }, lr: 0.01, seconds: 1, steps: 20 }));
   return {
-    meta: { version: 2, modelHash: 'a'.repeat(64), settings, params: ['w', 'b'], epoch: 2, globalStep: 40, best: { epoch: 1, value: 0.9 }, sinceBest: 1, history },
+    meta: {
+      version: 2,
+      modelHash: 'a'.repeat(64),
+      settings,
+      params: ['w', 'b'],
+      epoch: 2,
+      globalStep: 40,
+      best: { epoch: 1, value: 0.9 },
+      sinceBest: 1,
+      history,
+    },
     params: { w: f32([1, 2, 3, 4, 5, 6], [2, 3]), b: f32([7, 8]) },
     state: { 'm:w': f32([0.1, 0.2, 0.3, 0.4, 0.5, 0.6], [2, 3]), 'm:b': f32([0.7, 0.8]) },
     best: { w: f32([9, 10, 11, 12, 13, 14], [2, 3]), b: f32([15, 16]) },
@@ -102,7 +120,26 @@ describe('checkpoint format', () => {
   it('refuses truncation at every offset tried, 4-byte boundaries included', () => {
     const good = encodeCheckpoint(sample());
     const { data } = layout(good);
-    const cuts = new Set([0, 1, 4, 7, 8, 11, 12, 16, 20, data - 4, data, data + 4, data + 8, good.length - 36, good.length - 32, good.length - 8, good.length - 4, good.length - 1]);
+    const cuts = new Set([
+      0,
+      1,
+      4,
+      7,
+      8,
+      11,
+      12,
+      16,
+      20,
+      data - 4,
+      data,
+      data + 4,
+      data + 8,
+      good.length - 36,
+      good.length - 32,
+      good.length - 8,
+      good.length - 4,
+      good.length - 1,
+    ]);
     for (let k = 4; k < good.length; k += 4 * 7) cuts.add(k);
     for (const cut of cuts) expect(refusal(good.subarray(0, cut)), `cut at ${cut}`).toMatch(/not an alrelu checkpoint|truncated|sha256 does not match/);
   });
@@ -126,8 +163,13 @@ describe('checkpoint format', () => {
     const { metaLength, meta, data } = layout(good);
     const w = meta.tensors.find((t) => t.name === 'param/w')!;
     const places: [string, number][] = [
-      ['magic', 3], ['length field', 9], ['JSON', 12 + Math.floor(metaLength / 2)], ['JSON (a digit of the epoch)', 12 + new TextDecoder().decode(good.subarray(12, 12 + metaLength)).indexOf('"epoch":2') + 8],
-      ['weights', data + w.offset + 5], ['best weights', data + meta.tensors.find((t) => t.name === 'best/b')!.offset], ['checksum', good.length - 1],
+      ['magic', 3],
+      ['length field', 9],
+      ['JSON', 12 + Math.floor(metaLength / 2)],
+      ['JSON (a digit of the epoch)', 12 + new TextDecoder().decode(good.subarray(12, 12 + metaLength)).indexOf('"epoch":2') + 8],
+      ['weights', data + w.offset + 5],
+      ['best weights', data + meta.tensors.find((t) => t.name === 'best/b')!.offset],
+      ['checksum', good.length - 1],
     ];
     for (const [where, at] of places) {
       for (const bit of [0, 7]) {
@@ -159,22 +201,120 @@ describe('checkpoint format', () => {
 
   it('still bounds-checks a file crafted to pass the checksum', () => {
     const cases: [string, (m: Record<string, unknown> & { tensors: Record<string, unknown>[] }) => void, RegExp][] = [
-      ['a tensor past the end', (m) => { m.tensors[0]!.offset = 1 << 30; }, /lies outside the file/],
-      ['a length its dims do not explain', (m) => { m.tensors[0]!.length = 8; }, /has 8 bytes, its type and dims \[2, 3\] need 24/],
-      ['dims far larger than the file', (m) => { m.tensors[0]!.dims = [1 << 20, 1 << 20]; }, /need \d+/],
-      ['negative dims', (m) => { m.tensors[0]!.dims = [-2, -3]; }, /field 'tensors'/],
-      ['fractional offset', (m) => { m.tensors[0]!.offset = 0.5; }, /field 'tensors'/],
-      ['misaligned offset', (m) => { m.tensors[1]!.offset = (m.tensors[1]!.offset as number) + 4; m.tensors[1]!.length = 4; m.tensors[1]!.dims = [1]; }, /outside the file/],
-      ['overlapping tensors', (m) => { m.tensors[1]!.offset = 0; }, /overlap/],
-      ['a tensor twice', (m) => { m.tensors[1]!.name = m.tensors[0]!.name; }, /appears twice/],
-      ['an unknown part', (m) => { m.tensors[0]!.name = 'weights/w'; }, /unexpected tensor name 'weights\/w'/],
-      ['an unknown type', (m) => { m.tensors[0]!.type = 'complex128'; }, /field 'tensors'/],
-      ['a prototype-polluting name', (m) => { m.tensors[0]!.name = 'param/__proto__'; }, /unexpected tensor name 'param\/__proto__'/],
-      ['another format version', (m) => { m.version = 3; }, /format version 3, expected 2/],
-      ['a malformed model hash', (m) => { m.modelHash = '../etc'; }, /field 'modelHash'/],
-      ['history that disagrees with the epoch', (m) => { m.epoch = 5; }, /field 'history'/],
-      ['missing settings', (m) => { delete m.settings; }, /field 'settings'/],
-      ['a string where a number goes', (m) => { m.globalStep = '40'; }, /field 'globalStep'/],
+      [
+        'a tensor past the end',
+        (m) => {
+          m.tensors[0]!.offset = 1 << 30;
+        },
+        /lies outside the file/,
+      ],
+      [
+        'a length its dims do not explain',
+        (m) => {
+          m.tensors[0]!.length = 8;
+        },
+        /has 8 bytes, its type and dims \[2, 3\] need 24/,
+      ],
+      [
+        'dims far larger than the file',
+        (m) => {
+          m.tensors[0]!.dims = [1 << 20, 1 << 20];
+        },
+        /need \d+/,
+      ],
+      [
+        'negative dims',
+        (m) => {
+          m.tensors[0]!.dims = [-2, -3];
+        },
+        /field 'tensors'/,
+      ],
+      [
+        'fractional offset',
+        (m) => {
+          m.tensors[0]!.offset = 0.5;
+        },
+        /field 'tensors'/,
+      ],
+      [
+        'misaligned offset',
+        (m) => {
+          m.tensors[1]!.offset = (m.tensors[1]!.offset as number) + 4;
+          m.tensors[1]!.length = 4;
+          m.tensors[1]!.dims = [1];
+        },
+        /outside the file/,
+      ],
+      [
+        'overlapping tensors',
+        (m) => {
+          m.tensors[1]!.offset = 0;
+        },
+        /overlap/,
+      ],
+      [
+        'a tensor twice',
+        (m) => {
+          m.tensors[1]!.name = m.tensors[0]!.name;
+        },
+        /appears twice/,
+      ],
+      [
+        'an unknown part',
+        (m) => {
+          m.tensors[0]!.name = 'weights/w';
+        },
+        /unexpected tensor name 'weights\/w'/,
+      ],
+      [
+        'an unknown type',
+        (m) => {
+          m.tensors[0]!.type = 'complex128';
+        },
+        /field 'tensors'/,
+      ],
+      [
+        'a prototype-polluting name',
+        (m) => {
+          m.tensors[0]!.name = 'param/__proto__';
+        },
+        /unexpected tensor name 'param\/__proto__'/,
+      ],
+      [
+        'another format version',
+        (m) => {
+          m.version = 3;
+        },
+        /format version 3, expected 2/,
+      ],
+      [
+        'a malformed model hash',
+        (m) => {
+          m.modelHash = '../etc';
+        },
+        /field 'modelHash'/,
+      ],
+      [
+        'history that disagrees with the epoch',
+        (m) => {
+          m.epoch = 5;
+        },
+        /field 'history'/,
+      ],
+      [
+        'missing settings',
+        (m) => {
+          delete m.settings;
+        },
+        /field 'settings'/,
+      ],
+      [
+        'a string where a number goes',
+        (m) => {
+          m.globalStep = '40';
+        },
+        /field 'globalStep'/,
+      ],
     ];
     for (const [what, edit, cause] of cases) {
       let c: string | undefined;
@@ -198,7 +338,8 @@ describe('checkpoint format', () => {
   it('refuses a folder, a FIFO or a missing file as the checkpoint, without blocking', async () => {
     const dir = tmp();
     await expect(readCheckpoint(dir)).rejects.toThrow(/is not a regular file/);
-    if (spawnSync('mkfifo', [join(dir, 'fifo.ckpt')]).status === 0) await expect(readCheckpoint(join(dir, 'fifo.ckpt'))).rejects.toThrow(/is not a regular file/);
+    if (spawnSync('mkfifo', [join(dir, 'fifo.ckpt')]).status === 0)
+      await expect(readCheckpoint(join(dir, 'fifo.ckpt'))).rejects.toThrow(/is not a regular file/);
     await expect(readCheckpoint(join(dir, 'none.ckpt'))).rejects.toThrow(/no such checkpoint/);
   });
 });
@@ -214,11 +355,23 @@ describe('resume checks the run it continues', () => {
     val = (await loadData('iris', { split: 'val' })) as Dataset;
     model = decodeModel(readFileSync(join(ROOT, 'models/iris-mlp.onnx')));
   });
-  afterAll(async () => { await rt?.close(); });
+  afterAll(async () => {
+    await rt?.close();
+  });
 
   const base = (checkpoint: string, epochs = 2): FinetuneOptions => ({
-    model, sourceDir: ROOT, file: 'iris-mlp.onnx', train, val, runtime: rt, epochs, batchSize: 16,
-    optimizer: { name: 'adam' }, schedule: { name: 'constant', lr: 0.01 }, checkpoint, seed: 3,
+    model,
+    sourceDir: ROOT,
+    file: 'iris-mlp.onnx',
+    train,
+    val,
+    runtime: rt,
+    epochs,
+    batchSize: 16,
+    optimizer: { name: 'adam' },
+    schedule: { name: 'constant', lr: 0.01 },
+    checkpoint,
+    seed: 3,
   });
 
   it('continues bit for bit: 2 epochs, then 2 more from the checkpoint, equal 4 straight', async () => {
@@ -228,7 +381,8 @@ describe('resume checks the run it continues', () => {
     const resumed = await finetune({ ...base(join(dir, 'b.ckpt'), 4), resume: true });
     expect(resumed.log.resumedFrom).toBe(2);
     expect(resumed.log.epochs.map((e) => e.trainLoss)).toEqual(straight.log.epochs.map((e) => e.trainLoss));
-    for (const [k, v] of Object.entries(straight.params)) expect(Array.from(resumed.params[k]!.data as Float32Array), k).toEqual(Array.from(v.data as Float32Array));
+    for (const [k, v] of Object.entries(straight.params))
+      expect(Array.from(resumed.params[k]!.data as Float32Array), k).toEqual(Array.from(v.data as Float32Array));
     const a = await readCheckpoint(join(dir, 'a.ckpt'));
     const b = await readCheckpoint(join(dir, 'b.ckpt'));
     expect(b.meta.globalStep).toBe(a.meta.globalStep);
@@ -256,7 +410,10 @@ describe('resume checks the run it continues', () => {
       ['several at once', { batchSize: 8, seed: 9 }, /batch size 16, this run has 8; seed 3, this run has 9; resume with the checkpoint's settings/],
     ];
     for (const [what, change, cause] of cases) {
-      const e = await finetune({ ...base(file, 3), maxSteps: 3, resume: true, ...change }).then(() => undefined, (x: unknown) => x);
+      const e = await finetune({ ...base(file, 3), maxSteps: 3, resume: true, ...change }).then(
+        () => undefined,
+        (x: unknown) => x,
+      );
       expect(e, what).toBeInstanceOf(UserError);
       expect((e as UserError).subject, what).toBe(file);
       expect((e as UserError).cause_, what).toMatch(cause);
@@ -284,7 +441,9 @@ describe('resume checks the run it continues', () => {
     const w = c.params['fc1.weight']!;
     c.params['fc1.weight'] = { ...w, dims: [w.dims[1]!, w.dims[0]!] };
     writeFileSync(file, encodeCheckpoint(c));
-    await expect(finetune({ ...base(file, 2), maxSteps: 2, resume: true })).rejects.toThrow(/parameter 'fc1\.weight' is float32 \[4, 16\], this run needs float32 \[16, 4\]/);
+    await expect(finetune({ ...base(file, 2), maxSteps: 2, resume: true })).rejects.toThrow(
+      /parameter 'fc1\.weight' is float32 \[4, 16\], this run needs float32 \[16, 4\]/,
+    );
     const d = await readCheckpoint(file);
     d.params['fc1.weight'] = w;
     d.state['m:extra'] = w;

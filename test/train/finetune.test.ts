@@ -36,7 +36,9 @@ describe('fine-tuning the converted pretrained MNIST model', () => {
     const conv = join(dir, 'mnist.alrelu.onnx');
     const out = join(dir, 'mnist.ft.onnx');
     expect((await runCli([MNIST, '-o', conv, '--quiet'])).code).toBe(0);
-    const r = await runCli(['finetune', conv, '--data', 'mnist', '--scale', '255', '--epochs', '1', '--lr', '1e-4', '--seed', '0', '-o', out, '--json'], { timeoutMs: 170_000 });
+    const r = await runCli(['finetune', conv, '--data', 'mnist', '--scale', '255', '--epochs', '1', '--lr', '1e-4', '--seed', '0', '-o', out, '--json'], {
+      timeoutMs: 170_000,
+    });
     expect(r.code, r.stderr).toBe(0);
     const log = JSON.parse(r.stdout) as FinetuneLog;
     // mnist-8 has a fixed batch of 1 and a Reshape to [1, 256]: both made symbolic for training.
@@ -46,7 +48,9 @@ describe('fine-tuning the converted pretrained MNIST model', () => {
 
     const [origAll, convAll] = await testAccuracy([MNIST, conv], 'all');
     const [orig, converted, tuned] = await testAccuracy([MNIST, conv, out], 'test');
-    console.log(`mnist-8 accuracy, all 10,000: original ${origAll}, converted ${convAll}; test split: original ${orig}, converted ${converted}, fine-tuned ${tuned}; val ${log.initial.accuracy} -> ${log.best?.value} (epoch ${log.best?.epoch}); ${log.seconds.toFixed(1)} s`);
+    console.log(
+      `mnist-8 accuracy, all 10,000: original ${origAll}, converted ${convAll}; test split: original ${orig}, converted ${converted}, fine-tuned ${tuned}; val ${log.initial.accuracy} -> ${log.best?.value} (epoch ${log.best?.epoch}); ${log.seconds.toFixed(1)} s`,
+    );
     expect(convAll).toBeLessThan(origAll!);
     expect(tuned).toBeGreaterThanOrEqual(orig! - 0.005);
     // The run's own test figure is the written model's, as the evaluation code measures it.
@@ -93,10 +97,30 @@ describe.runIf(!hasGpuDevice())('the WebGPU adapter trained on, without a GPU', 
     const out = join(dir, 'iris.ft.onnx');
     const r = await runCli(['finetune', IRIS_MLP, '--data', 'iris', '--epochs', '1', '--max-steps', '2', '--ep', 'webgpu', '-o', out]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toContain("WebGPU adapter: SwiftShader (Vulkan on the CPU) (software: on the CPU, not GPU speed; auto fell back: no WebGPU adapter with the system's Vulkan drivers)");
+    expect(r.stderr).toContain(
+      "WebGPU adapter: SwiftShader (Vulkan on the CPU) (software: on the CPU, not GPU speed; auto fell back: no WebGPU adapter with the system's Vulkan drivers)",
+    );
     const log = JSON.parse(readFileSync(`${out}.log.json`, 'utf8')) as FinetuneLog;
-    expect(log.adapter).toEqual({ name: 'SwiftShader (Vulkan on the CPU)', software: true, choice: 'auto', fallback: "no WebGPU adapter with the system's Vulkan drivers" });
-    const gpu = await runCli(['finetune', IRIS_MLP, '--data', 'iris', '--epochs', '1', '--ep', 'webgpu', '--webgpu-adapter', 'gpu', '-o', join(dir, 'gpu.onnx')]);
+    expect(log.adapter).toEqual({
+      name: 'SwiftShader (Vulkan on the CPU)',
+      software: true,
+      choice: 'auto',
+      fallback: "no WebGPU adapter with the system's Vulkan drivers",
+    });
+    const gpu = await runCli([
+      'finetune',
+      IRIS_MLP,
+      '--data',
+      'iris',
+      '--epochs',
+      '1',
+      '--ep',
+      'webgpu',
+      '--webgpu-adapter',
+      'gpu',
+      '-o',
+      join(dir, 'gpu.onnx'),
+    ]);
     expect(gpu.code).toBe(2);
     expect(errorLine(gpu)).toMatch(/^error: webgpu: no WebGPU \(Vulkan\) adapter found; fix: /);
     expect(existsSync(join(dir, 'gpu.onnx'))).toBe(false);
@@ -142,14 +166,32 @@ describe('runs that stop', () => {
     const out = join(dir, 'nan.onnx');
     const r = await runCli(['finetune', IRIS_MLP, '--data', 'iris', '--optimizer', 'sgd', '--lr', '1e30', '--batch-size', '8', '--epochs', '5', '-o', out]);
     expect(r.code).toBe(2);
-    expect(errorLine(r)).toMatch(/loss is (NaN|Infinity|-Infinity) at step \d+ \(epoch \d+, batch \d+\); stopped\. (The last good checkpoint is .*\.ckpt \(epoch \d+\)|No epoch had completed; nothing was written); try a lower --lr/);
+    expect(errorLine(r)).toMatch(
+      /loss is (NaN|Infinity|-Infinity) at step \d+ \(epoch \d+, batch \d+\); stopped\. (The last good checkpoint is .*\.ckpt \(epoch \d+\)|No epoch had completed; nothing was written); try a lower --lr/,
+    );
     expect(existsSync(out)).toBe(false);
   });
 
   it('--patience stops when validation stops improving', async () => {
     const dir = tmp();
     const out = join(dir, 'p.onnx');
-    const r = await runCli(['finetune', IRIS_MLP, '--data', 'iris', '--optimizer', 'sgd', '--lr', '1e-12', '--epochs', '10', '--patience', '2', '-o', out, '--json']);
+    const r = await runCli([
+      'finetune',
+      IRIS_MLP,
+      '--data',
+      'iris',
+      '--optimizer',
+      'sgd',
+      '--lr',
+      '1e-12',
+      '--epochs',
+      '10',
+      '--patience',
+      '2',
+      '-o',
+      out,
+      '--json',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const log = JSON.parse(r.stdout) as FinetuneLog;
     expect(log.stopped).toBe('early-stopping');
@@ -157,13 +199,18 @@ describe('runs that stop', () => {
     expect(log.best?.epoch).toBe(0);
   });
 
-  it('--dump-gradients writes the loss and each parameter\'s gradient of the first batch, and trains nothing', async () => {
+  it("--dump-gradients writes the loss and each parameter's gradient of the first batch, and trains nothing", async () => {
     const dir = tmp();
     const file = join(dir, 'g.json');
     const out = join(dir, 'never.onnx');
     const r = await runCli(['finetune', IRIS_MLP, '--data', 'iris', '--no-shuffle', '--batch-size', '16', '--dump-gradients', file, '-o', out, '--json']);
     expect(r.code, r.stderr).toBe(0);
-    const dump = JSON.parse(readFileSync(file, 'utf8')) as { batch: number; loss: number; lossKind: string; gradients: Record<string, { dims: number[]; values: number[] }> };
+    const dump = JSON.parse(readFileSync(file, 'utf8')) as {
+      batch: number;
+      loss: number;
+      lossKind: string;
+      gradients: Record<string, { dims: number[]; values: number[] }>;
+    };
     expect(dump.batch).toBe(16);
     expect(dump.lossKind).toBe('cross-entropy');
     expect(Number.isFinite(dump.loss)).toBe(true);
@@ -188,8 +235,16 @@ describe('bad input: one error line, exit 2, nothing written', () => {
   }
 
   const cases: [string, () => string[], RegExp][] = [
-    ['labels that do not fit the output', () => ['--data', npyData(60, 5)], /--data: labels go up to 5, but the model's output 'logits' has 3 values per sample \(classes 0\.\.2\)/],
-    ['a data set smaller than one batch', () => ['--data', npyData(20, 2), '--batch-size', '32'], /--data: the training split has 16 samples, fewer than one batch of 32/],
+    [
+      'labels that do not fit the output',
+      () => ['--data', npyData(60, 5)],
+      /--data: labels go up to 5, but the model's output 'logits' has 3 values per sample \(classes 0\.\.2\)/,
+    ],
+    [
+      'a data set smaller than one batch',
+      () => ['--data', npyData(20, 2), '--batch-size', '32'],
+      /--data: the training split has 16 samples, fewer than one batch of 32/,
+    ],
     ['a split in the data spec', () => ['--data', 'iris:train'], /--data iris:train: fine-tuning splits the data itself/],
     ['samples that do not fit the input', () => ['--data', 'mnist'], /\.onnx: input 'input' takes shape \[batch, 4\]; samples of shape \[1, 28, 28\]/],
     ['a --freeze that matches nothing', () => ['--data', 'iris', '--freeze', 'conv*'], /--freeze: 'conv\*' matches no parameter/],

@@ -101,7 +101,11 @@ for (const net of ['mlp_iris', 'cnn_digits']) {
         const mf = await readModel(join(dir, 'model.onnx'));
         convert(mf.model);
         const tm = buildTrainingModel(mf.model, {
-          sourceDir: mf.dir, file: net, params: expected.parameters, task: 'classification', optimizer: opt.cfg,
+          sourceDir: mf.dir,
+          file: net,
+          params: expected.parameters,
+          task: 'classification',
+          optimizer: opt.cfg,
         });
         const start = freshStart(tm);
         const runner = await StepRunner.open(rt, tm, start);

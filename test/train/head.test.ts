@@ -21,7 +21,8 @@ function floats(name: string, dims: number[], f: (i: number) => number): TensorP
 }
 
 const vi = (name: string, dims: (number | string)[]) => ({
-  name, type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+  name,
+  type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
 });
 
 /** x [N, F] -> Relu -> head (K classes) -> tail ops -> output. */
@@ -29,13 +30,25 @@ function headModel(form: Form, F: number, K: number, tail: string[] = [], extra:
   const nodes: NodeProto[] = [{ opType: 'Relu', input: ['x'], output: ['h'], name: 'relu' }];
   const inits: TensorProto[] = [];
   if (form === 'matmul-add') {
-    inits.push(floats('fc.weight', [F, K], (i) => Math.sin(i)), floats('fc.bias', [K], (i) => i / 10));
-    nodes.push({ opType: 'MatMul', input: ['h', 'fc.weight'], output: ['mm'], name: 'fc/MatMul' }, { opType: 'Add', input: ['mm', 'fc.bias'], output: ['logits'], name: 'fc/Add' });
+    inits.push(
+      floats('fc.weight', [F, K], (i) => Math.sin(i)),
+      floats('fc.bias', [K], (i) => i / 10),
+    );
+    nodes.push(
+      { opType: 'MatMul', input: ['h', 'fc.weight'], output: ['mm'], name: 'fc/MatMul' },
+      { opType: 'Add', input: ['mm', 'fc.bias'], output: ['logits'], name: 'fc/Add' },
+    );
   } else {
     const t = form === 'gemm-transB1';
-    inits.push(floats('fc.weight', t ? [K, F] : [F, K], (i) => Math.sin(i)), floats('fc.bias', [K], (i) => i / 10));
+    inits.push(
+      floats('fc.weight', t ? [K, F] : [F, K], (i) => Math.sin(i)),
+      floats('fc.bias', [K], (i) => i / 10),
+    );
     nodes.push({
-      opType: 'Gemm', input: ['h', 'fc.weight', 'fc.bias'], output: ['logits'], name: 'fc/Gemm',
+      opType: 'Gemm',
+      input: ['h', 'fc.weight', 'fc.bias'],
+      output: ['logits'],
+      name: 'fc/Gemm',
       attribute: [{ name: 'alpha', type: 1, f: 2 }, ...(t ? [{ name: 'transB', type: 2, i: 1 }] : [])],
     });
   }
@@ -45,9 +58,14 @@ function headModel(form: Form, F: number, K: number, tail: string[] = [], extra:
     last = `t${i}`;
   });
   return {
-    irVersion: 8, opsetImport: [{ domain: '', version: 17 }],
+    irVersion: 8,
+    opsetImport: [{ domain: '', version: 17 }],
     graph: {
-      name: 'g', node: nodes, initializer: inits, input: [vi('x', ['N', F])], output: [vi(last, ['N', K])],
+      name: 'g',
+      node: nodes,
+      initializer: inits,
+      input: [vi('x', ['N', F])],
+      output: [vi(last, ['N', K])],
       ...(extra.valueInfo ? { valueInfo: [vi('logits', ['N', K])] } : {}),
     },
   };
@@ -79,7 +97,15 @@ describe('replaceHead', () => {
     const p = y.data as Float32Array;
     for (let r = 0; r < 7; r++) expect(p.subarray(r * 5, r * 5 + 5).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
     expect(model.graph!.output![0]!.type!.tensorType!.shape!.dim!.map((d) => d.dimParam || int(d.dimValue))).toEqual(['N', 5]);
-    expect(report).toMatchObject({ form: form === 'matmul-add' ? 'MatMul+Add' : 'Gemm', oldClasses: 3, newClasses: 5, features: F, weight: 'fc.weight', bias: 'fc.bias', passedThrough: ['tail0'] });
+    expect(report).toMatchObject({
+      form: form === 'matmul-add' ? 'MatMul+Add' : 'Gemm',
+      oldClasses: 3,
+      newClasses: 5,
+      features: F,
+      weight: 'fc.weight',
+      bias: 'fc.bias',
+      passedThrough: ['tail0'],
+    });
     expect(report.nodes).toEqual(form === 'matmul-add' ? ['fc/MatMul', 'fc/Add'] : ['fc/Gemm']);
   });
 
@@ -96,11 +122,12 @@ describe('replaceHead', () => {
     const w = tensorValues(init(model, 'fc.weight'))!;
     const b = tensorValues(init(model, 'fc.bias'))!;
     const ref: number[] = [];
-    for (let r = 0; r < 4; r++) for (let k = 0; k < 4; k++) {
-      let s = b[k]!;
-      for (let c = 0; c < F; c++) s += Math.max(0, x[r * F + c]!) * w[k * F + c]!;
-      ref.push(s);
-    }
+    for (let r = 0; r < 4; r++)
+      for (let k = 0; k < 4; k++) {
+        let s = b[k]!;
+        for (let c = 0; c < F; c++) s += Math.max(0, x[r * F + c]!) * w[k * F + c]!;
+        ref.push(s);
+      }
     for (const o of outs) o.forEach((v, i) => expect(v).toBeCloseTo(ref[i]!, 5));
   });
 
@@ -175,9 +202,22 @@ describe('replaceHead', () => {
 
     // a read from inside a subgraph (an If branch capturing the logits) is a consumer too
     const captured = headModel('gemm-transB1', 4, 3);
-    const branch = (name: string) => ({ name, node: [{ opType: 'Identity', input: ['logits'], output: [`${name}_out`] }], output: [vi(`${name}_out`, ['N', 3])] });
+    const branch = (name: string) => ({
+      name,
+      node: [{ opType: 'Identity', input: ['logits'], output: [`${name}_out`] }],
+      output: [vi(`${name}_out`, ['N', 3])],
+    });
     captured.graph!.input!.push({ name: 'c', type: { tensorType: { elemType: DataType.BOOL, shape: { dim: [] } } } });
-    captured.graph!.node!.push({ opType: 'If', input: ['c'], output: ['picked'], name: 'if', attribute: [{ name: 'then_branch', type: 5, g: branch('t') }, { name: 'else_branch', type: 5, g: branch('e') }] });
+    captured.graph!.node!.push({
+      opType: 'If',
+      input: ['c'],
+      output: ['picked'],
+      name: 'if',
+      attribute: [
+        { name: 'then_branch', type: 5, g: branch('t') },
+        { name: 'else_branch', type: 5, g: branch('e') },
+      ],
+    });
     captured.graph!.output!.push(vi('picked', ['N', 3]));
     refuse(captured, 2, /output 'logits' feeds [23] consumers/);
 

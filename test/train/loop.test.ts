@@ -13,12 +13,29 @@ import { tensorFromProto } from '../../src/runtime/tensor.js';
 import { finetune } from '../../src/train/loop.js';
 
 let rt: Runtime;
-beforeAll(async () => { rt = await openRuntime('cpu'); });
-afterAll(async () => { await rt?.close(); });
+beforeAll(async () => {
+  rt = await openRuntime('cpu');
+});
+afterAll(async () => {
+  await rt?.close();
+});
 
-const f32 = (name: string, dims: number[], values: number[]): TensorProto => ({ name, dataType: DataType.FLOAT, dims, rawData: new Uint8Array(Float32Array.from(values).buffer) });
-const i64 = (name: string, values: number[]): TensorProto => ({ name, dataType: DataType.INT64, dims: [values.length], rawData: new Uint8Array(BigInt64Array.from(values.map(BigInt)).buffer) });
-const info = (name: string, dims: number[]) => ({ name, type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } });
+const f32 = (name: string, dims: number[], values: number[]): TensorProto => ({
+  name,
+  dataType: DataType.FLOAT,
+  dims,
+  rawData: new Uint8Array(Float32Array.from(values).buffer),
+});
+const i64 = (name: string, values: number[]): TensorProto => ({
+  name,
+  dataType: DataType.INT64,
+  dims: [values.length],
+  rawData: new Uint8Array(BigInt64Array.from(values.map(BigInt)).buffer),
+});
+const info = (name: string, dims: number[]) => ({
+  name,
+  type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: dims.map((d) => ({ dimValue: d })) } } },
+});
 
 /**
  * x [2, 4] -> Reshape [4, 2] -> Reshape [2, 4] -> Gemm(W [3, 4], b [3], transB) -> LeakyRelu -> Abs -> Gemm(V, c).
@@ -60,12 +77,22 @@ function blobs(n: number, offset: number): Dataset {
 }
 
 describe('finetune() on a model with a batch it cannot relax', () => {
-  it('falls back to the model\'s batch of 2, learns, pads validation, and leaves frozen parameters and the graph alone', async () => {
+  it("falls back to the model's batch of 2, learns, pads validation, and leaves frozen parameters and the graph alone", async () => {
     const model = fixedBatchModel();
     const notes: string[] = [];
     const r = await finetune({
-      model, sourceDir: '.', file: 'fixed.onnx', train: blobs(41, 0), val: blobs(11, 1), test: blobs(9, 2), runtime: rt,
-      epochs: 4, batchSize: 8, optimizer: { name: 'adam' }, schedule: { name: 'constant', lr: 0.05 }, freeze: ['c'],
+      model,
+      sourceDir: '.',
+      file: 'fixed.onnx',
+      train: blobs(41, 0),
+      val: blobs(11, 1),
+      test: blobs(9, 2),
+      runtime: rt,
+      epochs: 4,
+      batchSize: 8,
+      optimizer: { name: 'adam' },
+      schedule: { name: 'constant', lr: 0.05 },
+      freeze: ['c'],
       say: (l) => notes.push(l),
     });
     expect(notes.join('\n')).toMatch(/batch dimension is fixed at 2; making it symbolic changed its outputs, so training uses batches of 2/);
@@ -86,7 +113,10 @@ describe('finetune() on a model with a batch it cannot relax', () => {
 
 /** x [N, 1, H, W] -> Conv 1->4 3x3 stride 2 -> Relu -> GlobalAveragePool -> Flatten -> Gemm 4->3: any image size. */
 function anySizeModel(): ModelProto {
-  const sym = (name: string, dims: (number | string)[]) => ({ name, type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } } });
+  const sym = (name: string, dims: (number | string)[]) => ({
+    name,
+    type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+  });
   const w = Array.from({ length: 36 }, (_, i) => Math.sin(3 * i + 1) * 0.5);
   const g = Array.from({ length: 12 }, (_, i) => Math.cos(2 * i + 1) * 0.5);
   return {
@@ -98,7 +128,16 @@ function anySizeModel(): ModelProto {
       output: [sym('y', ['N', 3])],
       initializer: [f32('W', [4, 1, 3, 3], w), f32('B', [4], [0, 0.1, -0.1, 0.05]), f32('G', [3, 4], g), f32('c', [3], [0, 0, 0])],
       node: [
-        { opType: 'Conv', input: ['x', 'W', 'B'], output: ['h'], name: 'conv', attribute: [{ name: 'strides', type: 7, ints: [2, 2] }, { name: 'pads', type: 7, ints: [1, 1, 1, 1] }] },
+        {
+          opType: 'Conv',
+          input: ['x', 'W', 'B'],
+          output: ['h'],
+          name: 'conv',
+          attribute: [
+            { name: 'strides', type: 7, ints: [2, 2] },
+            { name: 'pads', type: 7, ints: [1, 1, 1, 1] },
+          ],
+        },
         { opType: 'Relu', input: ['h'], output: ['r'], name: 'relu' },
         { opType: 'GlobalAveragePool', input: ['r'], output: ['p'], name: 'gap' },
         { opType: 'Flatten', input: ['p'], output: ['f'], name: 'flat' },
@@ -124,8 +163,16 @@ describe('finetune() on a model with symbolic image sizes', () => {
   it("takes the data's sample shape for the Conv gradient, learns, and writes the model with its sizes still symbolic", async () => {
     const model = anySizeModel();
     const r = await finetune({
-      model, sourceDir: '.', file: 'any-size.onnx', train: stripes(60, 0), val: stripes(15, 1), runtime: rt,
-      epochs: 6, batchSize: 10, optimizer: { name: 'adam' }, schedule: { name: 'constant', lr: 0.05 },
+      model,
+      sourceDir: '.',
+      file: 'any-size.onnx',
+      train: stripes(60, 0),
+      val: stripes(15, 1),
+      runtime: rt,
+      epochs: 6,
+      batchSize: 10,
+      optimizer: { name: 'adam' },
+      schedule: { name: 'constant', lr: 0.05 },
     });
     expect(r.log.epochs.at(-1)!.trainLoss).toBeLessThan(r.log.epochs[0]!.trainLoss);
     expect(r.log.best!.value).toBeGreaterThan(r.log.initial.accuracy!);

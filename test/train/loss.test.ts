@@ -28,8 +28,12 @@ const labels = Int32Array.from({ length: N }, (_, i) => valueAt(ya, i));
 const y: HostTensor = { type: 'int32', data: labels, dims: [N] };
 
 let rt: Runtime;
-beforeAll(async () => { rt = await openRuntime('cpu'); });
-afterAll(async () => { await rt?.close(); });
+beforeAll(async () => {
+  rt = await openRuntime('cpu');
+});
+afterAll(async () => {
+  await rt?.close();
+});
 
 /** The converted MLP, optionally with a Softmax or LogSoftmax appended as the new output. */
 async function model(ending?: 'Softmax' | 'LogSoftmax'): Promise<ModelProto> {
@@ -49,7 +53,7 @@ function softmaxRows(z: ArrayLike<number>): Float64Array {
     let m = -Infinity;
     for (let k = 0; k < K; k++) m = Math.max(m, z[n * K + k]!);
     let s = 0;
-    for (let k = 0; k < K; k++) s += (p[n * K + k] = Math.exp(z[n * K + k]! - m));
+    for (let k = 0; k < K; k++) s += p[n * K + k] = Math.exp(z[n * K + k]! - m);
     for (let k = 0; k < K; k++) p[n * K + k]! /= s;
   }
   return p;

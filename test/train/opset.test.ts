@@ -26,10 +26,12 @@ import { opsetVersion, readModel } from '../../src/onnx/read.js';
 import { bytesOf, fixture } from '../helpers.js';
 
 const vi = (name: string, dims: (number | string)[], elemType: number = DataType.FLOAT): ValueInfo => ({
-  name, type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+  name,
+  type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
 });
 const model = (opset: number, nodes: NodeProto[], inputs: ValueInfo[], outputs: string[], initializer: TensorProto[] = []): ModelProto => ({
-  irVersion: opset >= 17 ? 8 : 4, opsetImport: [{ domain: '', version: opset }],
+  irVersion: opset >= 17 ? 8 : 4,
+  opsetImport: [{ domain: '', version: opset }],
   graph: { name: 'g', node: nodes, input: inputs, output: outputs.map((name) => ({ name })), initializer },
 });
 const clone = (m: ModelProto): ModelProto => structuredClone(m);
@@ -47,10 +49,16 @@ async function expectSameOutputs(m: ModelProto, dims: number[][], rewrites = 1):
   expect(rewritten).toBe(rewrites);
   up.opsetImport = [{ domain: '', version: opset }];
   up.irVersion = 8;
-  const feeds = Object.fromEntries(m.graph!.input!.map((v, i) => [v.name!, new ort.Tensor('float32', Float32Array.from(randoms(elementCount(dims[i]!), 7 + i)), dims[i]!)]));
+  const feeds = Object.fromEntries(
+    m.graph!.input!.map((v, i) => [v.name!, new ort.Tensor('float32', Float32Array.from(randoms(elementCount(dims[i]!), 7 + i)), dims[i]!)]),
+  );
   const run = async (x: ModelProto) => {
     const s = await ort.InferenceSession.create(encodeModel(x), { logSeverityLevel: 3, graphOptimizationLevel: 'disabled' });
-    try { return await s.run(feeds); } finally { await s.release(); }
+    try {
+      return await s.run(feeds);
+    } finally {
+      await s.release();
+    }
   };
   const [a, b] = [await run(m), await run(up)];
   for (const o of m.graph!.output!) {
@@ -77,19 +85,66 @@ describe('opset upgrades keep every output bit for bit (onnxruntime runs both)',
     ['Clip-10 min and max', model(10, [n('Clip', ['X'], ['Y'], { min: -0.25, max: 0.5 })], X([3, 5]), ['Y']), [[3, 5]]],
     ['Clip-10 max only', model(10, [n('Clip', ['X'], ['Y'], { max: 0.125 })], X([3, 5]), ['Y']), [[3, 5]]],
     ['Dropout-10 ratio, unread mask', model(10, [n('Dropout', ['X'], ['Y', 'M'], { ratio: 0.5 })], X([3, 5]), ['Y']), [[3, 5]]],
-    ['BatchNormalization-8 spatial', model(8, [n('BatchNormalization', ['X', 's', 'b', 'm', 'v'], ['Y'], { spatial: 1, epsilon: 1e-3 })], X([2, 3, 2, 2]), ['Y'],
-      [f32('s', [3], [1.5, -0.5, 2]), f32('b', [3], [0.25, 0, -1]), f32('m', [3], [0.5, -0.25, 1]), f32('v', [3], [1, 0.5, 2])]), [[2, 3, 2, 2]]],
+    [
+      'BatchNormalization-8 spatial',
+      model(
+        8,
+        [n('BatchNormalization', ['X', 's', 'b', 'm', 'v'], ['Y'], { spatial: 1, epsilon: 1e-3 })],
+        X([2, 3, 2, 2]),
+        ['Y'],
+        [f32('s', [3], [1.5, -0.5, 2]), f32('b', [3], [0.25, 0, -1]), f32('m', [3], [0.5, -0.25, 1]), f32('v', [3], [1, 0.5, 2])],
+      ),
+      [[2, 3, 2, 2]],
+    ],
     ['Softmax-11 axis 1 of 3 (flattens the trailing axes)', model(11, [n('Softmax', ['X'], ['Y'], { axis: 1 })], X([2, 3, 4]), ['Y']), [[2, 3, 4]]],
     ['LogSoftmax-9 default axis of 4', model(9, [n('LogSoftmax', ['X'], ['Y'])], X([2, 3, 2, 2]), ['Y']), [[2, 3, 2, 2]]],
     ['Hardmax-11 axis 0', model(11, [n('Hardmax', ['X'], ['Y'], { axis: 0 })], X([2, 3, 4]), ['Y']), [[2, 3, 4]]],
     ['Softmax-12 last axis', model(12, [n('Softmax', ['X'], ['Y'], { axis: 2 })], X([2, 3, 4]), ['Y']), [[2, 3, 4]]],
     ['TopK-9 k', model(9, [n('TopK', ['X'], ['V', 'I'], { k: 2 })], X([3, 5]), ['V', 'I']), [[3, 5]]],
-    ['Upsample-9 nearest', model(9, [n('Upsample', ['X', 's'], ['Y'], { mode: 'nearest' })], X([1, 2, 2, 3]), ['Y'], [f32('s', [4], [1, 1, 2, 3])]), [[1, 2, 2, 3]]],
-    ['Upsample-9 linear', model(9, [n('Upsample', ['X', 's'], ['Y'], { mode: 'linear' })], X([1, 2, 2, 3]), ['Y'], [f32('s', [4], [1, 1, 2, 2])]), [[1, 2, 2, 3]]],
-    ['Upsample-7 scales attribute', model(7, [{ ...n('Upsample', ['X'], ['Y'], { mode: 'nearest' }), attribute: [{ name: 'mode', type: 3, s: Buffer.from('nearest') }, { name: 'scales', type: 6, floats: [1, 1, 2, 2] }] }], X([1, 2, 2, 3]), ['Y']), [[1, 2, 2, 3]]],
-    ['Resize-10 nearest downsample x0.5 (rounds up)', model(10, [n('Resize', ['X', 's'], ['Y'], { mode: 'nearest' })], X([1, 2, 4, 6]), ['Y'], [f32('s', [4], [1, 1, 0.5, 0.5])]), [[1, 2, 4, 6]]],
-    ['Resize-10 nearest x3', model(10, [n('Resize', ['X', 's'], ['Y'], { mode: 'nearest' })], X([1, 2, 2, 3]), ['Y'], [f32('s', [4], [1, 1, 3, 3])]), [[1, 2, 2, 3]]],
-    ['Resize-11 nearest, kept as it is', model(11, [n('Resize', ['X', 'roi', 's'], ['Y'], { mode: 'nearest' })], X([1, 2, 2, 3]), ['Y'], [f32('roi', [0], []), f32('s', [4], [1, 1, 2, 2])]), [[1, 2, 2, 3]], 0],
+    [
+      'Upsample-9 nearest',
+      model(9, [n('Upsample', ['X', 's'], ['Y'], { mode: 'nearest' })], X([1, 2, 2, 3]), ['Y'], [f32('s', [4], [1, 1, 2, 3])]),
+      [[1, 2, 2, 3]],
+    ],
+    [
+      'Upsample-9 linear',
+      model(9, [n('Upsample', ['X', 's'], ['Y'], { mode: 'linear' })], X([1, 2, 2, 3]), ['Y'], [f32('s', [4], [1, 1, 2, 2])]),
+      [[1, 2, 2, 3]],
+    ],
+    [
+      'Upsample-7 scales attribute',
+      model(
+        7,
+        [
+          {
+            ...n('Upsample', ['X'], ['Y'], { mode: 'nearest' }),
+            attribute: [
+              { name: 'mode', type: 3, s: Buffer.from('nearest') },
+              { name: 'scales', type: 6, floats: [1, 1, 2, 2] },
+            ],
+          },
+        ],
+        X([1, 2, 2, 3]),
+        ['Y'],
+      ),
+      [[1, 2, 2, 3]],
+    ],
+    [
+      'Resize-10 nearest downsample x0.5 (rounds up)',
+      model(10, [n('Resize', ['X', 's'], ['Y'], { mode: 'nearest' })], X([1, 2, 4, 6]), ['Y'], [f32('s', [4], [1, 1, 0.5, 0.5])]),
+      [[1, 2, 4, 6]],
+    ],
+    [
+      'Resize-10 nearest x3',
+      model(10, [n('Resize', ['X', 's'], ['Y'], { mode: 'nearest' })], X([1, 2, 2, 3]), ['Y'], [f32('s', [4], [1, 1, 3, 3])]),
+      [[1, 2, 2, 3]],
+    ],
+    [
+      'Resize-11 nearest, kept as it is',
+      model(11, [n('Resize', ['X', 'roi', 's'], ['Y'], { mode: 'nearest' })], X([1, 2, 2, 3]), ['Y'], [f32('roi', [0], []), f32('s', [4], [1, 1, 2, 2])]),
+      [[1, 2, 2, 3]],
+      0,
+    ],
     ['Reshape-4 shape', model(4, [n('Reshape', ['X'], ['Y'], { shape: [0, -1] })], X([2, 3, 4]), ['Y']), [[2, 3, 4]]],
   ];
   for (const [name, m, dims, rewrites] of cases) it(name, () => expectSameOutputs(m, dims, rewrites));
@@ -117,7 +172,11 @@ async function train(m: ModelProto, batch: number): Promise<{ opset: number; rew
   const dims = [batch, 1, 6, 6];
   const feeds: Record<string, ort.Tensor> = {
     [tm.input]: new ort.Tensor('float32', Float32Array.from(randoms(elementCount(dims), 3)), dims),
-    [tm.labels]: new ort.Tensor('int64', BigInt64Array.from({ length: batch }, (_, i) => BigInt((i * 7) % 4)), [batch, 1]),
+    [tm.labels]: new ort.Tensor(
+      'int64',
+      BigInt64Array.from({ length: batch }, (_, i) => BigInt((i * 7) % 4)),
+      [batch, 1],
+    ),
     [LR_INPUT]: new ort.Tensor('float32', new Float32Array([0.05]), []),
   };
   for (const h of [start.params, start.state]) for (const [k, v] of Object.entries(h)) feeds[k] = new ort.Tensor(v.type, v.data, v.dims);
@@ -148,8 +207,20 @@ function classifier(opset: number, extra: NodeProto[] = []): ModelProto {
     old ? n('Softmax', ['z'], ['P']) : n('Softmax', ['z'], ['P'], { axis: -1 }),
     ...extra,
   ];
-  const inits = [f32('W', [3, 1, 3, 3], randoms(27, 11).map((v) => v / 2)), f32('B', [3], [0.1, -0.1, 0.05]),
-    f32('G', [4, 27], randoms(108, 12).map((v) => v / 4)), f32('H', [4], [0, 0.1, -0.1, 0.2])];
+  const inits = [
+    f32(
+      'W',
+      [3, 1, 3, 3],
+      randoms(27, 11).map((v) => v / 2),
+    ),
+    f32('B', [3], [0.1, -0.1, 0.05]),
+    f32(
+      'G',
+      [4, 27],
+      randoms(108, 12).map((v) => v / 4),
+    ),
+    f32('H', [4], [0, 0.1, -0.1, 0.2]),
+  ];
   return model(opset, nodes, [vi('X', ['N', 1, 6, 6])], ['P', ...extra.map((e) => e.output![0]!)], inits);
 }
 
@@ -189,7 +260,11 @@ describe('training a model exported at an old opset', () => {
 // uniform over the 1000 classes: this checks that the whole graphs upgrade, build and run end to end, with
 // the loss the original model's outputs give; the exactness of each rewrite is checked above.
 describe("ONNX's opset-9 test CNNs (SqueezeNet, ResNet-50, DenseNet-121) build training graphs", () => {
-  const nets: [string, number][] = [['light_squeezenet', 2], ['light_resnet50', 1], ['light_densenet121', 242]];
+  const nets: [string, number][] = [
+    ['light_squeezenet', 2],
+    ['light_resnet50', 1],
+    ['light_densenet121', 242],
+  ];
   for (const [name, rewritten] of nets) {
     it(`${name}: raised from 9 to 17 (${rewritten} node(s) rewritten); the step's loss is the cross-entropy of the original model's own outputs`, async () => {
       const file = fixture(`onnx-onnx/light/${name}.onnx`);
@@ -202,8 +277,12 @@ describe("ONNX's opset-9 test CNNs (SqueezeNet, ResNet-50, DenseNet-121) build t
       const x = new ort.Tensor('float32', Float32Array.from(randoms(elementCount(dims), 5)), dims);
       const labels = [3n, 997n];
       const ref = await ort.InferenceSession.create(file, { logSeverityLevel: 3 });
-      const P = (await ref.run({ [tm.input]: new ort.Tensor('float32', x.data.slice(0, x.data.length / 2) as Float32Array, [1, 3, 224, 224]) }))[ref.outputNames[0]!]!.data as Float32Array;
-      const P2 = (await ref.run({ [tm.input]: new ort.Tensor('float32', x.data.slice(x.data.length / 2) as Float32Array, [1, 3, 224, 224]) }))[ref.outputNames[0]!]!.data as Float32Array;
+      const P = (await ref.run({ [tm.input]: new ort.Tensor('float32', x.data.slice(0, x.data.length / 2) as Float32Array, [1, 3, 224, 224]) }))[
+        ref.outputNames[0]!
+      ]!.data as Float32Array;
+      const P2 = (await ref.run({ [tm.input]: new ort.Tensor('float32', x.data.slice(x.data.length / 2) as Float32Array, [1, 3, 224, 224]) }))[
+        ref.outputNames[0]!
+      ]!.data as Float32Array;
       await ref.release();
       // probabilities as the model gives them, or the softmax of its logits (DenseNet-121 ends in a Reshape)
       const logProb = (p: Float32Array, k: number) => {
@@ -214,7 +293,12 @@ describe("ONNX's opset-9 test CNNs (SqueezeNet, ResNet-50, DenseNet-121) build t
       const nll = -(logProb(P, 3) + logProb(P2, 997)) / 2;
       const s = await ort.InferenceSession.create(tm.bytes(), { logSeverityLevel: 3 });
       const start = freshStart(tm);
-      const feeds: Record<string, ort.Tensor> = { [tm.input]: x, [tm.labels]: new ort.Tensor('int64', BigInt64Array.from(labels), [2, 1]), [LR_INPUT]: new ort.Tensor('float32', new Float32Array([0.01]), []), [STEP_INPUT]: new ort.Tensor('float32', new Float32Array([1]), []) };
+      const feeds: Record<string, ort.Tensor> = {
+        [tm.input]: x,
+        [tm.labels]: new ort.Tensor('int64', BigInt64Array.from(labels), [2, 1]),
+        [LR_INPUT]: new ort.Tensor('float32', new Float32Array([0.01]), []),
+        [STEP_INPUT]: new ort.Tensor('float32', new Float32Array([1]), []),
+      };
       for (const [k, v] of Object.entries(start.params)) feeds[k] = new ort.Tensor(v.type, v.data, v.dims);
       const out = await s.run(feeds);
       await s.release();
@@ -226,12 +310,23 @@ describe("ONNX's opset-9 test CNNs (SqueezeNet, ResNet-50, DenseNet-121) build t
 
 describe('upgraded and mask-loss training graphs on other execution providers', () => {
   const opened: Runtime[] = [];
-  afterAll(async () => { for (const rt of opened) await rt.close(); });
-  const nets: [string, () => ModelProto][] = [['opset-9 classifier, raised to 17', () => classifier(9)], ['opset-11 classifier kept at 11 (one-hot loss)', () => classifier(11, detBranch())]];
+  afterAll(async () => {
+    for (const rt of opened) await rt.close();
+  });
+  const nets: [string, () => ModelProto][] = [
+    ['opset-9 classifier, raised to 17', () => classifier(9)],
+    ['opset-11 classifier kept at 11 (one-hot loss)', () => classifier(11, detBranch())],
+  ];
   for (const [name, make] of nets) {
     it(`${name}: 3 momentum steps give the losses of cpu on wasm and webgpu (1e-4)`, async () => {
       const m = make();
-      const tm = buildTrainingModel(m, { sourceDir: '.', file: 'net.onnx', params: chooseParameters(m.graph!).trainable, task: 'classification', optimizer: { name: 'momentum', momentum: 0.9 } });
+      const tm = buildTrainingModel(m, {
+        sourceDir: '.',
+        file: 'net.onnx',
+        params: chooseParameters(m.graph!).trainable,
+        task: 'classification',
+        optimizer: { name: 'momentum', momentum: 0.9 },
+      });
       const dims = [5, 1, 6, 6];
       const x: HostTensor = { type: 'float32', data: Float32Array.from(randoms(elementCount(dims), 3)), dims };
       const y: HostTensor = { type: 'int64', data: BigInt64Array.from({ length: 5 }, (_, i) => BigInt((i * 7) % 4)), dims: [5, 1] };
@@ -245,7 +340,8 @@ describe('upgraded and mask-loss training graphs on other execution providers', 
         await runner.close();
       }
       expect(losses.cpu![2]!).toBeLessThan(losses.cpu![0]!);
-      for (const ep of ['wasm', 'webgpu']) losses[ep]!.forEach((l, i) => expect(Math.abs(l - losses.cpu![i]!)).toBeLessThanOrEqual(1e-4 * Math.max(1, Math.abs(losses.cpu![i]!))));
+      for (const ep of ['wasm', 'webgpu'])
+        losses[ep]!.forEach((l, i) => expect(Math.abs(l - losses.cpu![i]!)).toBeLessThanOrEqual(1e-4 * Math.max(1, Math.abs(losses.cpu![i]!))));
     }, 120_000);
   }
 });

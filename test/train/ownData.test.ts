@@ -22,7 +22,7 @@ const IRIS_MLP = join(ROOT, 'models/iris-mlp.onnx');
 /** Deterministic 4-feature samples around one centre per class (a tiny LCG, not the code under test). */
 function samples(n: number, classes: number, seed: number): { x: Float32Array; y: number[] } {
   let s = seed * 7919 + 1;
-  const rand = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const rand = () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
   const x = new Float32Array(n * 4);
   const y: number[] = [];
   for (let i = 0; i < n; i++) {
@@ -61,17 +61,39 @@ beforeAll(() => {
 });
 
 describe('--val-data and --test-data', () => {
-  it('separate .npz files: no split is made, the log says where each came from, and the run\'s figures are eval\'s', async () => {
+  it("separate .npz files: no split is made, the log says where each came from, and the run's figures are eval's", async () => {
     const train = npz(join(dir, 'train.npz'), 90, 3, 1);
     const val = npz(join(dir, 'val.npz'), 31, 3, 2);
     const test = npz(join(dir, 'test.npz'), 23, 3, 3);
     const out = join(dir, 'npz.onnx');
-    const r = await runCli(['finetune', IRIS_MLP, '--data', train, '--val-data', val, '--test-data', test, '--epochs', '3', '--lr', '0.01', '--batch-size', '16', '--threads', '1', '-o', out, '--json']);
+    const r = await runCli([
+      'finetune',
+      IRIS_MLP,
+      '--data',
+      train,
+      '--val-data',
+      val,
+      '--test-data',
+      test,
+      '--epochs',
+      '3',
+      '--lr',
+      '0.01',
+      '--batch-size',
+      '16',
+      '--threads',
+      '1',
+      '-o',
+      out,
+      '--json',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const log = JSON.parse(r.stdout) as FinetuneLog;
     expect(log.data).toMatchObject({ train: 90, val: 31, test: 23 });
     expect(log.data.sources).toEqual({
-      train: { spec: train, part: 'all', count: 90 }, val: { spec: val, part: 'all', count: 31 }, test: { spec: test, part: 'all', count: 23 },
+      train: { spec: train, part: 'all', count: 90 },
+      val: { spec: val, part: 'all', count: 31 },
+      test: { spec: test, part: 'all', count: 23 },
     });
     expect(JSON.parse(readFileSync(`${out}.log.json`, 'utf8')).data.sources).toEqual(log.data.sources);
     // independent: the evaluation code on the same files
@@ -97,7 +119,9 @@ describe('--val-data and --test-data', () => {
     const r = await runCli(['finetune', IRIS_MLP, '--data', 'iris', '--epochs', '1', '--threads', '1', '-o', out, '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect((JSON.parse(r.stdout) as FinetuneLog).data.sources).toEqual({
-      train: { spec: 'iris', part: 'train', count: 120 }, val: { spec: 'iris', part: 'val', count: 15 }, test: { spec: 'iris', part: 'test', count: 15 },
+      train: { spec: 'iris', part: 'train', count: 120 },
+      val: { spec: 'iris', part: 'val', count: 15 },
+      test: { spec: 'iris', part: 'test', count: 15 },
     });
   });
 
@@ -112,18 +136,42 @@ describe('--val-data and --test-data', () => {
       expect(existsSync(`${out}.log.json`)).toBe(false);
     };
     const otherClass = csv(join(dir, 'c.csv'), 20, 7, ['no', 'maybe']);
-    await refused(['--val-data', otherClass, '--num-classes', '2'], /c\.csv: the validation set has class maybe, which the training data \(no, yes\) does not have/);
+    await refused(
+      ['--val-data', otherClass, '--num-classes', '2'],
+      /c\.csv: the validation set has class maybe, which the training data \(no, yes\) does not have/,
+    );
     const swapped = csv(join(dir, 's.csv'), 20, 8, ['no', 'yes'], 'f2,f1,f3,f4,label');
-    await refused(['--test-data', swapped, '--num-classes', '2'], /s\.csv: its feature columns are f2, f1, f3, f4, the training data's are f1, f2, f3, f4; the test set must have the same columns/);
+    await refused(
+      ['--test-data', swapped, '--num-classes', '2'],
+      /s\.csv: its feature columns are f2, f1, f3, f4, the training data's are f1, f2, f3, f4; the test set must have the same columns/,
+    );
     const wide = join(dir, 'wide.npz');
     writeFileSync(wide, zip({ 'x.npy': npy('<f4', [4, 5], new Float32Array(20)), 'y.npy': npy('<i8', [4], new BigInt64Array(4)) }, false));
     await refused(['--val-data', wide, '--num-classes', '2'], /wide\.npz: its samples are 5, the training data's are 4/);
     // the classes' own names, not their count, have to agree: numeric labels 0..2 against no/yes
-    await refused(['--val-data', npz(join(dir, 'three.npz'), 9, 3, 9), '--num-classes', '2'], /the validation set has classes 0, 1, 2, which the training data \(no, yes\) does not have/);
+    await refused(
+      ['--val-data', npz(join(dir, 'three.npz'), 9, 3, 9), '--num-classes', '2'],
+      /the validation set has classes 0, 1, 2, which the training data \(no, yes\) does not have/,
+    );
     // an output onto an input
     const val = csv(join(dir, 'v.csv'), 20, 10);
     const before = readFileSync(val);
-    const r = await runCli(['finetune', IRIS_MLP, '--data', train, '--val-data', val, '--num-classes', '2', '--log', val, '--threads', '1', '-o', join(dir, 'o.onnx')]);
+    const r = await runCli([
+      'finetune',
+      IRIS_MLP,
+      '--data',
+      train,
+      '--val-data',
+      val,
+      '--num-classes',
+      '2',
+      '--log',
+      val,
+      '--threads',
+      '1',
+      '-o',
+      join(dir, 'o.onnx'),
+    ]);
     expect(r.code).toBe(2);
     expect(errorLine(r)).toMatch(/v\.csv/);
     expect(readFileSync(val).equals(before)).toBe(true);
@@ -132,7 +180,24 @@ describe('--val-data and --test-data', () => {
   it('the three files count against one data size limit together', async () => {
     const train = npz(join(dir, 'big-train.npz'), 400, 3, 11);
     const val = npz(join(dir, 'big-val.npz'), 400, 3, 12);
-    const args = (limit: string, more: string[]) => ['finetune', IRIS_MLP, '--data', train, ...more, '--max-data-size', limit, '--epochs', '1', '--max-steps', '1', '--threads', '1', '-o', join(dir, `lim-${more.length}.onnx`), '--force'];
+    const args = (limit: string, more: string[]) => [
+      'finetune',
+      IRIS_MLP,
+      '--data',
+      train,
+      ...more,
+      '--max-data-size',
+      limit,
+      '--epochs',
+      '1',
+      '--max-steps',
+      '1',
+      '--threads',
+      '1',
+      '-o',
+      join(dir, `lim-${more.length}.onnx`),
+      '--force',
+    ];
     // what loading the training file holds (its bytes, arrays and copies) fits; with the validation file's it does not
     const alone = await runCli(args('32K', []));
     expect(alone.code, alone.stderr).toBe(0);
@@ -141,7 +206,7 @@ describe('--val-data and --test-data', () => {
     expect(errorLine(both)).toMatch(/big-val\.npz.*already loaded for this data set.*above the data size limit \(32 KiB\)/);
   });
 
-  it('the splits\' files are part of the run\'s identity: resuming with another --test-data is refused', async () => {
+  it("the splits' files are part of the run's identity: resuming with another --test-data is refused", async () => {
     const train = npz(join(dir, 'r-train.npz'), 60, 3, 13);
     const val = npz(join(dir, 'r-val.npz'), 20, 3, 14);
     const testA = npz(join(dir, 'r-a.npz'), 20, 3, 15);
@@ -177,10 +242,42 @@ describe('--num-classes', () => {
     const train = csv(join(dir, 'two-train.csv'), 160, 21);
     const test = csv(join(dir, 'two-test.csv'), 60, 22);
     const out = join(dir, 'two.onnx');
-    const r = await runCli(['finetune', IRIS_MLP, '--data', train, '--test-data', test, '--num-classes', '2', '--epochs', '8', '--lr', '0.01', '--batch-size', '16', '--seed', '3', '--threads', '1', '-o', out, '--json']);
+    const r = await runCli([
+      'finetune',
+      IRIS_MLP,
+      '--data',
+      train,
+      '--test-data',
+      test,
+      '--num-classes',
+      '2',
+      '--epochs',
+      '8',
+      '--lr',
+      '0.01',
+      '--batch-size',
+      '16',
+      '--seed',
+      '3',
+      '--threads',
+      '1',
+      '-o',
+      out,
+      '--json',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const log = JSON.parse(r.stdout) as FinetuneLog;
-    expect(log.head).toMatchObject({ form: 'Gemm', nodes: ['/fc2/Gemm'], weight: 'fc2.weight', bias: 'fc2.bias', oldClasses: 3, newClasses: 2, features: 16, bound: 0.25, seed: 3 });
+    expect(log.head).toMatchObject({
+      form: 'Gemm',
+      nodes: ['/fc2/Gemm'],
+      weight: 'fc2.weight',
+      bias: 'fc2.bias',
+      oldClasses: 3,
+      newClasses: 2,
+      features: 16,
+      bound: 0.25,
+      seed: 3,
+    });
     expect(log.data.classes).toBe(2);
     const losses = log.epochs.map((e) => e.trainLoss);
     expect(losses[losses.length - 1]!).toBeLessThan(losses[0]! * 0.8);
@@ -199,22 +296,42 @@ describe('--num-classes', () => {
     const train = csv(join(dir, 'd-train.csv'), 40, 23);
     const outs = [join(dir, 'd1.onnx'), join(dir, 'd2.onnx'), join(dir, 'd3.onnx')];
     for (const [i, out] of outs.entries()) {
-      const r = await runCli(['finetune', IRIS_MLP, '--data', train, '--num-classes', '2', '--epochs', '1', '--seed', i === 2 ? '9' : '4', '--threads', '1', '-o', out]);
+      const r = await runCli([
+        'finetune',
+        IRIS_MLP,
+        '--data',
+        train,
+        '--num-classes',
+        '2',
+        '--epochs',
+        '1',
+        '--seed',
+        i === 2 ? '9' : '4',
+        '--threads',
+        '1',
+        '-o',
+        out,
+      ]);
       expect(r.code, r.stderr).toBe(0);
     }
     expect(readFileSync(outs[0]!).equals(readFileSync(outs[1]!))).toBe(true);
     expect(readFileSync(outs[0]!).equals(readFileSync(outs[2]!))).toBe(false);
   });
 
-  it('refuses N < 2, N unlike the data\'s classes, regression data, and a model without a head', async () => {
+  it("refuses N < 2, N unlike the data's classes, regression data, and a model without a head", async () => {
     const train = csv(join(dir, 'n-train.csv'), 40, 24);
-    const run = (model: string, more: string[]) => runCli(['finetune', model, '--data', train, ...more, '--epochs', '1', '--threads', '1', '-o', join(dir, 'n.onnx')]);
+    const run = (model: string, more: string[]) =>
+      runCli(['finetune', model, '--data', train, ...more, '--epochs', '1', '--threads', '1', '-o', join(dir, 'n.onnx')]);
     expect(errorLine(await run(IRIS_MLP, ['--num-classes', '1']))).toMatch(/--num-classes: expected an integer >= 2, found '1'/);
     expect(errorLine(await run(IRIS_MLP, ['--num-classes', '99999999999']))).toMatch(/--num-classes: 99999999999 is above 1048576/);
-    expect(errorLine(await run(IRIS_MLP, ['--num-classes', '3']))).toMatch(/--num-classes: is 3, but the training data has 2 classes \(no, yes\); give --num-classes 2/);
+    expect(errorLine(await run(IRIS_MLP, ['--num-classes', '3']))).toMatch(
+      /--num-classes: is 3, but the training data has 2 classes \(no, yes\); give --num-classes 2/,
+    );
     const reg = join(dir, 'reg.csv');
     writeFileSync(reg, 'a,b,c,d,t\n' + Array.from({ length: 20 }, (_, i) => `${i},1,2,3,${i / 3}`).join('\n') + '\n');
-    expect(errorLine(await runCli(['finetune', IRIS_MLP, '--data', reg, '--task', 'regression', '--num-classes', '2', '--threads', '1', '-o', join(dir, 'n.onnx')]))).toMatch(/--num-classes: replaces a classifier head, but the data is regression/);
+    expect(
+      errorLine(await runCli(['finetune', IRIS_MLP, '--data', reg, '--task', 'regression', '--num-classes', '2', '--threads', '1', '-o', join(dir, 'n.onnx')])),
+    ).toMatch(/--num-classes: replaces a classifier head, but the data is regression/);
     const noHead = await run(fixture('onnx-onnx/node/test_relu/model.onnx'), ['--num-classes', '2']);
     expect(errorLine(noHead)).toMatch(/model\.onnx: no recognisable classifier head: 'y' comes from Relu/);
     expect(existsSync(join(dir, 'n.onnx'))).toBe(false);

@@ -24,8 +24,12 @@ import { mulberry32 } from '../../src/data/prng.js';
 import { fixture, ROOT } from '../helpers.js';
 
 let rt: Runtime;
-beforeAll(async () => { rt = await openRuntime('cpu'); });
-afterAll(async () => { await rt?.close(); });
+beforeAll(async () => {
+  rt = await openRuntime('cpu');
+});
+afterAll(async () => {
+  await rt?.close();
+});
 
 /** The shipped iris MLP with every float tensor and type stored as float16 (or bfloat16). */
 function halfIris(dataType: number = DataType.FLOAT16): ModelProto {
@@ -60,8 +64,19 @@ describe('float16 models train in float32 and are written back in float16', () =
   it('a learning rate too small to move a float16 value writes every initializer back bit for bit', async () => {
     const iris = (await loadData('iris', { split: 'all' })) as Dataset;
     const model = halfIris();
-    const r = await finetune({ model, sourceDir: '.', file: 'iris-half.onnx', train: iris, val: iris, runtime: rt, epochs: 1, batchSize: 16, maxSteps: 2,
-      optimizer: { name: 'sgd' }, schedule: { name: 'constant', lr: 1e-30 } });
+    const r = await finetune({
+      model,
+      sourceDir: '.',
+      file: 'iris-half.onnx',
+      train: iris,
+      val: iris,
+      runtime: rt,
+      epochs: 1,
+      batchSize: 16,
+      maxSteps: 2,
+      optimizer: { name: 'sgd' },
+      schedule: { name: 'constant', lr: 1e-30 },
+    });
     expect(r.log.float32Master).toBe(true);
     const before = new Map(model.graph!.initializer!.map((t) => [t.name, t]));
     for (const t of r.model.graph!.initializer!) {
@@ -73,8 +88,18 @@ describe('float16 models train in float32 and are written back in float16', () =
   it('an iris MLP in float16 fine-tunes; the written float16 model keeps its accuracy on onnxruntime', async () => {
     const iris = (await loadData('iris', { split: 'all' })) as Dataset;
     const model = halfIris();
-    const r = await finetune({ model, sourceDir: '.', file: 'iris-half.onnx', train: iris, val: iris, runtime: rt, epochs: 10, batchSize: 16,
-      optimizer: { name: 'adam' }, schedule: { name: 'constant', lr: 0.01 } });
+    const r = await finetune({
+      model,
+      sourceDir: '.',
+      file: 'iris-half.onnx',
+      train: iris,
+      val: iris,
+      runtime: rt,
+      epochs: 10,
+      batchSize: 16,
+      optimizer: { name: 'adam' },
+      schedule: { name: 'constant', lr: 0.01 },
+    });
     expect(r.log.epochs.at(-1)!.trainLoss).toBeLessThan(r.log.epochs[0]!.trainLoss);
     // the parameters really moved, and what the float32 training measured holds for the float16 model
     const changed = r.model.graph!.initializer!.some((t, i) => !Buffer.from(t.rawData!).equals(Buffer.from(model.graph!.initializer![i]!.rawData!)));
@@ -86,8 +111,18 @@ describe('float16 models train in float32 and are written back in float16', () =
 
   it('a bfloat16 model trains too: the written bfloat16 values are the trained float32 ones rounded to nearest', async () => {
     const iris = (await loadData('iris', { split: 'all' })) as Dataset;
-    const r = await finetune({ model: halfIris(DataType.BFLOAT16), sourceDir: '.', file: 'iris-bf16.onnx', train: iris, val: iris, runtime: rt, epochs: 3, batchSize: 16,
-      optimizer: { name: 'adam' }, schedule: { name: 'constant', lr: 0.01 } });
+    const r = await finetune({
+      model: halfIris(DataType.BFLOAT16),
+      sourceDir: '.',
+      file: 'iris-bf16.onnx',
+      train: iris,
+      val: iris,
+      runtime: rt,
+      epochs: 3,
+      batchSize: 16,
+      optimizer: { name: 'adam' },
+      schedule: { name: 'constant', lr: 0.01 },
+    });
     expect(r.log.float32Master).toBe(true);
     expect(r.log.epochs.at(-1)!.trainLoss).toBeLessThan(r.log.epochs[0]!.trainLoss);
     for (const t of r.model.graph!.initializer!) {
@@ -115,8 +150,10 @@ describe('float16 models train in float32 and are written back in float16', () =
     const s = await ort.InferenceSession.create(tm.bytes(), { logSeverityLevel: 3 });
     const start = freshStart(tm);
     const feeds: Record<string, ort.Tensor> = {
-      [tm.input]: new ort.Tensor('float32', Float32Array.from(half, halfToFloat), dims), [tm.labels]: new ort.Tensor('int64', BigInt64Array.from([BigInt(label)]), [1, 1]),
-      [LR_INPUT]: new ort.Tensor('float32', new Float32Array([0.001]), []), [STEP_INPUT]: new ort.Tensor('float32', new Float32Array([1]), []),
+      [tm.input]: new ort.Tensor('float32', Float32Array.from(half, halfToFloat), dims),
+      [tm.labels]: new ort.Tensor('int64', BigInt64Array.from([BigInt(label)]), [1, 1]),
+      [LR_INPUT]: new ort.Tensor('float32', new Float32Array([0.001]), []),
+      [STEP_INPUT]: new ort.Tensor('float32', new Float32Array([1]), []),
     };
     for (const [k, v] of Object.entries(start.params)) {
       expect(v.type).toBe('float32');

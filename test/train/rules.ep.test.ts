@@ -15,8 +15,32 @@ import { ACTIVATION_CASES, CONV_CASES, ELEMENTWISE_CASES, LINEAR_CASES, POOL_CAS
 const pick = (cases: Case[], names: string[]) => cases.filter((c) => names.some((nm) => c.name.startsWith(nm)));
 
 const CASES: Case[] = [
-  ...pick(CONV_CASES, ['Conv stride 2', 'Conv groups', 'Conv 1x1 stride 2', 'Conv input gradient as Conv', 'Conv 16 channels', 'Conv batch folded into the weight GEMMs: pads', 'Conv batch folded into the weight GEMMs: stride', 'Conv depthwise', 'Conv SAME_UPPER', 'Conv 1-D', 'Conv no bias', 'ConvTranspose stride 2', 'ConvTranspose groups']),
-  ...pick(POOL_CASES, ['MaxPool overlapping 3x3 stride 2', 'MaxPool ceil_mode', 'MaxPool symbolic', 'MaxPool tiles 2x2', 'MaxPool tiles 3x3 exactly', 'AveragePool overlapping pads exclude', 'AveragePool ceil_mode include', 'GlobalAveragePool', 'BatchNormalization inference']),
+  ...pick(CONV_CASES, [
+    'Conv stride 2',
+    'Conv groups',
+    'Conv 1x1 stride 2',
+    'Conv input gradient as Conv',
+    'Conv 16 channels',
+    'Conv batch folded into the weight GEMMs: pads',
+    'Conv batch folded into the weight GEMMs: stride',
+    'Conv depthwise',
+    'Conv SAME_UPPER',
+    'Conv 1-D',
+    'Conv no bias',
+    'ConvTranspose stride 2',
+    'ConvTranspose groups',
+  ]),
+  ...pick(POOL_CASES, [
+    'MaxPool overlapping 3x3 stride 2',
+    'MaxPool ceil_mode',
+    'MaxPool symbolic',
+    'MaxPool tiles 2x2',
+    'MaxPool tiles 3x3 exactly',
+    'AveragePool overlapping pads exclude',
+    'AveragePool ceil_mode include',
+    'GlobalAveragePool',
+    'BatchNormalization inference',
+  ]),
   ...pick(LINEAR_CASES, ['Gemm transA=1 transB=1 alpha 0.7 beta 1.3 C [1]', 'Gemm transA=0 transB=1', 'MatMul batched broadcast [2,1,3,4]']),
   ...pick(ELEMENTWISE_CASES, ['Add broadcast both ways', 'Div broadcast', 'Add symbolic']),
   ...pick(ACTIVATION_CASES, ['ALReLU model-local', 'LeakyRelu negative', 'Abs', 'LogSoftmax axis -1']),
@@ -33,7 +57,9 @@ async function tryOpen(ep: 'wasm' | 'webgpu'): Promise<Runtime | string> {
 }
 
 const runtimes: Runtime[] = [];
-afterAll(async () => { for (const rt of runtimes) await rt.close(); });
+afterAll(async () => {
+  for (const rt of runtimes) await rt.close();
+});
 
 for (const ep of ['wasm', 'webgpu'] as const) {
   describe(`gradient graphs on ${ep} match CPU`, async () => {
@@ -53,7 +79,9 @@ for (const ep of ['wasm', 'webgpu'] as const) {
         const ref = await cpu.run(gm.feeds);
         await cpu.release();
         const s = await rt.load(bytes);
-        const feeds: Record<string, HostTensor> = Object.fromEntries(Object.entries(gm.feeds).map(([k, v]) => [k, { type: v.type as TensorType, data: v.data as TypedArray, dims: v.dims.map(Number) }]));
+        const feeds: Record<string, HostTensor> = Object.fromEntries(
+          Object.entries(gm.feeds).map(([k, v]) => [k, { type: v.type as TensorType, data: v.data as TypedArray, dims: v.dims.map(Number) }]),
+        );
         const out = await s.run(feeds);
         await s.release();
         for (const [name, r] of Object.entries(ref)) {

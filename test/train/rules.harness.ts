@@ -66,14 +66,20 @@ function generate(spec: InputSpec, rand: () => number): number[] {
     return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand());
   };
   switch (spec.gen ?? 'normal') {
-    case 'normal': return Array.from({ length: n }, normal);
+    case 'normal':
+      return Array.from({ length: n }, normal);
     // |x| >= 0.1: finite differences never cross a kink at 0
-    case 'away': return Array.from({ length: n }, () => (rand() < 0.5 ? -1 : 1) * (0.1 + rand()));
-    case 'positive': return Array.from({ length: n }, () => 0.5 + rand());
+    case 'away':
+      return Array.from({ length: n }, () => (rand() < 0.5 ? -1 : 1) * (0.1 + rand()));
+    case 'positive':
+      return Array.from({ length: n }, () => 0.5 + rand());
     // all values 0.05 apart: no ties and no argmax change under the perturbation
     case 'distinct': {
       const v = Array.from({ length: n }, (_, i) => (i - n / 2) * 0.05);
-      for (let i = n - 1; i > 0; i--) { const j = Math.floor(rand() * (i + 1)); [v[i], v[j]] = [v[j]!, v[i]!]; }
+      for (let i = n - 1; i > 0; i--) {
+        const j = Math.floor(rand() * (i + 1));
+        [v[i], v[j]] = [v[j]!, v[i]!];
+      }
       return v;
     }
   }
@@ -97,10 +103,20 @@ function lossModel(c: Case, yShapes: number[][], rand: () => number) {
   const values: Record<string, number[]> = {};
   const rFeeds: Record<string, number[]> = {};
   for (const [name, s] of Object.entries(c.inputs)) {
-    if (s.ints) { initializer.push(makeTensor(name, DataType.INT64, s.shape, s.ints)); continue; }
+    if (s.ints) {
+      initializer.push(makeTensor(name, DataType.INT64, s.shape, s.ints));
+      continue;
+    }
     const v = generate(s, rand);
     values[name] = v;
-    if (s.grad) input.push(vi(name, elem, s.shape.map((d, i) => (s.symbolic?.includes(i) ? `d${i}` : d))));
+    if (s.grad)
+      input.push(
+        vi(
+          name,
+          elem,
+          s.shape.map((d, i) => (s.symbolic?.includes(i) ? `d${i}` : d)),
+        ),
+      );
     else initializer.push(makeTensor(name, elem, s.shape, v));
   }
   const nodes: NodeProto[] = [...c.nodes];
@@ -111,7 +127,13 @@ function lossModel(c: Case, yShapes: number[][], rand: () => number) {
     const r = `R_${i}`;
     const rv = Array.from({ length: yShapes[i]!.reduce((a, b) => a * b, 1) }, () => rand() * 2 - 1);
     if (symbolic) {
-      input.push(vi(r, elem, yShapes[i]!.map((_, k) => `r${i}_${k}`)));
+      input.push(
+        vi(
+          r,
+          elem,
+          yShapes[i]!.map((_, k) => `r${i}_${k}`),
+        ),
+      );
       values[r] = rv;
       rFeeds[r] = yShapes[i]!;
     } else initializer.push(makeTensor(r, elem, yShapes[i]!, rv));
@@ -137,7 +159,11 @@ function modelOf(graph: GraphProto, c: Case, opset: number): ModelProto {
 /** Output shapes of the forward part, from a probe run. */
 async function probe(c: Case, rand: () => number): Promise<number[][]> {
   const f64 = !!c.float64;
-  const { graph, values, opset } = lossModel(c, (c.outputs ?? ['Y']).map(() => [1]), rand);
+  const { graph, values, opset } = lossModel(
+    c,
+    (c.outputs ?? ['Y']).map(() => [1]),
+    rand,
+  );
   const outs = c.outputs ?? ['Y'];
   const g: GraphProto = { ...graph, node: c.nodes, output: outs.map((y) => vi(y, f64 ? DataType.DOUBLE : DataType.FLOAT, [])) };
   g.output = outs.map((y) => ({ name: y }));
@@ -174,7 +200,9 @@ export async function gradModel(c: Case, seed = 1): Promise<GradModel> {
   const shapes = await probe(c, mulberry32(seed));
   const rand = mulberry32(seed);
   const { graph, values, opset, rFeeds } = lossModel(c, shapes, rand);
-  const wrt = Object.entries(c.inputs).filter(([, s]) => s.grad).map(([n]) => n);
+  const wrt = Object.entries(c.inputs)
+    .filter(([, s]) => s.grad)
+    .map(([n]) => n);
   const result = backward(graph, { wrt, loss: 'loss', opset, ...c.grad });
   const gradOuts = wrt.map((w) => result.grads.get(w));
   const full: GraphProto = {
@@ -213,7 +241,10 @@ export async function gradCheck(c: Case, seed = 1): Promise<CheckResult> {
     const pick = mulberry32(seed + 7);
     for (const [k, w] of wrt.entries()) {
       const gname = gradOuts[k];
-      if (!gname) { failures.push(`${w}: no gradient`); continue; }
+      if (!gname) {
+        failures.push(`${w}: no gradient`);
+        continue;
+      }
       const g = out[gname]!;
       const dims = g.dims.map(Number);
       if (dims.join(',') !== c.inputs[w]!.shape.join(',')) failures.push(`${w}: gradient shape [${dims}] != [${c.inputs[w]!.shape}]`);
@@ -225,7 +256,10 @@ export async function gradCheck(c: Case, seed = 1): Promise<CheckResult> {
         const an = Number(g.data[i]);
         const err = Math.abs(an - fd);
         checked++;
-        if (err > maxAbs) { maxAbs = err; worst = `${w}[${i}] analytic ${an} fd ${fd}`; }
+        if (err > maxAbs) {
+          maxAbs = err;
+          worst = `${w}[${i}] analytic ${an} fd ${fd}`;
+        }
         const rel = err / Math.max(Math.abs(fd), 1e-12);
         if (Math.abs(fd) > 1e-3) maxRel = Math.max(maxRel, rel);
         if (err > atol + rtol * Math.abs(fd) && failures.length < 5) failures.push(`${w}[${i}]: analytic ${an} vs finite difference ${fd}`);

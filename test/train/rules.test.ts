@@ -33,11 +33,60 @@ const emitted: NodeProto[] = [];
 
 /** What the gradient graphs may contain: standard ai.onnx ops that onnxruntime runs on CPU, wasm and WebGPU. */
 const STANDARD = new Set([
-  'Add', 'Sub', 'Mul', 'Div', 'Neg', 'Sum', 'Where', 'Equal', 'Greater', 'Less', 'Not', 'And', 'Sign', 'Exp', 'Log', 'Sqrt',
-  'Reciprocal', 'Pow', 'Sigmoid', 'Cast', 'Identity', 'ReduceSum', 'Expand', 'Reshape', 'Transpose', 'Slice', 'Concat', 'Pad',
-  'Squeeze', 'Unsqueeze', 'Shape', 'Size', 'ConstantOfShape', 'NonZero', 'Gather', 'Range', 'Conv', 'ConvTranspose', 'MaxPool',
-  'ScatterElements', 'ScatterND', 'Gemm', 'MatMul', 'Flatten', 'CumSum', 'ReduceMean', 'Relu', 'LeakyRelu', 'Clip', 'SpaceToDepth',
-  'Abs', 'Softplus', 'Tanh', 'Erf',
+  'Add',
+  'Sub',
+  'Mul',
+  'Div',
+  'Neg',
+  'Sum',
+  'Where',
+  'Equal',
+  'Greater',
+  'Less',
+  'Not',
+  'And',
+  'Sign',
+  'Exp',
+  'Log',
+  'Sqrt',
+  'Reciprocal',
+  'Pow',
+  'Sigmoid',
+  'Cast',
+  'Identity',
+  'ReduceSum',
+  'Expand',
+  'Reshape',
+  'Transpose',
+  'Slice',
+  'Concat',
+  'Pad',
+  'Squeeze',
+  'Unsqueeze',
+  'Shape',
+  'Size',
+  'ConstantOfShape',
+  'NonZero',
+  'Gather',
+  'Range',
+  'Conv',
+  'ConvTranspose',
+  'MaxPool',
+  'ScatterElements',
+  'ScatterND',
+  'Gemm',
+  'MatMul',
+  'Flatten',
+  'CumSum',
+  'ReduceMean',
+  'Relu',
+  'LeakyRelu',
+  'Clip',
+  'SpaceToDepth',
+  'Abs',
+  'Softplus',
+  'Tanh',
+  'Erf',
 ]);
 
 for (const [group, cases] of Object.entries(groups)) {
@@ -139,7 +188,11 @@ describe('the finite-difference check can fail', () => {
       return [out[0], out[1] ? a.ctx.transpose(out[1], [0, 1, 3, 2]) : undefined, out[2]];
     };
     try {
-      const r = await gradCheck({ name: 'bad Conv', nodes: [n('Conv', ['X', 'W'], ['Y'], { strides: [2, 2] })], inputs: { X: { shape: [1, 2, 5, 5] }, W: { shape: [2, 2, 3, 3], grad: true } } });
+      const r = await gradCheck({
+        name: 'bad Conv',
+        nodes: [n('Conv', ['X', 'W'], ['Y'], { strides: [2, 2] })],
+        inputs: { X: { shape: [1, 2, 5, 5] }, W: { shape: [2, 2, 3, 3], grad: true } },
+      });
       expect(r.failures.length).toBeGreaterThan(0);
     } finally {
       conv.grad = saved;

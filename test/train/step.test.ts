@@ -25,7 +25,9 @@ import { ROOT } from '../helpers.js';
 
 const GRADIENTS = resolve(ROOT, '../shared/fixtures/gradients');
 const opened: Runtime[] = [];
-afterAll(async () => { for (const rt of opened) await rt.close(); });
+afterAll(async () => {
+  for (const rt of opened) await rt.close();
+});
 
 async function open(ep: EpName): Promise<Runtime> {
   const rt = await openRuntime(ep, ep === 'webgpu' ? { vulkanIcd: process.env.VK_ICD_FILENAMES ?? SWIFTSHADER_ICD } : {});
@@ -90,7 +92,10 @@ async function expectSameTraining(net: string, tm: TrainingModel, batch: { x: Ho
 describe('the same training-step model on cpu, wasm, webgpu and in Chromium', () => {
   // cnn_digits' MaxPool windows do not overlap, so its gradient needs no MaxPool Indices output, which
   // onnxruntime 1.30's WebGPU kernel refuses at run time ("The Indices output is not supported yet").
-  const cases = [['mlp_iris', 4, ['wasm', 'webgpu', 'browser-wasm', 'browser-webgpu']], ['cnn_digits', 3, ['wasm', 'webgpu']]] as const;
+  const cases = [
+    ['mlp_iris', 4, ['wasm', 'webgpu', 'browser-wasm', 'browser-webgpu']],
+    ['cnn_digits', 3, ['wasm', 'webgpu']],
+  ] as const;
   for (const [net, steps, eps] of cases) {
     it(`${net}: ${steps} Adam steps give the same losses (1e-4) and parameters on cpu, ${eps.join(', ')}`, async () => {
       await expectSameTraining(net, await trainingModel(net), batchOf(net), steps, eps);
@@ -106,7 +111,7 @@ describe('the same training-step model on cpu, wasm, webgpu and in Chromium', ()
     const params = chooseParameters(mf.model.graph!).trainable;
     const tm = buildTrainingModel(mf.model, { sourceDir: mf.dir, file: 'mnist-cnn.onnx', params, task: 'classification', optimizer: { name: 'adam' } });
     let seed = 12345;
-    const noise = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const noise = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
     const n = 8;
     const batch = {
       x: { type: 'float32' as const, data: Float32Array.from({ length: n * 28 * 28 }, noise), dims: [n, 1, 28, 28] },
@@ -134,7 +139,12 @@ describe('parameters', () => {
     const all = chooseParameters(mf.model.graph!);
     // the two int64 Reshape targets are not parameters, though (IR 3) they are graph inputs too
     expect(all.trainable.sort()).toEqual(['Parameter193', 'Parameter194', 'Parameter5', 'Parameter6', 'Parameter87', 'Parameter88']);
-    expect(chooseParameters(mf.model.graph!, { freeze: ['Parameter19?'] }).trainable.sort()).toEqual(['Parameter5', 'Parameter6', 'Parameter87', 'Parameter88']);
+    expect(chooseParameters(mf.model.graph!, { freeze: ['Parameter19?'] }).trainable.sort()).toEqual([
+      'Parameter5',
+      'Parameter6',
+      'Parameter87',
+      'Parameter88',
+    ]);
     expect(chooseParameters(mf.model.graph!, { trainOnly: ['/^Parameter19[34]$/'] }).trainable.sort()).toEqual(['Parameter193', 'Parameter194']);
     expect(() => chooseParameters(mf.model.graph!, { freeze: ['nothing*'] })).toThrow(/^freeze: 'nothing\*' matches no parameter/);
     expect(() => chooseParameters(mf.model.graph!, { freeze: ['*'] })).toThrow(/every parameter is frozen/);
@@ -153,13 +163,31 @@ describe('checkpoints', () => {
     const dir = mkdtempSync(join(tmpdir(), 'alrelu-ckpt-'));
     const t = (v: number[]): HostTensor => ({ type: 'float32', data: Float32Array.from(v), dims: [v.length] });
     const settings: RunSettings = {
-      data: { name: 'iris', train: 120, val: 15, sha256: 'f'.repeat(64) }, batchSize: 8,
+      data: { name: 'iris', train: 120, val: 15, sha256: 'f'.repeat(64) },
+      batchSize: 8,
       optimizer: { name: 'adam', weightDecay: 0, momentum: 0.9, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
-      schedule: { name: 'constant', lr: 0.01, every: 1, gamma: 0.1 }, scheduleEpochs: null, seed: 0, shuffle: true,
-      freeze: [], trainOnly: [], input: 'x', output: 'y', maxSteps: null,
+      schedule: { name: 'constant', lr: 0.01, every: 1, gamma: 0.1 },
+      scheduleEpochs: null,
+      seed: 0,
+      shuffle: true,
+      freeze: [],
+      trainOnly: [],
+      input: 'x',
+      output: 'y',
+      maxSteps: null,
     };
     const history = [1, 2].map((epoch) => ({ epoch, trainLoss: 1 / epoch, valMetric: 0.5, val: {}, lr: 0.01, seconds: 1, steps: 20 }));
-    const meta = { version: 2 as const, modelHash: 'a'.repeat(64), settings, params: ['w'], epoch: 2, globalStep: 40, best: { epoch: 1, value: 0.9 }, sinceBest: 1, history };
+    const meta = {
+      version: 2 as const,
+      modelHash: 'a'.repeat(64),
+      settings,
+      params: ['w'],
+      epoch: 2,
+      globalStep: 40,
+      best: { epoch: 1, value: 0.9 },
+      sinceBest: 1,
+      history,
+    };
     await writeCheckpoint(join(dir, 'c.ckpt'), { meta, params: { w: t([1, 2.5]) }, state: { 'm:w': t([0.1, 0.2]) }, best: { w: t([3, 4]) } });
     const back = await readCheckpoint(join(dir, 'c.ckpt'));
     expect(back.meta).toEqual(meta);

@@ -13,9 +13,18 @@ type ArrayCtor = { new (buffer: ArrayBuffer, byteOffset: number, length: number)
 
 /** float16 travels as raw Uint16Array bits and bool as Uint8Array, as onnxruntime's JS APIs accept them. */
 export const ARRAYS: Readonly<Record<TensorType, ArrayCtor>> = {
-  float32: Float32Array, float64: Float64Array, float16: Uint16Array, int8: Int8Array, uint8: Uint8Array,
-  int16: Int16Array, uint16: Uint16Array, int32: Int32Array, uint32: Uint32Array, int64: BigInt64Array,
-  uint64: BigUint64Array, bool: Uint8Array,
+  float32: Float32Array,
+  float64: Float64Array,
+  float16: Uint16Array,
+  int8: Int8Array,
+  uint8: Uint8Array,
+  int16: Int16Array,
+  uint16: Uint16Array,
+  int32: Int32Array,
+  uint32: Uint32Array,
+  int64: BigInt64Array,
+  uint64: BigUint64Array,
+  bool: Uint8Array,
 };
 
 export function isTensorType(t: string): t is TensorType {

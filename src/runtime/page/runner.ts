@@ -39,12 +39,15 @@ async function describeGpu(): Promise<Pick<PageInfo, 'gpu' | 'adapter' | 'softwa
   const i: Partial<GPUAdapterInfo> = a.info ?? {};
   const adapter = [i.vendor, i.architecture, i.description].filter(Boolean).join(' ') || 'unnamed adapter';
   // Chromium offers SwiftShader as the fallback adapter when it finds no GPU, even without being told to.
-  const software = !!(i.isFallbackAdapter ?? (a as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter) || /swiftshader|llvmpipe|lavapipe|software/i.test(adapter);
+  const software =
+    !!(i.isFallbackAdapter ?? (a as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter) || /swiftshader|llvmpipe|lavapipe|software/i.test(adapter);
   return { gpu: true, adapter, software };
 }
 
 function meta(ms: readonly Ort.InferenceSession.ValueMetadata[]): IoMeta[] {
-  return ms.map((m) => (m.isTensor ? { name: m.name, type: m.type as IoMeta['type'], shape: Array.from(m.shape) } : { name: m.name, type: 'unknown', shape: [] }));
+  return ms.map((m) =>
+    m.isTensor ? { name: m.name, type: m.type as IoMeta['type'], shape: Array.from(m.shape) } : { name: m.name, type: 'unknown', shape: [] },
+  );
 }
 
 function dispose(tensors: Ort.InferenceSession.ReturnType | undefined): void {

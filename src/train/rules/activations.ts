@@ -62,7 +62,9 @@ export const ACTIVATIONS: Record<string, GradRule> = {
     return [ctx.div(dy[0]!, ctx.mul(d, d))];
   }),
   // x above alpha, else 0
-  ThresholdedRelu: rule('all', ({ node, x, dy, ctx }) => [ctx.select(ctx.op('Greater', [x[0]!, ctx.scalar(attrFloat(node, 'alpha', 1), x[0]!)]), dy[0]!, 0, dy[0]!)]),
+  ThresholdedRelu: rule('all', ({ node, x, dy, ctx }) => [
+    ctx.select(ctx.op('Greater', [x[0]!, ctx.scalar(attrFloat(node, 'alpha', 1), x[0]!)]), dy[0]!, 0, dy[0]!),
+  ]),
   // x tanh(softplus(x)): t + x (1 - t^2) sigmoid(x), t = tanh(softplus(x))
   Mish: rule('all', ({ x, dy, ctx }) => {
     const X = x[0]!;

@@ -55,7 +55,11 @@ export function convGeom(ctx: GradCtx, node: NodeProto, X: string, kernel: numbe
 }
 
 const geomAttrs = (g: ConvGeom, extra: AttributeProto[] = []): AttributeProto[] => [
-  intsAttr('kernel_shape', g.kernel), intsAttr('strides', g.strides), intsAttr('dilations', g.dilations), intsAttr('pads', g.pads), ...extra,
+  intsAttr('kernel_shape', g.kernel),
+  intsAttr('strides', g.strides),
+  intsAttr('dilations', g.dilations),
+  intsAttr('pads', g.pads),
+  ...extra,
 ];
 
 /**
@@ -121,7 +125,13 @@ function convInputGradByConv(ctx: GradCtx, dy: string, w: string, g: ConvGeom): 
     const r = ctx.reshape(w, ctx.ints([G, cout / G, cg, ...g.kernel]));
     wt = ctx.reshape(ctx.transpose(r, [0, 2, 1, ...sp.map((a) => a + 1)]), ctx.ints([G * cg, cout / G, ...g.kernel]));
   }
-  const flipped = ctx.slice(wt, sp.map(() => -1), sp.map(() => -(2 ** 62)), sp, sp.map(() => -1));
+  const flipped = ctx.slice(
+    wt,
+    sp.map(() => -1),
+    sp.map(() => -(2 ** 62)),
+    sp,
+    sp.map(() => -1),
+  );
   return ctx.op('Conv', [dy, flipped], [intsAttr('kernel_shape', g.kernel), intsAttr('dilations', g.dilations), intsAttr('pads', pads), intAttr('group', G)]);
 }
 
@@ -130,7 +140,16 @@ function convInputGradByConv(ctx: GradCtx, dy: string, w: string, g: ConvGeom): 
  * out[co, ci, j] = sum_{n,p} ker[n, co, p] * img_padded[n, ci, j*dilation + p*stride], sliced to `size`.
  * Returns (Co, Ci/G, size...) for grouped layouts where Ci and Co are split into G groups.
  */
-function batchCorrelation(ctx: GradCtx, img: string, ker: string, group: number, strides: number[], dilations: number[], pads: number[], size: number[]): string {
+function batchCorrelation(
+  ctx: GradCtx,
+  img: string,
+  ker: string,
+  group: number,
+  strides: number[],
+  dilations: number[],
+  pads: number[],
+  size: number[],
+): string {
   const n = size.length;
   const sp = Array.from({ length: n }, (_, i) => i + 2);
   let input: string;
@@ -149,7 +168,12 @@ function batchCorrelation(ctx: GradCtx, img: string, ker: string, group: number,
   const attrs = [intsAttr('strides', dilations), intsAttr('dilations', strides), intsAttr('pads', pads)];
   if (group !== 1) attrs.push(intAttr('group', group));
   const full = ctx.op('Conv', [input, weight], attrs); // (Ci/G, Co, k'...)
-  const cut = ctx.slice(full, size.map(() => 0), size, sp);
+  const cut = ctx.slice(
+    full,
+    size.map(() => 0),
+    size,
+    sp,
+  );
   return ctx.transpose(cut, [1, 0, ...sp]);
 }
 
@@ -176,7 +200,15 @@ function convWeightGradByPatches(ctx: GradCtx, X: string, gY: string, W: string,
   let P: string;
   if (K === 1 && g.pads.every((p) => p === 0)) {
     const same = g.strides.every((s) => s === 1) && g.outSize.every((o, i) => o === g.inSize[i]);
-    P = same ? X : ctx.slice(X, sp.map(() => 0), g.outSize.map((o, i) => (o - 1) * g.strides[i]! + 1), sp, g.strides);
+    P = same
+      ? X
+      : ctx.slice(
+          X,
+          sp.map(() => 0),
+          g.outSize.map((o, i) => (o - 1) * g.strides[i]! + 1),
+          sp,
+          g.strides,
+        );
   } else if (G === 1 && ctx.opset >= 11) {
     // ungrouped: one strided Slice of the padded X per kernel offset (N, C, out...), each times dY^T
     const n = g.kernel.length;
@@ -203,7 +235,16 @@ function convWeightGradByPatches(ctx: GradCtx, X: string, gY: string, W: string,
       const at: number[] = []; // offset j in row-major order, in dilated steps
       for (let i = n - 1, r = j; i >= 0; r = Math.floor(r / g.kernel[i]!), i--) at[i] = (r % g.kernel[i]!) * g.dilations[i]!;
       if (shift) parts.push(ctx.slice(rows, [at[0]! * Wp + at[1]!], [at[0]! * Wp + at[1]! + Lr], [2]));
-      else parts.push(ctx.slice(padded, at, at.map((a0, i) => a0 + (g.outSize[i]! - 1) * g.strides[i]! + 1), sp, g.strides));
+      else
+        parts.push(
+          ctx.slice(
+            padded,
+            at,
+            at.map((a0, i) => a0 + (g.outSize[i]! - 1) * g.strides[i]! + 1),
+            sp,
+            g.strides,
+          ),
+        );
     }
     const gW = shift && Wp > g.outSize[1]! ? ctx.op('Pad', [gY, ctx.ints([0, 0, 0, 0, 0, 0, 0, Wp - g.outSize[1]!])]) : gY;
     // Each offset's GEMM is dY x patches^T, giving (Cout, C) (onnxruntime folds the Transpose into the
@@ -213,7 +254,13 @@ function convWeightGradByPatches(ctx: GradCtx, X: string, gY: string, W: string,
     const toW = (stack: string) => ctx.reshape(ctx.transpose(ctx.reshape(stack, ctx.ints([K, -1])), [1, 0]), ctx.ints(ws));
     if (fold) {
       const D = ctx.reshape(ctx.transpose(gW, [1, 0, ...sp]), ctx.ints([cout, -1])); // (Cout, N*L)
-      return toW(concat(ctx, parts.map((p) => ctx.op('MatMul', [D, ctx.transpose(ctx.reshape(p, ctx.ints([C, -1])), [1, 0])])), 0)); // (K*Cout, C)
+      return toW(
+        concat(
+          ctx,
+          parts.map((p) => ctx.op('MatMul', [D, ctx.transpose(ctx.reshape(p, ctx.ints([C, -1])), [1, 0])])),
+          0,
+        ),
+      ); // (K*Cout, C)
     }
     const D = ctx.reshape(gW, ctx.ints([-1, cout, Lr]));
     // one MatMul per offset rather than one over the concatenated patches: writing and reading back all
@@ -221,7 +268,13 @@ function convWeightGradByPatches(ctx: GradCtx, X: string, gY: string, W: string,
     const mm = parts.map((p) => ctx.op('MatMul', [D, ctx.transpose(ctx.reshape(p, ctx.ints([-1, C, Lr])), [0, 2, 1])])); // (N, Cout, C) each
     // (N, K*Cout, C) summed over the batch, as runs of offsets each summed, then stacked (K*Cout, C): a
     // Concat of 8+ inputs is wrong on onnxruntime-web's WebGPU EP (onnx/concat.ts)
-    return toW(concat(ctx, chunks(mm).map((run) => ctx.reduceSum(concat(ctx, run, 1), [0], false)), 0));
+    return toW(
+      concat(
+        ctx,
+        chunks(mm).map((run) => ctx.reduceSum(concat(ctx, run, 1), [0], false)),
+        0,
+      ),
+    );
   } else {
     // grouped: every channel on its own through K one-hot kernels (N*C, K, L). (A depthwise Conv with K
     // kernels per channel is faster on CPU, but onnxruntime 1.30's WebGPU EP gets it wrong.)
@@ -254,7 +307,14 @@ function convWeightGradByConvUp(ctx: GradCtx, X: string, gY: string, W: string, 
   const full = ctx.op('Conv', [img, ker], [intsAttr('strides', [1, ...g.dilations]), intsAttr('dilations', [1, ...g.strides]), intsAttr('pads', pads)]); // (1, K, C, k'...)
   const size = g.inSize.map((h, i) => h + g.pads[i]! + g.pads[i + n]! - g.strides[i]! * (g.outSize[i]! - 1) - 1);
   const reach = size.map((s, i) => Math.floor(s / g.dilations[i]!) + 1);
-  const cut = reach.some((r, i) => r !== g.kernel[i]) ? ctx.slice(full, g.kernel.map(() => 0), g.kernel, sp.map((a) => a + 1)) : full;
+  const cut = reach.some((r, i) => r !== g.kernel[i])
+    ? ctx.slice(
+        full,
+        g.kernel.map(() => 0),
+        g.kernel,
+        sp.map((a) => a + 1),
+      )
+    : full;
   return ctx.reshape(cut, ctx.ints(ws));
 }
 
@@ -266,7 +326,11 @@ export const CONV: Record<string, GradRule> = {
     const geom = convGeom(ctx, node, X, kernel, ctx.needDims(y[0]!, 2, 'Conv gradient'));
     const sp = kernel.map((_, i) => i + 2);
     const dX = need[0] ? (convInputGradByConv(ctx, gY, W, geom) ?? convInputGrad(ctx, gY, W, geom)) : undefined;
-    const dW = need[1] ? (convWeightGradByConvUp(ctx, X, gY, W, geom) ?? convWeightGradByPatches(ctx, X, gY, W, geom) ?? batchCorrelation(ctx, X, gY, geom.group, geom.strides, geom.dilations, geom.pads, kernel)) : undefined;
+    const dW = need[1]
+      ? (convWeightGradByConvUp(ctx, X, gY, W, geom) ??
+        convWeightGradByPatches(ctx, X, gY, W, geom) ??
+        batchCorrelation(ctx, X, gY, geom.group, geom.strides, geom.dilations, geom.pads, kernel))
+      : undefined;
     const dB = need[2] && B ? ctx.reduceSum(gY, [0, ...sp], false) : undefined;
     return [dX, dW, dB];
   }),
@@ -288,11 +352,15 @@ export const CONV: Record<string, GradRule> = {
     const autoPad = attrString(node, 'auto_pad', 'NOTSET');
     if (autoPad !== 'NOTSET' && autoPad !== 'VALID') throw new UnsupportedGradientError('ConvTranspose', name, `auto_pad ${autoPad}`);
     if (attrInts(node, 'output_shape')) throw new UnsupportedGradientError('ConvTranspose', name, 'output_shape (give pads and output_padding instead)');
-    const pads = autoPad === 'VALID' ? Array<number>(2 * n).fill(0) : attrInts(node, 'pads') ?? Array<number>(2 * n).fill(0);
+    const pads = autoPad === 'VALID' ? Array<number>(2 * n).fill(0) : (attrInts(node, 'pads') ?? Array<number>(2 * n).fill(0));
     const sp = kernel.map((_, i) => i + 2);
     let dX: string | undefined;
     if (need[0]) {
-      dX = ctx.op('Conv', [gY, W], [intsAttr('kernel_shape', kernel), intsAttr('strides', strides), intsAttr('dilations', dilations), intsAttr('pads', pads), intAttr('group', group)]);
+      dX = ctx.op(
+        'Conv',
+        [gY, W],
+        [intsAttr('kernel_shape', kernel), intsAttr('strides', strides), intsAttr('dilations', dilations), intsAttr('pads', pads), intAttr('group', group)],
+      );
     }
     let dW: string | undefined;
     if (need[1]) {

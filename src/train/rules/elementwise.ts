@@ -15,10 +15,7 @@ export const ELEMENTWISE: Record<string, GradRule> = {
   }),
   Mul: rule('all', ({ x, dy, need, ctx }) => {
     const g = dy[0]!;
-    return [
-      need[0] ? ctx.unbroadcast(ctx.mul(g, x[1]!), x[0]!) : undefined,
-      need[1] ? ctx.unbroadcast(ctx.mul(g, x[0]!), x[1]!) : undefined,
-    ];
+    return [need[0] ? ctx.unbroadcast(ctx.mul(g, x[1]!), x[0]!) : undefined, need[1] ? ctx.unbroadcast(ctx.mul(g, x[0]!), x[1]!) : undefined];
   }),
   // y = a / b: da = g / b, db = -g * y / b
   Div: rule('all', ({ x, y, dy, need, ctx }) => {

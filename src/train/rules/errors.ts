@@ -23,8 +23,16 @@ export class NoGradientRuleError extends UserError {
 
 /** A rule exists but needs a newer opset than the model's (e.g. ScatterElements with reduction='add'). */
 export class OpsetTooOldError extends UserError {
-  constructor(nodeName: string, what: string, readonly minOpset: number, readonly opset: number) {
-    super(`node ${nodeName}`, `${what} needs opset ${minOpset} or newer, the training graph is opset ${opset}; re-export the model at a newer opset or --freeze the parameters before this node`);
+  constructor(
+    nodeName: string,
+    what: string,
+    readonly minOpset: number,
+    readonly opset: number,
+  ) {
+    super(
+      `node ${nodeName}`,
+      `${what} needs opset ${minOpset} or newer, the training graph is opset ${opset}; re-export the model at a newer opset or --freeze the parameters before this node`,
+    );
     this.name = 'OpsetTooOldError';
   }
 }
@@ -32,7 +40,10 @@ export class OpsetTooOldError extends UserError {
 /** A rule needs a static shape (or rank) the model does not declare. */
 export class ShapeUnknownError extends UserError {
   constructor(nodeName: string, what: string) {
-    super(`node ${nodeName}`, `the gradient needs ${what}, which the model does not make static; declare the input shape (e.g. fix the batch-free dims) or --freeze the parameters before this node`);
+    super(
+      `node ${nodeName}`,
+      `the gradient needs ${what}, which the model does not make static; declare the input shape (e.g. fix the batch-free dims) or --freeze the parameters before this node`,
+    );
     this.name = 'ShapeUnknownError';
   }
 }

@@ -27,14 +27,20 @@ export const GATHER: Record<string, GradRule> = {
     let g = dy[0]!;
     // bring the gathered axis to the front: data (D_axis, D_<axis, D_>axis), dY (I..., D_<axis, D_>axis)
     const dataPerm = [axis, ...Array.from({ length: r }, (_, i) => i).filter((i) => i !== axis)];
-    const gPerm = [...Array.from({ length: ri }, (_, i) => axis + i), ...Array.from({ length: axis }, (_, i) => i), ...Array.from({ length: r - axis - 1 }, (_, i) => axis + ri + i)];
+    const gPerm = [
+      ...Array.from({ length: ri }, (_, i) => axis + i),
+      ...Array.from({ length: axis }, (_, i) => i),
+      ...Array.from({ length: r - axis - 1 }, (_, i) => axis + ri + i),
+    ];
     g = ctx.transpose(g, gPerm);
     const fixed = ctx.fixedShape(data);
     const permShape = fixed ? ctx.ints(dataPerm.map((p) => fixed[p]!)) : ctx.op('Gather', [ctx.shapeOf(data), ctx.ints(dataPerm)]);
     const zeros = ctx.zerosOfShape(permShape, ctx.dtype(data));
     const scat = ctx.op('ScatterND', [zeros, idx, g], [stringAttr('reduction', 'add')]);
     const inv = new Array<number>(r);
-    dataPerm.forEach((p, i) => { inv[p] = i; });
+    dataPerm.forEach((p, i) => {
+      inv[p] = i;
+    });
     return [ctx.transpose(scat, inv)];
   }),
   GatherElements: rule([0], ({ node, x, dy, ctx }) => {

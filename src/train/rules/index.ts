@@ -14,12 +14,21 @@ import { SHAPE } from './shape.js';
 import type { GradRule } from './types.js';
 
 export const RULES: Readonly<Record<string, GradRule>> = {
-  ...ELEMENTWISE, ...ACTIVATIONS, ...LINEAR, ...CONV, ...POOL, ...NORM, ...SHAPE, ...RESIZE, ...REDUCE, ...GATHER,
+  ...ELEMENTWISE,
+  ...ACTIVATIONS,
+  ...LINEAR,
+  ...CONV,
+  ...POOL,
+  ...NORM,
+  ...SHAPE,
+  ...RESIZE,
+  ...REDUCE,
+  ...GATHER,
 };
 
 /** The table key of a node: `Conv`, or `ai.alrelu:ALReLU` for a model-local function. */
 function ruleKey(n: NodeProto): string {
-  return isDefaultDomain(n.domain) ? n.opType ?? '' : `${n.domain}:${n.opType ?? ''}`;
+  return isDefaultDomain(n.domain) ? (n.opType ?? '') : `${n.domain}:${n.opType ?? ''}`;
 }
 
 export function ruleFor(n: NodeProto): GradRule | undefined {

@@ -42,8 +42,14 @@ export const LINEAR: Record<string, GradRule> = {
     const ra = ctx.rank(A);
     const rb = ctx.rank(B);
     if (ra === undefined || rb === undefined) throw new UnsupportedGradientError('MatMul', node.name ?? '', 'operands of unknown rank');
-    if (ra === 1) { A = ctx.unsqueeze(A, [0]); g = ctx.unsqueeze(g, [rb === 1 ? 0 : -2]); }
-    if (rb === 1) { B = ctx.unsqueeze(B, [1]); g = ctx.unsqueeze(g, [-1]); }
+    if (ra === 1) {
+      A = ctx.unsqueeze(A, [0]);
+      g = ctx.unsqueeze(g, [rb === 1 ? 0 : -2]);
+    }
+    if (rb === 1) {
+      B = ctx.unsqueeze(B, [1]);
+      g = ctx.unsqueeze(g, [-1]);
+    }
     const swap = (v: string) => {
       const r = ctx.rank(v) ?? 2;
       return ctx.transpose(v, [...Array.from({ length: r - 2 }, (_, i) => i), r - 1, r - 2]);

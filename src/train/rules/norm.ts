@@ -21,7 +21,13 @@ export const NORM: Record<string, GradRule> = {
     const rank = ctx.needRank(X, 'BatchNormalization');
     const others = [0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2)];
     // per-channel vectors as (C, 1, ...) to broadcast against (N, C, ...)
-    const col = (v: string) => (rank > 2 ? ctx.unsqueeze(v, others.slice(1).map((a) => a - 1)) : v);
+    const col = (v: string) =>
+      rank > 2
+        ? ctx.unsqueeze(
+            v,
+            others.slice(1).map((a) => a - 1),
+          )
+        : v;
     const invStd = ctx.op('Reciprocal', [ctx.op('Sqrt', [ctx.add(variance, ctx.scalar(attrFloat(node, 'epsilon', 1e-5), variance))])]);
     const dX = need[0] ? ctx.mul(g, col(ctx.mul(scale, invStd))) : undefined;
     const dScale = need[1] ? ctx.reduceSum(ctx.mul(g, ctx.mul(ctx.sub(X, col(mean)), col(invStd))), others, false) : undefined;
@@ -80,7 +86,11 @@ export const NORM: Record<string, GradRule> = {
     const g = dy[0]!;
     const rank = ctx.needRank(X, 'InstanceNormalization');
     const sp = Array.from({ length: rank - 2 }, (_, i) => i + 2);
-    const col = (v: string) => ctx.unsqueeze(v, sp.map((a) => a - 1));
+    const col = (v: string) =>
+      ctx.unsqueeze(
+        v,
+        sp.map((a) => a - 1),
+      );
     const { rstd, xhat } = normalized(ctx, X, sp, attrFloat(node, 'epsilon', 1e-5));
     const dX = need[0] ? normalizedInputGrad(ctx, ctx.mul(g, col(scale)), rstd, xhat, sp) : undefined;
     const dScale = need[1] ? ctx.reduceSum(ctx.mul(g, xhat), [0, ...sp], false) : undefined;

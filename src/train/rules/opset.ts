@@ -23,20 +23,111 @@ export const TARGET_OPSET = 17;
  */
 const BREAKS: Record<string, number[]> = {
   // attributes that became inputs, or were renamed/removed
-  Reshape: [5], Clip: [6, 11], Pad: [2, 11], Slice: [10], Split: [2, 13], Squeeze: [13], Unsqueeze: [13], ReduceSum: [13],
-  TopK: [10], Tile: [6], Cast: [6], Concat: [4], Dropout: [7, 10, 12], Upsample: [7, 9, 10], Resize: [11, 13], Scatter: [11],
+  Reshape: [5],
+  Clip: [6, 11],
+  Pad: [2, 11],
+  Slice: [10],
+  Split: [2, 13],
+  Squeeze: [13],
+  Unsqueeze: [13],
+  ReduceSum: [13],
+  TopK: [10],
+  Tile: [6],
+  Cast: [6],
+  Concat: [4],
+  Dropout: [7, 10, 12],
+  Upsample: [7, 9, 10],
+  Resize: [11, 13],
+  Scatter: [11],
   // the legacy `broadcast`/`axis` attributes (removed at 7) and `consumed_inputs` (removed at 6)
-  Add: [6, 7], Sub: [6, 7], Mul: [6, 7], Div: [6, 7], Pow: [7], Gemm: [6, 7], PRelu: [6, 7], And: [7], Or: [7],
-  Equal: [7], Less: [7], Greater: [7], Sum: [6], Max: [6], Min: [6], Mean: [6], BatchNormalization: [6, 7, 9],
-  InstanceNormalization: [6], Relu: [6], LeakyRelu: [6], Sigmoid: [6], Tanh: [6], Abs: [6], Neg: [6], Exp: [6], Log: [6],
-  Sqrt: [6], Reciprocal: [6], Elu: [6], Selu: [6], HardSigmoid: [6], Floor: [6], Ceil: [6],
+  Add: [6, 7],
+  Sub: [6, 7],
+  Mul: [6, 7],
+  Div: [6, 7],
+  Pow: [7],
+  Gemm: [6, 7],
+  PRelu: [6, 7],
+  And: [7],
+  Or: [7],
+  Equal: [7],
+  Less: [7],
+  Greater: [7],
+  Sum: [6],
+  Max: [6],
+  Min: [6],
+  Mean: [6],
+  BatchNormalization: [6, 7, 9],
+  InstanceNormalization: [6],
+  Relu: [6],
+  LeakyRelu: [6],
+  Sigmoid: [6],
+  Tanh: [6],
+  Abs: [6],
+  Neg: [6],
+  Exp: [6],
+  Log: [6],
+  Sqrt: [6],
+  Reciprocal: [6],
+  Elu: [6],
+  Selu: [6],
+  HardSigmoid: [6],
+  Floor: [6],
+  Ceil: [6],
   // kept their meaning (changes were new optional attributes/inputs, or more types) up to 17
-  LSTM: [7], GRU: [7], RNN: [7], ReverseSequence: [], HardSwish: [], Celu: [], Conv: [], ConvTranspose: [], MatMul: [], MaxPool: [], AveragePool: [], GlobalAveragePool: [], GlobalMaxPool: [], LRN: [],
-  Flatten: [], Transpose: [], Gather: [], GatherElements: [], GatherND: [], ScatterND: [], ScatterElements: [], Shape: [],
-  Size: [], Identity: [], Constant: [], ConstantOfShape: [], Expand: [], Where: [], Not: [], NonZero: [], Range: [],
-  CastLike: [], Sign: [], Erf: [], Softplus: [], Softsign: [], ThresholdedRelu: [], Round: [], ArgMax: [], ArgMin: [],
-  ReduceMean: [], ReduceMax: [], ReduceMin: [], ReduceProd: [], ReduceL1: [], ReduceL2: [], ReduceLogSumExp: [],
-  ReduceSumSquare: [], ReduceLogSum: [], OneHot: [], CumSum: [], Einsum: [], Mod: [], LpNormalization: [],
+  LSTM: [7],
+  GRU: [7],
+  RNN: [7],
+  ReverseSequence: [],
+  HardSwish: [],
+  Celu: [],
+  Conv: [],
+  ConvTranspose: [],
+  MatMul: [],
+  MaxPool: [],
+  AveragePool: [],
+  GlobalAveragePool: [],
+  GlobalMaxPool: [],
+  LRN: [],
+  Flatten: [],
+  Transpose: [],
+  Gather: [],
+  GatherElements: [],
+  GatherND: [],
+  ScatterND: [],
+  ScatterElements: [],
+  Shape: [],
+  Size: [],
+  Identity: [],
+  Constant: [],
+  ConstantOfShape: [],
+  Expand: [],
+  Where: [],
+  Not: [],
+  NonZero: [],
+  Range: [],
+  CastLike: [],
+  Sign: [],
+  Erf: [],
+  Softplus: [],
+  Softsign: [],
+  ThresholdedRelu: [],
+  Round: [],
+  ArgMax: [],
+  ArgMin: [],
+  ReduceMean: [],
+  ReduceMax: [],
+  ReduceMin: [],
+  ReduceProd: [],
+  ReduceL1: [],
+  ReduceL2: [],
+  ReduceLogSumExp: [],
+  ReduceSumSquare: [],
+  ReduceLogSum: [],
+  OneHot: [],
+  CumSum: [],
+  Einsum: [],
+  Mod: [],
+  LpNormalization: [],
   MeanVarianceNormalization: [],
   // Softmax, LogSoftmax, Hardmax before 13 flatten from `axis` on (handled in keepsMeaning); control flow is
   // left out on purpose: not bumped
@@ -65,7 +156,7 @@ export function raiseOpset(graph: GraphProto, opset: number, fresh: (base: strin
   const before = new Set(graph.node ?? []);
   graph.node = plan.nodes;
   graph.initializer = [...(graph.initializer ?? []), ...plan.initializers];
-  return { opset: TARGET_OPSET, rewritten: (before.size - plan.nodes.filter((n) => before.has(n)).length) };
+  return { opset: TARGET_OPSET, rewritten: before.size - plan.nodes.filter((n) => before.has(n)).length };
 }
 
 function planUpgrade(graph: GraphProto, from: number, fresh: (base: string) => string): { nodes: NodeProto[]; initializers: TensorProto[] } | undefined {
@@ -76,8 +167,12 @@ function planUpgrade(graph: GraphProto, from: number, fresh: (base: string) => s
   const initializers: TensorProto[] = [];
   const b: UpgradeBuilder = {
     fresh,
-    get info() { return (info ??= inferGraph(graph, from)); },
-    get used() { return (used ??= new Set([...nodesOf(graph).flatMap((n) => n.input ?? []), ...(graph.output ?? []).map((o) => o.name ?? '')])); },
+    get info() {
+      return (info ??= inferGraph(graph, from));
+    },
+    get used() {
+      return (used ??= new Set([...nodesOf(graph).flatMap((n) => n.input ?? []), ...(graph.output ?? []).map((o) => o.name ?? '')]));
+    },
     constant(dataType, dims, values, base) {
       const name = fresh(base);
       initializers.push(makeTensor(name, dataType, dims, values));
@@ -86,7 +181,10 @@ function planUpgrade(graph: GraphProto, from: number, fresh: (base: string) => s
   };
   const nodes: NodeProto[] = [];
   for (const n of graph.node ?? []) {
-    if (keepsMeaning(n, from)) { nodes.push(n); continue; }
+    if (keepsMeaning(n, from)) {
+      nodes.push(n);
+      continue;
+    }
     const up = UPGRADES[n.opType ?? '']?.(n, from, b);
     if (!up) return undefined;
     nodes.push(...up);
@@ -117,7 +215,8 @@ type Upgrade = (n: NodeProto, from: number, b: UpgradeBuilder) => NodeProto[] | 
 
 const FLT_MAX = 3.4028234663852886e38;
 const without = (n: NodeProto, ...names: string[]): AttributeProto[] => (n.attribute ?? []).filter((a) => !names.includes(a.name ?? ''));
-const ints = (b: UpgradeBuilder, n: NodeProto, values: number[], what: string) => b.constant(DataType.INT64, [values.length], values, `${n.name || n.output![0]}/${what}`);
+const ints = (b: UpgradeBuilder, n: NodeProto, values: number[], what: string) =>
+  b.constant(DataType.INT64, [values.length], values, `${n.name || n.output![0]}/${what}`);
 /** The node with `inputs` appended (trailing optional inputs left out when empty) and these attributes. */
 function withInputs(n: NodeProto, inputs: string[], attrs: AttributeProto[]): NodeProto[] {
   const all = [...(n.input ?? []), ...inputs];
@@ -125,18 +224,23 @@ function withInputs(n: NodeProto, inputs: string[], attrs: AttributeProto[]): No
   return [{ ...n, input: all, attribute: attrs }];
 }
 /** An attribute that became an int64 input at `since`. */
-const intsToInput = (name: string, since: number): Upgrade => (n, from, b) => {
-  if (from >= since) return [n];
-  const v = attrInts(n, name);
-  return withInputs(n, [v ? ints(b, n, v, name) : ''], without(n, name));
-};
+const intsToInput =
+  (name: string, since: number): Upgrade =>
+  (n, from, b) => {
+    if (from >= since) return [n];
+    const v = attrInts(n, name);
+    return withInputs(n, [v ? ints(b, n, v, name) : ''], without(n, name));
+  };
 /** Float attributes that became scalar inputs of the data's type (Pad's value, Clip's min and max). */
 function floatInputs(n: NodeProto, b: UpgradeBuilder, names: string[], dflt: number[], keepDefault: boolean): string[] | undefined {
   const dt = b.info.types.get(n.input![0]!);
   const out: string[] = [];
   for (const [i, name] of names.entries()) {
     const a = attr(n, name);
-    if (!a && !keepDefault) { out.push(''); continue; }
+    if (!a && !keepDefault) {
+      out.push('');
+      continue;
+    }
     const v = attrFloat(n, name, dflt[i]!);
     if (dt !== DataType.FLOAT && dt !== DataType.DOUBLE && dt !== DataType.FLOAT16) return undefined;
     out.push(b.constant(dt, [], [v], `${n.name || n.output![0]}/${name}`));

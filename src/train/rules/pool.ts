@@ -50,9 +50,7 @@ export const POOL: Record<string, GradRule> = {
   GlobalAveragePool: rule([0], ({ x, y, dy, ctx }) => {
     const X = x[0]!;
     const sp = ctx.shape(X)?.slice(2);
-    const scale = sp?.every((d) => typeof d === 'number')
-      ? ctx.scalar(1 / elementCount(sp as number[]), X)
-      : ctx.div(ctx.countAs(y[0]!, X), ctx.countAs(X, X));
+    const scale = sp?.every((d) => typeof d === 'number') ? ctx.scalar(1 / elementCount(sp as number[]), X) : ctx.div(ctx.countAs(y[0]!, X), ctx.countAs(X, X));
     return [ctx.op('Expand', [ctx.mul(dy[0]!, scale), ctx.shapeOf(X)])];
   }),
   // to every element equal to its channel's max (ties each get the full gradient)
@@ -99,8 +97,13 @@ function maxPoolByWindows({ node, x, y, dy, ctx }: RuleArgs): Grads {
   // back costs twice the ConvTranspose on 2x2 tiles: both measured on onnxruntime 1.30 CPU)
   // square windows tiling X exactly (kernel = stride, no pads): SpaceToDepth lays them out in the same
   // order, 3x faster than the one-hot Conv on onnxruntime 1.30 CPU (512x1x28x28, 2x2)
-  const tiled = n === 2 && kernel[0] === kernel[1] && geom.strides.every((s, i) => s === kernel[i]) && geom.dilations.every((d) => d === 1)
-    && pads.every((p) => p === 0) && geom.inSize.every((h, i) => h === outSize[i]! * kernel[i]!);
+  const tiled =
+    n === 2 &&
+    kernel[0] === kernel[1] &&
+    geom.strides.every((s, i) => s === kernel[i]) &&
+    geom.dilations.every((d) => d === 1) &&
+    pads.every((p) => p === 0) &&
+    geom.inSize.every((h, i) => h === outSize[i]! * kernel[i]!);
   const windows = tiled
     ? ctx.op('SpaceToDepth', [padded], [intAttr('blocksize', kernel[0]!)])
     : ctx.op('Conv', [padded, kernels], [intsAttr('kernel_shape', kernel), intsAttr('strides', geom.strides), intsAttr('dilations', geom.dilations)]);

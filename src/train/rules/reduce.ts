@@ -24,7 +24,11 @@ function reducedAxes({ node, x, ctx }: RuleArgs): number[] | 'all' | 'none' {
 function spread(a: RuleArgs, g: string, axes: number[] | 'all'): string {
   const { node, x, ctx } = a;
   let t = g;
-  if (!attrInt(node, 'keepdims', 1) && axes !== 'all') t = ctx.unsqueeze(t, [...axes].sort((p, q) => p - q));
+  if (!attrInt(node, 'keepdims', 1) && axes !== 'all')
+    t = ctx.unsqueeze(
+      t,
+      [...axes].sort((p, q) => p - q),
+    );
   return ctx.op('Expand', [t, ctx.shapeOf(x[0]!)]);
 }
 

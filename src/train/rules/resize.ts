@@ -55,8 +55,10 @@ function resizeGrad({ node, x, y, dy, ctx }: RuleArgs): string {
   let g = dy[0]!;
   for (const { axis, A } of resized) {
     const [out, inn] = [A.length, A[0]!.length];
-    if (axis === rank - 1) g = ctx.op('MatMul', [g, ctx.constant(ctx.dtype(g), [out, inn], A.flat())]); // (.., out) x (out, in)
-    else if (axis === rank - 2) g = ctx.op('MatMul', [ctx.constant(ctx.dtype(g), [inn, out], transposed(A).flat()), g]); // (in, out) x (.., out, w)
+    if (axis === rank - 1)
+      g = ctx.op('MatMul', [g, ctx.constant(ctx.dtype(g), [out, inn], A.flat())]); // (.., out) x (out, in)
+    else if (axis === rank - 2)
+      g = ctx.op('MatMul', [ctx.constant(ctx.dtype(g), [inn, out], transposed(A).flat()), g]); // (in, out) x (.., out, w)
     else {
       const perm = Array.from({ length: rank }, (_, k) => k);
       [perm[axis], perm[rank - 1]] = [perm[rank - 1]!, perm[axis]!];
@@ -74,7 +76,15 @@ const transposed = (A: number[][]): number[][] => A[0]!.map((_, j) => A.map((row
  * neighbours of the clamped coordinate (both halves on the last element at the edge); cubic weighs four
  * taps with Keys' kernel.
  */
-function interpolation(mode: string, coord: string, rounding: string, len: number, out: number, scale: number, cubic: { a: number; excludeOutside: boolean }): number[][] {
+function interpolation(
+  mode: string,
+  coord: string,
+  rounding: string,
+  len: number,
+  out: number,
+  scale: number,
+  cubic: { a: number; excludeOutside: boolean },
+): number[][] {
   const f = Math.fround;
   const A = Array.from({ length: out }, () => new Array<number>(len).fill(0));
   for (let o = 0; o < out; o++) {

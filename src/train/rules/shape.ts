@@ -21,7 +21,9 @@ export const SHAPE: Record<string, GradRule> = {
     // no perm: the reversal, its own inverse
     if (!perm) return [ctx.op('Transpose', [dy[0]!])];
     const inv = new Array<number>(perm.length);
-    perm.forEach((p, i) => { inv[p] = i; });
+    perm.forEach((p, i) => {
+      inv[p] = i;
+    });
     return [ctx.transpose(dy[0]!, inv)];
   }),
   Concat: rule('all', ({ node, x, dy, need, ctx }) => {
@@ -50,7 +52,14 @@ export const SHAPE: Record<string, GradRule> = {
   Split: rule([0], (a) => {
     const { node, x, y, ctx } = a;
     const axis = attrInt(node, 'axis', 0);
-    return [concat(ctx, y.map((_, i) => dyOr0(a, i)), axis, { dtype: ctx.dtype(x[0]!) })];
+    return [
+      concat(
+        ctx,
+        y.map((_, i) => dyOr0(a, i)),
+        axis,
+        { dtype: ctx.dtype(x[0]!) },
+      ),
+    ];
   }),
   Slice: rule([0], (a) => [sliceGrad(a)]),
   // every tile's gradient adds up: dY viewed as (r0, d0, r1, d1, ...) summed over the r axes
@@ -58,10 +67,17 @@ export const SHAPE: Record<string, GradRule> = {
     const reps = ctx.constValue(x[1]!);
     if (!reps) throw new UnsupportedGradientError('Tile', node.name ?? '', 'repeats that are not constant');
     const dims = ctx.shape(x[0]!);
-    if (!dims || dims.filter((d) => typeof d !== 'number').length > 1) throw new ShapeUnknownError(ctx.prefix, `the shape of ${x[0]} (Tile gradient; one symbolic dim at most)`);
+    if (!dims || dims.filter((d) => typeof d !== 'number').length > 1)
+      throw new ShapeUnknownError(ctx.prefix, `the shape of ${x[0]} (Tile gradient; one symbolic dim at most)`);
     if (reps.every((r) => r === 1)) return [dy[0]!];
     const view = dims.flatMap((d, i) => [reps[i]!, typeof d === 'number' ? d : -1]);
-    return [ctx.reduceSum(ctx.reshape(dy[0]!, ctx.ints(view)), reps.map((_, i) => 2 * i), false)];
+    return [
+      ctx.reduceSum(
+        ctx.reshape(dy[0]!, ctx.ints(view)),
+        reps.map((_, i) => 2 * i),
+        false,
+      ),
+    ];
   }),
   // a permutation within each sequence's length, its own inverse
   ReverseSequence: rule([0], ({ node, x, dy, ctx }) => [ctx.op('ReverseSequence', [dy[0]!, x[1]!], node.attribute ?? [])]),
@@ -72,7 +88,18 @@ export const SHAPE: Record<string, GradRule> = {
     // the input sits inside the output: the gradient is the output gradient cropped by the pads, i.e. Pad with -pads
     if (ctx.opset < 11) {
       const pads = attrInts(node, 'pads') ?? [];
-      return [ctx.op('Pad', [dy[0]!], [intsAttr('pads', pads.map((p) => -p))])];
+      return [
+        ctx.op(
+          'Pad',
+          [dy[0]!],
+          [
+            intsAttr(
+              'pads',
+              pads.map((p) => -p),
+            ),
+          ],
+        ),
+      ];
     }
     const pads = ctx.constValue(x[1]!);
     const neg = pads ? ctx.ints(pads.map((p) => -p)) : ctx.neg(x[1]!);
@@ -104,7 +131,7 @@ function sliceGrad({ node, x, dy, ctx }: RuleArgs): string {
     const n = typeof starts === 'string' ? ctx.shape(starts)?.[0] : starts.length;
     if (typeof n !== 'number') throw new ShapeUnknownError(name, 'the number of sliced axes');
     axes = ax ?? Array.from({ length: n }, (_, i) => i);
-    steps = x[4] ? ctx.constValue(x[4]) ?? x[4] : undefined;
+    steps = x[4] ? (ctx.constValue(x[4]) ?? x[4]) : undefined;
   }
   axes = axes.map((a) => normAxis(a, rank));
   const g = dy[0]!;

@@ -8,7 +8,7 @@
 import { promises as fs } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { UserError } from '../errors.js';
-import { shown } from './text.js';
+import { printable } from '../printable.js';
 import { readWhole } from './files.js';
 import { decodeImage, resizeBilinear, toPlanar, type Channels } from './images.js';
 import { DataBudget, formatBytes } from './limits.js';
@@ -51,7 +51,7 @@ export async function loadImageFolder(dir: string, opts: ImageFolderOptions = {}
     for (const n of names) files.push({ path: join(dir, cls, n), label });
   }
   if (files.length === 0)
-    throw new UserError(dir, `has zero images; expected .png, .jpg or .jpeg files in its class subfolders (${classes.map(shown).join(', ')})`);
+    throw new UserError(dir, `has zero images; expected .png, .jpg or .jpeg files in its class subfolders (${classes.map(printable).join(', ')})`);
 
   const budget = opts.budget ?? new DataBudget();
   const c = channels === 'gray' ? 1 : 3;

@@ -5,7 +5,8 @@
  */
 import { halfToFloat } from '../onnx/tensor.js';
 import { UserError } from '../errors.js';
-import { quoted, shown } from './text.js';
+import { printable } from '../printable.js';
+import { quoted } from './text.js';
 import { formatBytes, shapeText, type DataBudget } from './limits.js';
 
 export type NpyData =
@@ -112,7 +113,7 @@ export function parseNpyHeader(bytes: Uint8Array, subject: string): NpyHeader {
   const shape = dims.map((d) => Number(d.replace(/L$/, '')));
 
   const order = descr![0];
-  const shownDescr = shown(descr!);
+  const shownDescr = printable(descr!);
   const kind = KINDS[descr!.slice(1)];
   if (!kind || !(order === '<' || order === '|' || (order === '=' && kind.bytes === 1))) {
     if (order === '>' && kind && kind.bytes > 1) fail(`big-endian dtype ${shownDescr} is not supported; save with a.astype(a.dtype.newbyteorder('<'))`);

@@ -10,7 +10,7 @@ import { UserError } from '../errors.js';
 import { isReference, loadData, preprocess, type LoadDataOptions, type PreprocessOptions } from './index.js';
 import { DataBudget } from './limits.js';
 import { select } from './split.js';
-import { shown } from './text.js';
+import { printable } from '../printable.js';
 import type { Dataset, Split } from './types.js';
 
 export type SplitRole = 'validation' | 'test';
@@ -54,7 +54,7 @@ export function sourcesKey(s: SplitSources): string | undefined {
   return `train=${one(train)} val=${one(val)} test=${one(test)}`;
 }
 
-const list = (names: string[], max = 6) => names.slice(0, max).map(shown).join(', ') + (names.length > max ? `, ... (${names.length} in all)` : '');
+const list = (names: string[], max = 6) => names.slice(0, max).map(printable).join(', ') + (names.length > max ? `, ... (${names.length} in all)` : '');
 const dims = (s: number[]) => s.join('x');
 
 /**

@@ -9,8 +9,3 @@ import { printable } from '../printable.js';
 export function quoted(s: string): string {
   return `"${printable(s.replace(/["\\]/g, '\\$&'))}"`;
 }
-
-/** `s` itself where it is all printable ASCII (a plain name reads best bare), else with its controls escaped. */
-export function shown(s: string): string {
-  return printable(s);
-}

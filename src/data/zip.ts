@@ -10,7 +10,8 @@
  */
 import { inflateRawSync } from 'node:zlib';
 import { UserError } from '../errors.js';
-import { quoted, shown } from './text.js';
+import { printable } from '../printable.js';
+import { quoted } from './text.js';
 import { formatBytes, MAX_BUFFER, type DataBudget } from './limits.js';
 
 export interface ZipEntry {
@@ -45,12 +46,12 @@ export function crc32(bytes: Uint8Array): number {
 }
 
 /**
- * A member's name is text from the file: one with anything but printable ASCII in it is kept
- * quoted, so that every message naming it (and the array name it becomes) stays one visible line.
+ * A member's name is text from the file: its control characters are escaped (printable()), so that every
+ * message naming it (and the array name it becomes) stays one visible line.
  */
 function memberName(bytes: Uint8Array, flags: number): string {
   const raw = Buffer.from(bytes).toString(flags & 0x800 ? 'utf8' : 'latin1');
-  return shown(raw);
+  return printable(raw);
 }
 
 export class ZipReader {

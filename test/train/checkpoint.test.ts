@@ -21,24 +21,12 @@ import { decodeCheckpoint, encodeCheckpoint, readCheckpoint, type Checkpoint, ty
 import { finetune, type FinetuneOptions } from '../../src/train/loop.js';
 import { errorLine, runCli } from '../cli.js';
 import { ROOT } from '../helpers.js';
+import { IRIS_ADAM_SETTINGS } from './settings.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'alrelu-ckpt-'));
 const f32 = (v: number[], dims = [v.length]): HostTensor => ({ type: 'float32', data: Float32Array.from(v), dims });
 
-const settings: RunSettings = {
-  data: { name: 'iris', train: 120, val: 15, sha256: 'f'.repeat(64) },
-  batchSize: 8,
-  optimizer: { name: 'adam', weightDecay: 0, momentum: 0.9, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
-  schedule: { name: 'constant', lr: 0.01, every: 1, gamma: 0.1 },
-  scheduleEpochs: null,
-  seed: 0,
-  shuffle: true,
-  freeze: [],
-  trainOnly: [],
-  input: 'x',
-  output: 'y',
-  maxSteps: null,
-};
+const settings: RunSettings = IRIS_ADAM_SETTINGS;
 
 function sample(): Checkpoint {
   const history = [1, 2].map((epoch) => ({ epoch, trainLoss: 1 / epoch, valMetric: 0.5, val: { accuracy: 0.5 }, lr: 0.01, seconds: 1, steps: 20 }));

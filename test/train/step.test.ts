@@ -22,6 +22,7 @@ import { freshStart, StepRunner } from '../../src/train/runner.js';
 import { learningRate } from '../../src/train/schedule.js';
 import { buildTrainingModel, type TrainingModel } from '../../src/train/step.js';
 import { ROOT } from '../helpers.js';
+import { IRIS_ADAM_SETTINGS } from './settings.js';
 
 const GRADIENTS = resolve(ROOT, '../shared/fixtures/gradients');
 const opened: Runtime[] = [];
@@ -162,20 +163,7 @@ describe('checkpoints', () => {
   it('round-trip metadata and tensors exactly', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'alrelu-ckpt-'));
     const t = (v: number[]): HostTensor => ({ type: 'float32', data: Float32Array.from(v), dims: [v.length] });
-    const settings: RunSettings = {
-      data: { name: 'iris', train: 120, val: 15, sha256: 'f'.repeat(64) },
-      batchSize: 8,
-      optimizer: { name: 'adam', weightDecay: 0, momentum: 0.9, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
-      schedule: { name: 'constant', lr: 0.01, every: 1, gamma: 0.1 },
-      scheduleEpochs: null,
-      seed: 0,
-      shuffle: true,
-      freeze: [],
-      trainOnly: [],
-      input: 'x',
-      output: 'y',
-      maxSteps: null,
-    };
+    const settings: RunSettings = IRIS_ADAM_SETTINGS;
     const history = [1, 2].map((epoch) => ({ epoch, trainLoss: 1 / epoch, valMetric: 0.5, val: {}, lr: 0.01, seconds: 1, steps: 20 }));
     const meta = {
       version: 2 as const,

@@ -40,6 +40,7 @@ const STANDARD = new Set([
   'Neg',
   'Sum',
   'Where',
+  'ArgMax',
   'Equal',
   'Greater',
   'Less',
@@ -136,27 +137,40 @@ describe('MaxPool gradient forms agree where finite differences cannot look (tie
 });
 
 describe('Conv input gradient forms agree at the size where the Conv form is chosen', () => {
-  it('16 channels from 4 (auto picks the Conv): Conv with flipped weights == ConvTranspose (to float32 summation order)', async () => {
-    const run = async (form: 'auto' | 'convTranspose') => {
-      const gm = await gradModel({
-        name: form,
-        nodes: [n('Conv', ['X', 'W'], ['Y'], { pads: [1, 0, 2, 1] })],
-        inputs: { X: { shape: [2, 16, 32, 32], grad: true }, W: { shape: [4, 16, 3, 3] } },
-        grad: { convInput: form },
-      });
-      const ops = gm.model.graph!.node!.map((x) => x.opType);
-      const s = await ort.InferenceSession.create(encodeModel(gm.model), { logSeverityLevel: 3 });
-      const out = await s.run(gm.feeds);
-      await s.release();
-      return { ops, dx: Array.from(out[gm.gradOuts[0]!]!.data as Float32Array) };
-    };
-    const [auto, ct] = [await run('auto'), await run('convTranspose')];
-    expect(auto.ops.includes('ConvTranspose')).toBe(false);
-    expect(ct.ops.includes('ConvTranspose')).toBe(true);
-    expect(auto.dx.length).toBe(2 * 16 * 32 * 32);
-    const bad = auto.dx.findIndex((v, i) => !(Math.abs(v - ct.dx[i]!) <= 1e-5 + 1e-5 * Math.abs(v)));
-    expect(bad).toBe(-1);
-  });
+  // the Conv form's weights are W with channel axes swapped per group and every spatial axis reversed
+  const configs: { label: string; x: number[]; w: number[]; attrs: Record<string, number | number[]> }[] = [
+    { label: '16 channels from 4, uneven pads', x: [2, 16, 32, 32], w: [4, 16, 3, 3], attrs: { pads: [1, 0, 2, 1] } },
+    { label: '3x2 kernel (the spatial reversal is not a transpose)', x: [2, 16, 12, 11], w: [8, 16, 3, 2], attrs: { pads: [1, 1, 1, 0] } },
+    { label: '4 groups of 8', x: [2, 32, 10, 10], w: [32, 8, 3, 3], attrs: { pads: [1, 1, 1, 1], group: 4 } },
+    { label: 'depthwise, 16 channels', x: [2, 16, 10, 10], w: [16, 1, 3, 3], attrs: { pads: [1, 1, 1, 1], group: 16 } },
+    { label: '1-D, kernel 5', x: [2, 16, 40], w: [16, 16, 5], attrs: { pads: [2, 2] } },
+    { label: '1x1 kernel', x: [2, 16, 9, 9], w: [8, 16, 1, 1], attrs: {} },
+  ];
+  for (const { label, x, w, attrs } of configs) {
+    it(`${label}: auto picks the Conv with flipped weights, == ConvTranspose (to float32 summation order)`, async () => {
+      const run = async (form: 'auto' | 'convTranspose') => {
+        const gm = await gradModel({
+          name: form,
+          nodes: [n('Conv', ['X', 'W'], ['Y'], attrs)],
+          inputs: { X: { shape: x, grad: true }, W: { shape: w } },
+          grad: { convInput: form },
+        });
+        const ops = gm.model.graph!.node!.map((v) => v.opType);
+        const s = await ort.InferenceSession.create(encodeModel(gm.model), { logSeverityLevel: 3 });
+        const out = await s.run(gm.feeds);
+        await s.release();
+        return { ops, dx: Array.from(out[gm.gradOuts[0]!]!.data as Float32Array) };
+      };
+      const [auto, ct] = [await run('auto'), await run('convTranspose')];
+      expect(auto.ops.includes('ConvTranspose')).toBe(false);
+      expect(ct.ops.includes('ConvTranspose')).toBe(true);
+      expect(auto.dx.length).toBe(x.reduce((p, q) => p * q));
+      const scale = Math.max(...ct.dx.map(Math.abs));
+      expect(scale).toBeGreaterThan(0);
+      const bad = auto.dx.findIndex((v, i) => !(Math.abs(v - ct.dx[i]!) <= 1e-5 * scale));
+      expect(bad).toBe(-1);
+    });
+  }
 });
 
 describe('emitted ops', () => {

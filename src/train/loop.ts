@@ -35,6 +35,7 @@ import { checkSchedule, learningRate, type ScheduleConfig } from './schedule.js'
 import { buildEvalModel, type ForwardOptions } from './forward.js';
 import { demoteData, promoteTensor } from './precision.js';
 import { buildTrainingModel, type TrainingModel } from './step.js';
+import { nchwcBlock } from './nchwc.js';
 import { batchNormLayers, type BatchNormChoice, type BatchNormMode } from './batchnorm.js';
 import { metricsOf, predict } from './validate.js';
 import { elementCount } from '../onnx/tensor.js';
@@ -516,6 +517,7 @@ async function startState(o: FinetuneOptions, run: RunPlan, plan: BatchPlan): Pr
     task: train.task,
     optimizer: run.optimizer,
     outputRank: 1 + initialPred.dims.length,
+    nchwcBlock: await nchwcBlock(o.runtime),
   });
   const stepsAvail = Math.floor(train.count / batchSize);
   if (stepsAvail < 1)

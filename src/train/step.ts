@@ -23,6 +23,7 @@ import { backward } from './backward.js';
 import { batchNormLayers, trainBatchNorm, type BatchNormChoice, type BatchNormMode, type RunningSlot } from './batchnorm.js';
 import { prepareForward, valueInfoOf, type ForwardGraph, type ForwardOptions } from './forward.js';
 import { fuseAlrelu } from './fuse.js';
+import { blockedConvs } from './nchwc.js';
 
 export { buildEvalModel } from './forward.js';
 import { addLoss, type LossInfo } from './loss.js';
@@ -42,6 +43,8 @@ export interface StepOptions extends ForwardOptions {
   outputRank?: number;
   /** BatchNormalization with batch statistics and running updates ('train'), or as exported ('frozen', default) */
   batchNorm?: BatchNormMode;
+  /** onnxruntime CPU's NCHWc block size (nchwc.ts): the step's larger computed-weight convs run on those kernels; cpu only */
+  nchwcBlock?: number;
 }
 
 export interface ParamSlot {
@@ -80,6 +83,8 @@ export interface TrainingModel extends Pick<ForwardGraph, 'opset' | 'sourceOpset
   loss: LossInfo;
   /** parameters the loss does not depend on (left as initializers, not trained) */
   noGrad: string[];
+  /** Convs moved onto onnxruntime CPU's blocked-layout kernels (nchwcBlock) */
+  blockedConvs: number;
   bytes(): Uint8Array;
 }
 
@@ -218,6 +223,7 @@ export function buildTrainingModel(source: ModelProto, opts: StepOptions): Train
   graph.output = outputs;
   // after backward, whose ALReLU gradients read the pre-activation only
   fuseAlrelu(graph);
+  const blocked = opts.nchwcBlock ? blockedConvs(fwd.model, fwd.opset, opts.nchwcBlock) : 0;
   let cached: Uint8Array | undefined;
   return {
     model: fwd.model,
@@ -238,6 +244,7 @@ export function buildTrainingModel(source: ModelProto, opts: StepOptions): Train
     relaxedBatch: fwd.relaxedBatch,
     initial: fwd.initial,
     noGrad,
+    blockedConvs: blocked,
     bytes: () => (cached ??= encodeModel(fwd.model)),
   };
 }

@@ -114,3 +114,51 @@ export function emitUpdates(em: Builder, cfg: Required<OptimizerConfig>, lr: str
     }
   });
 }
+
+/**
+ * The same updates on the host, in place, for runtimes whose parameters live in host memory anyway (cpu,
+ * wasm, the browser EPs): the step graph then computes gradients only, and the parameters and optimizer
+ * state stay one set of arrays instead of crossing into onnxruntime and back as new copies every step
+ * (ResNet-18 with Adam: 141 MB in and out a step, against its 47 MB of gradients; the fine-tune's peak
+ * memory fell by about 160 MB). float32 arrays, each element's update computed in double and stored
+ * rounded (the graph rounds every operation to float32: the two differ by an ulp or so; rounding each
+ * operation here too, with Math.fround, made the update 2-3x slower).
+ */
+export function hostUpdate(cfg: Required<OptimizerConfig>, t: number, lr: number, p: Float32Array, g: Float32Array, state: Float32Array[]): void {
+  const wd = cfg.weightDecay;
+  const l2 = wd > 0 && cfg.name !== 'adamw';
+  const n = p.length;
+  switch (cfg.name) {
+    case 'sgd':
+      for (let i = 0; i < n; i++) p[i] = p[i]! - (l2 ? g[i]! + p[i]! * wd : g[i]!) * lr;
+      return;
+    case 'momentum': {
+      const b = state[0]!;
+      const mu = cfg.momentum;
+      for (let i = 0; i < n; i++) {
+        const bi = b[i]! * mu + (l2 ? g[i]! + p[i]! * wd : g[i]!);
+        b[i] = bi;
+        p[i] = p[i]! - bi * lr;
+      }
+      return;
+    }
+    case 'adam':
+    case 'adamw': {
+      const [m, v] = [state[0]!, state[1]!];
+      const [b1, b2, c1, c2, eps] = [cfg.beta1, cfg.beta2, 1 - cfg.beta1, 1 - cfg.beta2, cfg.eps];
+      const bc2Sqrt = Math.sqrt(1 - b2 ** t);
+      const stepSize = lr / (1 - b1 ** t);
+      const decay = cfg.name === 'adamw' ? 1 - lr * wd : 1;
+      for (let i = 0; i < n; i++) {
+        const gi = l2 ? g[i]! + p[i]! * wd : g[i]!;
+        const mi = m[i]! * b1 + gi * c1;
+        const vi = v[i]! * b2 + gi * gi * c2;
+        m[i] = mi;
+        v[i] = vi;
+        // m and v as stored (float32), as the next step and a checkpoint see them
+        p[i] = p[i]! * decay - (stepSize * m[i]!) / (Math.sqrt(v[i]!) / bc2Sqrt + eps);
+      }
+      return;
+    }
+  }
+}

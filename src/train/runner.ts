@@ -11,6 +11,7 @@ import type { DeviceTensor, HostTensor, Runtime, Session } from '../runtime/type
 import type { TrainingModel } from './step.js';
 import { LR_INPUT, LOSS_OUTPUT, STEP_INPUT } from './step.js';
 import { elementCount } from '../onnx/tensor.js';
+import { hostUpdate } from './optim.js';
 
 type Value = HostTensor | DeviceTensor;
 
@@ -37,44 +38,51 @@ export function freshStart(tm: TrainingModel): { params: Record<string, HostTens
 export class StepRunner {
   /** current values by input name (parameters and state) */
   private values = new Map<string, Value>();
+  /** optimizer state input names, which a graph that computes gradients only does not read */
+  private readonly stateNames: Set<string>;
 
   private constructor(
     private readonly tm: TrainingModel,
     private readonly session: Session,
     readonly onDevice: boolean,
     private readonly ep: string,
-  ) {}
+  ) {
+    this.stateNames = new Set(tm.state.map((s) => s.name));
+  }
 
   static async open(rt: Runtime, tm: TrainingModel, start: { params: Record<string, HostTensor>; state: Record<string, HostTensor> }): Promise<StepRunner> {
     const onDevice = deviceResident(rt);
+    if (onDevice && tm.hostOptimizer) throw new Error(`the optimizer runs in the graph on ${rt.ep} (its parameters stay in device memory)`);
     const keep = onDevice ? [...tm.params, ...tm.state, ...tm.running].map((p) => p.updated) : [];
     // no arena: a step's activations and gradients are freed after it, not kept reserved beside validation's
     const session = await rt.load(tm.bytes(), keep.length ? { keepOnDevice: keep } : { arena: false });
     const r = new StepRunner(tm, session, onDevice, rt.ep);
-    for (const p of [...tm.params, ...tm.running]) r.values.set(p.name, start.params[p.name]!);
-    for (const s of tm.state) r.values.set(s.name, start.state[s.name]!);
+    // updated in place on the host: the runner's own copies, so the caller's (e.g. the best so far) stay as they were
+    const own = (t: HostTensor): HostTensor => (tm.hostOptimizer ? { ...t, data: t.data.slice() } : t);
+    for (const p of [...tm.params, ...tm.running]) r.values.set(p.name, own(start.params[p.name]!));
+    for (const s of tm.state) r.values.set(s.name, own(start.state[s.name]!));
     return r;
   }
 
   /** One optimizer step; `t` is 1-based. Returns the loss before the update and the batch's outputs. */
   async step(x: HostTensor, labels: HostTensor, t: number, lr: number): Promise<{ loss: number; logits: HostTensor }> {
-    const feeds: Record<string, Value> = {
-      [this.tm.input]: x,
-      [this.tm.labels]: labels,
-      [STEP_INPUT]: { type: 'float32', data: new Float32Array([t]), dims: [] },
-      [LR_INPUT]: { type: 'float32', data: new Float32Array([lr]), dims: [] },
-    };
-    for (const [k, v] of this.values) feeds[k] = v;
-    let host: Record<string, HostTensor>;
+    const host = this.tm.hostOptimizer;
+    const feeds: Record<string, Value> = { [this.tm.input]: x, [this.tm.labels]: labels };
+    if (!host) {
+      feeds[STEP_INPUT] = { type: 'float32', data: new Float32Array([t]), dims: [] };
+      feeds[LR_INPUT] = { type: 'float32', data: new Float32Array([lr]), dims: [] };
+    }
+    for (const [k, v] of this.values) if (!host || !this.stateNames.has(k)) feeds[k] = v;
+    let out: Record<string, HostTensor>;
     const next = new Map<string, Value>();
     try {
       if (this.onDevice && this.session.runOnDevice) {
         const res = await this.session.runOnDevice(feeds);
-        host = res.host;
+        out = res.host;
         for (const p of this.carried()) next.set(p.name, res.device[p.updated]!);
       } else {
-        host = await this.session.run(feeds as Record<string, HostTensor>);
-        for (const p of this.carried()) next.set(p.name, host[p.updated]!);
+        out = await this.session.run(feeds as Record<string, HostTensor>);
+        for (const p of this.carried()) next.set(p.name, out[p.updated]!);
       }
     } catch (e) {
       if (isUserError(e)) throw e;
@@ -88,13 +96,32 @@ export class StepRunner {
       throw new UserError(`ep=${this.ep}`, `onnxruntime could not run the training step: ${msg}; try another --ep (cpu and wasm run every op of it)`);
     }
     for (const v of this.values.values()) if (isDevice(v)) v.dispose();
-    this.values = next;
-    return { loss: Number(host[LOSS_OUTPUT]!.data[0]), logits: host[this.tm.output]! };
+    if (host) {
+      for (const [k, v] of next) this.values.set(k, v);
+      const slots = this.slotsOf();
+      for (const p of this.tm.params) {
+        const value = this.values.get(p.name) as HostTensor;
+        const state = slots.get(p.name)!.map((s) => (this.values.get(s) as HostTensor).data as Float32Array);
+        hostUpdate(host, t, lr, value.data as Float32Array, out[p.grad]!.data as Float32Array, state);
+      }
+    } else this.values = next;
+    return { loss: Number(out[LOSS_OUTPUT]!.data[0]), logits: out[this.tm.output]! };
   }
 
-  /** Every value a step updates and the next one reads: parameters, optimizer state, running statistics. */
+  /** optimizer state input names, which a graph that computes gradients only does not read */
+  private slots?: Map<string, string[]>;
+  /** each parameter's state names, in stateSlots() order */
+  private slotsOf(): Map<string, string[]> {
+    if (!this.slots) {
+      this.slots = new Map(this.tm.params.map((p) => [p.name, [] as string[]]));
+      for (const s of this.tm.state) this.slots.get(s.param)!.push(s.name);
+    }
+    return this.slots;
+  }
+
+  /** Every value a step updates and the next one reads (parameters, optimizer state, running statistics) from its outputs. */
   private carried(): { name: string; updated: string }[] {
-    return [...this.tm.params, ...this.tm.state, ...this.tm.running];
+    return this.tm.hostOptimizer ? [...this.tm.running] : [...this.tm.params, ...this.tm.state, ...this.tm.running];
   }
 
   /** Host copies of the current parameters (running statistics included) and state (by input name). */
@@ -105,8 +132,10 @@ export class StepRunner {
     };
     const params: Record<string, HostTensor> = {};
     const state: Record<string, HostTensor> = {};
-    for (const p of [...this.tm.params, ...this.tm.running]) params[p.name] = await get(p.name);
-    for (const s of this.tm.state) state[s.name] = await get(s.name);
+    // values updated in place later must be copied out
+    const copy = (t: HostTensor): HostTensor => (this.tm.hostOptimizer ? { ...t, data: t.data.slice() } : t);
+    for (const p of [...this.tm.params, ...this.tm.running]) params[p.name] = copy(await get(p.name));
+    for (const s of this.tm.state) state[s.name] = copy(await get(s.name));
     return { params, state };
   }
 

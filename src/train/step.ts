@@ -43,6 +43,11 @@ export interface StepOptions extends ForwardOptions {
   outputRank?: number;
   /** BatchNormalization with batch statistics and running updates ('train'), or as exported ('frozen', default) */
   batchNorm?: BatchNormMode;
+  /**
+   * Where the optimizer's update runs: in the graph ('graph', default: parameters and state in, updated ones
+   * out) or on the host ('host': the graph computes gradients, StepRunner updates its own arrays in place)
+   */
+  optimizerOn?: 'graph' | 'host';
   /** onnxruntime CPU's NCHWc block size (nchwc.ts): the step's larger computed-weight convs run on those kernels; cpu only */
   nchwcBlock?: number;
 }
@@ -83,6 +88,8 @@ export interface TrainingModel extends Pick<ForwardGraph, 'opset' | 'sourceOpset
   loss: LossInfo;
   /** parameters the loss does not depend on (left as initializers, not trained) */
   noGrad: string[];
+  /** the optimizer StepRunner applies on the host (optimizerOn 'host'); absent when the graph updates */
+  hostOptimizer?: Required<OptimizerConfig>;
   /** Convs moved onto onnxruntime CPU's blocked-layout kernels (nchwcBlock) */
   blockedConvs: number;
   bytes(): Uint8Array;
@@ -198,6 +205,13 @@ function appendGradientOutputs(fwd: ForwardGraph, params: ParamSlot[], outputs: 
   return [];
 }
 
+/** The state slots of an optimizer run on the host: named as appendOptimizer names them, in no graph. */
+function hostState(fwd: ForwardGraph, cfg: ReturnType<typeof checkOptimizer>, params: ParamSlot[]): StateSlot[] {
+  return params.flatMap((p) =>
+    stateSlots(cfg.name).map((slot) => ({ name: fwd.fresh(`optim.${slot}/${p.name}`), updated: '', param: p.name, slot, dims: p.dims, dataType: p.dataType })),
+  );
+}
+
 const scalarInput = (name: string): ValueInfo => ({ name, type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: [] } } } });
 
 export function buildTrainingModel(source: ModelProto, opts: StepOptions): TrainingModel {
@@ -218,7 +232,12 @@ export function buildTrainingModel(source: ModelProto, opts: StepOptions): Train
     ...(graph.output ?? []),
   ];
   graph.node!.push({ opType: 'Identity', input: [loss.loss], output: [LOSS_OUTPUT], name: fresh('train/loss') });
-  const state = opts.optimizer ? appendOptimizer(fwd, checkOptimizer(opts.optimizer), params, outputs) : appendGradientOutputs(fwd, params, outputs);
+  const cfg = opts.optimizer ? checkOptimizer(opts.optimizer) : undefined;
+  // (hostUpdate is float32's; other parameter types keep the update in the graph)
+  const hostTypes = params.every((p) => p.dataType === DataType.FLOAT);
+  const host = cfg && opts.optimizerOn === 'host' && hostTypes ? cfg : undefined;
+  const state = cfg && !host ? appendOptimizer(fwd, cfg, params, outputs) : appendGradientOutputs(fwd, params, outputs);
+  if (host) state.push(...hostState(fwd, cfg!, params));
   for (const r of running) outputs.push(valueInfoOf({ name: r.updated, dims: r.dims, dataType: r.dataType }));
   graph.output = outputs;
   // after backward, whose ALReLU gradients read the pre-activation only
@@ -228,6 +247,7 @@ export function buildTrainingModel(source: ModelProto, opts: StepOptions): Train
   return {
     model: fwd.model,
     kind: opts.optimizer ? 'step' : 'gradients',
+    ...(host ? { hostOptimizer: host } : {}),
     input: fwd.input,
     labels: LABELS_INPUT,
     output: fwd.output,

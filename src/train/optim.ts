@@ -1,5 +1,5 @@
 /**
- * Optimizer updates as ONNX nodes, with PyTorch's formulas (torch.optim, 1.13) so results can be
+ * Optimizer updates, as ONNX nodes (emitUpdates) and on the host (hostUpdate), with PyTorch's formulas (torch.optim, 1.13) so results can be
  * checked against it step for step:
  *
  *   sgd       g' = g + wd·p;                         p ← p − lr·g'
@@ -117,10 +117,9 @@ export function emitUpdates(em: Builder, cfg: Required<OptimizerConfig>, lr: str
 
 /**
  * The same updates on the host, in place, for runtimes whose parameters live in host memory anyway (cpu,
- * wasm, the browser EPs): the step graph then computes gradients only, and the parameters and optimizer
- * state stay one set of arrays instead of crossing into onnxruntime and back as new copies every step
- * (ResNet-18 with Adam: 141 MB in and out a step, against its 47 MB of gradients; the fine-tune's peak
- * memory fell by about 160 MB). float32 arrays, each element's update computed in double and stored
+ * wasm, the browser EPs; chosen by size in loop.ts): the step graph then computes gradients only, and the
+ * parameters and optimizer state stay one set of arrays instead of crossing into onnxruntime and back as
+ * new copies every step (ResNet-18 with Adam: 141 MB in and out a step, against its 47 MB of gradients). float32 arrays, each element's update computed in double and stored
  * rounded (the graph rounds every operation to float32: the two differ by an ulp or so; rounding each
  * operation here too, with Math.fround, made the update 2-3x slower).
  */

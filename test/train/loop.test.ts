@@ -10,7 +10,11 @@ import type { ModelProto, TensorProto } from '../../src/onnx/types.js';
 import { openRuntime } from '../../src/runtime/index.js';
 import type { Runtime } from '../../src/runtime/types.js';
 import { tensorFromProto } from '../../src/runtime/tensor.js';
-import { finetune } from '../../src/train/loop.js';
+import { finetune, type FinetuneOptions } from '../../src/train/loop.js';
+import { SWIFTSHADER_ICD } from '../../src/runtime/node.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 let rt: Runtime;
 beforeAll(async () => {
@@ -177,5 +181,74 @@ describe('finetune() on a model with symbolic image sizes', () => {
     expect(r.log.epochs.at(-1)!.trainLoss).toBeLessThan(r.log.epochs[0]!.trainLoss);
     expect(r.log.best!.value).toBeGreaterThan(r.log.initial.accuracy!);
     expect(r.model.graph!.input![0]!.type!.tensorType!.shape!.dim!.map((d) => d.dimParam || Number(d.dimValue))).toEqual(['N', 1, 'H', 'W']);
+  });
+});
+
+describe('finetune() with the update on the host', () => {
+  it('trains as the graph update does, epoch by epoch, and resumes from its checkpoint to the same end', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'alrelu-host-'));
+    try {
+      const run = (updateOn: 'graph' | 'host', epochs: number, extra: Partial<FinetuneOptions> = {}) =>
+        finetune({
+          model: fixedBatchModel(),
+          sourceDir: '.',
+          file: 'fixed.onnx',
+          train: blobs(41, 0),
+          val: blobs(11, 1),
+          runtime: rt,
+          epochs,
+          batchSize: 2,
+          optimizer: { name: 'adamw', weightDecay: 0.05 },
+          schedule: { name: 'constant', lr: 0.02 },
+          seed: 3,
+          updateOn,
+          force: true,
+          ...extra,
+        });
+      const graph = await run('graph', 3);
+      const host = await run('host', 3);
+      expect(graph.log.stepGraph.update).toBe('graph');
+      expect(host.log.stepGraph.update).toBe('host');
+      const near = (a: number, b: number) => Math.abs(a - b) <= 1e-4 * Math.max(1, Math.abs(b));
+      host.log.epochs.forEach((e, i) => expect(near(e.trainLoss, graph.log.epochs[i]!.trainLoss), `epoch ${i + 1}`).toBe(true));
+      expect(host.log.epochs[2]!.trainLoss).toBeLessThan(host.log.epochs[0]!.trainLoss);
+      for (const [name, t] of Object.entries(host.params)) {
+        const [a, b] = [t.data as Float32Array, graph.params[name]!.data as Float32Array];
+        a.forEach((v, i) => expect(near(v, b[i]!), `${name}[${i}]`).toBe(true));
+      }
+      // interrupted after 2 epochs and resumed: the same run as the 3 epochs straight (host state checkpointed)
+      const ckpt = join(dir, 'run.ckpt');
+      await run('host', 2, { checkpoint: ckpt });
+      const resumed = await run('host', 3, { checkpoint: ckpt, resume: true });
+      expect(resumed.log.epochs.map((e) => e.trainLoss)).toEqual(host.log.epochs.map((e) => e.trainLoss));
+      for (const [name, t] of Object.entries(host.params))
+        expect(Array.from(resumed.params[name]!.data as Float32Array)).toEqual(Array.from(t.data as Float32Array));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses 'host' where the parameters stay in device memory", async () => {
+    const gpu = await openRuntime('webgpu', { vulkanIcd: process.env.VK_ICD_FILENAMES ?? SWIFTSHADER_ICD }).catch(() => undefined);
+    if (!gpu) return;
+    try {
+      await expect(
+        finetune({
+          model: fixedBatchModel(),
+          sourceDir: '.',
+          file: 'fixed.onnx',
+          train: blobs(8, 0),
+          val: blobs(4, 1),
+          runtime: gpu,
+          epochs: 1,
+          batchSize: 2,
+          optimizer: { name: 'adam' },
+          schedule: { name: 'constant', lr: 0.01 },
+          updateOn: 'host',
+        }),
+      ).rejects.toThrow(/'host' needs parameters in host memory/);
+    } finally {
+      await gpu.close();
+    }
   });
 });

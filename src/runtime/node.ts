@@ -14,7 +14,7 @@
  * Tensor.getData() on a node WebGPU tensor aborts the process (seen here, "terminate called after
  * throwing an instance of 'char const*'").
  */
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -77,7 +77,11 @@ function prepareWebGpuEnv(vulkanIcd?: string): void {
     process.env.VK_ICD_FILENAMES = vulkanIcd;
   }
   // Dawn only warns without it, but some Vulkan loaders fail: a private temp dir is always acceptable.
-  if (!process.env.XDG_RUNTIME_DIR) process.env.XDG_RUNTIME_DIR = mkdtempSync(join(tmpdir(), 'alrelu-xdg-'));
+  if (!process.env.XDG_RUNTIME_DIR) {
+    const dir = mkdtempSync(join(tmpdir(), 'alrelu-xdg-'));
+    process.env.XDG_RUNTIME_DIR = dir;
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  }
 }
 
 /** Turns ORT's provider failures into the sentence doctor would print. */

@@ -23,6 +23,13 @@ export const NCHWC_DOMAIN = 'com.microsoft.nchwc';
 
 /** output positions per image below which a conv stays NCHW (ResNet-18: 14x14 gains, 7x7 loses) */
 const MIN_POSITIONS = 14 * 14;
+/**
+ * kernel elements below which a conv stays NCHW: a 1x1 conv is one GEMM either way, and the activations'
+ * reorders in and out cost about what the blocked kernel saves: MobileNetV2 (all its convs with 16n
+ * channels and 14x14+ outputs are 1x1) stepped in 1.67-2.05 s with them blocked, 1.63-1.75 s without
+ * (one thread, batch 8), and peaked up to 170 MB higher
+ */
+const MIN_KERNEL = 9;
 
 /**
  * The NCHWc block size onnxruntime's CPU EP uses on this machine (8 with AVX2, 16 with AVX-512), read off
@@ -62,7 +69,7 @@ export async function nchwcBlock(rt: Runtime): Promise<number> {
 }
 
 /**
- * Rewrites each ungrouped 2-D Conv with a computed weight, channels in and out multiples of `block` and at
+ * Rewrites each ungrouped 2-D Conv with a computed weight, channels in and out multiples of `block`, a kernel of MIN_KERNEL elements or more and at
  * least MIN_POSITIONS output positions into ReorderInput -> nchwc Conv -> ReorderOutput, the weight
  * reordered in the graph to the kernels' OIHWBiBo layout. Returns how many.
  */
@@ -90,7 +97,7 @@ export function blockedConvs(model: ModelProto, opset: number, block: number): n
     const dims = [...ws, ys[2], ys[3]];
     if (!dims.every((d): d is number => typeof d === 'number')) continue;
     const [k, c, a, b, hOut, wOut] = dims as [number, number, number, number, number, number];
-    if (k % block !== 0 || c % block !== 0 || hOut * wOut < MIN_POSITIONS) continue;
+    if (k % block !== 0 || c % block !== 0 || hOut * wOut < MIN_POSITIONS || a * b < MIN_KERNEL) continue;
     const autoPad = (n.attribute ?? []).find((x) => x.name === 'auto_pad');
     const base = g.freshName(`${n.name ?? 'Conv'}/nchwc`);
     const name = (s: string) => `${base}/${s}`;

@@ -2,7 +2,9 @@
  * Runs a training-step model step after step on one Runtime, holding the parameters and optimizer
  * state between steps. On node `webgpu` and `cuda` they stay in device memory (the session keeps the
  * updated outputs on the device and the next step feeds them back), so a step moves only the batch,
- * the two scalars and the loss/logits through JS; elsewhere they round-trip through host memory.
+ * the two scalars and the loss/logits through JS; elsewhere they live in host memory and either go
+ * through the session and come back updated, or, with the update on the host (tm.hostOptimizer), stay
+ * the runner's own arrays, updated in place from the gradients the session returns.
  * Running statistics (`--bn train`) travel with the parameters, under their initializer names.
  */
 import { isUserError, messageOf, UserError } from '../errors.js';
@@ -40,6 +42,8 @@ export class StepRunner {
   private values = new Map<string, Value>();
   /** optimizer state input names, which a graph that computes gradients only does not read */
   private readonly stateNames: Set<string>;
+  /** each parameter's state names, in stateSlots() order (the host update's arguments) */
+  private readonly slots = new Map<string, string[]>();
 
   private constructor(
     private readonly tm: TrainingModel,
@@ -48,6 +52,7 @@ export class StepRunner {
     private readonly ep: string,
   ) {
     this.stateNames = new Set(tm.state.map((s) => s.name));
+    for (const s of tm.state) this.slots.set(s.param, [...(this.slots.get(s.param) ?? []), s.name]);
   }
 
   static async open(rt: Runtime, tm: TrainingModel, start: { params: Record<string, HostTensor>; state: Record<string, HostTensor> }): Promise<StepRunner> {
@@ -98,25 +103,13 @@ export class StepRunner {
     for (const v of this.values.values()) if (isDevice(v)) v.dispose();
     if (host) {
       for (const [k, v] of next) this.values.set(k, v);
-      const slots = this.slotsOf();
       for (const p of this.tm.params) {
         const value = this.values.get(p.name) as HostTensor;
-        const state = slots.get(p.name)!.map((s) => (this.values.get(s) as HostTensor).data as Float32Array);
+        const state = (this.slots.get(p.name) ?? []).map((s) => (this.values.get(s) as HostTensor).data as Float32Array);
         hostUpdate(host, t, lr, value.data as Float32Array, out[p.grad]!.data as Float32Array, state);
       }
     } else this.values = next;
     return { loss: Number(out[LOSS_OUTPUT]!.data[0]), logits: out[this.tm.output]! };
-  }
-
-  /** optimizer state input names, which a graph that computes gradients only does not read */
-  private slots?: Map<string, string[]>;
-  /** each parameter's state names, in stateSlots() order */
-  private slotsOf(): Map<string, string[]> {
-    if (!this.slots) {
-      this.slots = new Map(this.tm.params.map((p) => [p.name, [] as string[]]));
-      for (const s of this.tm.state) this.slots.get(s.param)!.push(s.name);
-    }
-    return this.slots;
   }
 
   /** Every value a step updates and the next one reads (parameters, optimizer state, running statistics) from its outputs. */

@@ -24,16 +24,17 @@ function value(name: string, type: TensorType, dims?: number[]): ValueInfo {
   return { name, type: { tensorType: { elemType: ELEM[type], ...(shape ? { shape } : {}) } } };
 }
 
-function singleOp(opType: string, type: TensorType, dims?: number[]): Uint8Array {
+/** y = op(x); `domain`: a contrib op, whose output shape the model leaves undeclared */
+function singleOp(opType: string, type: TensorType, dims?: number[], domain?: string): Uint8Array {
   const model: ModelProto = {
     irVersion: 8,
-    opsetImport: [{ domain: '', version: 17 }],
+    opsetImport: [{ domain: '', version: 17 }, ...(domain ? [{ domain, version: 1 }] : [])],
     producerName: 'alrelu',
     graph: {
       name: `${opType.toLowerCase()}_probe`,
-      node: [{ opType, input: ['x'], output: ['y'], name: opType.toLowerCase() }],
+      node: [{ opType, input: ['x'], output: ['y'], name: opType.toLowerCase(), ...(domain ? { domain } : {}) }],
       input: [value('x', type, dims)],
-      output: [value('y', type, dims)],
+      output: [value('y', type, domain ? undefined : dims)],
     },
   };
   return encodeModel(model);
@@ -55,4 +56,12 @@ export const PROBE_EXPECTED = Float32Array.from([0, 0, 0, 0, 0.5, 1, 2, 3]);
 /** y = Identity(x) of any shape: copies a device tensor to the host when run with default output location. */
 export function identityModel(type: TensorType): Uint8Array {
   return singleOp('Identity', type);
+}
+
+/** onnxruntime CPU's NCHWc domain, whose kernels the cpu training step calls (train/nchwc.ts) */
+export const NCHWC_DOMAIN = 'com.microsoft.nchwc';
+
+/** y = ReorderInput(x), x: float32[1, 4, 1, 1]: y's channels are 4 padded to the NCHWc block size. */
+export function nchwcReorderModel(): Uint8Array {
+  return singleOp('ReorderInput', 'float32', [1, 4, 1, 1], NCHWC_DOMAIN);
 }

@@ -11,15 +11,16 @@
  *
  * A pass over the finished graph, after backward (like fuse.ts): gradients are built on standard Convs.
  */
-import { attrInt, attrInts, intAttr, intsAttr } from '../onnx/attrs.js';
+import { attrInt, intAttr, intsAttr } from '../onnx/attrs.js';
+import { Builder } from '../onnx/builder.js';
 import { DataType } from '../onnx/dtype.js';
 import { Graph } from '../onnx/graph.js';
 import { inferGraph, factsOf } from '../onnx/shapes.js';
-import { encodeModel } from '../onnx/schema.js';
-import type { ModelProto, NodeProto, TensorProto } from '../onnx/types.js';
+import type { ModelProto, NodeProto } from '../onnx/types.js';
+import { NCHWC_DOMAIN, nchwcReorderModel } from '../runtime/models.js';
 import type { Runtime } from '../runtime/types.js';
 
-export const NCHWC_DOMAIN = 'com.microsoft.nchwc';
+export { NCHWC_DOMAIN };
 
 /** output positions per image below which a conv stays NCHW (ResNet-18: 14x14 gains, 7x7 loses) */
 const MIN_POSITIONS = 14 * 14;
@@ -35,27 +36,19 @@ const MIN_KERNEL = 9;
  * The NCHWc block size onnxruntime's CPU EP uses on this machine (8 with AVX2, 16 with AVX-512), read off
  * the channel padding of a ReorderInput (of 4 channels, its smallest); 0 where the runtime is not cpu or has no such kernels.
  */
-export async function nchwcBlock(rt: Runtime): Promise<number> {
+export function nchwcBlock(rt: Runtime): Promise<number> {
+  let b = probed.get(rt);
+  if (b === undefined) probed.set(rt, (b = probeBlock(rt)));
+  return b;
+}
+
+/** one probe per runtime (experiment fine-tunes many times on one) */
+const probed = new WeakMap<Runtime, Promise<number>>();
+
+async function probeBlock(rt: Runtime): Promise<number> {
   if (rt.ep !== 'cpu') return 0;
-  const vi = (name: string, dims?: number[]) => ({
-    name,
-    type: { tensorType: { elemType: DataType.FLOAT, ...(dims ? { shape: { dim: dims.map((d) => ({ dimValue: d })) } } : {}) } },
-  });
-  const model: ModelProto = {
-    irVersion: 8,
-    opsetImport: [
-      { domain: '', version: 13 },
-      { domain: NCHWC_DOMAIN, version: 1 },
-    ],
-    graph: {
-      name: 'nchwc-block',
-      node: [{ opType: 'ReorderInput', domain: NCHWC_DOMAIN, input: ['x'], output: ['y'] }],
-      input: [vi('x', [1, 4, 1, 1])],
-      output: [vi('y')],
-    },
-  };
   try {
-    const s = await rt.load(encodeModel(model));
+    const s = await rt.load(nchwcReorderModel());
     try {
       const y = (await s.run({ x: { type: 'float32', data: new Float32Array(4), dims: [1, 4, 1, 1] } })).y;
       const b = y?.dims[1] ?? 0;
@@ -75,77 +68,43 @@ export async function nchwcBlock(rt: Runtime): Promise<number> {
  */
 export function blockedConvs(model: ModelProto, opset: number, block: number): number {
   const graph = model.graph!;
-  const info = inferGraph(graph, opset);
   const constant = new Set((graph.initializer ?? []).map((t) => t.name!));
   const g = Graph.of(graph);
+  const em = new Builder(g.freshName, { opset, info: inferGraph(graph, opset) });
+  const facts = (v: string) => factsOf(em.info, v);
   const out: NodeProto[] = [];
-  const inits: TensorProto[] = [];
-  const ints = (name: string, v: number[]): string => {
-    inits.push({ name, dataType: DataType.INT64, dims: [v.length], int64Data: v });
-    return name;
-  };
   let count = 0;
   for (const n of g.nodes) {
     out.push(n);
     if (n.opType !== 'Conv' || (n.domain ?? '') !== '' || attrInt(n, 'group', 1) !== 1) continue;
     const [X, W] = [n.input![0]!, n.input![1]!];
     if (constant.has(W)) continue; // onnxruntime's optimizer does these itself
-    const xs = factsOf(info, X).shape;
-    const ws = factsOf(info, W).shape;
-    const ys = factsOf(info, n.output![0]!).shape;
-    if (factsOf(info, X).elemType !== DataType.FLOAT || ws?.length !== 4 || xs?.length !== 4 || ys?.length !== 4) continue;
+    const [ws, ys] = [facts(W).shape, facts(n.output![0]!).shape];
+    if (facts(X).elemType !== DataType.FLOAT || ws?.length !== 4 || facts(X).shape?.length !== 4 || ys?.length !== 4) continue;
     const dims = [...ws, ys[2], ys[3]];
     if (!dims.every((d): d is number => typeof d === 'number')) continue;
     const [k, c, a, b, hOut, wOut] = dims as [number, number, number, number, number, number];
     if (k % block !== 0 || c % block !== 0 || hOut * wOut < MIN_POSITIONS || a * b < MIN_KERNEL) continue;
-    const autoPad = (n.attribute ?? []).find((x) => x.name === 'auto_pad');
-    const base = g.freshName(`${n.name ?? 'Conv'}/nchwc`);
-    const name = (s: string) => `${base}/${s}`;
+    // in the Conv's place (everything it reads is produced before it)
+    out.pop();
+    const first = em.nodes.length;
+    em.prefix = `${n.name ?? 'Conv'}/nchwc`;
     // D[ob, ib, kh, kw, bi, bo] = W[ob*B + bo, ib*B + bi, kh, kw]: (K/B, Bo, C*k) -> (K/B, C*k, Bo) =
     // (K/B * C/B, Bi, k, Bo) -> (K/B * C/B, k, Bi, Bo), read back as W's declared dims
-    const kk = a * b;
-    const w1 = name('w1');
-    const w2 = name('w2');
-    const w3 = name('w3');
-    const wb = name('w');
-    // in the Conv's place: everything it reads is produced before it
-    out.pop();
-    out.push(
-      { opType: 'Reshape', name: name('Reshape1'), input: [W, ints(name('s1'), [k / block, block, c * kk])], output: [`${w1}r`] },
-      { opType: 'Transpose', name: name('Transpose1'), input: [`${w1}r`], output: [w1], attribute: [intsAttr('perm', [0, 2, 1])] },
-      { opType: 'Reshape', name: name('Reshape2'), input: [w1, ints(name('s2'), [(k / block) * (c / block), block, kk, block])], output: [w2] },
-      { opType: 'Transpose', name: name('Transpose2'), input: [w2], output: [w3], attribute: [intsAttr('perm', [0, 2, 1, 3])] },
-      { opType: 'Reshape', name: name('Reshape3'), input: [w3, ints(name('s3'), [k, c, a, b])], output: [wb] },
-      { opType: 'ReorderInput', domain: NCHWC_DOMAIN, name: name('ReorderInput'), input: [X], output: [name('x')] },
-      {
-        opType: 'Conv',
-        domain: NCHWC_DOMAIN,
-        name: name('Conv'),
-        input: [name('x'), wb, ...(n.input!.length > 2 && n.input![2] ? [n.input![2]!] : [])],
-        output: [name('y')],
-        attribute: [
-          intsAttr('kernel_shape', [a, b]),
-          ...(['strides', 'dilations', 'pads'] as const).flatMap((at) => {
-            const v = attrInts(n, at);
-            return v ? [intsAttr(at, v)] : [];
-          }),
-          ...(autoPad ? [autoPad] : []),
-        ],
-      },
-      {
-        opType: 'ReorderOutput',
-        domain: NCHWC_DOMAIN,
-        name: name('ReorderOutput'),
-        input: [name('y')],
-        output: [n.output![0]!],
-        attribute: [intAttr('channels', k)],
-      },
-    );
+    const w1 = em.transpose(em.reshape(W, em.ints([k / block, block, c * a * b])), [0, 2, 1]);
+    const w2 = em.transpose(em.reshape(w1, em.ints([(k / block) * (c / block), block, a * b, block])), [0, 2, 1, 3]);
+    const blocked = em.reshape(w2, em.ints([k, c, a, b]));
+    const x = em.op('ReorderInput', [X], [], { domain: NCHWC_DOMAIN });
+    // the Conv's own attributes (strides, pads, dilations, auto_pad, group 1), the kernel made explicit
+    const attrs = [...(n.attribute ?? []).filter((at) => at.name !== 'kernel_shape'), intsAttr('kernel_shape', [a, b])];
+    const y = em.op('Conv', [x, blocked, ...n.input!.slice(2).filter(Boolean)], attrs, { domain: NCHWC_DOMAIN });
+    em.node('ReorderOutput', [y], [n.output![0]!], [intAttr('channels', k)], { name: g.freshName(`${em.prefix}/ReorderOutput`), domain: NCHWC_DOMAIN });
+    out.push(...em.nodes.slice(first));
     count++;
   }
   if (!count) return 0;
   graph.node = out;
-  graph.initializer = [...(graph.initializer ?? []), ...inits];
+  graph.initializer = [...(graph.initializer ?? []), ...em.initializers];
   if (!(model.opsetImport ?? []).some((o) => o.domain === NCHWC_DOMAIN))
     model.opsetImport = [...(model.opsetImport ?? []), { domain: NCHWC_DOMAIN, version: 1 }];
   return count;

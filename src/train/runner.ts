@@ -63,9 +63,8 @@ export class StepRunner {
     const session = await rt.load(tm.bytes(), keep.length ? { keepOnDevice: keep } : { arena: false });
     const r = new StepRunner(tm, session, onDevice, rt.ep);
     // updated in place on the host: the runner's own copies, so the caller's (e.g. the best so far) stay as they were
-    const own = (t: HostTensor): HostTensor => (tm.hostOptimizer ? { ...t, data: t.data.slice() } : t);
-    for (const p of [...tm.params, ...tm.running]) r.values.set(p.name, own(start.params[p.name]!));
-    for (const s of tm.state) r.values.set(s.name, own(start.state[s.name]!));
+    for (const p of [...tm.params, ...tm.running]) r.values.set(p.name, r.apart(start.params[p.name]!));
+    for (const s of tm.state) r.values.set(s.name, r.apart(start.state[s.name]!));
     return r;
   }
 
@@ -112,6 +111,11 @@ export class StepRunner {
     return { loss: Number(out[LOSS_OUTPUT]!.data[0]), logits: out[this.tm.output]! };
   }
 
+  /** `t`, or a copy of it where the runner updates its values in place (the host update): what crosses the runner's boundary */
+  private apart(t: HostTensor): HostTensor {
+    return this.tm.hostOptimizer ? { ...t, data: t.data.slice() } : t;
+  }
+
   /** Every value a step updates and the next one reads (parameters, optimizer state, running statistics) from its outputs. */
   private carried(): { name: string; updated: string }[] {
     return this.tm.hostOptimizer ? [...this.tm.running] : [...this.tm.params, ...this.tm.state, ...this.tm.running];
@@ -125,10 +129,8 @@ export class StepRunner {
     };
     const params: Record<string, HostTensor> = {};
     const state: Record<string, HostTensor> = {};
-    // values updated in place later must be copied out
-    const copy = (t: HostTensor): HostTensor => (this.tm.hostOptimizer ? { ...t, data: t.data.slice() } : t);
-    for (const p of [...this.tm.params, ...this.tm.running]) params[p.name] = copy(await get(p.name));
-    for (const s of this.tm.state) state[s.name] = copy(await get(s.name));
+    for (const p of [...this.tm.params, ...this.tm.running]) params[p.name] = this.apart(await get(p.name));
+    for (const s of this.tm.state) state[s.name] = this.apart(await get(s.name));
     return { params, state };
   }
 

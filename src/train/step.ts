@@ -163,17 +163,10 @@ function appendGradients(fwd: ForwardGraph, wrt: string[], loss: string): { para
  */
 function appendOptimizer(fwd: ForwardGraph, cfg: ReturnType<typeof checkOptimizer>, params: ParamSlot[], outputs: ValueInfo[]): StateSlot[] {
   const { graph, fresh } = fwd;
-  const state: StateSlot[] = [];
   graph.input!.push(scalarInput(STEP_INPUT), scalarInput(LR_INPUT));
-  const slots = stateSlots(cfg.name);
-  const items = params.map((p) => {
-    const names = slots.map((s) => fresh(`optim.${s}/${p.name}`));
-    names.forEach((n, i) => {
-      state.push({ name: n, updated: '', param: p.name, slot: slots[i]!, dims: p.dims, dataType: p.dataType });
-      graph.input!.push(valueInfoOf({ name: n, dims: p.dims, dataType: p.dataType }));
-    });
-    return { param: p.name, grad: p.grad, state: names, dataType: p.dataType };
-  });
+  const state = stateOf(fwd, cfg, params);
+  for (const s of state) graph.input!.push(valueInfoOf({ name: s.name, dims: s.dims, dataType: s.dataType }));
+  const items = params.map((p) => ({ param: p.name, grad: p.grad, state: state.filter((s) => s.param === p.name).map((s) => s.name), dataType: p.dataType }));
   const opt = new Builder(fresh, { opset: fwd.opset, prefix: `optim.${cfg.name}` });
   const updates = emitUpdates(opt, cfg, LR_INPUT, STEP_INPUT, items);
   graph.node!.push(...opt.nodes);
@@ -205,8 +198,8 @@ function appendGradientOutputs(fwd: ForwardGraph, params: ParamSlot[], outputs: 
   return [];
 }
 
-/** The state slots of an optimizer run on the host: named as appendOptimizer names them, in no graph. */
-function hostState(fwd: ForwardGraph, cfg: ReturnType<typeof checkOptimizer>, params: ParamSlot[]): StateSlot[] {
+/** Each parameter's optimizer state slots, in stateSlots() order: graph inputs (appendOptimizer), or the host update's arrays. */
+function stateOf(fwd: ForwardGraph, cfg: ReturnType<typeof checkOptimizer>, params: ParamSlot[]): StateSlot[] {
   return params.flatMap((p) =>
     stateSlots(cfg.name).map((slot) => ({ name: fwd.fresh(`optim.${slot}/${p.name}`), updated: '', param: p.name, slot, dims: p.dims, dataType: p.dataType })),
   );
@@ -237,7 +230,7 @@ export function buildTrainingModel(source: ModelProto, opts: StepOptions): Train
   const hostTypes = params.every((p) => p.dataType === DataType.FLOAT);
   const host = cfg && opts.optimizerOn === 'host' && hostTypes ? cfg : undefined;
   const state = cfg && !host ? appendOptimizer(fwd, cfg, params, outputs) : appendGradientOutputs(fwd, params, outputs);
-  if (host) state.push(...hostState(fwd, cfg!, params));
+  if (host) state.push(...stateOf(fwd, cfg!, params));
   for (const r of running) outputs.push(valueInfoOf({ name: r.updated, dims: r.dims, dataType: r.dataType }));
   graph.output = outputs;
   // after backward, whose ALReLU gradients read the pre-activation only

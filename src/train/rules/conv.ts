@@ -69,9 +69,11 @@ const geomAttrs = (g: ConvGeom, extra: AttributeProto[] = []): AttributeProto[] 
  */
 export function oneHotKernels(ctx: GradCtx, dataType: number, kernel: number[]): string {
   const K = elementCount(kernel);
-  const onehot = new Array<number>(K * K).fill(0);
-  for (let j = 0; j < K; j++) onehot[j * K + j] = 1;
-  return ctx.constant(dataType, [K, 1, ...kernel], onehot);
+  return ctx.constant(
+    dataType,
+    [K, 1, ...kernel],
+    permutation(K, (j) => j),
+  );
 }
 
 /**
@@ -128,11 +130,16 @@ function convInputGradByConv(ctx: GradCtx, dy: string, w: string, g: ConvGeom): 
 /** float and double: the types whose one-hot MatMuls onnxruntime runs on every EP (and exactly: x*1 plus zeros) */
 const byMatMul = (ctx: GradCtx, x: string) => ctx.dtype(x) === DataType.FLOAT || ctx.dtype(x) === DataType.DOUBLE;
 
-/** (K, K) with ones where `at(row)` says: the permutation a MatMul applies to the last axis of its left operand */
-function permutationMatrix(ctx: GradCtx, dataType: number, K: number, at: (row: number) => number): string {
+/** (K, K) row-major, a one in each row r at column at(r) */
+function permutation(K: number, at: (row: number) => number): number[] {
   const m = new Array<number>(K * K).fill(0);
   for (let r = 0; r < K; r++) m[r * K + at(r)] = 1;
-  return ctx.constant(dataType, [K, K], m);
+  return m;
+}
+
+/** The permutation a MatMul applies to the last axis of its left operand (see permutation) */
+function permutationMatrix(ctx: GradCtx, dataType: number, K: number, at: (row: number) => number): string {
+  return ctx.constant(dataType, [K, K], permutation(K, at));
 }
 
 /**

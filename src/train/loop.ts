@@ -388,6 +388,10 @@ async function planRun(o: FinetuneOptions): Promise<RunPlan> {
   const schedule = checkSchedule(o.schedule);
   if (!Number.isInteger(o.epochs) || o.epochs < 1) throw new UserError('epochs', `must be a whole number ≥ 1, got ${o.epochs}`);
   if (!Number.isInteger(o.batchSize) || o.batchSize < 1) throw new UserError('batchSize', `must be a whole number ≥ 1, got ${o.batchSize}`);
+  if (o.updateOn !== undefined && !['auto', 'graph', 'host'].includes(o.updateOn))
+    throw new UserError('updateOn', `must be 'auto', 'graph' or 'host', got ${JSON.stringify(o.updateOn)}`);
+  if (o.updateOn === 'host' && deviceResident(o.runtime))
+    throw new UserError('updateOn', `'host' needs parameters in host memory; on ${o.runtime.ep} they stay in device memory (use cpu, wasm or a browser EP)`);
   if (o.patience !== undefined && !(Number.isInteger(o.patience) && o.patience >= 1))
     throw new UserError('patience', `must be a whole number of epochs ≥ 1, got ${o.patience}`);
   const { train, val } = o;
@@ -513,11 +517,8 @@ const HOST_UPDATE_BYTES = 128 * 2 ** 20;
  * without its optimizer, peak 200 MB higher).
  */
 function updateOn(o: FinetuneOptions, run: RunPlan): 'graph' | 'host' {
-  const rt = o.runtime;
-  if (o.updateOn === 'host' && deviceResident(rt))
-    throw new UserError('updateOn', `'host' needs parameters in host memory; on ${rt.ep} they stay in device memory (use cpu, wasm or a browser EP)`);
-  if (o.updateOn === 'host' || o.updateOn === 'graph') return o.updateOn;
-  if (deviceResident(rt)) return 'graph';
+  if (o.updateOn === 'host' || o.updateOn === 'graph') return o.updateOn; // checked in planRun
+  if (deviceResident(o.runtime)) return 'graph';
   const values = run.choice.trainable.reduce((n, p) => n + (run.initialParams[p]?.data.length ?? 0), 0);
   return values * 4 * (1 + stateSlots(run.optimizer.name).length) >= HOST_UPDATE_BYTES ? 'host' : 'graph';
 }

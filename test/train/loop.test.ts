@@ -228,6 +228,24 @@ describe('finetune() with the update on the host', () => {
     }
   });
 
+  it('refuses an unknown updateOn, naming it', async () => {
+    const opts = {
+      model: fixedBatchModel(),
+      sourceDir: '.',
+      file: 'fixed.onnx',
+      train: blobs(8, 0),
+      val: blobs(4, 1),
+      runtime: rt,
+      epochs: 1,
+      batchSize: 2,
+      optimizer: { name: 'adam' as const },
+      schedule: { name: 'constant' as const, lr: 0.01 },
+    };
+    await expect(finetune({ ...opts, updateOn: 'gpu' as FinetuneOptions['updateOn'] })).rejects.toThrow(
+      /updateOn.*must be 'auto', 'graph' or 'host', got "gpu"/,
+    );
+  });
+
   it("refuses 'host' where the parameters stay in device memory", async () => {
     const gpu = await openRuntime('webgpu', { vulkanIcd: process.env.VK_ICD_FILENAMES ?? SWIFTSHADER_ICD }).catch(() => undefined);
     if (!gpu) return;

@@ -44,14 +44,19 @@ class Builder {
   fresh(base: string): string {
     return `${base}_${this.n++}`;
   }
-  conv(x: string, cin: number, cout: number, k: number, stride: number, name: string): string {
-    const w = this.weight(`${name}.weight`, [cout, cin, k, k], cin * k * k);
+  conv(x: string, cin: number, cout: number, k: number, stride: number, name: string, group = 1): string {
+    const w = this.weight(`${name}.weight`, [cout, cin / group, k, k], (cin / group) * k * k);
     // BatchNorm folded into the conv: only a per-channel bias remains.
     const b = this.bias(`${name}.bias`, cout);
     const y = this.fresh(`${name}_out`);
     const pad = (k - 1) >> 1;
     this.nodes.push(
-      makeNode('Conv', [x, w, b], [y], name, [intsAttr('kernel_shape', [k, k]), intsAttr('strides', [stride, stride]), intsAttr('pads', [pad, pad, pad, pad])]),
+      makeNode('Conv', [x, w, b], [y], name, [
+        intsAttr('kernel_shape', [k, k]),
+        intsAttr('strides', [stride, stride]),
+        intsAttr('pads', [pad, pad, pad, pad]),
+        ...(group > 1 ? [intAttr('group', group)] : []),
+      ]),
     );
     return y;
   }
@@ -137,6 +142,40 @@ export function buildResnet(): ModelProto {
   x = b.op('Flatten', [x], 'flatten', [intAttr('axis', 1)]);
   b.gemm(x, cin, classes, 'fc');
   return b.model('resnet_small', tensorInfo('input', input), 'logits', [input[0]!, classes]);
+}
+
+export const MOBILENET = {
+  input: [1, 3, 32, 32],
+  stem: 16,
+  blocks: [
+    [32, 16, 1],
+    [32, 32, 2],
+  ],
+  classes: 10,
+};
+
+/**
+ * MobileNetV2-style and tiny, for tests of depthwise convs: stem Conv3x3+Relu, two inverted residuals
+ * (1x1 expand + Relu, depthwise 3x3 + Relu, 1x1 project; [expanded, out, stride], the stride-1 one with a
+ * residual Add), GlobalAveragePool, Gemm.
+ */
+export function buildMobilenet(): ModelProto {
+  const { input, stem, blocks, classes } = MOBILENET;
+  const b = new Builder(0x5eed0456);
+  let x = b.relu(b.conv('input', input[1]!, stem, 3, 1, 'stem.conv'), 'stem.relu');
+  let cin = stem;
+  blocks.forEach(([hidden, cout, stride], i) => {
+    const p = `block${i + 1}`;
+    let y = b.relu(b.conv(x, cin, hidden!, 1, 1, `${p}.expand`), `${p}.relu1`);
+    y = b.relu(b.conv(y, hidden!, hidden!, 3, stride!, `${p}.depthwise`, hidden), `${p}.relu2`);
+    y = b.conv(y, hidden!, cout!, 1, 1, `${p}.project`);
+    x = stride === 1 && cin === cout ? b.op('Add', [y, x], `${p}.add`) : y;
+    cin = cout!;
+  });
+  x = b.op('GlobalAveragePool', [x], 'gap');
+  x = b.op('Flatten', [x], 'flatten', [intAttr('axis', 1)]);
+  b.gemm(x, cin, classes, 'fc');
+  return b.model('mobilenet_small', tensorInfo('input', input), 'logits', [input[0]!, classes]);
 }
 
 export interface CachedModel {

@@ -23,6 +23,14 @@ export interface GradOptions {
    * 'convTranspose' force one form (tests check both at sizes finite differences resolve).
    */
   convInput?: 'auto' | 'conv' | 'convTranspose';
+  /**
+   * A depthwise Conv's weight gradient (2-D, one output channel per group): 'patches' (default) builds each
+   * channel's windows with one-hot Convs and MatMuls; 'correlation' is one depthwise Conv over batch x
+   * channels with dY as the kernels, where the batch is static. onnxruntime CPU's blocked kernels run that
+   * 5-25x faster than patches (nchwc.ts moves it there); other EPs' plain Conv kernels, with a kernel the
+   * size of the image, would not.
+   */
+  depthwiseWeight?: 'patches' | 'correlation';
 }
 
 /**

@@ -40,6 +40,11 @@ export interface ForwardOptions {
    */
   sampleDims?: number[];
   /**
+   * the data input's batch dim fixed at this size (after any relaxing): the fine-tune steps on whole
+   * batches only, and static shapes let the cpu step take forms that need them (depthwise weight gradients)
+   */
+  batch?: number;
+  /**
    * buildEvalModel: ALReLU as one LeakyRelu (fuse.ts), for validation; off, the forward keeps the
    * user's activation forms (an inference baseline). Training models always fuse.
    */
@@ -146,6 +151,8 @@ export function prepareForward(source: ModelProto, opts: ForwardOptions): Forwar
     relaxBatch(graph, input!, originalBatch, fresh);
     relaxedBatch = true;
   }
+  const dim = input!.type?.tensorType?.shape?.dim;
+  if (opts.batch && dim?.length) dim[0] = { dimValue: opts.batch };
   return { model, graph, opset: trainOpset, sourceOpset: opset, rewritten, promoted, input: input!.name!, output, originalBatch, relaxedBatch, initial, fresh };
 }
 

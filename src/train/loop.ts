@@ -544,6 +544,7 @@ async function startState(o: FinetuneOptions, run: RunPlan, plan: BatchPlan): Pr
     batchNorm: run.bnMode,
     dynamicBatch: plan.relaxed,
     sampleDims: shape.sampleDims,
+    batch: batchSize,
     task: train.task,
     optimizer: run.optimizer,
     outputRank: 1 + initialPred.dims.length,

@@ -7,7 +7,10 @@
  * keeps the standard one. Measured on ResNet-18's shapes at batch 8, one thread (onnxruntime 1.30,
  * AVX-512): 64x56x56 29.0 -> 19.6 ms a conv, 128x28x28 26.3 -> 18.2, 256x14x14 26.0 -> 19.0, reorders
  * included; at 512x7x7 the weight reorder (C^2, whatever the batch) cost more than the kernel saved
- * (29.0 -> 33.4), hence the floor on output positions.
+ * (29.0 -> 33.4), hence the floor on output positions. Depthwise convs have no such floor (their weight
+ * reorder is C*k): in MobileNetV2's step at batch 8, two threads, the 112x112 ones took 9-18 ms blocked
+ * against 45-50 plain, and the weight gradients' correlations (GradOptions.depthwiseWeight: kernels the
+ * size of the image) 5-25x less than the one-hot patches they replace.
  *
  * A pass over the finished graph, after backward (like fuse.ts): gradients are built on standard Convs.
  */
@@ -31,6 +34,26 @@ const MIN_POSITIONS = 14 * 14;
  * (one thread, batch 8), and peaked up to 170 MB higher
  */
 const MIN_KERNEL = 9;
+
+/**
+ * W (K, C, kh, kw) in the kernels' OIHWBiBo layout: D[ob, ib, kh, kw, bi, bo] = W[ob*B + bo, ib*B + bi, kh, kw]:
+ * (K/B, Bo, C*k) -> (K/B, C*k, Bo) = (K/B * C/B, Bi, k, Bo) -> (K/B * C/B, k, Bi, Bo), read back as W's dims
+ */
+function filter(em: Builder, W: string, k: number, c: number, a: number, b: number, block: number): string {
+  const w1 = em.transpose(em.reshape(W, em.ints([k / block, block, c * a * b])), [0, 2, 1]);
+  const w2 = em.transpose(em.reshape(w1, em.ints([(k / block) * (c / block), block, a * b, block])), [0, 2, 1, 3]);
+  return em.reshape(w2, em.ints([k, c, a, b]));
+}
+
+/**
+ * A depthwise W (C, 1, kh, kw) in the kernels' OIHWBo layout, (C/B, kh, kw, Bo): what ReorderInput makes of
+ * it read as one image (1, C, kh, kw), vectorized where a Transpose of the weight gradient's image-sized
+ * kernels copies element by element
+ */
+function depthwiseFilter(em: Builder, W: string, k: number, a: number, b: number): string {
+  const img = em.op('ReorderInput', [em.reshape(W, em.ints([1, k, a, b]))], [], { domain: NCHWC_DOMAIN });
+  return em.reshape(img, em.ints([k, 1, a, b]));
+}
 
 /**
  * The NCHWc block size onnxruntime's CPU EP uses on this machine (8 with AVX2, 16 with AVX-512), read off
@@ -62,9 +85,10 @@ async function probeBlock(rt: Runtime): Promise<number> {
 }
 
 /**
- * Rewrites each ungrouped 2-D Conv with a computed weight, channels in and out multiples of `block`, a kernel of MIN_KERNEL elements or more and at
- * least MIN_POSITIONS output positions into ReorderInput -> nchwc Conv -> ReorderOutput, the weight
- * reordered in the graph to the kernels' OIHWBiBo layout. Returns how many.
+ * Rewrites 2-D Convs with a computed weight into ReorderInput -> nchwc Conv -> ReorderOutput, the weight
+ * reordered in the graph to the kernels' layout: ungrouped ones with channels in and out multiples of
+ * `block`, a kernel of MIN_KERNEL elements or more and at least MIN_POSITIONS output positions, and
+ * depthwise ones (one channel a group) with channels a multiple of `block`. Returns how many.
  */
 export function blockedConvs(model: ModelProto, opset: number, block: number): number {
   const graph = model.graph!;
@@ -76,26 +100,24 @@ export function blockedConvs(model: ModelProto, opset: number, block: number): n
   let count = 0;
   for (const n of g.nodes) {
     out.push(n);
-    if (n.opType !== 'Conv' || (n.domain ?? '') !== '' || attrInt(n, 'group', 1) !== 1) continue;
+    if (n.opType !== 'Conv' || (n.domain ?? '') !== '') continue;
     const [X, W] = [n.input![0]!, n.input![1]!];
     if (constant.has(W)) continue; // onnxruntime's optimizer does these itself
-    const [ws, ys] = [facts(W).shape, facts(n.output![0]!).shape];
-    if (facts(X).elemType !== DataType.FLOAT || ws?.length !== 4 || facts(X).shape?.length !== 4 || ys?.length !== 4) continue;
-    const dims = [...ws, ys[2], ys[3]];
+    const [xs, ws, ys] = [facts(X).shape, facts(W).shape, facts(n.output![0]!).shape];
+    if (facts(X).elemType !== DataType.FLOAT || ws?.length !== 4 || xs?.length !== 4 || ys?.length !== 4) continue;
+    const dims = [...ws, xs[1], ys[2], ys[3]];
     if (!dims.every((d): d is number => typeof d === 'number')) continue;
-    const [k, c, a, b, hOut, wOut] = dims as [number, number, number, number, number, number];
-    if (k % block !== 0 || c % block !== 0 || hOut * wOut < MIN_POSITIONS || a * b < MIN_KERNEL) continue;
+    const [k, c, a, b, cIn, hOut, wOut] = dims as [number, number, number, number, number, number, number];
+    const group = attrInt(n, 'group', 1);
+    const depthwise = group > 1 && group === cIn && k === cIn && c === 1;
+    if (k % block !== 0 || (!depthwise && (group !== 1 || c % block !== 0 || hOut * wOut < MIN_POSITIONS || a * b < MIN_KERNEL))) continue;
     // in the Conv's place (everything it reads is produced before it)
     out.pop();
     const first = em.nodes.length;
     em.prefix = `${n.name ?? 'Conv'}/nchwc`;
-    // D[ob, ib, kh, kw, bi, bo] = W[ob*B + bo, ib*B + bi, kh, kw]: (K/B, Bo, C*k) -> (K/B, C*k, Bo) =
-    // (K/B * C/B, Bi, k, Bo) -> (K/B * C/B, k, Bi, Bo), read back as W's declared dims
-    const w1 = em.transpose(em.reshape(W, em.ints([k / block, block, c * a * b])), [0, 2, 1]);
-    const w2 = em.transpose(em.reshape(w1, em.ints([(k / block) * (c / block), block, a * b, block])), [0, 2, 1, 3]);
-    const blocked = em.reshape(w2, em.ints([k, c, a, b]));
+    const blocked = depthwise ? depthwiseFilter(em, W, k, a, b) : filter(em, W, k, c, a, b, block);
     const x = em.op('ReorderInput', [X], [], { domain: NCHWC_DOMAIN });
-    // the Conv's own attributes (strides, pads, dilations, auto_pad, group 1), the kernel made explicit
+    // the Conv's own attributes (strides, pads, dilations, auto_pad, group), the kernel made explicit
     const attrs = [...(n.attribute ?? []).filter((at) => at.name !== 'kernel_shape'), intsAttr('kernel_shape', [a, b])];
     const y = em.op('Conv', [x, blocked, ...n.input!.slice(2).filter(Boolean)], attrs, { domain: NCHWC_DOMAIN });
     em.node('ReorderOutput', [y], [n.output![0]!], [intAttr('channels', k)], { name: g.freshName(`${em.prefix}/ReorderOutput`), domain: NCHWC_DOMAIN });

@@ -19,7 +19,7 @@ import { DataType } from '../onnx/dtype.js';
 import { encodeModel } from '../onnx/schema.js';
 import { int, type ModelProto, type TypeProto, type ValueInfo } from '../onnx/types.js';
 import { UserError } from '../errors.js';
-import { backward } from './backward.js';
+import { backward, type GradOptions } from './backward.js';
 import { batchNormLayers, trainBatchNorm, type BatchNormChoice, type BatchNormMode, type RunningSlot } from './batchnorm.js';
 import { prepareForward, valueInfoOf, type ForwardGraph, type ForwardOptions } from './forward.js';
 import { fuseAlrelu } from './fuse.js';
@@ -137,10 +137,10 @@ function appendLoss(fwd: ForwardGraph, opts: StepOptions): { loss: LossInfo; out
 }
 
 /** The gradient of `loss` for each of `wrt`; parameters the loss does not depend on go back to being initializers (nothing to feed or update). */
-function appendGradients(fwd: ForwardGraph, wrt: string[], loss: string): { params: ParamSlot[]; noGrad: string[] } {
+function appendGradients(fwd: ForwardGraph, wrt: string[], loss: string, grad: GradOptions): { params: ParamSlot[]; noGrad: string[] } {
   const { graph, fresh } = fwd;
   // backward() reads the loss nodes from the graph; the loss is renamed to its public name at the end.
-  const back = backward(graph, { wrt, loss, opset: fwd.opset, fresh });
+  const back = backward(graph, { wrt, loss, opset: fwd.opset, fresh, ...grad });
   graph.node!.push(...back.nodes);
   graph.initializer!.push(...back.initializers);
   const noGrad = new Set(back.noGrad);
@@ -219,7 +219,8 @@ export function buildTrainingModel(source: ModelProto, opts: StepOptions): Train
   // recurrent ops between a parameter and the loss become the standard ops they are made of
   unrollRecurrent(graph, fwd.opset, opts.params, fresh);
   const { loss, outInfo } = appendLoss(fwd, opts);
-  const { params, noGrad } = appendGradients(fwd, opts.params, loss.loss);
+  // the blocked kernels run the depthwise weight gradients' correlations (nchwc.ts), given a static batch
+  const { params, noGrad } = appendGradients(fwd, opts.params, loss.loss, opts.nchwcBlock ? { depthwiseWeight: 'correlation' } : {});
   const outputs: ValueInfo[] = [
     { name: LOSS_OUTPUT, type: { tensorType: { elemType: outInfo?.type?.tensorType?.elemType ?? DataType.FLOAT, shape: { dim: [] } } } },
     ...(graph.output ?? []),

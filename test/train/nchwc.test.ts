@@ -4,7 +4,8 @@
  * with them trains like the standard one: same losses and parameters after Adam steps.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildResnet } from '../../bench/model.js';
+import { buildMobilenet, buildResnet } from '../../bench/model.js';
+import { attrInt } from '../../src/onnx/attrs.js';
 import { convert } from '../../src/convert/convert.js';
 import { openRuntime } from '../../src/runtime/index.js';
 import type { HostTensor, Runtime } from '../../src/runtime/types.js';
@@ -24,9 +25,12 @@ async function open(ep: 'cpu' | 'wasm'): Promise<Runtime> {
   return rt;
 }
 
-/** the bench's small ResNet at batch 4: 32 channels at 64x64, 64 at 32x32, 128 at 16x16 */
-function stepModel(block: number, optimizer = true, linear = false): TrainingModel {
-  const model = buildResnet();
+/**
+ * The step graph of the bench's small ResNet (32 channels at 64x64, 64 at 32x32, 128 at 16x16) or of the tiny
+ * MobileNet (32-channel depthwise convs at 32x32, stride 1 and 2), at batch 4 (pinned where `batch`)
+ */
+function stepModel(block: number, optimizer = true, linear = false, net: 'resnet' | 'mobilenet' = 'resnet', batch?: number): TrainingModel {
+  const model = net === 'resnet' ? buildResnet() : buildMobilenet();
   // without activations nothing has a kink: the last bits a blocked conv rounds differently cannot flip
   // an activation's slope (one such flip, of 131072 pre-activations, moved the gradients below it by 3e-4)
   if (linear) {
@@ -37,6 +41,7 @@ function stepModel(block: number, optimizer = true, linear = false): TrainingMod
     sourceDir: '.',
     file: 'resnet_small',
     dynamicBatch: true,
+    ...(batch ? { batch } : {}),
     params,
     task: 'classification',
     ...(optimizer ? { optimizer: { name: 'adam' as const } } : {}),
@@ -44,17 +49,17 @@ function stepModel(block: number, optimizer = true, linear = false): TrainingMod
   });
 }
 
-function batch(n: number): { x: HostTensor; y: HostTensor } {
-  const x = new Float32Array(n * 3 * 64 * 64);
+function batch(n: number, size = 64): { x: HostTensor; y: HostTensor } {
+  const x = new Float32Array(n * 3 * size * size);
   for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.731) * 0.5 + (((i * 7919) % 1000) / 1000 - 0.5);
   return {
-    x: { type: 'float32', data: x, dims: [n, 3, 64, 64] },
+    x: { type: 'float32', data: x, dims: [n, 3, size, size] },
     y: labelsFeed({ type: 'int32', data: Int32Array.from({ length: n }, (_, i) => (i * 3) % 10), dims: [n] }, 'classification'),
   };
 }
 
-async function train(rt: Runtime, tm: TrainingModel, steps: number) {
-  const b = batch(4);
+async function train(rt: Runtime, tm: TrainingModel, steps: number, size = 64) {
+  const b = batch(4, size);
   const runner = await StepRunner.open(rt, tm, freshStart(tm));
   try {
     const losses: number[] = [];
@@ -63,6 +68,34 @@ async function train(rt: Runtime, tm: TrainingModel, steps: number) {
   } finally {
     await runner.close();
   }
+}
+
+/** every parameter's gradient from one batch of 4 */
+async function gradients(rt: Runtime, tm: TrainingModel, size = 64): Promise<Record<string, Float32Array>> {
+  const s = await rt.load(tm.bytes());
+  try {
+    const { x, y } = batch(4, size);
+    const feeds: Record<string, HostTensor> = { [tm.input]: x, [tm.labels]: y, ...freshStart(tm).params };
+    const out = await s.run(feeds);
+    return Object.fromEntries(tm.params.map((p) => [p.name, out[p.grad]!.data as Float32Array]));
+  } finally {
+    await s.release();
+  }
+}
+
+/** the largest ||b - a|| / ||a|| over the parameters (each gradient nonzero) */
+function worstGradient(a: Record<string, Float32Array>, b: Record<string, Float32Array>): number {
+  let worst = 0;
+  for (const [name, g] of Object.entries(a)) {
+    let [d, n] = [0, 0];
+    for (let i = 0; i < g.length; i++) {
+      d += (b[name]![i]! - g[i]!) ** 2;
+      n += g[i]! ** 2;
+    }
+    expect(n).toBeGreaterThan(0);
+    worst = Math.max(worst, Math.sqrt(d / n));
+  }
+  return worst;
 }
 
 describe('NCHWc convs in the cpu step graph', () => {
@@ -110,30 +143,51 @@ describe('NCHWc convs in the cpu step graph', () => {
     const rt = await open('cpu');
     const block = await nchwcBlock(rt);
     if (!block) return;
-    const grads = async (tm: TrainingModel) => {
-      const s = await rt.load(tm.bytes());
-      try {
-        const { x, y } = batch(4);
-        const feeds: Record<string, HostTensor> = { [tm.input]: x, [tm.labels]: y, ...freshStart(tm).params };
-        const out = await s.run(feeds);
-        return Object.fromEntries(tm.params.map((p) => [p.name, out[p.grad]!.data as Float32Array]));
-      } finally {
-        await s.release();
-      }
-    };
     const [std, blk] = [stepModel(0, false, true), stepModel(block, false, true)];
     expect(blk.blockedConvs).toBe(22);
-    const [a, b] = [await grads(std), await grads(blk)];
-    let worst = 0;
-    for (const [name, g] of Object.entries(a)) {
-      let [d, n] = [0, 0];
-      for (let i = 0; i < g.length; i++) {
-        d += (b[name]![i]! - g[i]!) ** 2;
-        n += g[i]! ** 2;
-      }
-      expect(n).toBeGreaterThan(0);
-      worst = Math.max(worst, Math.sqrt(d / n));
-    }
-    expect(worst).toBeLessThan(1e-5);
+    expect(worstGradient(await gradients(rt, std), await gradients(rt, blk))).toBeLessThan(1e-5);
+  });
+});
+
+describe('NCHWc depthwise convs and weight-gradient correlations in the cpu step graph', () => {
+  const blockedIn = (tm: TrainingModel) => tm.model.graph!.node!.filter((n) => n.domain === NCHWC_DOMAIN && n.opType === 'Conv');
+  const correlations = (tm: TrainingModel) => tm.model.graph!.node!.filter((n) => n.opType === 'Conv' && attrInt(n, 'group', 1) === 4 * 32);
+
+  it('moves the depthwise convs, and with a static batch takes their weight gradients as blocked correlations', () => {
+    const tm = stepModel(16, true, false, 'mobilenet', 4);
+    const blocked = blockedIn(tm);
+    expect(blocked.length).toBe(tm.blockedConvs);
+    // forward: both depthwise convs (32 channels; the stem has 3 input channels and the rest are 1x1);
+    // input gradient by Conv: the stride-1 one (stride 2 takes ConvTranspose); weight gradients: both,
+    // one depthwise Conv over batch x channels each (group 4*32)
+    expect(blocked.filter((n) => n.input!.length === 3).length).toBe(2);
+    expect(correlations(tm).length).toBe(2);
+    expect(correlations(tm).every((n) => n.domain === NCHWC_DOMAIN)).toBe(true);
+    expect(tm.blockedConvs).toBe(5);
+    // without the blocked kernels the weight gradients keep their patches; with a symbolic batch there is
+    // no static group for a correlation
+    expect(correlations(stepModel(0, true, false, 'mobilenet', 4)).length).toBe(0);
+    const symbolic = stepModel(16, true, false, 'mobilenet');
+    expect(correlations(symbolic).length).toBe(0);
+    expect(symbolic.blockedConvs).toBe(3);
+  });
+
+  it("gives the standard graph's gradients (without activations), every parameter's to 1e-5 of its norm", async () => {
+    const rt = await open('cpu');
+    const block = await nchwcBlock(rt);
+    if (!block) return;
+    const [std, blk] = [stepModel(0, false, true, 'mobilenet', 4), stepModel(block, false, true, 'mobilenet', 4)];
+    expect(correlations(blk).length).toBe(2);
+    expect(worstGradient(await gradients(rt, std, 32), await gradients(rt, blk, 32))).toBeLessThan(1e-5);
+  });
+
+  it('trains like the standard step graph: the same losses over 3 Adam steps on cpu', async () => {
+    const rt = await open('cpu');
+    const block = await nchwcBlock(rt);
+    if (!block) return;
+    const a = await train(rt, stepModel(0, true, false, 'mobilenet', 4), 3, 32);
+    const b = await train(rt, stepModel(block, true, false, 'mobilenet', 4), 3, 32);
+    expect(a.losses[2]!).toBeLessThan(a.losses[0]!);
+    for (let i = 0; i < 3; i++) expect(Math.abs(b.losses[i]! - a.losses[i]!)).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(a.losses[i]!)));
   });
 });

@@ -196,6 +196,30 @@ export const CONV_CASES: Case[] = [
     maxElems: 80,
     inputs: { X: grad([3, 16, 4, 4], { symbolic: [0] }), W: grad([2, 16, 3, 3]) },
   }),
+  // the depthwise weight gradient as one depthwise Conv over batch x channels (the cpu step's form)
+  conv('depthwise weight gradient as correlation: pads', [2, 3, 6, 5], [3, 1, 3, 3], { group: 3, pads: [1, 1, 1, 1] }, true, {
+    grad: { depthwiseWeight: 'correlation' },
+  }),
+  conv(
+    'depthwise weight gradient as correlation: stride 2 odd, asymmetric pads',
+    [2, 2, 7, 6],
+    [2, 1, 3, 2],
+    { group: 2, strides: [2, 2], pads: [1, 0, 0, 1] },
+    false,
+    {
+      grad: { depthwiseWeight: 'correlation' },
+    },
+  ),
+  conv(
+    'depthwise weight gradient as correlation: stride 3 leftover rows, dilations 2',
+    [1, 2, 9, 8],
+    [2, 1, 2, 3],
+    { group: 2, strides: [3, 2], dilations: [2, 1] },
+    false,
+    {
+      grad: { depthwiseWeight: 'correlation' },
+    },
+  ),
   // many channels, few positions: the batch folded into the weight gradient's GEMMs
   conv('batch folded into the weight GEMMs: pads', [2, 6, 3, 4], [5, 6, 3, 3], { pads: [1, 1, 1, 1] }),
   conv('batch folded into the weight GEMMs: stride 2 dilations', [2, 5, 7, 6], [6, 5, 2, 3], { strides: [2, 2], dilations: [2, 1], pads: [0, 1, 1, 0] }, false),

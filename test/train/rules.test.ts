@@ -11,6 +11,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { NodeProto } from '../../src/onnx/types.js';
+import { attrInt } from '../../src/onnx/attrs.js';
 import { RULES } from '../../src/train/rules/index.js';
 import * as ort from 'onnxruntime-node';
 import { encodeModel } from '../../src/onnx/schema.js';
@@ -168,6 +169,44 @@ describe('Conv input gradient forms agree at the size where the Conv form is cho
       const scale = Math.max(...ct.dx.map(Math.abs));
       expect(scale).toBeGreaterThan(0);
       const bad = auto.dx.findIndex((v, i) => !(Math.abs(v - ct.dx[i]!) <= 1e-5 * scale));
+      expect(bad).toBe(-1);
+    });
+  }
+});
+
+describe('Depthwise weight gradient: the correlation form equals the patches form', () => {
+  const configs: { label: string; x: number[]; w: number[]; attrs: Record<string, number | number[]>; symbolic?: boolean }[] = [
+    { label: '16 channels, stride 1', x: [3, 16, 12, 11], w: [16, 1, 3, 3], attrs: { pads: [1, 1, 1, 1], group: 16 } },
+    {
+      label: '16 channels, stride 2 (MobileNetV2 downsampling)',
+      x: [2, 16, 14, 13],
+      w: [16, 1, 3, 3],
+      attrs: { pads: [1, 1, 1, 1], strides: [2, 2], group: 16 },
+    },
+    { label: 'symbolic batch: patches (the group would be N*C)', x: [2, 16, 6, 6], w: [16, 1, 3, 3], attrs: { pads: [1, 1, 1, 1], group: 16 }, symbolic: true },
+  ];
+  for (const { label, x, w, attrs, symbolic } of configs) {
+    it(label, async () => {
+      const run = async (form: 'patches' | 'correlation') => {
+        const gm = await gradModel({
+          name: form,
+          nodes: [n('Conv', ['X', 'W'], ['Y'], attrs)],
+          inputs: { X: { shape: x, grad: true, ...(symbolic ? { symbolic: [0] } : {}) }, W: { shape: w, grad: true } },
+          grad: { depthwiseWeight: form },
+        });
+        const groups = gm.model.graph!.node!.filter((v) => v.opType === 'Conv').map((v) => attrInt(v, 'group', 1));
+        const s = await ort.InferenceSession.create(encodeModel(gm.model), { logSeverityLevel: 3 });
+        const out = await s.run(gm.feeds);
+        await s.release();
+        return { groups, dw: Array.from(out[gm.gradOuts[1]!]!.data as Float32Array) };
+      };
+      const [corr, patches] = [await run('correlation'), await run('patches')];
+      expect(corr.groups.includes(x[0]! * x[1]!)).toBe(!symbolic);
+      expect(patches.groups.includes(x[0]! * x[1]!)).toBe(false);
+      expect(corr.dw.length).toBe(w.reduce((p, q) => p * q));
+      const scale = Math.max(...patches.dw.map(Math.abs));
+      expect(scale).toBeGreaterThan(0);
+      const bad = corr.dw.findIndex((v, i) => !(Math.abs(v - patches.dw[i]!) <= 1e-5 * scale));
       expect(bad).toBe(-1);
     });
   }

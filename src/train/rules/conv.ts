@@ -356,6 +356,38 @@ function convWeightGradByConvUp(ctx: GradCtx, X: string, gY: string, W: string, 
   return ctx.reshape(cut, ctx.ints(ws));
 }
 
+/**
+ * A depthwise Conv's weight gradient (W (C, 1, k...), group C) as one depthwise Conv over batch x channels
+ * (GradOptions.depthwiseWeight 'correlation'): X read as one image (1, N*C, in...), dY as N*C kernels
+ * (N*C, 1, out...) dilated by the forward strides, strided by the forward dilations:
+ * out[0, n*C + c, j] = sum_p dY[n, c, p] * X_padded[n, c, j*dilation + p*stride] = dW[c, 0, j] from image n,
+ * summed over n. Its group is N*C, so the batch must be static.
+ */
+function depthwiseWeightGradByCorrelation(ctx: GradCtx, X: string, gY: string, W: string, g: ConvGeom): string | undefined {
+  const ws = ctx.fixedShape(W);
+  const xs = ctx.fixedShape(X);
+  const n = g.kernel.length;
+  if (ctx.options.depthwiseWeight !== 'correlation' || !ws || !xs || n !== 2 || ws[1] !== 1 || ws[0] !== g.group || xs[1] !== g.group) return undefined;
+  const NC = xs[0]! * g.group;
+  const img = ctx.reshape(X, ctx.ints([1, NC, ...g.inSize]));
+  const ker = ctx.reshape(gY, ctx.ints([NC, 1, ...g.outSize]));
+  // end pads that make the output the kernel (a negative one: none, and the surplus sliced off)
+  const end = g.kernel.map((k, i) => (k - 1) * g.dilations[i]! + (g.outSize[i]! - 1) * g.strides[i]! + 1 - g.inSize[i]! - g.pads[i]!);
+  const pads = [...g.pads.slice(0, n), ...end.map((e) => Math.max(0, e))];
+  const attrs = [intsAttr('strides', g.dilations), intsAttr('dilations', g.strides), intsAttr('pads', pads), intAttr('group', NC)];
+  const full = ctx.op('Conv', [img, ker], attrs); // (1, N*C, k'...)
+  const sp = g.kernel.map((_, i) => i + 2);
+  const cut = end.some((e) => e < 0)
+    ? ctx.slice(
+        full,
+        g.kernel.map(() => 0),
+        g.kernel,
+        sp,
+      )
+    : full;
+  return ctx.reshape(ctx.reduceSum(ctx.reshape(cut, ctx.ints([xs[0]!, -1])), [0], false), ctx.ints(ws));
+}
+
 export const CONV: Record<string, GradRule> = {
   Conv: rule('all', ({ node, x, y, dy, need, ctx }) => {
     const gY = dy[0]!;
@@ -366,6 +398,7 @@ export const CONV: Record<string, GradRule> = {
     const dX = need[0] ? (convInputGradByConv(ctx, gY, W, geom) ?? convInputGrad(ctx, gY, W, geom)) : undefined;
     const dW = need[1]
       ? (convWeightGradByConvUp(ctx, X, gY, W, geom) ??
+        depthwiseWeightGradByCorrelation(ctx, X, gY, W, geom) ??
         convWeightGradByPatches(ctx, X, gY, W, geom) ??
         batchCorrelation(ctx, X, gY, geom.group, geom.strides, geom.dilations, geom.pads, kernel))
       : undefined;

@@ -191,6 +191,7 @@ export class NodeRuntime implements Runtime {
     const base: InferenceSession.SessionOptions = {
       graphOptimizationLevel: ortOptimization(options.optimization),
       ...(options.arena === false && this.ep === 'cpu' ? { enableCpuMemArena: false } : {}),
+      ...(options.memoryPattern === false && this.ep === 'cpu' ? { enableMemPattern: false } : {}),
     };
     const failed = runFailure(options.name, `onnxruntime-node (${this.ep})`);
     if (keep.length === 0) {

@@ -86,6 +86,12 @@ export interface SessionOptions {
    * the same speed. node cpu only; other EPs ignore it.
    */
   arena?: boolean;
+  /**
+   * onnxruntime's memory pattern (default on): one block per run for all the planned intermediates. Off,
+   * each tensor is its own allocation, which the allocator recycles from run to run where one big block
+   * is mapped and faulted in afresh. node cpu only; other EPs ignore it.
+   */
+  memoryPattern?: boolean;
 }
 
 /**

@@ -58,6 +58,24 @@ describe('session checks', () => {
     await s.release();
   });
 
+  it('without the arena and the memory pattern (as the training step runs), runs give the same outputs bit for bit', async () => {
+    const rt = await open('cpu');
+    const mnist = CASES[1]!;
+    const outputs = async (options: { arena?: boolean; memoryPattern?: boolean }) => {
+      const s = await rt.load(mnist.model, options);
+      try {
+        const runs: number[][] = [];
+        for (let i = 0; i < 3; i++) runs.push(Array.from((await s.run({ Input3: mnist.input })).Plus214_Output_0!.data as Float32Array));
+        return runs;
+      } finally {
+        await s.release();
+      }
+    };
+    const [plain, lean] = [await outputs({}), await outputs({ arena: false, memoryPattern: false })];
+    expect(maxDiff({ type: 'float32', data: Float32Array.from(plain[0]!), dims: [1, 10] }, mnist.expected)).toBeLessThan(1e-4);
+    for (const run of [...plain, ...lean]) expect(run).toEqual(plain[0]);
+  });
+
   it('keepOnDevice is refused on cpu', async () => {
     const rt = await open('cpu');
     await expect(rt.load(CASES[0]!.model, { keepOnDevice: ['y'] })).rejects.toThrow(/needs a device EP/);

@@ -177,6 +177,39 @@ describe('backward: which nodes are differentiated', () => {
     }
   });
 
+  it("Clip's gradient passes strictly inside (min, max), as PyTorch's ReLU6 does, and reads only Clip's output", async () => {
+    const vals = [-1, -0, 0, 1e-45, 3, Math.fround(6 - 2 ** -21), 6, 7];
+    const want = [0, 0, 0, 1, 1, 1, 0, 0];
+    for (const opset of [10, 17]) {
+      const clip = opset < 11 ? n('Clip', ['X'], ['Y'], { min: 0, max: 6 }) : n('Clip', ['X', 'lo', 'hi'], ['Y']);
+      const g: GraphProto = {
+        name: 'g',
+        node: [n('Mul', ['W', 'one'], ['X']), clip, makeNode('ReduceSum', ['Y'], ['loss'], 'loss', [{ name: 'keepdims', type: 2, i: 0 }])],
+        initializer: [
+          makeTensor('W', DataType.FLOAT, [vals.length], vals),
+          makeTensor('one', DataType.FLOAT, [], [1]),
+          ...(opset < 11 ? [] : [makeTensor('lo', DataType.FLOAT, [], [0]), makeTensor('hi', DataType.FLOAT, [], [6])]),
+        ],
+        output: [{ name: 'loss', type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: [] } } } }],
+      };
+      const back = backward(g, { wrt: ['W'], loss: 'loss', opset });
+      // Clip's input is not kept for the backward
+      expect(back.nodes.filter((x) => x.input!.includes('X'))).toEqual([]);
+      g.node!.push(...back.nodes);
+      g.initializer!.push(...back.initializers);
+      const gradName = back.grads.get('W')!;
+      g.output!.push({ name: gradName, type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: [{ dimValue: vals.length }] } } } });
+      const model: ModelProto = { irVersion: 8, opsetImport: [{ domain: '', version: opset }], graph: g };
+      const s = await ort.InferenceSession.create(encodeModel(model), { logSeverityLevel: 3 });
+      const out = await s.run({});
+      await s.release();
+      expect(
+        Array.from(out[gradName]!.data as Float32Array, (v) => v + 0),
+        `opset ${opset}`,
+      ).toEqual(want);
+    }
+  });
+
   it('fuseAlrelu runs each ALReLU as one LeakyRelu(x, -|a|): same forward values and gradients, a shared intermediate left alone', async () => {
     const vals = [0, -0, 1e-45, -1e-45, 1.2e-38, -1.2e-38, 3e38, -3e38, 1, -1, 0.5, -7];
     const build = (): GraphProto => {

@@ -1,7 +1,7 @@
 /**
  * Pointwise activations and the softmax family. Conventions at the kinks follow PyTorch (the gradient
  * oracles come from it): Relu'(0) = 0, LeakyRelu'(0) = alpha, Abs'(0) = 0, Clip passes the gradient on
- * the closed interval [min, max].
+ * the open interval (min, max), as ReLU6 and Hardtanh (the usual sources of Clip) do.
  */
 import { attrFloat, attrInt, attrString, floatAttr, intAttr } from '../../onnx/attrs.js';
 import { DataType } from '../../onnx/dtype.js';
@@ -113,21 +113,18 @@ export const ACTIVATIONS: Record<string, GradRule> = {
     const pos = ctx.op('Greater', [x[0]!, ctx.scalar(0, x[0]!)]);
     return [ctx.op('Where', [pos, dy[0]!, ctx.mul(dy[0]!, ctx.add(y[0]!, ctx.scalar(alpha, y[0]!)))])];
   }),
-  Clip: rule([0], ({ node, x, dy, ctx }) => {
-    const X = x[0]!;
-    let lo: string | undefined;
-    let hi: string | undefined;
-    if (ctx.opset < 11) {
-      lo = ctx.scalar(attrFloat(node, 'min', -3.4028234663852886e38), X);
-      hi = ctx.scalar(attrFloat(node, 'max', 3.4028234663852886e38), X);
-    } else {
-      lo = x[1] || undefined;
-      hi = x[2] || undefined;
-    }
-    // inside [lo, hi] as Not(Less) / Not(Greater): GreaterOrEqual is opset 12
+  // passes the gradient strictly inside (min, max), read off the output y as PyTorch's ReLU6 and Hardtanh do,
+  // so the input need not be kept for the backward: MobileNetV2's 35 ReLU6 inputs, 200+ MB at batch 8
+  Clip: rule([0], ({ node, x, y, dy, ctx }) => {
+    const Y = y[0]!;
+    const has = (a: string) => (node.attribute ?? []).some((at) => at.name === a);
+    const [lo, hi] =
+      ctx.opset < 11
+        ? [has('min') ? ctx.scalar(attrFloat(node, 'min', 0), Y) : undefined, has('max') ? ctx.scalar(attrFloat(node, 'max', 0), Y) : undefined]
+        : [x[1] || undefined, x[2] || undefined];
     const conds: string[] = [];
-    if (lo) conds.push(ctx.op('Not', [ctx.op('Less', [X, lo])]));
-    if (hi) conds.push(ctx.op('Not', [ctx.op('Greater', [X, hi])]));
+    if (lo) conds.push(ctx.op('Greater', [Y, lo]));
+    if (hi) conds.push(ctx.op('Less', [Y, hi]));
     if (!conds.length) return [dy[0]!];
     const inside = conds.length === 2 ? ctx.op('And', conds) : conds[0]!;
     return [ctx.select(inside, dy[0]!, 0, dy[0]!)];

@@ -22,7 +22,7 @@ import { UserError } from '../errors.js';
 import { backward, type GradOptions } from './backward.js';
 import { batchNormLayers, trainBatchNorm, type BatchNormChoice, type BatchNormMode, type RunningSlot } from './batchnorm.js';
 import { prepareForward, valueInfoOf, type ForwardGraph, type ForwardOptions } from './forward.js';
-import { fuseAlrelu } from './fuse.js';
+import { fuseAlrelu, recomputeAlrelu } from './fuse.js';
 import { blockedConvs } from './nchwc.js';
 
 export { buildEvalModel } from './forward.js';
@@ -219,6 +219,7 @@ export function buildTrainingModel(source: ModelProto, opts: StepOptions): Train
   // recurrent ops between a parameter and the loss become the standard ops they are made of
   unrollRecurrent(graph, fwd.opset, opts.params, fresh);
   const { loss, outInfo } = appendLoss(fwd, opts);
+  const forward = new Set(graph.node);
   // the blocked kernels run the depthwise weight gradients' correlations (nchwc.ts), given a static batch
   const { params, noGrad } = appendGradients(fwd, opts.params, loss.loss, opts.nchwcBlock ? { depthwiseWeight: 'correlation' } : {});
   const outputs: ValueInfo[] = [
@@ -236,6 +237,8 @@ export function buildTrainingModel(source: ModelProto, opts: StepOptions): Train
   graph.output = outputs;
   // after backward, whose ALReLU gradients read the pre-activation only
   fuseAlrelu(graph);
+  // after the fusion, whose single LeakyRelu the copies must not be merged back into
+  recomputeAlrelu(graph, forward);
   const blocked = opts.nchwcBlock ? blockedConvs(fwd.model, fwd.opset, opts.nchwcBlock) : 0;
   let cached: Uint8Array | undefined;
   return {

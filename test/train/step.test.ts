@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { buildResnet } from '../../bench/model.js';
 import { convert } from '../../src/convert/convert.js';
 import { readNpzArrays } from '../../src/data/numpy.js';
 import { toFloat32, valueAt } from '../../src/data/npy.js';
@@ -119,6 +120,36 @@ describe('the same training-step model on cpu, wasm, webgpu and in Chromium', ()
       y: labelsFeed({ type: 'int32', data: Int32Array.from({ length: n }, (_, i) => i % 10), dims: [n] }, 'classification'),
     };
     await expectSameTraining('mnist-cnn', tm, batch, 3, ['wasm', 'webgpu', 'browser-wasm', 'browser-webgpu']);
+  });
+});
+
+describe('the step graph keeps one tensor per ALReLU for the backward', () => {
+  it("its output is recomputed from its input for the backward's readers, and read by the forward only", () => {
+    const model = buildResnet();
+    convert(model);
+    const tm = buildTrainingModel(model, {
+      sourceDir: '.',
+      file: 'resnet_small',
+      params: chooseParameters(model.graph!).trainable,
+      task: 'classification',
+      optimizer: { name: 'adam' },
+    });
+    const nodes = tm.model.graph!.node!;
+    const lastLoss = Math.max(...nodes.flatMap((n, i) => (n.name?.startsWith('loss/') ? [i] : [])));
+    const fused = nodes.filter((n) => n.opType === 'LeakyRelu' && (n.attribute ?? []).some((a) => a.name === 'alpha' && a.f! < 0));
+    expect(fused.length).toBe(13);
+    for (const n of fused) {
+      const readers = nodes.flatMap((r, i) => (r.input!.includes(n.output![0]!) ? [i] : []));
+      expect(Math.max(...readers), n.name!).toBeLessThan(lastLoss);
+    }
+    // the copies: Abs(LeakyRelu(x, +a)) after the loss, each read by the backward
+    const copies = nodes.flatMap((n, i) => (n.opType === 'Abs' && n.name?.includes('/recompute') ? [i] : []));
+    expect(copies.length).toBeGreaterThanOrEqual(12);
+    for (const i of copies) {
+      expect(i).toBeGreaterThan(lastLoss);
+      expect(nodes[i - 1]!.opType).toBe('LeakyRelu');
+      expect(nodes.some((r) => r.input!.includes(nodes[i]!.output![0]!))).toBe(true);
+    }
   });
 });
 

@@ -31,6 +31,8 @@ export interface GradOptions {
    * size of the image, would not.
    */
   depthwiseWeight?: 'patches' | 'correlation';
+  /** 'correlation' only where batch x channels is a multiple of this: the blocked kernels take whole blocks */
+  channelBlock?: number;
 }
 
 /**

@@ -221,7 +221,12 @@ export function buildTrainingModel(source: ModelProto, opts: StepOptions): Train
   const { loss, outInfo } = appendLoss(fwd, opts);
   const forward = new Set(graph.node);
   // the blocked kernels run the depthwise weight gradients' correlations (nchwc.ts), given a static batch
-  const { params, noGrad } = appendGradients(fwd, opts.params, loss.loss, opts.nchwcBlock ? { depthwiseWeight: 'correlation' } : {});
+  const { params, noGrad } = appendGradients(
+    fwd,
+    opts.params,
+    loss.loss,
+    opts.nchwcBlock ? { depthwiseWeight: 'correlation', channelBlock: opts.nchwcBlock } : {},
+  );
   const outputs: ValueInfo[] = [
     { name: LOSS_OUTPUT, type: { tensorType: { elemType: outInfo?.type?.tensorType?.elemType ?? DataType.FLOAT, shape: { dim: [] } } } },
     ...(graph.output ?? []),

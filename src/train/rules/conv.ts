@@ -369,6 +369,7 @@ function depthwiseWeightGradByCorrelation(ctx: GradCtx, X: string, gY: string, W
   const n = g.kernel.length;
   if (ctx.options.depthwiseWeight !== 'correlation' || !ws || !xs || n !== 2 || ws[1] !== 1 || ws[0] !== g.group || xs[1] !== g.group) return undefined;
   const NC = xs[0]! * g.group;
+  if (NC % (ctx.options.channelBlock ?? 1) !== 0) return undefined;
   const img = ctx.reshape(X, ctx.ints([1, NC, ...g.inSize]));
   const ker = ctx.reshape(gY, ctx.ints([NC, 1, ...g.outSize]));
   // end pads that make the output the kernel (a negative one: none, and the surplus sliced off)

@@ -1,8 +1,13 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openRuntime } from '../../src/runtime/index.js';
 import { SWIFTSHADER_ICD } from '../../src/runtime/node.js';
 import type { Runtime } from '../../src/runtime/types.js';
 import { CASES, checkCases, maxDiff } from './fixtures.js';
+import { ROOT } from '../helpers.js';
 
 const opened: Runtime[] = [];
 afterAll(async () => {
@@ -79,5 +84,30 @@ describe('session checks', () => {
   it('keepOnDevice is refused on cpu', async () => {
     const rt = await open('cpu');
     await expect(rt.load(CASES[0]!.model, { keepOnDevice: ['y'] })).rejects.toThrow(/needs a device EP/);
+  });
+});
+
+describe('temporary files', () => {
+  it("onnxruntime's empty mat-debug-<pid>.log, written at load, is gone when the process exits", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'alrelu-ortlog-'));
+    try {
+      const script = `
+        import { existsSync } from 'node:fs';
+        import { join } from 'node:path';
+        const { openRuntime } = await import(${JSON.stringify(join(ROOT, 'dist/src/runtime/index.js'))});
+        const { identityModel } = await import(${JSON.stringify(join(ROOT, 'dist/src/runtime/models.js'))});
+        const rt = await openRuntime('cpu', {});
+        await (await rt.load(identityModel('float32'))).release();
+        await rt.close();
+        console.log(JSON.stringify({ seen: existsSync(join(process.env.TMPDIR, 'mat-debug-' + process.pid + '.log')) }));
+      `;
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, TMPDIR: dir }, encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      // the library did write it (else this test proves nothing), and the exit removed it
+      expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toEqual({ seen: true });
+      expect(readdirSync(dir).filter((f) => f.startsWith('mat-debug-'))).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

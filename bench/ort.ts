@@ -3,6 +3,7 @@
  * ORT (one per core), which is right for users but makes timings on a shared machine swing with
  * every other process; the bench pins them (--threads, default 1) so ratios measure the graphs.
  */
+import '../src/runtime/telemetry.js';
 import ort from 'onnxruntime-node';
 import type { HostTensor } from '../src/runtime/types.js';
 

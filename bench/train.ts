@@ -9,6 +9,7 @@
 import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import '../src/runtime/telemetry.js';
 import ort from 'onnxruntime-node';
 import { writeFileAtomic } from '../src/atomic.js';
 import { convert } from '../src/convert/convert.js';

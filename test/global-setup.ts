@@ -4,6 +4,7 @@
  * Every temporary file of the run (the tests' folders, the CLIs they spawn, Chromium's) goes under one
  * folder of its own, TMPDIR for the workers and their children, removed when the run ends.
  */
+import '../src/runtime/telemetry.js';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -3,6 +3,7 @@
  * (a) Converted with alpha = 0, every rewritten Relu is Relu again, so outputs must match bit for bit;
  * (b) the real conversion must load and run.
  */
+import '../runtime/telemetry.js';
 import * as ort from 'onnxruntime-node';
 import { mulberry32 } from '../data/prng.js';
 import { DataType, dtypeName } from '../onnx/dtype.js';

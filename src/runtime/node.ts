@@ -14,10 +14,11 @@
  * Tensor.getData() on a node WebGPU tensor aborts the process (seen here, "terminate called after
  * throwing an instance of 'char const*'").
  */
-import { existsSync, lstatSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import './telemetry.js';
 import ort from 'onnxruntime-node';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { UserError, messageLine, messageOf } from '../errors.js';
@@ -28,21 +29,6 @@ import type { AdapterInfo, DeviceRunResult, DeviceTensor, HostTensor, Runtime, S
 import { SWIFTSHADER_ICD, chooseVulkanDriver, nvidiaDriver } from './vulkan.js';
 
 export type NodeEp = 'cpu' | 'cuda' | 'webgpu';
-
-/**
- * onnxruntime-node 1.30's native library leaves an empty `mat-debug-<pid>.log` (its telemetry SDK's debug
- * log) in the temp folder of every process that loads it; removed at exit while it is still an empty file.
- */
-export function removeOrtDebugLog(dir = tmpdir()): void {
-  const file = join(dir, `mat-debug-${process.pid}.log`);
-  try {
-    const st = lstatSync(file);
-    if (st.isFile() && st.size === 0) rmSync(file);
-  } catch {
-    // none
-  }
-}
-process.once('exit', () => removeOrtDebugLog());
 
 export { SWIFTSHADER_ICD, nvidiaDriver };
 export const CUDA_FIX = 'ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node';

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -87,27 +87,35 @@ describe('session checks', () => {
   });
 });
 
-describe('temporary files', () => {
-  it("onnxruntime's empty mat-debug-<pid>.log, written at load, is gone when the process exits", () => {
-    const dir = mkdtempSync(join(tmpdir(), 'alrelu-ortlog-'));
+describe("onnxruntime's telemetry", () => {
+  it('is off unless the environment turns it on: no device id or events database in HOME, no files in TMPDIR', () => {
+    const root = mkdtempSync(join(tmpdir(), 'alrelu-telemetry-'));
     try {
       const script = `
-        import { existsSync } from 'node:fs';
-        import { join } from 'node:path';
         const { openRuntime } = await import(${JSON.stringify(join(ROOT, 'dist/src/runtime/index.js'))});
         const { identityModel } = await import(${JSON.stringify(join(ROOT, 'dist/src/runtime/models.js'))});
         const rt = await openRuntime('cpu', {});
         await (await rt.load(identityModel('float32'))).release();
         await rt.close();
-        console.log(JSON.stringify({ seen: existsSync(join(process.env.TMPDIR, 'mat-debug-' + process.pid + '.log')) }));
       `;
-      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, TMPDIR: dir }, encoding: 'utf8' });
-      expect(r.status, r.stderr).toBe(0);
-      // the library did write it (else this test proves nothing), and the exit removed it
-      expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toEqual({ seen: true });
-      expect(readdirSync(dir).filter((f) => f.startsWith('mat-debug-'))).toEqual([]);
+      const run = (name: string, setting?: string) => {
+        const [home, tmp] = [join(root, name, 'home'), join(root, name, 'tmp')];
+        mkdirSync(home, { recursive: true });
+        mkdirSync(tmp, { recursive: true });
+        const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, TMPDIR: tmp };
+        delete env.ORT_DISABLE_TELEMETRY;
+        if (setting !== undefined) env.ORT_DISABLE_TELEMETRY = setting;
+        const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env, encoding: 'utf8' });
+        expect(r.status, r.stderr).toBe(0);
+        return { home: readdirSync(home), tmp: readdirSync(tmp) };
+      };
+      expect(run('default')).toEqual({ home: [], tmp: [] });
+      // the user's own setting stands (and shows what the default prevents)
+      const on = run('on', '0');
+      expect(on.home).toEqual(['.cache']);
+      expect(on.tmp).toContain('.ses');
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      rmSync(root, { recursive: true, force: true });
     }
   });
 });

@@ -1,6 +1,6 @@
 /**
- * Optimizer updates, as ONNX nodes (emitUpdates) and on the host (hostUpdate), with PyTorch's formulas (torch.optim, 1.13) so results can be
- * checked against it step for step:
+ * Optimizer updates, as ONNX nodes (emitUpdates) and on the host (hostUpdate), with PyTorch's formulas
+ * (torch.optim, 1.13) so results can be checked against it step for step:
  *
  *   sgd       g' = g + wd·p;                         p ← p − lr·g'
  *   momentum  g' = g + wd·p;  b ← μ·b + g';          p ← p − lr·b          (dampening 0, no Nesterov;
@@ -119,9 +119,10 @@ export function emitUpdates(em: Builder, cfg: Required<OptimizerConfig>, lr: str
  * The same updates on the host, in place, for runtimes whose parameters live in host memory anyway (cpu,
  * wasm, the browser EPs; chosen by size in loop.ts): the step graph then computes gradients only, and the
  * parameters and optimizer state stay one set of arrays instead of crossing into onnxruntime and back as
- * new copies every step (ResNet-18 with Adam: 141 MB in and out a step, against its 47 MB of gradients). float32 arrays, each element's update computed in double and stored
- * rounded (the graph rounds every operation to float32: the two differ by an ulp or so; rounding each
- * operation here too, with Math.fround, made the update 2-3x slower).
+ * new copies every step (ResNet-18 with Adam: 141 MB in and out a step, against its 47 MB of gradients).
+ * float32 arrays, each element's update computed in double and stored rounded (the graph rounds every
+ * operation to float32: the two differ by an ulp or so; rounding each operation here too, with
+ * Math.fround, made the update 2-3x slower).
  */
 export function hostUpdate(cfg: Required<OptimizerConfig>, t: number, lr: number, p: Float32Array, g: Float32Array, state: Float32Array[]): void {
   const wd = cfg.weightDecay;

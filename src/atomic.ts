@@ -300,7 +300,8 @@ export async function commitFiles(targets: string[], fill: (temps: string[]) => 
   }
 }
 
-export async function writeFileAtomic(target: string, data: Uint8Array | string, o: CommitOptions = {}): Promise<void> {
+/** `data` as one array or string, or as pieces written in turn (never joined in memory). */
+export async function writeFileAtomic(target: string, data: Uint8Array | string | Iterable<Uint8Array>, o: CommitOptions = {}): Promise<void> {
   // 'wx': a temporary name that exists (planted, or a collision) is never written through.
   await commitFiles([target], async ([tmp]) => fs.writeFile(tmp!, data, { flag: 'wx' }), o);
 }

@@ -17,7 +17,7 @@ import { decodeModel } from '../../src/onnx/schema.js';
 import type { ModelProto } from '../../src/onnx/types.js';
 import { openRuntime } from '../../src/runtime/index.js';
 import type { HostTensor, Runtime } from '../../src/runtime/types.js';
-import { decodeCheckpoint, encodeCheckpoint, readCheckpoint, type Checkpoint, type RunSettings } from '../../src/train/checkpoint.js';
+import { decodeCheckpoint, encodeCheckpoint, readCheckpoint, writeCheckpoint, type Checkpoint, type RunSettings } from '../../src/train/checkpoint.js';
 import { finetune, type FinetuneOptions } from '../../src/train/loop.js';
 import { errorLine, runCli } from '../cli.js';
 import { ROOT } from '../helpers.js';
@@ -103,6 +103,26 @@ describe('checkpoint format', () => {
         expect(Array.from(back[part][k]!.data as Float32Array)).toEqual(Array.from(v.data as Float32Array));
       }
     }
+  });
+
+  it('written piece by piece, the file is the one-array encoding byte for byte: odd lengths padded, views of larger arrays at their offsets', async () => {
+    const c = sample();
+    const big = Float32Array.from({ length: 11 }, (_, i) => i + 0.5);
+    c.params.w = { type: 'float32', data: big.subarray(3, 9), dims: [2, 3] };
+    c.params.q = { type: 'uint8', data: Uint8Array.from([1, 2, 3]), dims: [3] };
+    c.state['m:h'] = { type: 'float16', data: Uint16Array.from([0x3c00, 0x4000, 0xc000]), dims: [3] };
+    c.best.d = { type: 'float64', data: Float64Array.from([Math.PI]), dims: [1] };
+    const file = join(tmp(), 'c.ckpt');
+    await writeCheckpoint(file, c);
+    const bytes = readFileSync(file);
+    expect(bytes.equals(encodeCheckpoint(c))).toBe(true);
+    expect(bytes.subarray(-32).equals(createHash('sha256').update(bytes.subarray(0, -32)).digest())).toBe(true);
+    const back = await readCheckpoint(file);
+    expect(Array.from(back.params.w!.data as Float32Array)).toEqual([3.5, 4.5, 5.5, 6.5, 7.5, 8.5]);
+    expect(Array.from(back.params.q!.data as Uint8Array)).toEqual([1, 2, 3]);
+    expect(Array.from(back.state['m:h']!.data as Uint16Array)).toEqual([0x3c00, 0x4000, 0xc000]);
+    expect(Array.from(back.best.d!.data as Float64Array)).toEqual([Math.PI]);
+    expect(layout(bytes).meta.tensors.every((t) => t.offset % 8 === 0)).toBe(true);
   });
 
   it('refuses truncation at every offset tried, 4-byte boundaries included', () => {

@@ -549,6 +549,7 @@ async function startState(o: FinetuneOptions, run: RunPlan, plan: BatchPlan): Pr
     optimizer: run.optimizer,
     outputRank: 1 + initialPred.dims.length,
     nchwcBlock: await nchwcBlock(o.runtime),
+    cpuKernels: o.runtime.ep === 'cpu' || o.runtime.ep === 'wasm' || o.runtime.ep === 'browser-wasm',
     optimizerOn: updateOn(o, run),
   });
   const stepsAvail = Math.floor(train.count / batchSize);

@@ -55,6 +55,24 @@ async function trainingModel(net: string): Promise<TrainingModel> {
   return buildTrainingModel(mf.model, { sourceDir: mf.dir, file: net, params, task: 'classification', optimizer: { name: 'adam' } });
 }
 
+/** The shipped CNN's step graph (two 3x3 convs, 8 and 16 channels, on 28x28 and 14x14, a 2x2 MaxPool after each) */
+async function mnistStep(cpuKernels = false): Promise<TrainingModel> {
+  const mf = await readModel(join(ROOT, 'models/mnist-cnn.onnx'));
+  convert(mf.model);
+  const params = chooseParameters(mf.model.graph!).trainable;
+  return buildTrainingModel(mf.model, { sourceDir: mf.dir, file: 'mnist-cnn.onnx', params, task: 'classification', optimizer: { name: 'adam' }, cpuKernels });
+}
+
+/** n seeded noise images of 28x28 with labels 0..9 in turn */
+function noiseBatch(n: number): { x: HostTensor; y: HostTensor } {
+  let seed = 12345;
+  const noise = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+  return {
+    x: { type: 'float32', data: Float32Array.from({ length: n * 28 * 28 }, noise), dims: [n, 1, 28, 28] },
+    y: labelsFeed({ type: 'int32', data: Int32Array.from({ length: n }, (_, i) => i % 10), dims: [n] }, 'classification'),
+  };
+}
+
 async function run(ep: EpName, tm: TrainingModel, batch: { x: HostTensor; y: HostTensor }, steps: number) {
   const rt = await open(ep);
   const runner = await StepRunner.open(rt, tm, freshStart(tm));
@@ -108,18 +126,23 @@ describe('the same training-step model on cpu, wasm, webgpu and in Chromium', ()
   // joins nine kernel offsets, which as one Concat onnxruntime-web's WebGPU EP silently got wrong in
   // Chromium (losses 7.4 -> 459069; see src/onnx/concat.ts). A fixed batch of 8 noise images.
   it('mnist-cnn: 3 Adam steps give the same losses and parameters on cpu, wasm, webgpu, browser-wasm, browser-webgpu', async () => {
-    const mf = await readModel(join(ROOT, 'models/mnist-cnn.onnx'));
-    convert(mf.model);
-    const params = chooseParameters(mf.model.graph!).trainable;
-    const tm = buildTrainingModel(mf.model, { sourceDir: mf.dir, file: 'mnist-cnn.onnx', params, task: 'classification', optimizer: { name: 'adam' } });
-    let seed = 12345;
-    const noise = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
-    const n = 8;
-    const batch = {
-      x: { type: 'float32' as const, data: Float32Array.from({ length: n * 28 * 28 }, noise), dims: [n, 1, 28, 28] },
-      y: labelsFeed({ type: 'int32', data: Int32Array.from({ length: n }, (_, i) => i % 10), dims: [n] }, 'classification'),
-    };
-    await expectSameTraining('mnist-cnn', tm, batch, 3, ['wasm', 'webgpu', 'browser-wasm', 'browser-webgpu']);
+    await expectSameTraining('mnist-cnn', await mnistStep(), noiseBatch(8), 3, ['wasm', 'webgpu', 'browser-wasm', 'browser-webgpu']);
+  });
+
+  // onnxruntime's CPU kernels take MaxPool's gradient through its Indices output (GradOptions.maxPool)
+  it("mnist-cnn on onnxruntime's CPU kernels: MaxPool's gradient scatters at its Indices, and trains as the window form does, on cpu, wasm and browser-wasm", async () => {
+    const [windows, indices] = [await mnistStep(), await mnistStep(true)];
+    // the MaxPools and their gradients' nodes, named after them
+    const ops = (tm: TrainingModel) => new Set(tm.model.graph!.node!.filter((n) => n.name?.startsWith('/MaxPool')).map((n) => n.opType));
+    expect(ops(indices)).toContain('ScatterElements');
+    expect(ops(indices)).not.toContain('SpaceToDepth');
+    expect(ops(windows)).toContain('SpaceToDepth');
+    expect(ops(windows)).not.toContain('ScatterElements');
+    const batch = noiseBatch(8);
+    const [a, b] = [await run('cpu', windows, batch, 3), await run('cpu', indices, batch, 3)];
+    // the same gradients in the same order: each window's one gradient lands on the same element either way
+    for (let i = 0; i < 3; i++) expect(relDiff(b.losses[i]!, a.losses[i]!)).toBeLessThanOrEqual(1e-6);
+    await expectSameTraining('mnist-cnn (indices)', indices, batch, 3, ['wasm', 'browser-wasm']);
   });
 });
 

@@ -110,12 +110,15 @@ describe('NCHWc convs in the cpu step graph', () => {
     const nodes = tm.model.graph!.node!;
     const blocked = nodes.filter((n) => n.domain === NCHWC_DOMAIN && n.opType === 'Conv');
     expect(blocked.length).toBe(tm.blockedConvs);
-    // forward (with their biases): the 3x3 convs of the three stages, all with 16x16+ outputs; the stem (3
-    // input channels) and the 1x1 downsamples stay. Input gradients by Conv: the 10 stride-1 3x3 ones.
-    expect(blocked.filter((n) => n.input!.length === 3).length).toBe(12);
+    // forward (with their biases): the 3x3 convs of the three stages, all with 16x16+ outputs, and the stem;
+    // the 1x1 downsamples stay. Input gradients by Conv: the 10 stride-1 3x3 ones.
+    expect(blocked.filter((n) => n.input!.length === 3).length).toBe(13);
     expect(blocked.filter((n) => n.input!.length === 2).length).toBe(10);
-    // the stem keeps its standard Conv; nothing else reads the nchwc layout but its ReorderOutput
-    expect(nodes.some((n) => n.opType === 'Conv' && (n.domain ?? '') === '' && n.input![0] === 'input')).toBe(true);
+    // the stem (3 input channels, fewer than a block) reads the NCHW input as it is, with no ReorderInput
+    expect(blocked.filter((n) => n.input![0] === 'input').length).toBe(1);
+    expect(nodes.some((n) => n.opType === 'ReorderInput' && n.input![0] === 'input')).toBe(false);
+    expect(nodes.some((n) => n.opType === 'Conv' && (n.domain ?? '') === '' && n.input![0] === 'input')).toBe(false);
+    // nothing reads the nchwc layout but each conv's ReorderOutput
     for (const c of blocked) {
       const readers = nodes.filter((n) => n.input!.includes(c.output![0]!));
       expect(readers.map((n) => n.opType)).toEqual(['ReorderOutput']);
@@ -144,7 +147,7 @@ describe('NCHWc convs in the cpu step graph', () => {
     const block = await nchwcBlock(rt);
     if (!block) return;
     const [std, blk] = [stepModel(0, false, true), stepModel(block, false, true)];
-    expect(blk.blockedConvs).toBe(22);
+    expect(blk.blockedConvs).toBe(23);
     expect(worstGradient(await gradients(rt, std), await gradients(rt, blk))).toBeLessThan(1e-5);
   });
 });
@@ -157,13 +160,13 @@ describe('NCHWc depthwise convs and weight-gradient correlations in the cpu step
     const tm = stepModel(16, true, false, 'mobilenet', 4);
     const blocked = blockedIn(tm);
     expect(blocked.length).toBe(tm.blockedConvs);
-    // forward: both depthwise convs (32 channels; the stem has 3 input channels and the rest are 1x1);
-    // input gradient by Conv: the stride-1 one (stride 2 takes ConvTranspose); weight gradients: both,
+    // forward: the stem (3 input channels, read as NCHW) and both depthwise convs (32 channels; the rest are
+    // 1x1); input gradient by Conv: the stride-1 one (stride 2 takes ConvTranspose); weight gradients: both,
     // one depthwise Conv over batch x channels each (group 4*32)
-    expect(blocked.filter((n) => n.input!.length === 3).length).toBe(2);
+    expect(blocked.filter((n) => n.input!.length === 3).length).toBe(3);
     expect(correlations(tm).length).toBe(2);
     expect(correlations(tm).every((n) => n.domain === NCHWC_DOMAIN)).toBe(true);
-    expect(tm.blockedConvs).toBe(5);
+    expect(tm.blockedConvs).toBe(6);
     // without the blocked kernels the weight gradients keep their patches; with a symbolic batch there is
     // no static group for a correlation
     expect(correlations(stepModel(0, true, false, 'mobilenet', 4)).length).toBe(0);
@@ -171,7 +174,7 @@ describe('NCHWc depthwise convs and weight-gradient correlations in the cpu step
     expect(correlations(stepModel(48, true, false, 'mobilenet', 4)).length).toBe(0);
     const symbolic = stepModel(16, true, false, 'mobilenet');
     expect(correlations(symbolic).length).toBe(0);
-    expect(symbolic.blockedConvs).toBe(3);
+    expect(symbolic.blockedConvs).toBe(4);
   });
 
   it("gives the standard graph's gradients (without activations), every parameter's to 1e-5 of its norm", async () => {

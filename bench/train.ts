@@ -15,6 +15,8 @@ import { writeFileAtomic } from '../src/atomic.js';
 import { convert } from '../src/convert/convert.js';
 import { decodeModel } from '../src/onnx/schema.js';
 import { elementCount } from '../src/onnx/tensor.js';
+import { openRuntime } from '../src/runtime/index.js';
+import { nchwcBlock } from '../src/train/nchwc.js';
 import { chooseParameters } from '../src/train/params.js';
 import { freshStart } from '../src/train/runner.js';
 import { buildEvalModel, buildTrainingModel, LOSS_OUTPUT, LR_INPUT, STEP_INPUT } from '../src/train/step.js';
@@ -93,14 +95,16 @@ interface Net {
   perRound: number;
 }
 
-async function measure(net: Net, opts: BenchOptions): Promise<{ rows: Row[]; skipped: string[]; details: Record<string, unknown> }> {
+async function measure(net: Net, opts: BenchOptions, block: number): Promise<{ rows: Row[]; skipped: string[]; details: Record<string, unknown> }> {
   const { file, batch: B } = net;
   const model = decodeModel(readFileSync(file));
   convert(model, { form: 'subgraph' });
   const params = chooseParameters(model.graph!).trainable;
   // Fixed-batch models (the bench ResNet is 1x3x64x64) get a symbolic batch, as finetune does.
   const base = { sourceDir: dirname(file), file, dynamicBatch: true };
-  const tm = buildTrainingModel(model, { ...base, params, task: 'classification', outputRank: 2, optimizer: { name: 'momentum', momentum: MOMENTUM } });
+  // the step graph finetune() builds on cpu: its batch pinned, blocked-layout convs, MaxPool gradients by Indices
+  const cpu = { batch: B, nchwcBlock: block, cpuKernels: true };
+  const tm = buildTrainingModel(model, { ...base, ...cpu, params, task: 'classification', outputRank: 2, optimizer: { name: 'momentum', momentum: MOMENTUM } });
   const evalModel = buildEvalModel(model, { ...base, params: [] });
   // The same forward with the weights fed as inputs, as the training step has them: onnxruntime cannot
   // pre-pack or re-layout (NCHWc) weights it does not know at load time.
@@ -231,8 +235,10 @@ export const trainSection: Section = {
       { name: 'resnet-small', file: small.path, batch: 8, rounds: opts.quick ? 2 : 4, perRound: 3 },
     ];
     const out: SectionResult = { rows: [], skipped: [], details: {} };
+    const rt = await openRuntime('cpu', { threads: opts.threads });
+    const block = await nchwcBlock(rt).finally(() => rt.close());
     for (const net of nets) {
-      const r = await measure(net, opts);
+      const r = await measure(net, opts, block);
       out.rows.push(...r.rows);
       for (const s of r.skipped) if (!out.skipped!.includes(s)) out.skipped!.push(s);
       out.details![net.name] = r.details;

@@ -271,6 +271,11 @@ export const POOL_CASES: Case[] = [
     ...pool('MaxPool', 'with Indices output', [1, 2, 5, 5], { kernel_shape: [3, 3], strides: [2, 2] }),
     nodes: [n('MaxPool', ['X'], ['Y', 'I'], { kernel_shape: [3, 3], strides: [2, 2] })],
   },
+  // Indices numbered column by column: the Indices form must not scatter at them
+  {
+    ...pool('MaxPool', 'with column-major Indices output (storage_order 1)', [1, 2, 5, 7], { kernel_shape: [3, 3], strides: [2, 2] }),
+    nodes: [n('MaxPool', ['X'], ['Y', 'I'], { kernel_shape: [3, 3], strides: [2, 2], storage_order: 1 })],
+  },
   pool('MaxPool', 'tiles 2x2 stride 2 odd size (floor drops a row)', [2, 3, 7, 6], { kernel_shape: [2, 2], strides: [2, 2] }),
   pool('MaxPool', 'tiles 3x3 exactly (SpaceToDepth windows)', [2, 2, 6, 3], { kernel_shape: [3, 3], strides: [3, 3] }),
   pool('MaxPool', 'tiles 3x2 ceil_mode with pads', [1, 2, 7, 7], { kernel_shape: [3, 2], strides: [3, 2], pads: [1, 0, 0, 1], ceil_mode: 1 }),

@@ -132,12 +132,11 @@ function ceilPads(geom: ReturnType<typeof convGeom>, kernel: number[], outSize: 
 
 /** MaxPool's gradient through its Indices output: ScatterElements(reduction='add') into a flat zero tensor. */
 function maxPoolByIndices({ node, x, y, dy, ctx }: RuleArgs): Grads {
-  const name = node.name ?? '';
-  if (attrInt(node, 'storage_order', 0) !== 0) throw new UnsupportedGradientError('MaxPool', name, 'storage_order=1');
   ctx.need(16, "the MaxPool gradient (ScatterElements with reduction='add')");
-  let idx = y[1];
+  // the node's own Indices where they are row-major (storage_order 1 numbers them column by column)
+  let idx = attrInt(node, 'storage_order', 0) === 0 ? y[1] : undefined;
   if (!idx) {
-    // the forward node did not ask for indices: a twin that does (ORT computes both in one pass)
+    // a twin that gives row-major Indices (onnxruntime computes both outputs in one pass)
     const attrs = (node.attribute ?? []).filter((a) => a.name !== 'storage_order');
     idx = ctx.opN('MaxPool', [x[0]!], 2, attrs, { dtype: ctx.dtype(x[0]!) })[1]!;
     ctx.info.types.set(idx, DataType.INT64);

@@ -302,6 +302,21 @@ export async function commitFiles(targets: string[], fill: (temps: string[]) => 
 
 /** `data` as one array or string, or as pieces written in turn (never joined in memory). */
 export async function writeFileAtomic(target: string, data: Uint8Array | string | Iterable<Uint8Array>, o: CommitOptions = {}): Promise<void> {
-  // 'wx': a temporary name that exists (planted, or a collision) is never written through.
-  await commitFiles([target], async ([tmp]) => fs.writeFile(tmp!, data, { flag: 'wx' }), o);
+  try {
+    // 'wx': a temporary name that exists (planted, or a collision) is never written through.
+    await commitFiles([target], async ([tmp]) => fs.writeFile(tmp!, data, { flag: 'wx' }), o);
+  } catch (e) {
+    throw writeFailure(e, target);
+  }
+}
+
+/** Why a write can fail that the user can act on: permissions, a read-only, full or failing disk, a folder gone. */
+const WRITE_CAUSES = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOENT', 'ENOTDIR', 'ENOSPC', 'EDQUOT', 'EFBIG', 'EIO']);
+
+/** A failed write of `path` as a one-line refusal naming it, where the cause is the user's to act on; anything else as it is. */
+export function writeFailure(e: unknown, path: string): unknown {
+  if (e instanceof UserError) return e;
+  const code = errnoOf(e);
+  if (!code || !WRITE_CAUSES.has(code)) return e;
+  return new UserError(path, `cannot write: ${code === 'ENOENT' ? 'folder does not exist' : (e as Error).message}`);
 }

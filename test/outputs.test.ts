@@ -5,11 +5,11 @@
  * symlink; two outputs of one command at one file; outputs at the data files read. Each refusal is one
  * error line naming the output, exit 2, every file byte for byte as before and no temporary left behind.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { checkOutputs, commitFiles, writeFileAtomic } from '../src/atomic.js';
 import { encodeNpy } from '../src/data/npy.js';
 import { UserError } from '../src/errors.js';
@@ -403,5 +403,31 @@ describe('writing', () => {
     await writeFileAtomic(long, 'ok');
     expect(readFileSync(long, 'utf8')).toBe('ok');
     expect(readdirSync(dir)).toHaveLength(1);
+  });
+});
+
+describe('a full disk', () => {
+  // a 64 KiB file system of its own (needs root, as in CI; skipped, and said so, where mounting is not allowed)
+  const dir = mkdtempSync(join(tmpdir(), 'alrelu-full-'));
+  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir]).status === 0;
+  afterAll(() => {
+    if (mounted) spawnSync('umount', [dir]);
+  });
+  const MNIST_CNN = join(ROOT, 'models/mnist-cnn.onnx');
+
+  it.skipIf(!mounted)('convert -o and finetune --checkpoint: one error line naming the file and the cause, exit 2, nothing left there', async () => {
+    const out = join(dir, 'm.onnx');
+    const r = await runCli(['convert', MNIST_CNN, '-o', out]);
+    expect(r.code).toBe(2);
+    expect(errorLine(r)).toBe(`error: ${out}: cannot write: ENOSPC: no space left on device, write`);
+    expect(readdirSync(dir)).toEqual([]);
+    // the checkpoint (three copies of the parameters, about 600 KB) is written piece by piece
+    const ckpt = join(dir, 'run.ckpt');
+    const model = join(mkdtempSync(join(tmpdir(), 'alrelu-out-')), 'm.onnx');
+    const f = await runCli(['finetune', MNIST_CNN, '--data', 'mnist', '--epochs', '1', '--max-steps', '2', '--checkpoint', ckpt, '-o', model, '--json']);
+    expect(f.code).toBe(2);
+    expect(errorLine(f)).toBe(`error: ${ckpt}: cannot write: ENOSPC: no space left on device, write`);
+    expect(readdirSync(dir)).toEqual([]);
+    expect(existsSync(model)).toBe(false);
   });
 });

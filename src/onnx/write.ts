@@ -4,7 +4,7 @@
  */
 import { promises as fs, realpathSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { checkOutputs, commitFiles, type InputPath, type InputSource } from '../atomic.js';
+import { checkOutputs, commitFiles, writeFailure, type InputPath, type InputSource } from '../atomic.js';
 import { UserError } from '../errors.js';
 import { copyExternalFile, externalRef, isExternal, readExternalBytes, resolveLocation, setExternal } from './external.js';
 import { encodeModel, encodeModelParts, type EncodedModel } from './schema.js';
@@ -137,7 +137,7 @@ export async function writeModel(model: ModelProto, out: string, opts: WriteOpti
     await commitFiles(targets, (temps) => writeTargets(temps, encoded, moved, copies, sourceDir), { replace: opts.force ?? false });
     return { path, bytes: encoded.length, dataFiles: targets.slice(1), warnings };
   } catch (e) {
-    throw writeError(e, out);
+    throw writeFailure(e, out);
   } finally {
     edits.restore();
   }
@@ -191,30 +191,32 @@ async function writeTargets(temps: string[], encoded: EncodedModel, moved: Moved
   for (const c of copies) await copyExternalFile(sourceDir, c.from, temps[next++]!);
 }
 
-/** A file system refusal as a UserError naming the output; anything else as it was. */
-function writeError(e: unknown, out: string): unknown {
-  if (e instanceof UserError) return e;
-  const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'EACCES' || code === 'EROFS' || code === 'ENOENT' || code === 'ENOTDIR') {
-    return new UserError(out, `cannot write: ${code === 'ENOENT' ? 'folder does not exist' : (e as Error).message}`);
-  }
-  return e;
-}
-
 /** Writes the pieces in order; the weights go from the model's own arrays to the kernel, uncopied. */
 async function writeParts(file: string, encoded: EncodedModel): Promise<void> {
   const fh = await fs.open(file, 'wx');
   try {
     // writev takes at most IOV_MAX (1024 on Linux) buffers per call.
     for (let i = 0; i < encoded.parts.length; i += 512) {
-      const batch = encoded.parts.slice(i, i + 512);
-      const want = batch.reduce((n, b) => n + b.length, 0);
-      const { bytesWritten } = await fh.writev(batch);
-      if (bytesWritten !== want) throw new Error(`short write (${bytesWritten} of ${want} bytes)`);
+      let batch = encoded.parts.slice(i, i + 512);
+      // a short write (a disk filling up) goes on where it stopped: the next call fails with the cause
+      while (batch.length) {
+        const { bytesWritten } = await fh.writev(batch);
+        if (bytesWritten === 0) throw new Error(`writing ${file}: no progress`);
+        batch = after(batch, bytesWritten);
+      }
     }
   } finally {
     await fh.close();
   }
+}
+
+/** `parts` less their first `n` bytes (views, no copies) */
+function after(parts: Uint8Array[], n: number): Uint8Array[] {
+  let i = 0;
+  while (i < parts.length && n >= parts[i]!.length) n -= parts[i++]!.length;
+  const rest = parts.slice(i);
+  if (rest.length && n) rest[0] = rest[0]!.subarray(n);
+  return rest;
 }
 
 /** Remembers tensors' data fields before an edit, so the caller's model is unchanged after writing. */

@@ -16,10 +16,9 @@ import { convert } from '../src/convert/convert.js';
 import { decodeModel } from '../src/onnx/schema.js';
 import { elementCount } from '../src/onnx/tensor.js';
 import { openRuntime } from '../src/runtime/index.js';
-import { nchwcBlock } from '../src/train/nchwc.js';
 import { chooseParameters } from '../src/train/params.js';
-import { freshStart } from '../src/train/runner.js';
-import { buildEvalModel, buildTrainingModel, LOSS_OUTPUT, LR_INPUT, STEP_INPUT } from '../src/train/step.js';
+import { freshStart, stepKernels } from '../src/train/runner.js';
+import { buildEvalModel, buildTrainingModel, LOSS_OUTPUT, LR_INPUT, STEP_INPUT, type StepOptions } from '../src/train/step.js';
 import { interleave, pairedRatio, type Contender } from './interleave.js';
 import { cpuSession } from './ort.js';
 import { resnet } from './model.js';
@@ -95,7 +94,11 @@ interface Net {
   perRound: number;
 }
 
-async function measure(net: Net, opts: BenchOptions, block: number): Promise<{ rows: Row[]; skipped: string[]; details: Record<string, unknown> }> {
+async function measure(
+  net: Net,
+  opts: BenchOptions,
+  kernels: Pick<StepOptions, 'nchwcBlock' | 'cpuKernels'>,
+): Promise<{ rows: Row[]; skipped: string[]; details: Record<string, unknown> }> {
   const { file, batch: B } = net;
   const model = decodeModel(readFileSync(file));
   convert(model, { form: 'subgraph' });
@@ -103,8 +106,15 @@ async function measure(net: Net, opts: BenchOptions, block: number): Promise<{ r
   // Fixed-batch models (the bench ResNet is 1x3x64x64) get a symbolic batch, as finetune does.
   const base = { sourceDir: dirname(file), file, dynamicBatch: true };
   // the step graph finetune() builds on cpu: its batch pinned, blocked-layout convs, MaxPool gradients by Indices
-  const cpu = { batch: B, nchwcBlock: block, cpuKernels: true };
-  const tm = buildTrainingModel(model, { ...base, ...cpu, params, task: 'classification', outputRank: 2, optimizer: { name: 'momentum', momentum: MOMENTUM } });
+  const tm = buildTrainingModel(model, {
+    ...base,
+    batch: B,
+    ...kernels,
+    params,
+    task: 'classification',
+    outputRank: 2,
+    optimizer: { name: 'momentum', momentum: MOMENTUM },
+  });
   const evalModel = buildEvalModel(model, { ...base, params: [] });
   // The same forward with the weights fed as inputs, as the training step has them: onnxruntime cannot
   // pre-pack or re-layout (NCHWc) weights it does not know at load time.
@@ -236,9 +246,9 @@ export const trainSection: Section = {
     ];
     const out: SectionResult = { rows: [], skipped: [], details: {} };
     const rt = await openRuntime('cpu', { threads: opts.threads });
-    const block = await nchwcBlock(rt).finally(() => rt.close());
+    const kernels = await stepKernels(rt).finally(() => rt.close());
     for (const net of nets) {
-      const r = await measure(net, opts, block);
+      const r = await measure(net, opts, kernels);
       out.rows.push(...r.rows);
       for (const s of r.skipped) if (!out.skipped!.includes(s)) out.skipped!.push(s);
       out.details![net.name] = r.details;

@@ -30,12 +30,11 @@ import {
 } from './checkpoint.js';
 import { checkOptimizer, stateSlots, type OptimizerConfig } from './optim.js';
 import { chooseParameters } from './params.js';
-import { deviceResident, StepRunner, zerosLike } from './runner.js';
+import { deviceResident, stepKernels, StepRunner, zerosLike } from './runner.js';
 import { checkSchedule, learningRate, type ScheduleConfig } from './schedule.js';
 import { buildEvalModel, type ForwardOptions } from './forward.js';
 import { demoteData, promoteTensor } from './precision.js';
 import { buildTrainingModel, type TrainingModel } from './step.js';
-import { nchwcBlock } from './nchwc.js';
 import { batchNormLayers, type BatchNormChoice, type BatchNormMode } from './batchnorm.js';
 import { metricsOf, predict } from './validate.js';
 import { elementCount } from '../onnx/tensor.js';
@@ -548,8 +547,7 @@ async function startState(o: FinetuneOptions, run: RunPlan, plan: BatchPlan): Pr
     task: train.task,
     optimizer: run.optimizer,
     outputRank: 1 + initialPred.dims.length,
-    nchwcBlock: await nchwcBlock(o.runtime),
-    cpuKernels: o.runtime.ep === 'cpu' || o.runtime.ep === 'wasm' || o.runtime.ep === 'browser-wasm',
+    ...(await stepKernels(o.runtime)),
     optimizerOn: updateOn(o, run),
   });
   const stepsAvail = Math.floor(train.count / batchSize);

@@ -10,7 +10,8 @@
 import { isUserError, messageOf, UserError } from '../errors.js';
 import { tensorFromProto } from '../runtime/tensor.js';
 import type { DeviceTensor, HostTensor, Runtime, Session } from '../runtime/types.js';
-import type { TrainingModel } from './step.js';
+import { nchwcBlock } from './nchwc.js';
+import type { StepOptions, TrainingModel } from './step.js';
 import { LR_INPUT, LOSS_OUTPUT, STEP_INPUT } from './step.js';
 import { elementCount } from '../onnx/tensor.js';
 import { hostUpdate } from './optim.js';
@@ -21,6 +22,15 @@ const isDevice = (v: Value): v is DeviceTensor => 'kind' in v && v.kind === 'dev
 
 export function deviceResident(rt: Runtime): boolean {
   return rt.ep === 'webgpu' || rt.ep === 'cuda';
+}
+
+/**
+ * The step graph's forms for the kernels that will run it on `rt`: onnxruntime CPU's blocked-layout block size
+ * (cpu only), and MaxPool's gradient through its Indices wherever onnxruntime's own CPU kernels run (cpu, and
+ * wasm in Node or a browser; WebGPU cannot produce Indices)
+ */
+export async function stepKernels(rt: Runtime): Promise<Pick<StepOptions, 'nchwcBlock' | 'cpuKernels'>> {
+  return { nchwcBlock: await nchwcBlock(rt), cpuKernels: rt.ep === 'cpu' || rt.ep === 'wasm' || rt.ep === 'browser-wasm' };
 }
 
 export function zerosLike(dims: number[], dataType: number): HostTensor {

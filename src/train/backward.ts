@@ -78,12 +78,8 @@ export function backward(graph: GraphProto, opts: BackwardOptions & GradOptions 
   const g = Graph.of(sorted, opts.fresh);
   const nodes = g.toposort();
   const info = inferGraph(sorted, opts.opset);
-  const ctx = new GradCtx(g.freshName, info, opts.opset, {
-    maxPool: opts.maxPool,
-    convInput: opts.convInput,
-    depthwiseWeight: opts.depthwiseWeight,
-    channelBlock: opts.channelBlock,
-  });
+  const { wrt: _wrt, loss: _loss, opset: _opset, fresh: _fresh, ...forms } = opts;
+  const ctx = new GradCtx(g.freshName, info, opts.opset, forms);
   const isFloat = (v: string) => {
     const t = info.types.get(v);
     return t === undefined || isFloatType(t);

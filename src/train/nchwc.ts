@@ -122,7 +122,7 @@ export function blockedConvs(model: ModelProto, opset: number, block: number): n
     out.pop();
     const first = em.nodes.length;
     em.prefix = `${n.name ?? 'Conv'}/nchwc`;
-    const blocked = depthwise ? outputBlockedFilter(em, W, k, 1, a, b) : nchwInput ? outputBlockedFilter(em, W, k, c, a, b) : filter(em, W, k, c, a, b, block);
+    const blocked = depthwise || nchwInput ? outputBlockedFilter(em, W, k, c, a, b) : filter(em, W, k, c, a, b, block);
     const x = nchwInput ? X : em.op('ReorderInput', [X], [], { domain: NCHWC_DOMAIN });
     // the Conv's own attributes (strides, pads, dilations, auto_pad, group), the kernel made explicit
     const attrs = [...(n.attribute ?? []).filter((at) => at.name !== 'kernel_shape'), intsAttr('kernel_shape', [a, b])];

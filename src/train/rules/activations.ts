@@ -3,7 +3,7 @@
  * oracles come from it): Relu'(0) = 0, LeakyRelu'(0) = alpha, Abs'(0) = 0, Clip passes the gradient on
  * the open interval (min, max), as ReLU6 and Hardtanh (the usual sources of Clip) do.
  */
-import { attrFloat, attrInt, attrString, floatAttr, intAttr } from '../../onnx/attrs.js';
+import { attr, attrFloat, attrInt, attrString, floatAttr, intAttr } from '../../onnx/attrs.js';
 import { DataType } from '../../onnx/dtype.js';
 import { UnsupportedGradientError } from './errors.js';
 import { normAxis, rule, type GradRule, type RuleArgs } from './types.js';
@@ -118,10 +118,9 @@ export const ACTIVATIONS: Record<string, GradRule> = {
   // 8 about 110 MB lower)
   Clip: rule([0], ({ node, x, y, dy, ctx }) => {
     const Y = y[0]!;
-    const has = (a: string) => (node.attribute ?? []).some((at) => at.name === a);
     const [lo, hi] =
       ctx.opset < 11
-        ? [has('min') ? ctx.scalar(attrFloat(node, 'min', 0), Y) : undefined, has('max') ? ctx.scalar(attrFloat(node, 'max', 0), Y) : undefined]
+        ? [attr(node, 'min') ? ctx.scalar(attrFloat(node, 'min', 0), Y) : undefined, attr(node, 'max') ? ctx.scalar(attrFloat(node, 'max', 0), Y) : undefined]
         : [x[1] || undefined, x[2] || undefined];
     const conds: string[] = [];
     if (lo) conds.push(ctx.op('Greater', [Y, lo]));
